@@ -1,0 +1,32 @@
+"""Fixtures shared by the whole suite."""
+
+import os
+
+import pytest
+
+from urja.core import testing
+
+
+@pytest.fixture
+def offices(db):
+    return testing.office_tree()
+
+
+@pytest.fixture
+def cre(offices):
+    return testing.staff_user("cre", offices["division1"])
+
+
+@pytest.fixture
+def admin_user(db):
+    return testing.staff_user("admin", None)
+
+
+@pytest.fixture
+def account(offices):
+    return testing.domestic_account(offices["section1"])
+
+
+@pytest.fixture
+def on_postgres() -> bool:
+    return os.environ.get("URJA_TEST_ON_POSTGRES") == "1"

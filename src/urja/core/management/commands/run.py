@@ -1,0 +1,58 @@
+"""`urja run`: migrate, load demo data the first time, start the background jobs and serve."""
+
+import logging
+import threading
+from importlib import import_module
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from urja.core.scheduler import APPS, EmbeddedScheduler
+
+log = logging.getLogger("urja.run")
+
+
+def start_background_services(stop: threading.Event) -> list[str]:
+    """Each app may offer runtime.start(stop) for its long-running parts (MQTT gateway, …)."""
+    started = []
+    for app in APPS:
+        try:
+            runtime = import_module(f"urja.{app}.runtime")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"urja.{app}.runtime":
+                raise
+            continue
+        started.extend(runtime.start(stop) or [])
+    return started
+
+
+class Command(BaseCommand):
+    help = "Run Urja: web UI and API, background jobs and (in the embedded default) the demo."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--addr", default="127.0.0.1:8000")
+        parser.add_argument("--no-demo", action="store_true", help="do not load demo data on first start")
+        parser.add_argument("--no-background", action="store_true", help="serve only (jobs run elsewhere)")
+
+    def handle(self, *args, addr, no_demo, no_background, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        from urja.network.models import Office
+
+        if not no_demo and not Office.objects.exists():
+            self.stdout.write("First start: loading demo data (urja demo)…")
+            call_command("demo")
+        stop = threading.Event()
+        if not no_background:
+            if settings.CELERY_TASK_ALWAYS_EAGER:
+                EmbeddedScheduler().start()
+                self.stdout.write("Background jobs: in-process scheduler (no broker configured).")
+            else:
+                self.stdout.write("Background jobs: start `celery -A urja worker -B` (broker configured).")
+            for name in start_background_services(stop):
+                self.stdout.write(f"Started: {name}")
+        self.stdout.write(f"Urja is serving on http://{addr}/  (back office /backoffice/, API /api/v1/docs)")
+        try:
+            call_command("runserver", addr, use_reloader=False, use_threading=True)
+        finally:
+            stop.set()

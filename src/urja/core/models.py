@@ -1,0 +1,113 @@
+"""Platform models: number series, audit trail, staff roles and API tokens."""
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+
+
+class NumberSeries(models.Model):
+    """A named counter rendered through a template (see core.ids). One row per series key,
+    e.g. 'consumer:OD-BED', 'request', 'receipt:CCC01:counter'. Allocation takes a row lock."""
+
+    key = models.CharField(max_length=80, unique=True)
+    template = models.CharField(max_length=80)
+    next_value = models.BigIntegerField(default=1)
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.template})"
+
+
+class Channel(models.TextChoices):
+    """Touch points through which a change was made (channel matrix, regulations.md §3)."""
+
+    CALL_CENTRE = "call_centre", "Call centre (1912)"
+    CARE_CENTRE = "care_centre", "Customer care centre"
+    ANUBHAV_KENDRA = "anubhav_kendra", "Anubhav Kendra"
+    WEBSITE = "website", "Website / portal"
+    EMAIL = "email", "E-mail"
+    APP = "app", "Mobile app"
+    SECTION_OFFICE = "section_office", "Section office"
+    WHATSAPP = "whatsapp", "WhatsApp"
+    SMS = "sms", "SMS"
+    FIELD_AGENT = "field_agent", "Field agent"
+    CAMP = "camp", "Camp"
+    BACKOFFICE = "backoffice", "Back office"
+    API = "api", "API"
+    SYSTEM = "system", "System (job)"
+    IMPORT = "import", "File import"
+
+
+class AuditEvent(models.Model):
+    """Who changed what, when, and through which channel. Append-only."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    actor_label = models.CharField(max_length=150, blank=True)
+    channel = models.CharField(max_length=20, choices=Channel.choices)
+    action = models.CharField(max_length=80)
+    object_type = models.CharField(max_length=80)
+    object_id = models.CharField(max_length=64)
+    changes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["object_type", "object_id", "at"])]
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.object_type}#{self.object_id}"
+
+    def save(self, *args, **kwargs):
+        if self.pk:
+            raise ValueError("audit events are append-only")
+        super().save(*args, **kwargs)
+
+
+class Role(models.TextChoices):
+    CONSUMER = "consumer", "Consumer"
+    FIELD_AGENT = "field_agent", "Field agent / meter reader"
+    CRE = "cre", "Customer relationship executive"
+    ENGINEER = "engineer", "Engineer / crew"
+    BILLING_OFFICER = "billing_officer", "Billing officer"
+    MANAGER = "manager", "Manager"
+    KEY_ACCOUNT_MANAGER = "key_account_manager", "Key account manager"
+    ADMIN = "admin", "Administrator"
+
+
+class StaffProfile(models.Model):
+    """A staff member's role and office. Scope: the office and everything below it."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff")
+    role = models.CharField(max_length=24, choices=Role.choices)
+    office = models.ForeignKey("network.Office", null=True, blank=True, on_delete=models.PROTECT)
+    mobile = models.CharField(max_length=16, blank=True)
+    cash_limit = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.get_role_display()})"
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiToken(models.Model):
+    """Bearer token for apps (field-agent app, gateways). Only the hash is stored."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=80)
+    token_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=8)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @classmethod
+    def issue(cls, *, user, name: str) -> tuple["ApiToken", str]:
+        raw = "urja_" + secrets.token_urlsafe(32)
+        token = cls.objects.create(user=user, name=name, token_hash=hash_token(raw), prefix=raw[5:13])
+        return token, raw

@@ -1,0 +1,5 @@
+"""API of servicedesk (mounted under /api/v1/ by core.api)."""
+
+from ninja import Router
+
+router = Router(tags=["servicedesk"])

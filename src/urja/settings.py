@@ -1,0 +1,166 @@
+"""Urja settings, read from the environment (see .env.example).
+
+Embedded default: SQLite under var/, no broker (tasks run in-process, periodic jobs run in
+`urja run`). Production: URJA_ENV=production, DATABASE_URL=postgres://..., CELERY_BROKER_URL.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+SRC_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = SRC_DIR.parent
+VAR_DIR = Path(os.environ.get("URJA_VAR_DIR", BASE_DIR / "var"))
+DATA_DIR = Path(os.environ.get("URJA_DATA_DIR", BASE_DIR / "data"))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+URJA_ENV = os.environ.get("URJA_ENV", "development")
+PRODUCTION = URJA_ENV == "production"
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if PRODUCTION:
+        raise ImproperlyConfigured("SECRET_KEY must be set when URJA_ENV=production")
+    SECRET_KEY = "dev-insecure-urja-key-not-for-production"
+
+DEBUG = os.environ.get("DEBUG", "0" if PRODUCTION else "1") == "1"
+ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
+CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "urja.core",
+    "urja.network",
+    "urja.customers",
+    "urja.notifications",
+    "urja.metering",
+    "urja.tariffs",
+    "urja.billing",
+    "urja.payments",
+    "urja.servicedesk",
+    "urja.portal",
+    "urja.backoffice",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "urja.urls"
+WSGI_APPLICATION = "urja.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [SRC_DIR / "urja" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'urja.sqlite3'}",
+        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
+    )
+}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # WAL + a busy timeout let the web server, the scheduler thread and the MQTT gateway share the file.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/backoffice/"
+LOGOUT_REDIRECT_URL = "/login/"
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("hi", "हिन्दी"), ("or", "ଓଡ଼ିଆ")]
+LOCALE_PATHS = [SRC_DIR / "urja" / "locale"]
+TIME_ZONE = "Asia/Kolkata"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [SRC_DIR / "urja" / "static"]
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(os.environ.get("URJA_MEDIA_ROOT", VAR_DIR / "media"))
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = os.environ.get("URJA_HTTPS", "1") == "1"
+
+# --- background work -------------------------------------------------------------------
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
+# No broker configured: tasks run in-process (eagerly, after commit) — the embedded default.
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TIMEZONE = TIME_ZONE
+# Periodic jobs: each app's tasks.PERIODIC_TASKS (see core.scheduler).
+
+# --- notifications ---------------------------------------------------------------------
+# Channel backends by channel name; "dev" keeps messages in the outbox for the back office.
+URJA_NOTIFICATION_CHANNELS = {
+    "sms": os.environ.get("URJA_SMS_BACKEND", "urja.notifications.channels.DevChannel"),
+    "whatsapp": os.environ.get("URJA_WHATSAPP_BACKEND", "urja.notifications.channels.DevChannel"),
+    "email": os.environ.get("URJA_EMAIL_BACKEND", "urja.notifications.channels.DevChannel"),
+}
+URJA_SMS_GATEWAY_URL = os.environ.get("URJA_SMS_GATEWAY_URL", "")
+URJA_SMS_GATEWAY_TOKEN = os.environ.get("URJA_SMS_GATEWAY_TOKEN", "")
+URJA_SMS_SENDER_ID = os.environ.get("URJA_SMS_SENDER_ID", "URJAEL")
+URJA_WHATSAPP_API_URL = os.environ.get("URJA_WHATSAPP_API_URL", "")
+URJA_WHATSAPP_TOKEN = os.environ.get("URJA_WHATSAPP_TOKEN", "")
+URJA_WHATSAPP_PHONE_NUMBER_ID = os.environ.get("URJA_WHATSAPP_PHONE_NUMBER_ID", "")
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "care@urja.example")
+
+# --- smart meters ----------------------------------------------------------------------
+URJA_MQTT_URL = os.environ.get("URJA_MQTT_URL", "")  # empty: embedded broker in `urja run`
+
+# --- utility identity (shown on bills, receipts, notifications) --------------------------
+URJA_UTILITY_NAME = os.environ.get("URJA_UTILITY_NAME", "Urja Demo DISCOM")
+URJA_STATE = os.environ.get("URJA_STATE", "OD")  # holidays subdivision (ISO 3166-2:IN)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,21 @@
+from django.conf import settings
+from django.conf.urls.static import static
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from urja.core.api import api
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/backoffice/", permanent=False)),
+    path("admin/", admin.site.urls),
+    path("login/", auth_views.LoginView.as_view(template_name="registration/login.html"), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("api/v1/", api.urls),
+    path("backoffice/", include("urja.backoffice.urls")),
+    path("portal/", include("urja.portal.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+]
+if settings.DEBUG:
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
