@@ -4,8 +4,9 @@ from datetime import date, datetime
 from decimal import Decimal
 
 
-def age(entries: list[tuple[Decimal, date | None, datetime]], *, today: date,
-        buckets: list[tuple[str, int, int | None]]):
+def age(
+    entries: list[tuple[Decimal, date | None, datetime]], *, today: date, buckets: list[tuple[str, int, int | None]]
+):
     from .ledger import AgeingBucket
 
     debits = sorted(((due or posted.date(), amt) for amt, due, posted in entries if amt > 0), key=lambda d: d[0])
@@ -18,8 +19,13 @@ def age(entries: list[tuple[Decimal, date | None, datetime]], *, today: date,
             open_items.append((due, amt - settled))
     result = []
     for label, lo, hi in buckets:
-        total = sum((amt for due, amt in open_items
-                     if lo <= max((today - due).days, 0) and (hi is None or max((today - due).days, 0) <= hi)),
-                    Decimal(0))
+        total = sum(
+            (
+                amt
+                for due, amt in open_items
+                if lo <= max((today - due).days, 0) and (hi is None or max((today - due).days, 0) <= hi)
+            ),
+            Decimal(0),
+        )
         result.append(AgeingBucket(label, lo, hi, total))
     return result

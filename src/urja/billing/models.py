@@ -43,8 +43,7 @@ class LedgerEntry(models.Model):
     reference_id = models.CharField(max_length=64, blank=True)
     # A retried post with the same key returns the first entry: no double posting.
     idempotency_key = models.CharField(max_length=120, unique=True, null=True, blank=True)
-    reverses = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT,
-                                    related_name="reversed_by")
+    reverses = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     channel = models.CharField(max_length=20, default="system")
 

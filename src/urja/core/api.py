@@ -17,8 +17,19 @@ from ninja.security import HttpBearer, django_auth
 from .errors import DomainError
 from .models import ApiToken, hash_token
 
-API_APPS = ["core", "network", "customers", "notifications", "metering", "tariffs", "billing", "payments",
-            "servicedesk", "portal", "backoffice"]
+API_APPS = [
+    "core",
+    "network",
+    "customers",
+    "notifications",
+    "metering",
+    "tariffs",
+    "billing",
+    "payments",
+    "servicedesk",
+    "portal",
+    "backoffice",
+]
 
 
 class TokenAuth(HttpBearer):
@@ -32,7 +43,6 @@ class TokenAuth(HttpBearer):
         ApiToken.objects.filter(pk=record.pk).update(last_used_at=timezone.now())
         request.user = record.user
         return record.user
-
 
 
 AUTH = [TokenAuth(), django_auth]
@@ -57,16 +67,15 @@ def build_api() -> NinjaAPI:
 
     @api.exception_handler(NinjaValidationError)
     def validation_error(request, exc: NinjaValidationError):
-        fields = [{"field": ".".join(str(p) for p in e.get("loc", [])), "message": e.get("msg", "")}
-                  for e in exc.errors]
+        fields = [
+            {"field": ".".join(str(p) for p in e.get("loc", [])), "message": e.get("msg", "")} for e in exc.errors
+        ]
         message = "; ".join(f"{f['field']}: {f['message']}" for f in fields) or "invalid request"
-        return api.create_response(request, error_body("validation_error", message, {"fields": fields}),
-                                   status=422)
+        return api.create_response(request, error_body("validation_error", message, {"fields": fields}), status=422)
 
     @api.exception_handler(AuthenticationError)
     def auth_error(request, exc):
-        return api.create_response(request, error_body("not_authenticated", "authentication required"),
-                                   status=401)
+        return api.create_response(request, error_body("not_authenticated", "authentication required"), status=401)
 
     @api.exception_handler(PermissionDenied)
     def forbidden(request, exc):

@@ -114,9 +114,14 @@ def state_holidays(state: str, years: tuple[int, ...], data_dir: str) -> frozens
     return frozenset(official.keys()) | frozenset(extra.keys())
 
 
-def calendar_for(*, state: str, opens: time = time(9, 30), closes: time = time(17, 30),
-                 workdays: frozenset[int] = frozenset({0, 1, 2, 3, 4, 5}),
-                 years: tuple[int, ...] | None = None) -> WorkingCalendar:
+def calendar_for(
+    *,
+    state: str,
+    opens: time = time(9, 30),
+    closes: time = time(17, 30),
+    workdays: frozenset[int] = frozenset({0, 1, 2, 3, 4, 5}),
+    years: tuple[int, ...] | None = None,
+) -> WorkingCalendar:
     from django.conf import settings
 
     this_year = date.today().year

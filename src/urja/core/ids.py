@@ -61,9 +61,7 @@ def check_character(body: str) -> str:
     Letters map to their base-36 value (A=10 …), written as two digits, so alphanumeric
     prefixes (office codes, 'SR') are covered too.
     """
-    mapped = "".join(
-        ch if ch.isdigit() else f"{_ALNUM.index(ch):02d}" for ch in body.upper() if ch in _ALNUM
-    )
+    mapped = "".join(ch if ch.isdigit() else f"{_ALNUM.index(ch):02d}" for ch in body.upper() if ch in _ALNUM)
     return verhoeff_check_digit(mapped)
 
 
@@ -81,8 +79,9 @@ class TemplateError(ValueError):
     pass
 
 
-def render_number(template: str, *, seq: int, fields: Mapping[str, str] | None = None,
-                  today: date | None = None) -> str:
+def render_number(
+    template: str, *, seq: int, fields: Mapping[str, str] | None = None, today: date | None = None
+) -> str:
     """Render a number template. ``{check}`` (last) is computed over everything before it."""
     fields = dict(fields or {})
     today = today or date.today()
@@ -104,7 +103,7 @@ def render_number(template: str, *, seq: int, fields: Mapping[str, str] | None =
         if name not in fields:
             raise TemplateError(f"template {template!r} needs a value for {{{name}}}")
         text = str(fields[name]).upper()
-        return text.zfill(int(width))[-int(width):] if width else text
+        return text.zfill(int(width))[-int(width) :] if width else text
 
     body = _FIELD.sub(sub, template)
     return body + check_character(body) if template.endswith("{check}") else body

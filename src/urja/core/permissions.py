@@ -31,8 +31,7 @@ def office_path_of(user) -> str | None:
 def require_role(user, *roles: str) -> str:
     role = role_of(user)
     if role is None or (roles and role not in roles and role != Role.ADMIN):
-        raise Forbidden("your role may not do this", code="role_not_allowed",
-                        details={"required": sorted(roles)})
+        raise Forbidden("your role may not do this", code="role_not_allowed", details={"required": sorted(roles)})
     return role
 
 

@@ -9,8 +9,19 @@ from importlib import import_module
 from django.db import close_old_connections
 
 log = logging.getLogger(__name__)
-APPS = ["core", "network", "customers", "notifications", "metering", "tariffs", "billing", "payments",
-        "servicedesk", "portal", "backoffice"]
+APPS = [
+    "core",
+    "network",
+    "customers",
+    "notifications",
+    "metering",
+    "tariffs",
+    "billing",
+    "payments",
+    "servicedesk",
+    "portal",
+    "backoffice",
+]
 
 
 def collect() -> dict[str, dict]:

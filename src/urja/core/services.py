@@ -10,8 +10,9 @@ from . import ids
 from .models import AuditEvent, Channel, NumberSeries
 
 
-def allocate_numbers(*, key: str, template: str, count: int = 1, fields: Mapping[str, str] | None = None,
-                     today: date | None = None) -> list[str]:
+def allocate_numbers(
+    *, key: str, template: str, count: int = 1, fields: Mapping[str, str] | None = None, today: date | None = None
+) -> list[str]:
     """Allocate `count` consecutive numbers of a series; unique under concurrency.
 
     The increment is a single UPDATE (row lock on PostgreSQL, write lock on SQLite), so two

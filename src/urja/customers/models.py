@@ -25,8 +25,9 @@ class Consumer(models.Model):
     guardian_name = models.CharField(max_length=160, blank=True, help_text="father's / husband's name")
     aadhaar_masked = models.CharField(max_length=16, blank=True)
     preferred_language = models.CharField(max_length=2, choices=Language.choices, default=Language.ENGLISH)
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                related_name="consumer")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="consumer"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -46,8 +47,9 @@ class AccountGroup(models.Model):
 
     name = models.CharField(max_length=160, unique=True)
     kind = models.CharField(max_length=12, choices=Kind.choices)
-    key_account_manager = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                            on_delete=models.SET_NULL, related_name="account_groups")
+    key_account_manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="account_groups"
+    )
 
     def __str__(self) -> str:
         return self.name
@@ -60,14 +62,23 @@ class AccountStatus(models.TextChoices):
     BANNED = "banned", "Banned"
 
 
-ACCOUNT_STATUS = StateMachine("account status", {
-    AccountStatus.ACTIVE: {AccountStatus.TEMPORARILY_DISCONNECTED, AccountStatus.PERMANENTLY_DISCONNECTED,
-                           AccountStatus.BANNED},
-    AccountStatus.TEMPORARILY_DISCONNECTED: {AccountStatus.ACTIVE, AccountStatus.PERMANENTLY_DISCONNECTED,
-                                             AccountStatus.BANNED},
-    AccountStatus.BANNED: {AccountStatus.ACTIVE, AccountStatus.PERMANENTLY_DISCONNECTED},
-    AccountStatus.PERMANENTLY_DISCONNECTED: set(),
-})
+ACCOUNT_STATUS = StateMachine(
+    "account status",
+    {
+        AccountStatus.ACTIVE: {
+            AccountStatus.TEMPORARILY_DISCONNECTED,
+            AccountStatus.PERMANENTLY_DISCONNECTED,
+            AccountStatus.BANNED,
+        },
+        AccountStatus.TEMPORARILY_DISCONNECTED: {
+            AccountStatus.ACTIVE,
+            AccountStatus.PERMANENTLY_DISCONNECTED,
+            AccountStatus.BANNED,
+        },
+        AccountStatus.BANNED: {AccountStatus.ACTIVE, AccountStatus.PERMANENTLY_DISCONNECTED},
+        AccountStatus.PERMANENTLY_DISCONNECTED: set(),
+    },
+)
 
 
 class Account(models.Model):
@@ -97,18 +108,17 @@ class Account(models.Model):
     # Copy of section.path: staff scope filters on it without a join.
     office_path = models.CharField(max_length=255, db_index=True, editable=False)
     feeder = models.ForeignKey("network.Feeder", null=True, blank=True, on_delete=models.PROTECT)
-    transformer = models.ForeignKey("network.DistributionTransformer", null=True, blank=True,
-                                    on_delete=models.PROTECT)
+    transformer = models.ForeignKey("network.DistributionTransformer", null=True, blank=True, on_delete=models.PROTECT)
     minigrid_site = models.ForeignKey("network.MiniGridSite", null=True, blank=True, on_delete=models.PROTECT)
     package_code = models.CharField(max_length=24, blank=True)
     bill_cycle = models.CharField(max_length=12, default="C01")
     route = models.CharField(max_length=16, blank=True)
     status = models.CharField(max_length=20, choices=AccountStatus.choices, default=AccountStatus.ACTIVE)
     is_prepaid = models.BooleanField(default=False)
-    group = models.ForeignKey(AccountGroup, null=True, blank=True, on_delete=models.SET_NULL,
-                              related_name="accounts")
-    key_account_manager = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                            on_delete=models.SET_NULL, related_name="key_accounts")
+    group = models.ForeignKey(AccountGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="accounts")
+    key_account_manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="key_accounts"
+    )
     connected_on = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -23,10 +23,13 @@ def supply_types(doc: dict) -> dict[str, SupplyType]:
     result = {}
     for row in doc["supply_type"]:
         result[row["code"]] = SupplyType(
-            code=row["code"], name=row["name"],
-            min_load=Decimal(str(row.get("min_load", 0))), min_exclusive=row.get("min_exclusive", False),
+            code=row["code"],
+            name=row["name"],
+            min_load=Decimal(str(row.get("min_load", 0))),
+            min_exclusive=row.get("min_exclusive", False),
             max_load=Decimal(str(row["max_load"])) if "max_load" in row else None,
-            unit=row["unit"], max_unit=row.get("max_unit", row["unit"]),
+            unit=row["unit"],
+            max_unit=row.get("max_unit", row["unit"]),
         )
     return result
 
@@ -66,8 +69,10 @@ def normalise_mobile(raw: str) -> str | None:
         return None
     if number.country_code != 91 or not phonenumbers.is_valid_number(number):
         return None
-    if phonenumbers.number_type(number) not in (phonenumbers.PhoneNumberType.MOBILE,
-                                                phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE):
+    if phonenumbers.number_type(number) not in (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    ):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 

@@ -35,8 +35,9 @@ def kam_threshold_kw() -> Decimal:
 def validate_load(*, supply_type: str, load: object, unit: str) -> Decimal:
     types = supply_type_table()
     if supply_type not in types:
-        raise DomainError(f"unknown supply type {supply_type!r}", code="unknown_supply_type",
-                          details={"allowed": sorted(types)})
+        raise DomainError(
+            f"unknown supply type {supply_type!r}", code="unknown_supply_type", details={"allowed": sorted(types)}
+        )
     if unit not in ("kW", "kVA"):
         raise DomainError(f"load unit must be kW or kVA, got {unit!r}", code="invalid_load_unit")
     try:
@@ -45,16 +46,18 @@ def validate_load(*, supply_type: str, load: object, unit: str) -> Decimal:
         raise DomainError(f"sanctioned load {load!r} is not a number", code="invalid_load") from exc
     problem = rules.load_problem(types[supply_type], value, unit, _power_factor())
     if problem:
-        raise DomainError(problem, code="load_out_of_range",
-                          details={"supply_type": supply_type, "load": str(value), "unit": unit})
+        raise DomainError(
+            problem, code="load_out_of_range", details={"supply_type": supply_type, "load": str(value), "unit": unit}
+        )
     return value
 
 
 def validate_consumer_number(number: str) -> str:
     number = number.strip().upper()
     if not ids.has_valid_check(number):
-        raise DomainError(f"{number!r} is not a valid consumer number (check digit does not match)",
-                          code="invalid_consumer_number")
+        raise DomainError(
+            f"{number!r} is not a valid consumer number (check digit does not match)", code="invalid_consumer_number"
+        )
     return number
 
 
@@ -77,8 +80,12 @@ def division_of(section: Office) -> Office:
 
 def new_consumer_numbers(*, section: Office, count: int = 1) -> list[str]:
     division = division_of(section)
-    return allocate_numbers(key=f"consumer:{division.pk}", template=CONSUMER_NUMBER_TEMPLATE, count=count,
-                            fields={"division": f"{division.pk:03d}"})
+    return allocate_numbers(
+        key=f"consumer:{division.pk}",
+        template=CONSUMER_NUMBER_TEMPLATE,
+        count=count,
+        fields={"division": f"{division.pk:03d}"},
+    )
 
 
 @dataclass
@@ -116,67 +123,140 @@ def _office(code_or_obj) -> Office:
 
 
 @transaction.atomic
-def register_consumer(*, actor, channel: str, name: str, kind: str = Consumer.Kind.PERSON,
-                      applicant_type: str = "owner", guardian_name: str = "", aadhaar: str = "",
-                      preferred_language: str = "en", contacts: list[ContactInput] | None = None) -> Consumer:
+def register_consumer(
+    *,
+    actor,
+    channel: str,
+    name: str,
+    kind: str = Consumer.Kind.PERSON,
+    applicant_type: str = "owner",
+    guardian_name: str = "",
+    aadhaar: str = "",
+    preferred_language: str = "en",
+    contacts: list[ContactInput] | None = None,
+) -> Consumer:
     name = " ".join(name.split())
     if not name:
         raise DomainError("consumer name is required", code="name_required")
     matrix = regdata.load("customers/document_matrix.toml")
     if applicant_type not in matrix["applicant_types"]:
-        raise DomainError(f"unknown applicant type {applicant_type!r}", code="unknown_applicant_type",
-                          details={"allowed": matrix["applicant_types"]})
+        raise DomainError(
+            f"unknown applicant type {applicant_type!r}",
+            code="unknown_applicant_type",
+            details={"allowed": matrix["applicant_types"]},
+        )
     if preferred_language not in ("en", "hi", "or"):
         raise DomainError("preferred language must be en, hi or or", code="invalid_language")
     masked = ""
     if aadhaar:
         if not rules.aadhaar_valid(aadhaar):
-            raise DomainError("Aadhaar number is not valid (12 digits with a Verhoeff check digit)",
-                              code="invalid_aadhaar")
+            raise DomainError(
+                "Aadhaar number is not valid (12 digits with a Verhoeff check digit)", code="invalid_aadhaar"
+            )
         masked = rules.mask_aadhaar(aadhaar)
     normalised = [(c.kind, normalise_contact(c.kind, c.value), c.verified) for c in contacts or []]
-    consumer = Consumer.objects.create(name=name, kind=kind, applicant_type=applicant_type,
-                                       guardian_name=guardian_name, aadhaar_masked=masked,
-                                       preferred_language=preferred_language)
+    consumer = Consumer.objects.create(
+        name=name,
+        kind=kind,
+        applicant_type=applicant_type,
+        guardian_name=guardian_name,
+        aadhaar_masked=masked,
+        preferred_language=preferred_language,
+    )
     for kind_, value, verified in normalised:
-        Contact.objects.create(consumer=consumer, kind=kind_, value=value, verified=verified,
-                               verified_at=timezone.now() if verified else None)
-    record_audit(actor=actor, channel=channel, action="consumer.registered", obj=consumer,
-                 changes={"name": name, "applicant_type": applicant_type})
+        Contact.objects.create(
+            consumer=consumer,
+            kind=kind_,
+            value=value,
+            verified=verified,
+            verified_at=timezone.now() if verified else None,
+        )
+    record_audit(
+        actor=actor,
+        channel=channel,
+        action="consumer.registered",
+        obj=consumer,
+        changes={"name": name, "applicant_type": applicant_type},
+    )
     return consumer
 
 
 @transaction.atomic
-def open_account(*, actor, channel: str, consumer: Consumer, section, premises_address: str,
-                 category: str, supply_type: str, sanctioned_load: object, load_unit: str = "kW",
-                 sub_category: str = "general", area: str = "urban", pincode: str = "",
-                 latitude: object = None, longitude: object = None, feeder=None, transformer=None,
-                 bill_cycle: str = "C01", route: str = "", is_prepaid: bool = False, group=None,
-                 minigrid_site=None, package_code: str = "") -> Account:
+def open_account(
+    *,
+    actor,
+    channel: str,
+    consumer: Consumer,
+    section,
+    premises_address: str,
+    category: str,
+    supply_type: str,
+    sanctioned_load: object,
+    load_unit: str = "kW",
+    sub_category: str = "general",
+    area: str = "urban",
+    pincode: str = "",
+    latitude: object = None,
+    longitude: object = None,
+    feeder=None,
+    transformer=None,
+    bill_cycle: str = "C01",
+    route: str = "",
+    is_prepaid: bool = False,
+    group=None,
+    minigrid_site=None,
+    package_code: str = "",
+) -> Account:
     section = _office(section)
     load = validate_load(supply_type=supply_type, load=sanctioned_load, unit=load_unit)
     categories = {c["code"]: c for c in regdata.load("customers/categories.toml")["category"]}
     if category not in categories:
-        raise DomainError(f"unknown category {category!r}", code="unknown_category",
-                          details={"allowed": sorted(categories)})
+        raise DomainError(
+            f"unknown category {category!r}", code="unknown_category", details={"allowed": sorted(categories)}
+        )
     if sub_category not in categories[category]["sub_categories"]:
-        raise DomainError(f"unknown sub-category {sub_category!r} for {category}", code="unknown_sub_category",
-                          details={"allowed": categories[category]["sub_categories"]})
+        raise DomainError(
+            f"unknown sub-category {sub_category!r} for {category}",
+            code="unknown_sub_category",
+            details={"allowed": categories[category]["sub_categories"]},
+        )
     if area not in Account.Area.values:
         raise DomainError("area must be urban or rural", code="invalid_area")
     if not premises_address.strip():
         raise DomainError("premises address is required", code="address_required")
     number = new_consumer_numbers(section=section)[0]
     account = Account.objects.create(
-        consumer_number=number, consumer=consumer, premises_address=premises_address.strip(), pincode=pincode,
-        latitude=latitude, longitude=longitude, category=category, sub_category=sub_category,
-        supply_type=supply_type, sanctioned_load=load, load_unit=load_unit, area=area, section=section,
-        office_path=section.path, feeder=feeder, transformer=transformer, bill_cycle=bill_cycle, route=route,
-        is_prepaid=is_prepaid, group=group, minigrid_site=minigrid_site, package_code=package_code,
+        consumer_number=number,
+        consumer=consumer,
+        premises_address=premises_address.strip(),
+        pincode=pincode,
+        latitude=latitude,
+        longitude=longitude,
+        category=category,
+        sub_category=sub_category,
+        supply_type=supply_type,
+        sanctioned_load=load,
+        load_unit=load_unit,
+        area=area,
+        section=section,
+        office_path=section.path,
+        feeder=feeder,
+        transformer=transformer,
+        bill_cycle=bill_cycle,
+        route=route,
+        is_prepaid=is_prepaid,
+        group=group,
+        minigrid_site=minigrid_site,
+        package_code=package_code,
         connected_on=timezone.localdate(),
     )
-    record_audit(actor=actor, channel=channel, action="account.opened", obj=account,
-                 changes={"consumer_number": number, "supply_type": supply_type, "load": f"{load} {load_unit}"})
+    record_audit(
+        actor=actor,
+        channel=channel,
+        action="account.opened",
+        obj=account,
+        changes={"consumer_number": number, "supply_type": supply_type, "load": f"{load} {load_unit}"},
+    )
     assign_key_account_manager(account=account)
     return account
 
@@ -184,10 +264,12 @@ def open_account(*, actor, channel: str, consumer: Consumer, section, premises_a
 def _pick_key_account_manager(section: Office):
     """The key-account manager nearest above the section, with the fewest key accounts."""
     ancestor_ids = [int(p) for p in section.path.strip("/").split("/") if p]
-    candidates = (StaffProfile.objects.filter(role=Role.KEY_ACCOUNT_MANAGER)
-                  .filter(Q(office_id__in=ancestor_ids) | Q(office__isnull=True))
-                  .select_related("office", "user")
-                  .annotate(load=Count("user__key_accounts")))
+    candidates = (
+        StaffProfile.objects.filter(role=Role.KEY_ACCOUNT_MANAGER)
+        .filter(Q(office_id__in=ancestor_ids) | Q(office__isnull=True))
+        .select_related("office", "user")
+        .annotate(load=Count("user__key_accounts"))
+    )
     if not candidates:
         return None
     depth = {oid: i for i, oid in enumerate(ancestor_ids)}
@@ -204,8 +286,13 @@ def assign_key_account_manager(*, account: Account) -> None:
         if manager is not None:
             account.key_account_manager = manager
             account.save(update_fields=["key_account_manager"])
-            record_audit(actor=None, channel="system", action="account.kam_assigned", obj=account,
-                         changes={"key_account_manager": manager.get_username()})
+            record_audit(
+                actor=None,
+                channel="system",
+                action="account.kam_assigned",
+                obj=account,
+                changes={"key_account_manager": manager.get_username()},
+            )
     elif not wanted and account.key_account_manager_id is not None:
         account.key_account_manager = None
         account.save(update_fields=["key_account_manager"])
@@ -213,16 +300,22 @@ def assign_key_account_manager(*, account: Account) -> None:
 
 
 @transaction.atomic
-def change_sanctioned_load(*, actor, channel: str, account: Account, load: object, unit: str,
-                           supply_type: str | None = None) -> Account:
+def change_sanctioned_load(
+    *, actor, channel: str, account: Account, load: object, unit: str, supply_type: str | None = None
+) -> Account:
     account = Account.objects.select_for_update().select_related("section").get(pk=account.pk)
     supply_type = supply_type or account.supply_type
     value = validate_load(supply_type=supply_type, load=load, unit=unit)
     before = f"{account.sanctioned_load} {account.load_unit} {account.supply_type}"
     account.sanctioned_load, account.load_unit, account.supply_type = value, unit, supply_type
     account.save(update_fields=["sanctioned_load", "load_unit", "supply_type"])
-    record_audit(actor=actor, channel=channel, action="account.load_changed", obj=account,
-                 changes={"from": before, "to": f"{value} {unit} {supply_type}"})
+    record_audit(
+        actor=actor,
+        channel=channel,
+        action="account.load_changed",
+        obj=account,
+        changes={"from": before, "to": f"{value} {unit} {supply_type}"},
+    )
     assign_key_account_manager(account=account)
     return account
 
@@ -236,25 +329,48 @@ def change_account_status(*, actor, channel: str, account: Account, status: str,
     before = account.status
     account.status = status
     account.save(update_fields=["status"])
-    record_audit(actor=actor, channel=channel, action="account.status_changed", obj=account,
-                 changes={"from": before, "to": status, "reason": reason})
+    record_audit(
+        actor=actor,
+        channel=channel,
+        action="account.status_changed",
+        obj=account,
+        changes={"from": before, "to": status, "reason": reason},
+    )
     return account
 
 
 @transaction.atomic
-def add_contact(*, actor, channel: str, consumer: Consumer, kind: str, value: str, verified: bool = False,
-                whatsapp_opt_in: bool = False) -> Contact:
+def add_contact(
+    *,
+    actor,
+    channel: str,
+    consumer: Consumer,
+    kind: str,
+    value: str,
+    verified: bool = False,
+    whatsapp_opt_in: bool = False,
+) -> Contact:
     normalised = normalise_contact(kind, value)
     contact, created = Contact.objects.get_or_create(
-        consumer=consumer, kind=kind, value=normalised,
-        defaults={"verified": verified, "verified_at": timezone.now() if verified else None,
-                  "whatsapp_opt_in": whatsapp_opt_in},
+        consumer=consumer,
+        kind=kind,
+        value=normalised,
+        defaults={
+            "verified": verified,
+            "verified_at": timezone.now() if verified else None,
+            "whatsapp_opt_in": whatsapp_opt_in,
+        },
     )
     if created:
         # The newest contact of a kind becomes the primary one.
         Contact.objects.filter(consumer=consumer, kind=kind).exclude(pk=contact.pk).update(is_primary=False)
-        record_audit(actor=actor, channel=channel, action="contact.added", obj=consumer,
-                     changes={"kind": kind, "value": normalised, "verified": verified})
+        record_audit(
+            actor=actor,
+            channel=channel,
+            action="contact.added",
+            obj=consumer,
+            changes={"kind": kind, "value": normalised, "verified": verified},
+        )
     return contact
 
 
@@ -265,8 +381,13 @@ def set_preferred_language(*, actor, channel: str, consumer: Consumer, language:
     before = consumer.preferred_language
     consumer.preferred_language = language
     consumer.save(update_fields=["preferred_language"])
-    record_audit(actor=actor, channel=channel, action="consumer.language_changed", obj=consumer,
-                 changes={"from": before, "to": language})
+    record_audit(
+        actor=actor,
+        channel=channel,
+        action="consumer.language_changed",
+        obj=consumer,
+        changes={"from": before, "to": language},
+    )
     return consumer
 
 
@@ -279,31 +400,43 @@ def required_documents(applicant_type: str) -> list[dict]:
 
 
 @transaction.atomic
-def add_kyc_document(*, actor, channel: str, consumer: Consumer, document_code: str, proof_type: str = "",
-                     number: str = "", file=None) -> KycDocument:
+def add_kyc_document(
+    *, actor, channel: str, consumer: Consumer, document_code: str, proof_type: str = "", number: str = "", file=None
+) -> KycDocument:
     types = document_types()
     if document_code not in types:
-        raise DomainError(f"unknown document type {document_code!r}", code="unknown_document_type",
-                          details={"allowed": sorted(types)})
+        raise DomainError(
+            f"unknown document type {document_code!r}", code="unknown_document_type", details={"allowed": sorted(types)}
+        )
     allowed_proofs = types[document_code].get("any_of", [])
     if proof_type and allowed_proofs and proof_type not in allowed_proofs:
-        raise DomainError(f"{proof_type!r} is not accepted as {types[document_code]['name']}",
-                          code="proof_type_not_accepted", details={"allowed": allowed_proofs})
+        raise DomainError(
+            f"{proof_type!r} is not accepted as {types[document_code]['name']}",
+            code="proof_type_not_accepted",
+            details={"allowed": allowed_proofs},
+        )
     masked = ""
     if proof_type == "aadhaar":
         if not rules.aadhaar_valid(number):
-            raise DomainError("Aadhaar number is not valid (12 digits with a Verhoeff check digit)",
-                              code="invalid_aadhaar")
+            raise DomainError(
+                "Aadhaar number is not valid (12 digits with a Verhoeff check digit)", code="invalid_aadhaar"
+            )
         masked = rules.mask_aadhaar(number)
         if not consumer.aadhaar_masked:
             consumer.aadhaar_masked = masked
             consumer.save(update_fields=["aadhaar_masked"])
     elif number:
         masked = ("X" * max(len(number) - 4, 0)) + number[-4:]
-    document = KycDocument.objects.create(consumer=consumer, document_code=document_code, proof_type=proof_type,
-                                          number_masked=masked, file=file or "")
-    record_audit(actor=actor, channel=channel, action="kyc.document_added", obj=consumer,
-                 changes={"document": document_code, "proof": proof_type, "number": masked})
+    document = KycDocument.objects.create(
+        consumer=consumer, document_code=document_code, proof_type=proof_type, number_masked=masked, file=file or ""
+    )
+    record_audit(
+        actor=actor,
+        channel=channel,
+        action="kyc.document_added",
+        obj=consumer,
+        changes={"document": document_code, "proof": proof_type, "number": masked},
+    )
     return document
 
 
@@ -324,8 +457,9 @@ def search_accounts(*, queryset: QuerySet, query: str, limit: int = 20) -> Query
         return queryset.filter(consumer_number__startswith=compact.upper())[:limit]
     from django.db.models.functions import Upper
 
-    return (queryset.annotate(_name=Upper("consumer__name")).filter(_name__startswith=q.upper())
-            .order_by("_name"))[:limit]
+    return (queryset.annotate(_name=Upper("consumer__name")).filter(_name__startswith=q.upper()).order_by("_name"))[
+        :limit
+    ]
 
 
 def create_group(*, actor, channel: str, name: str, kind: str, key_account_manager=None) -> AccountGroup:

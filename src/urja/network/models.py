@@ -14,8 +14,13 @@ class OfficeLevel(models.TextChoices):
     SECTION = "section", "Section"
 
 
-LEVEL_ORDER = [OfficeLevel.UTILITY, OfficeLevel.CIRCLE, OfficeLevel.DIVISION, OfficeLevel.SUBDIVISION,
-               OfficeLevel.SECTION]
+LEVEL_ORDER = [
+    OfficeLevel.UTILITY,
+    OfficeLevel.CIRCLE,
+    OfficeLevel.DIVISION,
+    OfficeLevel.SUBDIVISION,
+    OfficeLevel.SECTION,
+]
 
 
 class Office(models.Model):
@@ -49,8 +54,9 @@ class Office(models.Model):
     def calendar(self):
         from urja.core.calendars import calendar_for
 
-        return calendar_for(state=self.state, opens=self.opens, closes=self.closes,
-                            workdays=frozenset(int(d) for d in self.workdays))
+        return calendar_for(
+            state=self.state, opens=self.opens, closes=self.closes, workdays=frozenset(int(d) for d in self.workdays)
+        )
 
 
 class CareCentre(models.Model):

@@ -11,5 +11,6 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         from urja.core.api import api
 
-        self.stdout.write(json.dumps(api.get_openapi_schema(path_prefix="/api/v1/"), indent=1, sort_keys=True,
-                                     ensure_ascii=False))
+        self.stdout.write(
+            json.dumps(api.get_openapi_schema(path_prefix="/api/v1/"), indent=1, sort_keys=True, ensure_ascii=False)
+        )
