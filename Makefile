@@ -29,7 +29,7 @@ test: venv
 
 ## make bench [B=name] — benchmarks against PostgreSQL (URJA_BENCH_DATABASE_URL)
 bench: venv
-	$(VENV)/bin/python bench/run.py $(B)
+	PYTHONPATH=src $(VENV)/bin/python bench/run.py $(B)
 
 lint: venv
 	$(VENV)/bin/ruff check .
