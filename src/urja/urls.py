@@ -15,6 +15,13 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("backoffice/", include("urja.backoffice.urls")),
     path("portal/", include("urja.portal.urls")),
+    path("customers/", include("urja.customers.urls")),
+    path("notifications/", include("urja.notifications.urls")),
+    path("metering/", include("urja.metering.urls")),
+    path("tariffs/", include("urja.tariffs.urls")),
+    path("billing/", include("urja.billing.urls")),
+    path("payments/", include("urja.payments.urls")),
+    path("servicedesk/", include("urja.servicedesk.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
 ]
 if settings.DEBUG:
