@@ -9,7 +9,7 @@ from importlib import import_module
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.utils import timezone
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Router, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer, django_auth
@@ -52,6 +52,51 @@ def error_body(code: str, message: str, details=None) -> dict:
     return {"code": code, "message": message, "details": details if details is not None else {}}
 
 
+auth_router = Router(tags=["auth"])
+
+
+class TokenRequest(Schema):
+    username: str
+    password: str
+    name: str = "app"
+
+
+class TokenResponse(Schema):
+    token: str
+    prefix: str
+    role: str | None
+
+
+class MeOut(Schema):
+    username: str
+    role: str | None
+    office_code: str | None
+
+
+@auth_router.post("/tokens", response={201: TokenResponse}, auth=None)
+def issue_token(request, payload: TokenRequest):
+    """Exchange staff credentials for a bearer token (field-agent app, integrations)."""
+    from django.contrib.auth import authenticate
+
+    from .permissions import role_of
+
+    user = authenticate(request, username=payload.username, password=payload.password)
+    if user is None or role_of(user) is None:
+        raise DomainError("wrong username or password", code="invalid_credentials", status=401)
+    token, raw = ApiToken.issue(user=user, name=payload.name)
+    return 201, {"token": raw, "prefix": token.prefix, "role": role_of(user)}
+
+
+@auth_router.get("/me", response=MeOut)
+def me(request):
+    from .permissions import role_of
+
+    user = request.auth
+    profile = getattr(user, "staff", None)
+    office = profile.office.code if profile and profile.office_id else None
+    return {"username": user.get_username(), "role": role_of(user), "office_code": office}
+
+
 def build_api() -> NinjaAPI:
     api = NinjaAPI(
         title="Urja API",
@@ -89,6 +134,7 @@ def build_api() -> NinjaAPI:
     def http_error(request, exc: HttpError):
         return api.create_response(request, error_body("http_error", str(exc)), status=exc.status_code)
 
+    api.add_router("/auth", auth_router)
     for app in API_APPS:
         module = import_module(f"urja.{app}.api")
         router = getattr(module, "router", None)

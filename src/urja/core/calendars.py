@@ -63,6 +63,8 @@ class WorkingCalendar:
         """The moment when `seconds` of office time have passed after `start`."""
         if seconds < 0:
             raise ValueError("seconds must be >= 0")
+        if seconds == 0:
+            return start
         local = self._local(start)
         remaining = timedelta(seconds=seconds)
         day = local.date()

@@ -7,6 +7,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 PAISA = Decimal("0.01")
 KWH = Decimal("0.001")
+MAX_AMOUNT = Decimal("1e12")  # a lakh crore: above any single real payment or bill
 
 
 class MoneyError(ValueError):
@@ -38,6 +39,8 @@ def kwh(value: object) -> Decimal:
 def parse_amount(value: object, *, allow_zero: bool = False) -> Decimal:
     """Validate an amount received from outside: positive, at most two decimals."""
     amount = to_decimal(value)
+    if abs(amount) >= MAX_AMOUNT:
+        raise MoneyError(f"amount {value!r} is too large")
     if amount.as_tuple().exponent < -2 and amount != amount.quantize(PAISA):
         raise MoneyError(f"amount {value!r} has more than two decimal places")
     if amount < 0 or (amount == 0 and not allow_zero):

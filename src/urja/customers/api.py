@@ -1,5 +1,294 @@
-"""API of customers (mounted under /api/v1/ by core.api)."""
+"""Consumers, accounts, contacts and KYC documents. Staff see only their office's subtree."""
 
-from ninja import Router
+from datetime import date, datetime
+from decimal import Decimal
+
+from ninja import Field, File, Form, Router, Schema, UploadedFile
+from ninja.pagination import paginate
+
+from urja.core.errors import DomainError, NotFound
+from urja.core.models import Channel, Role
+from urja.core.permissions import office_path_of, require_role, scope_by_office
+from urja.network.models import Office
+
+from . import services
+from .models import Account, Consumer
 
 router = Router(tags=["customers"])
+
+WRITE_ROLES = (Role.CRE, Role.FIELD_AGENT, Role.ENGINEER, Role.BILLING_OFFICER, Role.MANAGER)
+STATUS_ROLES = (Role.ENGINEER, Role.BILLING_OFFICER, Role.MANAGER)
+
+
+class ContactIn(Schema):
+    kind: str = Field(..., description="mobile or email")
+    value: str
+    verified: bool = False
+    whatsapp_opt_in: bool = False
+
+
+class ContactOut(Schema):
+    id: int
+    kind: str
+    value: str
+    is_primary: bool
+    verified: bool
+    whatsapp_opt_in: bool
+
+
+class DocumentOut(Schema):
+    id: int
+    document_code: str
+    proof_type: str
+    number_masked: str
+    uploaded_at: datetime
+    verified: bool
+
+
+class ConsumerIn(Schema):
+    name: str
+    kind: str = "person"
+    applicant_type: str = "owner"
+    guardian_name: str = ""
+    aadhaar: str = Field("", description="12 digits; validated (Verhoeff) and stored masked")
+    preferred_language: str = "en"
+    contacts: list[ContactIn] = []
+
+
+class ConsumerOut(Schema):
+    id: int
+    name: str
+    kind: str
+    applicant_type: str
+    guardian_name: str
+    aadhaar_masked: str
+    preferred_language: str
+    contacts: list[ContactOut]
+
+    @staticmethod
+    def resolve_contacts(obj):
+        return list(obj.contacts.all())
+
+
+class AccountIn(Schema):
+    consumer_id: int
+    section: str = Field(..., description="office code of the section")
+    premises_address: str
+    pincode: str = ""
+    latitude: Decimal | None = None
+    longitude: Decimal | None = None
+    category: str
+    sub_category: str = "general"
+    supply_type: str = Field(..., description="lt_1ph, lt_3ph, ht, eht or temporary")
+    sanctioned_load: Decimal
+    load_unit: str = "kW"
+    area: str = "urban"
+    bill_cycle: str = "C01"
+    route: str = ""
+    is_prepaid: bool = False
+
+
+class AccountOut(Schema):
+    consumer_number: str
+    consumer_id: int
+    consumer_name: str = Field(..., alias="consumer.name")
+    premises_address: str
+    pincode: str
+    latitude: Decimal | None
+    longitude: Decimal | None
+    category: str
+    sub_category: str
+    supply_type: str
+    sanctioned_load: Decimal
+    load_unit: str
+    area: str
+    section: str = Field(..., alias="section.code")
+    bill_cycle: str
+    route: str
+    status: str
+    is_prepaid: bool
+    key_account_manager: str | None = Field(None, alias="key_account_manager.username")
+    connected_on: date | None
+
+
+class StatusIn(Schema):
+    status: str
+    reason: str
+
+
+class LoadIn(Schema):
+    sanctioned_load: Decimal
+    load_unit: str = "kW"
+    supply_type: str | None = None
+
+
+def _accounts(request):
+    return scope_by_office(
+        request.auth, Account.objects.select_related("consumer", "section", "key_account_manager"), "office_path"
+    )
+
+
+def _account(request, consumer_number: str) -> Account:
+    number = services.validate_consumer_number(consumer_number)
+    account = _accounts(request).filter(consumer_number=number).first()
+    if account is None:  # unknown and out-of-scope look the same: no leak
+        raise NotFound(f"no account {number} in your scope", code="account_not_found")
+    return account
+
+
+def _consumer(request, consumer_id: int) -> Consumer:
+    consumer = Consumer.objects.filter(pk=consumer_id).prefetch_related("contacts").first()
+    visible = consumer is not None and (
+        not consumer.accounts.exists() or _accounts(request).filter(consumer=consumer).exists()
+    )
+    if not visible:
+        raise NotFound(f"no consumer {consumer_id} in your scope", code="consumer_not_found")
+    return consumer
+
+
+@router.get("/accounts", response=list[AccountOut])
+@paginate
+def list_accounts(
+    request, q: str = "", status: str | None = None, category: str | None = None, section: str | None = None
+):
+    """Search by consumer number, mobile or name (prefix); filters by status, category, section."""
+    qs = _accounts(request)
+    if status:
+        qs = qs.filter(status=status)
+    if category:
+        qs = qs.filter(category=category)
+    if section:
+        qs = qs.filter(section__code=section)
+    if q:
+        return list(services.search_accounts(queryset=qs, query=q, limit=100))
+    return qs.order_by("consumer_number")
+
+
+@router.get("/accounts/{consumer_number}", response=AccountOut)
+def get_account(request, consumer_number: str):
+    return _account(request, consumer_number)
+
+
+@router.post("/accounts", response={201: AccountOut})
+def open_account(request, payload: AccountIn):
+    require_role(request.auth, Role.CRE, Role.ENGINEER, Role.MANAGER)
+    consumer = _consumer(request, payload.consumer_id)
+    scope = office_path_of(request.auth) or ""
+    section = Office.objects.filter(code=payload.section, path__startswith=scope).first()
+    if section is None:  # unknown or outside the user's offices: same answer
+        raise DomainError(f"unknown office {payload.section!r}", code="unknown_office")
+    data = payload.dict(exclude={"consumer_id", "section"})
+    account = services.open_account(actor=request.auth, channel=Channel.API, consumer=consumer, section=section, **data)
+    return 201, _account(request, account.consumer_number)
+
+
+@router.post("/accounts/{consumer_number}/status", response=AccountOut)
+def change_status(request, consumer_number: str, payload: StatusIn):
+    require_role(request.auth, *STATUS_ROLES)
+    account = _account(request, consumer_number)
+    services.change_account_status(
+        actor=request.auth, channel=Channel.API, account=account, status=payload.status, reason=payload.reason
+    )
+    return _account(request, consumer_number)
+
+
+@router.post("/accounts/{consumer_number}/load", response=AccountOut)
+def change_load(request, consumer_number: str, payload: LoadIn):
+    require_role(request.auth, Role.ENGINEER, Role.MANAGER, Role.CRE)
+    account = _account(request, consumer_number)
+    services.change_sanctioned_load(
+        actor=request.auth,
+        channel=Channel.API,
+        account=account,
+        load=payload.sanctioned_load,
+        unit=payload.load_unit,
+        supply_type=payload.supply_type,
+    )
+    return _account(request, consumer_number)
+
+
+@router.post("/consumers", response={201: ConsumerOut})
+def register_consumer(request, payload: ConsumerIn):
+    require_role(request.auth, *WRITE_ROLES)
+    contacts = [services.ContactInput(c.kind, c.value, c.verified) for c in payload.contacts]
+    consumer = services.register_consumer(
+        actor=request.auth,
+        channel=Channel.API,
+        name=payload.name,
+        kind=payload.kind,
+        applicant_type=payload.applicant_type,
+        guardian_name=payload.guardian_name,
+        aadhaar=payload.aadhaar,
+        preferred_language=payload.preferred_language,
+        contacts=contacts,
+    )
+    return 201, consumer
+
+
+@router.get("/consumers/{consumer_id}", response=ConsumerOut)
+def get_consumer(request, consumer_id: int):
+    return _consumer(request, consumer_id)
+
+
+@router.get("/consumers/{consumer_id}/contacts", response=list[ContactOut])
+def list_contacts(request, consumer_id: int):
+    return list(_consumer(request, consumer_id).contacts.all())
+
+
+@router.post("/consumers/{consumer_id}/contacts", response={201: ContactOut})
+def add_contact(request, consumer_id: int, payload: ContactIn):
+    require_role(request.auth, *WRITE_ROLES)
+    consumer = _consumer(request, consumer_id)
+    return 201, services.add_contact(
+        actor=request.auth,
+        channel=Channel.API,
+        consumer=consumer,
+        kind=payload.kind,
+        value=payload.value,
+        verified=payload.verified,
+        whatsapp_opt_in=payload.whatsapp_opt_in,
+    )
+
+
+@router.get("/consumers/{consumer_id}/documents", response=list[DocumentOut])
+def list_documents(request, consumer_id: int):
+    return list(_consumer(request, consumer_id).documents.order_by("-uploaded_at"))
+
+
+@router.post("/consumers/{consumer_id}/documents", response={201: DocumentOut})
+def add_document(
+    request,
+    consumer_id: int,
+    document_code: Form[str],
+    proof_type: Form[str] = "",
+    number: Form[str] = "",
+    file: File[UploadedFile] | None = None,
+):
+    require_role(request.auth, *WRITE_ROLES)
+    consumer = _consumer(request, consumer_id)
+    return 201, services.add_kyc_document(
+        actor=request.auth,
+        channel=Channel.API,
+        consumer=consumer,
+        document_code=document_code,
+        proof_type=proof_type,
+        number=number,
+        file=file,
+    )
+
+
+class RequiredDocumentOut(Schema):
+    code: str
+    name: str
+    any_of: list[str] = []
+    conditional: bool = False
+
+
+@router.get("/document-matrix/{applicant_type}", response=list[RequiredDocumentOut], auth=None)
+def document_matrix(request, applicant_type: str):
+    """Public: the documents an applicant of this type must bring (seed 003 document matrix)."""
+    from urja.core.regdata import load
+
+    if applicant_type not in load("customers/document_matrix.toml")["applicant_types"]:
+        raise DomainError(f"unknown applicant type {applicant_type!r}", code="unknown_applicant_type")
+    return services.required_documents(applicant_type)
