@@ -445,10 +445,11 @@ def search_accounts(*, queryset: QuerySet, query: str, limit: int = 20) -> Query
     q = query.strip()
     if not q:
         return queryset.none()
-    compact = q.replace(" ", "")
-    if compact.isdigit() and len(compact) >= 10:
-        mobile = rules.normalise_mobile(compact) if len(compact) in (10, 12, 13) else None
-        by_number = queryset.filter(consumer_number=compact.upper())
+    compact = q.replace(" ", "").replace("-", "")
+    digits = compact.removeprefix("+")
+    if digits.isdigit() and len(digits) >= 10:
+        mobile = rules.normalise_mobile(compact) if len(digits) in (10, 11, 12) else None
+        by_number = queryset.filter(consumer_number=digits)
         if mobile:
             consumer_ids = Contact.objects.filter(kind=Contact.Kind.MOBILE, value=mobile).values("consumer_id")
             return (by_number | queryset.filter(consumer_id__in=consumer_ids))[:limit]
