@@ -1,7 +1,289 @@
 """Notifications: the one way every part of Urja talks to consumers and staff.
 
-    notify(event="bill.issued", consumer=consumer, context={...}, idempotency_key="bill:123")
+    notify(event="bill.issued", consumer=consumer, account=account, idempotency_key=f"bill:{bill.pk}",
+           context={"bill_number": ..., "amount": Decimal(...), "due_date": date(...)})
 
-renders the event's template in the consumer's language and queues one outbox message per
-channel; sending is a task enqueued on commit. (Interface fixed; implementation in progress.)
+renders the event's template (data/notifications/templates.toml) in the consumer's preferred
+language (English when missing) and queues one OutboxMessage per channel with idempotency key
+f"{idempotency_key}:{channel}" — calling again creates nothing new. Sending is a Celery task
+enqueued on commit; it claims the message with a conditional UPDATE, so a message is sent once.
 """
+
+import logging
+from datetime import timedelta
+from functools import partial
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from urja.core.errors import DomainError
+from urja.core.services import record_audit
+
+from . import rendering
+from .channels import PermanentFailure, TemporaryFailure, get_channel
+from .models import OUTBOX_STATUS, OutboxMessage, OutboxStatus
+from .policy import load_policy
+
+log = logging.getLogger(__name__)
+
+MOBILE_CHANNELS = ("sms", "whatsapp")
+# States a worker may claim from: those with an allowed transition to 'sending'.
+CLAIMABLE = [s for s in OutboxStatus.values if OutboxStatus.SENDING in OUTBOX_STATUS.allowed(s)]
+
+
+# --- queueing ------------------------------------------------------------------------------------
+
+
+def _check_channels(channels: list[str]) -> None:
+    unknown = [c for c in channels if c not in rendering.CHANNELS]
+    if unknown:
+        raise DomainError(
+            f"unknown notification channel(s) {', '.join(unknown)}",
+            code="unknown_channel",
+            details={"unknown": unknown, "allowed": list(rendering.CHANNELS)},
+        )
+
+
+def _check_key(idempotency_key: str) -> None:
+    if not idempotency_key or not str(idempotency_key).strip():
+        raise DomainError("an idempotency key is required", code="idempotency_key_required")
+    if len(idempotency_key) > 180:
+        raise DomainError("idempotency key longer than 180 characters", code="idempotency_key_too_long")
+
+
+def _mobile_contact(consumer):
+    """The consumer's primary verified mobile (any verified mobile when none is primary)."""
+    return consumer.contacts.filter(kind="mobile", verified=True).order_by("-is_primary", "-verified_at", "-id").first()
+
+
+def _email_contact(consumer):
+    """The consumer's e-mail address: verified before unverified, primary first."""
+    return consumer.contacts.filter(kind="email").order_by("-verified", "-is_primary", "-id").first()
+
+
+def _enqueue(message_id: int) -> None:
+    from .tasks import send_message
+
+    send_message.delay(message_id)
+
+
+def _create(*, key: str, rendered: rendering.Rendered, to: str, consumer, account) -> OutboxMessage:
+    """Insert the message or return the one already holding the key (a concurrent call)."""
+    try:
+        with transaction.atomic():
+            message = OutboxMessage.objects.create(
+                idempotency_key=key,
+                event=rendered.event,
+                channel=rendered.channel,
+                to=to,
+                language=rendered.language,
+                subject=rendered.subject[:250],
+                body=rendered.body,
+                status=OutboxStatus.QUEUED,
+                next_attempt_at=timezone.now(),
+                consumer=consumer,
+                account=account,
+            )
+    except IntegrityError:
+        return OutboxMessage.objects.get(idempotency_key=key)
+    transaction.on_commit(partial(_enqueue, message.pk))
+    return message
+
+
+def notify(
+    *,
+    event: str,
+    consumer,
+    context: dict,
+    idempotency_key: str,
+    channels: list[str] | None = None,
+    account=None,
+) -> list[OutboxMessage]:
+    """Queue `event` for `consumer` on `channels` (default: the event's channels from the templates
+    file). sms/whatsapp go to the primary verified mobile — whatsapp only when that contact opted in
+    or whatsapp was asked for explicitly; email to the e-mail contact. Channels without a usable
+    contact are skipped (logged). Returns the messages of this key (new or already queued)."""
+    spec = rendering.event_spec(event)  # unknown_event
+    _check_key(idempotency_key)
+    explicit = channels is not None
+    wanted = list(dict.fromkeys(channels)) if channels is not None else rendering.default_channels(event)
+    _check_channels(wanted)
+    context = {"consumer_name": consumer.name, **dict(context)}
+    if account is not None:
+        context.setdefault("consumer_number", account.consumer_number)
+    rendering.check_context(event, context, spec)  # missing_context, before anything is skipped
+    language = consumer.preferred_language or rendering.FALLBACK_LANGUAGE
+
+    existing = {
+        m.channel: m
+        for m in OutboxMessage.objects.filter(idempotency_key__in=[f"{idempotency_key}:{c}" for c in wanted])
+    }
+    mobile = email = None
+    if any(c in MOBILE_CHANNELS and c not in existing for c in wanted):
+        mobile = _mobile_contact(consumer)
+    if "email" in wanted and "email" not in existing:
+        email = _email_contact(consumer)
+
+    planned: list[tuple[str, str]] = []  # (channel, address)
+    for channel in wanted:
+        if channel in existing:
+            continue
+        contact = email if channel == "email" else mobile
+        if contact is None:
+            log.info(
+                "notify %s [%s]: consumer %s has no usable %s contact; nothing queued",
+                event,
+                idempotency_key,
+                consumer.pk,
+                "e-mail" if channel == "email" else "verified mobile",
+            )
+            continue
+        if channel == "whatsapp" and not (explicit or contact.whatsapp_opt_in):
+            log.debug("notify %s: consumer %s has not opted in to WhatsApp", event, consumer.pk)
+            continue
+        planned.append((channel, contact.value))
+
+    rendered = [
+        (channel, to, rendering.render(event=event, channel=channel, language=language, context=context))
+        for channel, to in planned
+    ]
+    created: dict[str, OutboxMessage] = {}
+    with transaction.atomic():
+        for channel, to, text in rendered:
+            created[channel] = _create(
+                key=f"{idempotency_key}:{channel}", rendered=text, to=to, consumer=consumer, account=account
+            )
+    if not existing and not created:
+        log.info("notify %s [%s]: no message for consumer %s (no usable contact)", event, idempotency_key, consumer.pk)
+    return [existing.get(c) or created[c] for c in wanted if c in existing or c in created]
+
+
+def notify_address(
+    *,
+    event: str,
+    channel: str,
+    to: str,
+    language: str,
+    context: dict,
+    idempotency_key: str,
+    consumer=None,
+    account=None,
+) -> OutboxMessage:
+    """Queue `event` to a raw address (a staff mobile, a contact being verified, an applicant's
+    e-mail). `to` is normalised (E.164 mobile / lower-case e-mail); language falls back to English."""
+    from urja.customers.services import normalise_contact
+
+    rendering.event_spec(event)
+    _check_key(idempotency_key)
+    _check_channels([channel])
+    address = normalise_contact("email" if channel == "email" else "mobile", to)
+    if consumer is not None:
+        context = {"consumer_name": consumer.name, **dict(context)}
+    if account is not None:
+        context = {"consumer_number": account.consumer_number, **dict(context)}
+    key = f"{idempotency_key}:{channel}"
+    existing = OutboxMessage.objects.filter(idempotency_key=key).first()
+    if existing is not None:
+        return existing
+    rendered = rendering.render(event=event, channel=channel, language=language or "en", context=context)
+    with transaction.atomic():
+        return _create(key=key, rendered=rendered, to=address, consumer=consumer, account=account)
+
+
+# --- sending -------------------------------------------------------------------------------------
+
+
+def claim(*, message_id: int, now=None) -> OutboxMessage | None:
+    """Take the message for sending: one conditional UPDATE (queued/failed and due → sending,
+    attempts + 1). Returns the message when this caller won, None when someone else did or it is
+    not due / already final."""
+    now = now or timezone.now()
+    won = OutboxMessage.objects.filter(pk=message_id, status__in=CLAIMABLE, next_attempt_at__lte=now).update(
+        status=OutboxStatus.SENDING, attempts=F("attempts") + 1, claimed_at=now
+    )
+    if not won:
+        return None
+    return OutboxMessage.objects.get(pk=message_id)
+
+
+def _finish(message: OutboxMessage, status: str, **fields) -> bool:
+    """Move a claimed message out of 'sending' — only if it is still our claim."""
+    OUTBOX_STATUS.check(message.status, status)
+    done = OutboxMessage.objects.filter(
+        pk=message.pk, status=OutboxStatus.SENDING, claimed_at=message.claimed_at
+    ).update(status=status, **fields)
+    if done:
+        message.status = status
+        for name, value in fields.items():
+            setattr(message, name, value)
+    return bool(done)
+
+
+def deliver(*, message_id: int, now=None) -> str:
+    """Claim and send one message through its channel; returns the resulting status ('skipped'
+    when it was not claimable)."""
+    message = claim(message_id=message_id, now=now)
+    if message is None:
+        return "skipped"
+    policy = load_policy()
+    try:
+        provider_id = get_channel(message.channel).send(message)
+    except PermanentFailure as exc:
+        log.warning("outbox %s permanently failed: %s", message.pk, exc)
+        _finish(message, OutboxStatus.DEAD, last_error=str(exc)[:2000])
+    except Exception as exc:  # TemporaryFailure and anything unexpected: retry with backoff
+        error = str(exc) if isinstance(exc, TemporaryFailure) else f"{exc.__class__.__name__}: {exc}"
+        if message.attempts >= policy.max_attempts:
+            log.warning("outbox %s dead after %s attempts: %s", message.pk, message.attempts, error)
+            _finish(message, OutboxStatus.DEAD, last_error=error[:2000])
+        else:
+            delay = policy.backoff_seconds(message.attempts)
+            _finish(
+                message,
+                OutboxStatus.FAILED,
+                last_error=error[:2000],
+                next_attempt_at=timezone.now() + timedelta(seconds=delay),
+            )
+    else:
+        _finish(message, OutboxStatus.SENT, provider_message_id=str(provider_id)[:200], sent_at=timezone.now())
+    return message.status
+
+
+def dispatch_due(*, now=None) -> dict:
+    """Periodic sweep: stuck 'sending' messages (older than the timeout) become failed (or dead when
+    out of attempts); due failed messages and queued messages whose on-commit task did not run are
+    enqueued. Safe to run concurrently: every send claims first."""
+    now = now or timezone.now()
+    policy = load_policy()
+    cutoff = now - timedelta(seconds=policy.sending_timeout_seconds)
+    stuck = OutboxMessage.objects.filter(status=OutboxStatus.SENDING, claimed_at__lt=cutoff)
+    error = f"no result within {int(policy.sending_timeout_seconds)}s of sending (worker lost?)"
+    dead = stuck.filter(attempts__gte=policy.max_attempts).update(status=OutboxStatus.DEAD, last_error=error)
+    retried = stuck.update(status=OutboxStatus.FAILED, last_error=error, next_attempt_at=now)
+    due = list(
+        OutboxMessage.objects.filter(
+            Q(status=OutboxStatus.FAILED, next_attempt_at__lte=now)
+            | Q(status=OutboxStatus.QUEUED, next_attempt_at__lte=now - timedelta(seconds=policy.queued_grace_seconds))
+        )
+        .order_by("next_attempt_at", "id")
+        .values_list("pk", flat=True)[: policy.batch_size]
+    )
+    for pk in due:
+        _enqueue(pk)
+    return {"stuck_retried": retried, "stuck_dead": dead, "enqueued": len(due)}
+
+
+@transaction.atomic
+def requeue(*, actor, channel: str, message: OutboxMessage) -> OutboxMessage:
+    """Staff: give a dead message a fresh set of attempts."""
+    message = OutboxMessage.objects.select_for_update().get(pk=message.pk)
+    OUTBOX_STATUS.check(message.status, OutboxStatus.QUEUED)
+    message.status = OutboxStatus.QUEUED
+    message.attempts = 0
+    message.next_attempt_at = timezone.now()
+    message.claimed_at = None
+    message.save(update_fields=["status", "attempts", "next_attempt_at", "claimed_at"])
+    record_audit(actor=actor, channel=channel, action="outbox.requeued", obj=message, changes={"status": "queued"})
+    transaction.on_commit(partial(_enqueue, message.pk))
+    return message

@@ -1,0 +1,21 @@
+"""Background jobs of notifications: send one message; sweep due retries and stuck messages."""
+
+from celery import shared_task
+
+PERIODIC_TASKS = {
+    "notifications.dispatch_due": {"task": "urja.notifications.tasks.dispatch_due", "schedule": 15},
+}
+
+
+@shared_task(name="urja.notifications.tasks.send_message", ignore_result=True)
+def send_message(message_id: int) -> str:
+    from . import services
+
+    return services.deliver(message_id=message_id)
+
+
+@shared_task(name="urja.notifications.tasks.dispatch_due", ignore_result=True)
+def dispatch_due() -> dict:
+    from . import services
+
+    return services.dispatch_due()
