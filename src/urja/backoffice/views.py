@@ -1,7 +1,219 @@
-from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+"""Back-office shell: home, find consumer (HTMX search as you type) and the 360° account page.
+
+Views are thin: reads go through scoped querysets, changes through customers.services.
+"""
+
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from urja.core.errors import DomainError
+from urja.core.models import AuditEvent, Channel, Role
+from urja.core.permissions import ALL_STAFF_ROLES, office_path_of, role_of, scope_by_office
+from urja.customers import services as customer_services
+from urja.customers.models import Account
+
+from . import navigation
+from .forms import ContactForm, LanguageForm, StatusForm
+
+# Who may change an account's status from the back office (admins always may).
+STATUS_CHANGE_ROLES = (Role.MANAGER, Role.ENGINEER, Role.BILLING_OFFICER)
+MIN_QUERY = 2
+STATS_SECONDS = 300
 
 
-@login_required
+def staff_required(view):
+    """Logged-in staff only: anonymous → login page; consumers and users without a role → 403."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if role_of(request.user) not in ALL_STAFF_ROLES:
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def scoped_accounts(user):
+    return scope_by_office(user, Account.objects.all(), "office_path")
+
+
+def scoped_account_or_404(user, consumer_number: str) -> Account:
+    """The account if it is in the user's scope; 404 otherwise — the same answer whether it exists or not."""
+    related = ("consumer", "section", "feeder", "transformer", "minigrid_site", "group", "key_account_manager")
+    try:
+        return scoped_accounts(user).select_related(*related).get(consumer_number=consumer_number.strip().upper())
+    except Account.DoesNotExist as exc:
+        raise Http404("no such account") from exc
+
+
+def _scope_stats(user) -> dict:
+    key = f"backoffice:stats:{office_path_of(user) or 'all'}"
+    stats = cache.get(key)
+    if stats is None:
+        rows = scoped_accounts(user).values("status").annotate(n=Count("id")).order_by()
+        by_status = {row["status"]: row["n"] for row in rows}
+        stats = {"total": sum(by_status.values()), "by_status": by_status}
+        cache.set(key, stats, STATS_SECONDS)
+    return stats
+
+
+@staff_required
 def home(request):
-    return render(request, "backoffice/home.html")
+    user = request.user
+    staff = getattr(user, "staff", None)
+    return render(
+        request,
+        "backoffice/home.html",
+        {
+            "office": staff.office if staff is not None and staff.office_id else None,
+            "stats": _scope_stats(user),
+            "panels": navigation.home_panels(),
+        },
+    )
+
+
+def _search(user, query: str) -> list[Account]:
+    if len(query.strip()) < MIN_QUERY:
+        return []
+    queryset = scoped_accounts(user).select_related("consumer", "section")
+    found = customer_services.search_accounts(queryset=queryset, query=query)
+    accounts = list(found)
+    # Primary mobiles of the (at most 20) consumers found: one indexed query.
+    from urja.customers.models import Contact
+
+    mobiles = {}
+    for contact in Contact.objects.filter(
+        consumer_id__in={a.consumer_id for a in accounts}, kind=Contact.Kind.MOBILE
+    ).order_by("-is_primary", "id"):
+        mobiles.setdefault(contact.consumer_id, contact.value)
+    for account in accounts:
+        account.mobile = mobiles.get(account.consumer_id, "")
+    return accounts
+
+
+@staff_required
+def find_consumer(request):
+    query = request.GET.get("q", "")[:80]
+    accounts = _search(request.user, query)
+    context = {"q": query, "accounts": accounts, "searched": len(query.strip()) >= MIN_QUERY, "min_query": MIN_QUERY}
+    if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "results":
+        return render(request, "backoffice/_results.html", context)
+    return render(request, "backoffice/find.html", context)
+
+
+def _audit_trail(account: Account, limit: int = 50):
+    return AuditEvent.objects.filter(
+        Q(object_type="customers.account", object_id=str(account.pk))
+        | Q(object_type="customers.consumer", object_id=str(account.consumer_id))
+    ).order_by("-at", "-id")[:limit]
+
+
+def _account_context(request, account: Account, **forms) -> dict:
+    user = request.user
+    consumer = account.consumer
+    documents = customer_services.document_types()
+    categories = {c["code"]: c["name"] for c in customer_services.regdata.load("customers/categories.toml")["category"]}
+    supply_types = customer_services.supply_type_table()
+    can_change_status = role_of(user) in (*STATUS_CHANGE_ROLES, Role.ADMIN)
+    offices = account.section.ancestors()
+    return {
+        "account": account,
+        "consumer": consumer,
+        "contacts": consumer.contacts.order_by("kind", "-is_primary", "id"),
+        "documents": [
+            (doc, documents.get(doc.document_code, {}).get("name", doc.document_code))
+            for doc in consumer.documents.order_by("-uploaded_at")
+        ],
+        "category_name": categories.get(account.category, account.category),
+        "supply_type_name": getattr(supply_types.get(account.supply_type), "name", account.supply_type),
+        "offices": [o for o in offices if o.level != "utility"],
+        "other_accounts": scoped_accounts(user).filter(consumer=consumer).exclude(pk=account.pk)[:20],
+        "audit": _audit_trail(account),
+        "panels": navigation.account_panels(account.consumer_number),
+        "can_change_status": can_change_status,
+        "status_form": forms.get("status_form") or StatusForm(current=account.status),
+        "contact_form": forms.get("contact_form") or ContactForm(),
+        "language_form": forms.get("language_form") or LanguageForm(initial={"language": consumer.preferred_language}),
+    }
+
+
+@staff_required
+def account_360(request, consumer_number: str):
+    account = scoped_account_or_404(request.user, consumer_number)
+    return render(request, "backoffice/account.html", _account_context(request, account))
+
+
+def _action(request, consumer_number: str, form_name: str, form, apply):
+    """Validate `form`, run `apply(account, data)` (a service call); PRG on success, page with errors otherwise."""
+    account = scoped_account_or_404(request.user, consumer_number)
+    form = form(account)
+    if form.is_valid():
+        try:
+            message = apply(account, form.cleaned_data)
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, message)
+            return redirect("backoffice:account", consumer_number=account.consumer_number)
+    context = _account_context(request, account, **{form_name: form})
+    return render(request, "backoffice/account.html", context, status=400)
+
+
+@require_POST
+@staff_required
+def account_status(request, consumer_number: str):
+    if role_of(request.user) not in (*STATUS_CHANGE_ROLES, Role.ADMIN):
+        raise PermissionDenied
+
+    def apply(account, data):
+        customer_services.change_account_status(
+            actor=request.user,
+            channel=Channel.BACKOFFICE,
+            account=account,
+            status=data["status"],
+            reason=data["reason"],
+        )
+        return _("Status changed.")
+
+    return _action(request, consumer_number, "status_form", lambda a: StatusForm(request.POST, current=a.status), apply)
+
+
+@require_POST
+@staff_required
+def account_contact(request, consumer_number: str):
+    def apply(account, data):
+        customer_services.add_contact(
+            actor=request.user,
+            channel=Channel.BACKOFFICE,
+            consumer=account.consumer,
+            kind=data["kind"],
+            value=data["value"],
+            verified=data["verified"],
+            whatsapp_opt_in=data["whatsapp_opt_in"],
+        )
+        return _("Contact saved.")
+
+    return _action(request, consumer_number, "contact_form", lambda a: ContactForm(request.POST), apply)
+
+
+@require_POST
+@staff_required
+def account_language(request, consumer_number: str):
+    def apply(account, data):
+        customer_services.set_preferred_language(
+            actor=request.user, channel=Channel.BACKOFFICE, consumer=account.consumer, language=data["language"]
+        )
+        return _("Preferred language saved.")
+
+    return _action(request, consumer_number, "language_form", lambda a: LanguageForm(request.POST), apply)
