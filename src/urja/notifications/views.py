@@ -1,0 +1,107 @@
+"""Back-office pages of the outbox: the message list and the 360° account panel. Staff only."""
+
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from urja.core.errors import DomainError
+from urja.core.models import Channel
+from urja.core.permissions import scope_by_office
+from urja.customers.models import Account
+
+from . import services
+from .models import OutboxChannel, OutboxStatus
+from .selectors import is_staff, scoped_messages, shown_body
+
+PAGE_SIZE = 50
+PANEL_SIZE = 20
+
+
+def staff_required(view):
+    """Logged-in staff only: anonymous → login page; consumers and users without a role → 403."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not is_staff(request.user):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _rows(queryset):
+    rows = list(queryset.select_related("account"))
+    for message in rows:
+        message.shown_body = shown_body(message)
+    return rows
+
+
+@staff_required
+def outbox(request):
+    queryset = scoped_messages(request.user)
+    status = request.GET.get("status", "")
+    channel = request.GET.get("channel", "")
+    q = request.GET.get("q", "").strip()[:80]
+    counts = {row["status"]: row["n"] for row in queryset.values("status").annotate(n=Count("id")).order_by()}
+    if status in OutboxStatus.values:
+        queryset = queryset.filter(status=status)
+    if channel in OutboxChannel.values:
+        queryset = queryset.filter(channel=channel)
+    if q:
+        queryset = queryset.filter(account__consumer_number=q.upper()) | queryset.filter(to=q)
+    page = Paginator(queryset.order_by("-created_at", "-id"), PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = _rows(page.object_list)
+    context = {
+        "page": page,
+        "status": status,
+        "channel": channel,
+        "q": q,
+        "statuses": [(value, label, counts.get(value, 0)) for value, label in OutboxStatus.choices],
+        "channels": OutboxChannel.choices,
+        "filter_query": "&".join(f"{k}={v}" for k, v in (("status", status), ("channel", channel), ("q", q)) if v),
+    }
+    if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "outbox-rows":
+        return render(request, "notifications/_outbox_rows.html", context)
+    return render(request, "notifications/outbox.html", context)
+
+
+@staff_required
+def account_panel(request, consumer_number: str):
+    accounts = scope_by_office(request.user, Account.objects.all(), "office_path")
+    account = accounts.filter(consumer_number=consumer_number.strip().upper()).first()
+    if account is None:
+        raise Http404("no such account")
+    rows = (
+        scoped_messages(request.user).filter(account=account)
+        | scoped_messages(request.user).filter(account__isnull=True, consumer_id=account.consumer_id)
+    ).order_by("-created_at", "-id")[:PANEL_SIZE]
+    return render(
+        request, "notifications/_account_panel.html", {"account": account, "rows": _rows(rows), "limit": PANEL_SIZE}
+    )
+
+
+@require_POST
+@staff_required
+def requeue(request, pk: int):
+    message = get_object_or_404(scoped_messages(request.user), pk=pk)
+    try:
+        services.requeue(actor=request.user, channel=Channel.BACKOFFICE, message=message)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Message queued again."))
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = "notifications:outbox"
+    return redirect(target or "notifications:outbox")
