@@ -1,0 +1,184 @@
+"""Seams to the apps payments depends on but does not own.
+
+Each function has a fixed contract; it calls the owning app when its API is there and falls back
+to a minimal, documented behaviour otherwise (so payments works and is tested on its own):
+
+* `notify_consumer(...)`     → urja.notifications.services.notify (fallback: log only).
+* `send_meter_command(...)`  → urja.metering.services.send_command (fallback: publish the command
+                               straight to the MQTT broker on `urja/meters/<meter-or-account>/cmd`).
+* `day_consumption(...)`     → urja.metering (kWh of one day for an account; fallback: None).
+* `price_energy(...)`        → urja.tariffs engine (fallback: flat rate from data/payments/prepaid.toml).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from urllib.parse import urlparse
+
+from django.conf import settings
+from django.db import transaction
+
+log = logging.getLogger(__name__)
+
+
+# --- notifications ---------------------------------------------------------------------------
+
+
+def notify_consumer(*, event: str, consumer, context: dict, idempotency_key: str) -> None:
+    """Queue a consumer message after the current transaction commits (never inside it)."""
+
+    def send():
+        try:
+            from urja.notifications import services as notifications
+        except ImportError:  # pragma: no cover
+            notifications = None
+        notify = getattr(notifications, "notify", None)
+        if notify is None:
+            log.info("notify(%s) for consumer %s: notifications not available yet", event, consumer.pk)
+            return
+        try:
+            notify(event=event, consumer=consumer, context=context, idempotency_key=idempotency_key)
+        except Exception:  # a message must never undo or block a posted payment
+            log.exception("notify(%s) failed for consumer %s", event, consumer.pk)
+
+    transaction.on_commit(send)
+
+
+# --- meter commands ----------------------------------------------------------------------------
+
+COMMAND_TOPIC = "urja/meters/{target}/cmd"
+
+
+@dataclass(frozen=True)
+class CommandSent:
+    command_id: str
+    via: str  # "metering" or "mqtt"
+
+
+def _metering_send_command():
+    try:
+        from urja.metering import services as metering
+    except ImportError:
+        return None
+    return getattr(metering, "send_command", None)
+
+
+def send_meter_command(*, account, command: str, idempotency_key: str, reason: str, actor=None) -> CommandSent:
+    """Ask the account's smart meter to 'disconnect' or 'reconnect'. Idempotent by key."""
+    send_command = _metering_send_command()
+    if send_command is not None:
+        params = inspect.signature(send_command).parameters
+        kwargs = {"command": command, "idempotency_key": idempotency_key}
+        if "account" in params:
+            kwargs["account"] = account
+        elif "meter" in params:
+            from urja.metering.models import Installation
+
+            installation = (
+                Installation.objects.filter(account=account, removed_at__isnull=True).select_related("meter").first()
+            )
+            if installation is None:
+                raise LookupError(f"account {account.consumer_number} has no installed meter")
+            kwargs["meter"] = installation.meter
+        if "actor" in params:
+            kwargs["actor"] = actor
+        if "channel" in params:
+            kwargs["channel"] = "system"
+        if "reason" in params:
+            kwargs["reason"] = reason
+        result = send_command(**kwargs)
+        return CommandSent(str(getattr(result, "command_id", result)), "metering")
+    return _publish_direct(account=account, command=command, idempotency_key=idempotency_key, reason=reason)
+
+
+def mqtt_address() -> tuple[str, int]:
+    url = getattr(settings, "URJA_MQTT_URL", "") or "mqtt://127.0.0.1:1883"
+    parsed = urlparse(url)
+    return parsed.hostname or "127.0.0.1", parsed.port or 1883
+
+
+def _publish_direct(*, account, command: str, idempotency_key: str, reason: str) -> CommandSent:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    command_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"urja:{idempotency_key}"))
+    payload = json.dumps(
+        {"command_id": command_id, "command": command, "consumer_number": account.consumer_number, "reason": reason}
+    )
+    host, port = mqtt_address()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"urja-pay-{uuid.uuid4().hex[:8]}")
+    client.connect(host, port, keepalive=10)
+    client.loop_start()
+    try:
+        info = client.publish(COMMAND_TOPIC.format(target=account.consumer_number), payload, qos=1)
+        info.wait_for_publish(timeout=5)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    return CommandSent(command_id, "mqtt")
+
+
+# --- consumption and prices ---------------------------------------------------------------------
+
+
+def day_consumption(*, account, day: date) -> Decimal | None:
+    """kWh the account's meter recorded on `day` (None: no data yet)."""
+    try:
+        from urja.metering import consumption
+    except ImportError:
+        return None
+    fn = getattr(consumption, "day_consumption", None) or getattr(consumption, "consumption_for_day", None)
+    if fn is None:
+        return None
+    try:
+        value = fn(account=account, day=day)
+    except Exception:
+        log.exception("day consumption of %s on %s failed", account.pk, day)
+        return None
+    return None if value is None else Decimal(str(value))
+
+
+@dataclass(frozen=True)
+class DayPrice:
+    amount: Decimal
+    source: str
+
+
+def price_energy(*, account, day: date, kwh: Decimal) -> DayPrice:
+    """What `kwh` consumed on `day` costs this account (energy + fixed share of the day)."""
+    try:
+        from urja.tariffs import services as tariffs
+    except ImportError:
+        tariffs = None
+    fn = getattr(tariffs, "price_day", None) if tariffs else None
+    if fn is not None:
+        result = fn(account=account, day=day, kwh=kwh)
+        amount = getattr(result, "amount", result)
+        return DayPrice(Decimal(str(amount)), "tariff")
+    from urja.core import regdata
+    from urja.core.money import paise
+
+    rate = Decimal(regdata.load("payments/prepaid.toml").get("fallback", {}).get("rate_per_kwh", "4.70"))
+    return DayPrice(paise(kwh * rate), "fallback")
+
+
+def prepaid_rebate_percent(*, account) -> Decimal:
+    """The prepaid rebate of the account's tariff (OERC: 4% of the prepaid amount)."""
+    try:
+        from urja.tariffs import services as tariffs
+    except ImportError:
+        tariffs = None
+    fn = getattr(tariffs, "prepaid_rebate_percent", None) if tariffs else None
+    if fn is not None:
+        value = fn(account=account)
+        if value is not None:
+            return Decimal(str(value))
+    from urja.core import regdata
+
+    return Decimal(regdata.load("payments/prepaid.toml")["rebate"]["percent"])

@@ -1,0 +1,1457 @@
+"""Payment services: the only code that changes payments state.
+
+Every money movement goes to the ledger (urja.billing.ledger.post_entry) inside the same
+transaction that records the payment, with the account row locked (select_for_update), and with an
+idempotency key derived from the channel's own unique key, so a replay posts once and parallel
+payments keep the balance exact.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time as time_mod
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from urja.billing import ledger
+from urja.billing.models import EntryType, LedgerEntry
+from urja.core import regdata
+from urja.core.errors import Conflict, DomainError, Forbidden, NotFound
+from urja.core.models import Role, StaffProfile
+from urja.core.money import MoneyError, paise, parse_amount
+from urja.core.permissions import role_of
+from urja.core.services import allocate_numbers, next_number, record_audit
+from urja.customers.models import Account, AccountStatus
+
+from . import allocation as alloc
+from . import prepaid_rules, seams, signing
+from .models import (
+    COLLECTION_STATUS,
+    PAYMENT_STATUS,
+    AdvanceInterestRun,
+    CashDeposit,
+    CashierSession,
+    CollectionCase,
+    GatewayEvent,
+    GatewayOrder,
+    ImportBatch,
+    PaygDevice,
+    PaygToken,
+    Payment,
+    PaymentChannel,
+    PaymentMethod,
+    PaymentStatus,
+    PrepaidCharge,
+    PrepaidWallet,
+)
+
+# Channel of the audit trail (core.Channel) for each payment channel.
+AUDIT_CHANNEL = {
+    PaymentChannel.COUNTER: "care_centre",
+    PaymentChannel.FIELD_AGENT: "field_agent",
+    PaymentChannel.ONLINE: "website",
+    PaymentChannel.UPI: "website",
+    PaymentChannel.WALLET: "app",
+    PaymentChannel.CARD: "care_centre",
+    PaymentChannel.ATP: "care_centre",
+    PaymentChannel.FILE: "import",
+}
+# Which methods each channel accepts.
+CHANNEL_METHODS = {
+    PaymentChannel.COUNTER: {
+        PaymentMethod.CASH,
+        PaymentMethod.CHEQUE,
+        PaymentMethod.DD,
+        PaymentMethod.CARD,
+        PaymentMethod.UPI,
+    },
+    PaymentChannel.FIELD_AGENT: {PaymentMethod.CASH, PaymentMethod.CHEQUE, PaymentMethod.DD, PaymentMethod.UPI},
+    PaymentChannel.ONLINE: {PaymentMethod.CARD, PaymentMethod.NETBANKING, PaymentMethod.UPI, PaymentMethod.WALLET},
+    PaymentChannel.UPI: {PaymentMethod.UPI},
+    PaymentChannel.WALLET: {PaymentMethod.WALLET},
+    PaymentChannel.CARD: {PaymentMethod.CARD},
+    PaymentChannel.ATP: {PaymentMethod.CASH, PaymentMethod.CHEQUE, PaymentMethod.CARD},
+    PaymentChannel.FILE: {
+        PaymentMethod.BANK,
+        PaymentMethod.CASH,
+        PaymentMethod.CHEQUE,
+        PaymentMethod.UPI,
+        PaymentMethod.NETBANKING,
+    },
+}
+INSTRUMENT_METHODS = {PaymentMethod.CHEQUE, PaymentMethod.DD}
+COLLECTING_ROLES = {Role.CRE, Role.BILLING_OFFICER, Role.MANAGER, Role.FIELD_AGENT, Role.ADMIN}
+SUSPENSE_STATUSES = {AccountStatus.PERMANENTLY_DISCONNECTED}
+
+
+def _data(name: str) -> dict:
+    return regdata.load(f"payments/{name}.toml")
+
+
+def prepaid_rules_data() -> prepaid_rules.Rules:
+    return prepaid_rules.Rules.from_data(_data("prepaid"))
+
+
+# --- validation ----------------------------------------------------------------------------------
+
+
+def validate_amount(value: object) -> Decimal:
+    try:
+        amount = parse_amount(value)
+    except MoneyError as exc:
+        raise DomainError(str(exc), code="invalid_amount", details={"amount": str(value)}) from exc
+    limit = Decimal(_data("charges")["limits"]["max_payment"])
+    if amount > limit:
+        raise DomainError(
+            f"amount {amount} is above the single-payment limit {limit}",
+            code="amount_too_large",
+            details={"limit": str(limit)},
+        )
+    return amount
+
+
+def find_account(consumer_number: str) -> Account:
+    number = (consumer_number or "").strip().upper()
+    account = Account.objects.select_related("consumer", "section").filter(consumer_number=number).first()
+    if account is None:
+        raise NotFound(
+            f"no account with consumer number {number!r}", code="unknown_account", details={"consumer_number": number}
+        )
+    return account
+
+
+def _same_or_conflict(existing: Payment, consumer_number: str, amount: Decimal) -> Payment:
+    if existing.consumer_number != consumer_number.strip().upper() or existing.amount != amount:
+        raise Conflict(
+            "this idempotency key was already used for a different payment",
+            code="idempotency_key_reused",
+            details={"payment": existing.pk, "amount": str(existing.amount)},
+        )
+    return existing
+
+
+# --- receipts ------------------------------------------------------------------------------------
+
+
+def receipt_series(*, channel: str, office) -> tuple[str, str, dict]:
+    series = _data("receipts")["series"]
+    prefix = series["prefix"][channel]
+    code = office.code if office is not None else "HO"
+    return f"receipt:{code}:{channel}", series["template"], {"office": code, "prefix": prefix}
+
+
+def _issue_receipt(payment: Payment) -> None:
+    key, template, fields = receipt_series(channel=payment.channel, office=payment.office)
+    day = timezone.localdate(payment.received_at)
+    payment.receipt_number = next_number(key=key, template=template, fields=fields)
+    payment.verification_code = signing.receipt_code(
+        receipt_number=payment.receipt_number,
+        consumer_number=payment.consumer_number,
+        amount=payment.amount,
+        day=day,
+        key=signing.receipt_key(),
+    )
+
+
+@dataclass(frozen=True)
+class ReceiptCheck:
+    valid: bool
+    reason: str
+    receipt_number: str
+    consumer_number: str = ""
+    amount: Decimal | None = None
+    day: date | None = None
+    status: str = ""
+
+
+def verify_receipt(*, receipt_number: str, code: str, amount: object | None = None) -> ReceiptCheck:
+    """Check a (paper) receipt: the number must exist, the code must be the utility's signature of
+    that receipt, and — if given — the amount printed must be the amount received."""
+    number = (receipt_number or "").strip().upper()
+    payment = Payment.objects.filter(receipt_number=number).first()
+    if payment is None:
+        return ReceiptCheck(False, "unknown_receipt", number)
+    day = timezone.localdate(payment.received_at)
+    expected = signing.receipt_code(
+        receipt_number=number,
+        consumer_number=payment.consumer_number,
+        amount=payment.amount,
+        day=day,
+        key=signing.receipt_key(),
+    )
+    if not signing.codes_match(expected, code or ""):
+        return ReceiptCheck(False, "code_mismatch", number)
+    if amount not in (None, ""):
+        try:
+            printed = paise(amount)
+        except MoneyError:
+            return ReceiptCheck(False, "amount_mismatch", number)
+        if printed != payment.amount:
+            return ReceiptCheck(False, "amount_mismatch", number)
+    masked = payment.consumer_number[:3] + "*" * max(len(payment.consumer_number) - 6, 0) + payment.consumer_number[-3:]
+    return ReceiptCheck(True, "ok", number, masked, payment.amount, day, payment.status)
+
+
+# --- taking a payment ----------------------------------------------------------------------------
+
+
+def _open_session(actor) -> CashierSession | None:
+    if not getattr(actor, "pk", None):
+        return None
+    return CashierSession.objects.filter(cashier=actor, status=CashierSession.Status.OPEN).first()
+
+
+def cash_in_hand(*, agent) -> Decimal:
+    """Cash a field agent has collected and not yet deposited."""
+    collected = Payment.objects.filter(
+        collected_by=agent,
+        channel=PaymentChannel.FIELD_AGENT,
+        method=PaymentMethod.CASH,
+        status__in=[PaymentStatus.POSTED, PaymentStatus.IN_SUSPENSE, PaymentStatus.REFUNDED],
+    ).aggregate(t=Sum("amount"))["t"] or Decimal(0)
+    deposited = CashDeposit.objects.filter(agent=agent).aggregate(t=Sum("amount"))["t"] or Decimal(0)
+    return paise(collected - deposited)
+
+
+def _check_cash_limit(*, agent, amount: Decimal) -> None:
+    profile = StaffProfile.objects.select_for_update().filter(user=agent).first()
+    if profile is None or profile.cash_limit is None:
+        return
+    in_hand = cash_in_hand(agent=agent)
+    if in_hand + amount > profile.cash_limit:
+        raise DomainError(
+            f"cash in hand {in_hand} + {amount} would exceed the limit {profile.cash_limit}; deposit first",
+            code="cash_limit_exceeded",
+            details={"in_hand": str(in_hand), "limit": str(profile.cash_limit), "amount": str(amount)},
+        )
+
+
+def allocation_order() -> tuple[list[str], dict[str, list[str]]]:
+    data = _data("allocation")["allocation"]
+    return list(data["order"]), {k: list(v) for k, v in data["entry_types"].items()}
+
+
+def allocate_on_ledger(*, account, amount: Decimal, today: date, exclude_entry: int | None = None) -> alloc.Allocation:
+    """How `amount` is split over what `account` owes now (replaying earlier credits)."""
+    order, entry_types = allocation_order()
+    rows = LedgerEntry.objects.filter(account=account).order_by("posted_at", "id")
+    if exclude_entry:
+        rows = rows.exclude(pk=exclude_entry)
+    entries = [
+        (pk, etype, amt, due, timezone.localdate(posted))
+        for pk, etype, amt, due, posted in rows.values_list("pk", "entry_type", "amount", "due_date", "posted_at")
+    ]
+    items, _credit = alloc.open_items(entries, today=today, order=order, entry_types=entry_types)
+    return alloc.allocate(amount, items, order)
+
+
+def take_payment(
+    *,
+    actor,
+    channel: str,
+    consumer_number: str,
+    amount: object,
+    idempotency_key: str,
+    method: str = PaymentMethod.CASH,
+    reference: str = "",
+    instrument_number: str = "",
+    instrument_bank: str = "",
+    instrument_date: date | None = None,
+    received_at: datetime | None = None,
+    office=None,
+    suspense_reason: str = "",
+    notify: bool = True,
+) -> Payment:
+    """Receive money for an account. A repeat with the same (channel, key) returns the first payment.
+
+    Permanently disconnected accounts, or a caller-given `suspense_reason`, put the money in
+    suspense (no ledger entry) for review.
+    """
+    value = validate_amount(amount)
+    if channel not in PaymentChannel.values:
+        raise DomainError(f"unknown channel {channel!r}", code="unknown_channel")
+    key = (idempotency_key or "").strip()
+    if not key or len(key) > 100:
+        raise DomainError("an idempotency key (1–100 characters) is required", code="idempotency_key_required")
+    if method not in CHANNEL_METHODS[channel]:
+        raise DomainError(
+            f"{channel} does not take {method}",
+            code="method_not_allowed",
+            details={"allowed": sorted(CHANNEL_METHODS[channel])},
+        )
+    if method in INSTRUMENT_METHODS and not instrument_number.strip():
+        raise DomainError("cheque / DD number is required", code="instrument_required")
+    if channel in (PaymentChannel.COUNTER, PaymentChannel.FIELD_AGENT):
+        role = role_of(actor)
+        if role not in COLLECTING_ROLES:
+            raise Forbidden("your role may not collect payments", code="role_not_allowed")
+        if channel == PaymentChannel.FIELD_AGENT and role not in (Role.FIELD_AGENT, Role.ADMIN):
+            raise Forbidden("only field agents collect in the field", code="role_not_allowed")
+    number = (consumer_number or "").strip().upper()
+    existing = Payment.objects.filter(channel=channel, idempotency_key=key).first()
+    if existing is not None:
+        return _same_or_conflict(existing, number, value)
+    account = find_account(number)
+    try:
+        with transaction.atomic():
+            account = Account.objects.select_for_update().select_related("consumer", "section").get(pk=account.pk)
+            existing = Payment.objects.filter(channel=channel, idempotency_key=key).first()
+            if existing is not None:  # a concurrent replay won the race
+                return _same_or_conflict(existing, number, value)
+            session = None
+            if channel == PaymentChannel.COUNTER:
+                session = _open_session(actor)
+                if session is None:
+                    raise DomainError("open a cashier session first", code="no_open_session")
+                office = office or session.office
+            if channel == PaymentChannel.FIELD_AGENT and method == PaymentMethod.CASH:
+                _check_cash_limit(agent=actor, amount=value)
+            if office is None and getattr(actor, "pk", None):
+                profile = getattr(actor, "staff", None)
+                office = getattr(profile, "office", None) if profile else None
+            payment = Payment(
+                channel=channel,
+                method=method,
+                idempotency_key=key,
+                account=account,
+                consumer_number=account.consumer_number,
+                amount=value,
+                received_at=received_at or timezone.now(),
+                reference=reference[:64],
+                instrument_number=instrument_number.strip()[:20],
+                instrument_bank=instrument_bank[:80],
+                instrument_date=instrument_date,
+                office=office or account.section,
+                collected_by=actor if getattr(actor, "pk", None) else None,
+                session=session,
+            )
+            _issue_receipt(payment)
+            payment.save()
+            if account.status in SUSPENSE_STATUSES or suspense_reason:
+                reason = suspense_reason or f"account is {account.get_status_display().lower()}"
+                _to_suspense(payment, reason=reason, actor=actor)
+            else:
+                _post(payment, account=account, actor=actor)
+    except IntegrityError:
+        existing = Payment.objects.filter(channel=channel, idempotency_key=key).first()
+        if existing is None:
+            raise
+        return _same_or_conflict(existing, number, value)
+    if notify:
+        _notify_received(payment)
+    return payment
+
+
+def _to_suspense(payment: Payment, *, reason: str, actor) -> None:
+    PAYMENT_STATUS.check(payment.status, PaymentStatus.IN_SUSPENSE)
+    payment.status = PaymentStatus.IN_SUSPENSE
+    payment.suspense_reason = reason[:200]
+    payment.save(update_fields=["status", "suspense_reason"])
+    record_audit(
+        actor=actor,
+        channel=AUDIT_CHANNEL[payment.channel],
+        action="payment.suspense",
+        obj=payment,
+        changes={"amount": payment.amount, "consumer_number": payment.consumer_number, "reason": reason},
+    )
+
+
+def _post(payment: Payment, *, account: Account, actor) -> None:
+    """Post a pending payment (account row already locked by the caller)."""
+    PAYMENT_STATUS.check(payment.status, PaymentStatus.POSTED)
+    today = timezone.localdate(payment.received_at)
+    split = allocate_on_ledger(account=account, amount=payment.amount, today=today)
+    entry = ledger.post_entry(
+        account=account,
+        entry_type=EntryType.PAYMENT,
+        amount=-payment.amount,
+        description=f"Payment {payment.receipt_number or ''} ({payment.get_channel_display()})".strip(),
+        actor=actor,
+        channel=AUDIT_CHANNEL[payment.channel],
+        reference_type="payment",
+        reference_id=str(payment.pk),
+        idempotency_key=f"pay:{payment.channel}:{payment.idempotency_key}",
+        posted_at=payment.received_at,
+    )
+    payment.ledger_entry = entry
+    payment.status = PaymentStatus.POSTED
+    payment.posted_at = timezone.now()
+    payment.allocation = split.as_json()
+    if account.is_prepaid:
+        _after_prepaid_recharge(payment, account=account, actor=actor)
+    payment.balance_after = ledger.balance(account=account)
+    payment.save(update_fields=["ledger_entry", "status", "posted_at", "allocation", "balance_after", "payg_token"])
+    record_audit(
+        actor=actor,
+        channel=AUDIT_CHANNEL[payment.channel],
+        action="payment.posted",
+        obj=payment,
+        changes={"amount": payment.amount, "receipt": payment.receipt_number, "ledger_entry": entry.pk},
+    )
+    _settle_collection_case(account=account, balance=payment.balance_after, today=today)
+
+
+def _notify_received(payment: Payment) -> None:
+    if payment.account_id is None:
+        return
+    context = {
+        "consumer_number": payment.consumer_number,
+        "amount": payment.amount,
+        "receipt_number": payment.receipt_number,
+        "paid_at": payment.received_at,
+        "verification_code": payment.verification_code,
+    }
+    if payment.balance_after is not None:
+        context["balance"] = payment.balance_after
+    if payment.payg_token:
+        context["token"] = payment.payg_token
+    seams.notify_consumer(
+        event="payment.received",
+        consumer=payment.account.consumer,
+        context=context,
+        idempotency_key=f"payment.received:{payment.pk}",
+    )
+
+
+def resolve_suspense(*, actor, payment: Payment, consumer_number: str, reason: str) -> Payment:
+    """After review, post a suspense payment to the right (open) account."""
+    if not reason.strip():
+        raise DomainError("a reason is required", code="reason_required")
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().get(pk=payment.pk)
+        PAYMENT_STATUS.check(payment.status, PaymentStatus.POSTED)
+        account = find_account(consumer_number)
+        account = Account.objects.select_for_update().get(pk=account.pk)
+        if account.status in SUSPENSE_STATUSES:
+            raise DomainError("cannot post to a permanently disconnected account", code="account_closed")
+        payment.account = account
+        payment.consumer_number = account.consumer_number
+        payment.save(update_fields=["account", "consumer_number"])
+        record_audit(
+            actor=actor,
+            channel="backoffice",
+            action="payment.suspense_resolved",
+            obj=payment,
+            changes={"account": account.consumer_number, "reason": reason},
+        )
+        _post(payment, account=account, actor=actor)
+    return payment
+
+
+def refund_suspense(*, actor, payment: Payment, reason: str) -> Payment:
+    """Return money held in suspense to the payer (no ledger entry was ever made)."""
+    if not reason.strip():
+        raise DomainError("a reason is required", code="reason_required")
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().get(pk=payment.pk)
+        PAYMENT_STATUS.check(payment.status, PaymentStatus.REFUNDED)
+        payment.status = PaymentStatus.REFUNDED
+        payment.save(update_fields=["status"])
+        record_audit(
+            actor=actor,
+            channel="backoffice",
+            action="payment.suspense_refunded",
+            obj=payment,
+            changes={"amount": payment.amount, "reason": reason},
+        )
+    return payment
+
+
+# --- cheque bounce and refunds ---------------------------------------------------------------------
+
+
+def bounce_cheque(*, actor, payment: Payment, reason: str) -> Payment:
+    """A dishonoured cheque / DD: reverse the payment and levy the bounce charge (data)."""
+    if not reason.strip():
+        raise DomainError("a reason is required", code="reason_required")
+    charge = Decimal(_data("charges")["cheque_bounce"]["charge"])
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().get(pk=payment.pk)
+        if payment.method not in INSTRUMENT_METHODS:
+            raise DomainError("only cheques and demand drafts can bounce", code="not_a_cheque")
+        PAYMENT_STATUS.check(payment.status, PaymentStatus.REVERSED)
+        account = Account.objects.select_for_update().get(pk=payment.account_id)
+        ledger.reverse_entry(
+            entry=payment.ledger_entry,
+            reason=f"cheque {payment.instrument_number} dishonoured: {reason}",
+            actor=actor,
+            channel="backoffice",
+        )
+        if charge > 0:
+            ledger.post_entry(
+                account=account,
+                entry_type=EntryType.CHARGE,
+                amount=charge,
+                description=f"Cheque dishonour charge (cheque {payment.instrument_number})",
+                actor=actor,
+                channel="backoffice",
+                reference_type="payment",
+                reference_id=str(payment.pk),
+                idempotency_key=f"bounce:{payment.pk}",
+            )
+        payment.status = PaymentStatus.REVERSED
+        payment.balance_after = ledger.balance(account=account)
+        payment.save(update_fields=["status", "balance_after"])
+        record_audit(
+            actor=actor,
+            channel="backoffice",
+            action="payment.cheque_bounced",
+            obj=payment,
+            changes={"amount": payment.amount, "charge": charge, "reason": reason},
+        )
+    return payment
+
+
+def refund(*, actor, consumer_number: str, amount: object, reason: str, idempotency_key: str) -> LedgerEntry:
+    """Pay back part or all of an advance (credit balance) to the consumer."""
+    value = validate_amount(amount)
+    if not reason.strip():
+        raise DomainError("a reason is required", code="reason_required")
+    account = find_account(consumer_number)
+    with transaction.atomic():
+        account = Account.objects.select_for_update().get(pk=account.pk)
+        done = LedgerEntry.objects.filter(idempotency_key=f"refund:{idempotency_key}").first()
+        if done is not None:
+            if done.account_id != account.pk or done.amount != value:
+                raise Conflict("this idempotency key was used for a different refund", code="idempotency_key_reused")
+            return done
+        credit = -ledger.balance(account=account)
+        if value > credit:
+            raise DomainError(
+                f"refund {value} is more than the credit {max(credit, Decimal(0))}",
+                code="refund_exceeds_credit",
+                details={"credit": str(max(credit, Decimal(0)))},
+            )
+        return ledger.post_entry(
+            account=account,
+            entry_type=EntryType.REFUND,
+            amount=value,
+            description=f"Refund: {reason}",
+            actor=actor,
+            channel="backoffice",
+            reference_type="refund",
+            reference_id=idempotency_key,
+            idempotency_key=f"refund:{idempotency_key}",
+        )
+
+
+# --- advance interest ---------------------------------------------------------------------------
+
+
+def _period_bounds(period: str) -> tuple[datetime, datetime, int]:
+    try:
+        year, month = (int(p) for p in period.split("-"))
+        start_day = date(year, month, 1)
+    except ValueError as exc:
+        raise DomainError(f"period must be YYYY-MM, got {period!r}", code="invalid_period") from exc
+    end_day = date(year + (month == 12), month % 12 + 1, 1)
+    tz = timezone.get_current_timezone()
+    return (
+        datetime.combine(start_day, datetime.min.time(), tz),
+        datetime.combine(end_day, datetime.min.time(), tz),
+        (end_day - start_day).days,
+    )
+
+
+def accrue_advance_interest(*, period: str, now: datetime | None = None) -> AdvanceInterestRun:
+    """Credit interest on advances for a month (simple interest on the smallest advance held during
+    the month). Idempotent: once per period; a run killed half-way resumes without doubling."""
+    start, end, days = _period_bounds(period)
+    if (now or timezone.now()) < end:
+        raise DomainError(f"period {period} has not ended yet", code="period_not_ended")
+    done = AdvanceInterestRun.objects.filter(period=period).first()
+    if done is not None:
+        return done
+    data = _data("charges")["advance_interest"]
+    rate = Decimal(data["annual_rate_percent"]) / 100
+    minimum = Decimal(data["minimum_credit"])
+    candidates = (
+        LedgerEntry.objects.filter(posted_at__lt=end, account__is_prepaid=False)
+        .values("account")
+        .annotate(total=Sum("amount"))
+        .filter(total__lt=0)
+        .values_list("account", flat=True)
+    )
+    accounts, total = 0, Decimal(0)
+    for account_id in candidates.iterator():
+        opening = LedgerEntry.objects.filter(account_id=account_id, posted_at__lt=start).exclude(
+            entry_type=EntryType.ADVANCE_INTEREST, reference_id=period
+        ).aggregate(t=Sum("amount"))["t"] or Decimal(0)
+        running, highest = opening, opening
+        for amount in (
+            LedgerEntry.objects.filter(account_id=account_id, posted_at__gte=start, posted_at__lt=end)
+            .order_by("posted_at", "id")
+            .values_list("amount", flat=True)
+        ):
+            running += amount
+            highest = max(highest, running)
+        advance = -highest  # the smallest credit held throughout the month
+        if advance < minimum:
+            continue
+        interest = paise(advance * rate * days / int(data["day_count"]))
+        if interest <= 0:
+            continue
+        account = Account.objects.get(pk=account_id)
+        ledger.post_entry(
+            account=account,
+            entry_type=EntryType.ADVANCE_INTEREST,
+            amount=-interest,
+            description=f"Interest on advance {advance} for {period} at {data['annual_rate_percent']}% p.a.",
+            reference_type="advance_interest",
+            reference_id=period,
+            idempotency_key=f"advint:{period}:{account_id}",
+            posted_at=end - timedelta(seconds=1),
+        )
+        accounts += 1
+        total += interest
+    try:
+        with transaction.atomic():
+            return AdvanceInterestRun.objects.create(period=period, accounts=accounts, total=total)
+    except IntegrityError:
+        return AdvanceInterestRun.objects.get(period=period)
+
+
+# --- cashier sessions, agents, hand-over ------------------------------------------------------------
+
+
+def open_session(*, actor, opening_balance: object, office=None) -> CashierSession:
+    role = role_of(actor)
+    if role not in COLLECTING_ROLES - {Role.FIELD_AGENT}:
+        raise Forbidden("your role may not run a cash counter", code="role_not_allowed")
+    try:
+        opening = parse_amount(opening_balance, allow_zero=True)
+    except MoneyError as exc:
+        raise DomainError(str(exc), code="invalid_amount") from exc
+    office = office or getattr(getattr(actor, "staff", None), "office", None)
+    if office is None:
+        raise DomainError("the cashier has no office", code="office_required")
+    try:
+        with transaction.atomic():
+            session = CashierSession.objects.create(
+                cashier=actor, office=office, opened_at=timezone.now(), opening_balance=opening
+            )
+            record_audit(
+                actor=actor,
+                channel="care_centre",
+                action="cash_session.opened",
+                obj=session,
+                changes={"opening_balance": opening},
+            )
+    except IntegrityError as exc:
+        raise Conflict("you already have an open session", code="session_already_open") from exc
+    return session
+
+
+def session_totals(session: CashierSession) -> dict:
+    rows = (
+        session.payments.filter(status__in=[PaymentStatus.POSTED, PaymentStatus.IN_SUSPENSE, PaymentStatus.REVERSED])
+        .values("method")
+        .annotate(total=Sum("amount"))
+    )
+    by_method = {row["method"]: paise(row["total"]) for row in rows}
+    cash = by_method.get(PaymentMethod.CASH, Decimal("0.00"))
+    return {"by_method": by_method, "cash": cash, "expected_cash": paise(session.opening_balance + cash)}
+
+
+def close_session(*, actor, session: CashierSession, counted_cash: object) -> CashierSession:
+    """Close a counter: expected = opening float + cash taken; a shortfall is flagged."""
+    try:
+        counted = parse_amount(counted_cash, allow_zero=True)
+    except MoneyError as exc:
+        raise DomainError(str(exc), code="invalid_amount") from exc
+    with transaction.atomic():
+        session = CashierSession.objects.select_for_update().get(pk=session.pk)
+        if session.status != CashierSession.Status.OPEN:
+            raise Conflict("the session is already closed", code="session_closed")
+        if session.cashier_id != actor.pk and role_of(actor) not in (Role.MANAGER, Role.ADMIN):
+            raise Forbidden("only the cashier or a manager closes a session", code="not_your_session")
+        totals = session_totals(session)
+        cheques = session.payments.filter(method__in=list(INSTRUMENT_METHODS))
+        session.expected_cash = totals["expected_cash"]
+        session.counted_cash = counted
+        session.shortage = paise(totals["expected_cash"] - counted)
+        session.cheques_count = cheques.count()
+        session.cheques_total = cheques.aggregate(t=Sum("amount"))["t"] or 0
+        session.status = CashierSession.Status.CLOSED
+        session.closed_at = timezone.now()
+        session.save()
+        record_audit(
+            actor=actor,
+            channel="care_centre",
+            action="cash_session.closed",
+            obj=session,
+            changes={"expected": session.expected_cash, "counted": counted, "shortage": session.shortage},
+        )
+    return session
+
+
+def record_deposit(*, actor, agent, amount: object, reference: str) -> CashDeposit:
+    """A field agent hands cash over (bank slip / office hand-over): frees cash-in-hand."""
+    value = validate_amount(amount)
+    if not reference.strip():
+        raise DomainError("the bank slip / hand-over reference is required", code="reference_required")
+    with transaction.atomic():
+        StaffProfile.objects.select_for_update().filter(user=agent).first()
+        existing = CashDeposit.objects.filter(agent=agent, reference=reference.strip()).first()
+        if existing is not None:
+            if existing.amount != value:
+                raise Conflict("this reference was used for a different amount", code="deposit_reference_reused")
+            return existing
+        in_hand = cash_in_hand(agent=agent)
+        if value > in_hand:
+            raise DomainError(
+                f"deposit {value} is more than the cash in hand {in_hand}",
+                code="deposit_exceeds_cash",
+                details={"in_hand": str(in_hand)},
+            )
+        deposit = CashDeposit.objects.create(
+            agent=agent,
+            amount=value,
+            deposited_at=timezone.now(),
+            reference=reference.strip(),
+            received_by=actor if getattr(actor, "pk", None) else None,
+        )
+        record_audit(
+            actor=actor,
+            channel="backoffice",
+            action="cash.deposited",
+            obj=deposit,
+            changes={"agent": agent.pk, "amount": value, "reference": reference},
+        )
+    return deposit
+
+
+def handover_report(*, day: date, office_path: str = "") -> dict:
+    """Per collector for one day: collected by method, deposited, cash in hand; shortages flagged."""
+    tz = timezone.get_current_timezone()
+    start = datetime.combine(day, datetime.min.time(), tz)
+    end = start + timedelta(days=1)
+    payments = Payment.objects.filter(
+        received_at__gte=start,
+        received_at__lt=end,
+        collected_by__isnull=False,
+        status__in=[PaymentStatus.POSTED, PaymentStatus.IN_SUSPENSE, PaymentStatus.REVERSED],
+    )
+    if office_path:
+        payments = payments.filter(office__path__startswith=office_path)
+    rows: dict[int, dict] = {}
+    for row in payments.values("collected_by", "collected_by__username", "channel", "method").annotate(
+        total=Sum("amount")
+    ):
+        entry = rows.setdefault(
+            row["collected_by"],
+            {
+                "user_id": row["collected_by"],
+                "username": row["collected_by__username"],
+                "by_method": {},
+                "collected": Decimal("0.00"),
+                "cash": Decimal("0.00"),
+                "deposited": Decimal("0.00"),
+                "sessions": [],
+                "flags": [],
+            },
+        )
+        entry["by_method"][row["method"]] = entry["by_method"].get(row["method"], Decimal(0)) + row["total"]
+        entry["collected"] += row["total"]
+        if row["method"] == PaymentMethod.CASH:
+            entry["cash"] += row["total"]
+    for deposit in (
+        CashDeposit.objects.filter(deposited_at__gte=start, deposited_at__lt=end)
+        .values("agent", "agent__username")
+        .annotate(total=Sum("amount"))
+    ):
+        entry = rows.setdefault(
+            deposit["agent"],
+            {
+                "user_id": deposit["agent"],
+                "username": deposit["agent__username"],
+                "by_method": {},
+                "collected": Decimal("0.00"),
+                "cash": Decimal("0.00"),
+                "deposited": Decimal("0.00"),
+                "sessions": [],
+                "flags": [],
+            },
+        )
+        entry["deposited"] += deposit["total"]
+    for session in CashierSession.objects.filter(opened_at__gte=start, opened_at__lt=end):
+        entry = rows.get(session.cashier_id)
+        if entry is None:
+            continue
+        entry["sessions"].append(
+            {
+                "id": session.pk,
+                "status": session.status,
+                "expected": session.expected_cash,
+                "counted": session.counted_cash,
+                "shortage": session.shortage,
+            }
+        )
+        if session.status == CashierSession.Status.OPEN:
+            entry["flags"].append("session_not_closed")
+        elif session.shortage and session.shortage > 0:
+            entry["flags"].append("shortage")
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects.in_bulk(list(rows))
+    for user_id, entry in rows.items():
+        user = users.get(user_id)
+        if role_of(user) == Role.FIELD_AGENT:
+            entry["in_hand"] = cash_in_hand(agent=user)
+            if entry["in_hand"] > 0:
+                entry["flags"].append("cash_not_deposited")
+    return {"day": day, "collectors": sorted(rows.values(), key=lambda e: e["username"])}
+
+
+# --- online gateway and UPI ---------------------------------------------------------------------
+
+
+def create_order(
+    *, consumer_number: str, amount: object, channel: str = PaymentChannel.ONLINE, gateway: str = "dev"
+) -> GatewayOrder:
+    value = validate_amount(amount)
+    if channel not in (PaymentChannel.ONLINE, PaymentChannel.UPI, PaymentChannel.WALLET):
+        raise DomainError("orders are for online, UPI and wallet payments", code="unknown_channel")
+    account = find_account(consumer_number)
+    if account.status in SUSPENSE_STATUSES:
+        raise DomainError("this connection is permanently disconnected; contact the office", code="account_closed")
+    return GatewayOrder.objects.create(
+        reference="UR" + secrets.token_hex(6).upper(), gateway=gateway, channel=channel, account=account, amount=value
+    )
+
+
+def upi_vpa() -> str:
+    import os
+
+    return getattr(settings, "URJA_UPI_VPA", None) or os.environ.get("URJA_UPI_VPA", "urja.discom@upi")
+
+
+def upi_intent(order: GatewayOrder) -> str:
+    """The UPI deep link (NPCI linking spec): shown as a QR and as a 'pay with UPI app' link."""
+    params = {
+        "pa": upi_vpa(),
+        "pn": getattr(settings, "URJA_UTILITY_NAME", "Urja"),
+        "am": f"{order.amount:.2f}",
+        "cu": "INR",
+        "tr": order.reference,
+        "tn": f"Electricity {order.account.consumer_number}",
+    }
+    return "upi://pay?" + urlencode(params, safe="@")
+
+
+@dataclass(frozen=True)
+class WebhookResult:
+    event_id: str
+    outcome: str
+    payment_id: int | None
+    replay: bool
+
+
+def handle_webhook(*, gateway: str, body: bytes, signature: str, now: int | None = None) -> WebhookResult:
+    """A gateway callback. Signature (HMAC-SHA256 over 't.body') and timestamp are checked first;
+    an event id seen before returns the first outcome; a transaction id seen before posts nothing."""
+    try:
+        signing.verify_webhook(
+            secret=signing.gateway_secret(gateway),
+            header=signature or "",
+            body=body,
+            now=int(now if now is not None else time_mod.time()),
+        )
+    except ValueError as exc:
+        raise DomainError(f"webhook rejected: {exc}", code="invalid_signature", status=401) from exc
+    try:
+        event = json.loads(body)
+        event_id = str(event["id"])
+        kind = str(event["type"])
+        data = event["data"]
+        reference = str(data["order_reference"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DomainError("malformed webhook body", code="malformed_event") from exc
+    seen = GatewayEvent.objects.filter(gateway=gateway, event_id=event_id).first()
+    if seen is not None:
+        return _replayed(seen)
+    try:
+        with transaction.atomic():
+            record = GatewayEvent.objects.create(gateway=gateway, event_id=event_id, payload=event)
+            order = GatewayOrder.objects.select_for_update().filter(reference=reference, gateway=gateway).first()
+            payment = None
+            if order is None:
+                outcome = "unknown_order"
+            elif kind == "payment.succeeded":
+                txn = str(data.get("txn_id") or "").strip()
+                if not txn:
+                    raise DomainError("txn_id is required", code="malformed_event")
+                paid = validate_amount(data.get("amount"))
+                mismatch = "" if paid == order.amount else f"gateway amount {paid} differs from order {order.amount}"
+                method = {"upi": PaymentMethod.UPI, "wallet": PaymentMethod.WALLET}.get(order.channel)
+                method = method or data.get("method") or PaymentMethod.CARD
+                if method not in CHANNEL_METHODS[order.channel]:
+                    method = PaymentMethod.CARD
+                payment = take_payment(
+                    actor=None,
+                    channel=order.channel,
+                    consumer_number=order.account.consumer_number,
+                    amount=paid,
+                    idempotency_key=f"{gateway}:{txn}",
+                    method=method,
+                    reference=txn,
+                    suspense_reason=mismatch,
+                )
+                order.status = GatewayOrder.Status.PAID
+                order.payment = order.payment or payment
+                order.save(update_fields=["status", "payment"])
+                outcome = "posted" if payment.status == PaymentStatus.POSTED else payment.status
+            elif kind == "payment.failed":
+                if order.status == GatewayOrder.Status.CREATED:
+                    order.status = GatewayOrder.Status.FAILED
+                    order.failure_reason = str(data.get("reason", ""))[:200]
+                    order.save(update_fields=["status", "failure_reason"])
+                outcome = "failed"
+            else:
+                outcome = "ignored"
+            record.outcome = outcome
+            record.payload = {**event, "_payment": payment.pk if payment else None}
+            record.save(update_fields=["outcome", "payload"])
+    except IntegrityError:
+        seen = GatewayEvent.objects.filter(gateway=gateway, event_id=event_id).first()
+        if seen is None:
+            raise
+        return _replayed(seen)
+    return WebhookResult(event_id, outcome, payment.pk if payment else None, False)
+
+
+def _replayed(seen: GatewayEvent) -> WebhookResult:
+    return WebhookResult(seen.event_id, seen.outcome, seen.payload.get("_payment"), True)
+
+
+def dev_gateway_event(*, order: GatewayOrder, outcome: str) -> tuple[bytes, str]:
+    """What the development gateway would send for `order` (body, signature header)."""
+    if outcome not in ("success", "failure"):
+        raise DomainError("outcome is success or failure", code="invalid_outcome")
+    txn = "DEV" + secrets.token_hex(6).upper()
+    event = {
+        "id": "evt_" + secrets.token_hex(8),
+        "type": "payment.succeeded" if outcome == "success" else "payment.failed",
+        "data": {
+            "order_reference": order.reference,
+            "amount": f"{order.amount:.2f}",
+            "txn_id": txn,
+            "method": "upi" if order.channel == PaymentChannel.UPI else "card",
+            "reason": "" if outcome == "success" else "declined by the issuing bank (simulated)",
+        },
+    }
+    body = json.dumps(event, separators=(",", ":")).encode()
+    header = signing.signature_header(
+        secret=signing.gateway_secret(order.gateway), timestamp=int(time_mod.time()), body=body
+    )
+    return body, header
+
+
+def simulate_gateway(*, order: GatewayOrder, outcome: str) -> WebhookResult:
+    """The development gateway page: send the signed callback a real gateway would send."""
+    if getattr(settings, "PRODUCTION", False):
+        raise Forbidden("the development gateway is disabled in production", code="dev_gateway_disabled")
+    body, header = dev_gateway_event(order=order, outcome=outcome)
+    return handle_webhook(gateway=order.gateway, body=body, signature=header)
+
+
+def reconcile_upi(*, actor, reference: str, amount: object, utr: str) -> Payment:
+    """A UPI credit reported by the bank (statement / collect callback) matched by the `tr` reference."""
+    order = GatewayOrder.objects.filter(reference=(reference or "").strip().upper()).select_related("account").first()
+    if order is None:
+        raise NotFound(f"no UPI order with reference {reference!r}", code="unknown_reference")
+    if not (utr or "").strip():
+        raise DomainError("the UTR is required", code="utr_required")
+    paid = validate_amount(amount)
+    mismatch = "" if paid == order.amount else f"UPI amount {paid} differs from order {order.amount}"
+    with transaction.atomic():
+        payment = take_payment(
+            actor=actor,
+            channel=PaymentChannel.UPI,
+            consumer_number=order.account.consumer_number,
+            amount=paid,
+            idempotency_key=f"utr:{utr.strip()}",
+            method=PaymentMethod.UPI,
+            reference=utr.strip(),
+            suspense_reason=mismatch,
+        )
+        GatewayOrder.objects.filter(pk=order.pk).update(status=GatewayOrder.Status.PAID)
+        GatewayOrder.objects.filter(pk=order.pk, payment__isnull=True).update(payment=payment)
+    return payment
+
+
+# --- settlement files ---------------------------------------------------------------------------
+
+
+def import_settlement(*, actor, source: str, filename: str, stream, max_report: int = 10_000) -> ImportBatch:
+    """Import a bank / collection-agency settlement CSV (see docs/payments.md). Streamed; each row
+    posts once (key = source + row key) however often the file is imported; rows that cannot be
+    posted are listed in the batch's report with a reason."""
+    from . import settlement
+
+    source = (source or "").strip().upper()
+    if not source or len(source) > 40 or not source.replace("-", "").replace("_", "").isalnum():
+        raise DomainError("source must be a bank / agency code", code="invalid_source")
+    return settlement.run_import(actor=actor, source=source, filename=filename, stream=stream, max_report=max_report)
+
+
+# --- prepaid ------------------------------------------------------------------------------------
+
+
+def ensure_wallet(*, account: Account) -> PrepaidWallet:
+    if not account.is_prepaid:
+        raise DomainError("the account is not prepaid", code="not_prepaid")
+    wallet, _ = PrepaidWallet.objects.get_or_create(account=account)
+    return wallet
+
+
+def wallet_balance(*, account: Account) -> Decimal:
+    """Money in the wallet (the ledger's credit; negative = emergency credit in use)."""
+    return -ledger.balance(account=account)
+
+
+def _after_prepaid_recharge(payment: Payment, *, account: Account, actor) -> None:
+    device = account.payg_devices.filter(active=True).first()
+    if device is not None:
+        _buy_payg_days(payment, account=account, device=device, actor=actor)
+        return
+    percent = seams.prepaid_rebate_percent(account=account)
+    rebate = paise(payment.amount * percent / 100)
+    if rebate > 0:
+        ledger.post_entry(
+            account=account,
+            entry_type=EntryType.REBATE,
+            amount=-rebate,
+            description=f"Prepaid rebate {percent}% on recharge {payment.receipt_number}",
+            actor=actor,
+            channel=AUDIT_CHANNEL[payment.channel],
+            reference_type="payment",
+            reference_id=str(payment.pk),
+            idempotency_key=f"prepaid-rebate:{payment.pk}",
+            posted_at=payment.received_at,
+        )
+    ensure_wallet(account=account)
+    evaluate_wallet(account=account, locked=True)
+
+
+def day_price_for(account: Account) -> Decimal:
+    payg = _data("prepaid")["payg"]
+    return Decimal(payg.get("day_price", {}).get(account.package_code, payg["default_day_price"]))
+
+
+def _buy_payg_days(payment: Payment, *, account: Account, device: PaygDevice, actor) -> None:
+    from openpaygo.token_shared import OpenPAYGOTokenShared
+
+    price = day_price_for(account)
+    available = -ledger.balance(account=account)
+    days = int((available / price).to_integral_value(rounding=ROUND_FLOOR)) if available > 0 else 0
+    days = min(days, OpenPAYGOTokenShared.MAX_ACTIVATION_VALUE)
+    if days < 1:
+        return
+    ledger.post_entry(
+        account=account,
+        entry_type=EntryType.BILL_CHARGE,
+        amount=price * days,
+        description=f"{days} days of service on {device.serial} at {price}/day",
+        actor=actor,
+        channel="system",
+        reference_type="payg_token",
+        reference_id=str(payment.pk),
+        idempotency_key=f"payg:{payment.pk}",
+        posted_at=payment.received_at,
+        due_date=timezone.localdate(payment.received_at),
+    )
+    token = issue_payg_token(actor=actor, device=device, days=days, payment=payment)
+    payment.payg_token = token.token
+
+
+def _office_holidays(account: Account):
+    return account.section.calendar().holidays
+
+
+def evaluate_wallet(*, account: Account, now: datetime | None = None, locked: bool = False) -> PrepaidWallet:
+    """Alerts at thresholds; disconnect after emergency credit (never in protected hours/days);
+    reconnect once the debt is cleared. Sends at most one command per change of state."""
+    rules = prepaid_rules_data()
+    now = now or timezone.now()
+    with transaction.atomic():
+        if not locked:
+            account = Account.objects.select_for_update().select_related("consumer", "section").get(pk=account.pk)
+        wallet = PrepaidWallet.objects.select_for_update().get(pk=ensure_wallet(account=account).pk)
+        balance = wallet_balance(account=account)
+        already = Decimal(wallet.alerted_threshold) if wallet.alerted_threshold else None
+        changed = []
+        if already is not None and balance > already:
+            crossed = [t for t in rules.thresholds if balance <= t]
+            wallet.alerted_threshold = str(min(crossed)) if crossed else ""
+            already = min(crossed) if crossed else None
+            changed.append("alerted_threshold")
+        due = prepaid_rules.alert_due(balance, rules.thresholds, already)
+        if due is not None:
+            wallet.alerted_threshold = str(due)
+            changed.append("alerted_threshold")
+            seams.notify_consumer(
+                event="prepaid.low_balance",
+                consumer=account.consumer,
+                context={"consumer_number": account.consumer_number, "balance": balance, "threshold": due},
+                idempotency_key=f"prepaid.low:{account.pk}:{due}:{wallet.commands_sent}:{timezone.localdate(now)}",
+            )
+        local = timezone.localtime(now)
+        protected = prepaid_rules.in_protected_window(local, rules, _office_holidays(account))
+        action = prepaid_rules.supply_action(
+            balance=balance,
+            connected=wallet.supply == PrepaidWallet.Supply.CONNECTED,
+            rules=rules,
+            protected=protected,
+        )
+        if action is not None:
+            seams.send_meter_command(
+                account=account,
+                command=action,
+                idempotency_key=f"prepaid:{action}:{account.pk}:{wallet.commands_sent + 1}",
+                reason=f"prepaid balance {balance}",
+            )
+            wallet.supply = (
+                PrepaidWallet.Supply.DISCONNECTED if action == "disconnect" else PrepaidWallet.Supply.CONNECTED
+            )
+            wallet.commands_sent += 1
+            wallet.last_command = action
+            wallet.last_command_at = now
+            changed += ["supply", "commands_sent", "last_command", "last_command_at"]
+            record_audit(
+                actor=None, channel="system", action=f"prepaid.{action}", obj=account, changes={"balance": balance}
+            )
+            if action == "disconnect":
+                seams.notify_consumer(
+                    event="prepaid.disconnected",
+                    consumer=account.consumer,
+                    context={"consumer_number": account.consumer_number, "balance": balance},
+                    idempotency_key=f"prepaid.disconnected:{account.pk}:{wallet.commands_sent}",
+                )
+        if changed:
+            wallet.save(update_fields=sorted(set(changed)))
+    return wallet
+
+
+def charge_prepaid_day(*, account: Account, day: date, kwh: object | None = None) -> PrepaidCharge | None:
+    """Charge one day's consumption to a smart prepaid wallet (once per account and day)."""
+    wallet = ensure_wallet(account=account)
+    done = PrepaidCharge.objects.filter(wallet=wallet, day=day).first()
+    if done is not None:
+        return done
+    consumption = seams.day_consumption(account=account, day=day) if kwh is None else Decimal(str(kwh))
+    if consumption is None:
+        return None
+    if consumption < 0:
+        raise DomainError("consumption cannot be negative", code="invalid_consumption")
+    price = seams.price_energy(account=account, day=day, kwh=consumption)
+    try:
+        with transaction.atomic():
+            account = Account.objects.select_for_update().select_related("consumer", "section").get(pk=account.pk)
+            entry = None
+            if price.amount > 0:
+                entry = ledger.post_entry(
+                    account=account,
+                    entry_type=EntryType.BILL_CHARGE,
+                    amount=price.amount,
+                    description=f"Prepaid consumption {day:%d-%m-%Y}: {consumption} kWh",
+                    channel="system",
+                    reference_type="prepaid_day",
+                    reference_id=day.isoformat(),
+                    idempotency_key=f"prepaid:{account.pk}:{day.isoformat()}",
+                    due_date=day,
+                )
+            charge = PrepaidCharge.objects.create(
+                wallet=wallet, day=day, kwh=consumption, amount=price.amount, ledger_entry=entry, source=price.source
+            )
+            PrepaidWallet.objects.filter(pk=wallet.pk).update(charged_through=day)
+    except IntegrityError:
+        return PrepaidCharge.objects.get(wallet=wallet, day=day)
+    return charge
+
+
+def run_prepaid_day(*, day: date, now: datetime | None = None) -> dict:
+    """The daily job: charge yesterday's consumption of every smart prepaid account, then evaluate."""
+    counts = {"charged": 0, "no_data": 0, "evaluated": 0}
+    accounts = (
+        Account.objects.filter(is_prepaid=True).exclude(payg_devices__active=True).select_related("consumer", "section")
+    )
+    for account in accounts.iterator(chunk_size=500):
+        charge = charge_prepaid_day(account=account, day=day)
+        counts["charged" if charge is not None else "no_data"] += 1
+        evaluate_wallet(account=account, now=now)
+        counts["evaluated"] += 1
+    return counts
+
+
+def sweep_prepaid_supply(*, now: datetime | None = None) -> int:
+    """Re-evaluate every wallet that needs a command (e.g. protected hours have ended)."""
+    count = 0
+    for wallet in PrepaidWallet.objects.select_related("account"):
+        before = wallet.commands_sent
+        after = evaluate_wallet(account=wallet.account, now=now)
+        count += after.commands_sent - before
+    return count
+
+
+# --- OpenPAYGO ---------------------------------------------------------------------------------
+
+
+def register_payg_device(
+    *,
+    actor,
+    account: Account,
+    serial: str,
+    secret_hex: str,
+    starting_code: int | None = None,
+    token_count: int = 1,
+    restricted_digit_set: bool = False,
+) -> PaygDevice:
+    from openpaygo.token_shared import OpenPAYGOTokenShared
+
+    secret = (secret_hex or "").strip().lower()
+    if len(secret) != 32 or any(c not in "0123456789abcdef" for c in secret):
+        raise DomainError("the device secret must be 32 hexadecimal characters", code="invalid_secret")
+    if not account.is_prepaid:
+        raise DomainError("PAYG devices belong to prepaid accounts", code="not_prepaid")
+    if starting_code is None:
+        starting_code = OpenPAYGOTokenShared.generate_starting_code(bytes.fromhex(secret))
+    with transaction.atomic():
+        if PaygDevice.objects.filter(serial=serial).exists():
+            raise Conflict(f"device {serial} is already registered", code="device_exists")
+        device = PaygDevice.objects.create(
+            account=account,
+            serial=serial,
+            secret_encrypted=signing.device_fernet().encrypt(secret.encode()),
+            starting_code=starting_code,
+            token_count=token_count,
+            restricted_digit_set=restricted_digit_set,
+        )
+        ensure_wallet(account=account)
+        record_audit(
+            actor=actor,
+            channel="backoffice",
+            action="payg.device_registered",
+            obj=device,
+            changes={"serial": serial, "account": account.consumer_number},
+        )
+    return device
+
+
+def device_secret(device: PaygDevice) -> str:
+    return signing.device_fernet().decrypt(bytes(device.secret_encrypted)).decode()
+
+
+def issue_payg_token(
+    *, actor, device: PaygDevice, days: int, kind: str = PaygToken.Kind.ADD_TIME, payment: Payment | None = None
+) -> PaygToken:
+    """Generate the next OpenPAYGO token. The device row is locked, the counter only moves forward,
+    and (device, count) is unique: no token is ever issued twice."""
+    from openpaygo import TokenType, generate_token
+
+    token_type = {
+        PaygToken.Kind.ADD_TIME: TokenType.ADD_TIME,
+        PaygToken.Kind.SET_TIME: TokenType.SET_TIME,
+        PaygToken.Kind.DISABLE: TokenType.DISABLE_PAYG,
+    }.get(kind)
+    if token_type is None:
+        raise DomainError(f"unknown token kind {kind!r}", code="invalid_token_kind")
+    if kind != PaygToken.Kind.DISABLE and not (0 <= days <= 995):
+        raise DomainError("days must be between 0 and 995", code="invalid_days")
+    with transaction.atomic():
+        device = PaygDevice.objects.select_for_update().get(pk=device.pk)
+        if not device.active:
+            raise DomainError("the device is not active", code="device_inactive")
+        new_count, token = generate_token(
+            secret_key=device_secret(device),
+            count=device.token_count,
+            value=None if kind == PaygToken.Kind.DISABLE else days,
+            token_type=token_type,
+            starting_code=device.starting_code,
+            restricted_digit_set=device.restricted_digit_set,
+        )
+        device.token_count = new_count
+        device.save(update_fields=["token_count"])
+        record = PaygToken.objects.create(
+            device=device,
+            count=new_count,
+            kind=kind,
+            days=days,
+            token=str(token),
+            payment=payment,
+            issued_by=actor if getattr(actor, "pk", None) else None,
+        )
+        record_audit(
+            actor=actor,
+            channel="system",
+            action="payg.token_issued",
+            obj=device,
+            changes={"count": new_count, "kind": kind, "days": days},
+        )
+    return record
+
+
+# --- collection automation ----------------------------------------------------------------------
+
+
+def _collection_data() -> dict:
+    return _data("collection")
+
+
+def credit_limit_for(category: str) -> Decimal:
+    data = _collection_data()["credit_limit"]
+    return Decimal(data.get("by_category", {}).get(category, data["default"]))
+
+
+def overdue_amounts(*, today: date, account_ids: list[int] | None = None):
+    """(account_id, balance, overdue) for post-paid accounts owing something. Credits settle the
+    oldest debits first, so what is overdue is the balance less the debits not yet past due + grace."""
+    grace = int(_collection_data()["flag"]["grace_days"])
+    cutoff = today - timedelta(days=grace)
+    cutoff_dt = datetime.combine(cutoff + timedelta(days=1), datetime.min.time(), timezone.get_current_timezone())
+    recent = Q(amount__gt=0) & (Q(due_date__gte=cutoff) | Q(due_date__isnull=True, posted_at__gte=cutoff_dt))
+    qs = LedgerEntry.objects.filter(account__is_prepaid=False)
+    if account_ids is not None:
+        qs = qs.filter(account_id__in=account_ids)
+    rows = (
+        qs.values("account").annotate(balance=Sum("amount"), recent=Sum("amount", filter=recent)).filter(balance__gt=0)
+    )
+    for row in rows.iterator():
+        recent_total = row["recent"] or Decimal(0)
+        yield row["account"], paise(row["balance"]), paise(max(row["balance"] - recent_total, Decimal(0)))
+
+
+def sweep_collections(*, today: date | None = None) -> dict:
+    """Flag accounts overdue past grace or above their credit limit; settle cases that are paid;
+    move cases whose notice period has run out to 'due for disconnection'. Idempotent."""
+    today = today or timezone.localdate()
+    minimum = Decimal(_collection_data()["flag"]["minimum_overdue"])
+    counts = {"flagged": 0, "settled": 0, "due": 0}
+    open_cases = {
+        c.account_id: c
+        for c in CollectionCase.objects.filter(
+            status__in=[
+                CollectionCase.Status.FLAGGED,
+                CollectionCase.Status.NOTICE_SENT,
+                CollectionCase.Status.DISCONNECTION_DUE,
+            ]
+        )
+    }
+    categories = dict(Account.objects.filter(is_prepaid=False).values_list("id", "category"))
+    statuses = dict(Account.objects.filter(is_prepaid=False).values_list("id", "status"))
+    owing = set()
+    for account_id, balance, overdue in overdue_amounts(today=today):
+        if statuses.get(account_id) != AccountStatus.ACTIVE:
+            continue
+        reason = None
+        if overdue >= minimum:
+            reason = CollectionCase.Reason.OVERDUE
+        elif balance > credit_limit_for(categories.get(account_id, "")):
+            reason = CollectionCase.Reason.CREDIT_LIMIT
+        if reason is None:
+            continue
+        owing.add(account_id)
+        if account_id in open_cases:
+            continue
+        try:
+            with transaction.atomic():
+                CollectionCase.objects.create(
+                    account_id=account_id,
+                    reason=reason,
+                    flagged_on=today,
+                    amount_due=overdue if reason == CollectionCase.Reason.OVERDUE else balance,
+                )
+            counts["flagged"] += 1
+        except IntegrityError:
+            continue
+    for account_id, case in open_cases.items():
+        if account_id not in owing:
+            _transition_case(case, CollectionCase.Status.SETTLED, today=today)
+            counts["settled"] += 1
+        elif case.status == CollectionCase.Status.NOTICE_SENT and case.pay_by and today > case.pay_by:
+            _transition_case(case, CollectionCase.Status.DISCONNECTION_DUE, today=today)
+            counts["due"] += 1
+    return counts
+
+
+def _transition_case(case: CollectionCase, status: str, *, today: date) -> None:
+    COLLECTION_STATUS.check(case.status, status)
+    case.status = status
+    if status in (CollectionCase.Status.SETTLED, CollectionCase.Status.CLOSED):
+        case.closed_on = today
+    case.save(update_fields=["status", "closed_on"])
+    record_audit(actor=None, channel="system", action=f"collection.{status}", obj=case, changes={})
+
+
+def _settle_collection_case(*, account: Account, balance: Decimal, today: date) -> None:
+    minimum = Decimal(_collection_data()["flag"]["minimum_overdue"])
+    if balance >= minimum:
+        return
+    for case in CollectionCase.objects.select_for_update().filter(
+        account=account,
+        status__in=[
+            CollectionCase.Status.FLAGGED,
+            CollectionCase.Status.NOTICE_SENT,
+            CollectionCase.Status.DISCONNECTION_DUE,
+        ],
+    ):
+        _transition_case(case, CollectionCase.Status.SETTLED, today=today)
+
+
+def issue_disconnection_notices(*, today: date | None = None, limit: int | None = None) -> int:
+    """Send the written notice (15 working days, data) for every flagged case. Idempotent."""
+    today = today or timezone.localdate()
+    days = int(_collection_data()["notice"]["working_days"])
+    sent = 0
+    cases = CollectionCase.objects.filter(status=CollectionCase.Status.FLAGGED).select_related(
+        "account__consumer", "account__section"
+    )
+    for case in cases[:limit] if limit else cases:
+        with transaction.atomic():
+            case = (
+                CollectionCase.objects.select_for_update()
+                .select_related("account__consumer", "account__section")
+                .get(pk=case.pk)
+            )
+            if case.status != CollectionCase.Status.FLAGGED:
+                continue
+            account = case.account
+            pay_by = account.section.calendar().add_working_days(today, days)
+            case.notice_number = allocate_numbers(key="disconnection-notice", template="DN{yy}{seq:08}")[0]
+            case.notice_date = today
+            case.pay_by = pay_by
+            _transition_case(case, CollectionCase.Status.NOTICE_SENT, today=today)
+            CollectionCase.objects.filter(pk=case.pk).update(
+                notice_number=case.notice_number, notice_date=today, pay_by=pay_by
+            )
+            seams.notify_consumer(
+                event="disconnection.notice",
+                consumer=account.consumer,
+                context={
+                    "consumer_number": account.consumer_number,
+                    "amount": case.amount_due,
+                    "disconnect_date": pay_by,
+                    "notice_number": case.notice_number,
+                },
+                idempotency_key=f"disconnection.notice:{case.pk}",
+            )
+            sent += 1
+    return sent
+
+
+def disconnection_list(*, office_path: str = "", today: date | None = None):
+    """Cases whose notice period has run out: the service desk's disconnection work."""
+    qs = CollectionCase.objects.filter(status=CollectionCase.Status.DISCONNECTION_DUE).select_related(
+        "account__consumer"
+    )
+    if office_path:
+        qs = qs.filter(account__office_path__startswith=office_path)
+    return qs.order_by("pay_by", "id")

@@ -1,0 +1,426 @@
+"""Bank / collection-agency settlement files: streamed parse, per-row report, set-based posting.
+
+Format (CSV, UTF-8, header row, any column order, extra columns ignored):
+
+    row_key,consumer_number,amount,paid_at[,reference][,method]
+
+`row_key` is the agency's unique transaction id: a row posts once per (source, row_key) however
+often the file is imported. On PostgreSQL the valid rows are streamed with COPY into a temporary
+staging table and posted with three set-based statements (ledger entries, payments) in one
+transaction; elsewhere they are posted in chunks with bulk inserts. Called from
+services.import_settlement (the public entry point).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from urja.billing.models import EntryType, LedgerEntry
+from urja.core import regdata
+from urja.core.services import record_audit
+from urja.customers.models import Account, AccountStatus
+
+from .models import ImportBatch, Payment, PaymentChannel, PaymentMethod, PaymentStatus
+
+REQUIRED = ("row_key", "consumer_number", "amount", "paid_at")
+OPTIONAL = ("reference", "method")
+AMOUNT = re.compile(r"^\d{1,12}(\.\d{1,2})?$")
+FILE_METHODS = {
+    PaymentMethod.BANK,
+    PaymentMethod.CASH,
+    PaymentMethod.CHEQUE,
+    PaymentMethod.UPI,
+    PaymentMethod.NETBANKING,
+}
+CLEAN = str.maketrans({"\t": " ", "\n": " ", "\r": " ", "\\": "/"})
+CHUNK = 5000
+
+
+class FileError(ValueError):
+    pass
+
+
+@dataclass
+class Report:
+    rows: int = 0
+    errors: int = 0
+    duplicates: int = 0
+    items: list = field(default_factory=list)
+    max_items: int = 10_000
+
+    def add(self, line: int, key: str, code: str, message: str) -> None:
+        if code in ("duplicate", "duplicate_in_file"):
+            self.duplicates += 1
+        else:
+            self.errors += 1
+        if len(self.items) < self.max_items:
+            self.items.append({"line": line, "key": key, "code": code, "message": message})
+
+
+@dataclass(frozen=True)
+class Row:
+    line: int
+    row_key: str
+    consumer_number: str
+    amount: Decimal
+    paid_at: datetime
+    reference: str
+    method: str
+
+
+def _text_lines(stream) -> Iterator[str]:
+    """Lines of a text or binary stream (binary decoded as UTF-8, BOM dropped)."""
+    first = True
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    for chunk in stream:
+        if isinstance(chunk, bytes):
+            chunk = decoder.decode(chunk)
+        elif first and chunk.startswith("\ufeff"):
+            chunk = chunk[1:]
+        first = False
+        yield chunk
+
+
+def parse(stream, report: Report, hasher=None) -> Iterator[Row]:
+    """Validate rows one at a time; bad rows go to the report, good ones are yielded."""
+    lines = _text_lines(stream)
+    if hasher is not None:
+        lines = _hashing(lines, hasher)
+    reader = csv.reader(lines)
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except StopIteration as exc:
+        raise FileError("the file is empty") from exc
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise FileError(f"missing column(s): {', '.join(missing)}; expected {', '.join(REQUIRED + OPTIONAL)}")
+    idx = {name: header.index(name) for name in REQUIRED + OPTIONAL if name in header}
+    width = len(header)
+    i_key, i_num, i_amt, i_at = (idx[c] for c in REQUIRED)
+    i_ref, i_method = idx.get("reference"), idx.get("method")
+    limit = Decimal(regdata.load("payments/charges.toml")["limits"]["max_payment"])
+    tz = timezone.get_current_timezone()
+    latest = timezone.now() + timedelta(days=1)
+    parse_dt = datetime.fromisoformat
+    for line, values in enumerate(reader, start=2):
+        if not values:
+            continue
+        report.rows += 1
+        if len(values) != width:
+            report.add(line, "", "malformed_row", f"expected {width} fields, got {len(values)}")
+            continue
+        key = values[i_key].strip()
+        if not key or len(key) > 60:
+            report.add(line, key[:60], "missing_key", "row_key is required (at most 60 characters)")
+            continue
+        number = values[i_num].strip().upper()
+        if not number:
+            report.add(line, key, "missing_account", "consumer_number is required")
+            continue
+        text = values[i_amt].strip().replace(",", "")
+        if not AMOUNT.match(text):
+            report.add(
+                line,
+                key,
+                "invalid_amount",
+                f"amount {values[i_amt]!r} is not a positive amount with at most two decimals",
+            )
+            continue
+        amount = Decimal(text)
+        if amount <= 0 or amount > limit:
+            report.add(line, key, "invalid_amount", f"amount {text} must be above 0 and at most {limit}")
+            continue
+        try:
+            paid_at = parse_dt(values[i_at].strip())
+        except ValueError:
+            report.add(line, key, "invalid_date", f"paid_at {values[i_at]!r} is not a date (YYYY-MM-DD[ HH:MM])")
+            continue
+        if paid_at.tzinfo is None:
+            paid_at = paid_at.replace(tzinfo=tz)
+        if paid_at > latest:
+            report.add(line, key, "invalid_date", "paid_at is in the future")
+            continue
+        method = values[i_method].strip().lower() if i_method is not None else ""
+        method = method or PaymentMethod.BANK
+        if method not in FILE_METHODS:
+            report.add(line, key, "invalid_method", f"method {method!r} is not one of {sorted(FILE_METHODS)}")
+            continue
+        reference = values[i_ref].strip()[:64] if i_ref is not None else ""
+        yield Row(line, key.translate(CLEAN), number, amount, paid_at, reference.translate(CLEAN), method)
+
+
+def _hashing(lines: Iterable[str], hasher) -> Iterator[str]:
+    for line in lines:
+        hasher.update(line.encode())
+        yield line
+
+
+def run_import(*, actor, source: str, filename: str, stream, max_report: int = 10_000) -> ImportBatch:
+    report = Report(max_items=max_report)
+    hasher = hashlib.sha256()
+    with transaction.atomic():
+        batch = ImportBatch.objects.create(
+            source=source,
+            filename=filename[:200],
+            sha256="",
+            imported_by=actor if getattr(actor, "pk", None) else None,
+        )
+        rows = parse(stream, report, hasher)
+        try:
+            if connection.vendor == "postgresql":
+                posted, suspense, total, prepaid = _post_postgres(
+                    batch=batch, source=source, rows=rows, report=report, actor=actor
+                )
+            else:
+                posted, suspense, total, prepaid = _post_chunked(
+                    batch=batch, source=source, rows=rows, report=report, actor=actor
+                )
+        except FileError as exc:
+            from urja.core.errors import DomainError
+
+            raise DomainError(str(exc), code="invalid_file") from exc
+        report.items.sort(key=lambda item: item["line"])
+        batch.sha256 = hasher.hexdigest()
+        batch.rows, batch.posted, batch.suspense = report.rows, posted, suspense
+        batch.errors, batch.duplicates = report.errors, report.duplicates
+        batch.total_posted = total
+        batch.report = report.items
+        batch.save()
+        record_audit(
+            actor=actor,
+            channel="import",
+            action="payments.file_imported",
+            obj=batch,
+            changes={
+                "source": source,
+                "rows": report.rows,
+                "posted": posted,
+                "suspense": suspense,
+                "errors": report.errors,
+                "duplicates": report.duplicates,
+                "total": total,
+            },
+        )
+        if prepaid:
+            _prepaid_followups(prepaid, actor=actor)
+    return batch
+
+
+def _prepaid_followups(payment_ids: list[int], *, actor) -> None:
+    """Prepaid accounts paid by file still get their rebate, token and reconnection."""
+    from . import services
+
+    for payment in Payment.objects.filter(pk__in=payment_ids).select_related("account__consumer", "account__section"):
+        account = Account.objects.select_for_update().select_related("consumer", "section").get(pk=payment.account_id)
+        services._after_prepaid_recharge(payment, account=account, actor=actor)
+        if payment.payg_token:
+            Payment.objects.filter(pk=payment.pk).update(payg_token=payment.payg_token)
+
+
+# --- generic path (SQLite, or any database) --------------------------------------------------------
+
+
+def _chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    chunk: list[Row] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _post_chunked(*, batch, source, rows, report, actor):
+    posted = suspense = 0
+    total = Decimal(0)
+    seen_in_file: set[str] = set()
+    prepaid: list[int] = []
+    now = timezone.now()
+    actor_id = actor.pk if getattr(actor, "pk", None) else None
+    for chunk in _chunks(rows, CHUNK):
+        numbers = {r.consumer_number for r in chunk}
+        accounts = {
+            a["consumer_number"]: a
+            for a in Account.objects.filter(consumer_number__in=numbers).values(
+                "id", "consumer_number", "status", "section_id", "is_prepaid"
+            )
+        }
+        keys = [f"{source}:{r.row_key}" for r in chunk]
+        existing = set(
+            Payment.objects.filter(channel=PaymentChannel.FILE, idempotency_key__in=keys).values_list(
+                "idempotency_key", flat=True
+            )
+        )
+        good: list[tuple[Row, dict]] = []
+        for row in chunk:
+            key = f"{source}:{row.row_key}"
+            if row.row_key in seen_in_file:
+                report.add(row.line, row.row_key, "duplicate_in_file", "the same row_key appears earlier in the file")
+                continue
+            seen_in_file.add(row.row_key)
+            if key in existing:
+                report.add(row.line, row.row_key, "duplicate", "already imported")
+                continue
+            account = accounts.get(row.consumer_number)
+            if account is None:
+                report.add(row.line, row.row_key, "unknown_account", f"no account {row.consumer_number}")
+                continue
+            good.append((row, account))
+        entries = [
+            LedgerEntry(
+                account_id=a["id"],
+                entry_type=EntryType.PAYMENT,
+                amount=-r.amount,
+                posted_at=r.paid_at,
+                description=f"Payment via {source} ({r.row_key})"[:200],
+                reference_type="payment_file",
+                reference_id=str(batch.pk),
+                idempotency_key=f"pay:file:{source}:{r.row_key}",
+                channel="import",
+                created_by_id=actor_id,
+            )
+            for r, a in good
+            if a["status"] != AccountStatus.PERMANENTLY_DISCONNECTED
+        ]
+        LedgerEntry.objects.bulk_create(entries, batch_size=1000)
+        by_key = {e.idempotency_key: e for e in entries}
+        payments = []
+        for r, a in good:
+            entry = by_key.get(f"pay:file:{source}:{r.row_key}")
+            payments.append(
+                Payment(
+                    channel=PaymentChannel.FILE,
+                    method=r.method,
+                    idempotency_key=f"{source}:{r.row_key}",
+                    account_id=a["id"],
+                    consumer_number=r.consumer_number,
+                    amount=r.amount,
+                    status=PaymentStatus.POSTED if entry else PaymentStatus.IN_SUSPENSE,
+                    received_at=r.paid_at,
+                    posted_at=now if entry else None,
+                    ledger_entry=entry,
+                    reference=r.reference,
+                    office_id=a["section_id"],
+                    batch=batch,
+                    suspense_reason="" if entry else "account is permanently disconnected",
+                )
+            )
+            if entry:
+                posted += 1
+                total += r.amount
+            else:
+                suspense += 1
+        Payment.objects.bulk_create(payments, batch_size=1000)
+        prepaid += [p.pk for p, (_, a) in zip(payments, good, strict=True) if a["is_prepaid"] and p.ledger_entry]
+    return posted, suspense, total, prepaid
+
+
+# --- PostgreSQL path: COPY into staging + set-based posting ----------------------------------------
+
+
+def _copy_lines(rows: Iterable[Row]) -> Iterator[bytes]:
+    buf: list[str] = []
+    for r in rows:
+        buf.append(
+            f"{r.line}\t{r.row_key}\t{r.consumer_number}\t{r.amount}\t{r.paid_at.isoformat()}\t"
+            f"{r.reference}\t{r.method}\n"
+        )
+        if len(buf) >= 20_000:
+            yield "".join(buf).encode()
+            buf = []
+    if buf:
+        yield "".join(buf).encode()
+
+
+def _post_postgres(*, batch, source, rows, report, actor):
+    actor_id = actor.pk if getattr(actor, "pk", None) else None
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"urja.payments.import:{source}"])
+        cur.execute(
+            "CREATE TEMP TABLE pay_stage (line integer, row_key text, consumer_number text, amount numeric(14,2),"
+            " paid_at timestamptz, reference text, method text) ON COMMIT DROP"
+        )
+        with cur.copy("COPY pay_stage FROM STDIN") as copy:
+            for block in _copy_lines(rows):
+                copy.write(block)
+        cur.execute("ANALYZE pay_stage")
+        cur.execute(
+            """
+            CREATE TEMP TABLE pay_resolved ON COMMIT DROP AS
+            SELECT s.*, a.id AS account_id, a.status AS account_status, a.section_id, a.is_prepaid,
+                   row_number() OVER (PARTITION BY s.row_key ORDER BY s.line) AS rn,
+                   (p.id IS NOT NULL) AS seen
+            FROM pay_stage s
+            LEFT JOIN customers_account a ON a.consumer_number = s.consumer_number
+            LEFT JOIN payments_payment p ON p.channel = 'file' AND p.idempotency_key = %s || ':' || s.row_key
+            """,
+            [source],
+        )
+        cur.execute(
+            """
+            SELECT line, row_key, CASE WHEN rn > 1 THEN 'duplicate_in_file' WHEN seen THEN 'duplicate'
+                                       ELSE 'unknown_account' END, consumer_number
+            FROM pay_resolved WHERE rn > 1 OR seen OR account_id IS NULL ORDER BY line
+            """
+        )
+        messages = {
+            "duplicate_in_file": "the same row_key appears earlier in the file",
+            "duplicate": "already imported",
+        }
+        for line, key, code, number in cur:
+            report.add(line, key, code, messages.get(code, f"no account {number}"))
+        cur.execute(
+            """
+            CREATE TEMP TABLE pay_good ON COMMIT DROP AS
+            SELECT r.*, nextval(pg_get_serial_sequence('payments_payment', 'id')) AS payment_id,
+                   CASE WHEN r.account_status = %s THEN NULL
+                        ELSE nextval(pg_get_serial_sequence('billing_ledgerentry', 'id')) END AS entry_id
+            FROM pay_resolved r WHERE r.account_id IS NOT NULL AND r.rn = 1 AND NOT r.seen
+            """,
+            [AccountStatus.PERMANENTLY_DISCONNECTED],
+        )
+        cur.execute(
+            """
+            INSERT INTO billing_ledgerentry (id, account_id, entry_type, amount, posted_at, due_date, description,
+                reference_type, reference_id, idempotency_key, reverses_id, created_by_id, channel)
+            SELECT entry_id, account_id, %s, -amount, paid_at, NULL, left('Payment via ' || %s || ' (' || row_key
+                   || ')', 200), 'payment_file', %s, 'pay:file:' || %s || ':' || row_key, NULL, %s, 'import'
+            FROM pay_good WHERE entry_id IS NOT NULL
+            """,
+            [EntryType.PAYMENT, source, str(batch.pk), source, actor_id],
+        )
+        cur.execute(
+            """
+            INSERT INTO payments_payment (id, channel, method, idempotency_key, account_id, consumer_number, amount,
+                status, received_at, posted_at, ledger_entry_id, reference, instrument_number, instrument_bank,
+                instrument_date, office_id, collected_by_id, session_id, batch_id, receipt_number, verification_code,
+                allocation, balance_after, suspense_reason, payg_token, notes)
+            SELECT payment_id, 'file', method, %s || ':' || row_key, account_id, consumer_number, amount,
+                   CASE WHEN entry_id IS NULL THEN 'in_suspense' ELSE 'posted' END, paid_at,
+                   CASE WHEN entry_id IS NULL THEN NULL ELSE now() END, entry_id, reference, '', '', NULL,
+                   section_id, NULL, NULL, %s, NULL, '', '{}'::jsonb, NULL,
+                   CASE WHEN entry_id IS NULL THEN 'account is permanently disconnected' ELSE '' END, '', ''
+            FROM pay_good
+            """,
+            [source, batch.pk],
+        )
+        cur.execute(
+            "SELECT count(*) FILTER (WHERE entry_id IS NOT NULL), count(*) FILTER (WHERE entry_id IS NULL),"
+            " coalesce(sum(amount) FILTER (WHERE entry_id IS NOT NULL), 0) FROM pay_good"
+        )
+        posted, suspense, total = cur.fetchone()
+        cur.execute("SELECT payment_id FROM pay_good WHERE is_prepaid AND entry_id IS NOT NULL")
+        prepaid = [r[0] for r in cur.fetchall()]
+        cur.execute("DROP TABLE pay_good; DROP TABLE pay_resolved; DROP TABLE pay_stage")
+    return posted, suspense, Decimal(total), prepaid

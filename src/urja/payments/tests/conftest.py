@@ -1,0 +1,24 @@
+import pytest
+
+from urja.core import testing
+from urja.payments import services
+
+
+@pytest.fixture
+def cashier(offices):
+    user = testing.staff_user("cre", offices["section1"])
+    services.open_session(actor=user, opening_balance="500.00")
+    return user
+
+
+@pytest.fixture
+def agent(offices):
+    user = testing.staff_user("field_agent", offices["section1"])
+    user.staff.cash_limit = "5000.00"
+    user.staff.save()
+    return user
+
+
+@pytest.fixture
+def prepaid_account(offices):
+    return testing.domestic_account(offices["section1"], name="Prepaid Pradhan", mobile="9437099999", is_prepaid=True)
