@@ -1,0 +1,128 @@
+"""The escalation sweep: set-based, idempotent, safe to run concurrently or to kill half-way.
+
+For every open, unpaused request whose `next_escalation_ts` has passed, SQL computes which tiers
+of its type have been reached — tier reached when
+
+    clock_start_ts + paused_seconds + tier.fraction * span_seconds <= now
+
+— claims the request with a conditional UPDATE (its escalation level must still be what the
+sweep read) and inserts one Escalation row per tier reached. The unique (request, level)
+constraint means a request is never escalated twice to the same level, whatever runs twice.
+Then each tier's holder (staff with the manager role at the tier's office) gets one notice per
+sweep listing how many requests reached them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.db.models import Count
+
+from urja.network.models import Office
+
+from . import clock
+from .models import Escalation, ServiceRequest
+from .services import holder_office, notice_holders
+
+R = ServiceRequest._meta.db_table
+T = "servicedesk_escalationtier"
+E = Escalation._meta.db_table
+
+_PG_SWEEP = f"""
+WITH due AS (
+    SELECT r.id, r.escalation_level AS old_level, t.level, t.title, t.office_level, t.fraction
+    FROM {R} r
+    JOIN {T} t ON t.request_type_id = r.request_type_id
+    WHERE r.next_escalation_ts <= %(now)s
+      AND t.level > r.escalation_level
+      AND r.clock_start_ts + r.paused_seconds + t.fraction * r.span_seconds <= %(now)s
+),
+top AS (
+    SELECT id, MAX(level) AS new_level, MIN(old_level) AS old_level FROM due GROUP BY id
+),
+claimed AS (
+    UPDATE {R} r
+    SET escalation_level = top.new_level,
+        next_escalation_ts = (
+            SELECT MIN(CEIL(r.clock_start_ts + r.paused_seconds + t.fraction * r.span_seconds))::bigint
+            FROM {T} t WHERE t.request_type_id = r.request_type_id AND t.level > top.new_level
+        )
+    FROM top
+    WHERE r.id = top.id AND r.escalation_level = top.old_level AND r.next_escalation_ts <= %(now)s
+    RETURNING r.id
+)
+INSERT INTO {E} (request_id, level, title, office_level, reason, fraction, sweep, created_at)
+SELECT due.id, due.level, due.title, due.office_level, 'sla', due.fraction, %(sweep)s, %(at)s
+FROM due JOIN claimed ON claimed.id = due.id
+ON CONFLICT (request_id, level) DO NOTHING
+"""
+
+# SQLite (the embedded default): one writer at a time, so two statements in one transaction.
+_SQLITE_INSERT = f"""
+INSERT INTO {E} (request_id, level, title, office_level, reason, fraction, sweep, created_at)
+SELECT r.id, t.level, t.title, t.office_level, 'sla', t.fraction, %(sweep)s, %(at)s
+FROM {R} r JOIN {T} t ON t.request_type_id = r.request_type_id
+WHERE r.next_escalation_ts <= %(now)s
+  AND t.level > r.escalation_level
+  AND r.clock_start_ts + r.paused_seconds + t.fraction * r.span_seconds <= %(now)s
+ON CONFLICT (request_id, level) DO NOTHING
+"""
+_SQLITE_UPDATE = f"""
+UPDATE {R} SET
+    escalation_level = COALESCE((SELECT MAX(e.level) FROM {E} e WHERE e.request_id = {R}.id), escalation_level),
+    next_escalation_ts = (
+        SELECT MIN(CAST(x AS INTEGER) + (x > CAST(x AS INTEGER))) FROM (
+            SELECT {R}.clock_start_ts + {R}.paused_seconds + t.fraction * {R}.span_seconds AS x
+            FROM {T} t WHERE t.request_type_id = {R}.request_type_id
+              AND t.level > COALESCE((SELECT MAX(e.level) FROM {E} e WHERE e.request_id = {R}.id), 0)
+        )
+    )
+WHERE next_escalation_ts <= %(now)s
+"""
+
+
+def sweep(*, now: datetime | None = None, notify: bool = True) -> dict:
+    """Escalate every request that reached a tier by `now`. Returns counts."""
+    now = now or clock.now()
+    sweep_id = uuid.uuid4().hex
+    params = {"now": clock.epoch(now), "sweep": sweep_id, "at": now}
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(_PG_SWEEP, params)
+            escalated = cursor.rowcount
+        else:
+            cursor.execute(_SQLITE_INSERT, params)
+            escalated = cursor.rowcount
+            cursor.execute(_SQLITE_UPDATE, params)
+    notified = notify_holders(sweep_id) if notify and escalated else 0
+    return {"sweep": sweep_id, "escalated": max(escalated, 0), "notices": notified}
+
+
+def notify_holders(sweep_id: str) -> int:
+    """One notice per holder office and tier for this sweep (counts, not one per request)."""
+    groups = (
+        Escalation.objects.filter(sweep=sweep_id)
+        .values("request__office_id", "office_level", "level", "title")
+        .order_by()
+        .annotate(n=Count("id"))
+    )
+    offices: dict[int, Office] = {}
+    per_holder: dict[tuple[int, int, str], int] = defaultdict(int)
+    for row in groups:
+        office_id = row["request__office_id"]
+        if office_id not in offices:
+            offices[office_id] = Office.objects.get(pk=office_id)
+        holder = holder_office(offices[office_id], row["office_level"])
+        offices.setdefault(holder.pk, holder)
+        per_holder[(holder.pk, row["level"], row["title"])] += row["n"]
+    sent = 0
+    for (holder_id, level, title), count in per_holder.items():
+        sent += notice_holders(
+            office=offices[holder_id],
+            text=f"{count} request(s) escalated to you ({title}, level {level})",
+            key=f"sweep:{sweep_id}:{holder_id}:{level}",
+        )
+    return sent
