@@ -96,3 +96,87 @@ def test_sending_on_commit_marks_sent_by_dev_channel(account, django_capture_on_
     msg.refresh_from_db()
     assert msg.status == OutboxStatus.SENT and msg.attempts == 1 and msg.provider_message_id == f"dev-{msg.pk}"
     assert msg.sent_at is not None
+
+
+def test_language_follows_consumer_preference(account):
+    customers.set_preferred_language(actor=None, channel="system", consumer=account.consumer, language="hi")
+    account.consumer.refresh_from_db()
+    (sms,) = services.notify(
+        event="bill.issued", consumer=account.consumer, account=account, context=BILL, idempotency_key="lang"
+    )
+    assert sms.language == "hi" and "उपभोक्ता संख्या" in sms.body and "₹1,234.50" in sms.body
+
+
+def test_unverified_mobile_is_not_used_but_a_verified_one_is(offices):
+    from urja.core.testing import domestic_account
+
+    acc = domestic_account(offices["section1"], mobile="")
+    customers.add_contact(actor=None, channel="system", consumer=acc.consumer, kind="mobile", value="9437099999")
+    assert (
+        services.notify(event="bill.issued", consumer=acc.consumer, account=acc, context=BILL, idempotency_key="u")
+        == []
+    )
+    customers.add_contact(
+        actor=None, channel="system", consumer=acc.consumer, kind="mobile", value="9437088888", verified=True
+    )
+    customers.add_contact(actor=None, channel="system", consumer=acc.consumer, kind="mobile", value="9437077777")
+    # the newest (unverified) mobile is primary; the verified one still gets the SMS
+    (sms,) = services.notify(event="bill.issued", consumer=acc.consumer, account=acc, context=BILL, idempotency_key="v")
+    assert sms.to == "+919437088888"
+
+
+def test_bad_channels_and_keys(account):
+    for kwargs, code in [
+        ({"channels": ["fax"]}, "unknown_channel"),
+        ({"idempotency_key": " "}, "idempotency_key_required"),
+        ({"idempotency_key": "k" * 181}, "idempotency_key_too_long"),
+    ]:
+        args = {"event": "bill.issued", "consumer": account.consumer, "account": account, "context": BILL}
+        with pytest.raises(DomainError) as err:
+            services.notify(**{**args, "idempotency_key": "k", **kwargs})
+        assert err.value.code == code
+    assert not OutboxMessage.objects.exists()
+
+
+def test_notify_address_to_raw_mobile_and_email(db, django_capture_on_commit_callbacks, mailoutbox, settings):
+    settings.URJA_NOTIFICATION_CHANNELS = {
+        **settings.URJA_NOTIFICATION_CHANNELS,
+        "email": "urja.notifications.channels.EmailChannel",
+    }
+    otp = services.notify_address(
+        event="contact.verify_otp",
+        channel="sms",
+        to="094370 12345",
+        language="or",
+        context={"otp": "123456", "minutes": 10},
+        idempotency_key="otp:abc",
+    )
+    assert otp.to == "+919437012345" and otp.language == "or" and otp.body.startswith("123456 ଆପଣଙ୍କ")
+    assert otp.consumer is None and otp.account is None
+    again = services.notify_address(
+        event="contact.verify_otp",
+        channel="sms",
+        to="9437012345",
+        language="or",
+        context={"otp": "999999", "minutes": 10},
+        idempotency_key="otp:abc",
+    )
+    assert again.pk == otp.pk and "123456" in again.body
+    with django_capture_on_commit_callbacks(execute=True):
+        staff = services.notify_address(
+            event="request.escalated",
+            channel="email",
+            to="SDO.Balasore@Example.com",
+            language="en",
+            context={"request_number": "SR-1", "escalated_to": "SDO"},
+            idempotency_key="esc:1:sdo",
+        )
+    staff.refresh_from_db()
+    assert staff.status == "sent" and staff.to == "sdo.balasore@example.com"
+    (sent,) = mailoutbox
+    assert sent.subject == "Request SR-1 escalated" and sent.body.startswith("Dear Consumer,")
+    with pytest.raises(DomainError) as err:
+        services.notify_address(
+            event="bill.issued", channel="sms", to="12345", language="en", context=BILL, idempotency_key="x"
+        )
+    assert err.value.code == "invalid_mobile"
