@@ -1,5 +1,508 @@
-"""API of payments (mounted under /api/v1/ by core.api)."""
+"""API of payments (mounted at /api/v1/payments/ by core.api). Thin: validation in schemas,
+decisions in services."""
 
-from ninja import Router
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.shortcuts import get_object_or_404
+from ninja import File, Form, Router, Schema
+from ninja.files import UploadedFile
+
+from urja.core.errors import DomainError, Forbidden, NotFound
+from urja.core.models import Role
+from urja.core.permissions import require_role, scope_by_office
+
+from . import services
+from .models import CashierSession, CollectionCase, ImportBatch, PaygDevice, Payment, PaymentChannel
 
 router = Router(tags=["payments"])
+
+STAFF = (Role.CRE, Role.BILLING_OFFICER, Role.MANAGER, Role.FIELD_AGENT, Role.KEY_ACCOUNT_MANAGER)
+BACKOFFICE = (Role.BILLING_OFFICER, Role.MANAGER)
+
+
+class PaymentIn(Schema):
+    consumer_number: str
+    amount: str
+    idempotency_key: str
+    channel: str = PaymentChannel.COUNTER
+    method: str = "cash"
+    reference: str = ""
+    instrument_number: str = ""
+    instrument_bank: str = ""
+    instrument_date: date | None = None
+    received_at: datetime | None = None
+
+
+class PaymentOut(Schema):
+    id: int
+    channel: str
+    method: str
+    consumer_number: str
+    amount: Decimal
+    status: str
+    received_at: datetime
+    receipt_number: str | None
+    verification_code: str
+    balance_after: Decimal | None
+    allocation: dict
+    suspense_reason: str
+    payg_token: str
+    reference: str
+
+
+class AgentBatchIn(Schema):
+    payments: list[PaymentIn]
+
+
+class AgentItemOut(Schema):
+    idempotency_key: str
+    ok: bool
+    payment: PaymentOut | None = None
+    code: str = ""
+    message: str = ""
+
+
+def _scoped_payment(request, payment_id: int) -> Payment:
+    require_role(request.user, *STAFF)
+    qs = scope_by_office(request.user, Payment.objects.all(), "office__path")
+    payment = qs.filter(pk=payment_id).first()
+    if payment is None:
+        raise NotFound("no such payment", code="payment_not_found")
+    return payment
+
+
+@router.post("/payments", response=PaymentOut)
+def take_payment(request, body: PaymentIn):
+    """Counter, card, ATP and field-agent payments (the key makes a retry safe)."""
+    require_role(request.user, *STAFF)
+    if body.channel == PaymentChannel.FILE:
+        raise Forbidden("file payments come through /imports", code="use_imports")
+    return services.take_payment(actor=request.user, **body.dict())
+
+
+@router.post("/agent/sync", response=list[AgentItemOut])
+def agent_sync(request, body: AgentBatchIn):
+    """Field-agent app: upload payments taken offline. Each item has its client-generated key; items
+    already uploaded return the stored payment; one bad item does not stop the others."""
+    require_role(request.user, Role.FIELD_AGENT)
+    out = []
+    for item in body.payments:
+        data = item.dict() | {"channel": PaymentChannel.FIELD_AGENT}
+        try:
+            payment = services.take_payment(actor=request.user, **data)
+            out.append({"idempotency_key": item.idempotency_key, "ok": True, "payment": payment})
+        except DomainError as exc:
+            out.append({"idempotency_key": item.idempotency_key, "ok": False, "code": exc.code, "message": exc.message})
+    return out
+
+
+@router.get("/payments/{payment_id}", response=PaymentOut)
+def get_payment(request, payment_id: int):
+    return _scoped_payment(request, payment_id)
+
+
+@router.get("/accounts/{consumer_number}/payments", response=list[PaymentOut])
+def account_payments(request, consumer_number: str, limit: int = 50):
+    require_role(request.user, *STAFF)
+    account = services.find_account(consumer_number)
+    if not scope_by_office(request.user, type(account).objects.filter(pk=account.pk), "office_path").exists():
+        raise NotFound("no such account", code="unknown_account")
+    return account.payments.all()[: min(limit, 500)]
+
+
+class ReasonIn(Schema):
+    reason: str
+
+
+@router.post("/payments/{payment_id}/bounce", response=PaymentOut)
+def bounce(request, payment_id: int, body: ReasonIn):
+    require_role(request.user, *BACKOFFICE, Role.CRE)
+    return services.bounce_cheque(actor=request.user, payment=_scoped_payment(request, payment_id), reason=body.reason)
+
+
+class ResolveIn(Schema):
+    consumer_number: str
+    reason: str
+
+
+@router.post("/payments/{payment_id}/resolve", response=PaymentOut)
+def resolve_suspense(request, payment_id: int, body: ResolveIn):
+    require_role(request.user, *BACKOFFICE)
+    return services.resolve_suspense(
+        actor=request.user,
+        payment=_scoped_payment(request, payment_id),
+        consumer_number=body.consumer_number,
+        reason=body.reason,
+    )
+
+
+@router.post("/payments/{payment_id}/refund-suspense", response=PaymentOut)
+def refund_suspense(request, payment_id: int, body: ReasonIn):
+    require_role(request.user, *BACKOFFICE)
+    return services.refund_suspense(
+        actor=request.user, payment=_scoped_payment(request, payment_id), reason=body.reason
+    )
+
+
+@router.get("/suspense", response=list[PaymentOut])
+def suspense(request):
+    require_role(request.user, *BACKOFFICE)
+    return scope_by_office(request.user, Payment.objects.filter(status="in_suspense"), "office__path")[:500]
+
+
+class RefundIn(Schema):
+    consumer_number: str
+    amount: str
+    reason: str
+    idempotency_key: str
+
+
+class EntryOut(Schema):
+    id: int
+    entry_type: str
+    amount: Decimal
+    posted_at: datetime
+    description: str
+
+
+@router.post("/refunds", response=EntryOut)
+def refund(request, body: RefundIn):
+    require_role(request.user, *BACKOFFICE)
+    return services.refund(actor=request.user, **body.dict())
+
+
+# --- receipts (public) -------------------------------------------------------------------------
+
+
+class VerifyOut(Schema):
+    valid: bool
+    reason: str
+    receipt_number: str
+    consumer_number: str = ""
+    amount: Decimal | None = None
+    day: date | None = None
+    status: str = ""
+
+
+@router.get("/receipts/verify", response=VerifyOut, auth=None)
+def verify_receipt(request, number: str, code: str, amount: str | None = None):
+    """Anyone can check a receipt: its number, the printed verification code and (optionally) amount."""
+    return services.verify_receipt(receipt_number=number, code=code, amount=amount).__dict__
+
+
+# --- online gateway and UPI ----------------------------------------------------------------------
+
+
+class OrderIn(Schema):
+    consumer_number: str
+    amount: str
+    channel: str = PaymentChannel.ONLINE
+
+
+class OrderOut(Schema):
+    reference: str
+    amount: Decimal
+    status: str
+    channel: str
+    pay_url: str
+    upi_intent: str
+
+
+def _order_out(order) -> dict:
+    return {
+        "reference": order.reference,
+        "amount": order.amount,
+        "status": order.status,
+        "channel": order.channel,
+        "pay_url": f"/payments/gateway/dev/{order.reference}/",
+        "upi_intent": services.upi_intent(order),
+    }
+
+
+@router.post("/orders", response=OrderOut, auth=None)
+def create_order(request, body: OrderIn):
+    """Start an online / UPI payment for a consumer number (quick pay; no login needed)."""
+    return _order_out(
+        services.create_order(consumer_number=body.consumer_number, amount=body.amount, channel=body.channel)
+    )
+
+
+@router.get("/orders/{reference}", response=OrderOut, auth=None)
+def get_order(request, reference: str):
+    from .models import GatewayOrder
+
+    return _order_out(get_object_or_404(GatewayOrder, reference=reference.upper()))
+
+
+class WebhookOut(Schema):
+    event_id: str
+    outcome: str
+    payment_id: int | None
+    replay: bool
+
+
+@router.post("/gateway/{gateway}/webhook", response=WebhookOut, auth=None)
+def gateway_webhook(request, gateway: str):
+    """Gateway callback: header `X-Urja-Signature: t=<unix>,v1=<hex hmac-sha256(secret, "t.body")>`."""
+    result = services.handle_webhook(
+        gateway=gateway, body=request.body, signature=request.headers.get("X-Urja-Signature", "")
+    )
+    return result.__dict__
+
+
+class UpiIn(Schema):
+    reference: str
+    amount: str
+    utr: str
+
+
+@router.post("/upi/reconcile", response=PaymentOut)
+def upi_reconcile(request, body: UpiIn):
+    require_role(request.user, *BACKOFFICE)
+    return services.reconcile_upi(actor=request.user, **body.dict())
+
+
+# --- settlement files ----------------------------------------------------------------------------
+
+
+class BatchOut(Schema):
+    id: int
+    source: str
+    filename: str
+    sha256: str
+    imported_at: datetime
+    rows: int
+    posted: int
+    duplicates: int
+    suspense: int
+    errors: int
+    total_posted: Decimal
+    report: list
+
+
+@router.post("/imports", response=BatchOut)
+def import_file(request, source: Form[str], file: File[UploadedFile]):
+    """Upload a bank / agency settlement CSV (row_key, consumer_number, amount, paid_at[, reference, method])."""
+    require_role(request.user, *BACKOFFICE)
+    return services.import_settlement(
+        actor=request.user, source=source, filename=file.name or "upload.csv", stream=file.chunks()
+    )
+
+
+@router.get("/imports/{batch_id}", response=BatchOut)
+def get_import(request, batch_id: int):
+    require_role(request.user, *BACKOFFICE)
+    return get_object_or_404(ImportBatch, pk=batch_id)
+
+
+# --- cashier sessions, deposits, reconciliation ---------------------------------------------------
+
+
+class SessionIn(Schema):
+    opening_balance: str
+
+
+class SessionCloseIn(Schema):
+    counted_cash: str
+
+
+class SessionOut(Schema):
+    id: int
+    status: str
+    opened_at: datetime
+    opening_balance: Decimal
+    closed_at: datetime | None
+    expected_cash: Decimal | None
+    counted_cash: Decimal | None
+    shortage: Decimal | None
+
+
+@router.post("/sessions", response=SessionOut)
+def open_session(request, body: SessionIn):
+    return services.open_session(actor=request.user, opening_balance=body.opening_balance)
+
+
+@router.post("/sessions/{session_id}/close", response=SessionOut)
+def close_session(request, session_id: int, body: SessionCloseIn):
+    session = get_object_or_404(CashierSession, pk=session_id)
+    return services.close_session(actor=request.user, session=session, counted_cash=body.counted_cash)
+
+
+class DepositIn(Schema):
+    agent_id: int
+    amount: str
+    reference: str
+
+
+class DepositOut(Schema):
+    id: int
+    amount: Decimal
+    reference: str
+    deposited_at: datetime
+    in_hand: Decimal
+
+
+@router.post("/deposits", response=DepositOut)
+def deposit(request, body: DepositIn):
+    from django.contrib.auth import get_user_model
+
+    require_role(request.user, *BACKOFFICE, Role.CRE)
+    agent = get_object_or_404(get_user_model(), pk=body.agent_id)
+    record = services.record_deposit(actor=request.user, agent=agent, amount=body.amount, reference=body.reference)
+    return {
+        "id": record.pk,
+        "amount": record.amount,
+        "reference": record.reference,
+        "deposited_at": record.deposited_at,
+        "in_hand": services.cash_in_hand(agent=agent),
+    }
+
+
+@router.get("/agents/me/cash")
+def my_cash(request):
+    require_role(request.user, Role.FIELD_AGENT)
+    limit = request.user.staff.cash_limit
+    return {"in_hand": str(services.cash_in_hand(agent=request.user)), "limit": str(limit) if limit else None}
+
+
+@router.get("/reports/handover")
+def handover(request, day: date):
+    require_role(request.user, *BACKOFFICE, Role.CRE)
+    from urja.core.permissions import office_path_of
+
+    report = services.handover_report(day=day, office_path=office_path_of(request.user) or "")
+    return _jsonable(report)
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Decimal | date):
+        return str(value)
+    return value
+
+
+# --- prepaid -----------------------------------------------------------------------------------
+
+
+class TokenOut(Schema):
+    count: int
+    kind: str
+    days: int
+    token: str
+    issued_at: datetime
+
+
+class PrepaidOut(Schema):
+    consumer_number: str
+    balance: Decimal
+    supply: str
+    charged_through: date | None
+    tokens: list[TokenOut]
+
+
+@router.get("/prepaid/{consumer_number}", response=PrepaidOut)
+def prepaid(request, consumer_number: str):
+    account = services.find_account(consumer_number)
+    own = getattr(getattr(request.user, "consumer", None), "pk", None) == account.consumer_id
+    if not own:
+        require_role(request.user, *STAFF)
+    wallet = services.ensure_wallet(account=account)
+    from .models import PaygToken
+
+    tokens = PaygToken.objects.filter(device__account=account).order_by("-issued_at")[:50]
+    return {
+        "consumer_number": account.consumer_number,
+        "balance": services.wallet_balance(account=account),
+        "supply": wallet.supply,
+        "charged_through": wallet.charged_through,
+        "tokens": list(tokens),
+    }
+
+
+class DeviceIn(Schema):
+    consumer_number: str
+    serial: str
+    secret_hex: str
+    starting_code: int | None = None
+    token_count: int = 1
+
+
+class DeviceOut(Schema):
+    id: int
+    serial: str
+    token_count: int
+    active: bool
+
+
+@router.post("/prepaid/devices", response=DeviceOut)
+def register_device(request, body: DeviceIn):
+    require_role(request.user, *BACKOFFICE)
+    account = services.find_account(body.consumer_number)
+    return services.register_payg_device(
+        actor=request.user,
+        account=account,
+        serial=body.serial,
+        secret_hex=body.secret_hex,
+        starting_code=body.starting_code,
+        token_count=body.token_count,
+    )
+
+
+class TokenIn(Schema):
+    days: int = 0
+    kind: str = "add_time"
+
+
+@router.post("/prepaid/devices/{serial}/tokens", response=TokenOut)
+def issue_token(request, serial: str, body: TokenIn):
+    """A manual token (set time / unlock) — normal tokens come with a payment."""
+    require_role(request.user, Role.MANAGER)
+    device = get_object_or_404(PaygDevice, serial=serial)
+    return services.issue_payg_token(actor=request.user, device=device, days=body.days, kind=body.kind)
+
+
+# --- collections -------------------------------------------------------------------------------
+
+
+class CaseOut(Schema):
+    id: int
+    consumer_number: str
+    reason: str
+    status: str
+    amount_due: Decimal
+    flagged_on: date
+    notice_number: str
+    notice_date: date | None
+    pay_by: date | None
+
+
+def _case_out(case) -> dict:
+    return {
+        **{
+            f: getattr(case, f)
+            for f in ("id", "reason", "status", "amount_due", "flagged_on", "notice_number", "notice_date", "pay_by")
+        },
+        "consumer_number": case.account.consumer_number,
+    }
+
+
+@router.get("/collections", response=list[CaseOut])
+def collections(request, status: str | None = None):
+    """Flagged accounts; `status=due` is the service desk's disconnection list."""
+    require_role(request.user, *STAFF)
+    qs = scope_by_office(request.user, CollectionCase.objects.select_related("account"), "account__office_path")
+    if status:
+        qs = qs.filter(status=status)
+    return [_case_out(c) for c in qs[:1000]]
+
+
+@router.post("/collections/sweep")
+def collections_sweep(request):
+    require_role(request.user, Role.MANAGER)
+    counts = services.sweep_collections()
+    counts["notices"] = services.issue_disconnection_notices()
+    return counts

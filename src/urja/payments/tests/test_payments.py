@@ -17,15 +17,23 @@ pytestmark = pytest.mark.django_db
 
 def bill(account, amount, *, due, key):
     return ledger.post_entry(
-        account=account, entry_type=EntryType.BILL_CHARGE, amount=amount, description="bill", due_date=due,
+        account=account,
+        entry_type=EntryType.BILL_CHARGE,
+        amount=amount,
+        description="bill",
+        due_date=due,
         idempotency_key=key,
     )
 
 
 def pay(cashier, account, amount, key, **kw):
     return services.take_payment(
-        actor=cashier, channel="counter", consumer_number=account.consumer_number, amount=amount,
-        idempotency_key=key, **kw,
+        actor=cashier,
+        channel="counter",
+        consumer_number=account.consumer_number,
+        amount=amount,
+        idempotency_key=key,
+        **kw,
     )
 
 
@@ -66,8 +74,9 @@ def test_bad_amounts_change_nothing(cashier, account, amount):
 
 def test_unknown_account(cashier):
     with pytest.raises(NotFound) as exc:
-        services.take_payment(actor=cashier, channel="counter", consumer_number="XX999", amount="10",
-                              idempotency_key="z")
+        services.take_payment(
+            actor=cashier, channel="counter", consumer_number="XX999", amount="10", idempotency_key="z"
+        )
     assert exc.value.code == "unknown_account"
 
 
@@ -84,15 +93,17 @@ def test_counter_needs_open_session_and_collecting_role(offices, account):
 
 
 def test_permanently_disconnected_account_goes_to_suspense(cashier, account, offices):
-    customers.change_account_status(actor=None, channel="system", account=account, status="perm_disconnected",
-                                     reason="consumer request")
+    customers.change_account_status(
+        actor=None, channel="system", account=account, status="perm_disconnected", reason="consumer request"
+    )
     payment = pay(cashier, account, "300.00", "susp")
     assert payment.status == PaymentStatus.IN_SUSPENSE
     assert payment.ledger_entry is None
     assert ledger.balance(account=account) == 0
     other = __import__("urja.core.testing", fromlist=["x"]).domestic_account(offices["section1"], mobile="9437000001")
-    resolved = services.resolve_suspense(actor=cashier, payment=payment, consumer_number=other.consumer_number,
-                                         reason="paid to the wrong number")
+    resolved = services.resolve_suspense(
+        actor=cashier, payment=payment, consumer_number=other.consumer_number, reason="paid to the wrong number"
+    )
     assert resolved.status == PaymentStatus.POSTED
     assert ledger.balance(account=other) == Decimal("-300.00")
 
@@ -101,8 +112,7 @@ def test_cheque_needs_number_and_bounce_reverses_with_charge(cashier, account):
     with pytest.raises(DomainError) as exc:
         pay(cashier, account, "800", "c0", method="cheque")
     assert exc.value.code == "instrument_required"
-    payment = pay(cashier, account, "800.00", "c1", method="cheque", instrument_number="123456",
-                  instrument_bank="SBI")
+    payment = pay(cashier, account, "800.00", "c1", method="cheque", instrument_number="123456", instrument_bank="SBI")
     assert ledger.balance(account=account) == Decimal("-800.00")
     services.bounce_cheque(actor=cashier, payment=payment, reason="insufficient funds")
     payment.refresh_from_db()
@@ -120,15 +130,31 @@ def test_cheque_needs_number_and_bounce_reverses_with_charge(cashier, account):
 def test_partial_payment_and_allocation_order(cashier, account):
     today = timezone.localdate()
     bill(account, "300.00", due=today - timedelta(days=60), key="old")
-    ledger.post_entry(account=account, entry_type=EntryType.DPS, amount="30.00", description="dps",
-                      idempotency_key="dps", due_date=today - timedelta(days=30))
+    ledger.post_entry(
+        account=account,
+        entry_type=EntryType.DPS,
+        amount="30.00",
+        description="dps",
+        idempotency_key="dps",
+        due_date=today - timedelta(days=30),
+    )
     bill(account, "500.00", due=today + timedelta(days=7), key="cur")
-    ledger.post_entry(account=account, entry_type=EntryType.INSTALMENT, amount="100.00", description="inst",
-                      idempotency_key="inst", due_date=today)
+    ledger.post_entry(
+        account=account,
+        entry_type=EntryType.INSTALMENT,
+        amount="100.00",
+        description="inst",
+        idempotency_key="inst",
+        due_date=today,
+    )
     payment = pay(cashier, account, "450.00", "p1")
     split = {p["category"]: Decimal(p["amount"]) for p in payment.allocation["parts"]}
-    assert split == {"instalment": Decimal("100.00"), "arrears": Decimal("300.00"), "dps": Decimal("30.00"),
-                     "current": Decimal("20.00")}
+    assert split == {
+        "instalment": Decimal("100.00"),
+        "arrears": Decimal("300.00"),
+        "dps": Decimal("30.00"),
+        "current": Decimal("20.00"),
+    }
     # the next payment starts where this one stopped, and the excess is advance
     second = pay(cashier, account, "600.00", "p2")
     assert {p["category"] for p in second.allocation["parts"]} == {"current"}
@@ -139,13 +165,16 @@ def test_partial_payment_and_allocation_order(cashier, account):
 def test_refund_only_up_to_credit(cashier, account):
     pay(cashier, account, "250.00", "r1")
     with pytest.raises(DomainError) as exc:
-        services.refund(actor=cashier, consumer_number=account.consumer_number, amount="300", reason="x",
-                        idempotency_key="rf1")
+        services.refund(
+            actor=cashier, consumer_number=account.consumer_number, amount="300", reason="x", idempotency_key="rf1"
+        )
     assert exc.value.code == "refund_exceeds_credit"
-    entry = services.refund(actor=cashier, consumer_number=account.consumer_number, amount="200", reason="moving",
-                            idempotency_key="rf1")
-    again = services.refund(actor=cashier, consumer_number=account.consumer_number, amount="200", reason="moving",
-                            idempotency_key="rf1")
+    entry = services.refund(
+        actor=cashier, consumer_number=account.consumer_number, amount="200", reason="moving", idempotency_key="rf1"
+    )
+    again = services.refund(
+        actor=cashier, consumer_number=account.consumer_number, amount="200", reason="moving", idempotency_key="rf1"
+    )
     assert entry.pk == again.pk
     assert ledger.balance(account=account) == Decimal("-50.00")
 
@@ -154,11 +183,23 @@ def test_advance_interest_once_per_period(cashier, account):
     from datetime import datetime
 
     tz = timezone.get_current_timezone()
-    services.take_payment(actor=cashier, channel="counter", consumer_number=account.consumer_number,
-                          amount="12000.00", idempotency_key="adv", received_at=datetime(2025, 2, 20, 10, tzinfo=tz))
+    services.take_payment(
+        actor=cashier,
+        channel="counter",
+        consumer_number=account.consumer_number,
+        amount="12000.00",
+        idempotency_key="adv",
+        received_at=datetime(2025, 2, 20, 10, tzinfo=tz),
+    )
     # spent 2000 in March: interest only on the 10,000 held all month
-    ledger.post_entry(account=account, entry_type=EntryType.BILL_CHARGE, amount="2000.00", description="bill",
-                      posted_at=datetime(2025, 3, 10, tzinfo=tz), due_date=date(2025, 3, 17))
+    ledger.post_entry(
+        account=account,
+        entry_type=EntryType.BILL_CHARGE,
+        amount="2000.00",
+        description="bill",
+        posted_at=datetime(2025, 3, 10, tzinfo=tz),
+        due_date=date(2025, 3, 17),
+    )
     run = services.accrue_advance_interest(period="2025-03")
     expected = (Decimal("10000") * Decimal("0.065") * 31 / 365).quantize(Decimal("0.01"))
     assert run.accounts == 1 and run.total == expected
@@ -170,20 +211,42 @@ def test_advance_interest_once_per_period(cashier, account):
 
 
 def test_field_agent_cash_limit_and_deposit(agent, account, admin_user):
-    services.take_payment(actor=agent, channel="field_agent", consumer_number=account.consumer_number,
-                          amount="4000", idempotency_key="device-1:0001")
+    services.take_payment(
+        actor=agent,
+        channel="field_agent",
+        consumer_number=account.consumer_number,
+        amount="4000",
+        idempotency_key="device-1:0001",
+    )
     with pytest.raises(DomainError) as exc:
-        services.take_payment(actor=agent, channel="field_agent", consumer_number=account.consumer_number,
-                              amount="1500", idempotency_key="device-1:0002")
+        services.take_payment(
+            actor=agent,
+            channel="field_agent",
+            consumer_number=account.consumer_number,
+            amount="1500",
+            idempotency_key="device-1:0002",
+        )
     assert exc.value.code == "cash_limit_exceeded"
     assert Payment.objects.count() == 1
     # cheques do not count against the cash limit
-    services.take_payment(actor=agent, channel="field_agent", consumer_number=account.consumer_number,
-                          amount="1500", idempotency_key="device-1:0003", method="cheque", instrument_number="99")
+    services.take_payment(
+        actor=agent,
+        channel="field_agent",
+        consumer_number=account.consumer_number,
+        amount="1500",
+        idempotency_key="device-1:0003",
+        method="cheque",
+        instrument_number="99",
+    )
     services.record_deposit(actor=admin_user, agent=agent, amount="3000", reference="SLIP-1")
     assert services.cash_in_hand(agent=agent) == Decimal("1000.00")
-    services.take_payment(actor=agent, channel="field_agent", consumer_number=account.consumer_number,
-                          amount="1500", idempotency_key="device-1:0002")
+    services.take_payment(
+        actor=agent,
+        channel="field_agent",
+        consumer_number=account.consumer_number,
+        amount="1500",
+        idempotency_key="device-1:0002",
+    )
     with pytest.raises(DomainError) as exc:
         services.record_deposit(actor=admin_user, agent=agent, amount="9000", reference="SLIP-2")
     assert exc.value.code == "deposit_exceeds_cash"

@@ -1,0 +1,63 @@
+from decimal import Decimal
+
+import pytest
+
+from urja.payments import services, signing
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def payment(cashier, account):
+    return services.take_payment(
+        actor=cashier,
+        channel="counter",
+        consumer_number=account.consumer_number,
+        amount="1234.50",
+        idempotency_key="rc1",
+    )
+
+
+def test_genuine_receipt_verifies(payment, client):
+    check = services.verify_receipt(
+        receipt_number=payment.receipt_number, code=payment.verification_code, amount="1234.50"
+    )
+    assert check.valid and check.amount == Decimal("1234.50")
+    # typed in lower case, without the dash, with 0/O confusion: still fine
+    sloppy = payment.verification_code.replace("-", "").lower().replace("o", "0")
+    assert services.verify_receipt(receipt_number=payment.receipt_number.lower(), code=sloppy).valid
+    response = client.get(
+        "/api/v1/payments/receipts/verify", {"number": payment.receipt_number, "code": payment.verification_code}
+    )
+    assert response.status_code == 200 and response.json()["valid"] is True
+
+
+def test_forged_receipt_fails(payment, client):
+    # a made-up code for a real number
+    assert not services.verify_receipt(receipt_number=payment.receipt_number, code="ABCDE-FGHIJ").valid
+    # a real code copied onto a receipt with a higher amount
+    check = services.verify_receipt(
+        receipt_number=payment.receipt_number, code=payment.verification_code, amount="9234.50"
+    )
+    assert not check.valid and check.reason == "amount_mismatch"
+    # a receipt number that was never issued, with a code computed without the utility's key
+    fake = signing.receipt_code(
+        receipt_number="X1C2500000019",
+        consumer_number=payment.consumer_number,
+        amount=Decimal("1234.50"),
+        day=payment.received_at.date(),
+        key=b"guess",
+    )
+    assert services.verify_receipt(receipt_number="X1C2500000019", code=fake).reason == "unknown_receipt"
+    # an issued number with a code forged without the key
+    forged = signing.receipt_code(
+        receipt_number=payment.receipt_number,
+        consumer_number=payment.consumer_number,
+        amount=Decimal("9999.00"),
+        day=payment.received_at.date(),
+        key=b"guess",
+    )
+    response = client.get("/api/v1/payments/receipts/verify", {"number": payment.receipt_number, "code": forged})
+    assert response.status_code == 200 and response.json()["valid"] is False
+    page = client.get("/payments/verify/", {"number": payment.receipt_number, "code": forged})
+    assert page.status_code == 200 and b"not genuine" in page.content.lower()

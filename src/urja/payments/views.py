@@ -1,0 +1,312 @@
+"""Web views of payments: the cashier screen, receipts, public verification, the development
+gateway, quick pay, reconciliation, prepaid and collection pages. Thin: services decide."""
+
+import uuid
+from datetime import date
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from urja.billing import ledger
+from urja.core.errors import DomainError
+from urja.core.models import Role
+from urja.core.money import amount_in_words
+from urja.core.permissions import office_path_of, role_of, scope_by_office
+from urja.customers.models import Account
+
+from . import services
+from .models import CashierSession, CollectionCase, GatewayOrder, ImportBatch, PaygToken, Payment, PaymentChannel
+
+STAFF = {Role.CRE, Role.BILLING_OFFICER, Role.MANAGER, Role.FIELD_AGENT, Role.KEY_ACCOUNT_MANAGER, Role.ADMIN}
+
+
+def _staff(request):
+    if role_of(request.user) not in STAFF:
+        raise PermissionDenied
+    return request.user
+
+
+def _scoped_account(request, consumer_number: str) -> Account:
+    qs = scope_by_office(request.user, Account.objects.select_related("consumer"), "office_path")
+    account = qs.filter(consumer_number=consumer_number.strip().upper()).first()
+    if account is None:
+        raise Http404
+    return account
+
+
+# --- cashier screen ------------------------------------------------------------------------------
+
+
+@login_required
+def cashier(request):
+    user = _staff(request)
+    session = CashierSession.objects.filter(cashier=user, status=CashierSession.Status.OPEN).first()
+    context = {"session": session, "totals": services.session_totals(session) if session else None}
+    return render(request, "payments/cashier.html", context)
+
+
+@login_required
+def cashier_lookup(request):
+    _staff(request)
+    from urja.customers.services import search_accounts
+
+    query = request.GET.get("q", "").strip()
+    accounts = []
+    if len(query) >= 3:
+        qs = scope_by_office(request.user, Account.objects.select_related("consumer"), "office_path")
+        accounts = list(search_accounts(queryset=qs, query=query, limit=8))
+    if len(accounts) == 1:
+        return _pay_form(request, accounts[0])
+    return render(request, "payments/_lookup.html", {"accounts": accounts, "query": query})
+
+
+@login_required
+def cashier_form(request, consumer_number: str):
+    _staff(request)
+    return _pay_form(request, _scoped_account(request, consumer_number))
+
+
+def _pay_form(request, account, *, error=None, values=None):
+    context = {
+        "account": account,
+        "balance": ledger.balance(account=account),
+        "key": uuid.uuid4().hex,
+        "error": error,
+        "values": values or {},
+        "recent": account.payments.all()[:3],
+    }
+    return render(request, "payments/_pay_form.html", context)
+
+
+@login_required
+@require_POST
+def cashier_pay(request):
+    user = _staff(request)
+    post = request.POST
+    account = _scoped_account(request, post.get("consumer_number", ""))
+    try:
+        payment = services.take_payment(
+            actor=user,
+            channel=PaymentChannel.COUNTER,
+            consumer_number=account.consumer_number,
+            amount=post.get("amount", ""),
+            idempotency_key=post.get("key", ""),
+            method=post.get("method", "cash"),
+            instrument_number=post.get("instrument_number", ""),
+            instrument_bank=post.get("instrument_bank", ""),
+        )
+    except DomainError as exc:
+        return _pay_form(request, account, error=exc.message, values=post)
+    return render(request, "payments/_paid.html", {"payment": payment})
+
+
+@login_required
+@require_POST
+def cashier_session(request):
+    user = _staff(request)
+    try:
+        if request.POST.get("action") == "close":
+            session = get_object_or_404(CashierSession, pk=request.POST.get("session"), cashier=user)
+            services.close_session(actor=user, session=session, counted_cash=request.POST.get("counted_cash", ""))
+        else:
+            services.open_session(actor=user, opening_balance=request.POST.get("opening_balance", "0"))
+    except DomainError as exc:
+        from django.contrib import messages
+
+        messages.error(request, exc.message)
+    return redirect("payments:cashier")
+
+
+# --- 360° page panel ------------------------------------------------------------------------------
+
+
+@login_required
+def account_panel(request, consumer_number: str):
+    _staff(request)
+    account = _scoped_account(request, consumer_number)
+    context = {
+        "account": account,
+        "balance": ledger.balance(account=account),
+        "payments": account.payments.all()[:20],
+        "wallet": getattr(account, "wallet", None) if account.is_prepaid else None,
+        "tokens": PaygToken.objects.filter(device__account=account)[:10],
+        "case": account.collection_cases.filter(status__in=["flagged", "notice_sent", "due"]).first(),
+    }
+    return render(request, "payments/_account_panel.html", context)
+
+
+@login_required
+def home_panel(request):
+    _staff(request)
+    today = timezone.localdate()
+    qs = scope_by_office(request.user, Payment.objects.filter(received_at__date=today), "office__path")
+    from django.db.models import Count, Sum
+
+    figures = qs.filter(status="posted").aggregate(n=Count("id"), total=Sum("amount"))
+    suspense = scope_by_office(request.user, Payment.objects.filter(status="in_suspense"), "office__path").count()
+    return render(request, "payments/_home_panel.html", {"figures": figures, "suspense": suspense})
+
+
+# --- receipts ------------------------------------------------------------------------------------
+
+
+def _receipt_context(payment: Payment) -> dict:
+    return {
+        "payment": payment,
+        "words": amount_in_words(payment.amount),
+        "utility": getattr(settings, "URJA_UTILITY_NAME", "Urja"),
+        "verify_url": "/payments/verify/",
+        "token": getattr(payment, "token", None),
+    }
+
+
+@login_required
+def receipt(request, number: str):
+    _staff(request)
+    payment = get_object_or_404(
+        scope_by_office(request.user, Payment.objects.select_related("account__consumer", "office"), "office__path"),
+        receipt_number=number.upper(),
+    )
+    layout = "thermal" if request.GET.get("layout") == "thermal" else "a4"
+    return render(request, f"payments/receipt_{layout}.html", _receipt_context(payment))
+
+
+def verify(request):
+    """Public page: anyone holding a receipt can check it (no login)."""
+    check = None
+    if request.GET.get("number"):
+        check = services.verify_receipt(
+            receipt_number=request.GET.get("number", ""),
+            code=request.GET.get("code", ""),
+            amount=request.GET.get("amount") or None,
+        )
+    return render(request, "payments/verify.html", {"check": check, "q": request.GET})
+
+
+# --- quick pay and the development gateway -------------------------------------------------------------
+
+
+def quick_pay(request):
+    error = None
+    if request.method == "POST":
+        try:
+            order = services.create_order(
+                consumer_number=request.POST.get("consumer_number", ""),
+                amount=request.POST.get("amount", ""),
+                channel=request.POST.get("channel", PaymentChannel.ONLINE),
+            )
+            return redirect("payments:dev_gateway", reference=order.reference)
+        except DomainError as exc:
+            error = exc.message
+    return render(request, "payments/quick_pay.html", {"error": error, "values": request.POST})
+
+
+def dev_gateway(request, reference: str):
+    if getattr(settings, "PRODUCTION", False):
+        raise Http404
+    order = get_object_or_404(GatewayOrder.objects.select_related("account", "payment"), reference=reference.upper())
+    result = None
+    if request.method == "POST" and order.status == GatewayOrder.Status.CREATED:
+        result = services.simulate_gateway(order=order, outcome=request.POST.get("outcome", ""))
+        order.refresh_from_db()
+    return render(
+        request,
+        "payments/dev_gateway.html",
+        {"order": order, "result": result, "upi_intent": services.upi_intent(order)},
+    )
+
+
+# --- reports -------------------------------------------------------------------------------------
+
+
+@login_required
+def handover(request):
+    _staff(request)
+    try:
+        day = date.fromisoformat(request.GET.get("day", ""))
+    except ValueError:
+        day = timezone.localdate()
+    report = services.handover_report(day=day, office_path=office_path_of(request.user) or "")
+    return render(request, "payments/handover.html", {"report": report, "day": day})
+
+
+@login_required
+def collections(request):
+    _staff(request)
+    status = request.GET.get("status", "")
+    qs = scope_by_office(
+        request.user, CollectionCase.objects.select_related("account__consumer"), "account__office_path"
+    )
+    if status:
+        qs = qs.filter(status=status)
+    return render(
+        request,
+        "payments/collections.html",
+        {"cases": qs[:500], "status": status, "statuses": CollectionCase.Status.choices},
+    )
+
+
+@login_required
+def imports(request):
+    user = _staff(request)
+    if role_of(user) not in (Role.BILLING_OFFICER, Role.MANAGER, Role.ADMIN):
+        raise PermissionDenied
+    batch, error = None, None
+    if request.method == "POST" and request.FILES.get("file"):
+        upload = request.FILES["file"]
+        try:
+            batch = services.import_settlement(
+                actor=user, source=request.POST.get("source", ""), filename=upload.name, stream=upload.chunks()
+            )
+        except DomainError as exc:
+            error = exc.message
+    return render(
+        request,
+        "payments/imports.html",
+        {"batch": batch, "error": error, "batches": ImportBatch.objects.all()[:20]},
+    )
+
+
+@login_required
+def import_report_csv(request, batch_id: int):
+    _staff(request)
+    import csv
+
+    batch = get_object_or_404(ImportBatch, pk=batch_id)
+    response = HttpResponse(content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="import-{batch.pk}-report.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["line", "row_key", "code", "message"])
+    for item in batch.report:
+        writer.writerow([item["line"], item["key"], item["code"], item["message"]])
+    return response
+
+
+def prepaid(request, consumer_number: str):
+    """Prepaid balance and token history: staff in scope, or the consumer who owns the account."""
+    account = Account.objects.select_related("consumer").filter(consumer_number=consumer_number.upper()).first()
+    if account is None or not account.is_prepaid:
+        raise Http404
+    own = getattr(getattr(request.user, "consumer", None), "pk", None) == account.consumer_id
+    if not own:
+        if not request.user.is_authenticated:
+            return redirect(f"{settings.LOGIN_URL}?next={request.path}")
+        _scoped_account(request, consumer_number)
+        _staff(request)
+    wallet = services.ensure_wallet(account=account)
+    context = {
+        "account": account,
+        "wallet": wallet,
+        "balance": services.wallet_balance(account=account),
+        "charges": wallet.charges.all()[:31],
+        "tokens": PaygToken.objects.filter(device__account=account)[:50],
+        "payments": account.payments.all()[:20],
+        "title": _("Prepaid balance"),
+    }
+    return render(request, "payments/prepaid.html", context)
