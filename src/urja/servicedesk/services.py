@@ -137,7 +137,7 @@ def notify_consumer(request: ServiceRequest, *, event: str, context: dict[str, A
     return sent
 
 
-def _office(value) -> Office:
+def find_office(value) -> Office:
     if isinstance(value, Office):
         return value
     try:
@@ -299,7 +299,9 @@ def register_request(
 
     if account is not None:
         # serialise registrations on one account so two lodgings cannot both create a request
-        account = Account.objects.select_for_update().select_related("consumer", "section").get(pk=account.pk)
+        account = (
+            Account.objects.select_for_update(of=("self",)).select_related("consumer", "section").get(pk=account.pk)
+        )
         duplicate = (
             ServiceRequest.objects.select_for_update()
             .filter(
@@ -326,7 +328,7 @@ def register_request(
     else:
         if office is None:
             raise DomainError("name the office for a request without an account", code="office_required")
-        section = _office(office)
+        section = find_office(office)
 
     owner = owning_office(section, request_type.office_level)
     consumer = account.consumer if account is not None else None
@@ -423,8 +425,8 @@ def register_request(
 
 def _lock(request: ServiceRequest) -> ServiceRequest:
     return (
-        ServiceRequest.objects.select_for_update()
-        .select_related("request_type__schedule", "office", "account", "consumer")
+        ServiceRequest.objects.select_for_update(of=("self",))
+        .select_related("request_type__schedule", "office", "account", "consumer", "outage")
         .get(pk=request.pk)
     )
 
@@ -565,7 +567,7 @@ def transfer(*, actor, channel: str, request: ServiceRequest, office, reason: st
     if not reason.strip():
         raise DomainError("give a reason for the transfer", code="reason_required")
     request = _lock(request)
-    target = _office(office)
+    target = find_office(office)
     if not is_open(request):
         raise Conflict(f"request {request.number} is {request.status}; it cannot be transferred", code="not_open")
     if target.pk == request.office_id:
@@ -904,7 +906,7 @@ def declare_outage(
         raise DomainError("restoration must be expected after the start", code="invalid_restore_time")
     if transformer is not None and feeder is None:
         feeder = transformer.feeder
-    office = _office(office) if office is not None else feeder.office
+    office = find_office(office) if office is not None else feeder.office
     schedule = catalogue.active_schedule()
     accounts = affected_accounts(feeder=feeder, transformer=transformer)
     outage = Outage.objects.create(

@@ -5,8 +5,8 @@ balance left, or its smart meter's relay was opened remotely (a disconnect comma
 consumer is told at once and no crew is sent.
 
 The checks use the metering models (Installation → Meter.relay_connected, as last acknowledged by
-the meter) and the payments prepaid wallet when those apps provide them; each check is skipped
-when its model is not there, so the service desk runs with or without them.
+the meter) and the payments prepaid wallet (PrepaidWallet.supply, ledger balance) when those apps
+provide them; each check is skipped when its model is not there, so the service desk runs without them.
 """
 
 from __future__ import annotations
@@ -58,9 +58,12 @@ def remote_disconnected(account) -> SupplyCheck | None:
     )
 
 
-def prepaid_balance(account) -> Decimal | None:
-    """The prepaid wallet balance (None when there is no wallet model or no wallet)."""
-    wallet_model = _model("payments", "PrepaidWallet", "Wallet")
+def prepaid_state(account) -> tuple[Decimal, bool] | None:
+    """(money in the wallet, supply switched off) for a prepaid account; None without a wallet.
+
+    The payments app keeps the wallet's money on the ledger (a credit is money in the wallet) and
+    the supply state on PrepaidWallet."""
+    wallet_model = _model("payments", "PrepaidWallet")
     if wallet_model is None:
         return None
     try:
@@ -69,22 +72,25 @@ def prepaid_balance(account) -> Decimal | None:
         return None
     if wallet is None:
         return None
-    for field in ("balance", "available_balance", "amount"):
-        value = getattr(wallet, field, None)
-        if value is not None and not callable(value):
-            return Decimal(str(value))
-    return None
+    from urja.billing.ledger import balance
+
+    money = -balance(account=account)
+    switched_off = getattr(wallet, "supply", "") == "disconnected"
+    return money, switched_off
 
 
 def prepaid_no_balance(account) -> SupplyCheck | None:
     if not getattr(account, "is_prepaid", False):
         return None
-    balance = prepaid_balance(account)
-    if balance is None or balance > 0:
+    state = prepaid_state(account)
+    if state is None:
+        return None
+    money, switched_off = state
+    if money > 0 and not switched_off:
         return None
     return SupplyCheck(
         PREPAID_NO_BALANCE,
-        "Your prepaid balance is used up, so supply was switched off. Recharge to restore it at once — "
+        "Your prepaid balance is used up, so supply was switched off. Recharge to restore it at once; "
         "no crew visit is needed.",
     )
 

@@ -7,6 +7,11 @@ from urja.servicedesk import catalogue, clock
 
 
 @pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _reset_clock():
     clock.reset()
     yield
