@@ -208,3 +208,13 @@ def test_safe_reverse():
     assert safe_reverse("backoffice:find") == "/backoffice/find/"
     assert safe_reverse("nosuchapp:home") is None
     assert safe_reverse("backoffice:account") is None  # missing argument
+
+
+def test_pages_use_a_bounded_number_of_queries(cre_client, account, django_assert_max_num_queries):
+    # 20 search results or a busy 360° page must not turn into one query per row.
+    for i in range(5):
+        testing.domestic_account(account.section, name=f"Sunita Behera {i}", mobile=f"94370{i:05d}")
+    with django_assert_max_num_queries(8):
+        assert cre_client.get("/backoffice/find/", {"q": "Sunita"}).status_code == 200
+    with django_assert_max_num_queries(16):
+        assert cre_client.get(f"/backoffice/accounts/{account.consumer_number}/").status_code == 200
