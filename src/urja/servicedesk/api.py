@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.shortcuts import get_object_or_404
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 
 from urja.core.errors import DomainError, Forbidden, NotFound
 from urja.core.models import Role
@@ -130,7 +130,7 @@ def register(request, payload: RegisterIn):
         office=payload.office,
     )
     body = request_out(result.request, duplicate=not result.created, supply_check=result.supply_check)
-    return (201 if result.created else 200), body
+    return Status(201 if result.created else 200, body)
 
 
 @router.get("/requests", response=list[RequestOut], summary="Queue: open requests in your scope")
@@ -242,7 +242,7 @@ class NoteIn(Schema):
 @router.post("/requests/{number}/notes", response={201: dict})
 def add_note(request, number: str, payload: NoteIn):
     event = services.add_note(actor=request.user, channel="api", request=_get(request, number), text=payload.text)
-    return 201, {"id": event.pk}
+    return Status(201, {"id": event.pk})
 
 
 class ReasonIn(Schema):
@@ -336,7 +336,9 @@ def consumer_escalate(request, payload: ConsumerEscalateIn):
     escalation = services.consumer_escalate(
         number=payload.number, mobile=payload.mobile, consumer_number=payload.consumer_number
     )
-    return 201, {"number": escalation.request.number, "level": escalation.level, "escalated_to": escalation.title}
+    return Status(
+        201, {"number": escalation.request.number, "level": escalation.level, "escalated_to": escalation.title}
+    )
 
 
 class FeedbackIn(Schema):
@@ -348,7 +350,7 @@ class FeedbackIn(Schema):
 @router.post("/feedback/{token}", response={201: dict}, auth=None, summary="Rate a closed request (signed link)")
 def feedback(request, token: str, payload: FeedbackIn):
     fb = services.submit_feedback(token=token, rating=payload.rating, comment=payload.comment, reopen=payload.reopen)
-    return 201, {"number": fb.request.number, "rating": fb.rating, "reopened": fb.request.status == "reopened"}
+    return Status(201, {"number": fb.request.number, "rating": fb.rating, "reopened": fb.request.status == "reopened"})
 
 
 # --- outages ----------------------------------------------------------------------------------
@@ -408,7 +410,7 @@ def declare_outage(request, payload: OutageIn):
         starts_at=payload.starts_at,
         expected_restore_at=payload.expected_restore_at,
     )
-    return 201, outage_out(outage)
+    return Status(201, outage_out(outage))
 
 
 @router.post("/outages/{number}/restore", response=OutageOut)
