@@ -227,6 +227,7 @@ class PrepaidWallet(models.Model):
     charged_through = models.DateField(null=True, blank=True)
     last_command_at = models.DateTimeField(null=True, blank=True)
     last_command = models.CharField(max_length=12, blank=True)
+    last_command_id = models.CharField(max_length=40, blank=True)
     commands_sent = models.IntegerField(default=0)
 
     def __str__(self) -> str:

@@ -9,6 +9,7 @@ payments keep the balance exact.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import time as time_mod
 from dataclasses import dataclass
@@ -52,6 +53,8 @@ from .models import (
     PrepaidCharge,
     PrepaidWallet,
 )
+
+log = logging.getLogger(__name__)
 
 # Channel of the audit trail (core.Channel) for each payment channel.
 AUDIT_CHANNEL = {
@@ -1113,19 +1116,26 @@ def evaluate_wallet(*, account: Account, now: datetime | None = None, locked: bo
             protected=protected,
         )
         if action is not None:
-            seams.send_meter_command(
-                account=account,
-                command=action,
-                idempotency_key=f"prepaid:{action}:{account.pk}:{wallet.commands_sent + 1}",
-                reason=f"prepaid balance {balance}",
-            )
+            try:
+                sent = seams.send_meter_command(
+                    account=account,
+                    command=action,
+                    idempotency_key=f"prepaid:{action}:{account.pk}:{wallet.commands_sent + 1}",
+                    reason=f"prepaid balance {balance}",
+                )
+            except seams.NoSmartMeter as exc:
+                # nothing to switch remotely: leave the state as it is (a field visit is needed)
+                log.warning("prepaid %s of %s not sent: %s", action, account.consumer_number, exc)
+                action = None
+        if action is not None:
             wallet.supply = (
                 PrepaidWallet.Supply.DISCONNECTED if action == "disconnect" else PrepaidWallet.Supply.CONNECTED
             )
             wallet.commands_sent += 1
             wallet.last_command = action
+            wallet.last_command_id = sent.command_id
             wallet.last_command_at = now
-            changed += ["supply", "commands_sent", "last_command", "last_command_at"]
+            changed += ["supply", "commands_sent", "last_command", "last_command_at", "last_command_id"]
             record_audit(
                 actor=None, channel="system", action=f"prepaid.{action}", obj=account, changes={"balance": balance}
             )

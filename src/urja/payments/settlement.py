@@ -79,16 +79,21 @@ class Row:
 
 
 def _text_lines(stream) -> Iterator[str]:
-    """Lines of a text or binary stream (binary decoded as UTF-8, BOM dropped)."""
-    first = True
+    """Lines of a text or binary stream, whatever its chunking (UTF-8, BOM dropped)."""
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    pending = ""
     for chunk in stream:
         if isinstance(chunk, bytes):
-            chunk = decoder.decode(chunk)
-        elif first and chunk.startswith("\ufeff"):
-            chunk = chunk[1:]
-        first = False
-        yield chunk
+            try:
+                chunk = decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                raise FileError("the file is not UTF-8 text") from exc
+        text = pending + chunk
+        lines = text.splitlines(keepends=True)
+        pending = lines.pop() if lines and not lines[-1].endswith(("\n", "\r")) else ""
+        yield from lines
+    if pending:
+        yield pending
 
 
 def parse(stream, report: Report, hasher=None) -> Iterator[Row]:
@@ -98,9 +103,11 @@ def parse(stream, report: Report, hasher=None) -> Iterator[Row]:
         lines = _hashing(lines, hasher)
     reader = csv.reader(lines)
     try:
-        header = [h.strip().lower() for h in next(reader)]
+        header = [h.strip().lstrip("\ufeff").lower() for h in next(reader)]
     except StopIteration as exc:
         raise FileError("the file is empty") from exc
+    except csv.Error as exc:
+        raise FileError(f"not a CSV file: {exc}") from exc
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise FileError(f"missing column(s): {', '.join(missing)}; expected {', '.join(REQUIRED + OPTIONAL)}")
@@ -112,7 +119,7 @@ def parse(stream, report: Report, hasher=None) -> Iterator[Row]:
     tz = timezone.get_current_timezone()
     latest = timezone.now() + timedelta(days=1)
     parse_dt = datetime.fromisoformat
-    for line, values in enumerate(reader, start=2):
+    for line, values in _rows(reader):
         if not values:
             continue
         report.rows += 1
@@ -157,6 +164,17 @@ def parse(stream, report: Report, hasher=None) -> Iterator[Row]:
             continue
         reference = values[i_ref].strip()[:64] if i_ref is not None else ""
         yield Row(line, key.translate(CLEAN), number, amount, paid_at, reference.translate(CLEAN), method)
+
+
+def _rows(reader) -> Iterator[tuple[int, list[str]]]:
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise FileError(f"line {reader.line_num}: {exc}") from exc
+        yield reader.line_num, values
 
 
 def _hashing(lines: Iterable[str], hasher) -> Iterator[str]:

@@ -1,0 +1,122 @@
+"""Settlement-file import: per-row report, idempotent re-import, suspense, no half-posting.
+Runs the COPY + set-based path on PostgreSQL and the chunked path on SQLite."""
+
+import io
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from urja.billing import ledger
+from urja.billing.models import EntryType, LedgerEntry
+from urja.core.errors import DomainError
+from urja.core.testing import domestic_account
+from urja.customers import services as customers
+from urja.payments import services
+from urja.payments.models import Payment, PaymentStatus
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def accounts(offices):
+    a = domestic_account(offices["section1"], mobile="9437000011")
+    b = domestic_account(offices["section1"], mobile="9437000012")
+    closed = domestic_account(offices["section1"], mobile="9437000013")
+    customers.change_account_status(
+        actor=None, channel="system", account=closed, status="perm_disconnected", reason="x"
+    )
+    return a, b, closed
+
+
+def csv_file(a, b, closed) -> bytes:
+    rows = [
+        "paid_at,amount,consumer_number,row_key,reference",  # any column order
+        f"2025-03-01 10:15,500.00,{a.consumer_number},T1,UTR1",
+        f"2025-03-01,250.5,{b.consumer_number.lower()},T2,",
+        f"2025-03-01,100.00,{a.consumer_number},T1,UTR-dup",  # same key again in the file
+        f"2025-03-01,12.345,{a.consumer_number},T3,",  # three decimals
+        f"2025-03-01,-5,{a.consumer_number},T4,",
+        f"2025-03-01,0,{a.consumer_number},T5,",
+        f"not-a-date,10,{a.consumer_number},T6,",
+        "2025-03-01,10,ZZ0000000,T7,",  # unknown account
+        f"2025-03-01,10,{a.consumer_number},,",  # no key
+        f"2025-03-01,75.00,{closed.consumer_number},T8,",  # closed → suspense
+        f"2025-03-01,10,{a.consumer_number}",  # short row
+    ]
+    return ("\n".join(rows) + "\n").encode()
+
+
+def test_import_reports_every_row_and_posts_once(accounts, admin_user):
+    a, b, closed = accounts
+    data = csv_file(a, b, closed)
+    batch = services.import_settlement(
+        actor=admin_user, source="SBI-AGENCY", filename="mar01.csv", stream=io.BytesIO(data)
+    )
+    assert (batch.rows, batch.posted, batch.suspense, batch.duplicates, batch.errors) == (11, 2, 1, 1, 7)
+    codes = {item["line"]: item["code"] for item in batch.report}
+    assert codes == {
+        4: "duplicate_in_file",
+        5: "invalid_amount",
+        6: "invalid_amount",
+        7: "invalid_amount",
+        8: "invalid_date",
+        9: "unknown_account",
+        10: "missing_key",
+        12: "malformed_row",
+    }
+    assert batch.total_posted == Decimal("750.50")
+    assert ledger.balance(account=a) == Decimal("-500.00")
+    assert ledger.balance(account=b) == Decimal("-250.50")
+    assert ledger.balance(account=closed) == 0
+    suspense = Payment.objects.get(account=closed)
+    assert suspense.status == PaymentStatus.IN_SUSPENSE and suspense.ledger_entry is None
+    posted = Payment.objects.get(idempotency_key="SBI-AGENCY:T1")
+    assert posted.ledger_entry.amount == Decimal("-500.00") and posted.reference == "UTR1"
+    assert timezone.localtime(posted.received_at).isoformat().startswith("2025-03-01T10:15:00+05:30")
+
+    # the same file again: nothing new, every good row reported as a duplicate
+    again = services.import_settlement(
+        actor=admin_user, source="SBI-AGENCY", filename="mar01.csv", stream=io.BytesIO(data)
+    )
+    assert (again.posted, again.suspense, again.duplicates) == (0, 0, 4)
+    assert LedgerEntry.objects.filter(entry_type=EntryType.PAYMENT).count() == 2
+    # another agency may reuse the same row keys
+    other = services.import_settlement(actor=admin_user, source="HDFC", filename="x.csv", stream=io.BytesIO(data))
+    assert other.posted == 2
+
+
+def test_prepaid_account_paid_by_file_gets_its_rebate(offices, admin_user):
+    prepaid = domestic_account(offices["section1"], mobile="9437000021", is_prepaid=True)
+    data = f"row_key,consumer_number,amount,paid_at\nP1,{prepaid.consumer_number},100.00,2025-03-01\n".encode()
+    services.import_settlement(actor=admin_user, source="ATP", filename="p.csv", stream=io.BytesIO(data))
+    assert services.wallet_balance(account=prepaid) == Decimal("104.00")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [(b"", "empty"), (b"consumer_number,amount\nX,1\n", "missing column")],
+)
+def test_bad_files_are_refused_whole(content, message, admin_user, accounts):
+    with pytest.raises(DomainError) as exc:
+        services.import_settlement(actor=admin_user, source="SBI", filename="bad.csv", stream=io.BytesIO(content))
+    assert exc.value.code == "invalid_file" and message in exc.value.message
+    assert not Payment.objects.exists()
+
+
+def test_invalid_source(admin_user):
+    with pytest.raises(DomainError) as exc:
+        services.import_settlement(actor=admin_user, source="a b;", filename="x", stream=io.BytesIO(b""))
+    assert exc.value.code == "invalid_source"
+
+
+def test_upload_through_the_api(accounts, admin_user, client):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    a, b, closed = accounts
+    client.force_login(admin_user)
+    upload = SimpleUploadedFile("mar01.csv", csv_file(a, b, closed), content_type="text/csv")
+    response = client.post("/api/v1/payments/imports", {"source": "SBI", "file": upload})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["posted"] == 2 and body["errors"] == 7 and len(body["report"]) == 8
