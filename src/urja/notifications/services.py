@@ -52,14 +52,15 @@ def _check_key(idempotency_key: str) -> None:
         raise DomainError("idempotency key longer than 180 characters", code="idempotency_key_too_long")
 
 
-def _mobile_contact(consumer):
-    """The consumer's primary verified mobile (any verified mobile when none is primary)."""
-    return consumer.contacts.filter(kind="mobile", verified=True).order_by("-is_primary", "-verified_at", "-id").first()
-
-
-def _email_contact(consumer):
-    """The consumer's e-mail address: verified before unverified, primary first."""
-    return consumer.contacts.filter(kind="email").order_by("-verified", "-is_primary", "-id").first()
+def _pick_contacts(consumer) -> tuple:
+    """(mobile, email) contacts to use, from one query. Mobile: the primary verified one (any verified
+    mobile when the primary is not verified). E-mail: verified before unverified, primary first."""
+    contacts = list(consumer.contacts.all())
+    mobiles = [c for c in contacts if c.kind == "mobile" and c.verified]
+    emails = [c for c in contacts if c.kind == "email"]
+    mobiles.sort(key=lambda c: (c.is_primary, c.verified_at.timestamp() if c.verified_at else 0.0, c.id), reverse=True)
+    emails.sort(key=lambda c: (c.verified, c.is_primary, c.id), reverse=True)
+    return (mobiles[0] if mobiles else None), (emails[0] if emails else None)
 
 
 def _enqueue(message_id: int) -> None:
@@ -120,10 +121,8 @@ def notify(
         for m in OutboxMessage.objects.filter(idempotency_key__in=[f"{idempotency_key}:{c}" for c in wanted])
     }
     mobile = email = None
-    if any(c in MOBILE_CHANNELS and c not in existing for c in wanted):
-        mobile = _mobile_contact(consumer)
-    if "email" in wanted and "email" not in existing:
-        email = _email_contact(consumer)
+    if any(c not in existing for c in wanted):
+        mobile, email = _pick_contacts(consumer)
 
     planned: list[tuple[str, str]] = []  # (channel, address)
     for channel in wanted:
@@ -131,8 +130,8 @@ def notify(
             continue
         contact = email if channel == "email" else mobile
         if contact is None:
-            log.info(
-                "notify %s [%s]: consumer %s has no usable %s contact; nothing queued",
+            log.debug(
+                "notify %s [%s]: consumer %s has no usable %s contact",
                 event,
                 idempotency_key,
                 consumer.pk,
