@@ -1,0 +1,53 @@
+"""`urja demo [--consumers N]`: build (or top up) the demo utility. Idempotent; see docs/demo.md."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = "Load demo data: a TPNODL-like utility, consumers, staff logins (password urja-demo)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--consumers", type=int, default=3000, help="household/business consumers wanted in total (default 3000)"
+        )
+        parser.add_argument("--seed", type=int, default=2025, help="random seed (same seed, same demo)")
+        path = parser.add_mutually_exclusive_group()
+        path.add_argument("--bulk", dest="bulk", action="store_true", default=None, help="force the bulk path")
+        path.add_argument("--services", dest="bulk", action="store_false", help="force the service path")
+        parser.add_argument("--chunk", type=int, default=25_000, help="consumers per bulk transaction")
+        parser.add_argument(
+            "--fast-load",
+            dest="fast",
+            action="store_true",
+            default=None,
+            help="PostgreSQL: drop and rebuild indexes around the load (default from 100,000 consumers)",
+        )
+        parser.add_argument("--no-hooks", action="store_true", help="skip other apps' demo data")
+
+    def handle(self, *args, consumers, seed, bulk, chunk, fast, no_hooks, **options):
+        from urja.core.demo import LOGINS, build
+        from urja.core.demo.staff import DEMO_PASSWORD
+
+        if consumers < 0 or consumers >= 10_000_000:
+            raise CommandError("--consumers must be between 0 and 9,999,999")
+        if chunk < 1:
+            raise CommandError("--chunk must be positive")
+        result = build(
+            consumers=consumers,
+            seed=seed,
+            bulk=bulk,
+            chunk=chunk,
+            fast=fast,
+            hooks=not no_hooks,
+            stdout=lambda line: self.stdout.write(line),
+        )
+        self.stdout.write(
+            f"Demo ready in {result.seconds:.1f}s: {result.consumers_created:,} new consumers "
+            f"({result.path} path), {result.accounts_created:,} new accounts; "
+            f"{result.consumers_total:,} demo consumers in all."
+        )
+        if result.timings:
+            self.stdout.write("Fast load: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items()))
+        self.stdout.write(f"Demo logins (password '{DEMO_PASSWORD}'):")
+        for login in LOGINS:
+            self.stdout.write(f"  {login.username:<10} {login.role:<20} {login.note}")
