@@ -140,41 +140,50 @@ def load_file(path: str | Path) -> tuple[SopSchedule, bool]:
         file_path=str(file),
         sha256=digest,
     )
+    rows, tiers_of = [], []
     for t in doc["types"]:
         for sub in t["subtypes"]:
-            rt = RequestType.objects.create(
-                schedule=schedule,
-                type_code=t["code"],
-                type_name=t["name"],
-                subtype_code=sub["code"],
-                name=sub["name"],
-                kind=t["kind"],
-                workflow=t["workflow"],
-                office_level=t["office_level"],
-                team=t["team"],
-                requires_account=t.get("requires_account", True),
-                channel_row=sub["channel_row"],
-                channels=list(doc["channel_matrix"][sub["channel_row"]]),
-                unit=sub["unit"],
-                value=sub.get("value"),
-                urban_value=sub.get("urban"),
-                rural_value=sub.get("rural"),
-                escalation_key=t["escalation"],
-                compensation_key=t.get("compensation", ""),
-                outage_check=t.get("outage_check", False),
-                confirmed=sub.get("confirmed", t.get("confirmed", True)),
-                note=sub.get("note", "")[:255],
-            )
-            EscalationTier.objects.bulk_create(
-                EscalationTier(
-                    request_type=rt,
-                    level=tier["level"],
-                    title=tier["title"],
-                    fraction=float(tier["at"]),
-                    office_level=tier["office_level"],
+            rows.append(
+                RequestType(
+                    schedule=schedule,
+                    type_code=t["code"],
+                    type_name=t["name"],
+                    subtype_code=sub["code"],
+                    name=sub["name"],
+                    kind=t["kind"],
+                    workflow=t["workflow"],
+                    office_level=t["office_level"],
+                    team=t["team"],
+                    requires_account=t.get("requires_account", True),
+                    channel_row=sub["channel_row"],
+                    channels=list(doc["channel_matrix"][sub["channel_row"]]),
+                    unit=sub["unit"],
+                    value=sub.get("value"),
+                    urban_value=sub.get("urban"),
+                    rural_value=sub.get("rural"),
+                    escalation_key=t["escalation"],
+                    compensation_key=t.get("compensation", ""),
+                    outage_check=t.get("outage_check", False),
+                    confirmed=sub.get("confirmed", t.get("confirmed", True)),
+                    note=sub.get("note", "")[:255],
                 )
-                for tier in doc["escalation"][t["escalation"]]
             )
+            tiers_of.append(doc["escalation"][t["escalation"]])
+    RequestType.objects.bulk_create(rows)
+    if any(rt.pk is None for rt in rows):  # a backend that does not return ids
+        by_key = {(r.type_code, r.subtype_code): r for r in schedule.types.all()}
+        rows = [by_key[(r.type_code, r.subtype_code)] for r in rows]
+    EscalationTier.objects.bulk_create(
+        EscalationTier(
+            request_type=rt,
+            level=tier["level"],
+            title=tier["title"],
+            fraction=float(tier["at"]),
+            office_level=tier["office_level"],
+        )
+        for rt, tiers in zip(rows, tiers_of, strict=True)
+        for tier in tiers
+    )
     return schedule, True
 
 

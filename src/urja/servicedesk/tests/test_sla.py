@@ -184,7 +184,7 @@ def pause_lists(draw, start):
     return pauses
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(start=starts, timeline=timelines, cal=calendars, data=st.data())
 def test_due_matches_minute_stepping_reference(start, timeline, cal, data):
     pauses = data.draw(pause_lists(start))

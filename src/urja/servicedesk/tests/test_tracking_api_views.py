@@ -217,3 +217,20 @@ def test_load_command(db, capsys):
     call_command("servicedesk", "load")
     out = capsys.readouterr().out
     assert "loaded: OERC-SOP v1" in out and "already loaded" in out
+
+
+def test_demo_populate_registers_requests_that_escalate(db, offices, network, cre, engineer, managers):
+    from urja.servicedesk import demo, escalation
+
+    accounts = [
+        testing.domestic_account(
+            offices["section1"], mobile=f"94370{i:05d}", transformer=network["dt"], feeder=network["feeder"]
+        )
+        for i in range(8)
+    ]
+    counts = demo.populate(accounts, [cre, engineer, managers["division"]])
+    assert counts["requests"] >= 20 and counts["outages"] == 1
+    assert ServiceRequest.objects.filter(status="closed", breached=True).exists()
+    assert escalation.sweep()["escalated"] > 0
+    clock.advance(hours=1)
+    assert escalation.sweep()["escalated"] > 0
