@@ -30,3 +30,10 @@ def account(offices):
 @pytest.fixture
 def on_postgres() -> bool:
     return os.environ.get("URJA_TEST_ON_POSTGRES") == "1"
+
+
+def pytest_configure(config):
+    # Staff users are created in many tests; the production hasher costs ~0.3 s each.
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -440,27 +440,46 @@ def add_kyc_document(
     return document
 
 
+def _next_prefix(prefix: str) -> str:
+    """The smallest string greater than every string starting with `prefix` (for range scans)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
 def search_accounts(*, queryset: QuerySet, query: str, limit: int = 20) -> QuerySet:
-    """Find accounts by consumer number, mobile, meter-less name prefix — each an indexed lookup."""
-    q = query.strip()
+    """Find accounts by consumer number, mobile or name prefix — each an indexed lookup.
+
+    Prefixes are range conditions (>= p AND < next(p)), which a plain b-tree index serves under
+    any collation; LIKE 'p%' would need a pattern index on PostgreSQL with a non-C collation.
+    """
+    q = " ".join(query.split())
     if not q:
         return queryset.none()
     compact = q.replace(" ", "").replace("-", "")
     digits = compact.removeprefix("+")
     if digits.isdigit() and len(digits) >= 10:
         mobile = rules.normalise_mobile(compact) if len(digits) in (10, 11, 12) else None
-        by_number = queryset.filter(consumer_number=digits)
         if mobile:
-            consumer_ids = Contact.objects.filter(kind=Contact.Kind.MOBILE, value=mobile).values("consumer_id")
-            return (by_number | queryset.filter(consumer_id__in=consumer_ids))[:limit]
-        return by_number[:limit]
+            # Resolve the contact first: an OR with a sub-select would defeat both indexes.
+            consumer_ids = list(
+                Contact.objects.filter(kind=Contact.Kind.MOBILE, value=mobile).values_list("consumer_id", flat=True)[
+                    :100
+                ]
+            )
+            return queryset.filter(Q(consumer_number=digits) | Q(consumer_id__in=consumer_ids))[:limit]
+        return queryset.filter(consumer_number=digits)[:limit]
     if compact.isalnum() and any(ch.isdigit() for ch in compact):
-        return queryset.filter(consumer_number__startswith=compact.upper())[:limit]
+        prefix = compact.upper()
+        return queryset.filter(consumer_number__gte=prefix, consumer_number__lt=_next_prefix(prefix)).order_by(
+            "consumer_number"
+        )[:limit]
     from django.db.models.functions import Upper
 
-    return (queryset.annotate(_name=Upper("consumer__name")).filter(_name__startswith=q.upper()).order_by("_name"))[
-        :limit
-    ]
+    prefix = q.upper()
+    return (
+        queryset.annotate(_name=Upper("consumer__name"))
+        .filter(_name__gte=prefix, _name__lt=_next_prefix(prefix), _name__startswith=prefix)
+        .order_by("_name")
+    )[:limit]
 
 
 def create_group(*, actor, channel: str, name: str, kind: str, key_account_manager=None) -> AccountGroup:
