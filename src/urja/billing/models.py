@@ -64,3 +64,288 @@ class LedgerEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("ledger entries are append-only")
+
+
+# ---------------------------------------------------------------------------------------
+# Bill cycles, bill runs and bills
+
+from urja.core.states import StateMachine  # noqa: E402
+
+
+class BillCycle(models.Model):
+    """A group of accounts read and billed together (Account.bill_cycle holds the code)."""
+
+    class Frequency(models.TextChoices):
+        MONTHLY = "monthly", "Monthly"
+        BIMONTHLY = "bimonthly", "Bimonthly"
+
+    code = models.CharField(max_length=12, unique=True)
+    name = models.CharField(max_length=80)
+    frequency = models.CharField(max_length=10, choices=Frequency.choices, default=Frequency.MONTHLY)
+    routes = models.JSONField(default=list, blank=True, help_text="route / book codes (empty: every route)")
+    active = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class RunStatus(models.TextChoices):
+    PLANNED = "planned", "Planned"
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    COMPLETED_WITH_EXCEPTIONS = "completed_exc", "Completed with exceptions"
+    DRY_RUN = "dry_run", "Dry run (nothing written)"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+RUN_STATUS = StateMachine(
+    "bill run",
+    {
+        RunStatus.PLANNED: {RunStatus.RUNNING, RunStatus.CANCELLED, RunStatus.DRY_RUN},
+        RunStatus.RUNNING: {RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_EXCEPTIONS, RunStatus.FAILED},
+        RunStatus.FAILED: {RunStatus.RUNNING, RunStatus.CANCELLED},
+        RunStatus.COMPLETED_WITH_EXCEPTIONS: {RunStatus.RUNNING, RunStatus.COMPLETED_WITH_EXCEPTIONS},
+        RunStatus.COMPLETED: set(),
+        RunStatus.DRY_RUN: set(),
+        RunStatus.CANCELLED: set(),
+    },
+)
+
+
+class BillRun(models.Model):
+    cycle = models.ForeignKey(BillCycle, on_delete=models.PROTECT, related_name="runs")
+    period = models.CharField(max_length=7, help_text="YYYY-MM (the last month of the period)")
+    period_start = models.DateField()
+    period_end = models.DateField()
+    bill_date = models.DateField()
+    due_date = models.DateField()
+    dry_run = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.PLANNED)
+    accounts_due = models.PositiveIntegerField(default=0)
+    bills = models.PositiveIntegerField(default=0)
+    statements = models.PositiveIntegerField(default=0)
+    exceptions = models.PositiveIntegerField(default=0)
+    totals = models.JSONField(default=dict, blank=True)
+    report = models.JSONField(default=dict, blank=True, help_text="dry-run totals and exceptions")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cycle", "period"], condition=models.Q(dry_run=False), name="one_real_run_per_cycle_period"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cycle.code} {self.period}{' (dry run)' if self.dry_run else ''}"
+
+
+class PartitionStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class BillRunPartition(models.Model):
+    """Cycle × division: the unit of work a Celery worker claims. `cursor` = last account id done."""
+
+    run = models.ForeignKey(BillRun, on_delete=models.CASCADE, related_name="partitions")
+    division = models.ForeignKey("network.Office", on_delete=models.PROTECT)
+    division_path = models.CharField(max_length=255)
+    status = models.CharField(max_length=10, choices=PartitionStatus.choices, default=PartitionStatus.PENDING)
+    accounts_due = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    bills = models.PositiveIntegerField(default=0)
+    exceptions = models.PositiveIntegerField(default=0)
+    cursor = models.BigIntegerField(default=0)
+    totals = models.JSONField(default=dict, blank=True)
+    claimed_by = models.CharField(max_length=120, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "division"], name="one_partition_per_division")]
+
+    def __str__(self) -> str:
+        return f"{self.run} / {self.division_id}"
+
+
+class Bill(models.Model):
+    """An issued bill (or a prepaid statement, or a final bill). Never edited: corrections are notes.
+
+    The inputs (units, load, flags, tariff versions) are stored, so the line-by-line computation can
+    be reproduced exactly (`billing.services.bill_lines`); the group totals are stored as issued.
+    """
+
+    class Kind(models.TextChoices):
+        BILL = "bill", "Bill"
+        STATEMENT = "statement", "Prepaid statement"
+        FINAL = "final", "Final bill"
+
+    account = models.ForeignKey("customers.Account", on_delete=models.PROTECT, related_name="bills", db_index=False)
+    run = models.ForeignKey(BillRun, null=True, blank=True, on_delete=models.PROTECT, db_index=False)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.BILL)
+    bill_number = models.CharField(max_length=32, unique=True)
+    period_start = models.DateField()
+    period_end = models.DateField()
+    bill_date = models.DateField()
+    due_date = models.DateField(null=True, blank=True)
+    tariff_versions = models.CharField(max_length=120, help_text="ids of the tariff versions, comma-separated")
+    units = models.DecimalField(max_digits=14, decimal_places=3, default=0)
+    units_status = models.CharField(max_length=12, default="actual", help_text="actual/estimated/provisional/unmetered")
+    opening_kwh = models.DecimalField(max_digits=14, decimal_places=3, null=True, blank=True)
+    closing_kwh = models.DecimalField(max_digits=14, decimal_places=3, null=True, blank=True)
+    recorded_md = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True)
+    tod_units = models.JSONField(null=True, blank=True)
+    sanctioned_load = models.DecimalField(max_digits=10, decimal_places=3)
+    load_unit = models.CharField(max_length=3, default="kW")
+    area = models.CharField(max_length=5, default="urban")
+    metered = models.BooleanField(default=True)
+    meter_type = models.CharField(max_length=12, default="static")
+    consumer_meter = models.BooleanField(default=False)
+    e_bill = models.BooleanField(default=False)
+    prepaid = models.BooleanField(default=False)
+    overdue_principal = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    overdue_days = models.IntegerField(default=0)
+    # group totals as issued (Rs)
+    energy = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    tod = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    fixed = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    monthly = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    minimum = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    riders = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    subsidy = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    rebate = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    dps = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    extra = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    rounding = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    total = models.DecimalField(max_digits=14, decimal_places=2, help_text="this bill's amount")
+    rebate_by_due_date = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    rebate_digital = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    arrears = models.DecimalField(max_digits=14, decimal_places=2, default=0, help_text="balance before this bill")
+    net_payable = models.DecimalField(max_digits=14, decimal_places=2)
+    language = models.CharField(max_length=2, default="en")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "period_start", "kind"], name="one_bill_per_account_period")
+        ]
+        indexes = [models.Index(fields=["account", "bill_date"], name="bill_account_date")]
+        ordering = ["-bill_date", "-id"]
+
+    def __str__(self) -> str:
+        return self.bill_number
+
+    @property
+    def current_charges(self):
+        return self.energy + self.tod + self.fixed + self.monthly + self.minimum + self.riders
+
+
+class BillException(models.Model):
+    class Kind(models.TextChoices):
+        NO_READING = "no_reading", "No reading"
+        VEE_FAILED = "vee_failed", "Reading failed validation / waits for review"
+        NEGATIVE_BILL = "negative_bill", "Negative bill"
+        MISSING_TARIFF = "missing_tariff", "Missing tariff"
+        METER_ERROR = "meter_error", "Meter / register error"
+
+    run = models.ForeignKey(BillRun, on_delete=models.CASCADE, related_name="exception_rows")
+    account = models.ForeignKey("customers.Account", on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    message = models.CharField(max_length=240)
+    details = models.JSONField(default=dict, blank=True)
+    resolved = models.BooleanField(default=False)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "account"], name="one_exception_per_run_account")]
+        ordering = ["kind", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.account_id}"
+
+
+class InstalmentPlan(models.Model):
+    """Appliance bought on instalments, recovered with the electricity bill (seed 001)."""
+
+    account = models.ForeignKey("customers.Account", on_delete=models.PROTECT, related_name="instalment_plans")
+    description = models.CharField(max_length=120)
+    amount_per_bill = models.DecimalField(max_digits=12, decimal_places=2)
+    instalments = models.PositiveIntegerField()
+    billed = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.description} ({self.billed}/{self.instalments})"
+
+    @property
+    def active(self) -> bool:
+        return self.billed < self.instalments
+
+
+class SecurityDeposit(models.Model):
+    """Security deposit of an account (OERC Supply Code regs 52-55; seed 001). Movements are ledger
+    entries of type deposit / deposit_refund / deposit_interest; this row holds what is required."""
+
+    account = models.OneToOneField("customers.Account", on_delete=models.PROTECT, related_name="security_deposit")
+    required = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    held = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    additional_demanded = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    additional_due_on = models.DateField(null=True, blank=True)
+    last_reviewed_on = models.DateField(null=True, blank=True)
+    interest_credited_for = models.CharField(max_length=7, blank=True, help_text="last FY credited, e.g. 2024-25")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"deposit of {self.account_id}: held {self.held}, required {self.required}"
+
+
+class NoteStatus(models.TextChoices):
+    PROPOSED = "proposed", "Proposed (maker)"
+    APPROVED = "approved", "Approved and posted (checker)"
+    REJECTED = "rejected", "Rejected"
+
+
+NOTE_STATUS = StateMachine(
+    "bill revision",
+    {
+        NoteStatus.PROPOSED: {NoteStatus.APPROVED, NoteStatus.REJECTED},
+        NoteStatus.APPROVED: set(),
+        NoteStatus.REJECTED: set(),
+    },
+)
+
+
+class BillRevision(models.Model):
+    """A credit or debit note against a bill, proposed by a maker and approved by a different checker."""
+
+    bill = models.ForeignKey(Bill, on_delete=models.PROTECT, related_name="revisions")
+    kind = models.CharField(max_length=11, choices=[("credit_note", "Credit note"), ("debit_note", "Debit note")])
+    amount = models.DecimalField(
+        max_digits=12, decimal_places=2, help_text="positive; the note's sign follows its kind"
+    )
+    reason = models.TextField()
+    status = models.CharField(max_length=10, choices=NoteStatus.choices, default=NoteStatus.PROPOSED)
+    note_number = models.CharField(max_length=32, blank=True)
+    proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decision_note = models.CharField(max_length=240, blank=True)
+    ledger_entry = models.OneToOneField(LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} on {self.bill_id} ({self.status})"

@@ -1,0 +1,524 @@
+"""Billing services: bill cycles and runs, bill lines, history, revisions, final bills, deposits.
+
+The only code (with ledger.py and runs.py) that changes bills, runs and ledger entries.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import hmac
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from urja.core import regdata
+from urja.core.errors import Conflict, DomainError, Forbidden, NotFound
+from urja.core.money import paise, parse_amount
+from urja.core.services import allocate_numbers, record_audit
+from urja.tariffs import engine
+from urja.tariffs import services as tariffs
+
+from . import ledger, runs
+from .models import (
+    NOTE_STATUS,
+    RUN_STATUS,
+    Bill,
+    BillCycle,
+    BillException,
+    BillRevision,
+    BillRun,
+    BillRunPartition,
+    EntryType,
+    LedgerEntry,
+    NoteStatus,
+    PartitionStatus,
+    RunStatus,
+)
+
+
+def config() -> dict:
+    return regdata.load("billing/billing.toml")
+
+
+# ---------------------------------------------------------------------------------------
+# Cycles and periods
+
+
+def get_cycle(code: str) -> BillCycle:
+    """A bill cycle by code; cycles listed in data/billing/cycles.toml are created on first use."""
+    cycle = BillCycle.objects.filter(code=code).first()
+    if cycle:
+        return cycle
+    for row in regdata.load("billing/cycles.toml")["cycle"]:
+        if row["code"] == code:
+            cycle, _ = BillCycle.objects.get_or_create(
+                code=code,
+                defaults={
+                    "name": row["name"],
+                    "frequency": row.get("frequency", "monthly"),
+                    "routes": row.get("routes", []),
+                },
+            )
+            return cycle
+    raise NotFound(f"no bill cycle {code!r}", code="unknown_cycle")
+
+
+def period_dates(period: str, frequency: str) -> tuple[date, date]:
+    try:
+        year, month = (int(x) for x in period.split("-"))
+        end = date(year, month, calendar.monthrange(year, month)[1])
+    except (ValueError, TypeError) as exc:
+        raise DomainError(f"period must be YYYY-MM, got {period!r}", code="invalid_period") from exc
+    if frequency == BillCycle.Frequency.BIMONTHLY:
+        prev = (end.replace(day=1) - timedelta(days=1)).replace(day=1)
+        return prev, end
+    return end.replace(day=1), end
+
+
+# ---------------------------------------------------------------------------------------
+# Runs
+
+
+@transaction.atomic
+def create_run(
+    *,
+    cycle: str,
+    period: str,
+    dry_run: bool = False,
+    bill_date: date | None = None,
+    actor=None,
+    channel: str = "system",
+) -> BillRun:
+    """Plan a bill run. A missing tariff stops it here, before anything is written.
+
+    Re-running a real run for the same cycle and period returns the existing run (to resume it)."""
+    cyc = get_cycle(cycle)
+    start, end = period_dates(period, cyc.frequency)
+    if not dry_run:
+        existing = BillRun.objects.filter(cycle=cyc, period=period, dry_run=False).first()
+        if existing:
+            return existing
+    bill_date = bill_date or max(timezone.localdate(), end + timedelta(days=1))
+    if bill_date <= end:
+        raise DomainError("the bill date must be after the period", code="invalid_bill_date")
+    run = BillRun(
+        cycle=cyc,
+        period=period,
+        period_start=start,
+        period_end=end,
+        bill_date=bill_date,
+        due_date=bill_date + timedelta(days=int(config()["bill"]["due_days"])),
+        dry_run=dry_run,
+        created_by=actor if getattr(actor, "pk", None) else None,
+    )
+    missing = runs.check_tariffs(run)
+    if missing:
+        raise DomainError(
+            f"bill run {cycle} {period} stopped before writing anything: no tariff for "
+            + "; ".join(f"{m['tariff']} ({', '.join('..'.join(x) for x in m.get('missing', []))})" for m in missing),
+            code="missing_tariff",
+            details={"missing": missing},
+        )
+    run.save()
+    from urja.network.models import Office, OfficeLevel
+
+    paths = {}
+    for division in Office.objects.filter(level=OfficeLevel.DIVISION):
+        count = runs.due_accounts(run, division.path).count()
+        if count:
+            paths[division] = count
+    run.accounts_due = sum(paths.values())
+    run.save(update_fields=["accounts_due"])
+    BillRunPartition.objects.bulk_create(
+        [BillRunPartition(run=run, division=d, division_path=d.path, accounts_due=n) for d, n in paths.items()]
+    )
+    record_audit(
+        actor=actor,
+        channel=channel,
+        action="billrun.created",
+        obj=run,
+        changes={"cycle": cycle, "period": period, "dry_run": dry_run, "accounts_due": run.accounts_due},
+    )
+    return run
+
+
+def start_run(*, run: BillRun, actor=None, enqueue: bool = False, force: bool = False) -> BillRun:
+    """Start (or resume) a real run: one partition task per division."""
+    if run.dry_run:
+        raise DomainError("a dry run is not started; use dry_run_report", code="dry_run")
+    with transaction.atomic():
+        locked = BillRun.objects.select_for_update().get(pk=run.pk)
+        if locked.status == RunStatus.COMPLETED:
+            return locked
+        if locked.status != RunStatus.RUNNING:
+            RUN_STATUS.check(locked.status, RunStatus.RUNNING)
+            locked.status = RunStatus.RUNNING
+            locked.started_at = locked.started_at or timezone.now()
+            locked.save(update_fields=["status", "started_at"])
+            if locked.status == RunStatus.RUNNING:
+                BillRunPartition.objects.filter(run=locked, status=PartitionStatus.DONE).exclude(accounts_due=0).filter(
+                    done__lt=0
+                ).update(status=PartitionStatus.PENDING)
+    ids = list(run.partitions.exclude(status=PartitionStatus.DONE).values_list("pk", flat=True))
+    if enqueue:
+        from .tasks import process_partition
+
+        for pid in ids:
+            transaction.on_commit(lambda pid=pid: process_partition.delay(pid))
+    else:
+        for pid in ids:
+            runs.process_partition(pid, force=force)
+    runs.finish_run_if_done(run.pk)
+    run.refresh_from_db()
+    return run
+
+
+def dry_run_report(*, run: BillRun) -> BillRun:
+    if not run.dry_run:
+        raise DomainError("only a dry run produces a report without writing", code="not_dry_run")
+    report = runs.dry_run(run)
+    run.report = report
+    run.bills = report["counts"].get("bills", 0)
+    run.statements = report["counts"].get("statements", 0)
+    run.exceptions = report["counts"].get("exceptions", 0)
+    run.totals = report["totals"]
+    run.status = RunStatus.DRY_RUN
+    run.finished_at = timezone.now()
+    run.save()
+    return run
+
+
+def run_progress(run: BillRun) -> dict:
+    parts = list(run.partitions.select_related("division"))
+    done = sum(p.done for p in parts)
+    return {
+        "run": run.pk,
+        "cycle": run.cycle.code,
+        "period": run.period,
+        "status": run.status,
+        "dry_run": run.dry_run,
+        "accounts_due": run.accounts_due,
+        "done": done,
+        "percent": round(100 * done / run.accounts_due, 1) if run.accounts_due else 100.0,
+        "bills": sum(p.bills for p in parts) if not run.dry_run else run.bills,
+        "statements": run.statements,
+        "exceptions": sum(p.exceptions for p in parts) if not run.dry_run else run.exceptions,
+        "totals": run.totals,
+        "partitions": [
+            {"division": p.division.name, "status": p.status, "due": p.accounts_due, "done": p.done, "bills": p.bills}
+            for p in parts
+        ],
+    }
+
+
+@transaction.atomic
+def resolve_exception(*, exception: BillException, actor, note: str = "") -> BillException:
+    exc = BillException.objects.select_for_update().get(pk=exception.pk)
+    if exc.resolved:
+        raise Conflict("exception already resolved", code="already_resolved")
+    exc.resolved, exc.resolved_by, exc.resolved_at = True, actor, timezone.now()
+    exc.details = {**exc.details, "resolution": note}
+    exc.save()
+    record_audit(
+        actor=actor,
+        channel="backoffice",
+        action="billrun.exception_resolved",
+        obj=exc.account,
+        changes={"kind": exc.kind, "note": note},
+    )
+    return exc
+
+
+@transaction.atomic
+def rebill_exceptions(*, run: BillRun, actor=None) -> BillRun:
+    """After officers fixed readings or tariffs: bill the run's open-exception accounts again."""
+    ids = list(run.exception_rows.filter(resolved=False).values_list("account_id", flat=True))
+    BillException.objects.filter(run=run, account_id__in=ids).delete()
+    BillRunPartition.objects.filter(run=run).update(cursor=0, status=PartitionStatus.PENDING)
+    if run.status == RunStatus.COMPLETED_WITH_EXCEPTIONS:
+        run.status = RunStatus.RUNNING
+        run.save(update_fields=["status"])
+    return run
+
+
+# ---------------------------------------------------------------------------------------
+# Bills: lines, history, verification
+
+
+def bill_input(bill: Bill) -> engine.BillInput:
+    return engine.BillInput(
+        period_start=bill.period_start,
+        period_end=bill.period_end,
+        units=bill.units,
+        sanctioned_load=bill.sanctioned_load,
+        load_unit=bill.load_unit,
+        recorded_md=bill.recorded_md,
+        tod_units={k: Decimal(v) for k, v in (bill.tod_units or {}).items()},
+        area=bill.area,
+        metered=bill.metered,
+        meter_type=bill.meter_type,
+        meter_owner="consumer" if bill.consumer_meter else "utility",
+        e_bill=bill.e_bill,
+        prepaid=bill.prepaid,
+        overdue_principal=bill.overdue_principal,
+        overdue_days=bill.overdue_days,
+        extra_charges=(("INSTALMENT", "Appliance instalment", bill.extra),) if bill.extra else (),
+    )
+
+
+def bill_lines(bill: Bill) -> engine.Bill:
+    """The bill's line-by-line computation, reproduced from its stored inputs and tariff versions."""
+    from urja.tariffs.models import TariffVersion
+
+    ids = [int(x) for x in bill.tariff_versions.split(",") if x]
+    versions = list(TariffVersion.objects.filter(pk__in=ids).select_related("order"))
+    segments = engine.segments_for([tariffs.schedule_of(v) for v in versions], bill.period_start, bill.period_end)
+    return engine.calculate(segments, bill_input(bill))
+
+
+def verification_code(bill: Bill) -> str:
+    """HMAC over the bill's identity and amount: printed on the bill, checked by /billing/verify/."""
+    message = f"{bill.bill_number}|{bill.account_id}|{bill.total}|{bill.net_payable}|{bill.due_date}".encode()
+    digest = hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest().upper()
+    return f"{digest[:4]}-{digest[4:8]}-{digest[8:12]}"
+
+
+def get_bill(*, bill_number: str) -> Bill:
+    try:
+        return Bill.objects.select_related("account", "account__consumer", "run").get(
+            bill_number=bill_number.strip().upper()
+        )
+    except Bill.DoesNotExist as exc:
+        raise NotFound(f"no bill {bill_number}", code="bill_not_found") from exc
+
+
+def bill_history(*, account, months: int = 12) -> list[Bill]:
+    return list(Bill.objects.filter(account=account).order_by("-period_start", "-id")[:months])
+
+
+# ---------------------------------------------------------------------------------------
+# Corrections: credit / debit notes with maker-checker; payment rebates; final bill
+
+
+@transaction.atomic
+def propose_revision(
+    *, bill: Bill, kind: str, amount: object, reason: str, actor, channel: str = "backoffice"
+) -> BillRevision:
+    if kind not in ("credit_note", "debit_note"):
+        raise DomainError("kind must be credit_note or debit_note", code="invalid_kind")
+    if not reason.strip():
+        raise DomainError("a reason is required for a bill revision", code="reason_required")
+    if not getattr(actor, "pk", None):
+        raise Forbidden("a revision needs a named maker", code="maker_required")
+    try:
+        value = parse_amount(amount)
+    except ValueError as exc:
+        raise DomainError(str(exc), code="invalid_amount") from exc
+    if kind == "credit_note" and value > bill.total + sum(
+        (r.amount for r in bill.revisions.filter(status=NoteStatus.APPROVED, kind="debit_note")), Decimal(0)
+    ):
+        raise DomainError("a credit note cannot exceed the bill", code="credit_exceeds_bill")
+    revision = BillRevision.objects.create(bill=bill, kind=kind, amount=value, reason=reason.strip(), proposed_by=actor)
+    record_audit(
+        actor=actor,
+        channel=channel,
+        action="bill.revision_proposed",
+        obj=bill.account,
+        changes={"bill": bill.bill_number, "kind": kind, "amount": value, "reason": reason},
+    )
+    return revision
+
+
+@transaction.atomic
+def decide_revision(
+    *, revision: BillRevision, approve: bool, actor, note: str = "", channel: str = "backoffice"
+) -> BillRevision:
+    rev = BillRevision.objects.select_for_update().select_related("bill", "bill__account").get(pk=revision.pk)
+    target = NoteStatus.APPROVED if approve else NoteStatus.REJECTED
+    NOTE_STATUS.check(rev.status, target)
+    if not getattr(actor, "pk", None) or actor.pk == rev.proposed_by_id:
+        raise Forbidden("the checker must be a different person from the maker", code="maker_checker")
+    rev.status, rev.decided_by, rev.decided_at, rev.decision_note = target, actor, timezone.now(), note
+    if approve:
+        rev.note_number = allocate_numbers(key="billnote", template=config()["bill"]["note_template"])[0]
+        sign = -1 if rev.kind == "credit_note" else 1
+        rev.ledger_entry = ledger.post_entry(
+            account=rev.bill.account,
+            entry_type=EntryType.CREDIT_NOTE if rev.kind == "credit_note" else EntryType.DEBIT_NOTE,
+            amount=sign * rev.amount,
+            description=f"{rev.get_kind_display()} {rev.note_number} on bill {rev.bill.bill_number}: {rev.reason}"[
+                :200
+            ],
+            actor=actor,
+            channel=channel,
+            reference_type="bill_revision",
+            reference_id=str(rev.pk),
+            idempotency_key=f"revision:{rev.pk}",
+            due_date=rev.bill.due_date,
+        )
+    rev.save()
+    record_audit(
+        actor=actor,
+        channel=channel,
+        action=f"bill.revision_{target}",
+        obj=rev.bill.account,
+        changes={"revision": rev.pk, "note": rev.note_number, "amount": rev.amount},
+    )
+    return rev
+
+
+@transaction.atomic
+def apply_payment_rebates(
+    *, bill: Bill, paid_on: date, digital: bool, actor=None, channel: str = "system"
+) -> list[LedgerEntry]:
+    """Rebates the bill offered on condition of payment (by the due date, digitally): called by payments
+    when the bill is paid in full. Idempotent per bill."""
+    entries = []
+    if bill.due_date and paid_on <= bill.due_date and bill.rebate_by_due_date:
+        entries.append(
+            ledger.post_entry(
+                account=bill.account,
+                entry_type=EntryType.REBATE,
+                amount=bill.rebate_by_due_date,
+                description=f"Prompt payment rebate, bill {bill.bill_number}",
+                actor=actor,
+                channel=channel,
+                reference_type="bill",
+                reference_id=bill.bill_number,
+                idempotency_key=f"bill:{bill.bill_number}:rebate_due",
+            )
+        )
+    if digital and bill.rebate_digital:
+        entries.append(
+            ledger.post_entry(
+                account=bill.account,
+                entry_type=EntryType.REBATE,
+                amount=bill.rebate_digital,
+                description=f"Digital payment rebate, bill {bill.bill_number}",
+                actor=actor,
+                channel=channel,
+                reference_type="bill",
+                reference_id=bill.bill_number,
+                idempotency_key=f"bill:{bill.bill_number}:rebate_digital",
+            )
+        )
+    return entries
+
+
+@transaction.atomic
+def final_bill(
+    *, account, closing_kwh_units: object, disconnected_on: date, actor=None, channel: str = "backoffice"
+) -> Bill:
+    """Final bill on permanent disconnection (within 10 days, data/billing/billing.toml): from the day
+    after the last bill's period to the disconnection date, on the special reading's units."""
+    from urja.customers.models import AccountStatus
+
+    if account.status != AccountStatus.PERMANENTLY_DISCONNECTED:
+        raise DomainError("a final bill is for a permanently disconnected account", code="not_disconnected")
+    if Bill.objects.filter(account=account, kind=Bill.Kind.FINAL).exists():
+        raise Conflict("the account already has a final bill", code="final_bill_exists")
+    last = Bill.objects.filter(account=account).exclude(kind=Bill.Kind.FINAL).order_by("-period_end").first()
+    start = last.period_end + timedelta(days=1) if last else (account.connected_on or disconnected_on)
+    if disconnected_on < start:
+        raise DomainError("disconnection date is before the unbilled period", code="invalid_period")
+    units = Decimal(str(closing_kwh_units)).quantize(Decimal("0.001"))
+    bill_date = timezone.localdate()
+    versions = tariffs.matching_versions(
+        category=account.category,
+        sub_category=account.sub_category,
+        area=account.area,
+        supply_type=account.supply_type,
+        package_code=account.package_code,
+        start=start,
+        end=disconnected_on,
+    )
+    segs = tariffs.segments(versions=versions, start=start, end=disconnected_on, what=account.consumer_number)
+    inp = engine.BillInput(
+        period_start=start,
+        period_end=disconnected_on,
+        units=units,
+        sanctioned_load=account.sanctioned_load,
+        load_unit=account.load_unit,
+        area=account.area,
+    )
+    calc = engine.calculate(segs, inp)
+    t = calc.totals()
+    arrears = ledger.balance(account=account)
+    division = account.office_path.strip("/").split("/")
+    number = allocate_numbers(key="bill:final", template="F{yy}{seq:8}", today=bill_date)[0]
+    bill = Bill.objects.create(
+        account=account,
+        kind=Bill.Kind.FINAL,
+        bill_number=number,
+        period_start=start,
+        period_end=disconnected_on,
+        bill_date=bill_date,
+        due_date=bill_date + timedelta(days=int(config()["bill"]["due_days"])),
+        tariff_versions=",".join(
+            str(v.pk)
+            for v in versions
+            if any(s.schedule.code == v.schedule_code and s.schedule.order_code == v.order.code for s in segs)
+        ),
+        units=units,
+        units_status="actual",
+        sanctioned_load=account.sanctioned_load,
+        load_unit=account.load_unit,
+        area=account.area,
+        energy=t["energy"],
+        tod=t["tod"],
+        fixed=t["fixed"],
+        monthly=t["monthly"],
+        minimum=t["minimum"],
+        riders=t["rider"],
+        subsidy=t["subsidy"],
+        rebate=t["rebate"],
+        dps=t["dps"],
+        extra=t["extra"],
+        rounding=t["rounding"],
+        total=calc.total,
+        arrears=arrears,
+        net_payable=arrears + calc.total,
+        language=account.consumer.preferred_language,
+        created_at=timezone.now(),
+    )
+    del division
+    charge = calc.current_charges + t["rounding"]
+    if charge:
+        ledger.post_entry(
+            account=account,
+            entry_type=EntryType.BILL_CHARGE,
+            amount=charge,
+            description=f"Final bill {number}",
+            actor=actor,
+            channel=channel,
+            reference_type="bill",
+            reference_id=number,
+            idempotency_key=f"bill:{number}:bill_charge",
+            due_date=bill.due_date,
+        )
+    if t["subsidy"]:
+        ledger.post_entry(
+            account=account,
+            entry_type=EntryType.SUBSIDY,
+            amount=t["subsidy"],
+            description=f"Subsidy, final bill {number}",
+            actor=actor,
+            channel=channel,
+            reference_type="bill",
+            reference_id=number,
+            idempotency_key=f"bill:{number}:subsidy",
+            due_date=bill.due_date,
+        )
+    record_audit(
+        actor=actor, channel=channel, action="bill.final", obj=account, changes={"bill": number, "total": calc.total}
+    )
+    return bill
+
+
+def outstanding(*, account) -> Decimal:
+    return paise(LedgerEntry.objects.filter(account=account).aggregate(t=Sum("amount"))["t"] or 0)

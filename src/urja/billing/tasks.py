@@ -1,0 +1,41 @@
+"""Celery tasks of billing: one task per bill-run partition (cycle × division); e-bills per chunk."""
+
+from celery import shared_task
+
+PERIODIC_TASKS: dict = {}
+
+
+@shared_task(name="urja.billing.tasks.process_partition", acks_late=True)
+def process_partition(partition_id: int) -> str:
+    from . import runs
+
+    return runs.process_partition(partition_id)
+
+
+@shared_task(name="urja.billing.tasks.send_ebills", acks_late=True)
+def send_ebills(run_id: int, lo: int, hi: int) -> int:
+    """Queue the bill.issued message for every bill of a chunk whose consumer can receive it.
+    Idempotent: the notification key is the bill number."""
+    from urja.customers.models import Contact
+    from urja.notifications.services import notify
+
+    from .models import Bill
+
+    bills = Bill.objects.filter(run_id=run_id, account_id__gte=lo, account_id__lte=hi, kind=Bill.Kind.BILL)
+    reachable = Contact.objects.filter(verified=True, consumer__accounts__bills__in=bills).values("consumer_id")
+    sent = 0
+    for bill in bills.filter(account__consumer_id__in=reachable).select_related("account", "account__consumer"):
+        notify(
+            event="bill.issued",
+            consumer=bill.account.consumer,
+            account=bill.account,
+            context={
+                "bill_number": bill.bill_number,
+                "amount": bill.net_payable,
+                "due_date": bill.due_date,
+                "units": str(bill.units.normalize()) if bill.metered else "",
+            },
+            idempotency_key=f"bill:{bill.bill_number}",
+        )
+        sent += 1
+    return sent
