@@ -58,26 +58,50 @@ class Payment(models.Model):
     method = models.CharField(max_length=12, choices=PaymentMethod.choices, default=PaymentMethod.CASH)
     # Unique per channel: client-generated (field agent), gateway txn id, file row key, …
     idempotency_key = models.CharField(max_length=100)
-    account = models.ForeignKey("customers.Account", null=True, on_delete=models.PROTECT, related_name="payments")
+    # indexed by (account, received_at) below
+    account = models.ForeignKey(
+        "customers.Account", null=True, on_delete=models.PROTECT, related_name="payments", db_index=False
+    )
     consumer_number = models.CharField(max_length=20, help_text="as given by the payer")
     amount = models.DecimalField(max_digits=14, decimal_places=2)
     status = models.CharField(max_length=12, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
     received_at = models.DateTimeField(db_index=True)
     posted_at = models.DateTimeField(null=True, blank=True)
+    # No database FK check (a settlement file inserts a million of these): the entry is written in the
+    # same transaction by the same code, and ledger entries are never deleted (append-only).
     ledger_entry = models.OneToOneField(
-        "billing.LedgerEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="payment"
+        "billing.LedgerEntry",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="payment",
+        db_constraint=False,
     )
     reference = models.CharField(max_length=64, blank=True, help_text="gateway txn / UTR / bank reference")
     instrument_number = models.CharField(max_length=20, blank=True, help_text="cheque / DD number")
     instrument_bank = models.CharField(max_length=80, blank=True)
     instrument_date = models.DateField(null=True, blank=True)
-    office = models.ForeignKey("network.Office", null=True, blank=True, on_delete=models.PROTECT)
-    collected_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
-    session = models.ForeignKey(
-        "CashierSession", null=True, blank=True, on_delete=models.PROTECT, related_name="payments"
+    # Few indexes on purpose: settlement files insert a million rows at a time.
+    office = models.ForeignKey(
+        "network.Office", null=True, blank=True, on_delete=models.PROTECT, db_index=False, db_constraint=False
     )
-    batch = models.ForeignKey("ImportBatch", null=True, blank=True, on_delete=models.PROTECT, related_name="payments")
-    receipt_number = models.CharField(max_length=32, null=True, blank=True, unique=True)
+    collected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, db_index=False
+    )
+    session = models.ForeignKey(
+        "CashierSession", null=True, blank=True, on_delete=models.PROTECT, related_name="payments", db_index=False
+    )
+    # the batch is created in the same transaction as its rows: no per-row FK check needed
+    batch = models.ForeignKey(
+        "ImportBatch",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        related_name="payments",
+        db_index=False,
+        db_constraint=False,
+    )
+    receipt_number = models.CharField(max_length=32, null=True, blank=True)
     verification_code = models.CharField(max_length=16, blank=True)
     allocation = models.JSONField(default=dict, blank=True)
     balance_after = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
@@ -89,11 +113,23 @@ class Payment(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["channel", "idempotency_key"], name="payment_channel_key_unique"),
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="payment_amount_positive"),
+            models.UniqueConstraint(
+                fields=["receipt_number"],
+                condition=models.Q(receipt_number__isnull=False),
+                name="payment_receipt_unique",
+            ),
         ]
         indexes = [
             models.Index(fields=["account", "received_at"]),
-            models.Index(fields=["collected_by", "received_at"]),
-            models.Index(fields=["status", "received_at"]),
+            models.Index(
+                fields=["collected_by", "received_at"],
+                condition=models.Q(collected_by__isnull=False),
+                name="payment_collector_idx",
+            ),
+            models.Index(fields=["session"], condition=models.Q(session__isnull=False), name="payment_session_idx"),
+            models.Index(
+                fields=["status", "received_at"], condition=~models.Q(status="posted"), name="payment_open_status_idx"
+            ),
         ]
         ordering = ["-received_at", "-id"]
 

@@ -1,0 +1,96 @@
+"""Bank / collection-agency settlement import: a CSV of n payments over n/5 accounts.
+
+Setup (untimed): an office tree and n/5 accounts (bulk), the CSV written to a temporary file with
+a few bad rows mixed in (unknown account, three-decimal amount, duplicate key). Timed:
+`payments.services.import_settlement` on the open file — streamed parse and validation, COPY into
+a staging table, set-based resolution of accounts and duplicates, INSERT … SELECT of the ledger
+entries and the payments, in one transaction. Also reported: the re-import of the same file
+(idempotency: nothing posted, every row reported as a duplicate).
+"""
+
+import os
+import tempfile
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+from common import timer
+
+NAME = "payment_import"
+DEFAULT_N = 1_000_000
+PER_ACCOUNT = 5
+
+
+def _setup(n: int, tag: str):
+    from urja.core.testing import office_tree
+    from urja.customers.models import Account, Consumer
+
+    accounts_n = max(1, n // PER_ACCOUNT)
+    section = office_tree(prefix=f"P{tag[:4]}")["section1"]
+    consumers = Consumer.objects.bulk_create(
+        [Consumer(name=f"Bench payer {i}") for i in range(accounts_n)], batch_size=5000
+    )
+    accounts = Account.objects.bulk_create(
+        [
+            Account(
+                consumer_number=f"P{tag}{i:08d}",
+                consumer=c,
+                premises_address="Bench",
+                category="domestic",
+                supply_type="lt_1ph",
+                sanctioned_load=Decimal(2),
+                section=section,
+                office_path=section.path,
+            )
+            for i, c in enumerate(consumers)
+        ],
+        batch_size=5000,
+    )
+    numbers = [a.consumer_number for a in accounts]
+    path = Path(tempfile.mkstemp(prefix="settle-", suffix=".csv")[1])
+    bad = 0
+    with open(path, "w", buffering=1 << 20) as fh:
+        fh.write("row_key,consumer_number,amount,paid_at,reference\n")
+        lines = []
+        for i in range(n):
+            if i % 10_000 == 9_999:  # one bad row in 10,000, of three kinds
+                kind = (i // 10_000) % 3
+                bad += 1
+                if kind == 0:
+                    lines.append(f"K{i:09d},ZZ{i:09d},100.00,2025-03-01 10:00,\n")
+                elif kind == 1:
+                    lines.append(f"K{i:09d},{numbers[i % accounts_n]},100.005,2025-03-01 10:00,\n")
+                else:
+                    lines.append(f"K{i - 1:09d},{numbers[i % accounts_n]},100.00,2025-03-01 10:00,\n")
+            else:
+                amount = 100 + (i * 37) % 4900 + (i % 100) / 100
+                lines.append(f"K{i:09d},{numbers[i % accounts_n]},{amount:.2f},2025-03-01 10:{i % 60:02d},U{i}\n")
+            if len(lines) >= 50_000:
+                fh.writelines(lines)
+                lines = []
+        fh.writelines(lines)
+    return path, bad, section
+
+
+def run(n: int) -> dict:
+    from django.db import connection
+
+    from urja.payments import services
+
+    tag = uuid.uuid4().hex[:6].upper()
+    path, bad, _section = _setup(n, tag)
+    result: dict = {"n": n, "accounts": max(1, n // PER_ACCOUNT), "database": connection.vendor}
+    try:
+        with open(path, "rb") as fh, timer(result):
+            batch = services.import_settlement(actor=None, source=f"BENCH{tag}", filename=path.name, stream=fh)
+        assert batch.posted + batch.errors + batch.duplicates == n, (batch.posted, batch.errors, batch.duplicates)
+        result.update(posted=batch.posted, errors=batch.errors, duplicates=batch.duplicates, bad_rows_written=bad)
+        again: dict = {}
+        with open(path, "rb") as fh, timer(again):
+            second = services.import_settlement(actor=None, source=f"BENCH{tag}", filename=path.name, stream=fh)
+        assert second.posted == 0
+        result["reimport_seconds"] = round(again["seconds"], 3)
+        result["reimport_duplicates"] = second.duplicates
+    finally:
+        os.unlink(path)
+    return result
