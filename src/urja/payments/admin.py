@@ -1,0 +1,57 @@
+from django.contrib import admin
+
+from . import models
+
+
+class ReadOnly(admin.ModelAdmin):
+    """Money records change only through services: the admin shows them."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(models.Payment)
+class PaymentAdmin(ReadOnly):
+    list_display = ("receipt_number", "consumer_number", "amount", "channel", "method", "status", "received_at")
+    list_filter = ("status", "channel", "method")
+    search_fields = ("receipt_number", "consumer_number", "reference", "idempotency_key")
+    date_hierarchy = "received_at"
+
+
+@admin.register(models.CashierSession)
+class SessionAdmin(ReadOnly):
+    list_display = ("cashier", "office", "status", "opened_at", "expected_cash", "counted_cash", "shortage")
+    list_filter = ("status",)
+
+
+@admin.register(models.ImportBatch)
+class BatchAdmin(ReadOnly):
+    list_display = ("imported_at", "source", "filename", "rows", "posted", "duplicates", "suspense", "errors")
+
+
+@admin.register(models.GatewayOrder)
+class OrderAdmin(ReadOnly):
+    list_display = ("reference", "account", "amount", "channel", "status", "created_at")
+
+
+@admin.register(models.PrepaidWallet)
+class WalletAdmin(ReadOnly):
+    list_display = ("account", "supply", "charged_through", "last_command", "last_command_at")
+
+
+@admin.register(models.PaygDevice)
+class DeviceAdmin(ReadOnly):
+    list_display = ("serial", "account", "token_count", "active")
+    exclude = ("secret_encrypted",)
+
+
+@admin.register(models.CollectionCase)
+class CaseAdmin(ReadOnly):
+    list_display = ("account", "reason", "status", "amount_due", "flagged_on", "notice_number", "pay_by")
+    list_filter = ("status", "reason")
