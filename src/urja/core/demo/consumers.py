@@ -287,7 +287,9 @@ class BulkWriter:
     def format_copy(
         self, specs: list[ConsumerSpec], numbers: list[str], consumer_ids: list[int]
     ) -> list[tuple[str, list[str], str]]:
-        """COPY text for the three tables: [(table, columns, text), …]."""
+        """COPY text for the three tables: [(table, columns, text), …]. The generator's strings
+        carry no tab, newline or backslash (`ConsumerGenerator` cleans its lists), so they go
+        in as they are."""
         now = timezone.now().isoformat()
         c_extra_cols, c_extra = self.consumer_extra
         k_extra_cols, k_extra = self.contact_extra
@@ -297,17 +299,17 @@ class BulkWriter:
         for s, cid, number in zip(specs, consumer_ids, numbers, strict=True):
             masked = f"XXXX XXXX {s.aadhaar[-4:]}" if s.aadhaar else ""
             consumers.append(
-                f"{cid}\t{_text(s.name)}\t{s.kind}\t{s.applicant_type}\t{_text(s.guardian_name)}\t{masked}\t"
+                f"{cid}\t{s.name}\t{s.kind}\t{s.applicant_type}\t{s.guardian_name}\t{masked}\t"
                 f"{s.language}\t\\N\t{now}{c_extra}\n"
             )
             contacts.append(f"{cid}\tmobile\t{s.mobile}\tt\tt\t{now}\t{'t' if s.whatsapp else 'f'}{k_extra}\n")
             if s.email:
-                contacts.append(f"{cid}\temail\t{_text(s.email)}\tt\tt\t{now}\tf{k_extra}\n")
+                contacts.append(f"{cid}\temail\t{s.email}\tt\tt\t{now}\tf{k_extra}\n")
             p = s.profile
             section = s.section
             kam = kam_for(section.id) if p in kam_profiles else None
             accounts.append(
-                f"{number}\t{cid}\t{_text(s.address)}\t{s.pincode}\t{s.latitude}\t{s.longitude}\t"
+                f"{number}\t{cid}\t{s.address}\t{s.pincode}\t{s.latitude}\t{s.longitude}\t"
                 f"{p.category}\t{p.sub_category}\t{p.supply_type}\t{p.load}\t{p.unit}\t{s.area}\t"
                 f"{section.id}\t{section.path}\t{_null(s.feeder_id)}\t{_null(s.transformer_id)}\t\\N\t\t"
                 f"{s.bill_cycle}\t{s.route}\t{s.status}\t{'t' if s.is_prepaid else 'f'}\t\\N\t{_null(kam)}\t"

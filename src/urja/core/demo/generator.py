@@ -187,6 +187,20 @@ def faker_pools(seed: int) -> dict[str, list[str]]:
     return pools
 
 
+def _clean(value):
+    """Strings without tab, newline, carriage return or backslash (they go into COPY text)."""
+    if isinstance(value, str):
+        return value.translate(_UNSAFE)
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+_UNSAFE = str.maketrans({"\t": " ", "\n": " ", "\r": " ", "\\": "/"})
+
+
 def _pick(rnd, seq):
     """rng.choice without its overhead (one rng.random() call)."""
     return seq[int(rnd() * len(seq))]
@@ -208,8 +222,8 @@ class ConsumerGenerator:
         today=None,
         full_aadhaar: bool = True,
     ):
-        self.people = people
-        self.fk = faker_pools(seed)
+        self.people = people = _clean(people)
+        self.fk = _clean(faker_pools(seed))
         self.today_ordinal = (today or date.today()).toordinal()
         self.full_aadhaar = full_aadhaar
         self.profiles_urban = Weighted((p, p.weight) for p in profiles if not p.rural_only)

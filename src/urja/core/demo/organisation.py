@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from urja.core import regdata
 
-from .generator import DivisionInfo, PlaceInfo, SectionInfo
+from .generator import DivisionInfo, PlaceInfo, SectionInfo, _clean
 
 ROMAN = ("I", "II", "III", "IV")
 DT_SIZES_KVA = (Decimal("63"), Decimal("100"), Decimal("160"), Decimal("250"))
@@ -111,7 +111,7 @@ def build_organisation(*, seed: int = 2025) -> Organisation:
                 "hours": hours["note"],
             },
         )
-        places = [PlaceInfo(p["name"], p["pin"], p["lat"], p["lon"], p["area"]) for p in d["places"]]
+        places = [PlaceInfo(_clean(p["name"]), p["pin"], p["lat"], p["lon"], p["area"]) for p in d["places"]]
         # Sub-division I: the headquarters town, split into two sections.
         # Sub-division II: the rural places, one section each.
         hq, rural = places[0], places[1:]
@@ -166,7 +166,9 @@ def build_organisation(*, seed: int = 2025) -> Organisation:
                 )
             section_feeders[s_code] = (feeders, ht_code)
         org.infos.append(
-            DivisionInfo(id=division.pk, code=code, district=d["district"], places=places, weight=d.get("weight", 1.0))
+            DivisionInfo(
+                id=division.pk, code=code, district=_clean(d["district"]), places=places, weight=d.get("weight", 1.0)
+            )
         )
 
     if new_feeders:
