@@ -188,16 +188,35 @@ class DayPrice:
 
 
 def price_energy(*, account, day: date, kwh: Decimal) -> DayPrice:
-    """What `kwh` consumed on `day` costs this account (energy + fixed share of the day)."""
+    """What `kwh` consumed on `day` costs this account: the tariff engine's bill for a one-day period
+    (fixed charges and slab widths pro-rated by the engine's month factor). The prepaid rebate is
+    not taken here: it is credited on each recharge. Falls back to a flat rate from data when no
+    tariff schedule is loaded for the account."""
+    from urja.core.errors import DomainError
+
     try:
         from urja.tariffs import services as tariffs
     except ImportError:
         tariffs = None
-    fn = getattr(tariffs, "price_day", None) if tariffs else None
-    if fn is not None:
-        result = fn(account=account, day=day, kwh=kwh)
-        amount = getattr(result, "amount", result)
-        return DayPrice(Decimal(str(amount)), "tariff")
+    calculate = getattr(tariffs, "calculate", None) if tariffs else None
+    if calculate is not None:
+        try:
+            bill = calculate(
+                period_start=day,
+                period_end=day,
+                units=kwh,
+                category=account.category,
+                sub_category=account.sub_category,
+                area=account.area,
+                supply_type=account.supply_type,
+                package_code=account.package_code,
+                sanctioned_load=account.sanctioned_load,
+                load_unit=account.load_unit,
+                meter_type="smart",
+            )
+            return DayPrice(Decimal(bill.total), "tariff")
+        except DomainError as exc:
+            log.info("no tariff for prepaid day of %s: %s", account.pk, exc)
     from urja.core import regdata
     from urja.core.money import paise
 
