@@ -19,6 +19,8 @@ router = Router(tags=["payments"])
 
 STAFF = (Role.CRE, Role.BILLING_OFFICER, Role.MANAGER, Role.FIELD_AGENT, Role.KEY_ACCOUNT_MANAGER)
 BACKOFFICE = (Role.BILLING_OFFICER, Role.MANAGER)
+# channels whose payments staff or devices post directly (the rest arrive by gateway or file)
+DIRECT_CHANNELS = {PaymentChannel.COUNTER, PaymentChannel.FIELD_AGENT, PaymentChannel.CARD, PaymentChannel.ATP}
 
 
 class PaymentIn(Schema):
@@ -76,8 +78,11 @@ def _scoped_payment(request, payment_id: int) -> Payment:
 def take_payment(request, body: PaymentIn):
     """Counter, card, ATP and field-agent payments (the key makes a retry safe)."""
     require_role(request.user, *STAFF)
-    if body.channel == PaymentChannel.FILE:
-        raise Forbidden("file payments come through /imports", code="use_imports")
+    if body.channel not in DIRECT_CHANNELS:
+        raise Forbidden(
+            "online, UPI and wallet payments come through /orders and the gateway; files through /imports",
+            code="channel_not_direct",
+        )
     return services.take_payment(actor=request.user, **body.dict())
 
 

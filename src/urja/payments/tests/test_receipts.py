@@ -61,3 +61,23 @@ def test_forged_receipt_fails(payment, client):
     assert response.status_code == 200 and response.json()["valid"] is False
     page = client.get("/payments/verify/", {"number": payment.receipt_number, "code": forged})
     assert page.status_code == 200 and b"not genuine" in page.content.lower()
+
+
+def test_confirmation_message_in_the_consumers_language(cashier, account, django_capture_on_commit_callbacks):
+    from urja.customers.models import Contact
+    from urja.notifications.models import OutboxMessage
+
+    Contact.objects.filter(consumer=account.consumer).update(verified=True)
+    account.consumer.preferred_language = "or"
+    account.consumer.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        payment = services.take_payment(
+            actor=cashier,
+            channel="counter",
+            consumer_number=account.consumer_number,
+            amount="610.00",
+            idempotency_key="sms1",
+        )
+    message = OutboxMessage.objects.get(event="payment.received", channel="sms")
+    assert message.language == "or"
+    assert payment.receipt_number in message.body and "610" in message.body
