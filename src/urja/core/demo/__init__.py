@@ -28,9 +28,11 @@ Each module in HOOKS may define::
   "manager", "key_account_manager", "admin", "consumer") and by username ("cre", "agent",
   "mgagent" = the mini-grid's field agent, "billing", "kam", …).
 * ``rng`` — a `random.Random` seeded from the demo seed and the hook's name (reproducible).
-* Keyword arguments the function declares beyond these are passed when the demo has them:
-  ``site`` (the MiniGridSite), ``organisation`` (the `Organisation` of this module: offices by
-  code), ``stdout`` (a callable printing one line).
+* Only the arguments the function declares are passed (all for ``**kwargs``); besides the three
+  above the demo has ``seed`` (int), ``site`` (the MiniGridSite), ``organisation`` (the
+  `Organisation` of this module: offices by code) and ``stdout`` (a callable printing one line).
+  A ``staff`` parameter annotated as an iterable/list (not a dict/Mapping) gets the list of the
+  distinct demo users instead of the dict.
 
 A hook runs inside its own transaction; it should itself be idempotent. A module that is not
 importable yet is skipped cleanly; a hook that raises aborts the demo with the hook's name.
@@ -386,6 +388,22 @@ def _all_demo_ids(org: Organisation) -> list[int]:
     return ids
 
 
+def hook_arguments(populate, **available) -> dict:
+    """The arguments `populate` declares, from those the demo has (all of them for **kwargs).
+
+    `staff` goes as the {role/username: User} dict, or as a list of the distinct users when the
+    parameter is annotated as an iterable or list (some hooks were written that way)."""
+    params = inspect.signature(populate).parameters
+    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    kwargs = {k: v for k, v in available.items() if k in params or accepts_any}
+    if "staff" in params:
+        annotation = params["staff"].annotation
+        text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+        if annotation is not inspect.Parameter.empty and not any(w in text for w in ("dict", "Mapping")):
+            kwargs["staff"] = list({id(u): u for u in available["staff"].values()}.values())
+    return kwargs
+
+
 def run_hooks(*, org: Organisation, staff: dict, new_ids: list[int], seed: int, stdout) -> dict[str, str]:
     """Call each app's demo.populate once, then again only for accounts new in later runs."""
     from urja.core.models import AuditEvent
@@ -412,11 +430,16 @@ def run_hooks(*, org: Organisation, staff: dict, new_ids: list[int], seed: int, 
             outcome[module_name] = "up to date"
             continue
         accounts = sample_accounts(ids, org)
-        kwargs = {"accounts": accounts, "staff": staff, "rng": random.Random(f"{seed}:{module_name}")}
-        params = inspect.signature(populate).parameters
-        extras = {"site": org.minigrid_site, "organisation": org, "stdout": stdout}
-        accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-        kwargs.update({k: v for k, v in extras.items() if k in params or accepts_any})
+        kwargs = hook_arguments(
+            populate,
+            accounts=accounts,
+            staff=staff,
+            rng=random.Random(f"{seed}:{module_name}"),
+            seed=seed,
+            site=org.minigrid_site,
+            organisation=org,
+            stdout=stdout,
+        )
         t0 = time.perf_counter()
         try:
             with transaction.atomic():

@@ -269,3 +269,43 @@ def test_demo_command_prints_the_logins_and_rejects_bad_sizes():
         assert login.username in text
     with pytest.raises(CommandError):
         call_command("demo", consumers=-1, stdout=io.StringIO())
+
+
+def test_hook_arguments_follow_each_populate_signature():
+    from collections.abc import Iterable
+
+    from urja.core.demo import hook_arguments
+
+    cre, agent = object(), object()
+    available = {"accounts": [1], "staff": {"cre": cre, "field_agent": agent, "agent": agent}, "rng": 1, "seed": 5}
+
+    def with_dict(*, accounts, staff: dict, rng):
+        pass
+
+    def with_iterable(*, accounts, staff: Iterable, rng):
+        pass
+
+    def positional_with_seed(accounts, staff, *, seed=6):
+        pass
+
+    def anything(**kwargs):
+        pass
+
+    assert hook_arguments(with_dict, **available) == {"accounts": [1], "staff": available["staff"], "rng": 1}
+    assert hook_arguments(with_iterable, **available)["staff"] == [cre, agent]
+    assert hook_arguments(positional_with_seed, **available) == {
+        "accounts": [1],
+        "staff": available["staff"],
+        "seed": 5,
+    }
+    assert hook_arguments(anything, **available) == available
+
+
+@pytest.mark.django_db
+def test_the_real_hooks_of_the_other_apps_run_on_a_small_demo():
+    import urja.core.demo as demo
+
+    result = build(consumers=6, seed=11, stdout=quiet)
+    assert set(result.hooks) == set(demo.HOOKS)
+    for module, outcome in result.hooks.items():
+        assert outcome == "not installed" or outcome.startswith("done for"), (module, outcome)
