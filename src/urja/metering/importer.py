@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 import psycopg
-from django.db import connection, transaction
+from django.db import DatabaseError, DataError, connection, transaction
+from django.db.models import Count, Max, Min
 from django.utils import timezone
 
 from urja.core import regdata
@@ -232,6 +233,8 @@ def import_file(
                 counts = _import_python(batch, path, fmt)
             batch.rows, batch.inserted, batch.rejected = counts["rows"], counts["inserted"], counts["rejected"]
             batch.duplicates = batch.rows - batch.inserted - batch.rejected
+            batch.first_reading_id, batch.last_reading_id = counts.get("first_id"), counts.get("last_id")
+            batch.vee_done = not batch.inserted
             batch.state = ImportBatch.State.DONE
             if earlier:
                 batch.message = f"the same file was imported before (batch {earlier.pk}); duplicates were skipped"
@@ -299,10 +302,101 @@ def _copy_in(raw, path: Path, fmt: str, cols: list[str], zones: list[str]) -> No
                     copy.write_row([error, *values])
 
 
+def _validate_and_insert_sql(batch: ImportBatch, zones: list[str], *, careful: bool) -> tuple[str, list]:
+    """One statement: validate every staged row once, write the error report and insert the good rows.
+
+    Fast path (careful=False): plain casts with cheap shape checks — a clean AMR file never pays for
+    pattern matching; any value that fails to cast aborts it and the careful path (patterns guard
+    every cast) runs instead. Both give the same codes for the same rows.
+    """
+    num_cols = ["kwh", "kvah", "md_kw", "md_kva", *[f"tod_{z}" for z in zones]]
+    shape = (
+        "substr(s.read_at, 5, 1) = '-' AND substr(s.read_at, 8, 1) = '-' AND substr(s.read_at, 11, 1) IN ('T', ' ') "
+        "AND substr(s.read_at, 14, 1) = ':' AND (right(s.read_at, 1) = 'Z' "
+        "OR substr(s.read_at, length(s.read_at) - 5, 1) IN ('+', '-') "
+        "OR substr(s.read_at, length(s.read_at) - 4, 1) IN ('+', '-'))"
+    )
+    if careful:
+        valid_day = (
+            "substr(s.read_at, 9, 2)::int <= extract(day from (make_date(substr(s.read_at, 1, 4)::int, "
+            "substr(s.read_at, 6, 2)::int, 1) + interval '1 month - 1 day'))"
+        )
+        ts = f"CASE WHEN s.read_at ~ '{TS_RE}' AND {shape} AND {valid_day} THEN s.read_at::timestamptz END"
+        parsed = [f"CASE WHEN s.{c} ~ '{NUM_RE}' THEN s.{c}::numeric END AS {c}_n" for c in num_cols]
+        flags = [f"coalesce(s.{c} LIKE '-%%', false) AS {c}_neg" for c in num_cols] + [
+            f"(coalesce(s.{c}, '') <> '' AND s.{c} !~ '{NUM_RE}') AS {c}_bad" for c in num_cols
+        ]
+    else:
+        ts = f"CASE WHEN {shape} THEN s.read_at::timestamptz END"
+        parsed = [f"nullif(s.{c}, '')::numeric AS {c}_n" for c in num_cols]
+        flags = []
+    lateral = ", ".join([f"{ts} AS ts", *parsed, *flags])
+    if careful:
+        neg = " OR ".join(f"p.{c}_neg" for c in num_cols)
+        bad = " OR ".join(f"p.{c}_bad" for c in num_cols)
+    else:
+        neg = " OR ".join(f"coalesce(p.{c}_n < 0, false)" for c in num_cols)
+        bad = " OR ".join(f"coalesce(p.{c}_n >= 1e11 OR scale(p.{c}_n) > 3, false)" for c in num_cols)
+    tod_expr = (
+        "nullif(jsonb_strip_nulls(jsonb_build_object("
+        + ", ".join(f"'{z}', p.tod_{z}_n::text" for z in zones)
+        + ")), '{}'::jsonb)"
+        if zones
+        else "NULL::jsonb"
+    )
+    quoted = {c: m.replace("'", "''") for c, m in MESSAGES.items()}
+    message_case = "CASE c.code " + " ".join(f"WHEN '{c}' THEN '{m}'" for c, m in quoted.items()) + " END"
+    sql = f"""
+        WITH c AS MATERIALIZED (
+            SELECT p.*, m.id AS meter_id, i.id AS inst_id, i.account_id,
+                CASE
+                    WHEN p.pre_error IS NOT NULL THEN p.pre_error
+                    WHEN m.id IS NULL THEN 'unknown_meter'
+                    WHEN p.ts IS NULL THEN 'invalid_timestamp'
+                    WHEN p.ts > now() + interval '5 minutes' THEN 'timestamp_in_future'
+                    WHEN coalesce(p.kwh, '') = '' THEN 'missing_register'
+                    WHEN {neg} THEN 'negative_register'
+                    WHEN {bad} THEN 'non_numeric_register'
+                    WHEN p.kwh_n >= power(10::numeric, m.register_digits) THEN 'register_out_of_range'
+                    WHEN i.id IS NULL THEN 'meter_not_installed'
+                END AS code
+            FROM (
+                SELECT s.*, t.* FROM reading_stage s CROSS JOIN LATERAL (SELECT {lateral} OFFSET 0) t
+            ) p
+            LEFT JOIN metering_meter m ON m.serial = upper(btrim(p.meter_serial))
+            LEFT JOIN metering_installation i
+                ON i.meter_id = m.id AND i.installed_at <= p.ts AND (i.removed_at IS NULL OR i.removed_at >= p.ts)
+        ),
+        errs AS (
+            INSERT INTO metering_importrowerror (batch_id, row_number, code, message, raw)
+            SELECT %s, c.row_no, c.code, {message_case},
+                left(concat_ws(',', c.meter_serial, c.read_at, c.kwh, c.kvah, c.md_kw, c.md_kva), 500)
+            FROM c WHERE c.code IS NOT NULL
+            RETURNING 1
+        ),
+        ins AS (
+            INSERT INTO metering_reading (meter_id, account_id, installation_id, read_at, source, status, kwh,
+                kvah, md_kw, md_kva, tod, photo, vee_status, estimation_method, review_reason, batch_id, created_at)
+            SELECT p.meter_id, p.account_id, p.inst_id, p.ts, %s, %s, p.kwh_n, p.kvah_n, p.md_kw_n, p.md_kva_n,
+                {tod_expr}, '', %s, '', '', %s, now()
+            FROM c p WHERE p.code IS NULL
+            ON CONFLICT (meter_id, read_at, source) DO NOTHING
+            RETURNING id
+        )
+        SELECT (SELECT count(*) FROM reading_stage), (SELECT count(*) FROM errs), count(*), min(id), max(id) FROM ins
+    """
+    return sql, [batch.pk, batch.source, ReadingStatus.ACTUAL, VeeStatus.PENDING, batch.pk]
+
+
 def _import_postgres(batch: ImportBatch, path: Path, fmt: str) -> dict:
     zones = tod_zones()
     cols = columns()
     with connection.cursor() as cur:
+        try:  # a bigger temp buffer keeps the staging table in memory (only settable before first use)
+            with transaction.atomic():
+                cur.execute("SET temp_buffers = '256MB'")
+        except DatabaseError:
+            pass
         cur.execute("DROP TABLE IF EXISTS pg_temp.reading_stage")
         cur.execute(
             "CREATE TEMP TABLE reading_stage (row_no bigint GENERATED ALWAYS AS IDENTITY, pre_error text, "
@@ -316,78 +410,16 @@ def _import_postgres(batch: ImportBatch, path: Path, fmt: str) -> dict:
             message = str(exc).splitlines()[0]
             context = getattr(getattr(exc, "diag", None), "context", None) or ""
             raise DomainError(f"{message} ({context.strip()})" if context else message, code="invalid_file") from exc
-        tod_cols = [f"tod_{z}" for z in zones]
-        num_cols = ["kvah", "md_kw", "md_kva", *tod_cols]
-        neg = " OR ".join(f"p.{c} LIKE '-%%'" for c in ["kwh", *num_cols])
-        nonnum = " OR ".join(
-            [f"p.kwh !~ '{NUM_RE}'"] + [f"(coalesce(p.{c}, '') <> '' AND p.{c} !~ '{NUM_RE}')" for c in num_cols]
-        )
-        tod_expr = (
-            "jsonb_strip_nulls(jsonb_build_object(" + ", ".join(f"'{z}', nullif(p.tod_{z}, '')" for z in zones) + "))"
-            if zones
-            else "NULL::jsonb"
-        )
-        valid_day = (
-            "substr(p.read_at, 9, 2)::int <= extract(day from (make_date(substr(p.read_at, 1, 4)::int, "
-            "substr(p.read_at, 6, 2)::int, 1) + interval '1 month - 1 day'))"
-        )
-        cur.execute(
-            f"""
-            CREATE TEMP TABLE reading_checked ON COMMIT DROP AS
-            WITH p AS (
-                SELECT s.*, CASE WHEN s.read_at ~ '{TS_RE}' AND {valid_day.replace("p.", "s.")}
-                                 THEN s.read_at::timestamptz END AS ts
-                FROM reading_stage s
-            )
-            SELECT p.row_no, m.id AS meter_id, i.id AS inst_id, i.account_id, p.ts,
-                CASE
-                    WHEN p.pre_error IS NOT NULL THEN p.pre_error
-                    WHEN m.id IS NULL THEN 'unknown_meter'
-                    WHEN p.ts IS NULL THEN 'invalid_timestamp'
-                    WHEN p.ts > now() + interval '5 minutes' THEN 'timestamp_in_future'
-                    WHEN coalesce(p.kwh, '') = '' THEN 'missing_register'
-                    WHEN {neg} THEN 'negative_register'
-                    WHEN {nonnum} THEN 'non_numeric_register'
-                    WHEN p.kwh::numeric >= power(10::numeric, m.register_digits) THEN 'register_out_of_range'
-                    WHEN i.id IS NULL THEN 'meter_not_installed'
-                END AS code,
-                p.kwh, p.kvah, p.md_kw, p.md_kva, {tod_expr} AS tod,
-                concat_ws(',', p.meter_serial, p.read_at, p.kwh, p.kvah, p.md_kw, p.md_kva) AS raw
-            FROM p
-            LEFT JOIN metering_meter m ON m.serial = upper(btrim(p.meter_serial))
-            LEFT JOIN metering_installation i
-                ON i.meter_id = m.id AND i.installed_at <= p.ts AND (i.removed_at IS NULL OR i.removed_at >= p.ts)
-            """
-        )
-        cur.execute("SELECT count(*), count(*) FILTER (WHERE code IS NOT NULL) FROM reading_checked")
-        rows, rejected = cur.fetchone()
-        quoted = {c: m.replace("'", "''") for c, m in MESSAGES.items()}
-        message_case = "CASE code " + " ".join(f"WHEN '{c}' THEN '{m}'" for c, m in quoted.items()) + " END"
-        cur.execute(
-            f"""
-            INSERT INTO metering_importrowerror (batch_id, row_number, code, message, raw)
-            SELECT DISTINCT ON (row_no) %s, row_no, code, {message_case}, left(raw, 500)
-            FROM reading_checked WHERE code IS NOT NULL ORDER BY row_no
-            """,
-            [batch.pk],
-        )
-        cur.execute(
-            """
-            INSERT INTO metering_reading (meter_id, account_id, installation_id, read_at, source, status, kwh, kvah,
-                md_kw, md_kva, tod, photo, vee_status, estimation_method, review_reason, batch_id, created_at)
-            SELECT DISTINCT ON (meter_id, ts) meter_id, account_id, inst_id, ts, %s, %s, kwh::numeric,
-                nullif(kvah, '')::numeric, nullif(md_kw, '')::numeric, nullif(md_kva, '')::numeric,
-                CASE WHEN tod = '{}'::jsonb THEN NULL ELSE tod END, '', %s, '', '', %s, now()
-            FROM reading_checked WHERE code IS NULL
-            ORDER BY meter_id, ts, row_no
-            ON CONFLICT (meter_id, read_at, source) DO NOTHING
-            """,
-            [batch.source, ReadingStatus.ACTUAL, VeeStatus.PENDING, batch.pk],
-        )
-        inserted = cur.rowcount
-        cur.execute("DROP TABLE reading_checked")
+        cur.execute("SET LOCAL work_mem = '256MB'")  # the validated rows stay in memory
+        try:
+            with transaction.atomic():
+                cur.execute(*_validate_and_insert_sql(batch, zones, careful=False))
+        except DataError:
+            # Some value does not even cast: validate every field with patterns first (slower).
+            cur.execute(*_validate_and_insert_sql(batch, zones, careful=True))
+        rows, rejected, inserted, first_id, last_id = cur.fetchone()
         cur.execute("DROP TABLE reading_stage")
-    return {"rows": rows, "inserted": inserted, "rejected": rejected}
+    return {"rows": rows, "inserted": inserted, "rejected": rejected, "first_id": first_id, "last_id": last_id}
 
 
 # --- SQLite (and any other database): batched Python validation ----------------------------------
@@ -542,5 +574,5 @@ def _import_python(batch: ImportBatch, path: Path, fmt: str) -> dict:
             pending = []
     if pending:
         flush(pending)
-    inserted = Reading.objects.filter(batch=batch).count()
-    return {"rows": rows, "inserted": inserted, "rejected": rejected}
+    ids = Reading.objects.filter(batch=batch).aggregate(n=Count("id"), first=Min("id"), last=Max("id"))
+    return {"rows": rows, "inserted": ids["n"], "rejected": rejected, "first_id": ids["first"], "last_id": ids["last"]}

@@ -241,6 +241,11 @@ class ImportBatch(models.Model):
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     seconds = models.FloatField(default=0)
+    # Readings of the batch lie in this id range: the VEE job finds them by primary key (no extra
+    # index on the readings table for "pending").
+    first_reading_id = models.BigIntegerField(null=True, blank=True)
+    last_reading_id = models.BigIntegerField(null=True, blank=True)
+    vee_done = models.BooleanField(default=False)
     imported_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -264,11 +269,15 @@ class ImportRowError(models.Model):
 
 
 class Reading(models.Model):
-    """A register reading. Grows without bound: lean indexes; see docs/metering.md for partitioning."""
+    """A register reading. Grows without bound: lean indexes, and no database foreign-key constraints
+    (per-row deferred triggers would cost more than the bulk insert itself; references are made
+    only by services and the importer, which join to the referenced rows). See docs/metering.md."""
 
-    meter = models.ForeignKey(Meter, on_delete=models.PROTECT, db_index=False, related_name="readings")
-    account = models.ForeignKey("customers.Account", on_delete=models.PROTECT, db_index=False)
-    installation = models.ForeignKey(Installation, on_delete=models.PROTECT, db_index=False)
+    meter = models.ForeignKey(
+        Meter, on_delete=models.PROTECT, db_index=False, db_constraint=False, related_name="readings"
+    )
+    account = models.ForeignKey("customers.Account", on_delete=models.PROTECT, db_index=False, db_constraint=False)
+    installation = models.ForeignKey(Installation, on_delete=models.PROTECT, db_index=False, db_constraint=False)
     read_at = models.DateTimeField()
     source = models.CharField(max_length=16, choices=ReadingSource.choices)
     status = models.CharField(max_length=16, choices=ReadingStatus.choices, default=ReadingStatus.ACTUAL)
@@ -289,12 +298,22 @@ class Reading(models.Model):
     original_kwh = models.DecimalField(max_digits=14, decimal_places=3, null=True, blank=True)
     review_reason = models.CharField(max_length=240, blank=True)
     reviewed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, db_index=False, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_index=False,
+        db_constraint=False,
+        related_name="+",
     )
+    # Informational link, no database constraint: a constraint without an index would make every
+    # delete on this large table scan it.
     reconciled_by = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, db_index=False, related_name="+"
+        "self", null=True, blank=True, on_delete=models.SET_NULL, db_index=False, db_constraint=False, related_name="+"
     )
-    batch = models.ForeignKey(ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, db_index=False)
+    batch = models.ForeignKey(
+        ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, db_index=False, db_constraint=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -303,7 +322,8 @@ class Reading(models.Model):
         ]
         indexes = [
             models.Index(fields=["account", "read_at"], name="reading_account_time"),
-            models.Index(fields=["vee_status"], condition=~Q(vee_status__in=USABLE_VEE), name="reading_vee_open"),
+            # The review queue: small, so inserts of pending/passed readings never touch it.
+            models.Index(fields=["account"], condition=Q(vee_status="review"), name="reading_review_queue"),
         ]
         ordering = ["read_at", "id"]
 

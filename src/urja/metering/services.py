@@ -1160,13 +1160,30 @@ def review_reading(
 
 
 def run_vee_pending(*, limit: int = 5000) -> int:
-    """Validate readings waiting for VEE (bulk imports), oldest first. Idempotent."""
+    """Validate imported readings waiting for VEE, batch by batch (found by their id range, oldest
+    readings first within a batch). Idempotent: a reading is validated once; a batch is done when
+    none of its readings is pending."""
+    from .models import ImportBatch
+
     done = 0
-    ids = list(
-        Reading.objects.filter(vee_status=VeeStatus.PENDING)
-        .order_by("read_at", "id")
-        .values_list("id", flat=True)[:limit]
-    )
+    for batch in ImportBatch.objects.filter(vee_done=False, state=ImportBatch.State.DONE).order_by("pk"):
+        if batch.first_reading_id is None:
+            ImportBatch.objects.filter(pk=batch.pk).update(vee_done=True)
+            continue
+        in_batch = Reading.objects.filter(
+            pk__gte=batch.first_reading_id, pk__lte=batch.last_reading_id, vee_status=VeeStatus.PENDING
+        )
+        ids = list(in_batch.order_by("read_at", "id").values_list("id", flat=True)[: limit - done])
+        done += validate_many(ids)
+        if not in_batch.exists():
+            ImportBatch.objects.filter(pk=batch.pk).update(vee_done=True)
+        if done >= limit:
+            break
+    return done
+
+
+def validate_many(ids: list[int]) -> int:
+    done = 0
     for pk in ids:
         with transaction.atomic():
             reading = (

@@ -119,3 +119,22 @@ def test_ragged_csv_changes_nothing(meters, tmp_path):
         importer.import_file(path=path, actor=None, channel="import")
     assert err.value.code == "invalid_file"
     assert Reading.objects.filter(source="amr").count() == 0
+
+
+def test_castable_file_takes_the_fast_path_with_the_same_codes(meters, tmp_path):
+    """Every value casts: on PostgreSQL the pattern-free path runs; the codes are those of the careful path."""
+    rows = [GOOD[0]] + [
+        b
+        for b, code in BAD
+        if code
+        in {"unknown_meter", "timestamp_in_future", "negative_register", "register_out_of_range", "meter_not_installed"}
+    ]
+    batch = importer.import_file(path=write_csv(tmp_path, rows), actor=None, channel="import")
+    assert batch.inserted == 1
+    assert list(batch.errors.values_list("code", flat=True)) == [
+        "unknown_meter",
+        "timestamp_in_future",
+        "negative_register",
+        "register_out_of_range",
+        "meter_not_installed",
+    ]
