@@ -21,8 +21,12 @@ def send_ebills(run_id: int, lo: int, hi: int) -> int:
 
     from .models import Bill
 
+    reachable = Contact.objects.filter(
+        verified=True, consumer__accounts__id__gte=lo, consumer__accounts__id__lte=hi
+    ).values("consumer_id")
+    if not reachable.exists():
+        return 0
     bills = Bill.objects.filter(run_id=run_id, account_id__gte=lo, account_id__lte=hi, kind=Bill.Kind.BILL)
-    reachable = Contact.objects.filter(verified=True, consumer__accounts__bills__in=bills).values("consumer_id")
     sent = 0
     for bill in bills.filter(account__consumer_id__in=reachable).select_related("account", "account__consumer"):
         notify(
