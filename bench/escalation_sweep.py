@@ -61,12 +61,16 @@ def _clear(cursor):
     cursor.execute("SELECT EXISTS (SELECT 1 FROM servicedesk_servicerequest WHERE number NOT LIKE 'BENCH%%')")
     if not cursor.fetchone()[0]:
         cursor.execute(
-            "TRUNCATE servicedesk_escalation, servicedesk_requestevent, servicedesk_requestpause, "
-            "servicedesk_servicerequest CASCADE"
+            "TRUNCATE servicedesk_escalation, servicedesk_escalationclock, servicedesk_requestevent, "
+            "servicedesk_requestpause, servicedesk_servicerequest CASCADE"
         )
         return
     cursor.execute(
         "DELETE FROM servicedesk_escalation WHERE request_id IN "
+        "(SELECT id FROM servicedesk_servicerequest WHERE number LIKE 'BENCH%%')"
+    )
+    cursor.execute(
+        "DELETE FROM servicedesk_escalationclock WHERE request_id IN "
         "(SELECT id FROM servicedesk_servicerequest WHERE number LIKE 'BENCH%%')"
     )
     cursor.execute("DELETE FROM servicedesk_servicerequest WHERE number LIKE 'BENCH%%'")
@@ -107,19 +111,35 @@ def build(n: int, now_ts: int, prev_ts: int) -> dict:
             INSERT INTO servicedesk_servicerequest (
                 number, request_type_id, type_code, subtype_code, workflow, status, contact_name, contact_mobile,
                 language, channel, description, details, office_id, office_path, team, area, registered_at,
-                clock_start, timeline_unit, timeline_value, due_at, clock_start_ts, span_seconds, paused_seconds,
-                next_escalation_ts, escalation_level, resolution_code, resolution_notes, repeat_contacts,
-                reopen_count
+                clock_start, timeline_unit, timeline_value, due_at, resolution_code, resolution_notes,
+                repeat_contacts, reopen_count
             )
             SELECT 'BENCH' || lpad(x.g::text, 10, '0'), rt.id, rt.type_code, rt.subtype_code, rt.workflow,
                    'registered', '', '', 'en', 'call_centre', '', '{{}}'::jsonb, %(office)s, %(path)s, rt.team,
                    'urban', to_timestamp(x.cs), to_timestamp(x.cs), rt.unit, 1, to_timestamp(x.cs + x.span),
-                   x.cs, x.span, 0,
-                   (SELECT MIN(CEIL(x.cs + f * x.span))::bigint FROM unnest(x.fracs) f
-                     WHERE x.cs + f * x.span > %(prev)s),
-                   (SELECT COUNT(*) FROM unnest(x.fracs) f WHERE x.cs + f * x.span <= %(prev)s),
                    '', '', 0, 0
             FROM x JOIN servicedesk_requesttype rt ON rt.id = x.type_id
+            """,
+            params,
+        )
+        # the escalation pointers, as the previous sweep left them
+        cursor.execute(
+            f"""
+            WITH kinds(idx, type_id, span, fracs) AS (VALUES {", ".join(values)}),
+            x AS (
+                SELECT r.id, r.request_type_id, extract(epoch FROM r.clock_start)::bigint AS cs, k.span, k.fracs
+                FROM servicedesk_servicerequest r JOIN kinds k ON k.type_id = r.request_type_id
+                WHERE r.number LIKE 'BENCH%%'
+            )
+            INSERT INTO servicedesk_escalationclock (
+                request_id, request_type_id, clock_start_ts, span_seconds, paused_seconds, next_escalation_ts,
+                escalation_level
+            )
+            SELECT x.id, x.request_type_id, x.cs, x.span, 0,
+                   (SELECT MIN(CEIL(x.cs + f * x.span))::bigint FROM unnest(x.fracs) f
+                     WHERE x.cs + f * x.span > %(prev)s),
+                   (SELECT COUNT(*) FROM unnest(x.fracs) f WHERE x.cs + f * x.span <= %(prev)s)
+            FROM x
             """,
             params,
         )
@@ -127,10 +147,10 @@ def build(n: int, now_ts: int, prev_ts: int) -> dict:
             """
             INSERT INTO servicedesk_escalation (request_id, level, title, office_level, reason, fraction, sweep,
                                                 created_at)
-            SELECT r.id, t.level, t.title, t.office_level, 'sla', t.fraction, 'bench-history', to_timestamp(%(prev)s)
-            FROM servicedesk_servicerequest r
-            JOIN servicedesk_escalationtier t ON t.request_type_id = r.request_type_id AND t.level <= r.escalation_level
-            WHERE r.number LIKE 'BENCH%%'
+            SELECT c.request_id, t.level, t.title, t.office_level, 'sla', t.fraction, 'bench-history',
+                   to_timestamp(%(prev)s)
+            FROM servicedesk_escalationclock c
+            JOIN servicedesk_escalationtier t ON t.request_type_id = c.request_type_id AND t.level <= c.escalation_level
             """,
             params,
         )
@@ -138,6 +158,7 @@ def build(n: int, now_ts: int, prev_ts: int) -> dict:
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE servicedesk_servicerequest")
         cursor.execute("VACUUM ANALYZE servicedesk_escalation")
+        cursor.execute("VACUUM ANALYZE servicedesk_escalationclock")
     return {"history_escalations": history}
 
 

@@ -113,10 +113,10 @@ class ServiceRequestAdmin(ReadOnly):
         "escalation_level",
         "breached",
     ]
-    list_filter = ["status", "type_code", "channel", "breached", "escalation_level"]
+    list_filter = ["status", "type_code", "channel", "breached", "esc_clock__escalation_level"]
     search_fields = ["number", "account__consumer_number", "contact_mobile"]
     date_hierarchy = "registered_at"
-    list_select_related = ["office"]
+    list_select_related = ["office", "esc_clock"]
     inlines = [EventInline, EscalationInline]
 
 

@@ -1,6 +1,7 @@
 """The escalation sweep: set-based, idempotent, safe to run concurrently or to kill half-way.
 
-For every open, unpaused request whose `next_escalation_ts` has passed, SQL computes which tiers
+For every open, unpaused request whose escalation pointer (`EscalationClock`, a narrow table of
+its own) has passed, SQL computes which tiers
 of its type have been reached — tier reached when
 
     clock_start_ts + paused_seconds + tier.fraction * span_seconds <= now
@@ -24,60 +25,60 @@ from django.db.models import Count
 from urja.network.models import Office
 
 from . import clock
-from .models import Escalation, ServiceRequest
+from .models import Escalation, EscalationClock
 from .services import holder_office, notice_holders
 
-R = ServiceRequest._meta.db_table
+C = EscalationClock._meta.db_table
 T = "servicedesk_escalationtier"
 E = Escalation._meta.db_table
 
 _PG_SWEEP = f"""
 WITH due AS (
-    SELECT r.id, r.escalation_level AS old_level, t.level, t.title, t.office_level, t.fraction
-    FROM {R} r
-    JOIN {T} t ON t.request_type_id = r.request_type_id
-    WHERE r.next_escalation_ts <= %(now)s
-      AND t.level > r.escalation_level
-      AND r.clock_start_ts + r.paused_seconds + t.fraction * r.span_seconds <= %(now)s
+    SELECT c.request_id AS id, c.escalation_level AS old_level, t.level, t.title, t.office_level, t.fraction
+    FROM {C} c
+    JOIN {T} t ON t.request_type_id = c.request_type_id
+    WHERE c.next_escalation_ts <= %(now)s
+      AND t.level > c.escalation_level
+      AND c.clock_start_ts + c.paused_seconds + t.fraction * c.span_seconds <= %(now)s
 ),
 top AS (
     SELECT id, MAX(level) AS new_level, MIN(old_level) AS old_level FROM due GROUP BY id
 ),
 claimed AS (
-    UPDATE {R} r
+    UPDATE {C} c
     SET escalation_level = top.new_level,
         next_escalation_ts = (
-            SELECT MIN(CEIL(r.clock_start_ts + r.paused_seconds + t.fraction * r.span_seconds))::bigint
-            FROM {T} t WHERE t.request_type_id = r.request_type_id AND t.level > top.new_level
+            SELECT MIN(CEIL(c.clock_start_ts + c.paused_seconds + t.fraction * c.span_seconds))::bigint
+            FROM {T} t WHERE t.request_type_id = c.request_type_id AND t.level > top.new_level
         )
     FROM top
-    WHERE r.id = top.id AND r.escalation_level = top.old_level AND r.next_escalation_ts <= %(now)s
-    RETURNING r.id
+    WHERE c.request_id = top.id AND c.escalation_level = top.old_level AND c.next_escalation_ts <= %(now)s
+    RETURNING c.request_id
 )
 INSERT INTO {E} (request_id, level, title, office_level, reason, fraction, sweep, created_at)
 SELECT due.id, due.level, due.title, due.office_level, 'sla', due.fraction, %(sweep)s, %(at)s
-FROM due JOIN claimed ON claimed.id = due.id
+FROM due JOIN claimed ON claimed.request_id = due.id
 ON CONFLICT (request_id, level) DO NOTHING
 """
 
 # SQLite (the embedded default): one writer at a time, so two statements in one transaction.
 _SQLITE_INSERT = f"""
 INSERT INTO {E} (request_id, level, title, office_level, reason, fraction, sweep, created_at)
-SELECT r.id, t.level, t.title, t.office_level, 'sla', t.fraction, %(sweep)s, %(at)s
-FROM {R} r JOIN {T} t ON t.request_type_id = r.request_type_id
-WHERE r.next_escalation_ts <= %(now)s
-  AND t.level > r.escalation_level
-  AND r.clock_start_ts + r.paused_seconds + t.fraction * r.span_seconds <= %(now)s
+SELECT c.request_id, t.level, t.title, t.office_level, 'sla', t.fraction, %(sweep)s, %(at)s
+FROM {C} c JOIN {T} t ON t.request_type_id = c.request_type_id
+WHERE c.next_escalation_ts <= %(now)s
+  AND t.level > c.escalation_level
+  AND c.clock_start_ts + c.paused_seconds + t.fraction * c.span_seconds <= %(now)s
 ON CONFLICT (request_id, level) DO NOTHING
 """
 _SQLITE_UPDATE = f"""
-UPDATE {R} SET
-    escalation_level = COALESCE((SELECT MAX(e.level) FROM {E} e WHERE e.request_id = {R}.id), escalation_level),
+UPDATE {C} SET
+    escalation_level = COALESCE((SELECT MAX(e.level) FROM {E} e WHERE e.request_id = {C}.request_id), escalation_level),
     next_escalation_ts = (
         SELECT MIN(CAST(x AS INTEGER) + (x > CAST(x AS INTEGER))) FROM (
-            SELECT {R}.clock_start_ts + {R}.paused_seconds + t.fraction * {R}.span_seconds AS x
-            FROM {T} t WHERE t.request_type_id = {R}.request_type_id
-              AND t.level > COALESCE((SELECT MAX(e.level) FROM {E} e WHERE e.request_id = {R}.id), 0)
+            SELECT {C}.clock_start_ts + {C}.paused_seconds + t.fraction * {C}.span_seconds AS x
+            FROM {T} t WHERE t.request_type_id = {C}.request_type_id
+              AND t.level > COALESCE((SELECT MAX(e.level) FROM {E} e WHERE e.request_id = {C}.request_id), 0)
         )
     )
 WHERE next_escalation_ts <= %(now)s

@@ -163,11 +163,6 @@ class ServiceRequest(models.Model):
     timeline_value = models.PositiveIntegerField()
     due_at = models.DateTimeField(null=True, blank=True, help_text="empty while the clock is paused")
     paused_since = models.DateTimeField(null=True, blank=True)
-    clock_start_ts = models.BigIntegerField()
-    span_seconds = models.BigIntegerField()
-    paused_seconds = models.BigIntegerField(default=0)
-    next_escalation_ts = models.BigIntegerField(null=True, blank=True)
-    escalation_level = models.PositiveSmallIntegerField(default=0)
     # --- outcome
     closed_at = models.DateTimeField(null=True, blank=True)
     resolution_code = models.CharField(max_length=40, blank=True)
@@ -182,7 +177,6 @@ class ServiceRequest(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["next_escalation_ts"], name="sr_escalation_due"),
             models.Index(fields=["account", "type_code", "status"], name="sr_account_type"),
             models.Index(fields=["office_path", "status"], name="sr_office_status"),
             models.Index(fields=["registered_at"], name="sr_registered"),
@@ -191,6 +185,33 @@ class ServiceRequest(models.Model):
 
     def __str__(self) -> str:
         return self.number
+
+    @property
+    def escalation_level(self) -> int:
+        clock = getattr(self, "esc_clock", None)
+        return clock.escalation_level if clock is not None else 0
+
+
+class EscalationClock(models.Model):
+    """The escalation pointer of an open request, in a narrow table of its own: the sweep reads
+    and rewrites only this (two indexes), never the wide, many-indexed request row.
+
+    Epoch seconds so the sweep computes tier moments in SQL:
+    tier reached when clock_start_ts + paused_seconds + fraction × span_seconds <= now."""
+
+    request = models.OneToOneField(ServiceRequest, primary_key=True, on_delete=models.CASCADE, related_name="esc_clock")
+    request_type = models.ForeignKey(RequestType, on_delete=models.PROTECT, db_index=False, related_name="+")
+    clock_start_ts = models.BigIntegerField()
+    span_seconds = models.BigIntegerField()
+    paused_seconds = models.BigIntegerField(default=0)
+    next_escalation_ts = models.BigIntegerField(null=True, blank=True, help_text="empty: closed, paused or top tier")
+    escalation_level = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["next_escalation_ts"], name="sr_escalation_due")]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} L{self.escalation_level} next {self.next_escalation_ts}"
 
 
 class RequestPause(models.Model):

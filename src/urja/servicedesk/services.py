@@ -31,6 +31,7 @@ from . import compensation as comp
 from .models import (
     CompensationAward,
     Escalation,
+    EscalationClock,
     EscalationTier,
     Feedback,
     Hearing,
@@ -175,27 +176,53 @@ def _tiers(request_type_id: int) -> list[EscalationTier]:
     return list(EscalationTier.objects.filter(request_type_id=request_type_id).order_by("level"))
 
 
+def _clock_of(request: ServiceRequest) -> EscalationClock:
+    """The request's escalation pointer (created on first use, saved by `_save`)."""
+    pending = getattr(request, "_pending_clock", None)
+    if pending is not None:
+        return pending
+    pending = None
+    if request.pk:
+        pending = EscalationClock.objects.select_for_update().filter(request_id=request.pk).first()
+    if pending is None:
+        pending = EscalationClock(request_type_id=request.request_type_id, clock_start_ts=0, span_seconds=0)
+    request._pending_clock = pending
+    return pending
+
+
+def _save(request: ServiceRequest) -> None:
+    request.save()
+    pending = getattr(request, "_pending_clock", None)
+    if pending is not None:
+        pending.request = request
+        pending.request_type_id = request.request_type_id
+        pending.save()
+
+
+def _stop_escalation(request: ServiceRequest) -> None:
+    _clock_of(request).next_escalation_ts = None
+
+
 def _reschedule(request: ServiceRequest, *, tiers: list[EscalationTier] | None = None) -> None:
-    """Recompute due moment, span, paused seconds and the next escalation moment (in memory)."""
+    """Recompute due moment, span, paused seconds and the next escalation moment (saved by _save)."""
     pauses = [p for p in _pauses(request) if p[0] >= request.clock_start] if request.pk else []
     due = sla.due_at(request.clock_start, _timeline(request), _calendar(request), pauses)
-    request.clock_start_ts = clock.epoch(request.clock_start)
+    c = _clock_of(request)
+    c.clock_start_ts = clock.epoch(request.clock_start)
     if due is None:  # paused
         request.due_at = None
-        request.next_escalation_ts = None
+        c.next_escalation_ts = None
         return
     request.due_at = due
-    request.span_seconds = int(sla.span_seconds(request.clock_start, due, pauses))
-    request.paused_seconds = int(
+    c.span_seconds = int(sla.span_seconds(request.clock_start, due, pauses))
+    c.paused_seconds = int(
         sla.paused_seconds(pauses, until=max(clock.now(), request.clock_start), since=request.clock_start)
     )
     tiers = tiers if tiers is not None else _tiers(request.request_type_id)
     upcoming = [
-        request.clock_start_ts + request.paused_seconds + t.fraction * request.span_seconds
-        for t in tiers
-        if t.level > request.escalation_level
+        c.clock_start_ts + c.paused_seconds + t.fraction * c.span_seconds for t in tiers if t.level > c.escalation_level
     ]
-    request.next_escalation_ts = int(-(-min(upcoming) // 1)) if upcoming else None
+    c.next_escalation_ts = int(-(-min(upcoming) // 1)) if upcoming else None
 
 
 def clock_state(request: ServiceRequest, *, now: datetime | None = None) -> sla.ClockState:
@@ -360,11 +387,9 @@ def register_request(
         timeline_unit=request_type.unit,
         timeline_value=request_type.timeline_value(area),
         created_by=actor if getattr(actor, "pk", None) else None,
-        span_seconds=0,
-        clock_start_ts=0,
     )
     _reschedule(request)
-    request.save()
+    _save(request)
     _event(
         request,
         kind=RequestEvent.Kind.REGISTERED,
@@ -472,8 +497,8 @@ def transition(*, actor, channel: str, request: ServiceRequest, to_status: str, 
     _set_status(request, to_status, actor=actor, channel=channel, text=note)
     if to_status == "cancelled":
         request.closed_at = clock.now()
-        request.next_escalation_ts = None
-    request.save()
+        _stop_escalation(request)
+    _save(request)
     return request
 
 
@@ -497,8 +522,8 @@ def pause_clock(*, actor, channel: str, request: ServiceRequest, reason: str) ->
     RequestPause.objects.create(request=request, started_at=now, reason=reason.strip()[:200])
     request.paused_since = now
     request.due_at = None
-    request.next_escalation_ts = None
-    request.save()
+    _stop_escalation(request)
+    _save(request)
     _event(request, kind=RequestEvent.Kind.PAUSED, actor=actor, channel=channel, text=reason)
     return request
 
@@ -520,7 +545,7 @@ def resume_clock(
     RequestPause.objects.filter(request=request, ended_at__isnull=True).update(ended_at=now)
     request.paused_since = None
     _reschedule(request)
-    request.save()
+    _save(request)
     _event(
         request,
         kind=RequestEvent.Kind.RESUMED,
@@ -543,7 +568,7 @@ def assign(*, actor, channel: str, request: ServiceRequest, user) -> ServiceRequ
     machine = catalogue.workflow_machine(schedule_of(request), request.workflow)
     if request.status in ("registered", "reopened") and "assigned" in machine.allowed(request.status):
         _set_status(request, "assigned", actor=actor, channel=channel)
-    request.save()
+    _save(request)
     _event(request, kind=RequestEvent.Kind.ASSIGNED, actor=actor, channel=channel, text=f"assigned to {user}")
     record_audit(actor=actor, channel=channel, action="servicedesk.assigned", obj=request, changes={"to": str(user)})
     return request
@@ -576,7 +601,7 @@ def transfer(*, actor, channel: str, request: ServiceRequest, office, reason: st
     request.office, request.office_path, request.assigned_to = target, target.path, None
     if request.paused_since is None:
         _reschedule(request)
-    request.save()
+    _save(request)
     _event(
         request,
         kind=RequestEvent.Kind.TRANSFERRED,
@@ -616,8 +641,8 @@ def _close(
     request.resolution_notes = notes
     request.resolution_code = code
     request.breached = request.due_at is not None and now > request.due_at
-    request.next_escalation_ts = None
-    request.save()
+    _stop_escalation(request)
+    _save(request)
     if request.breached:
         award_compensation(request=request)
     if feedback and request.consumer_id:
@@ -660,7 +685,7 @@ def reopen_request(*, actor, channel: str, request: ServiceRequest, reason: str)
     request.breached = None
     request.clock_start = now
     _reschedule(request)
-    request.save()
+    _save(request)
     return request
 
 
@@ -698,7 +723,7 @@ def staff_escalate(*, actor, channel: str, request: ServiceRequest, note: str) -
 
 
 def _escalate_next(request: ServiceRequest, *, reason: str, actor, channel: str, now: datetime) -> Escalation:
-    tiers = [t for t in _tiers(request.request_type_id) if t.level > request.escalation_level]
+    tiers = [t for t in _tiers(request.request_type_id) if t.level > _clock_of(request).escalation_level]
     if not tiers:
         raise Conflict("the request is already at the highest tier", code="top_tier_reached")
     tier = tiers[0]
@@ -710,10 +735,10 @@ def _escalate_next(request: ServiceRequest, *, reason: str, actor, channel: str,
         reason=reason,
         created_at=now,
     )
-    request.escalation_level = tier.level
+    _clock_of(request).escalation_level = tier.level
     if request.paused_since is None:
         _reschedule(request)
-    request.save()
+    _save(request)
     _event(request, kind=RequestEvent.Kind.NOTE, actor=actor, channel=channel, text=f"escalated to {tier.title}")
     record_audit(
         actor=actor, channel=channel, action="servicedesk.escalated", obj=request, changes={"level": tier.level}
@@ -868,7 +893,7 @@ def _link_to_outage(request: ServiceRequest, outage: Outage, *, actor, channel: 
     if "linked_to_outage" in machine.allowed(request.status):
         _set_status(request, "linked_to_outage", actor=actor, channel=channel, text=f"known outage {outage.number}")
     request.outage = outage
-    request.save()
+    _save(request)
     _event(request, kind=RequestEvent.Kind.OUTAGE, text=f"linked to outage {outage.number}", outage=outage.number)
 
 
@@ -1034,7 +1059,7 @@ def schedule_hearing(*, actor, channel: str, request: ServiceRequest, scheduled_
         raise DomainError("name the hearing venue", code="venue_required")
     if request.status != "hearing_scheduled":
         _set_status(request, "hearing_scheduled", actor=actor, channel=channel, text=f"hearing {_local(scheduled_for)}")
-        request.save()
+        _save(request)
     hearing = Hearing.objects.create(request=request, scheduled_for=scheduled_for, venue=venue.strip())
     _event(
         request,
@@ -1101,7 +1126,7 @@ def record_hearing_outcome(
     hearing.save()
     if outcome != Hearing.Outcome.ADJOURNED:
         _set_status(request, "heard", actor=actor, channel=channel, text=f"{outcome}: {notes}")
-        request.save()
+        _save(request)
     _event(
         request,
         kind=RequestEvent.Kind.HEARING,
@@ -1285,10 +1310,14 @@ def queue(
     elif status:
         qs = qs.filter(status=status)
     if escalated:
-        qs = qs.filter(escalation_level__gt=0)
+        qs = qs.filter(esc_clock__escalation_level__gt=0)
     if assigned_to_me:
         qs = qs.filter(assigned_to=user)
-    return qs.select_related("request_type", "office", "account", "assigned_to").order_by("due_at", "id")
+    return (
+        qs.select_related("request_type__schedule", "office", "account", "assigned_to", "esc_clock")
+        .prefetch_related("pauses")
+        .order_by("due_at", "id")
+    )
 
 
 def sla_compliance(*, user, since: datetime, until: datetime, office: Office | None = None) -> list[dict[str, Any]]:

@@ -331,7 +331,8 @@ def account_panel(request, consumer_number: str):
         raise Http404("no such account")
     requests_ = (
         ServiceRequest.objects.filter(account=account)
-        .select_related("request_type", "office", "request_type__schedule")
+        .select_related("request_type__schedule", "office")
+        .prefetch_related("pauses")
         .order_by("-registered_at")[:15]
     )
     return render(
