@@ -106,7 +106,8 @@ def build(
     stdout: Callable[[str], None] = print,
 ) -> DemoResult:
     """Build (or top up) the demo. `bulk`: True = all new consumers in bulk, False = all through
-    the services, None = the first SERVICES_SHARE through the services and the rest in bulk.
+    the services, None = the first SERVICES_SHARE through the services and the rest in bulk
+    (all in bulk from FAST_LOAD_MIN new consumers on).
     `fast`: on PostgreSQL, load the bulk part with `fastload` (None = from FAST_LOAD_MIN on)."""
     from urja.customers.models import Account
 
@@ -123,8 +124,12 @@ def build(
     wanted = max(0, consumers - done)
     result = DemoResult(organisation=org, staff=staff, consumers_total=max(done, consumers))
     generator = ConsumerGenerator(divisions=org.infos, people=people_data(), profiles=profiles, seed=seed)
-    # Default: the first SERVICES_SHARE consumers through the services, the rest in bulk.
-    via_services = wanted if bulk is False else 0 if bulk else min(wanted, SERVICES_SHARE)
+    # Default: the first SERVICES_SHARE consumers through the services, the rest in bulk; at
+    # DISCOM scale (FAST_LOAD_MIN and more) all in bulk.
+    if bulk is None:
+        via_services = min(wanted, SERVICES_SHARE) if wanted < FAST_LOAD_MIN else 0
+    else:
+        via_services = 0 if bulk else wanted
     via_bulk = wanted - via_services
     result.path = "+".join(name for name, n in (("services", via_services), ("bulk", via_bulk)) if n) or "none"
     before = Account.objects.count()
