@@ -58,9 +58,17 @@ class Payment(models.Model):
     method = models.CharField(max_length=12, choices=PaymentMethod.choices, default=PaymentMethod.CASH)
     # Unique per channel: client-generated (field agent), gateway txn id, file row key, …
     idempotency_key = models.CharField(max_length=100)
-    # indexed by (account, received_at) below
+    # Indexed by (account, received_at) below. No per-row database FK check (a settlement file
+    # inserts a million rows): a posted payment's ledger entry carries the same account under a real
+    # FK, the account id always comes from a lookup in the same transaction, and accounts are never
+    # deleted (PROTECT).
     account = models.ForeignKey(
-        "customers.Account", null=True, on_delete=models.PROTECT, related_name="payments", db_index=False
+        "customers.Account",
+        null=True,
+        on_delete=models.PROTECT,
+        related_name="payments",
+        db_index=False,
+        db_constraint=False,
     )
     consumer_number = models.CharField(max_length=20, help_text="as given by the payer")
     amount = models.DecimalField(max_digits=14, decimal_places=2)

@@ -396,11 +396,16 @@ def _post_postgres(*, batch, source, rows, report, actor):
     actor_id = actor.pk if getattr(actor, "pk", None) else None
     with connection.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"urja.payments.import:{source}"])
+        # room for the staging sorts and hash joins in memory (this transaction only)
+        cur.execute("SET LOCAL work_mem = '256MB'")
+        cur.execute("SET LOCAL synchronous_commit = off")
         cur.execute(
             "CREATE TEMP TABLE pay_stage (line integer, row_key text, consumer_number text, amount numeric(14,2),"
             " paid_at timestamptz, reference text, method text) ON COMMIT DROP"
         )
-        with cur.copy("COPY pay_stage FROM STDIN (FORMAT csv)") as copy:
+        with cur.copy(
+            "COPY pay_stage FROM STDIN (FORMAT csv, FORCE_NOT_NULL (row_key, consumer_number, reference, method))"
+        ) as copy:
             for block in _copy_blocks(rows):
                 copy.write(block)
         cur.execute("ANALYZE pay_stage")
@@ -409,10 +414,10 @@ def _post_postgres(*, batch, source, rows, report, actor):
             CREATE TEMP TABLE pay_resolved ON COMMIT DROP AS
             SELECT s.*, a.id AS account_id, a.status AS account_status, a.section_id, a.is_prepaid,
                    row_number() OVER (PARTITION BY s.row_key ORDER BY s.line) AS rn,
-                   (p.id IS NOT NULL) AS seen
+                   EXISTS (SELECT 1 FROM payments_payment p
+                           WHERE p.channel = 'file' AND p.idempotency_key = %s || ':' || s.row_key) AS seen
             FROM pay_stage s
             LEFT JOIN customers_account a ON a.consumer_number = s.consumer_number
-            LEFT JOIN payments_payment p ON p.channel = 'file' AND p.idempotency_key = %s || ':' || s.row_key
             """,
             [source],
         )
