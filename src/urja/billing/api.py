@@ -1,5 +1,165 @@
-"""API of billing (mounted under /api/v1/ by core.api)."""
+"""API of billing: bills and their lines, bill runs (console), revisions (maker-checker)."""
 
-from ninja import Router
+from datetime import date
+from decimal import Decimal
+
+from django.shortcuts import get_object_or_404
+from ninja import Router, Schema
+
+from urja.core.errors import Forbidden, NotFound
+from urja.core.permissions import require_role, role_of, scope_by_office
+from urja.customers.models import Account
+
+from . import services
+from .models import Bill, BillRevision, BillRun
 
 router = Router(tags=["billing"])
+
+
+class BillOut(Schema):
+    bill_number: str
+    kind: str
+    consumer_number: str
+    period_start: date
+    period_end: date
+    bill_date: date
+    due_date: date | None
+    units: Decimal
+    units_status: str
+    current_charges: Decimal
+    subsidy: Decimal
+    rebate: Decimal
+    dps: Decimal
+    total: Decimal
+    arrears: Decimal
+    net_payable: Decimal
+    rebate_by_due_date: Decimal
+    rebate_digital: Decimal
+    pdf_url: str
+
+
+def _bill_out(b: Bill) -> dict:
+    return {
+        **{f: getattr(b, f) for f in BillOut.model_fields if hasattr(b, f)},
+        "consumer_number": b.account.consumer_number,
+        "current_charges": b.current_charges,
+        "pdf_url": f"/billing/bills/{b.bill_number}/pdf/",
+    }
+
+
+def _account_for(request, consumer_number: str) -> Account:
+    if role_of(request.user) == "consumer" or role_of(request.user) is None:
+        consumer = getattr(request.user, "consumer", None)
+        account = Account.objects.filter(consumer_number=consumer_number, consumer=consumer).first()
+    else:
+        account = (
+            scope_by_office(request.user, Account.objects.all(), "office_path")
+            .filter(consumer_number=consumer_number)
+            .first()
+        )
+    if account is None:
+        raise NotFound(f"no account {consumer_number} in your scope", code="account_not_found")
+    return account
+
+
+@router.get("/accounts/{consumer_number}/bills", response=list[BillOut], summary="Bill history of an account")
+def account_bills(request, consumer_number: str, months: int = 12):
+    account = _account_for(request, consumer_number)
+    return [_bill_out(b) for b in services.bill_history(account=account, months=min(months, 60))]
+
+
+class LineOut(Schema):
+    code: str
+    description: str
+    group: str
+    base: str | None
+    rate: str | None
+    rate_unit: str
+    amount: str
+    explanation: str
+
+
+class BillDetailOut(BillOut):
+    lines: list[LineOut]
+    verification_code: str
+
+
+@router.get("/bills/{bill_number}", response=BillDetailOut, summary="A bill with its line-by-line computation")
+def bill_detail(request, bill_number: str):
+    bill = services.get_bill(bill_number=bill_number)
+    _account_for(request, bill.account.consumer_number)
+    lines = [ln.as_dict() for ln in services.bill_lines(bill).lines]
+    return {**_bill_out(bill), "lines": lines, "verification_code": services.verification_code(bill)}
+
+
+class RunIn(Schema):
+    cycle: str
+    period: str
+    dry_run: bool = False
+    bill_date: date | None = None
+
+
+@router.post("/runs", summary="Plan and start a bill run (or a dry run)")
+def create_run(request, body: RunIn):
+    require_role(request.user, "billing_officer", "manager")
+    run = services.create_run(
+        cycle=body.cycle, period=body.period, dry_run=body.dry_run, bill_date=body.bill_date, actor=request.user,
+        channel="api",
+    )  # fmt: skip
+    if run.dry_run:
+        run = services.dry_run_report(run=run)
+        return {**services.run_progress(run), "report": run.report}
+    run = services.start_run(run=run, actor=request.user, enqueue=True)
+    return services.run_progress(run)
+
+
+@router.get("/runs/{run_id}", summary="Progress and totals of a bill run")
+def run_detail(request, run_id: int):
+    require_role(request.user, "billing_officer", "manager", "cre", "key_account_manager")
+    return services.run_progress(get_object_or_404(BillRun, pk=run_id))
+
+
+class RevisionIn(Schema):
+    bill_number: str
+    kind: str
+    amount: Decimal
+    reason: str
+
+
+class RevisionOut(Schema):
+    id: int
+    bill_number: str
+    kind: str
+    amount: Decimal
+    status: str
+    note_number: str
+
+
+def _rev_out(r: BillRevision) -> dict:
+    return {"id": r.pk, "bill_number": r.bill.bill_number, "kind": r.kind, "amount": r.amount, "status": r.status,
+            "note_number": r.note_number}  # fmt: skip
+
+
+@router.post("/revisions", response=RevisionOut, summary="Propose a credit/debit note (maker)")
+def propose_revision(request, body: RevisionIn):
+    require_role(request.user, "billing_officer", "manager")
+    bill = services.get_bill(bill_number=body.bill_number)
+    _account_for(request, bill.account.consumer_number)
+    rev = services.propose_revision(bill=bill, kind=body.kind, amount=body.amount, reason=body.reason,
+                                    actor=request.user, channel="api")  # fmt: skip
+    return _rev_out(rev)
+
+
+class DecisionIn(Schema):
+    approve: bool
+    note: str = ""
+
+
+@router.post("/revisions/{revision_id}/decide", response=RevisionOut, summary="Approve or reject (checker)")
+def decide_revision(request, revision_id: int, body: DecisionIn):
+    require_role(request.user, "billing_officer", "manager")
+    rev = get_object_or_404(BillRevision.objects.select_related("bill", "bill__account"), pk=revision_id)
+    if not scope_by_office(request.user, Account.objects.filter(pk=rev.bill.account_id), "office_path").exists():
+        raise Forbidden("outside your office", code="out_of_scope")
+    return _rev_out(services.decide_revision(revision=rev, approve=body.approve, actor=request.user, note=body.note,
+                                             channel="api"))  # fmt: skip

@@ -1,6 +1,16 @@
 """Web (HTML) routes of billing, mounted at /billing/ (API routes live in api.py)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "billing"
-urlpatterns: list = []
+urlpatterns: list = [
+    path("runs/", views.console, name="console"),
+    path("runs/new/", views.create_run, name="create_run"),
+    path("runs/<int:pk>/", views.run_detail, name="run"),
+    path("account/<str:consumer_number>/panel/", views.account_panel, name="account_panel"),
+    path("bills/<str:bill_number>/pdf/", views.bill_pdf, name="bill_pdf"),
+    path("bills/<str:bill_number>/", views.bill_html, name="bill_html"),
+    path("verify/", views.verify, name="verify"),
+]

@@ -99,11 +99,11 @@ def test_unmetered_account_gets_a_fixed_charge_bill_and_prepaid_a_statement(offi
 
 def test_missing_tariff_stops_the_run_before_writing(make_account, offices):
     make_account()
-    make_account(category="general_purpose")  # no general-purpose tariff is loaded
+    make_account(category="minigrid", sub_category="household", package_code="MG-NONE")  # no such package
     with pytest.raises(DomainError) as exc:
         services.create_run(**JUNE)
     assert exc.value.code == "missing_tariff"
-    assert "general_purpose/general/urban" in exc.value.message
+    assert "minigrid/household/urban/lt_1ph/MG-NONE" in exc.value.message
     assert not BillRun.objects.exists() and not Bill.objects.exists()
 
 

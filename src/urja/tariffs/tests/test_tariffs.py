@@ -163,7 +163,7 @@ def test_minigrid_packages(tariffs):
         units=40,
         category="minigrid",
         sub_category="household",
-        package_code="HOME250",
+        package_code="MG-HOME-250W",
     )
     assert home.total == D("720.00")  # 40 × 18, per-unit package
     lite = calc(
@@ -171,10 +171,10 @@ def test_minigrid_packages(tariffs):
         period_end=date(2025, 6, 15),
         category="minigrid",
         sub_category="household",
-        package_code="LITE100",
+        package_code="MG-SOLAR-100W",
     )
     assert lite.total == D("75.00")  # fixed 150/month × 15/30
-    v = TariffVersion.objects.get(schedule_code="LITE100")
+    v = TariffVersion.objects.get(schedule_code="MG-SOLAR-100W")
     assert v.package_id == "MG01H0100W06FP"
 
 

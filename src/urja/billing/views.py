@@ -1,0 +1,110 @@
+"""Billing pages: bill run console, account bill history (360° panel), bill PDF/HTML, verification."""
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from urja.core.errors import DomainError, Forbidden
+from urja.core.permissions import require_role, role_of, scope_by_office
+
+from . import documents, services
+from .models import Bill, BillException, BillRun
+
+RUN_ROLES = ("billing_officer", "manager")
+
+
+def _bill_for(request, bill_number: str) -> Bill:
+    bill = services.get_bill(bill_number=bill_number)
+    if role_of(request.user) in (None, "consumer"):
+        consumer = getattr(request.user, "consumer", None)
+        if consumer is None or bill.account.consumer_id != consumer.pk:
+            raise Forbidden("not your bill", code="not_your_bill")
+    elif not scope_by_office(request.user, Bill.objects.filter(pk=bill.pk), "account__office_path").exists():
+        raise Forbidden("this bill is outside your office", code="out_of_scope")
+    return bill
+
+
+@login_required
+def account_panel(request, consumer_number: str):
+    """Fragment for the 360° page: the account's last 12 bills with PDF links."""
+    from urja.customers.models import Account
+
+    account = get_object_or_404(
+        scope_by_office(request.user, Account.objects.all(), "office_path"), consumer_number=consumer_number
+    )
+    bills = services.bill_history(account=account, months=12)
+    return render(
+        request,
+        "billing/_account_panel.html",
+        {"account": account, "bills": bills, "balance": services.outstanding(account=account)},
+    )
+
+
+@login_required
+def bill_pdf(request, bill_number: str):
+    try:
+        bill = _bill_for(request, bill_number)
+        data = documents.render_pdf(bill, request.GET.get("lang"))
+    except DomainError as exc:
+        return HttpResponse(exc.message, status=exc.status, content_type="text/plain")
+    response = HttpResponse(data, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="bill-{bill.bill_number}.pdf"'
+    return response
+
+
+@login_required
+def bill_html(request, bill_number: str):
+    try:
+        bill = _bill_for(request, bill_number)
+    except DomainError as exc:
+        return HttpResponse(exc.message, status=exc.status, content_type="text/plain")
+    return HttpResponse(documents.render_html(bill, request.GET.get("lang")))
+
+
+def verify(request):
+    """Public check of a printed bill: the verification code must match the bill number."""
+    number, code = request.GET.get("bill", "").strip().upper(), request.GET.get("code", "").strip().upper()
+    bill = Bill.objects.filter(bill_number=number).select_related("account").first() if number else None
+    valid = bool(bill and code and services.verification_code(bill) == code)
+    return render(request, "billing/verify.html", {"number": number, "code": code, "bill": bill, "valid": valid})
+
+
+@login_required
+def console(request):
+    require_role(request.user, *RUN_ROLES, "cre", "key_account_manager")
+    runs = BillRun.objects.select_related("cycle")[:30]
+    return render(request, "billing/console.html", {"runs": runs, "error": request.GET.get("error", "")})
+
+
+@login_required
+@require_POST
+def create_run(request):
+    require_role(request.user, *RUN_ROLES)
+    try:
+        run = services.create_run(
+            cycle=request.POST.get("cycle", "").strip(),
+            period=request.POST.get("period", "").strip(),
+            dry_run=request.POST.get("dry_run") == "on",
+            actor=request.user,
+            channel="backoffice",
+        )
+        if run.dry_run:
+            services.dry_run_report(run=run)
+        else:
+            services.start_run(run=run, actor=request.user, enqueue=True)
+    except DomainError as exc:
+        from urllib.parse import urlencode
+
+        return redirect(f"/billing/runs/?{urlencode({'error': exc.message})}")
+    return redirect("billing:run", pk=run.pk)
+
+
+@login_required
+def run_detail(request, pk: int):
+    require_role(request.user, *RUN_ROLES, "cre", "key_account_manager")
+    run = get_object_or_404(BillRun.objects.select_related("cycle"), pk=pk)
+    progress = services.run_progress(run)
+    template = "billing/_progress.html" if request.headers.get("HX-Request") else "billing/run.html"
+    exceptions = BillException.objects.filter(run=run).select_related("account")[:200]
+    return render(request, template, {"run": run, "p": progress, "exceptions": exceptions})
