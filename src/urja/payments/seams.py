@@ -4,8 +4,9 @@ Each function has a fixed contract; it calls the owning app when its API is ther
 to a minimal, documented behaviour otherwise (so payments works and is tested on its own):
 
 * `notify_consumer(...)`     → urja.notifications.services.notify (fallback: log only).
-* `send_meter_command(...)`  → urja.metering.services.send_command (fallback: publish the command
-                               straight to the MQTT broker on `urja/meters/<meter-or-account>/cmd`).
+* `send_meter_command(...)`  → urja.metering.services.send_command, published by the metering MQTT
+                               gateway (fallback without metering: publish straight to the broker on
+                               `urja/meters/<consumer number>/cmd`).
 * `day_consumption(...)`     → urja.metering (kWh of one day for an account; fallback: None).
 * `price_energy(...)`        → urja.tariffs engine (fallback: flat rate from data/payments/prepaid.toml).
 """
@@ -97,41 +98,6 @@ def send_meter_command(*, account, command: str, idempotency_key: str, reason: s
             raise NoSmartMeter(exc.message) from exc
         raise
     return CommandSent(str(cmd.command_id), "metering")
-
-
-def publish_queued_commands() -> int:
-    """One tick of the command publisher: the metering MQTT gateway's job. Uses the gateway's own
-    publish step when it offers one; otherwise claims queued commands and publishes them on
-    COMMAND_TOPIC. Returns the number published."""
-    try:
-        from urja.metering import services as metering
-    except ImportError:
-        return 0
-    for module_name in ("urja.metering.gateway", "urja.metering.runtime"):
-        try:
-            module = __import__(module_name, fromlist=["publish_queued"])
-        except ImportError:
-            continue
-        publish = getattr(module, "publish_queued", None)
-        if publish is not None:
-            return int(publish() or 0)
-    claimed = metering.claim_commands()
-    if not claimed:
-        return 0
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
-    host, port = mqtt_address()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"urja-pay-{uuid.uuid4().hex[:8]}")
-    client.connect(host, port, keepalive=10)
-    client.loop_start()
-    try:
-        for serial, payload in claimed:
-            client.publish(COMMAND_TOPIC.format(target=serial), json.dumps(payload), qos=1).wait_for_publish(timeout=5)
-    finally:
-        client.loop_stop()
-        client.disconnect()
-    return len(claimed)
 
 
 def mqtt_address() -> tuple[str, int]:

@@ -72,6 +72,19 @@ def test_recharge_earns_the_prepaid_rebate(cashier, prepaid_account):
 
 
 @pytest.fixture
+def gateway():
+    """The metering MQTT gateway (the real head-end code) connected to the broker."""
+    from urja.metering.gateway import Gateway
+
+    host, port = seams.mqtt_address()
+    gw = Gateway(f"mqtt://{host}:{port}")
+    gw.start()
+    assert gw.wait_connected(10)
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture
 def smart_meter(prepaid_account):
     from urja.metering import services as metering
 
@@ -82,7 +95,7 @@ def smart_meter(prepaid_account):
     return meter
 
 
-def test_run_down_disconnect_recharge_reconnect_over_mqtt(cashier, prepaid_account, smart_meter, broker):
+def test_run_down_disconnect_recharge_reconnect_over_mqtt(cashier, prepaid_account, smart_meter, broker, gateway):
     recharge(cashier, prepaid_account, "100.00", "r1")  # wallet 104.00
     charge = services.charge_prepaid_day(account=prepaid_account, day=TUESDAY_11.date(), kwh="60")
     assert charge.amount > Decimal("204.00")  # beyond the wallet and the emergency credit
@@ -95,7 +108,7 @@ def test_run_down_disconnect_recharge_reconnect_over_mqtt(cashier, prepaid_accou
     assert services.evaluate_wallet(account=prepaid_account, now=SUNDAY_11).supply == "connected"
     wallet = services.evaluate_wallet(account=prepaid_account, now=TUESDAY_11)
     assert wallet.supply == PrepaidWallet.Supply.DISCONNECTED and wallet.commands_sent == 1
-    assert seams.publish_queued_commands() == 1  # the MQTT gateway's tick
+    assert gateway.dispatch() == 1  # the MQTT gateway's tick publishes the queued command
     topic, body = wait_for(broker, wallet.last_command_id)
     assert body["command"] == "disconnect"
     # evaluating again sends nothing more
@@ -110,10 +123,10 @@ def test_run_down_disconnect_recharge_reconnect_over_mqtt(cashier, prepaid_accou
     recharge(cashier, prepaid_account, str(debt + Decimal("50.00")), "r3")
     wallet.refresh_from_db()
     assert wallet.supply == PrepaidWallet.Supply.CONNECTED and wallet.commands_sent == 2
-    assert seams.publish_queued_commands() == 1
+    assert gateway.dispatch() == 1
     topic, body = wait_for(broker, wallet.last_command_id)
     assert body["command"] == "reconnect"
-    assert smart_meter.serial in topic
+    assert topic == f"urja/meters/{smart_meter.serial}/commands"
 
 
 def test_no_smart_meter_leaves_supply_state_alone(cashier, prepaid_account):
