@@ -543,7 +543,7 @@ def _import_python(batch: ImportBatch, path: Path, fmt: str) -> dict:
         for r in chunk:
             code, values = (r["__error__"], None) if "__error__" in r else check_row(r, lookup, now, zones)
             if code:
-                raw = ",".join(str(r.get(c) or "") for c in BASE_COLUMNS)[:500]
+                raw = ",".join(str(r[c]) for c in BASE_COLUMNS if r.get(c) not in (None, ""))[:500]
                 errors.append(
                     ImportRowError(batch=batch, row_number=r["__row__"], code=code, message=MESSAGES[code], raw=raw)
                 )

@@ -423,7 +423,12 @@ def _remove(*, inst: Installation, at, final_kwh, final_kvah, final_tod, reason,
                 vee_status=VeeStatus.PASSED,
             ),
         )
-    _set_status(meter, status, actor=actor, channel=channel, reason=reason)
+    # A meter already found defective/burnt (e.g. by a test) keeps that status when it comes out.
+    if meter.status != status and not (status == MeterStatus.REMOVED and meter.status in _FAULTY):
+        _set_status(meter, status, actor=actor, channel=channel, reason=reason)
+
+
+_FAULTY = (MeterStatus.DEFECTIVE, MeterStatus.BURNT)
 
 
 @transaction.atomic
@@ -1632,3 +1637,48 @@ def store_smart_batch(*, readings: list[dict], intervals: list[dict], events: li
         )
         Meter.objects.filter(serial__in=serials).update(last_seen_at=timezone.now())
     return {"readings": len(new_readings), "intervals": len(intervals), "events": len(events), "not_installed": skipped}
+
+
+# --- views of the data (read-only) ----------------------------------------------------------
+
+
+def consumption_series(account: Account, *, months: int = 12, today: date | None = None) -> list[dict]:
+    """Units per calendar month for the last `months` months: between the last usable readings of
+    consecutive months (exact across replacements). Months without a reading have kwh None."""
+    today = today or timezone.localdate()
+    keys = []
+    y, m = today.year, today.month
+    for _ in range(months + 1):
+        keys.append((y, m))
+        y, m = (y, m - 1) if m > 1 else (y - 1, 12)
+    keys.reverse()
+    since = datetime(keys[0][0], keys[0][1], 1, tzinfo=IST)
+    last: dict[tuple[int, int], Reading] = {}
+    for r in (
+        _usable(Reading.objects.select_related("installation", "meter").filter(account=account))
+        .filter(read_at__gte=since)
+        .order_by("read_at", "id")
+    ):
+        d = _local_date(r.read_at)
+        last[(d.year, d.month)] = r
+    opening = (
+        _usable(Reading.objects.select_related("installation", "meter").filter(account=account))
+        .filter(read_at__lt=since)
+        .order_by("-read_at")
+        .first()
+    )
+    series = []
+    prev = opening
+    for key in keys:
+        r = last.get(key)
+        row = {"year": key[0], "month": key[1], "kwh": None, "status": None}
+        if r is not None and prev is not None:
+            try:
+                row["kwh"] = consumption_between(prev, r)
+                row["status"] = r.status
+            except calc.RegisterError:
+                row["status"] = "error"
+        if r is not None:
+            prev = r
+        series.append(row)
+    return series[1:]

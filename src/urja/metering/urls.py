@@ -1,6 +1,19 @@
 """Web (HTML) routes of metering, mounted at /metering/ (API routes live in api.py)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "metering"
-urlpatterns: list = []
+urlpatterns = [
+    path("meters/", views.meter_list, name="meters"),
+    path("meters/<str:serial>/", views.meter_detail, name="meter"),
+    path("meters/<str:serial>/sheet/", views.particulars_sheet, name="sheet"),
+    path("accounts/<str:consumer_number>/", views.account_page, name="account"),
+    path("accounts/<str:consumer_number>/panel/", views.account_panel, name="account_panel"),
+    path("review/", views.review_queue, name="review"),
+    path("review/<int:reading_id>/", views.review_action, name="review_action"),
+    path("commands/", views.commands, name="commands"),
+    path("commands/<str:command_id>/retry/", views.command_retry, name="command_retry"),
+    path("route-book/", views.route_book, name="route_book"),
+]

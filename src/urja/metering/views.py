@@ -1,0 +1,198 @@
+"""Staff web pages of metering (HTMX fragments where useful). Staff only, scoped by office."""
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from urja.core.errors import DomainError
+from urja.core.models import Channel
+from urja.core.permissions import ALL_STAFF_ROLES, office_path_of, role_of, scope_by_office
+from urja.customers.models import Account
+
+from . import charts, services
+from .api import COMMAND_ROLES, REVIEW_ROLES
+from .models import Installation, Meter, MeterCommand, Reading, SheetEntry, VeeStatus
+
+
+def _staff(request, roles=ALL_STAFF_ROLES):
+    role = role_of(request.user)
+    if role is None or role == "consumer" or (role not in roles and role != "admin"):
+        raise PermissionDenied("staff only")
+
+
+def _account(request, consumer_number: str) -> Account:
+    qs = scope_by_office(request.user, Account.objects.select_related("consumer", "section"), "office_path")
+    account = qs.filter(consumer_number=consumer_number.strip().upper()).first()
+    if account is None:
+        raise Http404("no such account")
+    return account
+
+
+def _account_context(account: Account, months: int = 12) -> dict:
+    inst = services.current_installation(account)
+    readings = list(Reading.objects.filter(account=account).select_related("meter").order_by("-read_at", "-id")[:12])
+    series = services.consumption_series(account, months=months)
+    return {
+        "account": account,
+        "installation": inst,
+        "meter": inst.meter if inst else None,
+        "readings": readings,
+        "chart": charts.monthly_bars(series, title=_("Consumption, last %(n)s months (kWh)") % {"n": months}),
+        "series": series,
+        "rent": services.meter_rent_applies(account),
+    }
+
+
+@login_required
+def account_panel(request, consumer_number: str):
+    """HTMX fragment for the CRE's 360° page: the meter, its last readings and a 12-month chart."""
+    _staff(request)
+    return render(request, "metering/_account_panel.html", _account_context(_account(request, consumer_number)))
+
+
+@login_required
+def account_page(request, consumer_number: str):
+    _staff(request)
+    account = _account(request, consumer_number)
+    context = _account_context(account)
+    context["installations"] = Installation.objects.filter(account=account).select_related("meter")
+    context["all_readings"] = Reading.objects.filter(account=account).select_related("meter").order_by("-read_at")[:100]
+    return render(request, "metering/account.html", context)
+
+
+@login_required
+def meter_list(request):
+    _staff(request)
+    q = request.GET.get("q", "").strip().upper()
+    meters = Meter.objects.order_by("serial")
+    if q:
+        meters = meters.filter(serial__startswith=q)
+    return render(request, "metering/meters.html", {"meters": meters[:200], "q": q})
+
+
+def _meter(request, serial: str) -> Meter:
+    meter = Meter.objects.filter(serial=serial.upper()).first()
+    if meter is None:
+        raise Http404("no such meter")
+    inst = Installation.objects.filter(meter=meter, removed_at__isnull=True).first()
+    if inst and not scope_by_office(request.user, Account.objects.filter(pk=inst.account_id), "office_path").exists():
+        raise Http404("no such meter")
+    return meter
+
+
+@login_required
+def meter_detail(request, serial: str):
+    _staff(request)
+    meter = _meter(request, serial)
+    return render(
+        request,
+        "metering/meter.html",
+        {
+            "meter": meter,
+            "installations": Installation.objects.filter(meter=meter).select_related("account"),
+            "sheet": SheetEntry.objects.filter(meter=meter).select_related("account"),
+            "commands": MeterCommand.objects.filter(meter=meter)[:20],
+            "tests": meter.tests.order_by("-tested_on")[:10],
+        },
+    )
+
+
+@login_required
+def particulars_sheet(request, serial: str):
+    """Printable meter particulars sheet (OERC Supply Code reg. 102(vii)(c))."""
+    _staff(request)
+    meter = _meter(request, serial)
+    inst = (
+        Installation.objects.filter(meter=meter).select_related("account__consumer").order_by("-installed_at").first()
+    )
+    return render(
+        request,
+        "metering/sheet.html",
+        {"meter": meter, "installation": inst, "sheet": SheetEntry.objects.filter(meter=meter), "now": timezone.now()},
+    )
+
+
+@login_required
+def review_queue(request):
+    _staff(request, REVIEW_ROLES)
+    accounts = scope_by_office(request.user, Account.objects.all(), "office_path")
+    readings = (
+        Reading.objects.filter(vee_status=VeeStatus.REVIEW, account__in=accounts)
+        .select_related("meter", "account__consumer")
+        .order_by("read_at")[:200]
+    )
+    return render(request, "metering/review.html", {"readings": readings})
+
+
+@login_required
+@require_POST
+def review_action(request, reading_id: int):
+    _staff(request, REVIEW_ROLES)
+    accounts = scope_by_office(request.user, Account.objects.all(), "office_path")
+    reading = Reading.objects.filter(pk=reading_id, account__in=accounts).first()
+    if reading is None:
+        raise Http404("no such reading")
+    error = None
+    try:
+        reading = services.review_reading(
+            reading=reading,
+            action=request.POST.get("action", ""),
+            reason=request.POST.get("reason", ""),
+            kwh=request.POST.get("kwh") or None,
+            actor=request.user,
+            channel=Channel.BACKOFFICE,
+        )
+    except DomainError as exc:
+        error = exc.message
+    if request.headers.get("HX-Request"):
+        reading = Reading.objects.select_related("meter", "account__consumer").get(pk=reading.pk)
+        return render(request, "metering/_review_row.html", {"r": reading, "error": error})
+    return redirect("metering:review")
+
+
+@login_required
+def commands(request):
+    _staff(request)
+    qs = MeterCommand.objects.select_related("meter", "account")
+    status = request.GET.get("status")
+    if status:
+        qs = qs.filter(status=status)
+    path = office_path_of(request.user) or ""
+    if path:
+        qs = qs.filter(account__office_path__startswith=path)
+    return render(request, "metering/commands.html", {"commands": qs[:200], "status": status})
+
+
+@login_required
+@require_POST
+def command_retry(request, command_id: str):
+    _staff(request, COMMAND_ROLES)
+    cmd = MeterCommand.objects.filter(command_id=command_id).first()
+    if cmd is None:
+        raise Http404("no such command")
+    try:
+        services.retry_command(command=cmd, actor=request.user, channel=Channel.BACKOFFICE)
+    except DomainError as exc:
+        return HttpResponse(exc.message, status=409)
+    return redirect("metering:commands")
+
+
+@login_required
+def route_book(request):
+    _staff(request)
+    today = timezone.localdate()
+    cycle = request.GET.get("cycle", "C01")
+    year = int(request.GET.get("year", today.year))
+    month = int(request.GET.get("month", today.month))
+    rows = services.route_book(
+        office_path=office_path_of(request.user) or "",
+        bill_cycle=cycle,
+        year=year,
+        month=month,
+        route=request.GET.get("route") or None,
+    )
+    return render(request, "metering/route_book.html", {"rows": rows, "cycle": cycle, "year": year, "month": month})
