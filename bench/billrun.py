@@ -40,7 +40,7 @@ def setup(n: int) -> list:
     _exec(
         "TRUNCATE billing_billexception, billing_billrunpartition, billing_bill, billing_billrun, billing_ledgerentry,"
         " billing_instalmentplan, metering_reading, metering_installation, metering_meter, customers_contact,"
-        " customers_account, customers_consumer RESTART IDENTITY CASCADE"
+        " customers_account, customers_consumer, tariffs_tariffversion, tariffs_tarifforder RESTART IDENTITY CASCADE"
     )
     _exec("DELETE FROM core_numberseries WHERE key LIKE 'bill:%%' OR key LIKE 'statement:%%'")
     root = Office.objects.filter(code="BNU").first() or create_office(code="BNU", name="Bench utility", level="utility")
@@ -65,7 +65,7 @@ def setup(n: int) -> list:
     _exec(
         "INSERT INTO customers_consumer (name, kind, applicant_type, guardian_name, aadhaar_masked,"
         " preferred_language, created_at) SELECT 'Consumer ' || g, 'person', 'owner', '', '',"
-        " (ARRAY['en','hi','or'])[1 + g %% 3], now() FROM generate_series(1, %s) g",
+        " (ARRAY['en','hi','or'])[1 + g %% 3], now() FROM generate_series(1, %s::bigint) g",
         [n],
     )
     _exec(
@@ -78,21 +78,21 @@ def setup(n: int) -> list:
         "  'lt_1ph', 1 + (g %% 5), 'kW', CASE WHEN g %% 5 < 2 THEN 'rural' ELSE 'urban' END,"
         f"  ({ids})[1 + (g / 7) %% 4], ({paths})[1 + (g / 7) %% 4], '', 'C01', 'R' || (g %% 50), 'active',"
         "  g %% 50 = 11, DATE '2025-01-01', now()"
-        " FROM generate_series(1, %s) g",
+        " FROM generate_series(1, %s::bigint) g",
         [n],
     )
     _exec(
         "INSERT INTO metering_meter (serial, make, model, meter_type, phase, multiplying_factor, register_digits,"
         " ownership, seals, status, relay_connected, supply_hours, created_at)"
         " SELECT 'BM' || g, 'Genus', '', CASE WHEN g %% 10 = 0 THEN 'smart' ELSE 'static' END, 1, 1, 6, 'utility',"
-        " '[]', 'installed', true, '[]', now() FROM generate_series(1, %s) g",
+        " '[]', 'installed', true, '[]', now() FROM generate_series(1, %s::bigint) g",
         [n],
     )
     _exec(
         "INSERT INTO metering_installation (meter_id, account_id, installed_at, initial_kwh, initial_tod, final_tod,"
         " location, reason, removal_reason)"
         " SELECT g, g, TIMESTAMPTZ '2025-01-01 12:00+05:30', 1000, '{}', '{}', '', 'new connection', ''"
-        " FROM generate_series(1, %s) g",
+        " FROM generate_series(1, %s::bigint) g",
         [n],
     )
     for day, kwh in (("2025-05-31", "1000 + (g %% 997)"), ("2025-06-30", "1000 + (g %% 997) + (g * 7919) %% 600")):
@@ -100,7 +100,7 @@ def setup(n: int) -> list:
             "INSERT INTO metering_reading (meter_id, account_id, installation_id, read_at, source, status, kwh, photo,"
             " vee_status, estimation_method, review_reason, created_at)"
             f" SELECT g, g, g, TIMESTAMPTZ '{day} 12:00+05:30', 'amr', 'actual', {kwh}, '', 'passed', '', '', now()"
-            " FROM generate_series(1, %s) g",
+            " FROM generate_series(1, %s::bigint) g",
             [n],
         )
     with connection.cursor() as c:

@@ -60,7 +60,7 @@ def history_chart(bill: Bill, months: int = 12) -> dict:
     bar = (width - gap * max(len(bills), 1)) / max(len(bills), 1)
     bars = []
     for i, (start, units) in enumerate(bills):
-        h = max(1.0, float(units) / top * (height - 20))
+        h = max(1.0, float(units) / top * (height - 30))
         bars.append(
             {
                 "x": round(i * (bar + gap), 1),
