@@ -127,15 +127,16 @@ def build(n: int, now_ts: int, prev_ts: int) -> dict:
             f"""
             WITH kinds(idx, type_id, span, fracs) AS (VALUES {", ".join(values)}),
             x AS (
-                SELECT r.id, r.request_type_id, extract(epoch FROM r.clock_start)::bigint AS cs, k.span, k.fracs
+                SELECT r.id, r.request_type_id, r.office_id, extract(epoch FROM r.clock_start)::bigint AS cs, k.span,
+                       k.fracs
                 FROM servicedesk_servicerequest r JOIN kinds k ON k.type_id = r.request_type_id
                 WHERE r.number LIKE 'BENCH%%'
             )
             INSERT INTO servicedesk_escalationclock (
-                request_id, request_type_id, clock_start_ts, span_seconds, paused_seconds, next_escalation_ts,
-                escalation_level
+                request_id, request_type_id, office_id, clock_start_ts, span_seconds, paused_seconds,
+                next_escalation_ts, escalation_level
             )
-            SELECT x.id, x.request_type_id, x.cs, x.span, 0,
+            SELECT x.id, x.request_type_id, x.office_id, x.cs, x.span, 0,
                    (SELECT MIN(CEIL(x.cs + f * x.span))::bigint FROM unnest(x.fracs) f
                      WHERE x.cs + f * x.span > %(prev)s),
                    (SELECT COUNT(*) FROM unnest(x.fracs) f WHERE x.cs + f * x.span <= %(prev)s)

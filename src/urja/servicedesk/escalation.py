@@ -20,7 +20,6 @@ from collections import defaultdict
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import Count
 
 from urja.network.models import Office
 
@@ -32,33 +31,36 @@ C = EscalationClock._meta.db_table
 T = "servicedesk_escalationtier"
 E = Escalation._meta.db_table
 
+_REACHED = "c.clock_start_ts + c.paused_seconds + t.fraction * c.span_seconds"
 _PG_SWEEP = f"""
-WITH due AS (
-    SELECT c.request_id AS id, c.escalation_level AS old_level, t.level, t.title, t.office_level, t.fraction
+WITH x AS (
+    SELECT c.request_id, c.escalation_level AS old_level,
+           MAX(t.level) FILTER (WHERE {_REACHED} <= %(now)s) AS new_level,
+           MIN(CEIL({_REACHED})) FILTER (WHERE {_REACHED} > %(now)s) AS next_ts
     FROM {C} c
-    JOIN {T} t ON t.request_type_id = c.request_type_id
+    JOIN {T} t ON t.request_type_id = c.request_type_id AND t.level > c.escalation_level
     WHERE c.next_escalation_ts <= %(now)s
-      AND t.level > c.escalation_level
-      AND c.clock_start_ts + c.paused_seconds + t.fraction * c.span_seconds <= %(now)s
-),
-top AS (
-    SELECT id, MAX(level) AS new_level, MIN(old_level) AS old_level FROM due GROUP BY id
+    GROUP BY c.request_id, c.escalation_level
 ),
 claimed AS (
     UPDATE {C} c
-    SET escalation_level = top.new_level,
-        next_escalation_ts = (
-            SELECT MIN(CEIL(c.clock_start_ts + c.paused_seconds + t.fraction * c.span_seconds))::bigint
-            FROM {T} t WHERE t.request_type_id = c.request_type_id AND t.level > top.new_level
-        )
-    FROM top
-    WHERE c.request_id = top.id AND c.escalation_level = top.old_level AND c.next_escalation_ts <= %(now)s
-    RETURNING c.request_id
+    SET escalation_level = x.new_level, next_escalation_ts = x.next_ts::bigint
+    FROM x
+    WHERE c.request_id = x.request_id AND c.escalation_level = x.old_level
+      AND c.next_escalation_ts <= %(now)s AND x.new_level IS NOT NULL
+    RETURNING c.request_id, c.request_type_id, c.office_id, x.old_level, x.new_level
+),
+inserted AS (
+    INSERT INTO {E} (request_id, level, title, office_level, reason, fraction, sweep, created_at)
+    SELECT cl.request_id, t.level, t.title, t.office_level, 'sla', t.fraction, %(sweep)s, %(at)s
+    FROM claimed cl
+    JOIN {T} t ON t.request_type_id = cl.request_type_id AND t.level > cl.old_level AND t.level <= cl.new_level
+    ON CONFLICT (request_id, level) DO NOTHING
+    RETURNING request_id, level, title, office_level
 )
-INSERT INTO {E} (request_id, level, title, office_level, reason, fraction, sweep, created_at)
-SELECT due.id, due.level, due.title, due.office_level, 'sla', due.fraction, %(sweep)s, %(at)s
-FROM due JOIN claimed ON claimed.request_id = due.id
-ON CONFLICT (request_id, level) DO NOTHING
+SELECT cl.office_id, i.office_level, i.level, i.title, COUNT(*)
+FROM inserted i JOIN claimed cl ON cl.request_id = i.request_id
+GROUP BY cl.office_id, i.office_level, i.level, i.title
 """
 
 # SQLite (the embedded default): one writer at a time, so two statements in one transaction.
@@ -70,6 +72,12 @@ WHERE c.next_escalation_ts <= %(now)s
   AND t.level > c.escalation_level
   AND c.clock_start_ts + c.paused_seconds + t.fraction * c.span_seconds <= %(now)s
 ON CONFLICT (request_id, level) DO NOTHING
+"""
+_SQLITE_GROUPS = f"""
+SELECT c.office_id, e.office_level, e.level, e.title, COUNT(*)
+FROM {E} e JOIN {C} c ON c.request_id = e.request_id
+WHERE e.sweep = %(sweep)s
+GROUP BY c.office_id, e.office_level, e.level, e.title
 """
 _SQLITE_UPDATE = f"""
 UPDATE {C} SET
@@ -93,32 +101,27 @@ def sweep(*, now: datetime | None = None, notify: bool = True) -> dict:
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(_PG_SWEEP, params)
-            escalated = cursor.rowcount
         else:
             cursor.execute(_SQLITE_INSERT, params)
-            escalated = cursor.rowcount
             cursor.execute(_SQLITE_UPDATE, params)
-    notified = notify_holders(sweep_id) if notify and escalated else 0
-    return {"sweep": sweep_id, "escalated": max(escalated, 0), "notices": notified}
+            cursor.execute(_SQLITE_GROUPS, params)
+        groups = cursor.fetchall()
+    escalated = sum(row[4] for row in groups)
+    notified = notify_holders(sweep_id, groups) if notify and escalated else 0
+    return {"sweep": sweep_id, "escalated": escalated, "notices": notified}
 
 
-def notify_holders(sweep_id: str) -> int:
-    """One notice per holder office and tier for this sweep (counts, not one per request)."""
-    groups = (
-        Escalation.objects.filter(sweep=sweep_id)
-        .values("request__office_id", "office_level", "level", "title")
-        .order_by()
-        .annotate(n=Count("id"))
-    )
+def notify_holders(sweep_id: str, groups: list[tuple]) -> int:
+    """One notice per holder office and tier for this sweep (counts, not one per request).
+    `groups`: (request office id, tier office level, level, title, count)."""
     offices: dict[int, Office] = {}
     per_holder: dict[tuple[int, int, str], int] = defaultdict(int)
-    for row in groups:
-        office_id = row["request__office_id"]
+    for office_id, office_level, level, title, count in groups:
         if office_id not in offices:
             offices[office_id] = Office.objects.get(pk=office_id)
-        holder = holder_office(offices[office_id], row["office_level"])
+        holder = holder_office(offices[office_id], office_level)
         offices.setdefault(holder.pk, holder)
-        per_holder[(holder.pk, row["level"], row["title"])] += row["n"]
+        per_holder[(holder.pk, level, title)] += count
     sent = 0
     for (holder_id, level, title), count in per_holder.items():
         sent += notice_holders(

@@ -201,6 +201,8 @@ class EscalationClock(models.Model):
 
     request = models.OneToOneField(ServiceRequest, primary_key=True, on_delete=models.CASCADE, related_name="esc_clock")
     request_type = models.ForeignKey(RequestType, on_delete=models.PROTECT, db_index=False, related_name="+")
+    # copy of the request's owning office: the sweep groups its notices by it without a join
+    office = models.ForeignKey("network.Office", on_delete=models.PROTECT, db_index=False, related_name="+")
     clock_start_ts = models.BigIntegerField()
     span_seconds = models.BigIntegerField()
     paused_seconds = models.BigIntegerField(default=0)
@@ -240,13 +242,14 @@ class Escalation(models.Model):
         CONSUMER = "consumer", "Escalated by the consumer"
         MANUAL = "manual", "Escalated by staff"
 
-    request = models.ForeignKey(ServiceRequest, on_delete=models.CASCADE, related_name="escalations")
+    # no separate index: the unique (request, level) constraint serves lookups by request
+    request = models.ForeignKey(ServiceRequest, on_delete=models.CASCADE, related_name="escalations", db_index=False)
     level = models.PositiveSmallIntegerField()
     title = models.CharField(max_length=80)
     office_level = models.CharField(max_length=12)
     reason = models.CharField(max_length=10, choices=Reason.choices, default=Reason.SLA)
     fraction = models.FloatField(null=True, blank=True)
-    sweep = models.CharField(max_length=36, blank=True, db_index=True)
+    sweep = models.CharField(max_length=36, blank=True)
     created_at = models.DateTimeField()
 
     class Meta:

@@ -196,6 +196,7 @@ def _save(request: ServiceRequest) -> None:
     if pending is not None:
         pending.request = request
         pending.request_type_id = request.request_type_id
+        pending.office_id = request.office_id
         pending.save()
 
 
