@@ -414,10 +414,10 @@ def _post_postgres(*, batch, source, rows, report, actor):
             CREATE TEMP TABLE pay_resolved ON COMMIT DROP AS
             SELECT s.*, a.id AS account_id, a.status AS account_status, a.section_id, a.is_prepaid,
                    row_number() OVER (PARTITION BY s.row_key ORDER BY s.line) AS rn,
-                   EXISTS (SELECT 1 FROM payments_payment p
-                           WHERE p.channel = 'file' AND p.idempotency_key = %s || ':' || s.row_key) AS seen
+                   (p.id IS NOT NULL) AS seen
             FROM pay_stage s
             LEFT JOIN customers_account a ON a.consumer_number = s.consumer_number
+            LEFT JOIN payments_payment p ON p.channel = 'file' AND p.idempotency_key = %s || ':' || s.row_key
             """,
             [source],
         )
