@@ -351,6 +351,10 @@ def _slow_path(run: BillRun, ids: np.ndarray, slow: np.ndarray, result: UsageArr
             kind = {"no_reading": "no_reading", "no_meter": "no_reading"}.get(exc.code, "meter_error")
             result.exceptions[i] = (kind, exc.message[:240], {"code": exc.code})
             continue
+        except Exception as exc:  # a register error or bad data on one account must not stop the division
+            log.warning("billing consumption of account %s failed: %s", account.pk, exc)
+            result.exceptions[i] = ("meter_error", str(exc)[:240], {"code": getattr(exc, "code", type(exc).__name__)})
+            continue
         if c.held:
             result.exceptions[i] = (
                 "vee_failed",

@@ -35,7 +35,7 @@ def send_ebills(run_id: int, lo: int, hi: int) -> int:
             account=bill.account,
             context={
                 "bill_number": bill.bill_number,
-                "amount": bill.net_payable,
+                "amount": max(bill.net_payable, 0),
                 "due_date": bill.due_date,
                 "units": str(bill.units.normalize()) if bill.metered else "",
             },
