@@ -95,10 +95,13 @@ def _raw_copy(path: Path) -> float:
         )
         cur.execute("CREATE UNIQUE INDEX ON raw_copy (meter_serial, read_at)")
         started = time.perf_counter()
-        with cur.connection.cursor() as pcur, pcur.copy("COPY raw_copy FROM STDIN (FORMAT csv, HEADER)") as copy:
-            with open(path, "rb") as fh:
-                while chunk := fh.read(1 << 20):
-                    copy.write(chunk)
+        with (
+            cur.connection.cursor() as pcur,
+            pcur.copy("COPY raw_copy FROM STDIN (FORMAT csv, HEADER)") as copy,
+            open(path, "rb") as fh,
+        ):
+            while chunk := fh.read(1 << 20):
+                copy.write(chunk)
         return time.perf_counter() - started
 
 
