@@ -35,12 +35,14 @@ Each module in HOOKS may define::
   distinct demo users instead of the dict.
 
 A hook runs inside its own transaction; it should itself be idempotent. A module that is not
-importable yet is skipped cleanly; a hook that raises aborts the demo with the hook's name.
+importable yet is skipped cleanly. A hook that raises is rolled back and reported (with
+``strict_hooks`` / ``urja demo --strict-hooks`` it aborts the demo, naming the hook).
 Each hook's completion is recorded as an audit event (action "demo.hook_done"), so a hook that
 appears later still runs once on the next `urja demo` over the existing demo accounts.
 """
 
 import inspect
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -53,6 +55,8 @@ from .consumers import DEMO_SERIES, BulkWriter, Lookups, create_in_bulk, create_
 from .generator import ConsumerGenerator, ConsumerSpec, Profile
 from .organisation import Organisation, build_organisation, organisation_data, people_data
 from .staff import DEMO_PASSWORD, LOGINS, ensure_staff
+
+log = logging.getLogger("urja.demo")
 
 # Call sites of other apps' demo data, in this order (metering first: bills need readings;
 # payments after billing; notifications last, over what the others produced).
@@ -103,12 +107,14 @@ def build(
     chunk: int = 25_000,
     fast: bool | None = None,
     hooks: bool = True,
+    strict_hooks: bool = False,
     stdout: Callable[[str], None] = print,
 ) -> DemoResult:
     """Build (or top up) the demo. `bulk`: True = all new consumers in bulk, False = all through
     the services, None = the first SERVICES_SHARE through the services and the rest in bulk
     (all in bulk from FAST_LOAD_MIN new consumers on).
-    `fast`: on PostgreSQL, load the bulk part with `fastload` (None = from FAST_LOAD_MIN on)."""
+    `fast`: on PostgreSQL, load the bulk part with `fastload` (None = from FAST_LOAD_MIN on).
+    `strict_hooks`: a failing hook raises (else it is reported and the demo goes on)."""
     from urja.customers.models import Account
 
     started = time.perf_counter()
@@ -177,11 +183,12 @@ def build(
             create_in_bulk(
                 count=via_bulk, generator=bulk_generator, seed=seed, writer=writer, chunk=chunk, progress=progress
             )
-        new_ids += list(Account.objects.filter(pk__gt=last_id).values_list("pk", flat=True)[: HOOK_SAMPLE * 40])
+        new = Account.objects.filter(pk__gt=last_id)
+        new_ids += _spread_ids(new) + list(new.filter(supply_type__in=["ht", "eht"]).values_list("pk", flat=True))
     result.consumers_created = wanted
     result.accounts_created = Account.objects.count() - before + len(special_ids)
     if hooks:
-        result.hooks = run_hooks(org=org, staff=staff, new_ids=new_ids, seed=seed, stdout=stdout)
+        result.hooks = run_hooks(org=org, staff=staff, new_ids=new_ids, seed=seed, stdout=stdout, strict=strict_hooks)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -359,14 +366,15 @@ def _special_ids(org: Organisation) -> list[int]:
 
 
 def sample_accounts(ids: list[int], org: Organisation) -> list:
-    """At most HOOK_SAMPLE accounts (evenly spread) plus all special ones, consumer and section loaded."""
+    """The accounts of `ids` (consumer, section and mini-grid site loaded); more than HOOK_SAMPLE
+    are thinned to an even spread, keeping every special account among them."""
     from urja.customers.models import Account
 
     ids = sorted(set(ids))
     if len(ids) > HOOK_SAMPLE:
+        special = set(_special_ids(org)).intersection(ids)
         step = len(ids) / HOOK_SAMPLE
-        ids = [ids[int(i * step)] for i in range(HOOK_SAMPLE)]
-        ids = sorted(set(ids) | set(_special_ids(org)))
+        ids = sorted({ids[int(i * step)] for i in range(HOOK_SAMPLE)} | special)
     accounts = []
     for start in range(0, len(ids), 2000):
         batch = ids[start : start + 2000]
@@ -376,21 +384,24 @@ def sample_accounts(ids: list[int], org: Organisation) -> list:
     return accounts
 
 
-def _all_demo_ids(org: Organisation) -> list[int]:
-    """Ids of every demo account, thinned to about 40 × HOOK_SAMPLE for very large demos."""
-    from urja.customers.models import Account
-
-    qs = Account.objects.filter(office_path__startswith=org.utility.path).order_by("pk")
-    total = qs.count()
-    if total <= HOOK_SAMPLE * 2:
+def _spread_ids(qs) -> list[int]:
+    """All ids of `qs` when there are at most 2 × HOOK_SAMPLE, else about HOOK_SAMPLE evenly
+    spaced ones (demo ids are nearly dense, so a stride over the id range does)."""
+    qs = qs.order_by("pk")
+    if qs.count() <= HOOK_SAMPLE * 2:
         return list(qs.values_list("pk", flat=True))
-    ids = _special_ids(org)
     lo, hi = qs.values_list("pk", flat=True).first(), qs.values_list("pk", flat=True).last()
     step = max(1, (hi - lo) // HOOK_SAMPLE)
-    ids += list(
-        qs.filter(pk__in=[lo + i * step for i in range(HOOK_SAMPLE + 1)]).values_list("pk", flat=True)
-    )  # ids are nearly dense: pick evenly spaced ones
-    return ids
+    return list(qs.filter(pk__in=[lo + i * step for i in range(HOOK_SAMPLE + 1)]).values_list("pk", flat=True))
+
+
+def _all_demo_ids(org: Organisation) -> list[int]:
+    """Every demo account, or an even spread of them plus all special accounts."""
+    from urja.customers.models import Account
+
+    qs = Account.objects.filter(office_path__startswith=org.utility.path)
+    ids = _spread_ids(qs)
+    return ids if len(ids) == qs.count() else ids + _special_ids(org)
 
 
 def hook_arguments(populate, **available) -> dict:
@@ -409,8 +420,13 @@ def hook_arguments(populate, **available) -> dict:
     return kwargs
 
 
-def run_hooks(*, org: Organisation, staff: dict, new_ids: list[int], seed: int, stdout) -> dict[str, str]:
-    """Call each app's demo.populate once, then again only for accounts new in later runs."""
+def run_hooks(
+    *, org: Organisation, staff: dict, new_ids: list[int], seed: int, stdout, strict: bool = False
+) -> dict[str, str]:
+    """Call each app's demo.populate once, then again only for accounts new in later runs.
+
+    A hook that raises has its work rolled back; `strict` re-raises (naming the hook), otherwise
+    its outcome starts with "FAILED" and the next hooks still run (it is retried next time)."""
     from urja.core.models import AuditEvent
     from urja.core.services import record_audit
 
@@ -457,7 +473,12 @@ def run_hooks(*, org: Organisation, staff: dict, new_ids: list[int], seed: int, 
                     changes={"hook": module_name, "accounts": len(accounts)},
                 )
         except Exception as exc:
-            raise RuntimeError(f"demo hook {module_name}.populate failed: {exc}") from exc
+            if strict:
+                raise RuntimeError(f"demo hook {module_name}.populate failed: {exc}") from exc
+            log.exception("demo hook %s failed", module_name)
+            outcome[module_name] = f"FAILED (rolled back; retried on the next run): {type(exc).__name__}: {exc}"
+            stdout(f"Hook {module_name}: {outcome[module_name]}")
+            continue
         outcome[module_name] = f"done for {len(accounts)} accounts in {time.perf_counter() - t0:.1f}s"
         stdout(f"Hook {module_name}: {outcome[module_name]}")
     return outcome

@@ -173,8 +173,10 @@ class ConsumerSpec:
     connected_on: date
 
 
+@lru_cache(maxsize=4)
 def faker_pools(seed: int) -> dict[str, list[str]]:
-    """Pan-Indian names from Faker's en_IN provider (drawn once, then picked from)."""
+    """Pan-Indian names from Faker's en_IN provider (drawn once, then picked from; callers must
+    not change the lists)."""
     from faker import Faker
 
     fake = Faker("en_IN")

@@ -252,11 +252,26 @@ def test_hook_failure_names_the_hook_and_rolls_back_its_work(monkeypatch):
             AccountGroup.objects.create(name="half-done", kind="other")
             raise ValueError("boom")
 
-    monkeypatch.setattr(demo, "import_module", lambda name: Broken)
-    monkeypatch.setattr(demo, "HOOKS", ("urja.fake.demo",))
+    class Fine:
+        calls = 0
+
+        @classmethod
+        def populate(cls, *, accounts, staff, rng):
+            cls.calls += 1
+
+    monkeypatch.setattr(demo, "import_module", lambda name: Broken if name == "urja.fake.demo" else Fine)
+    monkeypatch.setattr(demo, "HOOKS", ("urja.fake.demo", "urja.fine.demo"))
     with pytest.raises(RuntimeError, match=r"urja.fake.demo.populate failed: boom"):
-        run_hooks(org=result.organisation, staff=result.staff, new_ids=[], seed=1, stdout=quiet)
+        run_hooks(org=result.organisation, staff=result.staff, new_ids=[], seed=1, stdout=quiet, strict=True)
     assert not AccountGroup.objects.filter(name="half-done").exists()
+    assert Fine.calls == 0
+    # by default (make run): reported, rolled back, the next hook still runs; retried next time
+    outcome = run_hooks(org=result.organisation, staff=result.staff, new_ids=[], seed=1, stdout=quiet)
+    assert outcome["urja.fake.demo"].startswith("FAILED") and "boom" in outcome["urja.fake.demo"]
+    assert outcome["urja.fine.demo"].startswith("done") and Fine.calls == 1
+    assert not AccountGroup.objects.filter(name="half-done").exists()
+    again = run_hooks(org=result.organisation, staff=result.staff, new_ids=[], seed=1, stdout=quiet)
+    assert again["urja.fake.demo"].startswith("FAILED") and again["urja.fine.demo"] == "up to date"
 
 
 @pytest.mark.django_db
@@ -305,7 +320,7 @@ def test_hook_arguments_follow_each_populate_signature():
 def test_the_real_hooks_of_the_other_apps_run_on_a_small_demo():
     import urja.core.demo as demo
 
-    result = build(consumers=6, seed=11, stdout=quiet)
+    result = build(consumers=6, seed=11, strict_hooks=True, stdout=quiet)
     assert set(result.hooks) == set(demo.HOOKS)
     for module, outcome in result.hooks.items():
         assert outcome == "not installed" or outcome.startswith("done for"), (module, outcome)

@@ -23,8 +23,9 @@ class Command(BaseCommand):
             help="PostgreSQL: drop and rebuild indexes around the load (default from 100,000 consumers)",
         )
         parser.add_argument("--no-hooks", action="store_true", help="skip other apps' demo data")
+        parser.add_argument("--strict-hooks", action="store_true", help="fail when an app's demo hook fails")
 
-    def handle(self, *args, consumers, seed, bulk, chunk, fast, no_hooks, **options):
+    def handle(self, *args, consumers, seed, bulk, chunk, fast, no_hooks, strict_hooks, **options):
         from urja.core.demo import LOGINS, build
         from urja.core.demo.staff import DEMO_PASSWORD
 
@@ -39,6 +40,7 @@ class Command(BaseCommand):
             chunk=chunk,
             fast=fast,
             hooks=not no_hooks,
+            strict_hooks=strict_hooks,
             stdout=lambda line: self.stdout.write(line),
         )
         self.stdout.write(
@@ -48,6 +50,9 @@ class Command(BaseCommand):
         )
         if result.timings:
             self.stdout.write("Fast load: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items()))
+        failed = [name for name, outcome in result.hooks.items() if outcome.startswith("FAILED")]
+        if failed:
+            self.stderr.write(f"Demo hooks that failed (their data is missing): {', '.join(failed)}")
         self.stdout.write(f"Demo logins (password '{DEMO_PASSWORD}'):")
         for login in LOGINS:
             self.stdout.write(f"  {login.username:<10} {login.role:<20} {login.note}")
