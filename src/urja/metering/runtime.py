@@ -71,6 +71,8 @@ def start(stop: threading.Event) -> list[str]:
     from .simulator import Simulator
 
     started = []
+    for noisy in ("amqtt", "transitions", "paho"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     url = settings.URJA_MQTT_URL
     if not url:
         url = start_embedded_broker(stop)
@@ -83,6 +85,8 @@ def start(stop: threading.Event) -> list[str]:
     close_old_connections()
     if meters:
         sim = Simulator(url, meters)
-        threading.Thread(target=sim.run, args=(stop,), name="urja-meter-simulator", daemon=True).start()
+        threading.Thread(
+            target=sim.run, args=(stop,), kwargs={"speed": 360}, name="urja-meter-simulator", daemon=True
+        ).start()
         started.append(f"smart-meter simulator ({len(meters)} demo meters)")
     return started
