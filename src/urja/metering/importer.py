@@ -348,7 +348,8 @@ def _validate_and_insert_sql(batch: ImportBatch, zones: list[str], *, careful: b
     message_case = "CASE c.code " + " ".join(f"WHEN '{c}' THEN '{m}'" for c, m in quoted.items()) + " END"
     sql = f"""
         WITH c AS MATERIALIZED (
-            SELECT p.*, m.id AS meter_id, i.id AS inst_id, i.account_id,
+            SELECT p.row_no, p.ts, {", ".join(f"p.{c}_n" for c in num_cols)},
+                m.id AS meter_id, i.id AS inst_id, i.account_id,
                 CASE
                     WHEN p.pre_error IS NOT NULL THEN p.pre_error
                     WHEN m.id IS NULL THEN 'unknown_meter'
@@ -370,8 +371,8 @@ def _validate_and_insert_sql(batch: ImportBatch, zones: list[str], *, careful: b
         errs AS (
             INSERT INTO metering_importrowerror (batch_id, row_number, code, message, raw)
             SELECT %s, c.row_no, c.code, {message_case},
-                left(concat_ws(',', c.meter_serial, c.read_at, c.kwh, c.kvah, c.md_kw, c.md_kva), 500)
-            FROM c WHERE c.code IS NOT NULL
+                left(concat_ws(',', s.meter_serial, s.read_at, s.kwh, s.kvah, s.md_kw, s.md_kva), 500)
+            FROM c JOIN reading_stage s ON s.row_no = c.row_no WHERE c.code IS NOT NULL
             RETURNING 1
         ),
         ins AS (
