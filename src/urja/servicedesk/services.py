@@ -284,9 +284,62 @@ def _consumer_mobile(consumer) -> str:
     return contact.value if contact else ""
 
 
-@transaction.atomic
 def register_request(
     *,
+    actor,
+    channel: str,
+    type_code: str,
+    subtype_code: str | None = None,
+    consumer_number: str | None = None,
+    account: Account | None = None,
+    office=None,
+    **kwargs,
+) -> Registration:
+    """Register a request or complaint lodged through `channel` (see `_register`).
+
+    Outside a transaction, the request number is allocated first in a short transaction of its
+    own, so concurrent registrations do not queue on the number series' row lock for the whole
+    registration (a refused or linked registration may leave a gap; numbers stay unique)."""
+    number = None
+    if not transaction.get_connection().in_atomic_block:
+        schedule = catalogue.active_schedule()
+        request_type = catalogue.find_type(type_code=type_code, subtype_code=subtype_code, schedule=schedule)
+        check_channel(schedule=schedule, request_type=request_type, channel=channel)
+        resolved = _resolve_account(consumer_number, account)
+        open_same = (
+            resolved is not None
+            and ServiceRequest.objects.filter(
+                account=resolved,
+                type_code=request_type.type_code,
+                status__in=open_states(schedule, request_type.workflow),
+            ).exists()
+        )
+        if (resolved is not None or office is not None) and not open_same:
+            number = _new_number(schedule)
+        account, consumer_number = resolved, None
+    return _register(
+        actor=actor,
+        channel=channel,
+        type_code=type_code,
+        subtype_code=subtype_code,
+        consumer_number=consumer_number,
+        account=account,
+        office=office,
+        number=number,
+        **kwargs,
+    )
+
+
+def _new_number(schedule: SopSchedule) -> str:
+    return next_number(
+        key="servicedesk:request", template=setting(schedule, "request_number_template", "SR{yy}{seq:8}{check}")
+    )
+
+
+@transaction.atomic
+def _register(
+    *,
+    number: str | None = None,
     actor,
     channel: str,
     type_code: str,
@@ -362,10 +415,7 @@ def register_request(
     consumer = account.consumer if account is not None else None
     area = account.area if account is not None else "urban"
     request = ServiceRequest(
-        number=next_number(
-            key="servicedesk:request",
-            template=setting(schedule, "request_number_template", "SR{yy}{seq:8}{check}"),
-        ),
+        number=number or _new_number(schedule),
         request_type=request_type,
         type_code=request_type.type_code,
         subtype_code=request_type.subtype_code,

@@ -235,3 +235,22 @@ def test_catalogue_has_every_charter_row(sop):
     nps = RequestType.objects.get(schedule=sop, subtype_code="major_line_breakdown")
     assert (nps.unit, nps.urban_value, nps.rural_value) == ("calendar_hours", 12, 36)
     assert catalogue.find_type(type_code="reconnection").unit == "working_hours"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_number_is_allocated_first_and_refusals_use_none(offices):
+    from urja.core import testing
+    from urja.core.models import NumberSeries
+
+    catalogue.load_file("servicedesk/oerc_sop.toml")
+    cre = testing.staff_user("cre", offices["division1"])
+    account = testing.domestic_account(offices["section1"])
+    with pytest.raises(DomainError):
+        services.register_request(
+            actor=cre, channel="whatsapp", type_code="bill_revision", subtype_code="disputed_bill", account=account
+        )
+    assert not NumberSeries.objects.filter(key="servicedesk:request").exists()
+    first = services.register_request(actor=cre, channel="app", type_code="meter_reading", account=account)
+    again = services.register_request(actor=cre, channel="app", type_code="meter_reading", account=account)
+    assert first.created and not again.created and again.request.pk == first.request.pk
+    assert NumberSeries.objects.get(key="servicedesk:request").next_value == 2  # no number spent on the repeat
