@@ -1,10 +1,12 @@
 """Web (HTML) routes of billing, mounted at /billing/ (API routes live in api.py)."""
 
 from django.urls import path
+from django.utils.translation import gettext_lazy
 
 from . import views
 
 app_name = "billing"
+BACKOFFICE_NAV = [(gettext_lazy("Bill runs"), "billing:console")]
 urlpatterns: list = [
     path("runs/", views.console, name="console"),
     path("runs/new/", views.create_run, name="create_run"),
