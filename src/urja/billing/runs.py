@@ -130,6 +130,7 @@ class SegmentCache:
         self.start, self.end = run.period_start, run.period_end
         self.candidates = list(tariffs.versions_in_force(self.start, self.end))
         self.cache: dict[tuple, list[engine.Segment] | DomainError] = {}
+        self.version_ids: dict[tuple, int] = {}
 
     def get(self, key: tuple):
         if key not in self.cache:
@@ -505,7 +506,7 @@ def compute_chunk(run: BillRun, rows: list[tuple], segcache: SegmentCache, *, dr
         total[idx] = res.total
         due_reb[idx] = res.conditional("by_due_date")
         dig_reb[idx] = res.conditional("digital")
-        text = ",".join(str(tariff_version_id(s)) for s in segs)
+        text = ",".join(str(tariff_version_id(s, segcache.version_ids)) for s in segs)
         for i in members:
             versions[i] = text
     current = sum(groups[k] for k in ("energy", "tod", "fixed", "monthly", "minimum", "rider"))
@@ -535,16 +536,14 @@ def _zone(code: str) -> str:
     return code.lower().removeprefix("tod_")
 
 
-_version_ids: dict[tuple, int] = {}
-
-
-def tariff_version_id(seg: engine.Segment) -> int:
+def tariff_version_id(seg: engine.Segment, cache: dict | None = None) -> int:
     from urja.tariffs.models import TariffVersion
 
     key = (seg.schedule.order_code, seg.schedule.code)
-    if key not in _version_ids:
-        _version_ids[key] = TariffVersion.objects.get(order__code=key[0], schedule_code=key[1]).pk
-    return _version_ids[key]
+    cache = {} if cache is None else cache
+    if key not in cache:
+        cache[key] = TariffVersion.objects.get(order__code=key[0], schedule_code=key[1]).pk
+    return cache[key]
 
 
 def allocate_block(*, key: str, template: str, count: int, fields: dict, today: date) -> list[str]:
