@@ -32,25 +32,43 @@ class LedgerEntry(models.Model):
     balance of an account is the sum of its entries; nothing stores it.
     """
 
-    account = models.ForeignKey("customers.Account", on_delete=models.PROTECT, related_name="ledger")
+    # Indexes are few on purpose: bill runs and payment files append millions of rows, and
+    # every index is paid per row. (account, posted_at) serves the account's statement/balance.
+    account = models.ForeignKey("customers.Account", on_delete=models.PROTECT, related_name="ledger", db_index=False)
     entry_type = models.CharField(max_length=20, choices=EntryType.choices)
     amount = models.DecimalField(max_digits=14, decimal_places=2)
-    posted_at = models.DateTimeField(db_index=True)
+    posted_at = models.DateTimeField()
     # the day the amount falls due (bills) — arrears ageing counts from here
     due_date = models.DateField(null=True, blank=True)
     description = models.CharField(max_length=200)
     reference_type = models.CharField(max_length=40, blank=True)
     reference_id = models.CharField(max_length=64, blank=True)
     # A retried post with the same key returns the first entry: no double posting.
-    idempotency_key = models.CharField(max_length=120, unique=True, null=True, blank=True)
-    reverses = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # Both uniques are partial (non-NULL only), so the many rows without one cost no index entry.
+    idempotency_key = models.CharField(max_length=120, null=True, blank=True)
+    reverses = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversals", db_index=False
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, db_index=False
+    )
     channel = models.CharField(max_length=20, default="system")
 
     class Meta:
         indexes = [
             models.Index(fields=["account", "posted_at"]),
             models.Index(fields=["reference_type", "reference_id"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="ledger_idempotency_key_unique",
+            ),
+            # at most one reversal per entry
+            models.UniqueConstraint(
+                fields=["reverses"], condition=models.Q(reverses__isnull=False), name="ledger_one_reversal"
+            ),
         ]
         ordering = ["posted_at", "id"]
 

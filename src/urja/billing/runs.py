@@ -695,19 +695,19 @@ LEDGER_COLUMNS = [
 
 
 def _insert_ledger(run: BillRun, ledger: list[tuple], now: datetime) -> None:
+    # No idempotency key here: the bills' unique (account, period) in the same transaction
+    # already makes a chunk all-or-nothing, and a key per row would cost an index entry each.
     if not ledger:
         return
     if connection.vendor == "postgresql":
         tail = f"{now.isoformat()}\t{run.due_date}\tbill"
-        text = "".join(
-            f"{e[0]}\t{e[1]}\t{e[2]}e-2\t{e[3]}\t{e[4]}\t{tail}\tbill:{e[4]}:{e[1]}\tsystem\n" for e in ledger
-        )
+        text = "".join(f"{e[0]}\t{e[1]}\t{e[2]}e-2\t{e[3]}\t{e[4]}\t{tail}\t\\N\tsystem\n" for e in ledger)
         _copy(LedgerEntry._meta.db_table, LEDGER_COLUMNS, text)
         return
     LedgerEntry.objects.bulk_create([
         LedgerEntry(account_id=e[0], entry_type=e[1], amount=Decimal(e[2]) / 100, description=e[3][:200],
                     reference_type="bill", reference_id=e[4], posted_at=now, due_date=run.due_date,
-                    idempotency_key=f"bill:{e[4]}:{e[1]}", channel="system")
+                    channel="system")
         for e in ledger
     ])  # fmt: skip
 
