@@ -34,7 +34,6 @@ CONTEXT = {
     "amount": Decimal("123456.5"),
     "units": 245,
     "due_date": dt.date(2025, 7, 25),
-    "receipt_number": "R-CC01-0042",
     "paid_at": START,
     "balance": Decimal("48.20"),
     "days_left": 2,
@@ -42,6 +41,16 @@ CONTEXT = {
     "recorded_demand": "6.4",
     "sanctioned_load": "5",
     "unit": "kW",
+    # realistic worst cases: a receipt number from receipts.toml, a verification code, an OpenPAYGO token
+    "receipt_number": "1101CC25000004217",
+    "verification_code": "K7QXM-3PZ2A",
+    "token": "123456789012345",
+    "feedback_url": "https://care.example.in/servicedesk/feedback/eyJyIjoxMjM0NTY3LCJjIjowfQ:1xVeSf:2-Xblmu36ALIsTw/",
+    "units_late": 3,
+    "per": "day",
+    "when": START + dt.timedelta(days=5, hours=1),
+    "venue": "Office of the SDO, Balasore Town",
+    "outage": "OUT250000127",
 }
 
 REQUIRED_EVENTS = [
@@ -58,6 +67,9 @@ REQUIRED_EVENTS = [
     "prepaid.disconnected",
     "disconnection.notice",
     "reading.md_exceeded",
+    "request.compensation_credited",
+    "request.hearing_scheduled",
+    "outage.cancelled",
 ]
 
 
@@ -123,13 +135,13 @@ def test_optional_parts_disappear_and_no_autoescape():
 
 def test_email_uses_layout_and_whatsapp_its_own_text():
     email = rendering.render(event="payment.received", channel="email", language="hi", context=CONTEXT)
-    assert email.body.startswith("प्रिय Sunita Behera,") and "रसीद संख्या R-CC01-0042" in email.body
-    assert email.subject == "भुगतान प्राप्त: ₹1,23,456.50 (रसीद R-CC01-0042)"
+    assert email.body.startswith("प्रिय Sunita Behera,") and "रसीद 1101CC25000004217" in email.body
+    assert email.subject == "भुगतान प्राप्त: ₹1,23,456.50 (रसीद 1101CC25000004217)"
     wa = rendering.render(event="bill.issued", channel="whatsapp", language="or", context=CONTEXT)
     assert "*₹1,23,456.50*" in wa.body and "\n" in wa.body
     # events without a whatsapp text send the SMS text
-    wa = rendering.render(event="payment.received", channel="whatsapp", language="en", context=CONTEXT)
-    assert wa.body == rendering.render(event="payment.received", channel="sms", language="en", context=CONTEXT).body
+    wa = rendering.render(event="prepaid.disconnected", channel="whatsapp", language="en", context=CONTEXT)
+    assert wa.body == rendering.render(event="prepaid.disconnected", channel="sms", language="en", context=CONTEXT).body
 
 
 def test_unknown_event_channel_and_missing_context():
@@ -185,3 +197,73 @@ def test_validate_reports_broken_documents():
     assert "x.y: no English (en) texts" in problems
     assert "x.y: unknown channel 'pager'" in problems
     assert any(p.startswith("x.y.hi.sms:") for p in problems)
+
+
+def _sms(event, language="en", **context):
+    return rendering.render(event=event, channel="sms", language=language, context={**CONTEXT, **context}).body
+
+
+def test_every_event_the_code_sends_has_a_template_in_three_languages():
+    """grep the apps for notify(event="...") / event="..." literals: each must exist in en, hi and or."""
+    import re
+    from pathlib import Path
+
+    root = Path(rendering.__file__).resolve().parents[1]
+    sent = set()
+    for path in root.rglob("*.py"):
+        if "tests" in path.parts:
+            continue
+        sent |= set(re.findall(r'\bevent="([a-z_]+\.[a-z_]+)"', path.read_text(encoding="utf-8")))
+    assert {"payment.received", "request.hearing_scheduled", "outage.cancelled"} <= sent  # the grep works
+    events = rendering.events()
+    missing = {e for e in sent if not (set(events.get(e, {})) >= {"en", "hi", "or"})}
+    assert not missing, missing
+    assert sent <= set(REQUIRED_EVENTS)
+
+
+def test_payment_received_balance_code_and_token():
+    sms = _sms("payment.received")
+    assert "code K7QXM-3PZ2A" in sms and "Due Rs.48.20" in sms and "Token: 123456789012345" in sms
+    assert "Advance Rs.1,250.00." in _sms("payment.received", balance=Decimal("-1250"))
+    assert "Nothing due." in _sms("payment.received", balance=Decimal("0"))
+    bare = _sms("payment.received", balance=None, verification_code="", token="")
+    assert "code" not in bare and "Due" not in bare and "Token" not in bare and "Nothing due" not in bare
+    assert bare.startswith("Rs.1,23,456.50 received for Consumer No. OD1234567890. Receipt 1101CC25000004217.")
+    assert "अग्रिम ₹1,250.00।" in _sms("payment.received", "hi", balance=Decimal("-1250"))
+    assert "ଟୋକେନ୍: 123456789012345" in _sms("payment.received", "or")
+    wa = rendering.render(event="payment.received", channel="whatsapp", language="en", context=CONTEXT).body
+    assert "Verification code: K7QXM-3PZ2A" in wa and "*123456789012345*" in wa and "10-07-2025 10:00" in wa
+
+
+def test_request_closed_carries_the_feedback_link_where_it_fits():
+    url = CONTEXT["feedback_url"]
+    for language in ("en", "hi", "or"):
+        for channel in ("whatsapp", "email"):
+            out = rendering.render(event="request.closed", channel=channel, language=language, context=CONTEXT)
+            assert url in out.body, (language, channel)
+            without = {**CONTEXT, "feedback_url": ""}
+            out = rendering.render(event="request.closed", channel=channel, language=language, context=without)
+            assert "http" not in out.body and "\n\n\n" not in out.body
+        assert url not in _sms("request.closed", language)  # SMS stays within its parts
+    email = rendering.render(event="request.closed", channel="email", language="or", context=CONTEXT).body
+    assert email.startswith("ପ୍ରିୟ Sunita Behera,") and "ହେଲ୍ପଲାଇନ: 1912" in email
+
+
+def test_compensation_hearing_and_cancelled_outage_texts():
+    assert "delay of 3 days on request SR-2025-000123" in _sms("request.compensation_credited")
+    one_hour = _sms("request.compensation_credited", units_late=1, per="hour", amount="50")
+    assert "Rs.50.00 compensation" in one_hour and "delay of 1 hour on" in one_hour
+    assert "1 घंटे की देरी" in _sms("request.compensation_credited", "hi", units_late=1, per="hour")
+    assert "3 ଦିନ ବିଳମ୍ବ" in _sms("request.compensation_credited", "or")
+    assert "15-07-2025 11:00 at Office of the SDO" in _sms("request.hearing_scheduled")
+    # servicedesk passes the hearing time already formatted: shown as given
+    assert "12 Jul 2025, 11:00 को" in _sms("request.hearing_scheduled", "hi", when="12 Jul 2025, 11:00")
+    cancelled = _sms("outage.cancelled", start=None, outage="")
+    assert cancelled.startswith("The planned power shutdown in Balasore Town is cancelled.")
+    assert "10-07-2025 10:00" in _sms("outage.cancelled", "or")
+
+
+def test_md_exceeded_accepts_md_as_metering_sends_it():
+    context = {k: v for k, v in CONTEXT.items() if k != "recorded_demand"}
+    out = rendering.render(event="reading.md_exceeded", channel="sms", language="en", context={**context, "md": "7.2"})
+    assert "maximum demand 7.2 kW" in out.body
