@@ -123,12 +123,14 @@ def populate(accounts: list, months: int = 12, *, seed: int = 42) -> dict:
                 read_at=start,
                 source=ReadingSource.INSTALLATION,
                 kwh=inst.initial_kwh,
+                tod={"solar": "0.000"} if meter.is_smart else None,
                 vee_status=VeeStatus.PASSED,
             )
         )
         load = float(account.sanctioned_load) * (0.8 if account.load_unit == "kVA" else 1)
         monthly = max(30.0, load * rng.uniform(45, 110))
         register = inst.initial_kwh
+        solar_register = Decimal(0)  # TOD registers are cumulative, like the main register
         day = services.read_day(account.bill_cycle)
         source = {
             MeterType.SMART: ReadingSource.SMART_METER,
@@ -161,7 +163,7 @@ def populate(accounts: list, months: int = 12, *, seed: int = 42) -> dict:
             if n % 29 == 11 and (y, m) == keys[-2]:
                 md = Decimal(str(round(load * 1.3, 2)))  # one consumer above sanctioned load
                 flags = [{"rule": "md_exceeded", "severity": "flag", "message": "maximum demand above sanctioned load"}]
-            solar = (units * Decimal("0.3")).quantize(Decimal("0.001"))
+            solar_register += (units * Decimal("0.3")).quantize(Decimal("0.001"))
             readings.append(
                 Reading(
                     meter=meter,
@@ -172,7 +174,7 @@ def populate(accounts: list, months: int = 12, *, seed: int = 42) -> dict:
                     kwh=register.quantize(Decimal("0.001")),
                     kvah=(register * Decimal("1.04")).quantize(Decimal("0.001")),
                     md_kw=md,
-                    tod={"solar": str(solar)} if meter.is_smart else None,
+                    tod={"solar": str(solar_register)} if meter.is_smart else None,
                     vee_status=VeeStatus.FLAGGED if flags else VeeStatus.PASSED,
                     exceptions=flags,
                 )
