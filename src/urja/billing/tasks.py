@@ -16,17 +16,30 @@ def process_partition(partition_id: int) -> str:
 def send_ebills(run_id: int, lo: int, hi: int) -> int:
     """Queue the bill.issued message for every bill of a chunk whose consumer can receive it.
     Idempotent: the notification key is the bill number."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from urja.core import regdata
     from urja.customers.models import Contact
     from urja.notifications.services import notify
 
     from .models import Bill
+
+    max_age = int(regdata.load("billing/billing.toml")["bill"].get("ebill_max_age_days", 30))
 
     reachable = Contact.objects.filter(
         verified=True, consumer__accounts__id__gte=lo, consumer__accounts__id__lte=hi
     ).values("consumer_id")
     if not reachable.exists():
         return 0
-    bills = Bill.objects.filter(run_id=run_id, account_id__gte=lo, account_id__lte=hi, kind=Bill.Kind.BILL)
+    bills = Bill.objects.filter(
+        run_id=run_id,
+        account_id__gte=lo,
+        account_id__lte=hi,
+        kind=Bill.Kind.BILL,
+        bill_date__gte=timezone.localdate() - timedelta(days=max_age),
+    )
     sent = 0
     for bill in bills.filter(account__consumer_id__in=reachable).select_related("account", "account__consumer"):
         notify(

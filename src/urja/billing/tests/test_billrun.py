@@ -162,12 +162,24 @@ def test_instalments_are_billed_and_counted(make_account):
 def test_ebill_is_queued_through_notifications(make_account, django_capture_on_commit_callbacks):
     from urja.notifications.models import OutboxMessage
 
+    from django.utils import timezone
+
     account = make_account(mobile="9437012345")
     with django_capture_on_commit_callbacks(execute=True):
-        run_june()
+        run_june(bill_date=timezone.localdate())  # June billed today (a late run)
     bill = Bill.objects.get(account=account)
     messages = OutboxMessage.objects.filter(event="bill.issued")
     assert messages.exists() and bill.bill_number in messages.first().body
+
+
+def test_no_ebill_for_a_backfilled_old_bill(make_account, django_capture_on_commit_callbacks):
+    from urja.notifications.models import OutboxMessage
+
+    make_account(mobile="9437012345")
+    with django_capture_on_commit_callbacks(execute=True):
+        run_june()  # dated 2 July 2025: far older than ebill_max_age_days
+    assert Bill.objects.count() == 1
+    assert not OutboxMessage.objects.filter(event="bill.issued").exists()
 
 
 def test_revision_maker_checker_and_final_bill(make_account, offices):
