@@ -1,6 +1,7 @@
 """Registration API under load: the real server on loopback, 100 requests/s from locust (headless).
 
-Starts `urja runserver --noreload` (threaded) against the bench database, then locust drives
+Starts gunicorn (the production server: REQUEST_API_WORKERS processes, default 3) against the
+bench database, then locust drives
 POST /api/v1/servicedesk/requests at a constant 100 requests/s (100 users × 1 request/s) with a
 CRE's API token: complaints and requests of several types on a pool of accounts, through the
 channels the matrix allows (repeats of an open request exercise the "linked, not duplicated" path).
@@ -109,8 +110,10 @@ def run(n: int) -> dict:
     duration = max(5, round(n / rate))
     port = _free_port()
     env = {**os.environ, "DEBUG": "0", "LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT / "src")}
+    workers = os.environ.get("REQUEST_API_WORKERS", "3")
     server = subprocess.Popen(
-        [str(VENV_BIN / "urja"), "runserver", "--noreload", f"127.0.0.1:{port}"],
+        [str(VENV_BIN / "gunicorn"), "urja.wsgi:application", "--bind", f"127.0.0.1:{port}",
+         "--workers", workers, "--access-logfile", "/dev/null"],
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
