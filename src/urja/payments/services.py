@@ -1358,7 +1358,8 @@ def sweep_collections(*, today: date | None = None) -> dict:
     categories = dict(Account.objects.filter(is_prepaid=False).values_list("id", "category"))
     statuses = dict(Account.objects.filter(is_prepaid=False).values_list("id", "status"))
     owing = set()
-    for account_id, balance, overdue in overdue_amounts(today=today):
+    # Read everything before writing: on SQLite an open read cursor cannot become a writer.
+    for account_id, balance, overdue in list(overdue_amounts(today=today)):
         if statuses.get(account_id) != AccountStatus.ACTIVE:
             continue
         reason = None

@@ -76,17 +76,18 @@ def test_task_round_trip_through_a_real_redis_broker():
     url = os.environ.get("URJA_TEST_REDIS_URL")
     if not url:
         pytest.skip("URJA_TEST_REDIS_URL not set (CI sets it after starting Redis)")
+    from celery import Celery
     from celery.contrib.testing.worker import start_worker
 
-    import celery.contrib.testing.tasks  # noqa: F401  (registers celery.ping for start_worker)
-    from urja.celery import app
+    from urja.core.tasks import ping
 
-    old = dict(app.conf)
+    # A separate app with the project's Celery settings and a real Redis broker and result
+    # backend; the shared app may already have cached its (disabled) result backend.
+    app = Celery("urja-redis-check")
+    app.config_from_object("django.conf:settings", namespace="CELERY")
     app.conf.update(broker_url=url, result_backend=url, task_always_eager=False)
-    try:
-        with start_worker(app, perform_ping_check=False, pool="solo", shutdown_timeout=10):
-            result = app.tasks["urja.core.tasks.ping"].delay("through-redis")
-            assert result.get(timeout=20) == "through-redis"
-    finally:
-        app.conf.update(broker_url=old.get("broker_url"), result_backend=old.get("result_backend"),
-                        task_always_eager=old.get("task_always_eager"))
+    task = app.task(name="urja.core.tasks.ping")(ping.run)
+    import celery.contrib.testing.tasks  # noqa: F401  (the worker helper expects celery.ping)
+    with start_worker(app, perform_ping_check=False, pool="solo", shutdown_timeout=10):
+        result = task.delay("through-redis")
+        assert result.get(timeout=20) == "through-redis"
