@@ -112,8 +112,16 @@ def run(n: int) -> dict:
     env = {**os.environ, "DEBUG": "0", "LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT / "src")}
     workers = os.environ.get("REQUEST_API_WORKERS", "3")
     server = subprocess.Popen(
-        [str(VENV_BIN / "gunicorn"), "urja.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", workers, "--access-logfile", "/dev/null"],
+        [
+            str(VENV_BIN / "gunicorn"),
+            "urja.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            workers,
+            "--access-logfile",
+            "/dev/null",
+        ],
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,

@@ -160,9 +160,9 @@ def test_instalments_are_billed_and_counted(make_account):
 
 
 def test_ebill_is_queued_through_notifications(make_account, django_capture_on_commit_callbacks):
-    from urja.notifications.models import OutboxMessage
-
     from django.utils import timezone
+
+    from urja.notifications.models import OutboxMessage
 
     account = make_account(mobile="9437012345")
     with django_capture_on_commit_callbacks(execute=True):

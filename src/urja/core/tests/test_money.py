@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from urja.core.money import MoneyError, amount_in_words, format_inr, parse_amount, paise
+from urja.core.money import MoneyError, amount_in_words, format_inr, paise, parse_amount
 
 amounts = st.decimals(min_value=Decimal("-1e12"), max_value=Decimal("1e12"), places=2, allow_nan=False)
 
@@ -35,7 +35,10 @@ def test_grouping_keeps_the_value_and_the_indian_pattern(value):
 
 
 def test_amount_in_words_uses_lakh_and_crore():
-    assert amount_in_words("123456.70") == "Rupees One Lakh Twenty-Three Thousand Four Hundred Fifty-Six And Seventy Paise Only"
+    assert (
+        amount_in_words("123456.70")
+        == "Rupees One Lakh Twenty-Three Thousand Four Hundred Fifty-Six And Seventy Paise Only"
+    )
     assert amount_in_words("10000000") == "Rupees One Crore Only"
     assert amount_in_words("0") == "Rupees Zero Only"
     assert amount_in_words("1005.05") == "Rupees One Thousand Five And Five Paise Only"

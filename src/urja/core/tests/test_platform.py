@@ -11,9 +11,15 @@ from urja.core.scheduler import EmbeddedScheduler, collect
 
 def _settings_check(env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-c", "import django, os; django.setup(); from django.conf import settings; "
-         "print(settings.DATABASES['default']['ENGINE'], settings.CELERY_TASK_ALWAYS_EAGER)"],
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "urja.settings", **env}, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import django, os; django.setup(); from django.conf import settings; "
+            "print(settings.DATABASES['default']['ENGINE'], settings.CELERY_TASK_ALWAYS_EAGER)",
+        ],
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "urja.settings", **env},
+        capture_output=True,
+        text=True,
     )
 
 
@@ -22,7 +28,8 @@ def test_production_requires_a_secret_key():
     result = subprocess.run(
         [sys.executable, "-c", "import django; django.setup()"],
         env={**env, "DJANGO_SETTINGS_MODULE": "urja.settings", "URJA_ENV": "production"},
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
@@ -88,6 +95,7 @@ def test_task_round_trip_through_a_real_redis_broker():
     app.conf.update(broker_url=url, result_backend=url, task_always_eager=False)
     task = app.task(name="urja.core.tasks.ping")(ping.run)
     import celery.contrib.testing.tasks  # noqa: F401  (the worker helper expects celery.ping)
+
     with start_worker(app, perform_ping_check=False, pool="solo", shutdown_timeout=10):
         result = task.delay("through-redis")
         assert result.get(timeout=20) == "through-redis"

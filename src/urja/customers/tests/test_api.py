@@ -28,8 +28,9 @@ def test_token_from_credentials_and_me(client, offices):
     staff_user("cre", offices["division1"], username="cre1", password="s3cret-pass")
     bad = client.post("/api/v1/auth/tokens", {"username": "cre1", "password": "nope"}, content_type="application/json")
     assert bad.status_code == 401 and bad.json()["code"] == "invalid_credentials"
-    ok = client.post("/api/v1/auth/tokens", {"username": "cre1", "password": "s3cret-pass"},
-                     content_type="application/json")
+    ok = client.post(
+        "/api/v1/auth/tokens", {"username": "cre1", "password": "s3cret-pass"}, content_type="application/json"
+    )
     assert ok.status_code == 201
     me = client.get("/api/v1/auth/me", HTTP_AUTHORIZATION=f"Bearer {ok.json()['token']}")
     assert me.json() == {"username": "cre1", "role": "cre", "office_code": offices["division1"].code}
@@ -72,17 +73,32 @@ def test_invalid_consumer_number_is_400(client, account, admin_user):
 @pytest.mark.django_db
 def test_register_and_open_account_through_api(client, offices, cre):
     headers = bearer(cre)
-    consumer = client.post("/api/v1/customers/consumers", {
-        "name": "Gitanjali Pradhan", "preferred_language": "or",
-        "contacts": [{"kind": "mobile", "value": "94370 55555", "verified": True}],
-    }, content_type="application/json", **headers)
+    consumer = client.post(
+        "/api/v1/customers/consumers",
+        {
+            "name": "Gitanjali Pradhan",
+            "preferred_language": "or",
+            "contacts": [{"kind": "mobile", "value": "94370 55555", "verified": True}],
+        },
+        content_type="application/json",
+        **headers,
+    )
     assert consumer.status_code == 201, consumer.content
     body = consumer.json()
     assert body["contacts"][0]["value"] == "+919437055555"
-    account = client.post("/api/v1/customers/accounts", {
-        "consumer_id": body["id"], "section": offices["section1"].code, "premises_address": "Sahadevkhunta",
-        "category": "domestic", "supply_type": "lt_1ph", "sanctioned_load": "3",
-    }, content_type="application/json", **headers)
+    account = client.post(
+        "/api/v1/customers/accounts",
+        {
+            "consumer_id": body["id"],
+            "section": offices["section1"].code,
+            "premises_address": "Sahadevkhunta",
+            "category": "domestic",
+            "supply_type": "lt_1ph",
+            "sanctioned_load": "3",
+        },
+        content_type="application/json",
+        **headers,
+    )
     assert account.status_code == 201, account.content
     assert account.json()["section"] == offices["section1"].code
 
@@ -98,8 +114,15 @@ def test_register_and_open_account_through_api(client, offices, cre):
 )
 def test_bad_account_input_changes_nothing(client, offices, cre, payload, status, code):
     consumer = Consumer.objects.create(name="X")
-    data = {"consumer_id": consumer.pk, "section": offices["section1"].code, "premises_address": "Somewhere",
-            "category": "domestic", "supply_type": "lt_1ph", "sanctioned_load": "2", **payload}
+    data = {
+        "consumer_id": consumer.pk,
+        "section": offices["section1"].code,
+        "premises_address": "Somewhere",
+        "category": "domestic",
+        "supply_type": "lt_1ph",
+        "sanctioned_load": "2",
+        **payload,
+    }
     response = client.post("/api/v1/customers/accounts", data, content_type="application/json", **bearer(cre))
     assert response.status_code == status
     assert response.json()["code"] == code and response.json()["message"]
@@ -109,8 +132,14 @@ def test_bad_account_input_changes_nothing(client, offices, cre, payload, status
 @pytest.mark.django_db
 def test_cre_cannot_open_account_in_another_division(client, offices, cre):
     consumer = Consumer.objects.create(name="X")
-    data = {"consumer_id": consumer.pk, "section": offices["section2"].code, "premises_address": "Somewhere",
-            "category": "domestic", "supply_type": "lt_1ph", "sanctioned_load": "2"}
+    data = {
+        "consumer_id": consumer.pk,
+        "section": offices["section2"].code,
+        "premises_address": "Somewhere",
+        "category": "domestic",
+        "supply_type": "lt_1ph",
+        "sanctioned_load": "2",
+    }
     response = client.post("/api/v1/customers/accounts", data, content_type="application/json", **bearer(cre))
     assert response.status_code == 400 and response.json()["code"] == "unknown_office"
     assert Account.objects.count() == 0
@@ -118,9 +147,12 @@ def test_cre_cannot_open_account_in_another_division(client, offices, cre):
 
 @pytest.mark.django_db
 def test_bad_mobile_contact_is_422_or_400(client, account, admin_user):
-    response = client.post(f"/api/v1/customers/consumers/{account.consumer_id}/contacts",
-                           {"kind": "mobile", "value": "55555"}, content_type="application/json",
-                           **bearer(admin_user))
+    response = client.post(
+        f"/api/v1/customers/consumers/{account.consumer_id}/contacts",
+        {"kind": "mobile", "value": "55555"},
+        content_type="application/json",
+        **bearer(admin_user),
+    )
     assert response.status_code == 400 and response.json()["code"] == "invalid_mobile"
 
 
@@ -128,27 +160,43 @@ def test_bad_mobile_contact_is_422_or_400(client, account, admin_user):
 def test_document_upload_with_aadhaar(client, account, admin_user):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    response = client.post(f"/api/v1/customers/consumers/{account.consumer_id}/documents", {
-        "document_code": "identity_proof", "proof_type": "aadhaar", "number": "234123412346",
-        "file": SimpleUploadedFile("aadhaar.pdf", b"%PDF-1.4 test", content_type="application/pdf"),
-    }, **bearer(admin_user))
+    response = client.post(
+        f"/api/v1/customers/consumers/{account.consumer_id}/documents",
+        {
+            "document_code": "identity_proof",
+            "proof_type": "aadhaar",
+            "number": "234123412346",
+            "file": SimpleUploadedFile("aadhaar.pdf", b"%PDF-1.4 test", content_type="application/pdf"),
+        },
+        **bearer(admin_user),
+    )
     assert response.status_code == 201, response.content
     assert response.json()["number_masked"] == "XXXX XXXX 2346"
-    bad = client.post(f"/api/v1/customers/consumers/{account.consumer_id}/documents", {
-        "document_code": "identity_proof", "proof_type": "aadhaar", "number": "234123412345"}, **bearer(admin_user))
+    bad = client.post(
+        f"/api/v1/customers/consumers/{account.consumer_id}/documents",
+        {"document_code": "identity_proof", "proof_type": "aadhaar", "number": "234123412345"},
+        **bearer(admin_user),
+    )
     assert bad.status_code == 400 and bad.json()["code"] == "invalid_aadhaar"
 
 
 @pytest.mark.django_db
 def test_status_change_needs_a_role_allowed_to(client, account, offices):
     cre = staff_user("cre", offices["division1"])
-    response = client.post(f"/api/v1/customers/accounts/{account.consumer_number}/status",
-                           {"status": "banned", "reason": "x"}, content_type="application/json", **bearer(cre))
+    response = client.post(
+        f"/api/v1/customers/accounts/{account.consumer_number}/status",
+        {"status": "banned", "reason": "x"},
+        content_type="application/json",
+        **bearer(cre),
+    )
     assert response.status_code == 403 and response.json()["code"] == "role_not_allowed"
     engineer = staff_user("engineer", offices["division1"])
-    ok = client.post(f"/api/v1/customers/accounts/{account.consumer_number}/status",
-                     {"status": "temp_disconnected", "reason": "meter shifting"}, content_type="application/json",
-                     **bearer(engineer))
+    ok = client.post(
+        f"/api/v1/customers/accounts/{account.consumer_number}/status",
+        {"status": "temp_disconnected", "reason": "meter shifting"},
+        content_type="application/json",
+        **bearer(engineer),
+    )
     assert ok.status_code == 200 and ok.json()["status"] == "temp_disconnected"
 
 

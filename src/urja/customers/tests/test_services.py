@@ -47,17 +47,30 @@ def test_load_outside_supply_range_is_refused_and_nothing_saved(offices, supply,
     consumer = services.register_consumer(actor=None, channel="system", name="Test")
     before = Account.objects.count()
     with pytest.raises(DomainError) as err:
-        services.open_account(actor=None, channel="system", consumer=consumer, section=offices["section1"],
-                              premises_address="x", category="domestic", supply_type=supply,
-                              sanctioned_load=load, load_unit=unit)
+        services.open_account(
+            actor=None,
+            channel="system",
+            consumer=consumer,
+            section=offices["section1"],
+            premises_address="x",
+            category="domestic",
+            supply_type=supply,
+            sanctioned_load=load,
+            load_unit=unit,
+        )
     assert err.value.code == code
     assert Account.objects.count() == before
 
 
 @pytest.mark.django_db
 def test_loads_at_the_edges_of_ranges_are_accepted(offices):
-    for supply, load, unit in [("lt_1ph", "5", "kW"), ("lt_3ph", "5.5", "kW"), ("lt_3ph", "70", "kVA"),
-                               ("ht", "70.5", "kVA"), ("eht", "20000", "kVA")]:
+    for supply, load, unit in [
+        ("lt_1ph", "5", "kW"),
+        ("lt_3ph", "5.5", "kW"),
+        ("lt_3ph", "70", "kVA"),
+        ("ht", "70.5", "kVA"),
+        ("eht", "20000", "kVA"),
+    ]:
         assert services.validate_load(supply_type=supply, load=load, unit=unit) == Decimal(load)
 
 
@@ -86,8 +99,16 @@ def test_bad_consumer_input_is_refused_and_nothing_saved(kwargs, code):
 def test_unknown_office_is_refused(offices):
     consumer = services.register_consumer(actor=None, channel="system", name="Test")
     with pytest.raises(DomainError) as err:
-        services.open_account(actor=None, channel="system", consumer=consumer, section="NOPE",
-                              premises_address="x", category="domestic", supply_type="lt_1ph", sanctioned_load=2)
+        services.open_account(
+            actor=None,
+            channel="system",
+            consumer=consumer,
+            section="NOPE",
+            premises_address="x",
+            category="domestic",
+            supply_type="lt_1ph",
+            sanctioned_load=2,
+        )
     assert err.value.code == "unknown_office"
 
 
@@ -104,14 +125,13 @@ def test_invalid_consumer_number_is_refused(account):
 def test_key_account_manager_follows_the_load(offices):
     division_kam = staff_user("key_account_manager", offices["division1"])
     staff_user("key_account_manager", offices["division2"])
-    account = domestic_account(offices["section1"], category="industrial", sub_category="large",
-                               supply_type="ht", load="150", unit="kVA")
+    account = domestic_account(
+        offices["section1"], category="industrial", sub_category="large", supply_type="ht", load="150", unit="kVA"
+    )
     assert account.key_account_manager == division_kam  # 150 kVA x 0.9 = 135 kW > 100 kW, nearest KAM
-    account = services.change_sanctioned_load(actor=None, channel="system", account=account, load="100",
-                                              unit="kVA")
+    account = services.change_sanctioned_load(actor=None, channel="system", account=account, load="100", unit="kVA")
     assert account.key_account_manager is None  # 90 kW is not above the threshold
-    account = services.change_sanctioned_load(actor=None, channel="system", account=account, load="200",
-                                              unit="kVA")
+    account = services.change_sanctioned_load(actor=None, channel="system", account=account, load="200", unit="kVA")
     assert account.key_account_manager == division_kam
 
 
@@ -123,31 +143,46 @@ def test_small_accounts_have_no_key_account_manager(offices):
 
 @pytest.mark.django_db
 def test_status_machine(account):
-    account = services.change_account_status(actor=None, channel="system", account=account,
-                                             status=AccountStatus.BANNED, reason="non-payment")
-    account = services.change_account_status(actor=None, channel="system", account=account,
-                                             status=AccountStatus.PERMANENTLY_DISCONNECTED, reason="surrender")
+    account = services.change_account_status(
+        actor=None, channel="system", account=account, status=AccountStatus.BANNED, reason="non-payment"
+    )
+    account = services.change_account_status(
+        actor=None, channel="system", account=account, status=AccountStatus.PERMANENTLY_DISCONNECTED, reason="surrender"
+    )
     with pytest.raises(TransitionNotAllowed):
-        services.change_account_status(actor=None, channel="system", account=account,
-                                       status=AccountStatus.ACTIVE, reason="oops")
+        services.change_account_status(
+            actor=None, channel="system", account=account, status=AccountStatus.ACTIVE, reason="oops"
+        )
     with pytest.raises(DomainError) as err:
-        services.change_account_status(actor=None, channel="system", account=Account.objects.get(pk=account.pk),
-                                       status="temp_disconnected", reason="")
+        services.change_account_status(
+            actor=None,
+            channel="system",
+            account=Account.objects.get(pk=account.pk),
+            status="temp_disconnected",
+            reason="",
+        )
     assert err.value.code == "transition_not_allowed"
 
 
 @pytest.mark.django_db
 def test_kyc_documents_are_typed_by_the_matrix_and_aadhaar_masked(account):
     consumer = account.consumer
-    doc = services.add_kyc_document(actor=None, channel="system", consumer=consumer,
-                                    document_code="identity_proof", proof_type="aadhaar", number=VALID_AADHAAR)
+    doc = services.add_kyc_document(
+        actor=None,
+        channel="system",
+        consumer=consumer,
+        document_code="identity_proof",
+        proof_type="aadhaar",
+        number=VALID_AADHAAR,
+    )
     assert doc.number_masked == "XXXX XXXX 2346"
     consumer.refresh_from_db()
     assert consumer.aadhaar_masked == "XXXX XXXX 2346"
     assert VALID_AADHAAR not in str(AuditEvent.objects.filter(object_id=str(consumer.pk)).values_list("changes"))
     with pytest.raises(DomainError) as err:
-        services.add_kyc_document(actor=None, channel="system", consumer=consumer, document_code="identity_proof",
-                                  proof_type="gym_card")
+        services.add_kyc_document(
+            actor=None, channel="system", consumer=consumer, document_code="identity_proof", proof_type="gym_card"
+        )
     assert err.value.code == "proof_type_not_accepted"
     with pytest.raises(DomainError):
         services.add_kyc_document(actor=None, channel="system", consumer=consumer, document_code="selfie")
