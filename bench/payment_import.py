@@ -11,10 +11,9 @@ entries and the payments, in one transaction. Also reported: the re-import of th
 import os
 import tempfile
 import uuid
-from decimal import Decimal
 from pathlib import Path
 
-from common import timer
+from common import bulk_accounts, timer
 
 NAME = "payment_import"
 DEFAULT_N = 1_000_000
@@ -22,29 +21,10 @@ PER_ACCOUNT = 5
 
 
 def _setup(n: int, tag: str):
-    from urja.core.testing import office_tree
-    from urja.customers.models import Account, Consumer
 
     accounts_n = max(1, n // PER_ACCOUNT)
-    section = office_tree(prefix=f"P{tag[:4]}")["section1"]
-    consumers = Consumer.objects.bulk_create(
-        [Consumer(name=f"Bench payer {i}") for i in range(accounts_n)], batch_size=5000
-    )
-    accounts = Account.objects.bulk_create(
-        [
-            Account(
-                consumer_number=f"P{tag}{i:08d}",
-                consumer=c,
-                premises_address="Bench",
-                category="domestic",
-                supply_type="lt_1ph",
-                sanctioned_load=Decimal(2),
-                section=section,
-                office_path=section.path,
-            )
-            for i, c in enumerate(consumers)
-        ],
-        batch_size=5000,
+    section, accounts = bulk_accounts(
+        accounts_n, office_prefix=f"P{tag[:4]}", number_prefix=f"P{tag}", name="Bench payer"
     )
     numbers = [a.consumer_number for a in accounts]
     path = Path(tempfile.mkstemp(prefix="settle-", suffix=".csv")[1])

@@ -13,10 +13,9 @@ import tempfile
 import time
 import uuid
 from datetime import datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 
-from common import timer
+from common import bulk_accounts, timer
 
 NAME = "reading_import"
 DEFAULT_N = 1_000_000
@@ -27,30 +26,11 @@ def _setup(n: int, tag: str):
     from django.utils import timezone
 
     from urja.core.calendars import IST
-    from urja.core.testing import office_tree
-    from urja.customers.models import Account, Consumer
     from urja.metering.models import Installation, Meter, MeterStatus, MeterType
 
     meters_n = max(1, n // DAYS)
-    section = office_tree(prefix=f"R{tag[:4]}")["section1"]
-    consumers = Consumer.objects.bulk_create(
-        [Consumer(name=f"Bench consumer {i}") for i in range(meters_n)], batch_size=5000
-    )
-    accounts = Account.objects.bulk_create(
-        [
-            Account(
-                consumer_number=f"B{tag}{i:08d}",
-                consumer=c,
-                premises_address="Bench",
-                category="domestic",
-                supply_type="lt_1ph",
-                sanctioned_load=Decimal(2),
-                section=section,
-                office_path=section.path,
-            )
-            for i, c in enumerate(consumers)
-        ],
-        batch_size=5000,
+    _section, accounts = bulk_accounts(
+        meters_n, office_prefix=f"R{tag[:4]}", number_prefix=f"B{tag}", name="Bench consumer"
     )
     meters = Meter.objects.bulk_create(
         [
@@ -81,7 +61,7 @@ def _setup(n: int, tag: str):
                 lines.append(f"{m.serial},{stamp},{kwh:.3f},{kwh * 1.05:.3f},{1 + (d % 7) * 0.25:.2f}\n")
                 written += 1
             fh.writelines(lines)
-    return path, written, [a.pk for a in accounts], [m.pk for m in meters], [c.pk for c in consumers]
+    return path, written, [a.pk for a in accounts], [m.pk for m in meters], [a.consumer_id for a in accounts]
 
 
 def _raw_copy(path: Path) -> float:
