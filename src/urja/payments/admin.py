@@ -1,19 +1,11 @@
 from django.contrib import admin
 
+from urja.core.admin import ReadOnlyAdmin
+
 from . import models
 
-
-class ReadOnly(admin.ModelAdmin):
-    """Money records change only through services: the admin shows them."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+# Records change only through services: the admin shows them.
+ReadOnly = ReadOnlyAdmin
 
 
 @admin.register(models.Payment)

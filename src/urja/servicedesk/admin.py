@@ -3,6 +3,8 @@ requests (read-only: change them through the service desk pages), outages, compe
 
 from django.contrib import admin
 
+from urja.core.admin import ReadOnlyAdmin
+
 from .models import (
     CompensationAward,
     Escalation,
@@ -15,16 +17,8 @@ from .models import (
     SopSchedule,
 )
 
-
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+# Records change only through services: the admin shows them.
+ReadOnly = ReadOnlyAdmin
 
 
 class RequestTypeInline(admin.TabularInline):
