@@ -1,7 +1,7 @@
 """Registration API under load: the real server on loopback, 100 requests/s from locust (headless).
 
-Starts gunicorn (the production server: REQUEST_API_WORKERS processes, default 3) against the
-bench database, then locust drives
+Starts gunicorn (the production server: REQUEST_API_WORKERS processes, default 3, tasks queued to
+a Redis broker) against the bench database, then locust drives
 POST /api/v1/servicedesk/requests at a constant 100 requests/s (100 users × 1 request/s) with a
 CRE's API token: complaints and requests of several types on a pool of accounts, through the
 channels the matrix allows (repeats of an open request exercise the "linked, not duplicated" path).
@@ -91,6 +91,13 @@ def _setup(accounts: int) -> tuple[list[str], str]:
     return have, raw
 
 
+def _purge(broker: str) -> None:
+    if broker.startswith("redis://"):
+        import redis
+
+        redis.Redis.from_url(broker).flushdb()
+
+
 def _wait_for(port: int, timeout: float = 60) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -109,7 +116,16 @@ def run(n: int) -> dict:
     accounts, token = _setup(int(os.environ.get("REQUEST_API_ACCOUNTS", "300")))
     duration = max(5, round(n / rate))
     port = _free_port()
-    env = {**os.environ, "DEBUG": "0", "LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT / "src")}
+    # Production configuration: tasks (the acknowledgement SMS) go to a Redis broker instead of
+    # running inside the request (REQUEST_API_BROKER; the queue is emptied afterwards).
+    broker = os.environ.get("REQUEST_API_BROKER", "redis://127.0.0.1:6379/14")
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT / "src"),
+        "CELERY_BROKER_URL": broker,
+    }
     workers = os.environ.get("REQUEST_API_WORKERS", "3")
     server = subprocess.Popen(
         [
@@ -164,6 +180,7 @@ def run(n: int) -> dict:
             with open(f"{prefix}_stats.csv", newline="") as fh:
                 rows = {row["Name"]: row for row in csv.DictReader(fh)}
     finally:
+        _purge(broker)
         server.terminate()
         try:
             server.wait(timeout=10)
