@@ -77,5 +77,6 @@ def test_find_page_fits_a_phone_screen(page, login, screenshot, counter):
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     screenshot(page, "find-consumer-phone")
     page.goto(f"/backoffice/accounts/{mine.consumer_number}/")
+    page.wait_for_load_state("networkidle")  # every lazy panel is in before measuring
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     screenshot(page, "account-360-phone")
