@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import socket
 import time as time_mod
 from collections import defaultdict
@@ -546,26 +545,6 @@ def tariff_version_id(seg: engine.Segment, cache: dict | None = None) -> int:
     return cache[key]
 
 
-def allocate_block(*, key: str, template: str, count: int, fields: dict, today: date) -> list[str]:
-    """Bill numbers in bulk. Same unique counter as core.services.allocate_numbers (one UPDATE on the
-    series row), but the template is rendered once around {seq} instead of once per number."""
-    from urja.core import ids as core_ids
-    from urja.core.models import NumberSeries
-
-    match = re.search(r"\{seq(?::(\d+))?\}", template)
-    if match is None or "{check}" in template:
-        return allocate_numbers(key=key, template=template, count=count, fields=fields, today=today)
-    NumberSeries.objects.get_or_create(key=key, defaults={"template": template})
-    NumberSeries.objects.filter(key=key).update(next_value=F("next_value") + count)
-    first = NumberSeries.objects.get(key=key).next_value - count
-    head = core_ids.render_number(template[: match.start()], seq=0, fields=fields, today=today)
-    tail = core_ids.render_number(template[match.end() :], seq=0, fields=fields, today=today)
-    width = int(match.group(1) or 0)
-    if width and len(str(first + count - 1)) > width:
-        raise core_ids.TemplateError(f"sequence {first + count - 1} overflows {width} digits in {template!r}")
-    return [f"{head}{seq:0{width}d}{tail}" for seq in range(first, first + count)]
-
-
 def write_chunk(run: BillRun, part: BillRunPartition, out: ChunkResult) -> None:
     """Numbers, bills, ledger entries (COPY on PostgreSQL), exceptions — inside the caller's transaction."""
     cfg = config()["bill"]
@@ -577,13 +556,13 @@ def write_chunk(run: BillRun, part: BillRunPartition, out: ChunkResult) -> None:
     division = f"{part.division_id:03d}"
     fields = {"division": division}
     numbers = (
-        allocate_block(key=f"bill:{part.division_id}", template=cfg["number_template"], count=len(bill_idx),
-                       fields=fields, today=run.bill_date)
+        allocate_numbers(key=f"bill:{part.division_id}", template=cfg["number_template"], count=len(bill_idx),
+                         fields=fields, today=run.bill_date)
         if bill_idx else []
     )  # fmt: skip
     snumbers = (
-        allocate_block(key=f"statement:{part.division_id}", template=cfg["statement_template"],
-                       count=len(stmt_idx), fields=fields, today=run.bill_date)
+        allocate_numbers(key=f"statement:{part.division_id}", template=cfg["statement_template"],
+                         count=len(stmt_idx), fields=fields, today=run.bill_date)
         if stmt_idx else []
     )  # fmt: skip
     cols = {k: v.tolist() for k, v in g.items()}

@@ -107,3 +107,25 @@ def render_number(
 
     body = _FIELD.sub(sub, template)
     return body + check_character(body) if template.endswith("{check}") else body
+
+
+def render_numbers(
+    template: str, *, first: int, count: int, fields: Mapping[str, str] | None = None, today: date | None = None
+) -> list[str]:
+    """`count` consecutive numbers from `first`; the same as render_number for each, but the fields
+    around {seq} are rendered once (bill runs and bulk loads allocate millions)."""
+    match = re.search(r"\{seq(?::(\d+))?\}", template)
+    if match is None or count < 1:
+        return [render_number(template, seq=first + i, fields=fields, today=today) for i in range(count)]
+    with_check = template.endswith("{check}")
+    body_template = template.removesuffix("{check}") if with_check else template
+    if "{check}" in body_template:
+        raise TemplateError("{check} must be the last field of a number template")
+    render_number(body_template, seq=first + count - 1, fields=fields, today=today)  # overflow / missing fields
+    head = render_number(body_template[: match.start()], seq=0, fields=fields, today=today)
+    tail = render_number(body_template[match.end() :], seq=0, fields=fields, today=today)
+    width = int(match.group(1) or 0)
+    bodies = (f"{head}{seq:0{width}d}{tail}" for seq in range(first, first + count))
+    if with_check:
+        return [body + check_character(body) for body in bodies]
+    return list(bodies)

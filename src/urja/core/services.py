@@ -25,7 +25,7 @@ def allocate_numbers(
         NumberSeries.objects.filter(key=key).update(next_value=F("next_value") + count)
         series = NumberSeries.objects.get(key=key)
         first = series.next_value - count
-    return [ids.render_number(series.template, seq=first + i, fields=fields, today=today) for i in range(count)]
+    return ids.render_numbers(series.template, first=first, count=count, fields=fields, today=today)
 
 
 def next_number(*, key: str, template: str, fields: Mapping[str, str] | None = None) -> str:

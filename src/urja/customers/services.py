@@ -261,7 +261,7 @@ def open_account(
     return account
 
 
-def _pick_key_account_manager(section: Office):
+def pick_key_account_manager(section: Office):
     """The key-account manager nearest above the section, with the fewest key accounts."""
     ancestor_ids = [int(p) for p in section.path.strip("/").split("/") if p]
     candidates = (
@@ -282,7 +282,7 @@ def assign_key_account_manager(*, account: Account) -> None:
     load_kw = rules.load_in_kw(account.sanctioned_load, account.load_unit, _power_factor())
     wanted = load_kw > kam_threshold_kw()
     if wanted and account.key_account_manager_id is None:
-        manager = _pick_key_account_manager(account.section)
+        manager = pick_key_account_manager(account.section)
         if manager is not None:
             account.key_account_manager = manager
             account.save(update_fields=["key_account_manager"])

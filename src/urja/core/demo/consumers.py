@@ -229,10 +229,10 @@ class BulkWriter:
 
     def kam_for(self, section_id: int) -> int | None:
         """The key-account manager `customers.services` would pick for a section (cached)."""
-        from urja.customers.services import _pick_key_account_manager
+        from urja.customers.services import pick_key_account_manager
 
         if section_id not in self._kam_by_section:
-            user = _pick_key_account_manager(self.offices[section_id])
+            user = pick_key_account_manager(self.offices[section_id])
             self._kam_by_section[section_id] = user.pk if user else None
         return self._kam_by_section[section_id]
 

@@ -54,3 +54,22 @@ def test_render_date_fields_and_overflow():
         ids.render_number("{check}{seq:2}", seq=1)
     with pytest.raises(ids.TemplateError):
         ids.render_number("{office}{seq:2}", seq=1)
+
+
+@given(
+    st.sampled_from(
+        ["{division:3}{seq:8}{check}", "SR{yy}{seq:6}", "B{division:3}{yy}{mm}{seq:7}", "{seq}", "X{seq:4}Y"]
+    ),
+    st.integers(1, 9_000),  # within every template's width
+    st.integers(1, 30),
+)
+def test_bulk_rendering_matches_one_by_one(template, first, count):
+    fields = {"division": "42"}
+    today = date(2026, 11, 23)
+    one_by_one = [ids.render_number(template, seq=first + i, fields=fields, today=today) for i in range(count)]
+    assert ids.render_numbers(template, first=first, count=count, fields=fields, today=today) == one_by_one
+
+
+def test_bulk_rendering_refuses_overflow():
+    with pytest.raises(ids.TemplateError):
+        ids.render_numbers("{seq:2}", first=95, count=10)
