@@ -14,6 +14,15 @@ def test_committed_openapi_schema_matches_the_code():
     )
 
 
-def test_every_error_response_uses_the_common_format(client):
-    response = client.get("/api/v1/no-such-endpoint")
-    assert response.status_code == 404
+def test_error_responses_use_the_common_format(client):
+    """401, 422 and a service's DomainError all answer {code, message, details}."""
+    responses = [
+        client.get("/api/v1/customers/accounts"),  # not authenticated
+        client.post("/api/v1/auth/tokens", {"username": 5}, content_type="application/json"),  # schema
+        client.get("/api/v1/customers/document-matrix/alien"),  # DomainError from the endpoint
+    ]
+    assert [r.status_code for r in responses] == [401, 422, 400]
+    for response in responses:
+        body = response.json()
+        assert set(body) == {"code", "message", "details"}
+        assert body["code"] and body["message"]
