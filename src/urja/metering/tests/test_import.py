@@ -138,3 +138,15 @@ def test_castable_file_takes_the_fast_path_with_the_same_codes(meters, tmp_path)
         "register_out_of_range",
         "meter_not_installed",
     ]
+
+
+def test_overlapping_file_adds_only_the_new_readings(meters, tmp_path):
+    """An AMR window sent again with one new day: the known readings are duplicates, the new one lands
+    (on PostgreSQL the plain insert hits the duplicate and the ON CONFLICT path takes over)."""
+    first = importer.import_file(path=write_csv(tmp_path, GOOD, "a.csv"), actor=None, channel="import")
+    assert (first.inserted, first.duplicates, first.rejected) == (2, 0, 0)
+    newer = ["AMR0001", ts(5), "300", "", "", "", "", "", ""]
+    overlap = importer.import_file(path=write_csv(tmp_path, [*GOOD, newer], "b.csv"), actor=None, channel="import")
+    assert (overlap.rows, overlap.inserted, overlap.duplicates, overlap.rejected) == (3, 1, 2, 0)
+    assert sorted(Reading.objects.filter(meter=meters, source="amr").values_list("kwh", flat=True)) == [120.5, 250, 300]
+    assert overlap.first_reading_id == overlap.last_reading_id == Reading.objects.get(kwh=300).pk
