@@ -738,6 +738,38 @@ def consumption_between(opening: Reading, closing: Reading) -> Decimal:
     return calc.consumption(_segments(opening, closing), rollover_margin())
 
 
+def day_consumption(*, account: Account, day: date) -> Decimal | None:
+    """kWh the account used on one local day (IST midnight to midnight), for prepaid daily charging.
+
+    From the register: the last usable reading at or before midnight opening the day and the first at
+    or after the midnight closing it, when they are at most an hour off those midnights (a smart meter
+    sends its daily register at midnight; exact across replacement and rollover). Otherwise from the
+    day's interval energy when the intervals cover the whole day. None while the day is not complete.
+    """
+    start = datetime.combine(day, time(0), IST)
+    end = _day_end(day)
+    slack = timedelta(hours=1)
+    usable = _usable(Reading.objects.select_related("installation", "meter").filter(account=account))
+    opening = usable.filter(read_at__lte=start, read_at__gte=start - slack).order_by("-read_at", "-id").first()
+    closing = usable.filter(read_at__gte=end, read_at__lte=end + slack).order_by("read_at", "id").first()
+    if opening is not None and closing is not None:
+        return consumption_between(opening, closing)
+    insts = Installation.objects.select_related("meter").filter(
+        Q(removed_at__isnull=True) | Q(removed_at__gt=start), account=account, installed_at__lt=end
+    )
+    total, minutes = Decimal(0), 0
+    for inst in insts:
+        lo, hi = max(start, inst.installed_at), min(end, inst.removed_at or end)
+        for kwh, span in IntervalReading.objects.filter(meter=inst.meter, ts__gt=lo, ts__lte=hi).values_list(
+            "kwh", "minutes"
+        ):
+            total += kwh * inst.meter.multiplying_factor
+            minutes += span
+    if minutes and minutes >= (end - start).total_seconds() / 60:
+        return total
+    return None
+
+
 def _usable(qs):
     return qs.filter(vee_status__in=USABLE_VEE, status__in=REGISTER_STATUSES, kwh__isnull=False)
 

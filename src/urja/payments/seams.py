@@ -133,10 +133,10 @@ def _publish_direct(*, account, command: str, idempotency_key: str, reason: str)
 def day_consumption(*, account, day: date) -> Decimal | None:
     """kWh the account's meter recorded on `day` (None: no data yet)."""
     try:
-        from urja.metering import consumption
+        from urja.metering import services as metering
     except ImportError:
         return None
-    fn = getattr(consumption, "day_consumption", None) or getattr(consumption, "consumption_for_day", None)
+    fn = getattr(metering, "day_consumption", None)
     if fn is None:
         return None
     try:
