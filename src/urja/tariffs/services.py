@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
@@ -47,7 +48,9 @@ def _selectors_intersect(s: schema.Schedule, v: TariffVersion) -> bool:
 
 @transaction.atomic
 def load_text(*, text: str, file_name: str, actor=None, channel: str = "system") -> LoadResult:
-    """Load one tariff file. Reloading the same file is a no-op; anything else that overlaps is refused."""
+    """Load one tariff file. Reloading the same file is a no-op. A version left open-ended ("in force until
+    further orders") is ended the day before a later order for the same consumers starts; any other
+    overlap is refused."""
     try:
         parsed = schema.parse_text(text, file=file_name)
     except schema.TariffFileError as exc:
@@ -67,13 +70,18 @@ def load_text(*, text: str, file_name: str, actor=None, channel: str = "system")
             code="tariff_order_changed",
             details={"file": file_name, "order": parsed.code},
         )
-    clashes = []
+    clashes, superseded = [], {}
     for s in parsed.schedules:
         candidates = TariffVersion.objects.filter(category=s.category).select_related("order")
         for v in candidates:
-            if _selectors_intersect(s, v) and _overlaps(
-                s.effective_from, s.effective_to, v.effective_from, v.effective_to
-            ):
+            if not _selectors_intersect(s, v):
+                continue
+            if v.effective_to is None and v.effective_from < s.effective_from:
+                # An order "in force until further orders" ends the day before its successor starts.
+                end = s.effective_from - timedelta(days=1)
+                superseded[v.pk] = min(end, superseded.get(v.pk, end))
+                continue
+            if _overlaps(s.effective_from, s.effective_to, v.effective_from, v.effective_to):
                 clashes.append(
                     {
                         "schedule": s.code,
@@ -90,6 +98,16 @@ def load_text(*, text: str, file_name: str, actor=None, channel: str = "system")
             "for the same category; end the earlier version first (effective_to) in its own file",
             code="tariff_overlap",
             details={"file": file_name, "clashes": clashes},
+        )
+    for version in TariffVersion.objects.filter(pk__in=superseded).select_related("order"):
+        version.effective_to = superseded[version.pk]
+        version.save(update_fields=["effective_to"])
+        record_audit(
+            actor=actor,
+            channel=channel,
+            action="tariff.version_superseded",
+            obj=version,
+            changes={"effective_to": str(version.effective_to), "by": parsed.code},
         )
     order = TariffOrder.objects.create(
         code=parsed.code,
@@ -153,7 +171,10 @@ def _parsed(order_id: int, sha: str) -> schema.TariffFile:
 def schedule_of(version: TariffVersion) -> schema.Schedule:
     order = version.order
     parsed = _parsed(order.pk, order.sha256)
-    return next(s for s in parsed.schedules if s.code == version.schedule_code)
+    schedule = next(s for s in parsed.schedules if s.code == version.schedule_code)
+    if schedule.effective_to != version.effective_to:  # ended by a later order (superseded)
+        schedule = dataclasses.replace(schedule, effective_to=version.effective_to)
+    return schedule
 
 
 def versions_in_force(start: date, end: date):

@@ -233,8 +233,8 @@ def test_overlapping_versions_rejected_and_reload_idempotent(tariffs):
     text = (DATA / "oerc_rst_2025_26.toml").read_text()
     assert services.load_text(text=text, file_name="again.toml").created is False
     clash = text.replace('code = "oerc-rst-2025-26"', 'code = "oerc-rst-2025-26-amend"').replace(
-        "effective_from = 2025-04-01", "effective_from = 2025-10-01"
-    )
+        "effective_from = 2025-04-01", "effective_from = 2025-04-01\neffective_to = 2025-09-30"
+    )  # the same start date: not a successor, a clash
     with pytest.raises(Conflict) as exc:
         services.load_text(text=clash, file_name="amend.toml")
     assert exc.value.code == "tariff_overlap"
@@ -310,3 +310,25 @@ def test_calculator_and_browser_pages(client, tariffs):
         f"/tariffs/{TariffVersion.objects.get(schedule_code='derc.domestic', order__code='derc-domestic-2024-25').pk}/"
     )
     assert detail.status_code == 200 and "GNCTD" in detail.content.decode()
+
+
+def test_next_order_ends_the_open_ended_one_and_a_crossing_period_is_split(tariffs):
+    """FY 2025-26 is in force "until further orders"; loading FY 2026-27 ends it on 31 March 2026."""
+    open_version = TariffVersion.objects.get(order__code="oerc-rst-2025-26", schedule_code="oerc.lt.domestic")
+    assert open_version.effective_to is None
+    text = (DATA / "oerc_rst_2025_26.toml").read_text()
+    successor = (
+        text.replace('code = "oerc-rst-2025-26"', 'code = "oerc-rst-2026-27-test"')
+        .replace("effective_from = 2025-04-01", "effective_from = 2026-04-01")
+        .replace('{ upto = 50, rate = "2.90" }', '{ upto = 50, rate = "3.10" }')
+    )
+    services.load_text(text=successor, file_name="oerc_rst_2026_27_test.toml")
+    open_version.refresh_from_db()
+    assert open_version.effective_to == date(2026, 3, 31)
+    assert services.schedule_of(open_version).effective_to == date(2026, 3, 31)
+    # 40 units over 16 March – 15 April: half the days at each year's first-slab rate.
+    bill = services.calculate(
+        period_start=date(2026, 3, 16), period_end=date(2026, 4, 15), units=D(40), sanctioned_load=D(1)
+    )
+    energy = [line for line in bill.lines if line.group == "energy"]
+    assert {line.rate for line in energy} == {D("2.90"), D("3.10")}
