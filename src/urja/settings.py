@@ -152,6 +152,8 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "care@urja.example")
 
 # --- smart meters ----------------------------------------------------------------------
 URJA_MQTT_URL = os.environ.get("URJA_MQTT_URL", "")  # empty: embedded broker in `urja run`
+# Where consumers reach Urja: links in SMS/WhatsApp and the verification address printed on bills.
+URJA_PUBLIC_URL = os.environ.get("URJA_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # --- utility identity (shown on bills, receipts, notifications) --------------------------
 URJA_UTILITY_NAME = os.environ.get("URJA_UTILITY_NAME", "Urja Demo DISCOM")

@@ -19,6 +19,7 @@ from django.urls import reverse
 
 from urja.core import regdata
 from urja.core.errors import DomainError
+from urja.core.links import public_url
 from urja.core.money import amount_in_words, format_inr
 
 from . import services
@@ -92,7 +93,7 @@ def context(bill: Bill, language: str | None = None) -> dict:
         "net_payable": format_inr(bill.net_payable),
         "qr": qr_svg_data_uri(upi_uri(bill)),
         "verification": services.verification_code(bill),
-        "verify_url": reverse("billing:verify") + f"?bill={bill.bill_number}",
+        "verify_url": public_url(reverse("billing:verify") + f"?bill={bill.bill_number}"),
         "chart": history_chart(bill),
         "payable_by_due": bill.total + bill.rebate_by_due_date + bill.arrears,
     }

@@ -9,12 +9,14 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from urja.billing import ledger
 from urja.core.errors import DomainError
+from urja.core.links import public_url
 from urja.core.models import Role
 from urja.core.money import amount_in_words
 from urja.core.permissions import office_path_of, role_of, scope_by_office
@@ -161,7 +163,7 @@ def _receipt_context(payment: Payment) -> dict:
         "payment": payment,
         "words": amount_in_words(payment.amount),
         "utility": getattr(settings, "URJA_UTILITY_NAME", "Urja"),
-        "verify_url": "/payments/verify/",
+        "verify_url": public_url(reverse("payments:verify")),
         "token": getattr(payment, "token", None),
     }
 

@@ -24,12 +24,15 @@ def billed(make_account):
     return Bill.objects.get(account=account)
 
 
-def test_document_in_three_languages_with_qr_and_verification(billed):
+def test_document_in_three_languages_with_qr_and_verification(billed, settings):
+    settings.URJA_PUBLIC_URL = "http://bills.example.in"
     en = documents.render_html(billed, "en")
     assert "Electricity Bill" in en and billed.bill_number in en and "1,175.00" in en
     assert "Rupees One Thousand One Hundred Seventy-Five Only" in en
     assert "data:image/svg+xml" in en  # UPI QR
     assert services.verification_code(billed) in en
+    # printed on paper: the verification address is absolute, under the utility's public URL
+    assert f"http://bills.example.in/billing/verify/?bill={billed.bill_number}" in en
     assert "बिजली बिल" in documents.render_html(billed, "hi")
     assert "ବିଦ୍ୟୁତ୍ ବିଲ୍" in documents.render_html(billed, "or")
     uri = documents.upi_uri(billed)

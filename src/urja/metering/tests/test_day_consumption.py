@@ -7,8 +7,6 @@ from urja.core.calendars import IST
 from urja.metering import services
 from urja.metering.models import IntervalReading
 
-from .conftest import local
-
 DAY = date(2025, 3, 10)
 MIDNIGHT = datetime.combine(DAY, time(0), IST)
 

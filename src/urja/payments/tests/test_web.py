@@ -16,7 +16,8 @@ from urja.payments.models import Payment
 pytestmark = pytest.mark.django_db
 
 
-def test_cashier_find_pay_print_next(client, cashier, account):
+def test_cashier_find_pay_print_next(client, cashier, account, settings):
+    settings.URJA_PUBLIC_URL = "https://pay.example.in"
     client.force_login(cashier)
     page = client.get("/payments/cashier/")
     assert page.status_code == 200 and b"Find account" in page.content
@@ -34,6 +35,7 @@ def test_cashier_find_pay_print_next(client, cashier, account):
         receipt = client.get(f"/payments/receipt/{payment.receipt_number}/", {"layout": layout})
         assert receipt.status_code == 200
         assert payment.verification_code.encode() in receipt.content and b"345.60" in receipt.content
+        assert b"https://pay.example.in/payments/verify/" in receipt.content  # absolute on paper
     bad = client.post("/payments/cashier/pay/", {**form, "amount": "12.345", "key": "other"})
     assert b"more than two decimal places" in bad.content and Payment.objects.count() == 1
 
