@@ -22,7 +22,7 @@ from urja.core.errors import DomainError
 from urja.core.links import public_url
 from urja.core.money import amount_in_words, format_inr
 
-from . import services
+from . import services, wording
 from .models import Bill
 
 LANGUAGES = ("en", "hi", "or")
@@ -84,8 +84,12 @@ def context(bill: Bill, language: str | None = None) -> dict:
         "bill": bill,
         "account": account,
         "consumer": account.consumer,
-        "lines": computation.lines,
+        "lines": wording.printed_lines(computation.lines, language),
         "segments": computation.segments,
+        "tariff_names": [
+            f"{wording.translate(s.schedule.name, language)} ({s.schedule.order_code})" for s in computation.segments
+        ],
+        "units_status": wording.translate(bill.units_status, language),
         "lang": language,
         "L": labels(language),
         "current": bill.current_charges,

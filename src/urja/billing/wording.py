@@ -1,0 +1,96 @@
+"""Bill lines in the consumer's language (data/billing/bill_line_names.toml). Pure: no database.
+
+The tariff engine describes every line in English; the bill document translates the description
+by whole name or by pattern, and replaces the English explanation with the bare computation
+(numbers and units), so a Hindi or Odia bill carries no English prose.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+
+from urja.core import regdata
+from urja.tariffs.engine import fmt
+
+
+@dataclass(frozen=True)
+class Wording:
+    names: dict[str, dict[str, str]]
+    patterns: list[tuple[re.Pattern, dict[str, str]]]
+    units: dict[str, dict[str, str]]
+
+
+@lru_cache(maxsize=1)
+def wording() -> Wording:
+    data = regdata.load("billing/bill_line_names.toml")
+    patterns = []
+    for p in data.get("patterns", []):
+        parts = re.split(r"\{(\w+)\}", p["en"])
+        regex = "".join(re.escape(t) if i % 2 == 0 else f"(?P<{t}>.+?)" for i, t in enumerate(parts))
+        patterns.append((re.compile(f"^{regex}$"), p))
+    return Wording(dict(data.get("names", {})), patterns, dict(data.get("units", {})))
+
+
+def translate(text: str, language: str, w: Wording | None = None) -> str:
+    """`text` (an English line description) in `language`; English when no wording is known."""
+    w = w or wording()
+    if language == "en" or not text:
+        return text
+    whole = w.names.get(text, {}).get(language)
+    if whole:
+        return whole
+    for regex, pattern in w.patterns:
+        m = regex.match(text)
+        if m and language in pattern:
+            return pattern[language].format(**{k: translate(v, language, w) for k, v in m.groupdict().items()})
+    return text
+
+
+def computation(line, language: str, w: Wording | None = None) -> str:
+    """The line's arithmetic without prose: '57.4 kWh × ₹4.70/kWh', '2 kW × ₹20/kW/माह', '4%'."""
+    w = w or wording()
+    words = w.units.get(language, {})
+    unit = (line.rate_unit or "").split(" ")[0] if line.rate_unit != "× energy rate" else ""
+    unit = unit.replace("Rs/", "₹/").replace("/month", "/" + words.get("month", "month"))
+    unit = unit.replace("/bill", "/" + words.get("bill", "bill"))
+    if line.rate is None:
+        return ""
+    if (line.explanation or "").startswith("waived"):
+        return words.get("waived", "waived")
+    if line.rate_unit == "× energy rate":
+        rate = f"{fmt(line.rate)} {words.get('energy_rate', '× energy rate')}"
+    elif unit == "%":
+        rate = f"{fmt(line.rate)}%"
+    elif unit.startswith("₹/"):
+        rate = f"₹{fmt(line.rate)}{unit[1:]}"
+    else:
+        rate = f"{fmt(line.rate)} {unit}".strip()
+    if line.base is not None and unit != "%":
+        base = line.base if isinstance(line.base, Decimal) else Decimal(str(line.base))
+        base_unit = line.base_unit or unit.split("/")[1]  # e.g. a per-kWh rebate on kWh
+        return f"{fmt(base)} {base_unit} × {rate}"
+    if line.base is not None:
+        return f"{rate} × ₹{fmt(Decimal(str(line.base)))}"
+    return rate
+
+
+@dataclass(frozen=True)
+class PrintedLine:
+    code: str
+    group: str
+    description: str
+    explanation: str
+    amount: Decimal
+
+
+def printed_lines(lines, language: str) -> list[PrintedLine]:
+    w = wording()
+    if language == "en":
+        return [PrintedLine(ln.code, ln.group, ln.description, ln.explanation, ln.amount) for ln in lines]
+    return [
+        PrintedLine(ln.code, ln.group, translate(ln.description, language, w), computation(ln, language, w), ln.amount)
+        for ln in lines
+    ]
