@@ -90,6 +90,9 @@ def context(bill: Bill, language: str | None = None) -> dict:
             f"{wording.translate(s.schedule.name, language)} ({s.schedule.order_code})" for s in computation.segments
         ],
         "units_status": wording.translate(bill.units_status, language),
+        "category": "{} / {} ({})".format(
+            *(wording.translate(code, language) for code in (account.category, account.sub_category, account.area))
+        ),
         "lang": language,
         "L": labels(language),
         "current": bill.current_charges,
