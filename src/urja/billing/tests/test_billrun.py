@@ -149,6 +149,28 @@ def test_killed_half_way_resumes_exactly(make_account, monkeypatch):
     assert run.bills == 7 and run.totals["total"] == "8225.00"
 
 
+def test_rebilling_exceptions_bills_only_the_fixed_accounts(make_account, monkeypatch):
+    from urja.metering import services as metering
+    from urja.metering.models import Reading
+
+    good = [make_account() for _ in range(4)]  # with chunks of 2, the first two chunks are all billed already
+    spike = make_account(readings=steady(100, last=2600))
+    cfg = {**runs.config(), "bill": {**runs.config()["bill"], "chunk_size": 2}}
+    monkeypatch.setattr(runs, "config", lambda: cfg)
+    run = run_june()
+    assert run.status == RunStatus.COMPLETED_WITH_EXCEPTIONS and Bill.objects.count() == 4
+    first = dict(Bill.objects.values_list("account_id", "bill_number"))
+    # the officer accepts the spike; the run bills that account and nothing twice
+    reading = Reading.objects.get(account=spike, vee_status="review")
+    metering.review_reading(reading=reading, action="accept", actor=None, channel="backoffice")
+    run = services.start_run(run=services.rebill_exceptions(run=run))
+    assert run.status == RunStatus.COMPLETED and run.bills == 5 and run.exceptions == 0
+    assert {a: n for a, n in Bill.objects.values_list("account_id", "bill_number") if a != spike.pk} == first
+    assert sorted(Bill.objects.values_list("account_id", flat=True)) == sorted(a.pk for a in [*good, spike])
+    assert LedgerEntry.objects.filter(entry_type=EntryType.BILL_CHARGE).count() == 5
+    assert run.partitions.get().cursor == spike.pk
+
+
 def test_instalments_are_billed_and_counted(make_account):
     account = make_account()
     InstalmentPlan.objects.create(account=account, description="LED fan", amount_per_bill=D("150"), instalments=3)
