@@ -209,7 +209,7 @@ class Bill(models.Model):
     account = models.ForeignKey("customers.Account", on_delete=models.PROTECT, related_name="bills", db_index=False)
     run = models.ForeignKey(BillRun, null=True, blank=True, on_delete=models.PROTECT, db_index=False)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.BILL)
-    bill_number = models.CharField(max_length=32, unique=True)
+    bill_number = models.CharField(max_length=32)  # unique by a constraint (see Meta)
     period_start = models.DateField()
     period_end = models.DateField()
     bill_date = models.DateField()
@@ -252,10 +252,14 @@ class Bill(models.Model):
     created_at = models.DateTimeField()
 
     class Meta:
+        # Two indexes, as a bill run writes millions of rows and pays every index per row. The
+        # account's bills (history, arrears, final bill) are found through the leading account of
+        # the first; a constraint rather than unique=True on the field, which on PostgreSQL also
+        # builds a LIKE index on the number that no query uses.
         constraints = [
-            models.UniqueConstraint(fields=["account", "period_start", "kind"], name="one_bill_per_account_period")
+            models.UniqueConstraint(fields=["account", "period_start", "kind"], name="one_bill_per_account_period"),
+            models.UniqueConstraint(fields=["bill_number"], name="bill_number_unique"),
         ]
-        indexes = [models.Index(fields=["account", "bill_date"], name="bill_account_date")]
         ordering = ["-bill_date", "-id"]
 
     def __str__(self) -> str:
