@@ -359,8 +359,9 @@ def _validated_sql(zones: list[str], *, careful: bool) -> str:
     """
 
 
-def _insert_sql(batch: ImportBatch, zones: list[str], *, careful: bool, on_conflict: bool) -> tuple[str, list]:
-    """Insert the good rows; returns (inserted, first id, last id)."""
+def _readings_insert(zones: list[str], source: str, *, on_conflict: bool) -> str:
+    """INSERT of the good rows of `source` (validated rows, aliased v) into readings, RETURNING id.
+    Parameters: source, status, VEE status, batch id."""
     tod_expr = (
         "nullif(jsonb_strip_nulls(jsonb_build_object("
         + ", ".join(f"'{z}', v.tod_{z}_n::text" for z in zones)
@@ -369,46 +370,61 @@ def _insert_sql(batch: ImportBatch, zones: list[str], *, careful: bool, on_confl
         else "NULL::jsonb"
     )
     conflict = "ON CONFLICT (meter_id, read_at, source) DO NOTHING" if on_conflict else ""
-    sql = f"""
-        WITH ins AS (
-            INSERT INTO metering_reading (meter_id, account_id, installation_id, read_at, source, status, kwh,
-                kvah, md_kw, md_kva, tod, photo, vee_status, estimation_method, review_reason, batch_id, created_at)
-            SELECT v.meter_id, v.account_id, v.inst_id, v.ts, %s, %s, v.kwh_n, v.kvah_n, v.md_kw_n, v.md_kva_n,
-                {tod_expr}, '', %s, '', '', %s, now()
-            FROM ({_validated_sql(zones, careful=careful)}) v WHERE v.code IS NULL
-            {conflict}
-            RETURNING id
-        )
-        SELECT count(*), min(id), max(id) FROM ins
+    return f"""
+        INSERT INTO metering_reading (meter_id, account_id, installation_id, read_at, source, status, kwh,
+            kvah, md_kw, md_kva, tod, photo, vee_status, estimation_method, review_reason, batch_id, created_at)
+        SELECT v.meter_id, v.account_id, v.inst_id, v.ts, %s, %s, v.kwh_n, v.kvah_n, v.md_kw_n, v.md_kva_n,
+            {tod_expr}, '', %s, '', '', %s, now()
+        FROM {source} v WHERE v.code IS NULL
+        {conflict}
+        RETURNING id
     """
-    return sql, [batch.source, ReadingStatus.ACTUAL, VeeStatus.PENDING, batch.pk]
 
 
-def _errors_sql(batch: ImportBatch, zones: list[str], *, careful: bool) -> tuple[str, list]:
-    """Write the per-row error report for the rows that fail a check."""
+def _errors_insert(source: str) -> str:
+    """INSERT of the per-row error report for the rows of `source` (aliased v) that fail a check."""
     quoted = {c: m.replace("'", "''") for c, m in MESSAGES.items()}
     message_case = "CASE v.code " + " ".join(f"WHEN '{c}' THEN '{m}'" for c, m in quoted.items()) + " END"
-    sql = f"""
+    return f"""
         INSERT INTO metering_importrowerror (batch_id, row_number, code, message, raw)
         SELECT %s, v.row_no, v.code, {message_case},
             left(concat_ws(',', s.meter_serial, s.read_at, s.kwh, s.kvah, s.md_kw, s.md_kva), 500)
-        FROM ({_validated_sql(zones, careful=careful)}) v JOIN reading_stage s ON s.row_no = v.row_no
+        FROM {source} v JOIN reading_stage s ON s.row_no = v.row_no
         WHERE v.code IS NOT NULL
     """
-    return sql, [batch.pk]
 
 
-def _insert_good_rows(cur, batch: ImportBatch, zones: list[str], *, careful: bool) -> tuple:
-    """A plain INSERT first: a new file (the usual case) skips the per-row speculative insertion
-    that ON CONFLICT costs. A duplicate (a file sent again, an overlapping AMR window, a concurrent
-    import of the same readings) aborts it early and ON CONFLICT DO NOTHING runs instead."""
+def _insert_and_report(cur, batch: ImportBatch, zones: list[str], rows: int, *, careful: bool) -> tuple:
+    """(inserted, first id, last id, rejected).
+
+    A plain INSERT first: a new file (the usual case) skips the per-row speculative insertion that
+    ON CONFLICT costs, and only when some row did not go in does a second pass write the error
+    report. A duplicate (a file sent again, an overlapping AMR window, a concurrent import of the
+    same readings) aborts that attempt; then one statement validates the rows once, writes the
+    error report and inserts with ON CONFLICT DO NOTHING.
+    """
+    validated = f"({_validated_sql(zones, careful=careful)})"
+    insert = _readings_insert(zones, validated, on_conflict=False)
+    params = [batch.source, ReadingStatus.ACTUAL, VeeStatus.PENDING, batch.pk]
     try:
         with transaction.atomic():
-            cur.execute(*_insert_sql(batch, zones, careful=careful, on_conflict=False))
-            return cur.fetchone()
+            cur.execute(f"WITH ins AS ({insert}) SELECT count(*), min(id), max(id) FROM ins", params)
+            inserted, first_id, last_id = cur.fetchone()
     except IntegrityError:
-        cur.execute(*_insert_sql(batch, zones, careful=careful, on_conflict=True))
+        insert = _readings_insert(zones, "v", on_conflict=True)
+        cur.execute(
+            f"""WITH v AS MATERIALIZED {validated},
+                errs AS ({_errors_insert("v")} RETURNING 1),
+                ins AS ({insert})
+            SELECT count(*), min(id), max(id), (SELECT count(*) FROM errs) FROM ins""",
+            [batch.pk, *params],
+        )
         return cur.fetchone()
+    rejected = 0
+    if inserted < rows:
+        cur.execute(_errors_insert(validated), [batch.pk])
+        rejected = cur.rowcount
+    return inserted, first_id, last_id, rejected
 
 
 def _import_postgres(batch: ImportBatch, path: Path, fmt: str) -> dict:
@@ -438,18 +454,12 @@ def _import_postgres(batch: ImportBatch, path: Path, fmt: str) -> dict:
         cur.execute("SET LOCAL jit = off")
         cur.execute("SELECT count(*) FROM reading_stage")
         (rows,) = cur.fetchone()
-        careful = False
         try:
             with transaction.atomic():
-                inserted, first_id, last_id = _insert_good_rows(cur, batch, zones, careful=False)
+                inserted, first_id, last_id, rejected = _insert_and_report(cur, batch, zones, rows, careful=False)
         except DataError:
             # Some value does not even cast: validate every field with patterns first (slower).
-            careful = True
-            inserted, first_id, last_id = _insert_good_rows(cur, batch, zones, careful=True)
-        rejected = 0
-        if inserted < rows:  # some rows were bad or duplicates: a second pass reports the bad ones
-            cur.execute(*_errors_sql(batch, zones, careful=careful))
-            rejected = cur.rowcount
+            inserted, first_id, last_id, rejected = _insert_and_report(cur, batch, zones, rows, careful=True)
         cur.execute("DROP TABLE reading_stage")
     return {"rows": rows, "inserted": inserted, "rejected": rejected, "first_id": first_id, "last_id": last_id}
 
