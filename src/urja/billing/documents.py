@@ -96,7 +96,7 @@ def context(bill: Bill, language: str | None = None) -> dict:
         "lang": language,
         "L": labels(language),
         "current": bill.current_charges,
-        "words": amount_in_words(max(bill.net_payable, 0)),
+        "words": amount_in_words(max(bill.net_payable, 0), language),
         "net_payable": format_inr(bill.net_payable),
         "qr": qr_svg_data_uri(upi_uri(bill)),
         "verification": services.verification_code(bill),

@@ -132,9 +132,29 @@ def integer_in_words(n: int) -> str:
     return " ".join(parts)
 
 
-def amount_in_words(value: object) -> str:
-    """'Rupees One Lakh Twenty-Three Thousand Four Hundred Fifty-Six and Seventy Paise Only'."""
+# Hindi and Odia number words (Indian grouping: hazaar, lakh, crore) from AI4Bharat's
+# indic-numtowords; the currency phrase around them is ours.
+_CURRENCY_PHRASE = {
+    "hi": ("{rupees} रुपये", " और {paise} पैसे", " मात्र", "ऋण "),
+    "or": ("{rupees} ଟଙ୍କା", " ଓ {paise} ପଇସା", " ମାତ୍ର", "ଋଣ "),
+}
+
+
+def amount_in_words(value: object, language: str = "en") -> str:
+    """'Rupees One Lakh Twenty-Three Thousand Four Hundred Fifty-Six and Seventy Paise Only';
+    in Hindi 'एक लाख तेईस हज़ार चार सौ छप्पन रुपये और सत्तर पैसे मात्र', likewise in Odia."""
     amount = paise(value)
+    if language in _CURRENCY_PHRASE:
+        from indic_numtowords import num2words
+
+        rupees_text, paise_text, only, minus = _CURRENCY_PHRASE[language]
+        sign, amount = (minus, -amount) if amount < 0 else ("", amount)
+        rupees = int(amount)
+        paisa = int((amount - rupees) * 100)
+        words = rupees_text.format(rupees=num2words(rupees, lang=language))
+        if paisa:
+            words += paise_text.format(paise=num2words(paisa, lang=language))
+        return sign + words + only
     if amount < 0:
         return "Minus " + amount_in_words(-amount)
     rupees = int(amount)

@@ -11,6 +11,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -161,7 +162,7 @@ def home_panel(request):
 def _receipt_context(payment: Payment) -> dict:
     return {
         "payment": payment,
-        "words": amount_in_words(payment.amount),
+        "words": amount_in_words(payment.amount, (get_language() or "en")[:2]),  # the receipt's language
         "utility": getattr(settings, "URJA_UTILITY_NAME", "Urja"),
         "verify_url": public_url(reverse("payments:verify")),
         "token": getattr(payment, "token", None),

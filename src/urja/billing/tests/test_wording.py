@@ -41,6 +41,7 @@ def test_computation_without_prose():
 def test_hindi_bill_has_no_english_line_names(billed):  # noqa: F811
     html = documents.render_html(billed, "hi")
     assert "Energy charge" not in html and "ऊर्जा शुल्क" in html
+    assert "एक हज़ार एक सौ पचहत्तर रुपये मात्र" in html and "Rupees" not in html  # ₹1,175.00 in words
     assert "एलटी घरेलू" in html  # the tariff's name
     assert "घरेलू / सामान्य (शहरी)" in html or "घरेलू / सामान्य (ग्रामीण)" in html  # category / sub-category (area)
     assert "Energy charge" in documents.render_html(billed, "en")

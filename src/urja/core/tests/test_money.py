@@ -44,6 +44,13 @@ def test_amount_in_words_uses_lakh_and_crore():
     assert amount_in_words("1005.05") == "Rupees One Thousand Five And Five Paise Only"
 
 
+def test_amount_in_words_in_hindi_and_odia():
+    assert amount_in_words("123456.70", "hi") == "एक लाख तेईस हज़ार चार सौ छप्पन रुपये और सत्तर पैसे मात्र"
+    assert amount_in_words("10000000", "hi") == "एक करोड़ रुपये मात्र"
+    assert amount_in_words("4599", "or") == "ଚାରି ହଜାର ପାଞ୍ଚ ଶହ ଅନେଶତ ଟଙ୍କା ମାତ୍ର"
+    assert amount_in_words("-5.05", "or") == "ଋଣ ପାଞ୍ଚ ଟଙ୍କା ଓ ପାଞ୍ଚ ପଇସା ମାତ୍ର"
+
+
 @pytest.mark.parametrize("bad", ["0", "-5", "10.001", "abc", "NaN", "1e400000"])
 def test_parse_amount_rejects_bad_amounts(bad):
     with pytest.raises(MoneyError):
