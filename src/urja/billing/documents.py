@@ -8,6 +8,7 @@ HMAC verification code.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import tempfile
@@ -123,12 +124,14 @@ def chromium() -> str:
 
 
 def render_pdf(bill: Bill, language: str | None = None) -> bytes:
-    """The bill as PDF (A4), cached under MEDIA_ROOT/bills/ per bill and language."""
+    """The bill as PDF (A4), cached under MEDIA_ROOT/bills/. The cache key is the page itself (its
+    hash): the HTML is cheap, Chromium is not, and a change of wording or layout is never served stale."""
     language = language if language in LANGUAGES else (bill.language or "en")
-    cache = Path(settings.MEDIA_ROOT) / "bills" / f"{bill.bill_number}-{language}.pdf"
+    html = render_html(bill, language)
+    digest = hashlib.sha256(html.encode()).hexdigest()[:16]
+    cache = Path(settings.MEDIA_ROOT) / "bills" / f"{bill.bill_number}-{language}-{digest}.pdf"
     if cache.exists():
         return cache.read_bytes()
-    html = render_html(bill, language)
     with tempfile.TemporaryDirectory() as tmp:
         src, out = Path(tmp) / "bill.html", Path(tmp) / "bill.pdf"
         src.write_text(html, encoding="utf-8")

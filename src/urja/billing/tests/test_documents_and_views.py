@@ -48,13 +48,21 @@ def test_verification_page(client, billed):
 
 
 @pytest.mark.skipif(not shutil.which("chromium"), reason="needs Debian chromium")
-def test_pdf_download(client, billed, offices, settings, tmp_path):
+def test_pdf_download(client, billed, offices, settings, tmp_path, monkeypatch):
     settings.MEDIA_ROOT = tmp_path
     user = staff_user("cre", offices["division1"])
     client.force_login(user)
     response = client.get(f"/billing/bills/{billed.bill_number}/pdf/?lang=or")
     assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
     assert response.content.startswith(b"%PDF")
+    cached = list((tmp_path / "bills").glob("*.pdf"))
+    assert len(cached) == 1
+    assert client.get(f"/billing/bills/{billed.bill_number}/pdf/?lang=or").content == response.content
+    assert list((tmp_path / "bills").glob("*.pdf")) == cached  # served from the cache
+    real_labels = documents.labels
+    monkeypatch.setattr(documents, "labels", lambda lang: {**real_labels(lang), "title": "New wording"})
+    client.get(f"/billing/bills/{billed.bill_number}/pdf/?lang=or")
+    assert len(list((tmp_path / "bills").glob("*.pdf"))) == 2  # a changed page is rendered again, never stale
 
 
 def test_account_panel_and_scope(client, billed, offices):
