@@ -252,10 +252,10 @@ class Bill(models.Model):
     created_at = models.DateTimeField()
 
     class Meta:
-        # Two indexes, as a bill run writes millions of rows and pays every index per row. The
-        # account's bills (history, arrears, final bill) are found through the leading account of
-        # the first; a constraint rather than unique=True on the field, which on PostgreSQL also
-        # builds a LIKE index on the number that no query uses.
+        # Few indexes (the key and these two), as a bill run writes millions of rows and pays every
+        # index per row. The account's bills (history, arrears, final bill) are found through the
+        # leading account of the first; the number is unique by a constraint rather than unique=True
+        # on the field, which on PostgreSQL also builds a LIKE index that no query uses.
         constraints = [
             models.UniqueConstraint(fields=["account", "period_start", "kind"], name="one_bill_per_account_period"),
             models.UniqueConstraint(fields=["bill_number"], name="bill_number_unique"),

@@ -244,8 +244,8 @@ class UsageArrays:
 def id_filter(column: str, ids: np.ndarray) -> tuple[str, list]:
     """SQL condition for `column` in a sorted id array: exact on PostgreSQL (= ANY, one index probe per id);
     the id range on SQLite (its bound-parameter limit), which the caller narrows with np.isin."""
-    if connection.vendor == "postgresql":
-        return f"{column} = ANY(%s)", [ids.tolist()]
+    if connection.vendor == "postgresql":  # as one array literal: psycopg adapts a list element by element
+        return f"{column} = ANY(%s::bigint[])", ["{" + ",".join(map(str, ids.tolist())) + "}"]
     return f"{column} >= %s AND {column} <= %s", [int(ids[0]), int(ids[-1])]
 
 
@@ -527,10 +527,7 @@ def compute_chunk(run: BillRun, rows: list[tuple], segcache: SegmentCache, *, dr
             load=np.fromiter((rows[i][A_LOAD] for i in members), dtype=np.int64, count=len(members)),
             load_kva=np.fromiter((rows[i][A_UNIT] == "kVA" for i in members), dtype=bool, count=len(members)),
             md=usage.md[idx],
-            tod={
-                code: np.fromiter((usage.tod.get(i, {}).get(_zone(code), -1) for i in members), dtype=np.int64)
-                for code in tod_codes
-            },
+            tod={code: _tod_units(usage.tod, members, _zone(code)) for code in tod_codes},
             rural=np.fromiter((rows[i][A_AREA] == "rural" for i in members), dtype=bool, count=len(members)),
             metered=usage.metered[idx],
             meter_type=usage.meter_type[idx],
@@ -572,6 +569,13 @@ def compute_chunk(run: BillRun, rows: list[tuple], segcache: SegmentCache, *, dr
     )  # fmt: skip
 
 
+def _tod_units(tod: dict[int, dict[str, int]], members: list[int], zone: str) -> np.ndarray:
+    """Milli-kWh of one time-of-day zone for the members (row indexes); -1 where none was read."""
+    if not tod:  # no account of the chunk has time-of-day registers
+        return np.full(len(members), -1, dtype=np.int64)
+    return np.fromiter((tod.get(i, {}).get(zone, -1) for i in members), dtype=np.int64, count=len(members))
+
+
 def _zone(code: str) -> str:
     """TOD window code in the tariff (TOD_PEAK) → register zone name from metering (peak)."""
     return code.lower().removeprefix("tod_")
@@ -593,71 +597,90 @@ def write_chunk(run: BillRun, part: BillRunPartition, out: ChunkResult) -> None:
     now = timezone.now()
     rows, u, g = out.rows, out.usage, out.groups
     prepaid = np.fromiter((r[A_PREPAID] for r in rows), dtype=bool, count=len(rows))
-    bill_idx = np.flatnonzero(out.good & ~prepaid).tolist()
-    stmt_idx = np.flatnonzero(out.good & prepaid).tolist()
-    division = f"{part.division_id:03d}"
-    fields = {"division": division}
+    bill_idx = np.flatnonzero(out.good & ~prepaid)
+    stmt_idx = np.flatnonzero(out.good & prepaid)
+    fields = {"division": f"{part.division_id:03d}"}
     numbers = (
         allocate_numbers(key=f"bill:{part.division_id}", template=cfg["number_template"], count=len(bill_idx),
                          fields=fields, today=run.bill_date)
-        if bill_idx else []
+        if len(bill_idx) else []
     )  # fmt: skip
     snumbers = (
         allocate_numbers(key=f"statement:{part.division_id}", template=cfg["statement_template"],
                          count=len(stmt_idx), fields=fields, today=run.bill_date)
-        if stmt_idx else []
+        if len(stmt_idx) else []
     )  # fmt: skip
-    cols = {k: v.tolist() for k, v in g.items()}
-    total, due_reb, dig_reb = out.total.tolist(), out.due_reb.tolist(), out.dig_reb.tolist()
-    arrears, overdue, odays = out.arrears.tolist(), out.overdue.tolist(), out.overdue_days.tolist()
-    units, opening, closing, md = u.units.tolist(), u.opening.tolist(), u.closing.tolist(), u.md.tolist()
-    status, metered, mtype, cmeter = (
-        u.status.tolist(),
-        u.metered.tolist(),
-        u.meter_type.tolist(),
-        u.consumer_meter.tolist(),
-    )
-    e_bill = out.e_bill.tolist()
-    mtypes = {v: k for k, v in vector.METER_TYPES.items()}
     with _timed("build_rows"):
-        bills: list[tuple] = []
-        ledger: list[tuple] = []
-        for kind, items, nums in (("bill", bill_idx, numbers), ("statement", stmt_idx, snumbers)):
-            due = run.due_date if kind == "bill" else None
-            for i, number in zip(items, nums, strict=True):
-                r = rows[i]
-                bills.append((
-                    r[A_ID], kind, number, due, out.versions[i], units[i], STATUS_NAMES[status[i]],
-                    opening[i] if opening[i] >= 0 else None, closing[i] if closing[i] >= 0 else None,
-                    md[i] if md[i] >= 0 else None, r[A_LOAD], r[A_UNIT], r[A_AREA], metered[i], mtypes[mtype[i]],
-                    cmeter[i], e_bill[i], r[A_PREPAID], overdue[i], odays[i], cols["energy"][i], cols["tod"][i],
-                    cols["fixed"][i], cols["monthly"][i], cols["minimum"][i], cols["rider"][i], cols["subsidy"][i],
-                    cols["rebate"][i], cols["dps"][i], cols["extra"][i], cols["rounding"][i], total[i], due_reb[i],
-                    dig_reb[i], arrears[i], arrears[i] + total[i], r[A_LANG] or "en",
-                ))  # fmt: skip
-                if kind != "bill":
-                    continue
-                charge = cols["energy"][i] + cols["tod"][i] + cols["fixed"][i] + cols["monthly"][i]
-                charge += cols["minimum"][i] + cols["rider"][i] + cols["rounding"][i]
-                for etype, amount, text in (
-                    (EntryType.BILL_CHARGE, charge, "Bill"),
-                    (EntryType.SUBSIDY, cols["subsidy"][i], "Subsidy on bill"),
-                    (EntryType.REBATE, cols["rebate"][i], "Rebate on bill"),
-                    (EntryType.DPS, cols["dps"][i], "Delayed payment surcharge on bill"),
-                    (EntryType.INSTALMENT, cols["extra"][i], "Appliance instalment on bill"),
-                ):
-                    if amount:
-                        ledger.append((r[A_ID], etype, amount, f"{text} {number} ({run.period})", number))
+        account = np.fromiter((r[A_ID] for r in rows), dtype=np.int64, count=len(rows))
+        load = np.fromiter((r[A_LOAD] for r in rows), dtype=np.int64, count=len(rows))
+        unit, area = [r[A_UNIT] for r in rows], [r[A_AREA] for r in rows]
+        language = [r[A_LANG] or "en" for r in rows]
+        status_names = np.array([STATUS_NAMES[k] for k in range(len(STATUS_NAMES))], dtype=object)
+        mtype_names = np.array(sorted(vector.METER_TYPES, key=vector.METER_TYPES.get), dtype=object)
+
+        def bill_columns(idx: np.ndarray, kind: str, nums: list[str], due: date | None) -> list[Column]:
+            pick = idx.tolist()
+            return [
+                Column("account_id", account[idx]), Column("run_id", run.pk),
+                Column("period_start", run.period_start), Column("period_end", run.period_end),
+                Column("bill_date", run.bill_date), Column("kind", kind), Column("bill_number", nums),
+                Column("due_date", due), Column("tariff_versions", [out.versions[i] for i in pick]),
+                Column("units", u.units[idx], 3), Column("units_status", status_names[u.status[idx]].tolist()),
+                Column("opening_kwh", u.opening[idx], 3, nullable=True),
+                Column("closing_kwh", u.closing[idx], 3, nullable=True),
+                Column("recorded_md", u.md[idx], 3, nullable=True), Column("tod_units", None),
+                Column("sanctioned_load", load[idx], 3), Column("load_unit", [unit[i] for i in pick]),
+                Column("area", [area[i] for i in pick]), Column("metered", u.metered[idx]),
+                Column("meter_type", mtype_names[u.meter_type[idx]].tolist()),
+                Column("consumer_meter", u.consumer_meter[idx]), Column("e_bill", out.e_bill[idx]),
+                Column("prepaid", kind == "statement"), Column("overdue_principal", out.overdue[idx], 2),
+                Column("overdue_days", out.overdue_days[idx]),
+                *(Column(field, g[group][idx], 2) for group, field in GROUP_FIELDS.items()),
+                Column("total", out.total[idx], 2), Column("rebate_by_due_date", out.due_reb[idx], 2),
+                Column("rebate_digital", out.dig_reb[idx], 2), Column("arrears", out.arrears[idx], 2),
+                Column("net_payable", out.arrears[idx] + out.total[idx], 2),
+                Column("language", [language[i] for i in pick]), Column("created_at", now),
+            ]  # fmt: skip
+
+        bills = []
+        if len(bill_idx):
+            bills.append((len(bill_idx), bill_columns(bill_idx, Bill.Kind.BILL, numbers, run.due_date)))
+        if len(stmt_idx):
+            bills.append((len(stmt_idx), bill_columns(stmt_idx, Bill.Kind.STATEMENT, snumbers, None)))
+        # Ledger entries of the bills (statements post none), one batch per entry type: an account's
+        # entries keep the order charge, subsidy, rebate, surcharge, instalment.
+        charge = sum(g[k][bill_idx] for k in ("energy", "tod", "fixed", "monthly", "minimum", "rider", "rounding"))
+        ledger = []
+        for etype, amount, text in (
+            (EntryType.BILL_CHARGE, charge, "Bill"),
+            (EntryType.SUBSIDY, g["subsidy"][bill_idx], "Subsidy on bill"),
+            (EntryType.REBATE, g["rebate"][bill_idx], "Rebate on bill"),
+            (EntryType.DPS, g["dps"][bill_idx], "Delayed payment surcharge on bill"),
+            (EntryType.INSTALMENT, g["extra"][bill_idx], "Appliance instalment on bill"),
+        ):
+            posted = np.flatnonzero(amount)
+            if not len(posted):
+                continue
+            refs = [numbers[k] for k in posted.tolist()]
+            ledger.append((len(posted), [
+                Column("account_id", account[bill_idx[posted]]), Column("entry_type", etype),
+                Column("amount", amount[posted], 2),
+                Column("description", [f"{text} {number} ({run.period})"[:200] for number in refs]),
+                Column("reference_id", refs), Column("posted_at", now), Column("due_date", run.due_date),
+                Column("reference_type", "bill"), Column("idempotency_key", None), Column("channel", "system"),
+            ]))  # fmt: skip
+    # No idempotency key on the ledger rows: the bills' unique (account, period) in the same
+    # transaction already makes a chunk all-or-nothing, and a key per row would cost an index entry each.
     with _timed("copy_bills"):
-        _insert_bills(run, bills, now)
+        _insert(Bill, bills)
     with _timed("copy_ledger"):
-        _insert_ledger(run, ledger, now)
+        _insert(LedgerEntry, ledger)
     if out.exceptions:
         BillException.objects.bulk_create(
             [BillException(run=run, account_id=a, kind=k, message=m, details=d) for a, k, m, d in out.exceptions],
             ignore_conflicts=True,
         )
-    plan_accounts = [rows[i][A_ID] for i in bill_idx if cols["extra"][i]]
+    plan_accounts = account[bill_idx[g["extra"][bill_idx] != 0]].tolist()
     if plan_accounts:
         InstalmentPlan.objects.filter(account_id__in=plan_accounts, billed__lt=F("instalments")).update(
             billed=F("billed") + 1
@@ -665,73 +688,78 @@ def write_chunk(run: BillRun, part: BillRunPartition, out: ChunkResult) -> None:
     out.statements = len(stmt_idx)
 
 
-def _n(v, suffix: str = "") -> str:
-    return "\\N" if v is None else f"{v}{suffix}"
+@dataclass
+class Column:
+    """One column of rows to write: a value the same in every row, or one value per row (a numpy
+    array of integers — scaled by 10**-scale, -1 for NULL when nullable — or a list of strings)."""
+
+    name: str
+    values: object
+    scale: int = 0
+    nullable: bool = False
+
+    def python(self, n: int) -> list:
+        v = self.values
+        if isinstance(v, np.ndarray):
+            if v.dtype == bool:
+                return v.tolist()
+            if not self.scale:
+                return v.tolist()
+            exp = Decimal(1).scaleb(-self.scale)
+            return [None if self.nullable and x < 0 else Decimal(x) * exp for x in v.tolist()]
+        return v if isinstance(v, list) else [v] * n
+
+    def copy_text(self) -> tuple[str, list | None]:
+        """(%-format of the column in a COPY text row, the per-row values it takes or None)."""
+        v = self.values
+        if isinstance(v, list):
+            if v and v.count(v[0]) == len(v):
+                return _copy_literal(v[0]), None
+            return "%s", v
+        if not isinstance(v, np.ndarray):
+            return _copy_literal(v), None
+        if v.dtype == bool:
+            if v.all() or not v.any():
+                return ("t" if len(v) and v[0] else "f"), None
+            return "%s", np.where(v, "t", "f").tolist()
+        suffix = f"e-{self.scale}" if self.scale else ""
+        if len(v) and (v == v[0]).all():  # the same in every row (zero groups, defaults): written once
+            return ("\\N" if self.nullable and v[0] < 0 else f"{int(v[0])}{suffix}"), None
+        if self.nullable and (v < 0).any():
+            return "%s", [f"{x}{suffix}" if x >= 0 else "\\N" for x in v.tolist()]
+        return f"%d{suffix}", v.tolist()
 
 
-def _insert_bills(run: BillRun, bills: list[tuple], now: datetime) -> None:
-    if not bills:
+def _copy_literal(value) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value).replace("%", "%%")
+
+
+def _insert(model, batches: list[tuple[int, list[Column]]]) -> None:
+    """Write batches of rows (row count, columns): COPY on PostgreSQL, bulk_create elsewhere."""
+    if not batches:
         return
+    columns = [c.name for c in batches[0][1]]
     if connection.vendor == "postgresql":
-        head = f"{run.pk}\t{run.period_start}\t{run.period_end}\t{run.bill_date}"
-        stamp = now.isoformat()
-        text = "".join(
-            f"{b[0]}\t{head}\t{b[1]}\t{b[2]}\t{_n(b[3])}\t{b[4]}\t{b[5]}e-3\t{b[6]}\t{_n(b[7], 'e-3')}\t"
-            f"{_n(b[8], 'e-3')}\t{_n(b[9], 'e-3')}\t\\N\t{b[10]}e-3\t{b[11]}\t{b[12]}\t"
-            f"{'t' if b[13] else 'f'}\t{b[14]}\t"
-            f"{'t' if b[15] else 'f'}\t{'t' if b[16] else 'f'}\t{'t' if b[17] else 'f'}\t{b[18]}e-2\t{b[19]}\t"
-            f"{b[20]}e-2\t{b[21]}e-2\t{b[22]}e-2\t{b[23]}e-2\t{b[24]}e-2\t{b[25]}e-2\t{b[26]}e-2\t{b[27]}e-2\t"
-            f"{b[28]}e-2\t{b[29]}e-2\t{b[30]}e-2\t{b[31]}e-2\t{b[32]}e-2\t{b[33]}e-2\t{b[34]}e-2\t{b[35]}e-2\t"
-            f"{b[36]}\t{stamp}\n"
-            for b in bills
-        )
-        _copy(Bill._meta.db_table, BILL_COLUMNS, text)
+        parts = []
+        for n, cols in batches:
+            assert [c.name for c in cols] == columns
+            formats, values = zip(*(c.copy_text() for c in cols), strict=True)
+            row = "\t".join(formats) + "\n"
+            per_row = [v for v in values if v is not None]
+            parts.append("".join(map(row.__mod__, zip(*per_row, strict=True))) if per_row else (row % ()) * n)
+        _copy(model._meta.db_table, columns, "".join(parts))
         return
-    rs, mi = (lambda v: Decimal(v) / 100), (lambda v: None if v is None else Decimal(v) / 1000)
-    Bill.objects.bulk_create([
-        Bill(account_id=b[0], run=run, kind=b[1], bill_number=b[2], period_start=run.period_start,
-             period_end=run.period_end, bill_date=run.bill_date, due_date=b[3], tariff_versions=b[4],
-             units=mi(b[5]), units_status=b[6], opening_kwh=mi(b[7]), closing_kwh=mi(b[8]), recorded_md=mi(b[9]),
-             sanctioned_load=mi(b[10]), load_unit=b[11], area=b[12], metered=b[13], meter_type=b[14],
-             consumer_meter=b[15], e_bill=b[16], prepaid=b[17], overdue_principal=rs(b[18]), overdue_days=b[19],
-             energy=rs(b[20]), tod=rs(b[21]), fixed=rs(b[22]), monthly=rs(b[23]), minimum=rs(b[24]),
-             riders=rs(b[25]), subsidy=rs(b[26]), rebate=rs(b[27]), dps=rs(b[28]), extra=rs(b[29]),
-             rounding=rs(b[30]), total=rs(b[31]), rebate_by_due_date=rs(b[32]), rebate_digital=rs(b[33]),
-             arrears=rs(b[34]), net_payable=rs(b[35]), language=b[36], created_at=now)
-        for b in bills
-    ])  # fmt: skip
-
-
-BILL_COLUMNS = [
-    "account_id", "run_id", "period_start", "period_end", "bill_date", "kind", "bill_number", "due_date",
-    "tariff_versions", "units", "units_status", "opening_kwh", "closing_kwh", "recorded_md", "tod_units",
-    "sanctioned_load", "load_unit", "area", "metered", "meter_type", "consumer_meter", "e_bill", "prepaid",
-    "overdue_principal", "overdue_days", "energy", "tod", "fixed", "monthly", "minimum", "riders", "subsidy",
-    "rebate", "dps", "extra", "rounding", "total", "rebate_by_due_date", "rebate_digital", "arrears",
-    "net_payable", "language", "created_at",
-]  # fmt: skip
-LEDGER_COLUMNS = [
-    "account_id", "entry_type", "amount", "description", "reference_id", "posted_at", "due_date",
-    "reference_type", "idempotency_key", "channel",
-]  # fmt: skip
-
-
-def _insert_ledger(run: BillRun, ledger: list[tuple], now: datetime) -> None:
-    # No idempotency key here: the bills' unique (account, period) in the same transaction
-    # already makes a chunk all-or-nothing, and a key per row would cost an index entry each.
-    if not ledger:
-        return
-    if connection.vendor == "postgresql":
-        tail = f"{now.isoformat()}\t{run.due_date}\tbill"
-        text = "".join(f"{e[0]}\t{e[1]}\t{e[2]}e-2\t{e[3]}\t{e[4]}\t{tail}\t\\N\tsystem\n" for e in ledger)
-        _copy(LedgerEntry._meta.db_table, LEDGER_COLUMNS, text)
-        return
-    LedgerEntry.objects.bulk_create([
-        LedgerEntry(account_id=e[0], entry_type=e[1], amount=Decimal(e[2]) / 100, description=e[3][:200],
-                    reference_type="bill", reference_id=e[4], posted_at=now, due_date=run.due_date,
-                    channel="system")
-        for e in ledger
-    ])  # fmt: skip
+    objs = []
+    for n, cols in batches:
+        for values in zip(*(c.python(n) for c in cols), strict=True):
+            objs.append(model(**dict(zip(columns, values, strict=True))))
+    model.objects.bulk_create(objs)
 
 
 def _copy(table: str, columns: list[str], text: str) -> None:
@@ -763,6 +791,25 @@ def claim_partition(partition_id: int, *, force: bool = False) -> bool:
     )
 
 
+def _chunk_settings() -> None:
+    """PostgreSQL settings for one chunk's transaction (SET LOCAL: they end with it)."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as c:
+        # Durability of the last chunks may lag a server crash by a moment; consistency does not:
+        # bills, ledger rows and the cursor commit together, so a lost chunk is simply billed again.
+        c.execute("SET LOCAL synchronous_commit TO OFF")
+        c.execute("SET LOCAL work_mem TO '64MB'")
+        # A chunk's queries are index lookups of its accounts' rows by id (= ANY of an id array).
+        # For a large array the planner prefers hashing the array and scanning the whole table
+        # (installations, meters, ledger, contacts: millions of rows, per chunk); compiling the
+        # queries (JIT) or handing them to parallel workers costs more than it saves, and a run
+        # already has a worker per core.
+        c.execute("SET LOCAL enable_seqscan TO OFF")
+        c.execute("SET LOCAL jit TO OFF")
+        c.execute("SET LOCAL max_parallel_workers_per_gather TO 0")
+
+
 def process_partition(partition_id: int, *, force: bool = False, stop_after_chunks: int | None = None) -> str:
     """Claim and bill one partition chunk by chunk. Returns the partition's status afterwards."""
     if not claim_partition(partition_id, force=force):
@@ -777,16 +824,7 @@ def process_partition(partition_id: int, *, force: bool = False, stop_after_chun
             if stop_after_chunks is not None and done_chunks >= stop_after_chunks:
                 return PartitionStatus.RUNNING
             with _timed("chunk"), transaction.atomic():  # "chunk" includes the commit
-                if connection.vendor == "postgresql":
-                    # Durability of the last chunks may lag a server crash by a moment; consistency does not:
-                    # bills, ledger rows and the cursor commit together, so a lost chunk is simply billed again.
-                    # A chunk's queries are index lookups by id: compiling them (JIT) or handing them to
-                    # parallel workers costs more than it saves, and the run already has a worker per core.
-                    with connection.cursor() as c:
-                        c.execute("SET LOCAL synchronous_commit TO OFF")
-                        c.execute("SET LOCAL work_mem TO '64MB'")
-                        c.execute("SET LOCAL jit TO OFF")
-                        c.execute("SET LOCAL max_parallel_workers_per_gather TO 0")
+                _chunk_settings()
                 part = BillRunPartition.objects.select_for_update().get(pk=partition_id)
                 with _timed("fetch_accounts"):
                     rows, scanned_to = fetch_accounts(run, part.division_path, part.cursor, chunk)
@@ -868,15 +906,16 @@ def dry_run(run: BillRun) -> dict:
     counts = defaultdict(int)
     cursor = 0
     while True:
-        rows, scanned_to = fetch_accounts(run, None, cursor, chunk)
+        with transaction.atomic():
+            _chunk_settings()
+            rows, scanned_to = fetch_accounts(run, None, cursor, chunk)
+            out = compute_chunk(run, rows, segcache, dry_run=True) if rows else None
+            transaction.set_rollback(True)  # nothing the computation touched is kept
         if scanned_to is None:
             break
         cursor = scanned_to
-        if not rows:
+        if out is None:
             continue
-        with transaction.atomic():
-            out = compute_chunk(run, rows, segcache, dry_run=True)
-            transaction.set_rollback(True)  # nothing the computation touched is kept
         for k, v in out.totals.items():
             totals[k] += v
         counts["accounts"] += len(rows)
