@@ -120,3 +120,54 @@ def test_upload_through_the_api(accounts, admin_user, client):
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["posted"] == 2 and body["errors"] == 7 and len(body["report"]) == 8
+
+
+def test_file_overlapping_an_earlier_import_posts_only_the_new_rows(accounts, admin_user):
+    """A second file that repeats some rows of the first: the repeated rows are reported as
+    duplicates (also when their account is now unknown), the new rows post once."""
+    a, b, _closed = accounts
+    first = (
+        "row_key,consumer_number,amount,paid_at\n"
+        f"K1,{a.consumer_number},100.00,2025-03-01\n"
+        f"K2,{b.consumer_number},200.00,2025-03-01\n"
+    )
+    services.import_settlement(actor=admin_user, source="AXIS", filename="1.csv", stream=io.BytesIO(first.encode()))
+    second = (
+        "row_key,consumer_number,amount,paid_at\n"
+        f"K3,{a.consumer_number},30.00,2025-03-02\n"
+        f"K2,{b.consumer_number},200.00,2025-03-01\n"  # imported before
+        "K1,ZZ0000001,100.00,2025-03-01\n"  # imported before, now with an unknown account
+        f"K4,{b.consumer_number},40.00,2025-03-02\n"
+        f"K4,{a.consumer_number},41.00,2025-03-02\n"  # twice in this file
+    )
+    batch = services.import_settlement(
+        actor=admin_user, source="AXIS", filename="2.csv", stream=io.BytesIO(second.encode())
+    )
+    assert (batch.rows, batch.posted, batch.duplicates, batch.errors) == (5, 2, 3, 0)
+    assert {item["line"]: item["code"] for item in batch.report} == {
+        3: "duplicate",
+        4: "duplicate",
+        6: "duplicate_in_file",
+    }
+    assert batch.total_posted == Decimal("70.00")
+    assert ledger.balance(account=a) == Decimal("-130.00")
+    assert ledger.balance(account=b) == Decimal("-240.00")
+    assert Payment.objects.filter(idempotency_key__startswith="AXIS:").count() == 4
+    posted = Payment.objects.get(idempotency_key="AXIS:K3")
+    assert posted.batch_id == batch.pk and posted.ledger_entry.idempotency_key == "pay:file:AXIS:K3"
+
+
+def test_awkward_text_is_stored_as_given(accounts, admin_user):
+    """Keys and references with tabs, backslashes, quotes and commas survive the staging COPY."""
+    a, _b, _closed = accounts
+    data = (
+        "row_key,consumer_number,amount,paid_at,reference\n"
+        f'"K\\1\t",{a.consumer_number},"1,000.00",2025-03-01 09:30,"UTR ""7"", a\\b"\n'
+    )
+    batch = services.import_settlement(
+        actor=admin_user, source="ICICI", filename="x.csv", stream=io.BytesIO(data.encode())
+    )
+    assert batch.posted == 1, batch.report
+    payment = Payment.objects.get(idempotency_key="ICICI:K\\1")
+    assert payment.reference == 'UTR "7", a\\b' and payment.amount == Decimal("1000.00")
+    assert payment.ledger_entry.description == "Payment via ICICI (K\\1)"
