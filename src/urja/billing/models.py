@@ -180,6 +180,9 @@ class BillRunPartition(models.Model):
     accounts_due = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
     bills = models.PositiveIntegerField(default=0)
+    # counted here, not on the run: one row updated by every partition's chunks would make the
+    # workers of a run wait on each other's commits
+    statements = models.PositiveIntegerField(default=0)
     exceptions = models.PositiveIntegerField(default=0)
     cursor = models.BigIntegerField(default=0)
     totals = models.JSONField(default=dict, blank=True)

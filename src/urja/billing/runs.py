@@ -846,14 +846,16 @@ def process_partition(partition_id: int, *, force: bool = False, stop_after_chun
                 good = out.good.any()
                 part.done += len(rows)
                 part.bills += int(out.good.sum()) - out.statements
+                part.statements += out.statements
                 part.exceptions += len(out.exceptions)
                 totals = {k: int(v) for k, v in part.totals.items()}
                 for k, v in out.totals.items():
                     totals[k] = totals.get(k, 0) + v
                 part.totals = totals
                 part.heartbeat_at = timezone.now()
-                part.save(update_fields=["cursor", "done", "bills", "exceptions", "totals", "heartbeat_at"])
-                BillRun.objects.filter(pk=run.pk).update(statements=F("statements") + out.statements)
+                part.save(
+                    update_fields=["cursor", "done", "bills", "statements", "exceptions", "totals", "heartbeat_at"]
+                )
                 if good:
                     transaction.on_commit(lambda lo=lo, hi=hi: _enqueue_ebills(run.pk, lo, hi))
             done_chunks += 1
@@ -882,6 +884,7 @@ def finish_run_if_done(run_id: int) -> BillRun:
             for k, v in p.totals.items():
                 totals[k] += int(v)
         run.bills = sum(p.bills for p in parts)
+        run.statements = sum(p.statements for p in parts)
         run.exceptions = run.exception_rows.filter(resolved=False).count()
         run.totals = {k: (_milli(v) if k == "units_m" else _rs(v)) for k, v in totals.items()}
         run.status = RunStatus.COMPLETED_WITH_EXCEPTIONS if run.exceptions else RunStatus.COMPLETED

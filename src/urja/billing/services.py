@@ -206,7 +206,7 @@ def run_progress(run: BillRun) -> dict:
         "done": done,
         "percent": round(100 * done / run.accounts_due, 1) if run.accounts_due else 100.0,
         "bills": sum(p.bills for p in parts) if not run.dry_run else run.bills,
-        "statements": run.statements,
+        "statements": sum(p.statements for p in parts) if not run.dry_run else run.statements,
         "exceptions": sum(p.exceptions for p in parts) if not run.dry_run else run.exceptions,
         "totals": run.totals,
         "partitions": [

@@ -82,7 +82,8 @@ def test_unmetered_account_gets_a_fixed_charge_bill_and_prepaid_a_statement(offi
     unmetered = domestic_account(offices["section1"], mobile=None, load="3")
     Account.objects.filter(pk=unmetered.pk).update(connected_on=date(2025, 1, 1))
     prepaid = metered_account(offices["section2"], is_prepaid=True, readings=steady(100))
-    run_june()
+    run = run_june()
+    assert (run.bills, run.statements) == (1, 1) and services.run_progress(run)["statements"] == 1
     bill = Bill.objects.get(account=unmetered)
     assert (bill.metered, bill.units_status, bill.energy, bill.fixed, bill.total) == (
         False,
