@@ -129,68 +129,66 @@ def parse(stream, report: Report, hasher=None) -> Iterator[Row]:
     zero = Decimal(0)
     dates: dict[str, datetime | None] = {}  # a file has few distinct timestamps
     add = report.add
-    for line, values in _rows(reader):
-        if not values:
-            continue
-        report.rows += 1
-        if len(values) != width:
-            add(line, "", "malformed_row", f"expected {width} fields, got {len(values)}")
-            continue
-        key = values[i_key].strip()
-        if not key or len(key) > 60:
-            add(line, key[:60], "missing_key", "row_key is required (at most 60 characters)")
-            continue
-        number = values[i_num].strip().upper()
-        if not number:
-            add(line, key, "missing_account", "consumer_number is required")
-            continue
-        text = values[i_amt].strip()
-        if not amount_ok(text):
-            text = text.replace(",", "")
-            if not amount_ok(text):
-                add(
-                    line,
-                    key,
-                    "invalid_amount",
-                    f"amount {values[i_amt]!r} is not a positive amount with at most two decimals",
-                )
+    rows = 0
+    try:
+        for values in reader:
+            if not values:
                 continue
-        amount = Decimal(text)
-        if amount <= zero or amount > limit:
-            add(line, key, "invalid_amount", f"amount {text} must be above 0 and at most {limit}")
-            continue
-        stamp = values[i_at]
-        parsed = dates.get(stamp, False)
-        if parsed is False:
-            try:
-                moment = parse_dt(stamp.strip())
-                if moment.tzinfo is None:
-                    moment = moment.replace(tzinfo=tz)
-                parsed = None if moment > latest else moment
-            except ValueError:
-                parsed = None
-            if len(dates) < 100_000:
-                dates[stamp] = parsed
-        if parsed is None:
-            add(line, key, "invalid_date", f"paid_at {stamp!r} is not a past date (YYYY-MM-DD[ HH:MM])")
-            continue
-        method = values[i_method].strip().lower() or PaymentMethod.BANK if i_method is not None else PaymentMethod.BANK
-        if method not in FILE_METHODS:
-            add(line, key, "invalid_method", f"method {method!r} is not one of {sorted(FILE_METHODS)}")
-            continue
-        reference = values[i_ref].strip()[:64] if i_ref is not None else ""
-        yield (line, key, number, amount, parsed, reference, method)
-
-
-def _rows(reader) -> Iterator[tuple[int, list[str]]]:
-    while True:
-        try:
-            values = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise FileError(f"line {reader.line_num}: {exc}") from exc
-        yield reader.line_num, values
+            rows += 1
+            line = reader.line_num
+            if len(values) != width:
+                add(line, "", "malformed_row", f"expected {width} fields, got {len(values)}")
+                continue
+            key = values[i_key].strip()
+            if not key or len(key) > 60:
+                add(line, key[:60], "missing_key", "row_key is required (at most 60 characters)")
+                continue
+            number = values[i_num].strip().upper()
+            if not number:
+                add(line, key, "missing_account", "consumer_number is required")
+                continue
+            text = values[i_amt].strip()
+            if not amount_ok(text):
+                text = text.replace(",", "")
+                if not amount_ok(text):
+                    add(
+                        line,
+                        key,
+                        "invalid_amount",
+                        f"amount {values[i_amt]!r} is not a positive amount with at most two decimals",
+                    )
+                    continue
+            amount = Decimal(text)
+            if amount <= zero or amount > limit:
+                add(line, key, "invalid_amount", f"amount {text} must be above 0 and at most {limit}")
+                continue
+            stamp = values[i_at]
+            parsed = dates.get(stamp, False)
+            if parsed is False:
+                try:
+                    moment = parse_dt(stamp.strip())
+                    if moment.tzinfo is None:
+                        moment = moment.replace(tzinfo=tz)
+                    parsed = None if moment > latest else moment
+                except ValueError:
+                    parsed = None
+                if len(dates) < 100_000:
+                    dates[stamp] = parsed
+            if parsed is None:
+                add(line, key, "invalid_date", f"paid_at {stamp!r} is not a past date (YYYY-MM-DD[ HH:MM])")
+                continue
+            method = (
+                values[i_method].strip().lower() or PaymentMethod.BANK if i_method is not None else PaymentMethod.BANK
+            )
+            if method not in FILE_METHODS:
+                add(line, key, "invalid_method", f"method {method!r} is not one of {sorted(FILE_METHODS)}")
+                continue
+            reference = values[i_ref].strip()[:64] if i_ref is not None else ""
+            yield (line, key, number, amount, parsed, reference, method)
+    except csv.Error as exc:
+        raise FileError(f"line {reader.line_num}: {exc}") from exc
+    finally:
+        report.rows += rows
 
 
 def run_import(*, actor, source: str, filename: str, stream, max_report: int = 10_000) -> ImportBatch:
@@ -385,7 +383,7 @@ def _copy_blocks(rows: Iterable[Row], size: int = 20_000) -> Iterator[bytes]:
             stamp = paid_at.isoformat()
             if len(stamps) < 100_000:
                 stamps[paid_at] = stamp
-        if special(key) or special(number) or special(reference):
+        if special(f"{key}{number}{reference}"):
             key, number, reference = key.translate(escapes), number.translate(escapes), reference.translate(escapes)
         parts.append(f"{line}\t{key}\t{number}\t{amount}\t{stamp}\t{reference}\t{method}\n")
         if len(parts) >= size:
