@@ -411,9 +411,8 @@ def _post_postgres(*, batch, source, rows, report, actor):
         cur.execute("SET LOCAL work_mem = '256MB'")
         cur.execute("SET LOCAL synchronous_commit = off")
         cur.execute("SET LOCAL jit = off")
-        # row_key in the C collation: the duplicate check sorts by it, and byte order is enough
         cur.execute(
-            'CREATE TEMP TABLE pay_stage (line integer, row_key text COLLATE "C", consumer_number text,'
+            "CREATE TEMP TABLE pay_stage (line integer, row_key text, consumer_number text,"
             " amount numeric(14,2), paid_at timestamptz, reference text, method text) ON COMMIT DROP"
         )
         with cur.copy("COPY pay_stage FROM STDIN") as copy:
@@ -426,7 +425,10 @@ def _post_postgres(*, batch, source, rows, report, actor):
         )
         payment_seq, entry_seq = cur.fetchone()
         # One pass: the account, the first occurrence of each row_key in the file, and the ids of the
-        # payment and (unless in suspense) the ledger entry, reserved from the tables' sequences.
+        # payment and (unless in suspense) the ledger entry, reserved from the tables' sequences. The
+        # duplicate check sorts by row_key in byte order (C collation): any order groups equal keys,
+        # and this one is cheap. Only there: keys built from row_key must keep the default collation,
+        # or the payments' key index cannot serve the lookups below.
         cur.execute(
             """
             CREATE TEMP TABLE pay_rows ON COMMIT DROP AS
@@ -435,7 +437,7 @@ def _post_postgres(*, batch, source, rows, report, actor):
                    CASE WHEN r.account_id IS NULL OR r.dup OR r.account_status = %s THEN NULL
                         ELSE nextval(%s::regclass) END AS entry_id
             FROM (SELECT s.*, a.id AS account_id, a.status AS account_status, a.section_id, a.is_prepaid,
-                         row_number() OVER (PARTITION BY s.row_key ORDER BY s.line) > 1 AS dup
+                         row_number() OVER (PARTITION BY s.row_key COLLATE "C" ORDER BY s.line) > 1 AS dup
                   FROM pay_stage s LEFT JOIN customers_account a ON a.consumer_number = s.consumer_number) r
             """,
             [payment_seq, AccountStatus.PERMANENTLY_DISCONNECTED, entry_seq],
