@@ -6,7 +6,7 @@ Format (CSV, UTF-8, header row, any column order, extra columns ignored):
 
 `row_key` is the agency's unique transaction id: a row posts once per (source, row_key) however
 often the file is imported. On PostgreSQL the valid rows are streamed with COPY into a temporary
-staging table and posted with three set-based statements (ledger entries, payments) in one
+staging table, resolved by one statement and posted by two (payments, ledger entries) in one
 transaction; elsewhere they are posted in chunks with bulk inserts. Called from
 services.import_settlement (the public entry point).
 """
