@@ -138,3 +138,29 @@ def test_field_agent_limit_holds_under_parallel_uploads(offices):
     assert sum(1 for r in results if isinstance(r, Payment)) == 3
     assert results.count("cash_limit_exceeded") == 3
     assert services.cash_in_hand(agent=agent) == Decimal("900.00")
+
+
+def test_the_same_settlement_file_imported_twice_at_once_posts_once(offices):
+    """Two uploads of one file at the same moment (a double submit): one posts every row, the other
+    reports every row as already imported; each payment and each ledger entry exists once."""
+    import io
+
+    a = testing.domestic_account(offices["section1"])
+    b = testing.domestic_account(offices["section1"])
+    lines = ["row_key,consumer_number,amount,paid_at"]
+    lines += [f"R{i},{(a, b)[i % 2].consumer_number},{10 + i}.50,2025-03-01 10:00" for i in range(200)]
+    data = ("\n".join(lines) + "\n").encode()
+    barrier = threading.Barrier(2)
+
+    @in_thread
+    def upload(_):
+        barrier.wait()
+        return services.import_settlement(actor=None, source="DOUBLE", filename="f.csv", stream=io.BytesIO(data))
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        batches = list(pool.map(upload, range(2)))
+    assert sorted((x.posted, x.duplicates) for x in batches) == [(0, 200), (200, 0)]
+    assert Payment.objects.filter(channel="file", idempotency_key__startswith="DOUBLE:").count() == 200
+    assert LedgerEntry.objects.filter(idempotency_key__startswith="pay:file:DOUBLE:").count() == 200
+    total = sum(Decimal(f"{10 + i}.50") for i in range(200))
+    assert ledger.balance(account=a) + ledger.balance(account=b) == -total
