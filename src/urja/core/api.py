@@ -4,6 +4,7 @@ Auth: a bearer token (core.ApiToken) for apps and gateways, or the Django sessio
 for the web UI. Each app contributes a router from its `api.py`.
 """
 
+from datetime import timedelta
 from importlib import import_module
 
 from django.core.exceptions import PermissionDenied
@@ -32,15 +33,25 @@ API_APPS = [
 ]
 
 
+# last_used_at is a "seen recently" mark for the admin: written at most once a minute per token,
+# not on every call (an app posting many requests a second would otherwise write the row each time).
+TOKEN_SEEN_RESOLUTION = timedelta(seconds=60)
+
+
 class TokenAuth(HttpBearer):
     def authenticate(self, request, token):
         try:
-            record = ApiToken.objects.select_related("user").get(token_hash=hash_token(token), revoked=False)
+            # the staff profile comes along: every API call asks for the caller's role
+            record = ApiToken.objects.select_related("user", "user__staff").get(
+                token_hash=hash_token(token), revoked=False
+            )
         except ApiToken.DoesNotExist:
             return None
         if not record.user.is_active:
             return None
-        ApiToken.objects.filter(pk=record.pk).update(last_used_at=timezone.now())
+        now = timezone.now()
+        if record.last_used_at is None or now - record.last_used_at >= TOKEN_SEEN_RESOLUTION:
+            ApiToken.objects.filter(pk=record.pk).update(last_used_at=now)
         request.user = record.user
         return record.user
 

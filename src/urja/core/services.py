@@ -3,8 +3,7 @@
 from collections.abc import Mapping
 from datetime import date
 
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 
 from . import ids
 from .models import AuditEvent, Channel, NumberSeries
@@ -15,17 +14,30 @@ def allocate_numbers(
 ) -> list[str]:
     """Allocate `count` consecutive numbers of a series; unique under concurrency.
 
-    The increment is a single UPDATE (row lock on PostgreSQL, write lock on SQLite), so two
-    transactions can never read the same counter value.
+    The increment is a single UPDATE … RETURNING (row lock on PostgreSQL, write lock on SQLite),
+    so two transactions can never read the same counter value. Outside a transaction it is one
+    statement in autocommit: the lock is held for that statement only, not for the caller's work.
     """
     if count < 1:
         raise ValueError("count must be >= 1")
-    with transaction.atomic():
-        NumberSeries.objects.get_or_create(key=key, defaults={"template": template})
-        NumberSeries.objects.filter(key=key).update(next_value=F("next_value") + count)
-        series = NumberSeries.objects.get(key=key)
-        first = series.next_value - count
-    return ids.render_numbers(series.template, first=first, count=count, fields=fields, today=today)
+    row = _bump(key, count)
+    if row is None:  # a new series: create it (a concurrent creator wins harmlessly), then bump
+        with transaction.atomic():
+            NumberSeries.objects.get_or_create(key=key, defaults={"template": template})
+            row = _bump(key, count)
+    next_value, series_template = row
+    return ids.render_numbers(series_template, first=next_value - count, count=count, fields=fields, today=today)
+
+
+def _bump(key: str, count: int) -> tuple[int, str] | None:
+    """Advance the series by `count`: (the new next_value, the series template), or None when
+    there is no such series."""
+    q = connection.ops.quote_name
+    table, nxt, name, tpl = q(NumberSeries._meta.db_table), q("next_value"), q("key"), q("template")
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET {nxt} = {nxt} + %s WHERE {name} = %s RETURNING {nxt}, {tpl}", [count, key])
+        row = cursor.fetchone()
+    return (int(row[0]), row[1]) if row is not None else None
 
 
 def next_number(*, key: str, template: str, fields: Mapping[str, str] | None = None) -> str:

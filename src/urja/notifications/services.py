@@ -148,7 +148,9 @@ def notify(
         for channel, to in planned
     ]
     created: dict[str, OutboxMessage] = {}
-    with transaction.atomic():
+    # all channels or none; inside the caller's transaction that transaction is enough (each insert
+    # has its own savepoint in _create), so no extra savepoint round trips here
+    with transaction.atomic(savepoint=False):
         for channel, to, text in rendered:
             created[channel] = _create(
                 key=f"{idempotency_key}:{channel}", rendered=text, to=to, consumer=consumer, account=account

@@ -61,8 +61,8 @@ class RequestOut(Schema):
     supply_check: str | None = None
 
 
-def request_out(request: ServiceRequest, *, duplicate: bool = False, supply_check=None) -> dict:
-    state = services.clock_state(request)
+def request_out(request: ServiceRequest, *, duplicate: bool = False, supply_check=None, new: bool = False) -> dict:
+    state = services.clock_state(request, never_paused=new)
     return {
         "number": request.number,
         "type": request.type_code,
@@ -129,7 +129,9 @@ def register(request, payload: RegisterIn):
         language=payload.language,
         office=payload.office,
     )
-    body = request_out(result.request, duplicate=not result.created, supply_check=result.supply_check)
+    body = request_out(
+        result.request, duplicate=not result.created, supply_check=result.supply_check, new=result.created
+    )
     return Status(201 if result.created else 200, body)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -202,12 +203,18 @@ def default_files() -> list[Path]:
 
 
 def active_schedule(state: str | None = None, on: date | None = None) -> SopSchedule:
-    """The schedule in force for a state on a date (latest effective_from, then version)."""
+    """The schedule in force for a state on a date (latest effective_from, then version).
+
+    Without `on`, one narrow query finds which schedule is in force and the loaded catalogue of
+    that schedule comes from this process's cache (see `_cached`)."""
     state = state or settings.URJA_STATE
     qs = SopSchedule.objects.filter(state=state)
     if on is not None:
         qs = qs.filter(effective_from__lte=on)
-    schedule = qs.order_by("-effective_from", "-version").first()
+        schedule = qs.order_by("-effective_from", "-version").first()
+    else:
+        stamp = qs.order_by("-effective_from", "-version").values_list("pk", "sha256", "loaded_at").first()
+        schedule = _cached(stamp).schedule if stamp is not None else None
     if schedule is None:
         raise NotFound(
             f"no service-desk schedule is loaded for {state}; run `urja servicedesk load`",
@@ -216,35 +223,112 @@ def active_schedule(state: str | None = None, on: date | None = None) -> SopSche
     return schedule
 
 
+@dataclass(frozen=True)
+class _Loaded:
+    """A loaded schedule with its rows, as read once by this process (never changed afterwards)."""
+
+    schedule: SopSchedule
+    types: dict[tuple[str, str], RequestType]  # (type_code, subtype_code) -> row, in catalogue order
+    by_id: dict[int, RequestType]
+    tiers: dict[int, tuple[EscalationTier, ...]]  # request type id -> tiers by level
+    machines: dict[str, StateMachine]
+
+
+# A loaded schedule never changes (a changed file is a new version, a new row), so a process keeps
+# what it read, keyed by the row's identity (id, content hash and load moment: an id reused after a
+# rolled-back load cannot hit a stale entry). A new version is picked up at once by every process:
+# active_schedule() asks the database which row is in force on every call.
+_CACHE: dict[tuple, _Loaded] = {}
+_CACHE_LIMIT = 16
+
+
+def _key(stamp) -> tuple:
+    pk, sha256, loaded_at = stamp
+    return (pk, sha256, loaded_at)
+
+
+def _cached(stamp) -> _Loaded:
+    key = _key(stamp)
+    loaded = _CACHE.get(key)
+    if loaded is None:
+        schedule = SopSchedule.objects.get(pk=key[0])
+        loaded = _load_rows(schedule)
+        if len(_CACHE) >= _CACHE_LIMIT:
+            _CACHE.clear()
+        _CACHE[key] = loaded
+    return loaded
+
+
+def _load_rows(schedule: SopSchedule) -> _Loaded:
+    rows = list(RequestType.objects.filter(schedule=schedule).order_by("type_code", "subtype_code"))
+    tiers: dict[int, list[EscalationTier]] = {rt.pk: [] for rt in rows}
+    for tier in EscalationTier.objects.filter(request_type__schedule=schedule).order_by("request_type", "level"):
+        tiers[tier.request_type_id].append(tier)
+    for rt in rows:
+        rt.schedule = schedule
+    machines = {
+        name: StateMachine(f"service request ({name})", wf["transitions"])
+        for name, wf in schedule.document["workflows"].items()
+    }
+    return _Loaded(
+        schedule=schedule,
+        types={(rt.type_code, rt.subtype_code): rt for rt in rows},
+        by_id={rt.pk: rt for rt in rows},
+        tiers={pk: tuple(found) for pk, found in tiers.items()},
+        machines=machines,
+    )
+
+
+def _loaded(schedule: SopSchedule) -> _Loaded:
+    """The cached catalogue of `schedule` (any instance of the row)."""
+    loaded = _CACHE.get(_key((schedule.pk, schedule.sha256, schedule.loaded_at)))
+    return loaded if loaded is not None else _cached((schedule.pk, schedule.sha256, schedule.loaded_at))
+
+
+def clear_cache() -> None:
+    _CACHE.clear()
+
+
+def cached_type(schedule: SopSchedule, pk: int) -> RequestType | None:
+    """The cached row `pk` when it belongs to `schedule` (None otherwise: read it as usual)."""
+    return _loaded(schedule).by_id.get(pk)
+
+
+def tiers_of(request_type: RequestType) -> list[EscalationTier]:
+    """The escalation tiers of a catalogue row, by level (from the cache)."""
+    return list(_loaded(request_type.schedule).tiers.get(request_type.pk, ()))
+
+
 def settings_of(schedule: SopSchedule) -> dict[str, Any]:
     return schedule.document.get("settings", {})
 
 
 def find_type(*, type_code: str, subtype_code: str | None = None, schedule: SopSchedule | None = None) -> RequestType:
     schedule = schedule or active_schedule()
-    qs = RequestType.objects.filter(schedule=schedule, type_code=type_code)
+    types = _loaded(schedule).types
     if subtype_code:
-        qs = qs.filter(subtype_code=subtype_code)
-    rows = list(qs[:2])
+        found = types.get((type_code, subtype_code))
+        rows = [found] if found is not None else []
+    else:
+        rows = [rt for (code, _), rt in types.items() if code == type_code]
     if not rows:
-        known = sorted(RequestType.objects.filter(schedule=schedule).values_list("type_code", flat=True).distinct())
+        known = sorted({code for code, _ in types})
         what = f"{type_code}/{subtype_code}" if subtype_code else type_code
         raise DomainError(f"unknown request type {what!r}", code="unknown_request_type", details={"known_types": known})
     if len(rows) > 1:
-        subs = list(
-            RequestType.objects.filter(schedule=schedule, type_code=type_code).values_list("subtype_code", flat=True)
-        )
         raise DomainError(
             f"request type {type_code!r} has several sub-types; name one",
             code="subtype_required",
-            details={"subtypes": subs},
+            details={"subtypes": [rt.subtype_code for rt in rows]},
         )
     return rows[0]
 
 
 def workflow_machine(schedule: SopSchedule, workflow: str) -> StateMachine:
-    wf = schedule.document["workflows"][workflow]
-    return StateMachine(f"service request ({workflow})", wf["transitions"])
+    machine = _loaded(schedule).machines.get(workflow)
+    if machine is None:  # not a workflow of the file: the same KeyError as reading the document
+        raise KeyError(workflow)
+    return machine
 
 
 def workflow_def(schedule: SopSchedule, workflow: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.core import signing
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, prefetch_related_objects
 from django.utils import formats, timezone
 
 from urja.core import regdata
@@ -197,7 +197,9 @@ def _save(request: ServiceRequest) -> None:
         pending.request = request
         pending.request_type_id = request.request_type_id
         pending.office_id = request.office_id
-        pending.save()
+        # a new pointer is inserted straight away (its key is the request's, so a plain save()
+        # would first try an UPDATE that cannot match)
+        pending.save(force_insert=pending._state.adding)
 
 
 def _stop_escalation(request: ServiceRequest) -> None:
@@ -226,13 +228,16 @@ def _reschedule(request: ServiceRequest, *, tiers: list[EscalationTier] | None =
     c.next_escalation_ts = int(-(-min(upcoming) // 1)) if upcoming else None
 
 
-def clock_state(request: ServiceRequest, *, now: datetime | None = None) -> sla.ClockState:
+def clock_state(request: ServiceRequest, *, now: datetime | None = None, never_paused: bool = False) -> sla.ClockState:
+    """The request's SLA clock now. `never_paused`: the caller knows it has no pauses (it was
+    registered just now), so they are not read."""
     schedule = schedule_of(request)
+    pauses = [] if never_paused else [p for p in _pauses(request) if p[0] >= request.clock_start]
     return sla.clock_state(
         start=request.clock_start,
         timeline=_timeline(request),
         calendar=_calendar(request),
-        pauses=[p for p in _pauses(request) if p[0] >= request.clock_start],
+        pauses=pauses,
         now=now or clock.now(),
         at_risk_fraction=float(setting(schedule, "at_risk_fraction", 0.75)),
         stopped_at=request.closed_at if request.status in ("closed", "cancelled") else None,
@@ -280,8 +285,34 @@ def _resolve_account(consumer_number: str | None, account: Account | None) -> Ac
 
 
 def _consumer_mobile(consumer) -> str:
-    contact = Contact.objects.filter(consumer=consumer, kind=Contact.Kind.MOBILE).order_by("-is_primary", "id").first()
-    return contact.value if contact else ""
+    """The primary mobile (else the first one) of the consumer. Reads consumer.contacts.all(), so
+    contacts prefetched for the acknowledgement are read once."""
+    mobiles = [c for c in consumer.contacts.all() if c.kind == Contact.Kind.MOBILE]
+    mobiles.sort(key=lambda c: (not c.is_primary, c.id))
+    return mobiles[0].value if mobiles else ""
+
+
+def _open_same_type(account: Account | None, consumer_number: str | None, schedule, request_type) -> tuple:
+    """(account id or None, whether it has an open request of the type) in one query."""
+    open_same = ServiceRequest.objects.filter(
+        account=OuterRef("pk"),
+        type_code=request_type.type_code,
+        status__in=open_states(schedule, request_type.workflow),
+    )
+    if account is not None:
+        qs = Account.objects.filter(pk=account.pk)
+    elif consumer_number:
+        from urja.customers.services import validate_consumer_number
+
+        number = validate_consumer_number(consumer_number)
+        qs = Account.objects.filter(consumer_number=number)
+    else:
+        return None, False
+    row = qs.annotate(open_same=Exists(open_same)).values_list("pk", "open_same").first()
+    if row is None:
+        what = f"consumer number {number}" if account is None else f"id {account.pk}"
+        raise NotFound(f"no account with {what}", code="account_not_found")
+    return row
 
 
 def register_request(
@@ -300,23 +331,16 @@ def register_request(
     Outside a transaction, the request number is allocated first in a short transaction of its
     own, so concurrent registrations do not queue on the number series' row lock for the whole
     registration (a refused or linked registration may leave a gap; numbers stay unique)."""
-    number = None
+    number = schedule = account_id = None
     if not transaction.get_connection().in_atomic_block:
         schedule = catalogue.active_schedule()
         request_type = catalogue.find_type(type_code=type_code, subtype_code=subtype_code, schedule=schedule)
         check_channel(schedule=schedule, request_type=request_type, channel=channel)
-        resolved = _resolve_account(consumer_number, account)
-        open_same = (
-            resolved is not None
-            and ServiceRequest.objects.filter(
-                account=resolved,
-                type_code=request_type.type_code,
-                status__in=open_states(schedule, request_type.workflow),
-            ).exists()
-        )
-        if (resolved is not None or office is not None) and not open_same:
+        account_id, open_same = _open_same_type(account, consumer_number, schedule, request_type)
+        if (account_id is not None or office is not None) and not open_same:
             number = _new_number(schedule)
-        account, consumer_number = resolved, None
+        if account_id is not None:
+            consumer_number = None
     return _register(
         actor=actor,
         channel=channel,
@@ -326,6 +350,8 @@ def register_request(
         account=account,
         office=office,
         number=number,
+        schedule=schedule,
+        account_id=account_id,
         **kwargs,
     )
 
@@ -340,6 +366,8 @@ def _new_number(schedule: SopSchedule) -> str:
 def _register(
     *,
     number: str | None = None,
+    schedule: SopSchedule | None = None,
+    account_id: int | None = None,
     actor,
     channel: str,
     type_code: str,
@@ -360,11 +388,13 @@ def _register(
     and a missing account for types that need one. An open request of the same type on the same
     account is not duplicated: the repeat is recorded on it and it is returned.
     """
-    schedule = catalogue.active_schedule()
+    schedule = schedule or catalogue.active_schedule()
     request_type = catalogue.find_type(type_code=type_code, subtype_code=subtype_code, schedule=schedule)
     check_channel(schedule=schedule, request_type=request_type, channel=channel)
-    account = _resolve_account(consumer_number, account)
-    if request_type.requires_account and account is None:
+    if account_id is None:
+        account = _resolve_account(consumer_number, account)
+        account_id = account.pk if account is not None else None
+    if request_type.requires_account and account_id is None:
         raise DomainError(
             f"a '{request_type.type_name}' request needs the consumer number of the account",
             code="account_required",
@@ -378,12 +408,13 @@ def _register(
         raise DomainError("language must be en, hi or or", code="invalid_language")
     now = registered_at or clock.now()
 
-    if account is not None:
+    if account_id is not None:
         # serialise registrations on one account so two lodgings cannot both create a request
         account = (
-            Account.objects.select_for_update(of=("self",)).select_related("consumer", "section").get(pk=account.pk)
+            Account.objects.select_for_update(of=("self",)).select_related("consumer", "section").get(pk=account_id)
         )
-        duplicate = (
+        # only the id first (most lodgings find none); the row is locked, so reading it next is safe
+        duplicate_id = (
             ServiceRequest.objects.select_for_update()
             .filter(
                 account=account,
@@ -391,9 +422,15 @@ def _register(
                 status__in=open_states(schedule, request_type.workflow),
             )
             .order_by("registered_at")
+            .values_list("pk", flat=True)
             .first()
         )
-        if duplicate is not None:
+        if duplicate_id is not None:
+            duplicate = ServiceRequest.objects.select_related("office", "outage", "esc_clock").get(pk=duplicate_id)
+            duplicate.account = account
+            known = catalogue.cached_type(schedule, duplicate.request_type_id)
+            if known is not None:
+                duplicate.request_type = known
             ServiceRequest.objects.filter(pk=duplicate.pk).update(repeat_contacts=duplicate.repeat_contacts + 1)
             duplicate.repeat_contacts += 1
             _event(
@@ -413,6 +450,9 @@ def _register(
 
     owner = owning_office(section, request_type.office_level)
     consumer = account.consumer if account is not None else None
+    if consumer is not None:
+        # one read of the contacts serves the contact mobile here and the acknowledgement's addresses
+        prefetch_related_objects([consumer], "contacts")
     area = account.area if account is not None else "urban"
     request = ServiceRequest(
         number=number or _new_number(schedule),
@@ -439,7 +479,7 @@ def _register(
         timeline_value=request_type.timeline_value(area),
         created_by=actor if getattr(actor, "pk", None) else None,
     )
-    _reschedule(request)
+    _reschedule(request, tiers=catalogue.tiers_of(request_type))
     _save(request)
     _event(
         request,

@@ -46,3 +46,24 @@ def test_concurrent_allocation_never_repeats(on_postgres):
     assert not errors
     assert len(results) == 200
     assert sorted(results) == [f"{i:06d}" for i in range(1, 201)]
+
+
+@pytest.mark.django_db
+def test_the_stored_template_renders_and_a_new_series_starts_at_one():
+    from urja.core.models import NumberSeries
+
+    assert allocate_numbers(key="notes", template="N{seq:3}", count=2) == ["N001", "N002"]
+    assert NumberSeries.objects.get(key="notes").template == "N{seq:3}"
+    # a later caller's template does not change an existing series
+    assert next_number(key="notes", template="X{seq:9}") == "N003"
+    assert NumberSeries.objects.get(key="notes").next_value == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_an_allocation_is_one_statement():
+    from django.test.utils import CaptureQueriesContext
+
+    next_number(key="one-statement", template="{seq}")  # creates the series
+    with CaptureQueriesContext(connection) as queries:
+        assert allocate_numbers(key="one-statement", template="{seq}", count=3) == ["2", "3", "4"]
+    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["UPDATE"]  # no BEGIN/COMMIT around it
