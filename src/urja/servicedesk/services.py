@@ -16,10 +16,12 @@ from typing import Any
 from django.core import signing
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, prefetch_related_objects
+from django.urls import reverse
 from django.utils import formats, timezone
 
 from urja.core import regdata
 from urja.core.errors import Conflict, DomainError, NotFound
+from urja.core.links import public_url
 from urja.core.models import Channel, Role
 from urja.core.services import next_number, record_audit
 from urja.customers.models import Account, Contact
@@ -1162,7 +1164,7 @@ def schedule_hearing(*, actor, channel: str, request: ServiceRequest, scheduled_
     notify_consumer(
         request,
         event="request.hearing_scheduled",
-        context={"when": _local(scheduled_for), "venue": venue},
+        context={"when": scheduled_for, "venue": venue},
         key=f"hearing:{hearing.pk}",
     )
     return hearing
@@ -1258,7 +1260,7 @@ def feedback_token(request: ServiceRequest) -> str:
 
 
 def feedback_url(request: ServiceRequest) -> str:
-    return f"/servicedesk/feedback/{feedback_token(request)}/"
+    return public_url(reverse("servicedesk:feedback", args=[feedback_token(request)]))
 
 
 def request_from_token(token: str) -> tuple[ServiceRequest, int]:

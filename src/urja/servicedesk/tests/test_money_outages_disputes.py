@@ -4,12 +4,15 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
 from urja.billing.ledger import balance
 from urja.billing.models import LedgerEntry
+from urja.core.calendars import IST
 from urja.core.errors import Conflict, DomainError
+from urja.notifications.models import OutboxMessage
 from urja.servicedesk import clock, services, supply_checks
 from urja.servicedesk import compensation as comp
 from urja.servicedesk.models import CompensationAward, Hearing, Outage, ServiceRequest
@@ -219,6 +222,10 @@ def test_dispute_hearing_outcome_posts_credit_note(sop, sd_account, cre, manager
     )
     sr.refresh_from_db()
     assert sr.status == "hearing_scheduled"
+    # the date goes into the message in the language-neutral d-m-Y H:M form, in Indian time
+    when = timezone.localtime(hearing.scheduled_for, IST).strftime("%d-%m-%Y %H:%M")
+    message = OutboxMessage.objects.filter(event="request.hearing_scheduled", consumer=sd_account.consumer).latest("id")
+    assert when in message.body
     with pytest.raises(DomainError):
         services.record_hearing_outcome(
             actor=managers["division"], channel="backoffice", hearing=hearing, outcome="upheld", notes=""

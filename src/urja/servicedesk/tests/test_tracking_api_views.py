@@ -51,9 +51,12 @@ def test_public_track_page(sr, client):
     assert miss.status_code == 404 and "track-result" not in miss.content.decode()
 
 
-def test_feedback_link_rating_and_reopen(sr, cre, client):
+def test_feedback_link_rating_and_reopen(sr, cre, client, settings):
+    settings.URJA_PUBLIC_URL = "https://care.example.in"
     sr = services.close_request(actor=cre, channel="backoffice", request=sr, resolution_notes="meter replaced")
     token = services.feedback_token(sr)
+    # the link sent on WhatsApp / e-mail is absolute, so a phone can open it
+    assert services.feedback_url(sr) == f"https://care.example.in/servicedesk/feedback/{token}/"
     with pytest.raises(NotFound):
         services.submit_feedback(token=token + "x", rating=5)
     with pytest.raises(DomainError):
