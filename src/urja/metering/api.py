@@ -487,19 +487,23 @@ def upload_import(request, file: File[UploadedFile], source: Form[str] = "amr", 
     return Status(201, batch)
 
 
-@router.get("/imports/{batch_id}", response=BatchOut)
-def import_batch(request, batch_id: int):
-    require_role(request.user, *IMPORT_ROLES)
+def _batch(batch_id: int) -> ImportBatch:
     batch = ImportBatch.objects.filter(pk=batch_id).first()
     if batch is None:
         raise NotFound("no such import", code="import_not_found")
     return batch
 
 
+@router.get("/imports/{batch_id}", response=BatchOut)
+def import_batch(request, batch_id: int):
+    require_role(request.user, *IMPORT_ROLES)
+    return _batch(batch_id)
+
+
 @router.get("/imports/{batch_id}/errors", response=list[RowErrorOut])
 def import_errors(request, batch_id: int, offset: int = 0, limit: int = 500):
     require_role(request.user, *IMPORT_ROLES)
-    return list(ImportBatch.objects.get(pk=batch_id).errors.all()[offset : offset + min(limit, 5000)])
+    return list(_batch(batch_id).errors.all()[offset : offset + min(limit, 5000)])
 
 
 # --- smart-meter commands and dead letters --------------------------------------------------------

@@ -155,6 +155,8 @@ def test_import_upload_and_commands_api(client, offices, account, make_meter):
     assert errors == [
         {"row_number": 2, "code": "invalid_timestamp", "message": errors[0]["message"], "raw": "SMAPI01,bad,1"}
     ]
+    missing = client.get(f"/api/v1/metering/imports/{batch['id'] + 1000}/errors", **bearer(officer))
+    assert (missing.status_code, missing.json()["code"]) == (404, "import_not_found")
     body = {
         "consumer_number": account.consumer_number,
         "command": "set_supply_hours",
