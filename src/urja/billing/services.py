@@ -13,12 +13,11 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from urja.core import regdata
 from urja.core.errors import Conflict, DomainError, Forbidden, NotFound
-from urja.core.money import paise, parse_amount
+from urja.core.money import parse_amount
 from urja.core.services import allocate_numbers, record_audit
 from urja.tariffs import engine
 from urja.tariffs import services as tariffs
@@ -160,10 +159,6 @@ def start_run(*, run: BillRun, actor=None, enqueue: bool = False, force: bool = 
             locked.status = RunStatus.RUNNING
             locked.started_at = locked.started_at or timezone.now()
             locked.save(update_fields=["status", "started_at"])
-            if locked.status == RunStatus.RUNNING:
-                BillRunPartition.objects.filter(run=locked, status=PartitionStatus.DONE).exclude(accounts_due=0).filter(
-                    done__lt=0
-                ).update(status=PartitionStatus.PENDING)
     ids = list(run.partitions.exclude(status=PartitionStatus.DONE).values_list("pk", flat=True))
     if enqueue:
         from .tasks import process_partition
@@ -449,7 +444,6 @@ def final_bill(
     calc = engine.calculate(segs, inp)
     t = calc.totals()
     arrears = ledger.balance(account=account)
-    division = account.office_path.strip("/").split("/")
     number = allocate_numbers(key="bill:final", template="F{yy}{seq:8}", today=bill_date)[0]
     bill = Bill.objects.create(
         account=account,
@@ -486,7 +480,6 @@ def final_bill(
         language=account.consumer.preferred_language,
         created_at=timezone.now(),
     )
-    del division
     charge = calc.current_charges + t["rounding"]
     if charge:
         ledger.post_entry(
@@ -518,7 +511,3 @@ def final_bill(
         actor=actor, channel=channel, action="bill.final", obj=account, changes={"bill": number, "total": calc.total}
     )
     return bill
-
-
-def outstanding(*, account) -> Decimal:
-    return paise(LedgerEntry.objects.filter(account=account).aggregate(t=Sum("amount"))["t"] or 0)

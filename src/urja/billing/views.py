@@ -8,7 +8,7 @@ from django.views.decorators.http import require_POST
 from urja.core.errors import DomainError, Forbidden
 from urja.core.permissions import require_role, role_of, scope_by_office
 
-from . import documents, services
+from . import documents, ledger, services
 from .models import Bill, BillException, BillRun
 
 RUN_ROLES = ("billing_officer", "manager")
@@ -37,7 +37,7 @@ def account_panel(request, consumer_number: str):
     return render(
         request,
         "billing/_account_panel.html",
-        {"account": account, "bills": bills, "balance": services.outstanding(account=account)},
+        {"account": account, "bills": bills, "balance": ledger.balance(account=account)},
     )
 
 
