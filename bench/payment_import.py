@@ -3,8 +3,8 @@
 Setup (untimed): empty payment tables, an office tree and n/5 accounts (bulk), the CSV written to a temporary file with
 a few bad rows mixed in (unknown account, three-decimal amount, duplicate key). Timed:
 `payments.services.import_settlement` on the open file — streamed parse and validation, COPY into
-a staging table, set-based resolution of accounts and duplicates, INSERT … SELECT of the ledger
-entries and the payments, in one transaction. Also reported: the re-import of the same file
+a staging table, set-based resolution of accounts and duplicates, INSERT … SELECT of the payments
+and the ledger entries, in one transaction. Also reported: the re-import of the same file
 (idempotency: nothing posted, every row reported as a duplicate).
 """
 
@@ -28,7 +28,7 @@ def _setup(n: int, tag: str):
     with connection.cursor() as cur:
         cur.execute("TRUNCATE payments_payment, payments_importbatch, payments_gatewayorder, payments_paygtoken")
     accounts_n = max(1, n // PER_ACCOUNT)
-    section, accounts = bulk_accounts(
+    _section, accounts = bulk_accounts(
         accounts_n, office_prefix=f"P{tag[:4]}", number_prefix=f"P{tag}", name="Bench payer"
     )
     numbers = [a.consumer_number for a in accounts]
@@ -54,7 +54,7 @@ def _setup(n: int, tag: str):
                 fh.writelines(lines)
                 lines = []
         fh.writelines(lines)
-    return path, bad, section
+    return path, bad
 
 
 def run(n: int) -> dict:
@@ -63,7 +63,7 @@ def run(n: int) -> dict:
     from urja.payments import services
 
     tag = uuid.uuid4().hex[:6].upper()
-    path, bad, _section = _setup(n, tag)
+    path, bad = _setup(n, tag)
     result: dict = {"n": n, "accounts": max(1, n // PER_ACCOUNT), "database": connection.vendor}
     try:
         with open(path, "rb") as fh, timer(result):

@@ -70,7 +70,6 @@ class Report:
 # A validated row: (line, row_key, consumer_number, amount, paid_at, reference, method). Plain tuples:
 # a million of them go through here per file.
 Row = tuple
-LINE, KEY, NUMBER, AMOUNT_, PAID_AT, REFERENCE, METHOD = range(7)
 
 
 BLOCK = 1 << 20
