@@ -137,3 +137,12 @@ def test_periodic_jobs_run(cashier, account):
     last_month = f"{timezone.localdate().replace(day=1) - timedelta(days=1):%Y-%m}"
     assert tasks.advance_interest().startswith(f"{last_month}: 0 accounts")
     assert tasks.advance_interest().startswith(last_month)  # once per period
+
+
+@pytest.mark.parametrize("channel", ["online", "upi", "wallet", "file"])
+def test_api_payment_refuses_channels_that_come_by_gateway_or_file(client, cashier, account, channel):
+    client.force_login(cashier)
+    body = {"channel": channel, "consumer_number": account.consumer_number, "amount": "10.00", "idempotency_key": "x"}
+    response = client.post("/api/v1/payments/payments", body, content_type="application/json")
+    assert response.status_code == 403 and response.json()["code"] == "channel_not_direct"
+    assert Payment.objects.count() == 0
