@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from urja.core import regdata
@@ -300,6 +301,14 @@ def bill_history(*, account, months: int = 12) -> list[Bill]:
 # Corrections: credit / debit notes with maker-checker; payment rebates; final bill
 
 
+def _credit_room(bill: Bill) -> Decimal:
+    """What credit notes may still take off a bill: its total with approved debit notes, less approved credit notes."""
+    notes = bill.revisions.filter(status=NoteStatus.APPROVED).aggregate(
+        debit=Sum("amount", filter=Q(kind="debit_note")), credit=Sum("amount", filter=Q(kind="credit_note"))
+    )
+    return bill.total + (notes["debit"] or 0) - (notes["credit"] or 0)
+
+
 @transaction.atomic
 def propose_revision(
     *, bill: Bill, kind: str, amount: object, reason: str, actor, channel: str = "backoffice"
@@ -314,9 +323,7 @@ def propose_revision(
         value = parse_amount(amount)
     except ValueError as exc:
         raise DomainError(str(exc), code="invalid_amount") from exc
-    if kind == "credit_note" and value > bill.total + sum(
-        (r.amount for r in bill.revisions.filter(status=NoteStatus.APPROVED, kind="debit_note")), Decimal(0)
-    ):
+    if kind == "credit_note" and value > _credit_room(bill):
         raise DomainError("a credit note cannot exceed the bill", code="credit_exceeds_bill")
     revision = BillRevision.objects.create(bill=bill, kind=kind, amount=value, reason=reason.strip(), proposed_by=actor)
     record_audit(
@@ -338,6 +345,12 @@ def decide_revision(
     NOTE_STATUS.check(rev.status, target)
     if not getattr(actor, "pk", None) or actor.pk == rev.proposed_by_id:
         raise Forbidden("the checker must be a different person from the maker", code="maker_checker")
+    if approve and rev.kind == "credit_note":
+        # Checked again here: notes proposed while another was pending could together exceed the bill.
+        # The bill row lock makes two checkers approving notes of one bill take turns.
+        Bill.objects.select_for_update().filter(pk=rev.bill_id).first()
+        if rev.amount > _credit_room(rev.bill):
+            raise DomainError("a credit note cannot exceed the bill", code="credit_exceeds_bill")
     rev.status, rev.decided_by, rev.decided_at, rev.decision_note = target, actor, timezone.now(), note
     if approve:
         rev.note_number = allocate_numbers(key="billnote", template=config()["bill"]["note_template"])[0]
@@ -373,36 +386,50 @@ def apply_payment_rebates(
 ) -> list[LedgerEntry]:
     """Rebates the bill offered on condition of payment (by the due date, digitally): called by payments
     when the bill is paid in full. Idempotent per bill."""
-    entries = []
-    if bill.due_date and paid_on <= bill.due_date and bill.rebate_by_due_date:
-        entries.append(
-            ledger.post_entry(
-                account=bill.account,
-                entry_type=EntryType.REBATE,
-                amount=bill.rebate_by_due_date,
-                description=f"Prompt payment rebate, bill {bill.bill_number}",
-                actor=actor,
-                channel=channel,
-                reference_type="bill",
-                reference_id=bill.bill_number,
-                idempotency_key=f"bill:{bill.bill_number}:rebate_due",
-            )
-        )
-    if digital and bill.rebate_digital:
-        entries.append(
-            ledger.post_entry(
-                account=bill.account,
-                entry_type=EntryType.REBATE,
-                amount=bill.rebate_digital,
-                description=f"Digital payment rebate, bill {bill.bill_number}",
-                actor=actor,
-                channel=channel,
-                reference_type="bill",
-                reference_id=bill.bill_number,
-                idempotency_key=f"bill:{bill.bill_number}:rebate_digital",
-            )
-        )
-    return entries
+    return [
+        _post_rebate(bill, key, label, amount, actor=actor, channel=channel)
+        for key, label, amount in _rebates_earned(bill, paid_on=paid_on, digital=digital)
+    ]
+
+
+def _rebates_earned(bill: Bill, *, paid_on: date, digital: bool) -> list[tuple[str, str, Decimal]]:
+    """(key, label, amount ≤ 0) of the bill's conditional rebates that a payment on `paid_on` earns."""
+    earned = [
+        ("due", "Prompt", bill.rebate_by_due_date, bool(bill.due_date and paid_on <= bill.due_date)),
+        ("digital", "Digital", bill.rebate_digital, digital),
+    ]
+    return [(key, label, amount) for key, label, amount, condition_met in earned if condition_met and amount]
+
+
+def _post_rebate(bill: Bill, key: str, label: str, amount: Decimal, *, actor, channel: str) -> LedgerEntry:
+    return ledger.post_entry(
+        account=bill.account,
+        entry_type=EntryType.REBATE,
+        amount=amount,
+        description=f"{label} payment rebate, bill {bill.bill_number}",
+        actor=actor,
+        channel=channel,
+        reference_type="bill",
+        reference_id=bill.bill_number,
+        idempotency_key=f"bill:{bill.bill_number}:rebate_{key}",
+    )
+
+
+def rebates_on_payment(*, account, paid_on: date, digital: bool, actor=None, channel: str = "system") -> list:
+    """After a payment has posted: credit the latest bill's conditional rebates when the account is
+    now paid in full, counting those rebates (the bill shows 'payable by the due date' net of them).
+    The caller holds the account row lock. Idempotent: each rebate has its own ledger key."""
+    bill = (
+        Bill.objects.filter(account=account, kind=Bill.Kind.BILL, bill_date__lte=paid_on)
+        .order_by("-bill_date", "-id")
+        .first()
+    )
+    if bill is None:
+        return []
+    earned = _rebates_earned(bill, paid_on=paid_on, digital=digital)
+    if not earned or ledger.balance(account=account) + sum(a for _, _, a in earned) > 0:
+        return []
+    return apply_payment_rebates(bill=bill, paid_on=paid_on, digital=digital, actor=actor, channel=channel)
 
 
 @transaction.atomic

@@ -23,6 +23,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from urja.billing import ledger
+from urja.billing import services as billing_services
 from urja.billing.models import EntryType, LedgerEntry
 from urja.core import regdata
 from urja.core.errors import Conflict, DomainError, Forbidden, NotFound
@@ -390,6 +391,14 @@ def _post(payment: Payment, *, account: Account, actor) -> None:
     payment.allocation = split.as_json()
     if account.is_prepaid:
         _after_prepaid_recharge(payment, account=account, actor=actor)
+    else:  # a bill paid in full earns its conditional rebates (by the due date, digitally)
+        billing_services.rebates_on_payment(
+            account=account,
+            paid_on=today,
+            digital=payment.method in _data("charges")["digital_payment"]["methods"],
+            actor=actor,
+            channel=AUDIT_CHANNEL[payment.channel],
+        )
     payment.balance_after = ledger.balance(account=account)
     payment.save(update_fields=["ledger_entry", "status", "posted_at", "allocation", "balance_after", "payg_token"])
     record_audit(
