@@ -837,6 +837,8 @@ def _in_window(account: Account, day: date) -> bool:
 
 def route_book(*, office_path: str, bill_cycle: str, year: int, month: int, route: str | None = None) -> list[dict]:
     """The readers' book: accounts of a cycle (and route) under an office, with meter and last reading."""
+    if not (1 <= month <= 12 and 1 <= year <= 9999):
+        raise DomainError(f"no month {year}-{month}", code="invalid_period")
     accounts = Account.objects.filter(
         office_path__startswith=office_path, bill_cycle=bill_cycle, status=AccountStatus.ACTIVE
     ).select_related("consumer", "section")

@@ -2,7 +2,7 @@
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -186,13 +186,16 @@ def route_book(request):
     _staff(request)
     today = timezone.localdate()
     cycle = request.GET.get("cycle", "C01")
-    year = int(request.GET.get("year", today.year))
-    month = int(request.GET.get("month", today.month))
-    rows = services.route_book(
-        office_path=office_path_of(request.user) or "",
-        bill_cycle=cycle,
-        year=year,
-        month=month,
-        route=request.GET.get("route") or None,
-    )
+    try:
+        year = int(request.GET.get("year", today.year))
+        month = int(request.GET.get("month", today.month))
+        rows = services.route_book(
+            office_path=office_path_of(request.user) or "",
+            bill_cycle=cycle,
+            year=year,
+            month=month,
+            route=request.GET.get("route") or None,
+        )
+    except (ValueError, DomainError):
+        return HttpResponseBadRequest(_("Year and month must be numbers of a real month."))
     return render(request, "metering/route_book.html", {"rows": rows, "cycle": cycle, "year": year, "month": month})

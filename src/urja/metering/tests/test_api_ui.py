@@ -107,6 +107,16 @@ def test_other_divisions_accounts_are_invisible(client, offices, make_meter):
     assert client.get(f"/metering/accounts/{other.consumer_number}/panel/").status_code == 404
 
 
+def test_route_book_refuses_a_month_that_does_not_exist(client, offices):
+    user = staff_user("billing_officer", offices["division1"])
+    res = client.get("/api/v1/metering/route-book?bill_cycle=C01&year=2025&month=13", **bearer(user))
+    assert (res.status_code, res.json()["code"]) == (400, "invalid_period")
+    client.force_login(user)
+    assert client.get("/metering/route-book/?year=2025&month=13").status_code == 400
+    assert client.get("/metering/route-book/?year=abc").status_code == 400
+    assert client.get("/metering/route-book/?year=2025&month=6").status_code == 200
+
+
 def test_review_queue_edit_and_ui(client, offices, installed):
     account = installed.account
     officer = staff_user("billing_officer", offices["division1"])
