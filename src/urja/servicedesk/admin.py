@@ -17,9 +17,6 @@ from .models import (
     SopSchedule,
 )
 
-# Records change only through services: the admin shows them.
-ReadOnly = ReadOnlyAdmin
-
 
 class RequestTypeInline(admin.TabularInline):
     model = RequestType
@@ -44,7 +41,7 @@ class RequestTypeInline(admin.TabularInline):
 
 
 @admin.register(SopSchedule)
-class SopScheduleAdmin(ReadOnly):
+class SopScheduleAdmin(ReadOnlyAdmin):
     list_display = ["code", "version", "state", "effective_from", "title", "loaded_at"]
     list_filter = ["state"]
     readonly_fields = [
@@ -70,7 +67,7 @@ class TierInline(admin.TabularInline):
 
 
 @admin.register(RequestType)
-class RequestTypeAdmin(ReadOnly):
+class RequestTypeAdmin(ReadOnlyAdmin):
     list_display = ["type_name", "name", "unit", "value", "urban_value", "rural_value", "team", "schedule", "confirmed"]
     list_filter = ["schedule", "kind", "unit", "team", "confirmed"]
     search_fields = ["type_code", "subtype_code", "name"]
@@ -94,7 +91,7 @@ class EscalationInline(admin.TabularInline):
 
 
 @admin.register(ServiceRequest)
-class ServiceRequestAdmin(ReadOnly):
+class ServiceRequestAdmin(ReadOnlyAdmin):
     list_display = [
         "number",
         "type_code",
@@ -115,7 +112,7 @@ class ServiceRequestAdmin(ReadOnly):
 
 
 @admin.register(Outage)
-class OutageAdmin(ReadOnly):
+class OutageAdmin(ReadOnlyAdmin):
     list_display = [
         "number",
         "kind",
@@ -130,12 +127,12 @@ class OutageAdmin(ReadOnly):
 
 
 @admin.register(CompensationAward)
-class CompensationAwardAdmin(ReadOnly):
+class CompensationAwardAdmin(ReadOnlyAdmin):
     list_display = ["request", "amount", "units_late", "basis", "division", "month", "capped"]
     list_filter = ["month", "division"]
 
 
 @admin.register(Hearing)
-class HearingAdmin(ReadOnly):
+class HearingAdmin(ReadOnlyAdmin):
     list_display = ["request", "scheduled_for", "venue", "outcome", "revision_amount"]
     list_filter = ["outcome"]
