@@ -104,6 +104,20 @@ def test_bad_files_are_refused_whole(content, message, admin_user, accounts):
     assert not Payment.objects.exists()
 
 
+def test_file_turning_bad_after_valid_rows_posts_nothing(admin_user, accounts):
+    """Rows are staged while the file is still being read (a first COPY block on PostgreSQL, a first
+    posted chunk elsewhere): a byte that is not UTF-8 further down still refuses the file whole."""
+    a, _b, _closed = accounts
+    n = 20_001  # more than one COPY block and several bulk chunks
+    good = "".join(f"K{i},{a.consumer_number},10.00,2025-03-01\n" for i in range(n))
+    # a stream of two chunks, as an upload arrives: the bad byte comes after every good row is read
+    chunks = [f"row_key,consumer_number,amount,paid_at\n{good}".encode(), b"K-bad,\xff\xfe,10.00,2025-03-01\n"]
+    with pytest.raises(DomainError) as exc:
+        services.import_settlement(actor=admin_user, source="SBI", filename="bad.csv", stream=iter(chunks))
+    assert exc.value.code == "invalid_file" and "UTF-8" in exc.value.message
+    assert not Payment.objects.exists() and ledger.balance(account=a) == 0
+
+
 def test_invalid_source(admin_user):
     with pytest.raises(DomainError) as exc:
         services.import_settlement(actor=admin_user, source="a b;", filename="x", stream=io.BytesIO(b""))
