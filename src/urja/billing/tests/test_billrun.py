@@ -232,3 +232,27 @@ def test_revision_maker_checker_and_final_bill(make_account, offices):
     # 1–15 July (factor 15/31): widths 50→24 units; 24×2.90=69.60 + 6×4.70=28.20; fixed 2×20×15/31=19.35
     assert final.kind == "final" and final.total == D("117.15")
     assert final.arrears == D("1000.00") and final.net_payable == D("1117.15")
+
+
+def test_credit_notes_together_cannot_exceed_the_bill(make_account, offices):
+    from urja.core.errors import DomainError
+    from urja.core.testing import staff_user
+
+    make_account()
+    run_june()
+    bill = Bill.objects.get()  # total 1175.00
+    maker, checker = staff_user("billing_officer", offices["division1"]), staff_user("manager", offices["division1"])
+
+    def propose(amount):
+        return services.propose_revision(bill=bill, kind="credit_note", amount=amount, reason="x", actor=maker)
+
+    first, pending = propose("1000"), propose("1000")  # each fits the bill on its own
+    services.decide_revision(revision=first, approve=True, actor=checker)
+    with pytest.raises(DomainError) as exc:  # approving the second would credit 2000 on a 1175 bill
+        services.decide_revision(revision=pending, approve=True, actor=checker)
+    assert exc.value.code == "credit_exceeds_bill"
+    with pytest.raises(DomainError) as exc:
+        propose("175.01")
+    assert exc.value.code == "credit_exceeds_bill"
+    assert propose("175").amount == D("175.00")  # the rest of the bill can still be credited
+    assert ledger.balance(account=bill.account) == D("175.00")  # only the approved note was posted
