@@ -2,7 +2,8 @@
 
 Setup (untimed): an office tree, n/100 accounts with installed AMR meters (bulk), and the CSV
 written to a temporary file. Timed: `importer.import_file` (COPY into staging, set-based
-validation, INSERT … ON CONFLICT DO NOTHING into the indexed readings table). Also reported:
+validation, a plain INSERT into the indexed readings table; ON CONFLICT DO NOTHING only when the
+file repeats readings already stored). Also reported:
 a raw `COPY` of the same file into an indexed table with the same columns (the ceiling), and
 the re-import of the same file (idempotency: nothing added). VEE runs afterwards as its own job
 and is not part of the import figure.

@@ -13,7 +13,7 @@ from ninja import Field, File, Form, Router, Schema, Status, UploadedFile
 
 from urja.core.errors import NotFound
 from urja.core.models import Channel, Role
-from urja.core.permissions import ALL_STAFF_ROLES, require_role, scope_by_office
+from urja.core.permissions import ALL_STAFF_ROLES, office_path_of, require_role, scope_by_office
 from urja.customers.models import Account
 from urja.customers.services import get_account
 
@@ -457,8 +457,6 @@ def review(request, reading_id: int, data: ReviewIn):
 @router.get("/route-book")
 def route_book(request, bill_cycle: str, year: int, month: int, route: str | None = None):
     require_role(request.user, *VIEW_ROLES)
-    from urja.core.permissions import office_path_of
-
     return services.route_book(
         office_path=office_path_of(request.user) or "", bill_cycle=bill_cycle, year=year, month=month, route=route
     )
