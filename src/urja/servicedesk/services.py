@@ -174,8 +174,9 @@ def _calendar(request: ServiceRequest):
     return request.office.calendar()
 
 
-def _tiers(request_type_id: int) -> list[EscalationTier]:
-    return list(EscalationTier.objects.filter(request_type_id=request_type_id).order_by("level"))
+def _tiers(request: ServiceRequest) -> list[EscalationTier]:
+    # the loaded catalogue holds every type's tiers (a schedule's rows never change)
+    return catalogue.tiers_of(request.request_type)
 
 
 def _clock_of(request: ServiceRequest) -> EscalationClock:
@@ -208,7 +209,7 @@ def _stop_escalation(request: ServiceRequest) -> None:
     _clock_of(request).next_escalation_ts = None
 
 
-def _reschedule(request: ServiceRequest, *, tiers: list[EscalationTier] | None = None) -> None:
+def _reschedule(request: ServiceRequest) -> None:
     """Recompute due moment, span, paused seconds and the next escalation moment (saved by _save)."""
     pauses = [p for p in _pauses(request) if p[0] >= request.clock_start] if request.pk else []
     due = sla.due_at(request.clock_start, _timeline(request), _calendar(request), pauses)
@@ -223,7 +224,7 @@ def _reschedule(request: ServiceRequest, *, tiers: list[EscalationTier] | None =
     c.paused_seconds = int(
         sla.paused_seconds(pauses, until=max(clock.now(), request.clock_start), since=request.clock_start)
     )
-    tiers = tiers if tiers is not None else _tiers(request.request_type_id)
+    tiers = _tiers(request)
     upcoming = [
         c.clock_start_ts + c.paused_seconds + t.fraction * c.span_seconds for t in tiers if t.level > c.escalation_level
     ]
@@ -481,7 +482,7 @@ def _register(
         timeline_value=request_type.timeline_value(area),
         created_by=actor if getattr(actor, "pk", None) else None,
     )
-    _reschedule(request, tiers=catalogue.tiers_of(request_type))
+    _reschedule(request)
     _save(request)
     _event(
         request,
@@ -816,7 +817,7 @@ def staff_escalate(*, actor, channel: str, request: ServiceRequest, note: str) -
 
 
 def _escalate_next(request: ServiceRequest, *, reason: str, actor, channel: str, now: datetime) -> Escalation:
-    tiers = [t for t in _tiers(request.request_type_id) if t.level > _clock_of(request).escalation_level]
+    tiers = [t for t in _tiers(request) if t.level > _clock_of(request).escalation_level]
     if not tiers:
         raise Conflict("the request is already at the highest tier", code="top_tier_reached")
     tier = tiers[0]

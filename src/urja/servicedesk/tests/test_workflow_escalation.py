@@ -165,3 +165,20 @@ def test_periodic_task_is_declared():
 
     tasks = collect()
     assert tasks["servicedesk-escalation-sweep"]["task"] == "urja.servicedesk.tasks.escalation_sweep"
+
+
+def test_staff_escalation_moves_the_pointer_with_tiers_from_the_loaded_catalogue(sop, sd_account, cre, managers):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    sr = nps(sd_account, cre)
+    tiers = list(sr.request_type.tiers.order_by("level"))
+    with CaptureQueriesContext(connection) as queries:
+        esc = services.staff_escalate(actor=cre, channel="backoffice", request=sr, note="feeder still down")
+    assert esc.level == tiers[0].level and esc.reason == Escalation.Reason.MANUAL
+    # the tiers come from the process's catalogue, not from a query per escalation
+    assert not any("escalationtier" in q["sql"] for q in queries.captured_queries)
+    pointer = EscalationClock.objects.get(request=sr)
+    assert pointer.escalation_level == tiers[0].level
+    expected = pointer.clock_start_ts + pointer.paused_seconds + tiers[1].fraction * pointer.span_seconds
+    assert pointer.next_escalation_ts == int(-(-expected // 1))
