@@ -150,3 +150,17 @@ def test_overlapping_file_adds_only_the_new_readings(meters, tmp_path):
     assert (overlap.rows, overlap.inserted, overlap.duplicates, overlap.rejected) == (3, 1, 2, 0)
     assert sorted(Reading.objects.filter(meter=meters, source="amr").values_list("kwh", flat=True)) == [120.5, 250, 300]
     assert overlap.first_reading_id == overlap.last_reading_id == Reading.objects.get(kwh=300).pk
+
+
+def test_vee_job_works_batch_by_batch_and_resumes_across_its_limit(meters, tmp_path):
+    batch = importer.import_file(path=write_csv(tmp_path, GOOD), actor=None, channel="import", enqueue_vee=False)
+    assert (batch.inserted, batch.vee_done) == (2, False)
+    assert services.run_vee_pending(limit=1) == 1  # the oldest reading of the batch first
+    statuses = dict(Reading.objects.filter(batch=batch).values_list("kwh", "vee_status"))
+    assert statuses[120.5] == "passed" and statuses[250] == "pending"
+    batch.refresh_from_db()
+    assert not batch.vee_done
+    assert services.run_vee_pending(limit=10) == 1
+    batch.refresh_from_db()
+    assert batch.vee_done and not Reading.objects.filter(batch=batch, vee_status="pending").exists()
+    assert services.run_vee_pending(limit=10) == 0  # nothing left: the done batch is not read again
