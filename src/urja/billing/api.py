@@ -4,7 +4,7 @@ from datetime import date
 from decimal import Decimal
 
 from django.shortcuts import get_object_or_404
-from ninja import Router, Schema
+from ninja import Query, Router, Schema
 
 from urja.core.errors import Forbidden, NotFound
 from urja.core.permissions import require_role, role_of, scope_by_office
@@ -63,7 +63,7 @@ def _account_for(request, consumer_number: str) -> Account:
 
 
 @router.get("/accounts/{consumer_number}/bills", response=list[BillOut], summary="Bill history of an account")
-def account_bills(request, consumer_number: str, months: int = 12):
+def account_bills(request, consumer_number: str, months: int = Query(12, ge=1)):
     account = _account_for(request, consumer_number)
     return [_bill_out(b) for b in services.bill_history(account=account, months=min(months, 60))]
 

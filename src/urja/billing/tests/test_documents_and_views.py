@@ -80,6 +80,8 @@ def test_api_bills_and_runs(client, billed, offices):
     client.force_login(officer)
     history = client.get(f"/api/v1/billing/accounts/{billed.account.consumer_number}/bills")
     assert history.status_code == 200 and history.json()[0]["bill_number"] == billed.bill_number
+    bad_months = client.get(f"/api/v1/billing/accounts/{billed.account.consumer_number}/bills?months=-1")
+    assert bad_months.status_code == 422 and bad_months.json()["code"] == "validation_error"
     detail = client.get(f"/api/v1/billing/bills/{billed.bill_number}").json()
     assert detail["total"] == "1175.00" and [ln["code"] for ln in detail["lines"]][:2] == ["EC1", "EC2"]
     dry = client.post(
