@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from urja.core.calendars import IST
 
-from . import services
+from . import schedule, services
 from .models import (
     Installation,
     Meter,
@@ -27,14 +27,6 @@ from .models import (
 
 # Seasonal factor by month (Odisha: summer peak, mild winter).
 SEASON = {1: 0.8, 2: 0.85, 3: 1.0, 4: 1.25, 5: 1.4, 6: 1.3, 7: 1.1, 8: 1.05, 9: 1.05, 10: 0.95, 11: 0.85, 12: 0.8}
-
-
-def _months_back(today: date, n: int) -> list[tuple[int, int]]:
-    out, y, m = [], today.year, today.month
-    for _ in range(n + 1):
-        out.append((y, m))
-        y, m = (y, m - 1) if m > 1 else (y - 1, 12)
-    return list(reversed(out))
 
 
 def _meter_type(account, i: int) -> str:
@@ -58,7 +50,7 @@ def populate(accounts: list, months: int = 12, *, seed: int = 42) -> dict:
     todo = [a for a in accounts if a.pk not in have]
     if not todo:
         return {"meters": 0, "readings": 0}
-    keys = _months_back(today, months)
+    keys = schedule.months_back(today, months)
     start = datetime.combine(date(keys[0][0], keys[0][1], 1), time(10), IST)
     meters = []
     for i, account in enumerate(todo):

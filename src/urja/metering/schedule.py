@@ -8,6 +8,15 @@ from datetime import date, timedelta
 from urja.core.calendars import WorkingCalendar
 
 
+def months_back(today: date, n: int) -> list[tuple[int, int]]:
+    """(year, month) of today's month and the n months before it, oldest first."""
+    out, y, m = [], today.year, today.month
+    for _ in range(n + 1):
+        out.append((y, m))
+        y, m = (y, m - 1) if m > 1 else (y - 1, 12)
+    return list(reversed(out))
+
+
 def scheduled_date(year: int, month: int, read_day: int) -> date:
     last = _calendar.monthrange(year, month)[1]
     return date(year, month, min(max(read_day, 1), last))

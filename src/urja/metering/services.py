@@ -1679,13 +1679,7 @@ def store_smart_batch(*, readings: list[dict], intervals: list[dict], events: li
 def consumption_series(account: Account, *, months: int = 12, today: date | None = None) -> list[dict]:
     """Units per calendar month for the last `months` months: between the last usable readings of
     consecutive months (exact across replacements). Months without a reading have kwh None."""
-    today = today or timezone.localdate()
-    keys = []
-    y, m = today.year, today.month
-    for _ in range(months + 1):
-        keys.append((y, m))
-        y, m = (y, m - 1) if m > 1 else (y - 1, 12)
-    keys.reverse()
+    keys = schedule.months_back(today or timezone.localdate(), months)
     since = datetime(keys[0][0], keys[0][1], 1, tzinfo=IST)
     last: dict[tuple[int, int], Reading] = {}
     for r in (
