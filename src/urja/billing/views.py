@@ -1,6 +1,7 @@
 """Billing pages: bill run console, account bill history (360° panel), bill PDF/HTML, verification."""
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -12,6 +13,14 @@ from . import documents, ledger, services
 from .models import Bill, BillException, BillRun
 
 RUN_ROLES = ("billing_officer", "manager")
+
+
+def _require_role(request, *roles: str) -> None:
+    # Pages answer a role outside `roles` with Django's 403; the domain Forbidden is for the API's handler.
+    try:
+        require_role(request.user, *roles)
+    except Forbidden as exc:
+        raise PermissionDenied(exc.message) from exc
 
 
 def _bill_for(request, bill_number: str) -> Bill:
@@ -72,7 +81,7 @@ def verify(request):
 
 @login_required
 def console(request):
-    require_role(request.user, *RUN_ROLES, "cre", "key_account_manager")
+    _require_role(request, *RUN_ROLES, "cre", "key_account_manager")
     runs = BillRun.objects.select_related("cycle")[:30]
     return render(request, "billing/console.html", {"runs": runs, "error": request.GET.get("error", "")})
 
@@ -80,7 +89,7 @@ def console(request):
 @login_required
 @require_POST
 def create_run(request):
-    require_role(request.user, *RUN_ROLES)
+    _require_role(request, *RUN_ROLES)
     try:
         run = services.create_run(
             cycle=request.POST.get("cycle", "").strip(),
@@ -102,7 +111,7 @@ def create_run(request):
 
 @login_required
 def run_detail(request, pk: int):
-    require_role(request.user, *RUN_ROLES, "cre", "key_account_manager")
+    _require_role(request, *RUN_ROLES, "cre", "key_account_manager")
     run = get_object_or_404(BillRun.objects.select_related("cycle"), pk=pk)
     progress = services.run_progress(run)
     template = "billing/_progress.html" if request.headers.get("HX-Request") else "billing/run.html"

@@ -107,6 +107,11 @@ def test_console_pages(client, billed, offices):
     assert client.get("/billing/runs/").status_code == 200
     page = client.get(f"/billing/runs/{billed.run_id}/")
     assert page.status_code == 200 and "100.0%" in page.content.decode()
+    client.force_login(staff_user("field_agent", offices["division1"]))  # a role the console is not for: 403
+    client.raise_request_exception = False
+    assert client.get("/billing/runs/").status_code == 403
+    assert client.get(f"/billing/runs/{billed.run_id}/").status_code == 403
+    assert client.post("/billing/runs/new/", {"cycle": "C01", "period": "2025-05"}).status_code == 403
 
 
 def test_security_deposit_lifecycle(make_account):
