@@ -45,6 +45,11 @@ def scoped_meter(request, serial: str) -> Meter:
     return meter
 
 
+def _cap(limit: int, most: int = 500) -> int:
+    """A page size within 0..most (a negative limit would be a negative slice: a 500)."""
+    return max(0, min(limit, most))
+
+
 # --- schemas ---------------------------------------------------------------------------------
 
 
@@ -288,7 +293,7 @@ def list_meters(request, status: str | None = None, meter_type: str | None = Non
         qs = qs.filter(meter_type=meter_type)
     if q:
         qs = qs.filter(serial__startswith=q.strip().upper())
-    return list(qs[: min(limit, 500)])
+    return list(qs[: _cap(limit)])
 
 
 @router.post("/meters", response={201: MeterOut})
@@ -389,7 +394,7 @@ def account_readings(request, consumer_number: str, limit: int = 50):
     require_role(request.user, *VIEW_ROLES)
     account = scoped_account(request, consumer_number)
     qs = Reading.objects.filter(account=account).select_related("meter", "account").order_by("-read_at", "-id")
-    return list(qs[: min(limit, 500)])
+    return list(qs[: _cap(limit)])
 
 
 @router.get("/accounts/{consumer_number}/consumption", response=list[MonthOut])
@@ -440,7 +445,7 @@ def review_queue(request, limit: int = 100):
         .select_related("meter", "account")
         .order_by("read_at")
     )
-    return list(qs[: min(limit, 500)])
+    return list(qs[: _cap(limit)])
 
 
 @router.post("/readings/{reading_id}/review", response=ReadingOut)
@@ -501,7 +506,7 @@ def import_batch(request, batch_id: int):
 @router.get("/imports/{batch_id}/errors", response=list[RowErrorOut])
 def import_errors(request, batch_id: int, offset: int = 0, limit: int = 500):
     require_role(request.user, *IMPORT_ROLES)
-    return list(_batch(batch_id).errors.all()[offset : offset + min(limit, 5000)])
+    return list(_batch(batch_id).errors.all()[max(offset, 0) :][: _cap(limit, 5000)])
 
 
 # --- smart-meter commands and dead letters --------------------------------------------------------
@@ -532,7 +537,7 @@ def list_commands(request, status: str | None = None, meter_serial: str | None =
         qs = qs.filter(status=status)
     if meter_serial:
         qs = qs.filter(meter__serial=meter_serial.upper())
-    return list(qs[: min(limit, 500)])
+    return list(qs[: _cap(limit)])
 
 
 def _command(command_id: str) -> MeterCommand:
@@ -561,4 +566,4 @@ def dead_letters(request, code: str | None = None, limit: int = 100):
     qs = DeadLetter.objects.all()
     if code:
         qs = qs.filter(code=code)
-    return list(qs[: min(limit, 500)])
+    return list(qs[: _cap(limit)])
