@@ -24,6 +24,7 @@ CREDIT_TYPES = {
     EntryType.ADVANCE_INTEREST,
     EntryType.COMPENSATION,
     EntryType.WRITE_OFF,
+    EntryType.ESTIMATE_WITHDRAWAL,
 }
 DEBIT_TYPES = {
     EntryType.BILL_CHARGE,

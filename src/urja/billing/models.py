@@ -23,6 +23,7 @@ class EntryType(models.TextChoices):
     REFUND = "refund", "Refund"
     CHARGE = "charge", "Other charge (fees, cheque bounce)"
     INSTALMENT = "instalment", "Appliance instalment"
+    ESTIMATE_WITHDRAWAL = "estimate_withdrawal", "Withdrawal of over-estimated units"
 
 
 class LedgerEntry(models.Model):
@@ -220,6 +221,9 @@ class Bill(models.Model):
     tariff_versions = models.CharField(max_length=120, help_text="ids of the tariff versions, comma-separated")
     units = models.DecimalField(max_digits=14, decimal_places=3, default=0)
     units_status = models.CharField(max_length=12, default="actual", help_text="actual/estimated/provisional/unmetered")
+    # Over-estimated units of earlier estimated bills withdrawn by this bill's actual reading (≥ 0):
+    # the estimated bills' units less these equal the register advance (see docs/billing.md).
+    units_withdrawn = models.DecimalField(max_digits=14, decimal_places=3, default=0)
     opening_kwh = models.DecimalField(max_digits=14, decimal_places=3, null=True, blank=True)
     closing_kwh = models.DecimalField(max_digits=14, decimal_places=3, null=True, blank=True)
     recorded_md = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True)
