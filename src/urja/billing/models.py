@@ -284,10 +284,11 @@ class BillException(models.Model):
         NEGATIVE_BILL = "negative_bill", "Negative bill"
         MISSING_TARIFF = "missing_tariff", "Missing tariff"
         METER_ERROR = "meter_error", "Meter / register error"
+        IMPLAUSIBLE_DEMAND = "implausible_demand", "Billed demand implausible for the contract demand"
 
     run = models.ForeignKey(BillRun, on_delete=models.CASCADE, related_name="exception_rows")
     account = models.ForeignKey("customers.Account", on_delete=models.PROTECT, related_name="+")
-    kind = models.CharField(max_length=16, choices=Kind.choices)
+    kind = models.CharField(max_length=24, choices=Kind.choices)
     message = models.CharField(max_length=240)
     details = models.JSONField(default=dict, blank=True)
     resolved = models.BooleanField(default=False)
