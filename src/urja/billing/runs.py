@@ -36,6 +36,7 @@ from urja.core.services import allocate_numbers, record_audit
 from urja.tariffs import engine, vector
 from urja.tariffs import services as tariffs
 
+from . import trueup
 from .models import (
     Bill,
     BillException,
@@ -239,6 +240,7 @@ class UsageArrays:
     consumer_meter: np.ndarray
     tod: dict[int, dict[str, int]] = field(default_factory=dict)  # row index → zone → milli-kWh
     exceptions: dict[int, tuple[str, str, dict]] = field(default_factory=dict)
+    withdrawn: dict[int, trueup.Withdrawal] = field(default_factory=dict)  # row index → estimate true-up
 
 
 def id_filter(column: str, ids: np.ndarray) -> tuple[str, list]:
@@ -410,6 +412,12 @@ def _slow_path(run: BillRun, ids: np.ndarray, slow: np.ndarray, result: UsageArr
         result.opening[i] = int(c.opening["kwh"] * 1000) if c.opening and c.opening.get("kwh") is not None else -1
         result.closing[i] = int(c.closing["kwh"] * 1000) if c.closing and c.closing.get("kwh") is not None else -1
         result.consumer_meter[i] = not c.meter_rent_applies
+        if c.withdrawn > 0:
+            since = c.last_actual_at.astimezone(IST).date() if c.last_actual_at else run.period_start
+            result.withdrawn[i] = trueup.withdraw(
+                bills=trueup.estimated_bills_since(account_id=account.pk, since=since, before=run.period_start),
+                units=c.withdrawn,
+            )
 
 
 # ---------------------------------------------------------------------------------------
@@ -616,6 +624,12 @@ def write_chunk(run: BillRun, part: BillRunPartition, out: ChunkResult) -> None:
         unit, area = [r[A_UNIT] for r in rows], [r[A_AREA] for r in rows]
         language = [r[A_LANG] or "en" for r in rows]
         status_names = np.array([STATUS_NAMES[k] for k in range(len(STATUS_NAMES))], dtype=object)
+        # estimate true-ups (rare: slow-path accounts only): units withdrawn and their credit
+        withdrawn = np.zeros(len(rows), dtype=np.int64)
+        credit = np.zeros(len(rows), dtype=np.int64)
+        for i, w in u.withdrawn.items():
+            withdrawn[i] = int(w.units * 1000)
+            credit[i] = int(w.credit * 100) if not prepaid[i] else 0
         mtype_names = np.array(sorted(vector.METER_TYPES, key=vector.METER_TYPES.get), dtype=object)
 
         def bill_columns(idx: np.ndarray, kind: str, nums: list[str], due: date | None) -> list[Column]:
@@ -626,6 +640,7 @@ def write_chunk(run: BillRun, part: BillRunPartition, out: ChunkResult) -> None:
                 Column("bill_date", run.bill_date), Column("kind", kind), Column("bill_number", nums),
                 Column("due_date", due), Column("tariff_versions", [out.versions[i] for i in pick]),
                 Column("units", u.units[idx], 3), Column("units_status", status_names[u.status[idx]].tolist()),
+                Column("units_withdrawn", withdrawn[idx], 3),
                 Column("opening_kwh", u.opening[idx], 3, nullable=True),
                 Column("closing_kwh", u.closing[idx], 3, nullable=True),
                 Column("recorded_md", u.md[idx], 3, nullable=True), Column("tod_units", None),
@@ -638,7 +653,7 @@ def write_chunk(run: BillRun, part: BillRunPartition, out: ChunkResult) -> None:
                 *(Column(field, g[group][idx], 2) for group, field in GROUP_FIELDS.items()),
                 Column("total", out.total[idx], 2), Column("rebate_by_due_date", out.due_reb[idx], 2),
                 Column("rebate_digital", out.dig_reb[idx], 2), Column("arrears", out.arrears[idx], 2),
-                Column("net_payable", out.arrears[idx] + out.total[idx], 2),
+                Column("net_payable", out.arrears[idx] + out.total[idx] + credit[idx], 2),
                 Column("language", [language[i] for i in pick]), Column("created_at", now),
             ]  # fmt: skip
 
@@ -655,6 +670,7 @@ def write_chunk(run: BillRun, part: BillRunPartition, out: ChunkResult) -> None:
             (EntryType.BILL_CHARGE, charge, "Bill"),
             (EntryType.SUBSIDY, g["subsidy"][bill_idx], "Subsidy on bill"),
             (EntryType.REBATE, g["rebate"][bill_idx], "Rebate on bill"),
+            (EntryType.ESTIMATE_WITHDRAWAL, credit[bill_idx], "Over-estimated units withdrawn, bill"),
             (EntryType.DPS, g["dps"][bill_idx], "Delayed payment surcharge on bill"),
             (EntryType.INSTALMENT, g["extra"][bill_idx], "Appliance instalment on bill"),
         ):

@@ -6,6 +6,7 @@ The only code (with ledger.py and runs.py) that changes bills, runs and ledger e
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import hashlib
 import hmac
 from datetime import date, timedelta
@@ -96,16 +97,27 @@ def create_run(
 ) -> BillRun:
     """Plan a bill run. A missing tariff stops it here, before anything is written.
 
-    Re-running a real run for the same cycle and period returns the existing run (to resume it)."""
+    A real run bills a period that has ended (period_end before today) and is dated no later than
+    today (default: today); a dry run may preview a period still running. Re-running a real run for
+    the same cycle and period returns the existing run (to resume it)."""
     cyc = get_cycle(cycle)
     start, end = period_dates(period, cyc.frequency)
+    today = timezone.localdate()
     if not dry_run:
+        _check_period_ended(period=period, period_end=end, today=today)
         existing = BillRun.objects.filter(cycle=cyc, period=period, dry_run=False).first()
         if existing:
             return existing
-    bill_date = bill_date or max(timezone.localdate(), end + timedelta(days=1))
+    bill_date = bill_date or max(today, end + timedelta(days=1))
     if bill_date <= end:
         raise DomainError("the bill date must be after the period", code="invalid_bill_date")
+    if not dry_run and bill_date > today:
+        # A bill dated ahead would start its due date and rebates from a day that has not come.
+        raise DomainError(
+            f"the bill date {bill_date:%d-%m-%Y} is in the future; a bill is dated today ({today:%d-%m-%Y}) or earlier",
+            code="bill_date_in_future",
+            details={"bill_date": bill_date.isoformat(), "today": today.isoformat()},
+        )
     run = BillRun(
         cycle=cyc,
         period=period,
@@ -147,10 +159,24 @@ def create_run(
     return run
 
 
+def _check_period_ended(*, period: str, period_end: date, today: date) -> None:
+    """No bill for a period that has not ended: its readings would be last period's."""
+    if period_end >= today:
+        first = period_end + timedelta(days=1)
+        raise DomainError(
+            f"the period {period} ends on {period_end:%d-%m-%Y} and has not ended yet; "
+            f"its bill run can start on {first:%d-%m-%Y}",
+            code="period_not_ended",
+            details={"period": period, "period_end": period_end.isoformat(), "first_run_date": first.isoformat()},
+        )
+
+
 def start_run(*, run: BillRun, actor=None, enqueue: bool = False, force: bool = False) -> BillRun:
     """Start (or resume) a real run: one partition task per division."""
     if run.dry_run:
         raise DomainError("a dry run is not started; use dry_run_report", code="dry_run")
+    # a run planned before this rule (or by hand) is not started early either
+    _check_period_ended(period=run.period, period_end=run.period_end, today=timezone.localdate())
     with transaction.atomic():
         locked = BillRun.objects.select_for_update().get(pk=run.pk)
         if locked.status == RunStatus.COMPLETED:
@@ -267,14 +293,16 @@ def bill_input(bill: Bill) -> engine.BillInput:
     )
 
 
-def bill_lines(bill: Bill) -> engine.Bill:
-    """The bill's line-by-line computation, reproduced from its stored inputs and tariff versions."""
+def bill_lines(bill: Bill, *, units: Decimal | None = None) -> engine.Bill:
+    """The bill's line-by-line computation, reproduced from its stored inputs and tariff versions
+    (with `units` instead of the bill's: what the bill would have been on other units)."""
     from urja.tariffs.models import TariffVersion
 
     ids = [int(x) for x in bill.tariff_versions.split(",") if x]
     versions = list(TariffVersion.objects.filter(pk__in=ids).select_related("order"))
     segments = engine.segments_for([tariffs.schedule_of(v) for v in versions], bill.period_start, bill.period_end)
-    return engine.calculate(segments, bill_input(bill))
+    inp = bill_input(bill)
+    return engine.calculate(segments, inp if units is None else dataclasses.replace(inp, units=units))
 
 
 def verification_code(bill: Bill) -> str:
@@ -393,12 +421,27 @@ def apply_payment_rebates(
 
 
 def _rebates_earned(bill: Bill, *, paid_on: date, digital: bool) -> list[tuple[str, str, Decimal]]:
-    """(key, label, amount ≤ 0) of the bill's conditional rebates that a payment on `paid_on` earns."""
-    earned = [
+    """(key, label, amount < 0) of the bill's conditional rebates that a payment on `paid_on` earns.
+
+    A rebate is a credit: one the bill offers as zero or more (a bill gone wrong upstream, e.g. on
+    negative units) earns nothing and is logged, so the payment that triggered it still posts."""
+    offered = [
         ("due", "Prompt", bill.rebate_by_due_date, bool(bill.due_date and paid_on <= bill.due_date)),
         ("digital", "Digital", bill.rebate_digital, digital),
     ]
-    return [(key, label, amount) for key, label, amount, condition_met in earned if condition_met and amount]
+    earned = []
+    for key, label, amount, condition_met in offered:
+        if not condition_met or not amount:
+            continue
+        if amount > 0:
+            import logging  # here, not at the top: only this rare path logs
+
+            logging.getLogger(__name__).warning(
+                "bill %s offers a %s rebate of +%s (not a credit): not credited", bill.bill_number, key, amount
+            )
+            continue
+        earned.append((key, label, amount))
+    return earned
 
 
 def _post_rebate(bill: Bill, key: str, label: str, amount: Decimal, *, actor, channel: str) -> LedgerEntry:

@@ -1248,7 +1248,7 @@ class BillingConsumption:
     consumer_number: str
     period_start: date
     period_end: date
-    kwh: Decimal  # units to bill for the period (negative only when an over-estimate is reconciled)
+    kwh: Decimal  # units to bill for the period, never negative
     kvah: Decimal | None
     md_kw: Decimal | None
     md_kva: Decimal | None
@@ -1264,6 +1264,10 @@ class BillingConsumption:
     meter_serial: str | None = None
     meter_rent_applies: bool = False
     meters: list[str] = field(default_factory=list)
+    # Over-estimated units the actual reading withdraws from the estimates since the last actual
+    # reading (≥ 0; `kwh` is then 0): billing credits their charges back (billing/trueup.py).
+    withdrawn: Decimal = Decimal(0)
+    last_actual_at: datetime | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -1318,6 +1322,7 @@ def billing_consumption(
     margin = rollover_margin()
     reconciliation = None
     last_actual = None
+    withdrawn = Decimal(0)
     if opening.status != ReadingStatus.ACTUAL:
         last_actual = (
             base.filter(status=ReadingStatus.ACTUAL, read_at__lt=opening.read_at).order_by("-read_at", "-id").first()
@@ -1333,6 +1338,12 @@ def billing_consumption(
                 "actual_kwh_since_last_actual": actual_units,
                 "estimated_kwh_already_billed": billed,
             }
+        # Estimates above what the register later showed are withdrawn, never billed as negative
+        # units: the period bills 0 and the surplus goes back to the estimated bills' charges.
+        if kwh < 0:
+            withdrawn, kwh = -kwh, Decimal(0)
+            if reconciliation is not None:
+                reconciliation["estimated_kwh_withdrawn"] = withdrawn
     else:
         kwh = calc.consumption(_segments(opening, closing, "kwh"), margin)
     try:
@@ -1390,6 +1401,8 @@ def billing_consumption(
         meter_serial=closing.meter.serial,
         meter_rent_applies=meter_rent_applies(account),
         meters=meters,
+        withdrawn=withdrawn.quantize(Decimal("0.001")),
+        last_actual_at=last_actual.read_at if last_actual is not None else None,
     )
 
 

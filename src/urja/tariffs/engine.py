@@ -579,6 +579,7 @@ def _segment_lines(
             amount, text, unit = money(base * rb.value / 100), f"{fmt(rb.value)}% of Rs {base}", "%"
         else:
             base, amount, text, unit = None, money(rb.value), f"Rs {fmt(rb.value)} per bill", "Rs/bill"
+        amount = max(amount, Decimal(0))  # a rebate is a credit, whatever its base
         if rb.on_payment:
             when = "if paid by the due date" if rb.on_payment == "by_due_date" else "if paid in full digitally"
             lines.append(

@@ -295,7 +295,7 @@ def _segment(s: Schedule, seg: engine.Segment, batch: Batch, units: np.ndarray, 
         else:
             amount = np.full(n, _i(rb.value, 100), dtype=np.int64)
         group = f"conditional:{rb.on_payment}" if rb.on_payment else "rebate"
-        lines.add(rb.code, group, np.where(mask, -amount, 0))
+        lines.add(rb.code, group, np.where(mask, -np.maximum(amount, 0), 0))  # a rebate is a credit
     return lines
 
 
