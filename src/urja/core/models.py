@@ -111,3 +111,64 @@ class ApiToken(models.Model):
         raw = "urja_" + secrets.token_urlsafe(32)
         token = cls.objects.create(user=user, name=name, token_hash=hash_token(raw), prefix=raw[5:13])
         return token, raw
+
+
+class DeferredTask(models.Model):
+    """A task call the broker refused after its transaction committed (core.jobs.send). The periodic
+    `core.retry_deferred` job enqueues it again once the broker is back and deletes the row; tasks are
+    idempotent, so a call sent twice (a crash between send and delete) changes nothing twice."""
+
+    task = models.CharField(max_length=200)
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    next_try_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["next_try_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.task}{tuple(self.args)} ({self.attempts} attempts)"
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class BackgroundJob(models.Model):
+    """A long job started by a person (collections sweep, …) that runs outside the web request and
+    reports its progress. `scope` is the office path it works on ('' = the whole utility); at most one
+    job of a kind is queued or running per scope, so a double click starts nothing twice."""
+
+    kind = models.CharField(max_length=80)
+    scope = models.CharField(max_length=255, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    stage = models.CharField(max_length=40, blank=True)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "scope"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="core_backgroundjob_one_active",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} {self.status} {self.done}/{self.total}"
