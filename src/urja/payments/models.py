@@ -51,6 +51,18 @@ PAYMENT_STATUS = StateMachine(
 )
 
 
+class SuspenseCode(models.TextChoices):
+    """Why money received is held in suspense (a payment row, a receipt, no ledger entry)."""
+
+    ACCOUNT_CLOSED = "account_closed", "Account permanently disconnected"
+    AMOUNT_MISMATCH = "amount_mismatch", "Amount differs from the order"
+    UNKNOWN_ORDER = "unknown_order", "Gateway order not known"
+    DUPLICATE_CAPTURE = "duplicate_capture", "Second capture for an order already paid"
+    AMOUNT_TOO_LARGE = "amount_too_large", "Above the single-payment limit"
+    POSTING_FAILED = "posting_failed", "Could not be posted to the account"
+    MANUAL = "manual", "Held for review"
+
+
 class Payment(models.Model):
     """Money received for an account. Posted = one ledger entry of type payment (negative)."""
 
@@ -128,6 +140,8 @@ class Payment(models.Model):
     allocation = models.JSONField(default=dict, blank=True)
     balance_after = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     suspense_reason = models.CharField(max_length=200, blank=True)
+    # why the money is in suspense, as a code (SuspenseCode) for reports; the reason is the words
+    suspense_code = models.CharField(max_length=24, blank=True, default="")
     payg_token = models.CharField(max_length=24, blank=True)
     notes = models.CharField(max_length=200, blank=True)
 
@@ -238,9 +252,16 @@ class GatewayEvent(models.Model):
     received_at = models.DateTimeField(auto_now_add=True)
     payload = models.JSONField()
     outcome = models.CharField(max_length=40, blank=True)
+    # A capture (payment.succeeded): the gateway's transaction and the amount it took, and the payment
+    # (posted or in suspense) that holds that money. The first event of a transaction counts it.
+    kind = models.CharField(max_length=40, blank=True)
+    txn_id = models.CharField(max_length=80, blank=True)
+    amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="gateway_events")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["gateway", "event_id"], name="gateway_event_unique")]
+        indexes = [models.Index(fields=["gateway", "txn_id"], name="gateway_event_txn_idx")]
 
     def __str__(self) -> str:
         return f"{self.gateway}:{self.event_id} {self.outcome}"

@@ -31,7 +31,7 @@ from urja.core import regdata
 from urja.core.services import record_audit
 from urja.customers.models import Account, AccountStatus
 
-from .models import ImportBatch, Payment, PaymentChannel, PaymentMethod, PaymentStatus
+from .models import ImportBatch, Payment, PaymentChannel, PaymentMethod, PaymentStatus, SuspenseCode
 
 REQUIRED = ("row_key", "consumer_number", "amount", "paid_at")
 OPTIONAL = ("reference", "method")
@@ -350,6 +350,7 @@ def _post_chunked(*, batch, source, rows, report, actor):
                     office_id=a["section_id"],
                     batch=batch,
                     suspense_reason="" if entry else "account is permanently disconnected",
+                    suspense_code="" if entry else SuspenseCode.ACCOUNT_CLOSED,
                 )
             )
             if entry:
@@ -497,15 +498,16 @@ def _insert_posted(cur, *, batch, source: str, actor_id) -> None:
         INSERT INTO payments_payment (id, channel, method, idempotency_key, account_id, consumer_number, amount,
             status, received_at, posted_at, ledger_entry_id, reference, instrument_number, instrument_bank,
             instrument_date, office_id, collected_by_id, session_id, batch_id, receipt_number, verification_code,
-            allocation, balance_after, suspense_reason, payg_token, notes)
+            allocation, balance_after, suspense_reason, suspense_code, payg_token, notes)
         SELECT payment_id, 'file', method, %s || ':' || row_key, account_id, consumer_number, amount,
                CASE WHEN entry_id IS NULL THEN 'in_suspense' ELSE 'posted' END, paid_at,
                CASE WHEN entry_id IS NULL THEN NULL ELSE now() END, entry_id, reference, '', '', NULL,
                section_id, NULL, NULL, %s, NULL, '', '{}'::jsonb, NULL,
-               CASE WHEN entry_id IS NULL THEN 'account is permanently disconnected' ELSE '' END, '', ''
+               CASE WHEN entry_id IS NULL THEN 'account is permanently disconnected' ELSE '' END,
+               CASE WHEN entry_id IS NULL THEN %s ELSE '' END, '', ''
         FROM pay_rows WHERE payment_id IS NOT NULL
         """,
-        [source, batch.pk],
+        [source, batch.pk, SuspenseCode.ACCOUNT_CLOSED],
     )
     cur.execute(
         """
