@@ -781,6 +781,14 @@ def previous_reading(reading: Reading, *, actual_only: bool = False) -> Reading 
     return qs.filter(read_at__lt=reading.read_at).exclude(pk=reading.pk).order_by("-read_at", "-id").first()
 
 
+def next_reading(reading: Reading) -> Reading | None:
+    """The first usable actual reading after `reading`: a reading that arrives late (older than the
+    latest one) has a true neighbour on each side, and must fit between them."""
+    qs = _usable(Reading.objects.select_related("installation", "meter").filter(account_id=reading.account_id))
+    qs = qs.filter(status=ReadingStatus.ACTUAL, read_at__gt=reading.read_at).exclude(pk=reading.pk)
+    return qs.order_by("read_at", "id").first()
+
+
 def monthly_history(account: Account, *, before: datetime, months: int = 13) -> list[vee.MonthUse]:
     """Monthly consumption, normalised to 30 days: each pair of consecutive usable readings gives
     units over days, attributed to the month of the later reading (several pairs in a month add up)."""
@@ -913,16 +921,25 @@ def validate_reading(reading: Reading) -> list[vee.Failure]:
     if reading.kwh is not None and reading.status in REGISTER_STATUSES:
         # Measured against the last measured reading: estimates are settled, not validated against.
         prev = previous_reading(reading, actual_only=True)
-        units, negative = None, False
+        units, backwards = None, None
         days = Decimal(30)
         if prev is not None:
             try:
                 units = consumption_between(prev, reading)
             except calc.RegisterError as exc:
-                negative = exc.code == "negative_consumption"
-                if not negative:
+                if exc.code == "negative_consumption":
+                    backwards = (prev.kwh, reading.kwh)
+                else:
                     failures.append(vee.Failure(exc.code, "review", str(exc)))
             days = Decimal(max((reading.read_at - prev.read_at).total_seconds(), 3600)) / Decimal(86400)
+        nxt = next_reading(reading) if backwards is None else None
+        if nxt is not None:
+            # Out of order: the register must also not go backwards from this reading to the next one.
+            try:
+                consumption_between(reading, nxt)
+            except calc.RegisterError as exc:
+                if exc.code == "negative_consumption":
+                    backwards = (reading.kwh, nxt.kwh)
         history = [h for h in monthly_history(account, before=reading.read_at) if h.actual]
         n = int(vee_config()["estimation"]["average_months"])
         daily = None
@@ -940,7 +957,8 @@ def validate_reading(reading: Reading) -> list[vee.Failure]:
         check = vee.ReadingCheck(
             read_at=reading.read_at,
             consumption=units,
-            negative=negative,
+            negative=backwards is not None,
+            backwards=backwards,
             days=days,
             daily_average=daily if prev is not None and units is not None else None,
             occupied=account.status == AccountStatus.ACTIVE and reading.status == ReadingStatus.ACTUAL,

@@ -33,6 +33,7 @@ class ReadingCheck:
     read_at: datetime
     consumption: Decimal | None  # units since the previous reading (None: no previous reading)
     negative: bool = False  # the register went backwards with no rollover and no replacement
+    backwards: tuple[Decimal, Decimal] | None = None  # the register values (from, to) when it went backwards
     days: Decimal = Decimal(30)  # days since the previous reading
     daily_average: Decimal | None = None  # average daily units over the previous actual months
     occupied: bool = True  # premises occupied (account active, not door-locked)
@@ -57,9 +58,14 @@ def validate(check: ReadingCheck, rules: Rules) -> list[Failure]:
     failures: list[Failure] = []
 
     rule = rules.get("negative_consumption")
-    if rule and check.negative:
+    if rule and (check.negative or check.backwards is not None):
+        where = f" from {check.backwards[0]} to {check.backwards[1]}" if check.backwards else ""
         failures.append(
-            Failure("negative_consumption", rule["severity"], "register went backwards without rollover or replacement")
+            Failure(
+                "negative_consumption",
+                rule["severity"],
+                f"register went backwards{where} without rollover or replacement",
+            )
         )
 
     rule = rules.get("spike")
@@ -77,7 +83,8 @@ def validate(check: ReadingCheck, rules: Rules) -> list[Failure]:
             )
 
     rule = rules.get("zero_consumption")
-    if rule and check.consumption is not None and check.consumption == 0 and check.occupied and not check.negative:
+    backwards = check.negative or check.backwards is not None
+    if rule and check.consumption is not None and check.consumption == 0 and check.occupied and not backwards:
         failures.append(Failure("zero_consumption", rule["severity"], "no consumption on an occupied premises"))
 
     rule = rules.get("outside_window")
