@@ -37,3 +37,6 @@ def pytest_configure(config):
     from django.conf import settings
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Background work (core.jobs.enqueue_background) runs inline after commit in tests, so a test sees
+    # its result; the embedded default's worker thread has its own test (core/tests/test_jobs.py).
+    settings.URJA_BACKGROUND_THREADS = False

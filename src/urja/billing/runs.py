@@ -884,9 +884,11 @@ def process_partition(partition_id: int, *, force: bool = False, stop_after_chun
 
 
 def _enqueue_ebills(run_id: int, lo: int, hi: int) -> None:
+    from urja.core.jobs import send
+
     from .tasks import send_ebills
 
-    send_ebills.delay(run_id, lo, hi)
+    send(send_ebills, run_id, lo, hi)  # a refused broker defers the call (core.jobs)
 
 
 def finish_run_if_done(run_id: int) -> BillRun:

@@ -188,10 +188,13 @@ def start_run(*, run: BillRun, actor=None, enqueue: bool = False, force: bool = 
             locked.save(update_fields=["status", "started_at"])
     ids = list(run.partitions.exclude(status=PartitionStatus.DONE).values_list("pk", flat=True))
     if enqueue:
+        from urja.core.jobs import enqueue_background
+
         from .tasks import process_partition
 
         for pid in ids:
-            transaction.on_commit(lambda pid=pid: process_partition.delay(pid))
+            # a worker's task with a broker; the embedded default's background thread otherwise
+            enqueue_background(process_partition, pid)
     else:
         for pid in ids:
             runs.process_partition(pid, force=force)

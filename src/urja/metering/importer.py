@@ -254,9 +254,11 @@ def import_file(
         )
         raise
     if batch.inserted and enqueue_vee:
+        from urja.core.jobs import enqueue_background
+
         from . import tasks
 
-        transaction.on_commit(lambda: tasks.vee_pending.delay())
+        enqueue_background(tasks.vee_pending)  # never inside the upload's request; deferred if the broker is down
     return batch
 
 

@@ -64,9 +64,11 @@ def _pick_contacts(consumer) -> tuple:
 
 
 def _enqueue(message_id: int) -> None:
+    from urja.core.jobs import send
+
     from .tasks import send_message
 
-    send_message.delay(message_id)
+    send(send_message, message_id)  # a refused broker defers the call: the message is committed
 
 
 def _create(*, key: str, rendered: rendering.Rendered, to: str, consumer, account) -> OutboxMessage:

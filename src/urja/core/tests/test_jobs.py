@@ -1,0 +1,203 @@
+"""core.jobs: committed work survives a broker outage (deferred calls, retried later), and long jobs
+run outside the request with progress."""
+
+import os
+import threading
+import time
+from contextlib import contextmanager
+from datetime import timedelta
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from urja.celery import app
+from urja.core import jobs, testing
+from urja.core.errors import DomainError, NotFound
+from urja.core.models import ApiToken, BackgroundJob, DeferredTask
+
+UNREACHABLE = "redis://127.0.0.1:1/0"  # nothing listens on port 1: connection refused
+
+
+@contextmanager
+def broker(url: str):
+    """Point the shared Celery app at a real broker (eager off) and back; its cached connection and
+    producer pools are dropped so the new URL is used."""
+    saved = {"broker_url": app.conf.broker_url, "task_always_eager": app.conf.task_always_eager}
+
+    def reset_pools():
+        app._pool = None
+        app.amqp._producer_pool = None
+        jobs._down_until = 0.0
+
+    app.conf.update(broker_url=url, task_always_eager=False)
+    reset_pools()
+    try:
+        yield
+    finally:
+        app.conf.update(**saved)
+        reset_pools()
+
+
+def _register(offices):
+    from urja.servicedesk import catalogue
+
+    catalogue.load_file("servicedesk/oerc_sop.toml")
+    account = testing.domestic_account(offices["section1"])
+    _, raw = ApiToken.issue(user=testing.staff_user("cre", offices["division1"]), name="t")
+    body = {"type": "meter_faulty", "subtype": "meter_stuck", "channel": "call_centre"}
+    return Client(headers={"Authorization": f"Bearer {raw}"}).post(
+        "/api/v1/servicedesk/requests", {**body, "consumer_number": account.consumer_number}, "application/json"
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_registration_answers_201_with_the_broker_down_and_the_message_call_is_deferred(offices):
+    from urja.notifications.models import OutboxMessage
+
+    started = time.monotonic()
+    with broker(UNREACHABLE):
+        response = _register(offices)
+    assert response.status_code == 201, response.content  # was 500: the on_commit .delay() raised
+    message = OutboxMessage.objects.get()
+    deferred = DeferredTask.objects.get()
+    assert (deferred.task, deferred.args) == ("urja.notifications.tasks.send_message", [message.pk])
+    assert "111" in deferred.last_error or "refused" in deferred.last_error.lower()
+    assert deferred.next_try_at > timezone.now()
+    assert time.monotonic() - started < 15
+
+
+@pytest.mark.django_db(transaction=True)
+def test_retry_while_the_broker_is_still_down_keeps_the_row_and_backs_off():
+    row = DeferredTask.objects.create(task="urja.core.tasks.ping", args=["x"], next_try_at=timezone.now())
+    later = DeferredTask.objects.create(task="urja.core.tasks.ping", args=["y"], next_try_at=timezone.now())
+    with broker(UNREACHABLE):
+        counts = jobs.retry_deferred()
+    assert counts == {"sent": 0, "failed": 1}
+    row.refresh_from_db()
+    later.refresh_from_db()
+    assert row.attempts == 1 and row.next_try_at > timezone.now() + timedelta(seconds=30)
+    assert later.attempts == 0  # the run stops at the first refusal; the rest keep their turn
+
+
+@pytest.mark.django_db
+def test_retry_without_a_broker_runs_the_call_and_deletes_the_row(monkeypatch):
+    calls = []
+    monkeypatch.setattr(app.tasks["urja.core.tasks.ping"], "run", lambda value="pong": calls.append(value))
+    DeferredTask.objects.create(task="urja.core.tasks.ping", args=["back"], next_try_at=timezone.now())
+    DeferredTask.objects.create(
+        task="urja.core.tasks.ping", args=["not yet"], next_try_at=timezone.now() + timedelta(hours=1)
+    )
+    assert jobs.retry_deferred() == {"sent": 1, "failed": 0}
+    assert calls == ["back"] and list(DeferredTask.objects.values_list("args", flat=True)) == [["not yet"]]
+    assert jobs.retry_deferred() == {"sent": 0, "failed": 0}  # nothing due: nothing sent twice
+
+
+def test_the_retry_job_is_a_periodic_task():
+    from urja.core.scheduler import collect
+
+    assert collect()["core.retry_deferred"]["task"] == "urja.core.tasks.retry_deferred"
+    assert "urja.core.tasks.retry_deferred" in app.tasks
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_deferred_registration_message_is_enqueued_on_a_real_redis_once_it_is_back(offices):
+    url = os.environ.get("URJA_TEST_REDIS_URL")
+    if not url:
+        pytest.skip("URJA_TEST_REDIS_URL not set (CI sets it after starting Redis)")
+    import redis
+
+    with broker(UNREACHABLE):
+        assert _register(offices).status_code == 201
+    deferred = DeferredTask.objects.get()
+    # A database of its own on that Redis, so no worker of anybody else's picks the message up.
+    parts = urlsplit(url)
+    isolated = urlunsplit(parts._replace(path="/14"))
+    client = redis.Redis.from_url(isolated)
+    client.delete("celery")
+    try:
+        with broker(isolated):
+            counts = jobs.retry_deferred(now=deferred.next_try_at)
+        assert counts == {"sent": 1, "failed": 0}
+        assert not DeferredTask.objects.exists()
+        assert client.llen("celery") == 1
+        assert b"urja.notifications.tasks.send_message" in client.lindex("celery", 0)
+    finally:
+        client.delete("celery")
+
+
+# --- background jobs ---------------------------------------------------------------------------
+
+_gate = threading.Event()
+
+
+def _handler(*, job, progress):
+    progress(0, total=3, stage="counting")
+    if job.params.get("wait"):
+        assert _gate.wait(10)
+    if job.params.get("boom"):
+        raise RuntimeError("boom")
+    progress(3)
+    return {"seen": 3}
+
+
+@pytest.fixture
+def test_kind(monkeypatch):
+    monkeypatch.setattr(jobs, "job_handlers", lambda: {"test.kind": f"{__name__}._handler"})
+    return "test.kind"
+
+
+@pytest.mark.django_db
+def test_a_job_runs_and_reports_its_progress_and_result(test_kind, offices, django_capture_on_commit_callbacks):
+    manager = testing.staff_user("manager", offices["division1"])
+    with django_capture_on_commit_callbacks(execute=True):
+        job, created = jobs.start_job(kind=test_kind, actor=manager, scope=offices["division1"].path)
+    job.refresh_from_db()
+    assert created and job.status == "done" and (job.done, job.total) == (3, 3) and job.result == {"seen": 3}
+    assert job.stage == "counting" and job.started_at and job.finished_at and job.created_by == manager
+    assert jobs.run_job(job.pk) == "not queued"  # a redelivered task does not run it again
+    out = jobs.job_out(jobs.visible_job(user=manager, job_id=job.pk))
+    assert out["percent"] == 100.0 and out["status"] == "done"
+    outsider = testing.staff_user("manager", offices["division2"])
+    with pytest.raises(NotFound):
+        jobs.visible_job(user=outsider, job_id=job.pk)
+    with pytest.raises(NotFound):
+        jobs.visible_job(user=manager, job_id=job.pk + 1000)
+
+
+@pytest.mark.django_db
+def test_a_failing_job_records_the_error(test_kind, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        job, _ = jobs.start_job(kind=test_kind, params={"boom": True})
+    job.refresh_from_db()
+    assert job.status == "failed" and "boom" in job.error and job.finished_at
+
+
+@pytest.mark.django_db
+def test_one_active_job_per_kind_and_scope(test_kind):
+    first, created = jobs.start_job(kind=test_kind, scope="/1/")  # callbacks not run: stays queued
+    again, created_again = jobs.start_job(kind=test_kind, scope="/1/")
+    other, created_other = jobs.start_job(kind=test_kind, scope="/2/")
+    assert created and not created_again and again.pk == first.pk
+    assert created_other and other.pk != first.pk
+    with pytest.raises(DomainError) as exc:
+        jobs.start_job(kind="no.such.kind")
+    assert exc.value.code == "unknown_job"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_embedded_default_runs_the_job_in_a_background_thread(test_kind, settings):
+    """Without a broker the job must not run inside the caller (the web request): start_job returns
+    while the handler is still waiting, and the worker thread finishes it."""
+    settings.URJA_BACKGROUND_THREADS = True
+    assert app.conf.task_always_eager
+    _gate.clear()
+    job, _ = jobs.start_job(kind=test_kind, params={"wait": True})
+    assert BackgroundJob.objects.get(pk=job.pk).status in ("queued", "running")
+    _gate.set()
+    deadline = time.monotonic() + 20
+    while BackgroundJob.objects.get(pk=job.pk).status != "done" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert BackgroundJob.objects.get(pk=job.pk).result == {"seen": 3}
