@@ -1,0 +1,1198 @@
+"""The month loop of `urja simulate` (issue 10): a utility's meter-to-cash and service chain,
+month after month, through the public services only.
+
+Time: the simulated months are the last N complete months; each event happens at its own date
+on the simulation clock (`clock.simulated_time`), so due dates, surcharges, SLA clocks and
+audit trails see the dates a real utility would. Every random choice comes from one seeded
+`random.Random`, so a run is reproducible on an empty database.
+
+Per month (k = 0 … N-1, period p_k):
+
+1. readings of p_k on each cycle's read day: field agent with a photo, consumer self-reading,
+   door locked, meter defective (→ estimated), no visit (→ the bill run estimates), AMR file
+   (metering.importer), smart meters through `store_smart_batch` (the MQTT gateway's entry) with
+   ToD registers and MD; a meter replacement and a register rollover; bad input (duplicates,
+   out-of-order, a file of the wrong cycle);
+2. money for the bills of p_{k-1}: counter (cashier session, cash and cheque), field agent (cash,
+   deposited), gateway orders with signed webhooks (a retry), UPI reconciliation, a bank
+   settlement file; partial, late, advance payments, a cheque bounce; prepaid recharges and
+   daily charges; collections sweep and disconnection notices; a load change, a credit note
+   (maker-checker), a permanent disconnection with its final bill and a payment for it;
+3. the bill runs of p_k on their bill date (with --faults: a worker killed mid-partition);
+4. the invariants (`invariants.Checker`); a violation stops the run (unless keep_going).
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import io
+import json
+import logging
+import random
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from urja.core.calendars import IST
+from urja.core.errors import DomainError
+
+from .clock import SimClock, simulated_time
+from .invariants import Checker, Violation
+
+log = logging.getLogger("urja.simulate")
+
+# A 1×1 JPEG: the field agent's meter photo (record_reading needs one for a field reading).
+PHOTO = bytes.fromhex(
+    "ffd8ffe000104a46494600010100000100010000ffdb004300080606070605080707070909080a0c140d0c0b0b0c1912130f14"
+    "1d1a1f1e1d1a1c1c20242e2720222c231c1c2837292c30313434341f27393d38323c2e333432ffc0000b080001000101011100"
+    "ffc4001f0000010501010101010100000000000000000102030405060708090a0bffc400b5100002010303020403050504040000"
+    "017d01020300041105122131410613516107227114328191a1082342b1c11552d1f02433627282090a161718191a2526272829"
+    "2a3435363738393a434445464748494a535455565758595a636465666768696a737475767778797a838485868788898a929394"
+    "95969798999aa2a3a4a5a6a7a8a9aab2b3b4b5b6b7b8b9bac2c3c4c5c6c7c8c9cad2d3d4d5d6d7d8d9dae1e2e3e4e5e6e7e8e9"
+    "eaf1f2f3f4f5f6f7f8f9faffda0008010100003f00fbd0ffd9"
+)
+SEASON = {1: 0.8, 2: 0.85, 3: 1.0, 4: 1.25, 5: 1.4, 6: 1.3, 7: 1.1, 8: 1.05, 9: 1.05, 10: 0.95, 11: 0.85, 12: 0.8}
+CYCLES_MONTHLY = ("C01", "C02", "C03", "C04", "HT")
+
+
+@dataclass
+class MonthStats:
+    month: str
+    bills: int = 0
+    statements: int = 0
+    payments: int = 0
+    readings: int = 0
+    exceptions: int = 0
+    suspense: int = 0
+    reviewed: int = 0
+    violations: int = 0
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        return (
+            f"{self.month}: bills {self.bills}, statements {self.statements}, payments {self.payments}, "
+            f"readings {self.readings} ({self.reviewed} reviewed), exceptions {self.exceptions}, "
+            f"suspense {self.suspense}, "
+            f"violations {self.violations} ({self.seconds:.1f}s)"
+        )
+
+
+@dataclass
+class SimulationReport:
+    months: int
+    consumers: int
+    seed: int
+    faults: bool
+    database: str = ""
+    seconds: float = 0.0
+    per_month: list[MonthStats] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    bad_input: list[dict] = field(default_factory=list)
+    faults_seen: list[str] = field(default_factory=list)
+    stopped_at: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def totals(self) -> dict:
+        keys = ("bills", "statements", "payments", "readings", "exceptions", "suspense")
+        return {k: sum(getattr(m, k) for m in self.per_month) for k in keys}
+
+    def as_dict(self) -> dict:
+        return {
+            "months": self.months,
+            "consumers": self.consumers,
+            "seed": self.seed,
+            "faults": self.faults,
+            "database": self.database,
+            "seconds": round(self.seconds, 1),
+            "consumer_months": self.months * self.consumers,
+            **self.totals(),
+            "violations": len(self.violations),
+            "violation_list": [v.as_dict() for v in self.violations[:200]],
+            "stopped_at": self.stopped_at,
+            "bad_input": self.bad_input,
+            "faults_seen": self.faults_seen,
+            "notes": self.notes,
+            "per_month": [m.line() for m in self.per_month],
+        }
+
+
+@dataclass
+class Meter:
+    """What the simulation knows of a connection's meter (the truth the readings report)."""
+
+    serial: str
+    kind: str  # static | smart | smart_prepaid | amr | ct_pt_ht
+    mf: Decimal
+    digits: int
+    register: Decimal  # the register as the meter shows it (raw, before MF)
+    tod: dict[str, Decimal] = field(default_factory=dict)
+    kvah: Decimal | None = None  # the kVAh register of AMR / HT meters
+
+
+@dataclass
+class Connection:
+    account: object
+    meter: Meter
+    monthly_kwh: float
+    payer: str  # prompt | late | partial | advance | never
+    channel: str  # counter | cheque | field_agent | online | upi | bank
+    closed: bool = False
+
+
+def last_complete_months(today: date, n: int) -> list[tuple[int, int]]:
+    """The last n months whose bill date (period end + 2 days) is before today."""
+    y, m = today.year, today.month
+    months = []
+    # the current month is never simulated; the previous one only when its bill date has passed
+    y, m = (y, m - 1) if m > 1 else (y - 1, 12)
+    if today <= date(y, m, calendar.monthrange(y, m)[1]) + timedelta(days=2):
+        y, m = (y, m - 1) if m > 1 else (y - 1, 12)
+    for _ in range(n):
+        months.append((y, m))
+        y, m = (y, m - 1) if m > 1 else (y - 1, 12)
+    return list(reversed(months))
+
+
+def month_end(y: int, m: int) -> date:
+    return date(y, m, calendar.monthrange(y, m)[1])
+
+
+def next_month(y: int, m: int) -> tuple[int, int]:
+    return (y, m + 1) if m < 12 else (y + 1, 1)
+
+
+class Simulation:
+    def __init__(
+        self,
+        *,
+        months: int,
+        consumers: int,
+        seed: int,
+        faults: bool,
+        stdout: Callable[[str], None],
+        keep_going: bool = False,
+        today: date | None = None,
+    ):
+        self.n_months, self.n_consumers, self.seed, self.faults = months, consumers, seed, faults
+        self.say = stdout
+        self.keep_going = keep_going
+        self.rng = random.Random(seed)
+        self.today = today or timezone.localdate()
+        self.months = last_complete_months(self.today, months)
+        y0, m0 = self.months[0]
+        setup_day = date(y0, m0, 1) - timedelta(days=20)
+        self.clock = SimClock(datetime.combine(setup_day, datetime.min.time(), IST).replace(hour=9))
+        self.report = SimulationReport(months=months, consumers=consumers, seed=seed, faults=faults)
+        self.connections: list[Connection] = []
+        self.by_cycle: dict[str, list[Connection]] = defaultdict(list)
+        self.tmp = Path(tempfile.mkdtemp(prefix="urja-sim-"))
+        self.checker = Checker(seed=seed)
+        self.seen_violations: set[tuple] = set()
+        self.bad: list[dict] = []
+        self.planted: set[int] = set()  # ids of readings fed as bad input
+        self.session = None
+        self.stats: MonthStats | None = None
+        self._serial = 0
+
+    # ---- helpers -----------------------------------------------------------------------
+
+    def note(self, text: str) -> None:
+        if text not in self.report.notes:
+            self.report.notes.append(text)
+            log.info(text)
+
+    def bad_input(self, *, kind: str, consumer_number: str, landed: bool, detail: str) -> None:
+        entry = {
+            "month": self.stats.month if self.stats else "",
+            "kind": kind,
+            "consumer_number": consumer_number,
+            "landed": landed,
+            "detail": detail,
+        }
+        self.bad.append(entry)
+        self.report.bad_input.append(entry)
+
+    def serial(self, prefix: str) -> str:
+        self._serial += 1
+        return f"{prefix}{self.seed % 1000:03d}{self._serial:07d}"
+
+    # ---- setup -------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        from urja.core.demo import DEMO_SERIES, build_organisation, ensure_staff
+        from urja.core.demo.consumers import Lookups, create_with_services, validated_profiles
+        from urja.core.demo.generator import ConsumerGenerator, Profile
+        from urja.core.demo.organisation import people_data
+        from urja.core.services import allocate_numbers
+        from urja.tariffs import services as tariffs
+
+        rng = self.rng
+        with transaction.atomic():
+            tariffs.load_all()
+            self.org = build_organisation(seed=self.seed)
+            self.staff = ensure_staff()
+        self.billing_officer, self.cre, self.engineer = self.staff["billing"], self.staff["cre"], self.staff["engineer"]
+        self.agent, self.admin, self.manager = self.staff["agent"], self.staff["admin"], self.staff["manager"]
+        # Every simulated connection is in Balasore division (BED): the demo staff's own scope
+        # (CRE, engineer and billing officer at BED, the field agent at its first section).
+        divisions = [i for i in self.org.infos if i.code == "BED"] or list(self.org.infos)
+        generator = ConsumerGenerator(
+            divisions=divisions, people=people_data(), profiles=validated_profiles(), seed=self.seed
+        )
+        n = self.n_consumers
+        n_ht = max(1, n // 150)
+        connected = self.clock.today() - timedelta(days=30)
+        with transaction.atomic():
+            first = int(allocate_numbers(key=DEMO_SERIES, template="{seq}", count=n)[0])
+            specs = []
+            for i in range(n):
+                spec = generator.make(rng, first + i)
+                spec.status, spec.connected_on = "active", connected
+                if spec.profile.supply_type == "temporary":
+                    spec.profile = Profile("domestic", "general", "lt_1ph", Decimal("2"), "kW", 0)
+                if i < n_ht or (spec.profile.supply_type in ("ht", "eht")):
+                    load = Decimal(rng.choice(["150", "300", "500"])) if i < n_ht else spec.profile.load
+                    spec.profile = Profile("industrial", "medium", "ht", load, "kVA", 0)
+                    spec.feeder_id, spec.transformer_id = spec.section.ht_feeder, None
+                    spec.bill_cycle, spec.route, spec.is_prepaid = "HT", f"{spec.section.code}-HT", False
+                elif i % 40 == 7:
+                    spec.profile = Profile("domestic", "general", "lt_1ph", Decimal("2"), "kW", 0)
+                    spec.is_prepaid = True
+                else:
+                    spec.is_prepaid = False
+                specs.append(spec)
+            accounts = []
+            lookups = Lookups()
+            for start in range(0, n, 200):
+                accounts += create_with_services(specs[start : start + 200], actor=None, lookups=lookups)
+        self.note(
+            f"{n} consumers created through customers.services in division BED ({n_ht} HT, "
+            f"{sum(1 for s in specs if s.is_prepaid)} prepaid)"
+        )
+        self._meters(accounts)
+
+    def _meters(self, accounts: list) -> None:
+        from urja.customers.models import Account
+        from urja.metering import services as metering
+        from urja.metering.models import MeterType
+
+        rng = self.rng
+        accounts = list(Account.objects.filter(pk__in=[a.pk for a in accounts]).select_related("section", "consumer"))
+        rollover_done = False
+        payers = (("prompt", 55), ("late", 15), ("partial", 10), ("advance", 4), ("never", 6), ("prompt", 10))
+        channels = (("counter", 30), ("cheque", 5), ("field_agent", 15), ("online", 20), ("upi", 15), ("bank", 15))
+        with transaction.atomic():
+            for i, account in enumerate(accounts):
+                load = float(account.sanctioned_load) * (0.8 if account.load_unit == "kVA" else 1)
+                if account.supply_type in ("ht", "eht"):
+                    kind, mf = MeterType.CT_PT_HT, Decimal(40)
+                elif account.is_prepaid:
+                    kind, mf = MeterType.SMART_PREPAID, Decimal(1)
+                elif load > 11:
+                    kind, mf = MeterType.AMR, Decimal(1)
+                else:
+                    kind, mf = (MeterType.SMART if i % 4 == 0 else MeterType.STATIC), Decimal(1)
+                prefix = {"smart": "SM", "smart_prepaid": "SP", "amr": "AM", "ct_pt_ht": "HT"}.get(kind, "ST")
+                meter = metering.register_meter(
+                    serial=self.serial(prefix),
+                    make=rng.choice(["Genus", "Secure", "HPL", "L&T"]),
+                    meter_type=kind,
+                    actor=self.engineer,
+                    channel="backoffice",
+                    phase=3 if kind in (MeterType.AMR, MeterType.CT_PT_HT) or account.supply_type == "lt_3ph" else 1,
+                    multiplying_factor=mf,
+                    register_digits=6,
+                )
+                initial = Decimal(rng.randint(0, 9000))
+                if kind == MeterType.STATIC and not rollover_done and i > 3:
+                    initial, rollover_done = Decimal("999700"), True  # rolls over in the first months
+                tod = {z: Decimal(0) for z in ("peak", "solar", "normal")} if kind != MeterType.STATIC else {}
+                kvah = (initial * Decimal("1.03")).quantize(Decimal("0.001")) if kind in ("amr", "ct_pt_ht") else None
+                metering.install_meter(
+                    account=account,
+                    meter=meter,
+                    actor=self.engineer,
+                    channel="backoffice",
+                    installed_at=self.clock.current,
+                    initial_kwh=initial,
+                    initial_kvah=kvah,
+                    initial_tod={k: str(v) for k, v in tod.items()} or None,
+                )
+                monthly = max(30.0, load * rng.uniform(40, 100)) if kind != MeterType.CT_PT_HT else load * 200
+                conn = Connection(
+                    account=account,
+                    meter=Meter(meter.serial, kind, mf, 6, initial, tod, kvah),
+                    monthly_kwh=monthly,
+                    payer=_weighted(rng, payers),
+                    channel=_weighted(rng, channels),
+                )
+                self.connections.append(conn)
+                self.by_cycle[account.bill_cycle].append(conn)
+        self.note(
+            "meters: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(Counter(c.meter.kind for c in self.connections).items()))
+        )
+
+    # ---- readings ------------------------------------------------------------------------
+
+    def _advance(self, conn: Connection, y: int, m: int) -> Decimal:
+        """This month's consumption on the meter's registers (raw, before MF); returns kWh used."""
+        units = Decimal(str(round(conn.monthly_kwh * SEASON[m] * self.rng.uniform(0.85, 1.15), 1)))
+        raw = (units / conn.meter.mf).quantize(Decimal("0.001"))
+        size = Decimal(10**conn.meter.digits)
+        conn.meter.register = (conn.meter.register + raw) % size
+        if conn.meter.kvah is not None:  # power factor about 0.97
+            conn.meter.kvah = (conn.meter.kvah + (raw * Decimal("1.03")).quantize(Decimal("0.001"))) % size
+        if conn.meter.tod:
+            peak = (raw * Decimal("0.2")).quantize(Decimal("0.001"))
+            solar = (raw * Decimal("0.3")).quantize(Decimal("0.001"))
+            for zone, part in (("peak", peak), ("solar", solar), ("normal", raw - peak - solar)):
+                conn.meter.tod[zone] = (conn.meter.tod[zone] + part) % size
+        return units
+
+    def readings(self, y: int, m: int) -> None:
+        from urja.metering import importer
+        from urja.metering import services as metering
+        from urja.metering.models import ReadingSource, ReadingStatus
+
+        rng, stats = self.rng, self.stats
+        k = self.months.index((y, m))
+        for cycle in sorted(self.by_cycle):
+            conns = [c for c in self.by_cycle[cycle] if not c.closed]
+            if not conns:
+                continue
+            day = date(y, m, min(metering.read_day(cycle), 28))
+            smart, amr = [], []
+            for n, conn in enumerate(conns):
+                at = datetime.combine(day, datetime.min.time(), IST).replace(hour=9 + n % 8, minute=(n * 7) % 60)
+                self.clock.set(at + timedelta(minutes=1))
+                meter, account = conn.meter, conn.account
+                # a meter replacement in the second month (the old meter read out, the new starts at 0)
+                if k == 1 and n == 2 and meter.kind == "static":
+                    self._replace_meter(conn, at - timedelta(days=12), y, m)
+                    meter = conn.meter
+                else:
+                    self._advance(conn, y, m)
+                kind = meter.kind
+                if kind in ("smart", "smart_prepaid"):
+                    smart.append((conn, at))
+                    continue
+                if kind in ("amr", "ct_pt_ht"):
+                    amr.append((conn, at))
+                    continue
+                roll = rng.random()
+                tod = None
+                try:
+                    if roll < 0.04:
+                        metering.record_reading(
+                            actor=self.agent,
+                            channel="field_agent",
+                            source=ReadingSource.FIELD_AGENT,
+                            read_at=at,
+                            account=account,
+                            status=ReadingStatus.DOOR_LOCKED,
+                        )
+                    elif roll < 0.06:
+                        metering.record_reading(
+                            actor=self.agent,
+                            channel="field_agent",
+                            source=ReadingSource.FIELD_AGENT,
+                            read_at=at,
+                            account=account,
+                            status=ReadingStatus.METER_DEFECTIVE,
+                        )
+                    elif roll < 0.08:
+                        continue  # no visit this month: the bill run estimates
+                    elif roll < 0.18:
+                        metering.record_reading(
+                            actor=None,
+                            channel="website",
+                            source=ReadingSource.SELF,
+                            read_at=at,
+                            account=account,
+                            kwh=meter.register,
+                            tod=tod,
+                        )
+                    else:
+                        reading = metering.record_reading(
+                            actor=self.agent,
+                            channel="field_agent",
+                            source=ReadingSource.FIELD_AGENT,
+                            read_at=at,
+                            account=account,
+                            kwh=meter.register,
+                            photo=ContentFile(PHOTO, name=f"{meter.serial}-{y}{m:02d}.jpg"),
+                            latitude=account.latitude,
+                            longitude=account.longitude,
+                        )
+                        if n == 5:  # bad input: the same reading sent again (a sync retried)
+                            self._duplicate_reading(conn, at)
+                        if n == 6 and k >= 1:  # bad input: an older reading arriving late
+                            self._out_of_order_reading(conn, at, reading)
+                    stats.readings += 1
+                except DomainError as exc:
+                    self.note(f"reading refused ({exc.code}) for {account.consumer_number} in {y}-{m:02d}")
+            if smart:
+                self._smart_batch(smart)
+                stats.readings += len(smart)
+            if amr:
+                path = self.tmp / f"amr-{cycle}-{y}{m:02d}.csv"
+                with path.open("w", newline="") as fh:
+                    w = csv.writer(fh)
+                    w.writerow(importer.columns())
+                    for conn, at in amr:
+                        md = conn.account.sanctioned_load * Decimal(str(rng.uniform(0.4, 0.9))) / conn.meter.mf
+                        w.writerow(
+                            [
+                                conn.meter.serial,
+                                at.isoformat(),
+                                conn.meter.register,
+                                conn.meter.kvah if conn.meter.kvah is not None else "",
+                                "",
+                                md.quantize(Decimal("0.001")),
+                                *[conn.meter.tod.get(z, "") for z in importer.tod_zones()],
+                            ]
+                        )
+                batch = importer.import_file(path=path, actor=self.billing_officer, channel="import")
+                stats.readings += batch.inserted
+                if batch.rejected:
+                    self.note(f"AMR file {path.name}: {batch.rejected} rows rejected")
+                if self.faults and k == 0:  # the same file imported twice: nothing doubled
+                    again = importer.import_file(path=path, actor=self.billing_officer, channel="import")
+                    self.report.faults_seen.append(
+                        f"AMR file {path.name} imported twice: second batch inserted {again.inserted}, "
+                        f"duplicates {again.duplicates}"
+                    )
+                    self.bad_input(
+                        kind="file_imported_twice",
+                        consumer_number="",
+                        landed=again.inserted == 0 and again.duplicates == batch.inserted,
+                        detail=f"second import of {path.name}: inserted {again.inserted}, "
+                        f"duplicates {again.duplicates}",
+                    )
+                if k == 1 and cycle == "HT":
+                    self._wrong_cycle_file(amr, y, m)
+        metering.run_vee_pending()
+
+    def _smart_batch(self, items: list) -> None:
+        from urja.metering import services as metering
+
+        readings, intervals = [], []
+        for conn, at in items:
+            md = Decimal(str(round(float(conn.account.sanctioned_load) * self.rng.uniform(0.3, 0.8), 3)))
+            readings.append(
+                {
+                    "serial": conn.meter.serial,
+                    "ts": at,
+                    "kwh": conn.meter.register,
+                    "kvah": None,
+                    "md_kw": md,
+                    "md_kva": None,
+                    "tod": {k: str(v) for k, v in conn.meter.tod.items()},
+                }
+            )
+            intervals.append(
+                {"serial": conn.meter.serial, "ts": at - timedelta(minutes=30), "minutes": 30, "kwh": Decimal("0.4")}
+            )
+        metering.store_smart_batch(readings=readings, intervals=intervals, events=[])
+        if self.faults:  # the gateway re-sends a batch (QoS 1): nothing doubles
+            result = metering.store_smart_batch(readings=readings[:5], intervals=intervals[:5], events=[])
+            self.report.faults_seen.append(f"smart batch re-sent: {result}")
+
+    def _replace_meter(self, conn: Connection, at: datetime, y: int, m: int) -> None:
+        """The month's use split: 60 % on the old meter until `at`, the rest on the new one."""
+        from urja.metering import services as metering
+
+        new = metering.register_meter(
+            serial=self.serial("ST"), make="Genus", meter_type="static", actor=self.engineer, channel="backoffice"
+        )
+        before = conn.meter.register
+        self._advance(conn, y, m)
+        used = (conn.meter.register - before) % Decimal(10**conn.meter.digits)
+        conn.meter.register = before
+        self._advance_part(conn, (used * Decimal("0.6")).quantize(Decimal("0.001")))
+        rest = used - (used * Decimal("0.6")).quantize(Decimal("0.001"))
+        metering.replace_meter(
+            account=conn.account,
+            new_meter=new,
+            final_kwh=conn.meter.register,
+            reason="meter found defective on inspection (simulated)",
+            actor=self.engineer,
+            channel="backoffice",
+            replaced_at=at,
+            initial_kwh=0,
+        )
+        conn.meter = Meter(new.serial, "static", Decimal(1), 6, rest, {})
+        self.note(f"meter replaced on {conn.account.consumer_number} on {at.date()}")
+
+    def _advance_part(self, conn: Connection, raw: Decimal) -> None:
+        conn.meter.register = (conn.meter.register + raw) % Decimal(10**conn.meter.digits)
+
+    def _duplicate_reading(self, conn: Connection, at: datetime) -> None:
+        from urja.metering import services as metering
+
+        try:
+            metering.record_reading(
+                actor=self.agent,
+                channel="field_agent",
+                source="field_agent",
+                read_at=at,
+                account=conn.account,
+                kwh=conn.meter.register,
+                photo=ContentFile(PHOTO, name="dup.jpg"),
+            )
+        except DomainError as exc:
+            self.bad_input(
+                kind="duplicate_reading",
+                consumer_number=conn.account.consumer_number,
+                landed=exc.code == "duplicate_reading",
+                detail=f"refused: {exc.code}",
+            )
+            return
+        self.bad_input(
+            kind="duplicate_reading",
+            consumer_number=conn.account.consumer_number,
+            landed=False,
+            detail="a second identical reading was stored",
+        )
+
+    def _out_of_order_reading(self, conn: Connection, at: datetime, latest) -> None:
+        """A reading dated before the latest one, with a register above it (it cannot be both)."""
+        from urja.metering import services as metering
+        from urja.metering.models import VeeStatus
+
+        earlier = at - timedelta(days=2)
+        value = (conn.meter.register + Decimal("150")) % Decimal(10**conn.meter.digits)
+        try:
+            reading = metering.record_reading(
+                actor=self.staff["engineer"],
+                channel="backoffice",
+                source="staff",
+                read_at=earlier,
+                account=conn.account,
+                kwh=value,
+            )
+        except DomainError as exc:
+            self.bad_input(
+                kind="out_of_order_reading",
+                consumer_number=conn.account.consumer_number,
+                landed=True,
+                detail=f"refused: {exc.code}",
+            )
+            return
+        self.planted.add(reading.pk)
+        reading.refresh_from_db()
+        latest.refresh_from_db()
+        landed = reading.vee_status not in (VeeStatus.PASSED, VeeStatus.PENDING) or latest.vee_status not in (
+            VeeStatus.PASSED,
+            VeeStatus.PENDING,
+        )
+        self.bad_input(
+            kind="out_of_order_reading",
+            consumer_number=conn.account.consumer_number,
+            landed=landed,
+            detail=f"reading of {earlier.date()} ({value}) after the one of {at.date()} ({latest.kwh}): "
+            f"VEE {reading.vee_status} {[e.get('rule') for e in reading.exceptions or []]}, "
+            f"later reading VEE {latest.vee_status}",
+        )
+        if not landed:
+            self.note(
+                f"out-of-order reading on {conn.account.consumer_number} passed VEE (metering VEE; helper D): "
+                "it would be billed as the period's closing reading"
+            )
+
+    def _wrong_cycle_file(self, amr: list, y: int, m: int) -> None:
+        """An AMR file with readings dated in another cycle's window (the 20th, not the read day)."""
+        from urja.metering import importer
+        from urja.metering.models import Reading
+
+        path = self.tmp / f"amr-wrong-cycle-{y}{m:02d}.csv"
+        day = date(y, m, 20)
+        at = datetime.combine(day, datetime.min.time(), IST).replace(hour=11)
+        conn = amr[0][0]
+        with path.open("w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(importer.columns())
+            w.writerow([conn.meter.serial, at.isoformat(), conn.meter.register, "", "", "", "", "", ""])
+        self.clock.set(at + timedelta(hours=1))
+        batch = importer.import_file(path=path, actor=self.billing_officer, channel="import")
+        from urja.metering import services as metering
+
+        metering.run_vee_pending()
+        stored = Reading.objects.filter(meter__serial=conn.meter.serial, read_at=at).first()
+        if stored is not None:
+            self.planted.add(stored.pk)
+        landed = bool(batch.rejected) or (stored is not None and bool(stored.exceptions))
+        self.bad_input(
+            kind="wrong_cycle_file",
+            consumer_number=conn.account.consumer_number,
+            landed=landed,
+            detail=f"reading dated {day} outside cycle {conn.account.bill_cycle}'s window: "
+            + (
+                f"rejected {batch.rejected}"
+                if batch.rejected
+                else f"stored, VEE {stored.vee_status if stored else '-'} "
+                f"{[e.get('rule') for e in (stored.exceptions or [])] if stored else ''}"
+            ),
+        )
+
+    # ---- bill runs ---------------------------------------------------------------------------
+
+    def bill_runs(self, y: int, m: int) -> None:
+        from urja.billing import runs
+        from urja.billing import services as billing
+        from urja.billing.models import BillException, BillRun
+
+        period = f"{y}-{m:02d}"
+        bill_date = month_end(y, m) + timedelta(days=2)
+        self.clock.at(bill_date, 6)
+        k = self.months.index((y, m))
+        for cycle in sorted(self.by_cycle):
+            if cycle not in CYCLES_MONTHLY:
+                continue
+            if BillRun.objects.filter(cycle__code=cycle, period=period, dry_run=False).exists():
+                self.note(f"bill run {cycle} {period} existed before the simulation: resumed, not recreated")
+            self.clock.tick(60)
+            run = billing.create_run(cycle=cycle, period=period, bill_date=bill_date, actor=self.billing_officer)
+            if self.faults and k == min(1, len(self.months) - 1) and cycle == "C01":
+                self._kill_worker(run)
+            run = billing.start_run(run=run, actor=self.billing_officer)
+            if run.status not in ("completed", "completed_exc"):
+                self.note(f"bill run {cycle} {period} ended {run.status}")
+            self.stats.bills += run.bills
+            self.stats.statements += run.statements
+            self.stats.exceptions += run.exceptions
+        open_exc = BillException.objects.filter(run__period=period, resolved=False)
+        for exc in open_exc.select_related("account")[:5]:
+            self.note(f"{period} bill exception {exc.kind} on {exc.account.consumer_number}: {exc.message}")
+        _ = runs  # the fault path below uses runs
+
+    def _kill_worker(self, run) -> None:
+        """A worker dies right after claiming a partition: its claim is left behind, no heartbeat."""
+        from urja.billing import runs
+        from urja.billing import services as billing
+        from urja.billing.models import BillRun
+
+        part = run.partitions.order_by("pk").first()
+        if part is None:
+            return
+        BillRun.objects.filter(pk=run.pk)  # (the run is started by start_run below)
+        with transaction.atomic():
+            locked = BillRun.objects.select_for_update().get(pk=run.pk)
+            if locked.status == "planned":
+                pass
+        status = runs.process_partition(part.pk, stop_after_chunks=0)
+        part.refresh_from_db()
+        self.report.faults_seen.append(
+            f"bill run {run.cycle.code} {run.period}: worker killed after claiming partition {part.pk} "
+            f"(status {status}, claimed by {part.claimed_by})"
+        )
+        stale = int(runs.config()["bill"].get("stale_partition_seconds", 300))
+        self.clock.tick(stale + 60)  # nobody heartbeats: the claim expires
+        takeover = None
+        for name in ("take_over_stale", "takeover_stale_partitions", "resume_stale_partitions"):
+            takeover = getattr(runs, name, None) or getattr(billing, name, None)
+            if takeover:
+                break
+        if takeover is None:
+            try:
+                from urja.billing import tasks as billing_tasks
+
+                takeover = getattr(billing_tasks, "take_over_stale_partitions", None) or getattr(
+                    billing_tasks, "takeover_stale", None
+                )
+            except ImportError:
+                takeover = None
+        if takeover is not None:
+            result = takeover()
+            self.report.faults_seen.append(f"stale partition taken over by {takeover.__name__}: {result}")
+        else:
+            self.note("no stale-partition takeover job yet (helper A): start_run resumes the expired claim")
+
+    # ---- money ------------------------------------------------------------------------------
+
+    def payments(self, y: int, m: int) -> None:
+        """Payments in month (y, m) for the bills dated on its 2nd (the previous period's)."""
+        from urja.billing import ledger
+        from urja.billing.models import Bill
+        from urja.payments import services as pay
+
+        rng, stats = self.rng, self.stats
+        bill_day = date(y, m, 2)
+        due = bill_day + timedelta(days=7)
+        bills = {
+            b.account_id: b
+            for b in Bill.objects.filter(
+                bill_date=bill_day, kind=Bill.Kind.BILL, account_id__in=[c.account.pk for c in self.connections]
+            )
+        }
+        self.clock.at(date(y, m, 3), 9)
+        session = self._cashier_session()
+        settlement_rows = []
+        cheques = []
+        events = []
+        plan = []
+        for conn in self.connections:
+            if conn.closed or conn.account.is_prepaid:
+                continue
+            bill = bills.get(conn.account.pk)
+            if bill is None:
+                continue
+            payer = conn.payer
+            if payer == "never" or (payer == "prompt" and rng.random() < 0.05):
+                continue
+            on_time = payer in ("prompt", "advance")
+            day = due - timedelta(days=rng.randint(0, 5)) if on_time else due + timedelta(days=rng.randint(3, 18))
+            plan.append((day, rng.random(), conn, bill, on_time))
+        plan.sort(key=lambda p: (p[0], p[1]))
+        for day, _, conn, bill, on_time in plan:
+            self.clock.at(day, 10)
+            self.clock.tick(rng.randint(1, 3000))
+            account = conn.account
+            owed = ledger.balance(account=account)
+            if owed <= 0:
+                continue
+            channel = conn.channel
+            if channel == "field_agent" and account.section_id != self.agent.staff.office_id:
+                channel = "counter"
+            digital = channel in ("online", "upi")
+            amount = owed
+            if on_time:
+                amount += bill.rebate_by_due_date + (bill.rebate_digital if digital else 0)
+            if conn.payer == "partial":
+                amount = (owed / 2).quantize(Decimal("0.01"))
+            if conn.payer == "advance":
+                amount += Decimal(rng.choice([200, 500, 1000]))
+            if amount <= 0:
+                continue
+            key = f"sim{self.seed}:{account.consumer_number}:{y}{m:02d}"
+            try:
+                if channel == "counter":
+                    pay.take_payment(
+                        actor=self.cre,
+                        channel="counter",
+                        consumer_number=account.consumer_number,
+                        amount=amount,
+                        idempotency_key=key,
+                        notify=False,
+                    )
+                elif channel == "cheque":
+                    p = pay.take_payment(
+                        actor=self.cre,
+                        channel="counter",
+                        consumer_number=account.consumer_number,
+                        amount=amount,
+                        idempotency_key=key,
+                        method="cheque",
+                        instrument_number=f"{rng.randint(100000, 999999)}",
+                        instrument_bank="State Bank of India",
+                        instrument_date=day,
+                        notify=False,
+                    )
+                    cheques.append(p)
+                elif channel == "field_agent":
+                    if pay.cash_in_hand(agent=self.agent) + amount > Decimal("40000"):
+                        pay.record_deposit(
+                            actor=self.cre,
+                            agent=self.agent,
+                            amount=pay.cash_in_hand(agent=self.agent),
+                            reference=f"DEP-{key}",
+                        )
+                    pay.take_payment(
+                        actor=self.agent,
+                        channel="field_agent",
+                        consumer_number=account.consumer_number,
+                        amount=amount,
+                        idempotency_key=key,
+                        notify=False,
+                    )
+                elif channel in ("online", "upi"):
+                    order = pay.create_order(consumer_number=account.consumer_number, amount=amount, channel=channel)
+                    if channel == "upi" and rng.random() < 0.5:
+                        pay.reconcile_upi(
+                            actor=self.billing_officer,
+                            reference=order.reference,
+                            amount=amount,
+                            utr=f"UTR{self.seed}{y}{m:02d}{account.pk:08d}",
+                        )
+                    else:
+                        body, header = pay.dev_gateway_event(order=order, outcome="success")
+                        events.append((body, header))
+                        first = pay.handle_webhook(gateway=order.gateway, body=body, signature=header)
+                        if self.faults or rng.random() < 0.1:  # the gateway retries (no ack seen)
+                            again = pay.handle_webhook(gateway=order.gateway, body=body, signature=header)
+                            if not again.replay or again.payment_id != first.payment_id:
+                                self.bad_input(
+                                    kind="webhook_twice",
+                                    consumer_number=account.consumer_number,
+                                    landed=False,
+                                    detail=f"second delivery not a replay: {again}",
+                                )
+                else:
+                    settlement_rows.append((key, account.consumer_number, amount, day))
+                    continue
+                stats.payments += 1
+            except DomainError as exc:
+                self.note(f"payment refused ({exc.code}: {exc.message}) for {account.consumer_number}")
+        if settlement_rows:
+            self._settlement(settlement_rows, y, m)
+        if cheques:  # one cheque a month comes back unpaid
+            bounced = cheques[rng.randrange(len(cheques))]
+            self.clock.tick(3600 * 24 * 2)
+            pay.bounce_cheque(actor=self.billing_officer, payment=bounced, reason="insufficient funds (simulated)")
+        if self.faults and events and len(events) >= 2:
+            self._webhooks_out_of_order(y, m)
+        self._bad_payments(y, m)
+        # the cashier closes the day's session with the cash counted = expected
+        self.clock.at(date(y, m, 28), 18)
+        session.refresh_from_db()
+        totals = pay.session_totals(session)
+        pay.close_session(actor=self.cre, session=session, counted_cash=totals["expected_cash"])
+        if pay.cash_in_hand(agent=self.agent) > 0:
+            pay.record_deposit(
+                actor=self.cre,
+                agent=self.agent,
+                amount=pay.cash_in_hand(agent=self.agent),
+                reference=f"DEP-{y}{m:02d}",
+            )
+
+    def _cashier_session(self):
+        from urja.payments import services as pay
+        from urja.payments.models import CashierSession
+
+        session = CashierSession.objects.filter(cashier=self.cre, status="open").first()
+        return session or pay.open_session(actor=self.cre, opening_balance="500.00")
+
+    def review_queue(self, y: int, m: int) -> None:
+        """The billing officer works the VEE review queue before the bill run: readings the
+        simulation planted as bad input are replaced by an estimate, genuine ones accepted."""
+        from urja.metering import services as metering
+        from urja.metering.models import Reading, VeeStatus
+
+        self.clock.at(month_end(y, m) + timedelta(days=1), 9)
+        queue = Reading.objects.filter(
+            vee_status=VeeStatus.REVIEW, account_id__in=[c.account.pk for c in self.connections]
+        ).order_by("read_at", "pk")
+        for reading in queue:
+            self.clock.tick(30)
+            planted = reading.pk in self.planted
+            try:
+                metering.review_reading(
+                    reading=reading,
+                    action="estimate" if planted else "accept",
+                    actor=self.billing_officer,
+                    channel="backoffice",
+                    reason="reading out of sequence / from another cycle (simulated bad input)" if planted else "",
+                )
+            except DomainError as exc:
+                self.note(f"review of reading {reading.pk} refused ({exc.code}): {exc.message}")
+            self.stats.reviewed += 1
+
+    def _settlement(self, rows: list, y: int, m: int) -> None:
+        from urja.payments import services as pay
+
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["row_key", "consumer_number", "amount", "paid_at", "reference", "method"])
+        for key, cn, amount, day in rows:
+            w.writerow([key, cn, f"{amount:.2f}", day.isoformat(), f"SBI{abs(hash(key)) % 10**8}", "bank"])
+        data = buf.getvalue().encode()
+        self.clock.at(date(y, m, 26), 11)
+        batch = pay.import_settlement(
+            actor=self.billing_officer, source="SBI", filename=f"sbi-{y}{m:02d}.csv", stream=io.BytesIO(data)
+        )
+        self.stats.payments += getattr(batch, "posted", 0) or len(rows)
+        if self.faults:  # the bank sends the same file again
+            again = pay.import_settlement(
+                actor=self.billing_officer, source="SBI", filename=f"sbi-{y}{m:02d}-again.csv", stream=io.BytesIO(data)
+            )
+            posted_again = getattr(again, "posted", None)
+            self.report.faults_seen.append(f"settlement file imported twice: second batch posted {posted_again}")
+            self.bad_input(
+                kind="settlement_imported_twice",
+                consumer_number="",
+                landed=not posted_again,
+                detail=f"second import of sbi-{y}{m:02d}.csv posted {posted_again}",
+            )
+
+    def _webhooks_out_of_order(self, y: int, m: int) -> None:
+        """A failure event arriving after the success of the same order: the payment stands."""
+        from urja.payments import services as pay
+        from urja.payments.models import GatewayOrder, Payment
+
+        conn = next(c for c in self.connections if not c.closed and not c.account.is_prepaid)
+        order = pay.create_order(consumer_number=conn.account.consumer_number, amount=Decimal("100.00"))
+        ok_body, ok_sig = pay.dev_gateway_event(order=order, outcome="success")
+        fail_body, fail_sig = pay.dev_gateway_event(order=order, outcome="failure")
+        pay.handle_webhook(gateway=order.gateway, body=ok_body, signature=ok_sig)
+        pay.handle_webhook(gateway=order.gateway, body=fail_body, signature=fail_sig)
+        order.refresh_from_db()
+        txn = json.loads(ok_body)["data"]["txn_id"]
+        paid = Payment.objects.filter(idempotency_key=f"dev:{txn}").first()
+        landed = order.status == GatewayOrder.Status.PAID and paid is not None and paid.status == "posted"
+        self.report.faults_seen.append(f"webhooks out of order (success then failure): order {order.status}")
+        self.bad_input(
+            kind="webhook_out_of_order",
+            consumer_number=conn.account.consumer_number,
+            landed=landed,
+            detail=f"order {order.reference} after success+failure: {order.status}, payment "
+            f"{paid.status if paid else 'none'}",
+        )
+
+    def _bad_payments(self, y: int, m: int) -> None:
+        from urja.payments import services as pay
+        from urja.payments import signing
+        from urja.payments.models import GatewayEvent
+
+        # a webhook for an order nobody created: captured money must land in suspense
+        if (y, m) == self.months[min(1, len(self.months) - 1)]:
+            event = {
+                "id": f"evt_sim{self.seed}{y}{m:02d}",
+                "type": "payment.succeeded",
+                "data": {
+                    "order_reference": f"UR{self.seed:04d}DEAD{m:02d}",
+                    "amount": "750.00",
+                    "txn_id": f"SIMTXN{self.seed}{y}{m:02d}",
+                    "method": "card",
+                },
+            }
+            body = json.dumps(event, separators=(",", ":")).encode()
+            header = signing.signature_header(
+                secret=signing.gateway_secret("dev"), timestamp=int(time.time()), body=body
+            )
+            result = pay.handle_webhook(gateway="dev", body=body, signature=header)
+            from urja.payments.models import Payment
+
+            in_suspense = Payment.objects.filter(
+                idempotency_key=f"dev:{event['data']['txn_id']}", status="in_suspense"
+            ).exists()
+            seen = GatewayEvent.objects.filter(event_id=event["id"]).first()
+            self.bad_input(
+                kind="webhook_unknown_order",
+                consumer_number="",
+                landed=in_suspense,
+                detail=f"webhook for unknown order {event['data']['order_reference']}: outcome {result.outcome}, "
+                f"gateway event {'kept' if seen else 'not kept'}, suspense row {'yes' if in_suspense else 'no'}",
+            )
+        # a bank's settlement row for a closed (permanently disconnected) account: suspense
+        for conn in self.connections:
+            if conn.closed:
+                self._closed_account_payment(conn, y, m)
+                break
+
+    def _closed_account_payment(self, conn: Connection, y: int, m: int) -> None:
+        from urja.payments import services as pay
+        from urja.payments.models import Payment
+
+        key = f"sim{self.seed}:closed:{conn.account.consumer_number}:{y}{m:02d}"
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["row_key", "consumer_number", "amount", "paid_at", "reference", "method"])
+        w.writerow([key, conn.account.consumer_number, "300.00", date(y, m, 20).isoformat(), "CLOSED1", "bank"])
+        self.clock.at(date(y, m, 26), 10)
+        pay.import_settlement(
+            actor=self.billing_officer,
+            source="SBIC",
+            filename=f"sbi-closed-{y}{m:02d}.csv",
+            stream=io.BytesIO(buf.getvalue().encode()),
+        )
+        p = Payment.objects.filter(consumer_number=conn.account.consumer_number, idempotency_key__contains=key).first()
+        self.stats.suspense += bool(p and p.status == "in_suspense")
+        self.bad_input(
+            kind="payment_closed_account",
+            consumer_number=conn.account.consumer_number,
+            landed=bool(p and p.status == "in_suspense" and p.suspense_reason and p.ledger_entry_id is None),
+            detail=f"settlement row for a closed account: {p.status if p else 'no payment row'} "
+            f"({p.suspense_reason if p else ''})",
+        )
+
+    def prepaid(self, y: int, m: int) -> None:
+        from urja.payments import services as pay
+
+        pre = [c for c in self.connections if c.account.is_prepaid and not c.closed]
+        if not pre:
+            return
+        self.clock.at(date(y, m, 1), 8)
+        self._cashier_session()
+        for conn in pre:  # a recharge at the start of the month
+            try:
+                pay.take_payment(
+                    actor=self.cre,
+                    channel="counter",
+                    consumer_number=conn.account.consumer_number,
+                    amount=Decimal(self.rng.choice([300, 500, 800])),
+                    idempotency_key=f"sim{self.seed}:recharge:{conn.account.consumer_number}:{y}{m:02d}",
+                    notify=False,
+                )
+                self.stats.payments += 1
+            except DomainError as exc:
+                self.note(f"recharge refused ({exc.code}): {exc.message}")
+        for day in range(1, calendar.monthrange(y, m)[1] + 1):
+            d = date(y, m, day)
+            self.clock.at(d + timedelta(days=1), 0, 30)
+            pay.run_prepaid_day(day=d)
+
+    def collections(self, y: int, m: int) -> None:
+        from urja.payments import services as pay
+
+        self.clock.at(date(y, m, 27), 7)
+        result = pay.sweep_collections(today=self.clock.today())
+        notices = pay.issue_disconnection_notices(today=self.clock.today())
+        if notices:
+            self.note(f"{y}-{m:02d}: {notices} disconnection notices ({result})")
+
+    def corrections(self, y: int, m: int) -> None:
+        """A load change, a credit note (maker-checker), a permanent disconnection + final bill."""
+        from urja.billing import services as billing
+        from urja.billing.models import Bill
+        from urja.customers import services as customers
+
+        k = self.months.index((y, m))
+        open_conns = [c for c in self.connections if not c.closed and not c.account.is_prepaid]
+        if not open_conns:
+            return
+        self.clock.at(date(y, m, 12), 12)
+        conn = open_conns[(k * 7 + 3) % len(open_conns)]
+        acc = conn.account
+        if acc.supply_type.startswith("lt"):
+            try:
+                acc = customers.change_sanctioned_load(
+                    actor=self.engineer,
+                    channel="backoffice",
+                    account=acc,
+                    load=acc.sanctioned_load + 1,
+                    unit=acc.load_unit,
+                )
+                conn.account = acc
+            except (DomainError, TypeError) as exc:
+                self.note(f"load change not made: {exc}")
+        bill = Bill.objects.filter(account=open_conns[(k * 11 + 5) % len(open_conns)].account, kind="bill").first()
+        if bill is not None and bill.total > 10:
+            rev = billing.propose_revision(
+                bill=bill,
+                kind="credit_note",
+                amount=(bill.total / 10).quantize(Decimal("0.01")),
+                reason="meter reading disputed, partly upheld (simulated)",
+                actor=self.cre,
+            )
+            billing.decide_revision(revision=rev, approve=True, actor=self.billing_officer, note="checked")
+        if k == 1 and len(open_conns) > 10:
+            self._final_bill(open_conns[-1], date(y, m, 15))
+
+    def _final_bill(self, conn: Connection, day: date) -> None:
+        from urja.billing import services as billing
+        from urja.customers import services as customers
+
+        self.clock.at(day, 11)
+        acc = customers.change_account_status(
+            actor=self.engineer,
+            channel="backoffice",
+            account=conn.account,
+            status="perm_disconnected",
+            reason="consumer asked for permanent disconnection (simulated)",
+        )
+        conn.account, conn.closed = acc, True
+        self.clock.tick(3600)
+        bill = billing.final_bill(
+            account=acc,
+            closing_kwh_units=Decimal(str(round(conn.monthly_kwh / 2, 1))),
+            disconnected_on=day,
+            actor=self.billing_officer,
+        )
+        self.note(f"final bill {bill.bill_number} for {acc.consumer_number} ({bill.total})")
+
+    # ---- the loop -----------------------------------------------------------------------------
+
+    def check(self, month: str) -> list[Violation]:
+        extra = [
+            Violation("bad_input_landed", month, e["consumer_number"], f"{e['kind']}: {e['detail']}")
+            for e in self.bad
+            if not e["landed"]
+        ]
+        self.bad = []
+        found = []
+        for v in self.checker.run(month=month, extra=extra):
+            key = (v.rule, v.consumer_number, v.detail)
+            if key not in self.seen_violations:
+                self.seen_violations.add(key)
+                found.append(v)
+        return found
+
+    def run(self) -> SimulationReport:
+        from django.db import connection
+
+        started = time.perf_counter()
+        self.report.database = connection.vendor
+        with simulated_time(self.clock):
+            self.setup()
+            self.checker.mark()
+            for y, m in self.months:
+                t0 = time.perf_counter()
+                self.stats = MonthStats(month=f"{y}-{m:02d}")
+                self.readings(y, m)
+                self.prepaid(y, m)
+                self.payments(y, m)
+                self.corrections(y, m)
+                self.collections(y, m)
+                self.review_queue(y, m)
+                self.bill_runs(y, m)
+                from urja.payments.models import Payment
+
+                self.stats.suspense = Payment.objects.filter(
+                    status="in_suspense", account_id__in=[c.account.pk for c in self.connections]
+                ).count()
+                found = self.check(self.stats.month)
+                self.stats.violations = len(found)
+                self.stats.seconds = time.perf_counter() - t0
+                self.report.per_month.append(self.stats)
+                self.report.violations += found
+                self.say(self.stats.line())
+                for v in found[:20]:
+                    self.say(f"  VIOLATION {v}")
+                if found and not self.keep_going:
+                    self.report.stopped_at = self.stats.month
+                    break
+        self.report.seconds = time.perf_counter() - started
+        return self.report
+
+
+def _weighted(rng: random.Random, pairs) -> str:
+    total = sum(w for _, w in pairs)
+    x = rng.random() * total
+    for value, w in pairs:
+        x -= w
+        if x < 0:
+            return value
+    return pairs[-1][0]
+
+
+def simulate(
+    *,
+    months: int,
+    consumers: int,
+    seed: int,
+    faults: bool = False,
+    stdout: Callable[[str], None] = print,
+    keep_going: bool = False,
+) -> SimulationReport:
+    """Simulate `months` months of `consumers` new consumers on the current database."""
+    if months < 1 or consumers < 1:
+        raise DomainError("months and consumers must be at least 1", code="invalid_simulation")
+    return Simulation(
+        months=months, consumers=consumers, seed=seed, faults=faults, stdout=stdout, keep_going=keep_going
+    ).run()
