@@ -505,9 +505,49 @@ def collections(request, status: str | None = None):
     return [_case_out(c) for c in qs[:1000]]
 
 
-@router.post("/collections/sweep")
-def collections_sweep(request):
+class SweepIn(Schema):
+    office: str | None = None  # an office code inside the caller's scope; default: the caller's office
+
+
+class JobOut(Schema):
+    id: int
+    kind: str
+    status: str
+    stage: str
+    done: int
+    total: int
+    percent: float
+    result: dict
+    error: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+@router.post("/collections/sweep", response={202: JobOut}, summary="Start the collections sweep (background job)")
+def collections_sweep(request, body: SweepIn | None = None):
+    """Flag overdue accounts, settle paid cases and send disconnection notices for the caller's office
+    (or an office below it) as a background job: answers 202 at once with the job to poll. While a
+    sweep of the same office is queued or running, that job is returned instead of a second one."""
+    from urja.core import jobs
+    from urja.core.permissions import office_path_of
+    from urja.network.models import Office
+
     require_role(request.user, Role.MANAGER)
-    counts = services.sweep_collections()
-    counts["notices"] = services.issue_disconnection_notices()
-    return counts
+    scope = office_path_of(request.user) or ""
+    if body and body.office:
+        office = Office.objects.filter(code=body.office).first()
+        # an office outside the caller's subtree answers like one that does not exist
+        if office is None or not office.path.startswith(scope):
+            raise NotFound("no such office", code="not_found")
+        scope = office.path
+    job, _ = services.start_collections_sweep(actor=request.user, office_path=scope)
+    return 202, jobs.job_out(job)
+
+
+@router.get("/collections/sweep/{job_id}", response=JobOut, summary="Progress and result of a collections sweep")
+def collections_sweep_status(request, job_id: int):
+    from urja.core import jobs
+
+    require_role(request.user, Role.MANAGER)
+    return jobs.job_out(jobs.visible_job(user=request.user, job_id=job_id, kind=services.COLLECTIONS_SWEEP))

@@ -1330,9 +1330,10 @@ def credit_limit_for(category: str) -> Decimal:
     return Decimal(data.get("by_category", {}).get(category, data["default"]))
 
 
-def overdue_amounts(*, today: date, account_ids: list[int] | None = None):
-    """(account_id, balance, overdue) for post-paid accounts owing something. Credits settle the
-    oldest debits first, so what is overdue is the balance less the debits not yet past due + grace."""
+def overdue_amounts(*, today: date, account_ids: list[int] | None = None, office_path: str = ""):
+    """(account_id, balance, overdue) for post-paid accounts owing something (under `office_path`, if
+    given). Credits settle the oldest debits first, so what is overdue is the balance less the debits
+    not yet past due + grace."""
     grace = int(_collection_data()["flag"]["grace_days"])
     cutoff = today - timedelta(days=grace)
     cutoff_dt = datetime.combine(cutoff + timedelta(days=1), datetime.min.time(), timezone.get_current_timezone())
@@ -1340,6 +1341,8 @@ def overdue_amounts(*, today: date, account_ids: list[int] | None = None):
     qs = LedgerEntry.objects.filter(account__is_prepaid=False)
     if account_ids is not None:
         qs = qs.filter(account_id__in=account_ids)
+    if office_path:
+        qs = qs.filter(account__office_path__startswith=office_path)
     rows = (
         qs.values("account").annotate(balance=Sum("amount"), recent=Sum("amount", filter=recent)).filter(balance__gt=0)
     )
@@ -1348,27 +1351,42 @@ def overdue_amounts(*, today: date, account_ids: list[int] | None = None):
         yield row["account"], paise(row["balance"]), paise(max(row["balance"] - recent_total, Decimal(0)))
 
 
-def sweep_collections(*, today: date | None = None) -> dict:
+OPEN_CASE = [
+    CollectionCase.Status.FLAGGED,
+    CollectionCase.Status.NOTICE_SENT,
+    CollectionCase.Status.DISCONNECTION_DUE,
+]
+SWEEP_PROGRESS_EVERY = 200  # accounts between two progress reports of a sweep job
+
+
+def sweep_collections(*, today: date | None = None, office_path: str = "", progress=None) -> dict:
     """Flag accounts overdue past grace or above their credit limit; settle cases that are paid;
-    move cases whose notice period has run out to 'due for disconnection'. Idempotent."""
+    move cases whose notice period has run out to 'due for disconnection'. Only accounts under
+    `office_path` ('' = the whole utility). Idempotent and resumable: each change is its own
+    transaction guarded by the case's current status, so a second (or concurrent, or restarted)
+    sweep the same day changes nothing twice. `progress(done, total)` is told every few hundred."""
     today = today or timezone.localdate()
     minimum = Decimal(_collection_data()["flag"]["minimum_overdue"])
     counts = {"flagged": 0, "settled": 0, "due": 0}
-    open_cases = {
-        c.account_id: c
-        for c in CollectionCase.objects.filter(
-            status__in=[
-                CollectionCase.Status.FLAGGED,
-                CollectionCase.Status.NOTICE_SENT,
-                CollectionCase.Status.DISCONNECTION_DUE,
-            ]
-        )
-    }
-    categories = dict(Account.objects.filter(is_prepaid=False).values_list("id", "category"))
-    statuses = dict(Account.objects.filter(is_prepaid=False).values_list("id", "status"))
+    cases = CollectionCase.objects.filter(status__in=OPEN_CASE)
+    accounts = Account.objects.filter(is_prepaid=False)
+    if office_path:
+        cases = cases.filter(account__office_path__startswith=office_path)
+        accounts = accounts.filter(office_path__startswith=office_path)
+    open_cases = {c.account_id: c for c in cases}
+    categories, statuses = {}, {}
+    for pk, category, status in accounts.values_list("id", "category", "status"):
+        categories[pk], statuses[pk] = category, status
     owing = set()
     # Read everything before writing: on SQLite an open read cursor cannot become a writer.
-    for account_id, balance, overdue in list(overdue_amounts(today=today)):
+    rows = list(overdue_amounts(today=today, office_path=office_path))
+    total, done = len(rows) + len(open_cases), 0
+    if progress:
+        progress(0, total)
+    for account_id, balance, overdue in rows:
+        done += 1
+        if progress and done % SWEEP_PROGRESS_EVERY == 0:
+            progress(done, total)
         if statuses.get(account_id) != AccountStatus.ACTIVE:
             continue
         reason = None
@@ -1393,12 +1411,26 @@ def sweep_collections(*, today: date | None = None) -> dict:
         except IntegrityError:
             continue
     for account_id, case in open_cases.items():
+        done += 1
+        if progress and done % SWEEP_PROGRESS_EVERY == 0:
+            progress(done, total)
         if account_id not in owing:
-            _transition_case(case, CollectionCase.Status.SETTLED, today=today)
-            counts["settled"] += 1
+            target = CollectionCase.Status.SETTLED
         elif case.status == CollectionCase.Status.NOTICE_SENT and case.pay_by and today > case.pay_by:
-            _transition_case(case, CollectionCase.Status.DISCONNECTION_DUE, today=today)
-            counts["due"] += 1
+            target = CollectionCase.Status.DISCONNECTION_DUE
+        else:
+            continue
+        with transaction.atomic():
+            # a payment or another sweep may have moved the case since it was read: re-check locked
+            case = CollectionCase.objects.select_for_update().get(pk=case.pk)
+            if case.status not in OPEN_CASE or case.status == target:
+                continue
+            if target == CollectionCase.Status.DISCONNECTION_DUE and case.status != CollectionCase.Status.NOTICE_SENT:
+                continue
+            _transition_case(case, target, today=today)
+        counts["settled" if target == CollectionCase.Status.SETTLED else "due"] += 1
+    if progress:
+        progress(total, total)
     return counts
 
 
@@ -1426,20 +1458,29 @@ def _settle_collection_case(*, account: Account, balance: Decimal, today: date) 
         _transition_case(case, CollectionCase.Status.SETTLED, today=today)
 
 
-def issue_disconnection_notices(*, today: date | None = None, limit: int | None = None) -> int:
-    """Send the written notice (15 working days, data) for every flagged case. Idempotent."""
+def issue_disconnection_notices(
+    *, today: date | None = None, limit: int | None = None, office_path: str = "", progress=None
+) -> int:
+    """Send the written notice (15 working days, data) for every flagged case (under `office_path`,
+    if given). Idempotent: a case gets its notice once, under its row lock."""
     today = today or timezone.localdate()
     days = int(_collection_data()["notice"]["working_days"])
     sent = 0
-    cases = CollectionCase.objects.filter(status=CollectionCase.Status.FLAGGED).select_related(
-        "account__consumer", "account__section"
-    )
-    for case in cases[:limit] if limit else cases:
+    cases = CollectionCase.objects.filter(status=CollectionCase.Status.FLAGGED)
+    if office_path:
+        cases = cases.filter(account__office_path__startswith=office_path)
+    ids = cases.order_by("id").values_list("pk", flat=True)
+    ids = list(ids[:limit] if limit else ids)  # read before writing (SQLite: a cursor cannot write)
+    if progress:
+        progress(0, len(ids))
+    for done, case_id in enumerate(ids, start=1):
+        if progress and done % SWEEP_PROGRESS_EVERY == 0:
+            progress(done, len(ids))
         with transaction.atomic():
             case = (
                 CollectionCase.objects.select_for_update()
                 .select_related("account__consumer", "account__section")
-                .get(pk=case.pk)
+                .get(pk=case_id)
             )
             if case.status != CollectionCase.Status.FLAGGED:
                 continue
@@ -1464,7 +1505,35 @@ def issue_disconnection_notices(*, today: date | None = None, limit: int | None 
                 idempotency_key=f"disconnection.notice:{case.pk}",
             )
             sent += 1
+    if progress:
+        progress(len(ids), len(ids))
     return sent
+
+
+COLLECTIONS_SWEEP = "payments.collections_sweep"
+
+
+def start_collections_sweep(*, actor, office_path: str, channel: str = "api"):
+    """Start the collections sweep (flagging, then notices) for `office_path` ('' = the whole
+    utility) as a background job; (job, created). While one is queued or running for the same scope,
+    that one is returned: a double click does not sweep twice."""
+    from urja.core import jobs
+
+    job, created = jobs.start_job(kind=COLLECTIONS_SWEEP, actor=actor, scope=office_path)
+    if created:
+        record_audit(
+            actor=actor, channel=channel, action="collections.sweep_started", obj=job, changes={"scope": office_path}
+        )
+    return job, created
+
+
+def collections_sweep_job(*, job, progress) -> dict:
+    """The background job's body (core.jobs.run_job): sweep, then notices, within the job's scope."""
+    progress(0, stage="flagging")
+    counts = sweep_collections(office_path=job.scope, progress=progress)
+    progress(0, total=0, stage="notices")
+    counts["notices"] = issue_disconnection_notices(office_path=job.scope, progress=progress)
+    return counts
 
 
 def disconnection_list(*, office_path: str = "", today: date | None = None):

@@ -16,6 +16,8 @@ PERIODIC_TASKS = {
     # overdue / credit-limit flags, disconnection notices, notice periods run out
     "payments.collections": {"task": "urja.payments.tasks.collections", "schedule": 6 * 3600},
 }
+# Long jobs staff start from the web (core.jobs.start_job): kind -> the job's body.
+BACKGROUND_JOBS = {"payments.collections_sweep": "urja.payments.services.collections_sweep_job"}
 
 
 @shared_task(name="urja.payments.tasks.prepaid_daily", ignore_result=True)
