@@ -1,6 +1,6 @@
 """API of billing: bills and their lines, bill runs (console), revisions (maker-checker)."""
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.shortcuts import get_object_or_404
@@ -11,9 +11,10 @@ from urja.core.permissions import require_role, role_of, scope_by_office
 from urja.customers.models import Account
 
 from . import services
-from .models import Bill, BillRevision, BillRun
+from .models import Bill, BillException, BillRevision, BillRun
 
 router = Router(tags=["billing"])
+RUN_ROLES = ("billing_officer", "manager")
 
 
 class BillOut(Schema):
@@ -101,7 +102,7 @@ class RunIn(Schema):
 
 @router.post("/runs", summary="Plan and start a bill run (or a dry run)")
 def create_run(request, body: RunIn):
-    require_role(request.user, "billing_officer", "manager")
+    require_role(request.user, *RUN_ROLES)
     run = services.create_run(
         cycle=body.cycle, period=body.period, dry_run=body.dry_run, bill_date=body.bill_date, actor=request.user,
         channel="api",
@@ -117,6 +118,60 @@ def create_run(request, body: RunIn):
 def run_detail(request, run_id: int):
     require_role(request.user, "billing_officer", "manager", "cre", "key_account_manager")
     return services.run_progress(get_object_or_404(BillRun, pk=run_id))
+
+
+class ExceptionOut(Schema):
+    id: int
+    consumer_number: str
+    kind: str
+    message: str
+    details: dict
+    resolved: bool
+    resolved_at: datetime | None
+    resolution: str
+
+
+def _exc_out(e: BillException) -> dict:
+    return {"id": e.pk, "consumer_number": e.account.consumer_number, "kind": e.kind, "message": e.message,
+            "details": e.details, "resolved": e.resolved, "resolved_at": e.resolved_at,
+            "resolution": e.details.get("resolution", "")}  # fmt: skip
+
+
+def _exceptions_in_scope(request, run_id: int):
+    run = get_object_or_404(BillRun, pk=run_id)
+    return scope_by_office(request.user, BillException.objects.filter(run=run), "account__office_path")
+
+
+@router.get("/runs/{run_id}/exceptions", response=list[ExceptionOut], summary="A bill run's exceptions in your office")
+def run_exceptions(request, run_id: int, resolved: bool | None = None):
+    require_role(request.user, *RUN_ROLES, "cre", "key_account_manager")
+    qs = _exceptions_in_scope(request, run_id).select_related("account")
+    if resolved is not None:
+        qs = qs.filter(resolved=resolved)
+    return [_exc_out(e) for e in qs[:1000]]
+
+
+class ResolveIn(Schema):
+    note: str
+
+
+@router.post(
+    "/runs/{run_id}/exceptions/{exception_id}/resolve", response=ExceptionOut, summary="Resolve a bill-run exception"
+)
+def resolve_exception(request, run_id: int, exception_id: int, body: ResolveIn):
+    require_role(request.user, *RUN_ROLES)
+    # outside the officer's office: the same 404 as an exception that does not exist
+    exc = _exceptions_in_scope(request, run_id).select_related("account").filter(pk=exception_id).first()
+    if exc is None:
+        raise NotFound(f"no exception {exception_id} of run {run_id} in your scope", code="exception_not_found")
+    return _exc_out(services.resolve_exception(exception=exc, actor=request.user, note=body.note, channel="api"))
+
+
+@router.post("/runs/{run_id}/rebill", summary="Bill a run's open exceptions again (after the causes were fixed)")
+def rebill_exceptions(request, run_id: int):
+    require_role(request.user, *RUN_ROLES)
+    run = services.rebill_exceptions(run=get_object_or_404(BillRun, pk=run_id), actor=request.user, channel="api")
+    return services.run_progress(services.start_run(run=run, actor=request.user, enqueue=True))
 
 
 class RevisionIn(Schema):

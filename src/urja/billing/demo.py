@@ -49,7 +49,9 @@ def populate(*, accounts=None, stdout=None, months: int = 3, today: date | None 
         for period in billable[-months:]:
             _start, end = services.period_dates(period, services.get_cycle(cycle).frequency)
             try:
-                run = services.create_run(cycle=cycle, period=period, bill_date=end + timedelta(days=2))
+                # dated two days after the period, but never after today (a bill is not dated ahead)
+                bill_date = min(end + timedelta(days=2), timezone.localdate())
+                run = services.create_run(cycle=cycle, period=period, bill_date=bill_date)
                 run = services.start_run(run=run)
             except DomainError as exc:
                 say(f"billing demo: {cycle} {period} not billed: {exc.message}")

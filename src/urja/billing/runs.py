@@ -514,6 +514,8 @@ def compute_chunk(run: BillRun, rows: list[tuple], segcache: SegmentCache, *, dr
     for i, exc in usage.exceptions.items():
         ok[i] = False
         exceptions.append((rows[i][A_ID], *exc))
+    _skip_resolved(run, rows, ok, exceptions)
+    _hold_implausible_demand(rows, usage, ok, exceptions)
     by_key: dict[tuple, list[int]] = defaultdict(list)
     for i, r in enumerate(rows):
         if ok[i]:
@@ -575,6 +577,61 @@ def compute_chunk(run: BillRun, rows: list[tuple], segcache: SegmentCache, *, dr
         overdue=overdue, overdue_days=overdue_days, e_bill=e_bill, versions=versions, good=good,
         exceptions=exceptions, totals=totals,
     )  # fmt: skip
+
+
+def _skip_resolved(run: BillRun, rows: list[tuple], ok: np.ndarray, exceptions: list) -> None:
+    """Accounts whose exception in this run an officer resolved are not billed by it again (a rebill
+    scans the run's accounts anew): resolved means dealt with outside the run."""
+    if run.pk is None:
+        return
+    lo, hi = rows[0][A_ID], rows[-1][A_ID]
+    resolved = set(
+        BillException.objects.filter(run=run, resolved=True, account_id__gte=lo, account_id__lte=hi).values_list(
+            "account_id", flat=True
+        )
+    )
+    if not resolved:
+        return
+    for i, r in enumerate(rows):
+        if r[A_ID] in resolved:
+            ok[i] = False
+    exceptions[:] = [e for e in exceptions if e[0] not in resolved]
+
+
+def _hold_implausible_demand(rows: list[tuple], usage: UsageArrays, ok: np.ndarray, exceptions: list) -> None:
+    """Hold (no bill) the accounts whose billed MD (recorded × multiplying factor) exceeds
+    [demand] max_multiple_of_contract × their contract demand: a wrong MF or a bad register read,
+    not consumption to bill."""
+    multiple = Decimal(str(config()["demand"]["max_multiple_of_contract"]))
+    load = np.fromiter((r[A_LOAD] for r in rows), dtype=np.int64, count=len(rows))  # milli, as usage.md
+    # md and load in milli-units; the multiple in thousandths keeps the comparison in integers
+    held = ok & (usage.md >= 0) & (load > 0) & (usage.md * 1000 > load * int(multiple * 1000))
+    if not held.any():
+        return
+    from urja.metering.models import Installation
+
+    ids = [int(rows[i][A_ID]) for i in np.flatnonzero(held)]
+    mf = dict(  # the account's latest meter: the factor the MD was multiplied by (informative only)
+        Installation.objects.filter(account_id__in=ids)
+        .order_by("account_id", "installed_at", "id")
+        .values_list("account_id", "meter__multiplying_factor")
+    )
+
+    def num(d: Decimal | None) -> str:
+        return "?" if d is None else f"{d.normalize():f}"
+
+    for i in np.flatnonzero(held).tolist():
+        ok[i] = False
+        unit, factor = rows[i][A_UNIT], mf.get(int(rows[i][A_ID]))
+        md, contract = Decimal(int(usage.md[i])) / 1000, Decimal(int(load[i])) / 1000
+        recorded = (md / factor).quantize(Decimal("0.001")) if factor else None
+        exceptions.append((
+            rows[i][A_ID], "implausible_demand",
+            f"billed demand {num(md)} {unit} (recorded MD {num(recorded)} × MF {num(factor)}) is more than"
+            f" {num(multiple)} × the contract demand of {num(contract)} {unit}"[:240],
+            {"md": num(md), "recorded_md": num(recorded), "mf": num(factor), "contract_demand": num(contract),
+             "unit": unit, "max_multiple": num(multiple)},
+        ))  # fmt: skip
 
 
 def _tod_units(tod: dict[int, dict[str, int]], members: list[int], zone: str) -> np.ndarray:
@@ -792,19 +849,40 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def heartbeat_expiry() -> timedelta:
+    return timedelta(seconds=int(config()["bill"]["stale_partition_seconds"]))
+
+
+def _expired(now: datetime) -> Q:
+    """A running partition whose worker has not beaten within the expiry: presumed dead."""
+    return Q(status=PartitionStatus.RUNNING) & (Q(heartbeat_at__lt=now - heartbeat_expiry()) | Q(heartbeat_at=None))
+
+
 def claim_partition(partition_id: int, *, force: bool = False) -> bool:
-    stale = timezone.now() - timedelta(seconds=config()["bill"]["stale_partition_seconds"])
+    """Claim a pending or failed partition, or take over one whose claim has expired (its worker died).
+
+    A conditional update: of two workers racing for the same partition, one wins. A live worker's
+    claim is never taken (its heartbeat is fresh, and a chunk in progress holds the row locked until
+    it commits a new heartbeat) unless `force` (an operator's --resume)."""
+    me, now = worker_name(), timezone.now()
     qs = BillRunPartition.objects.filter(pk=partition_id)
-    claimable = Q(status__in=[PartitionStatus.PENDING, PartitionStatus.FAILED]) | Q(
-        status=PartitionStatus.RUNNING, heartbeat_at__lt=stale
-    )
-    if force:
-        claimable |= Q(status=PartitionStatus.RUNNING)
-    return bool(
-        qs.filter(claimable).update(
-            status=PartitionStatus.RUNNING, claimed_by=worker_name(), heartbeat_at=timezone.now(), error=""
-        )
-    )
+    claim = {"status": PartitionStatus.RUNNING, "claimed_by": me, "heartbeat_at": now, "error": ""}
+    if qs.filter(status__in=[PartitionStatus.PENDING, PartitionStatus.FAILED]).update(**claim):
+        return True
+    before = qs.values("claimed_by", "heartbeat_at", "cursor").first()
+    takeover = Q(status=PartitionStatus.RUNNING) if force else _expired(now)
+    if not qs.filter(takeover).update(**claim):
+        return False
+    log.warning("bill run partition %s taken over by %s from %s", partition_id, me, before)
+    record_audit(
+        actor=None,
+        channel="system",
+        action="billrun.partition_taken_over",
+        obj=BillRunPartition(pk=partition_id),
+        changes={"from": before["claimed_by"], "last_heartbeat": before["heartbeat_at"], "cursor": before["cursor"],
+                 "by": me, "forced": force},
+    )  # fmt: skip
+    return True
 
 
 def _chunk_settings() -> None:
@@ -830,6 +908,7 @@ def process_partition(partition_id: int, *, force: bool = False, stop_after_chun
     """Claim and bill one partition chunk by chunk. Returns the partition's status afterwards."""
     if not claim_partition(partition_id, force=force):
         return BillRunPartition.objects.get(pk=partition_id).status
+    me = worker_name()
     part = BillRunPartition.objects.select_related("run", "run__cycle").get(pk=partition_id)
     run = part.run
     segcache = SegmentCache(run)
@@ -842,6 +921,11 @@ def process_partition(partition_id: int, *, force: bool = False, stop_after_chun
             with _timed("chunk"), transaction.atomic():  # "chunk" includes the commit
                 _chunk_settings()
                 part = BillRunPartition.objects.select_for_update().get(pk=partition_id)
+                if part.claimed_by != me or part.status != PartitionStatus.RUNNING:
+                    # our claim expired and another worker took the partition over: it goes on from
+                    # the cursor, and this worker bills nothing more of it
+                    log.warning("bill run partition %s: claim lost to %s", partition_id, part.claimed_by)
+                    return part.status
                 with _timed("fetch_accounts"):
                     rows, scanned_to = fetch_accounts(run, part.division_path, part.cursor, chunk)
                 if scanned_to is None:
@@ -889,6 +973,33 @@ def _enqueue_ebills(run_id: int, lo: int, hi: int) -> None:
     from .tasks import send_ebills
 
     send(send_ebills, run_id, lo, hi)  # a refused broker defers the call (core.jobs)
+
+
+def sweep_partitions() -> dict:
+    """Periodic job: re-enqueue the partitions of running runs whose heartbeat expired (the worker
+    died; the task that takes them over resumes from the cursor), and finish the runs whose
+    partitions are all done (a worker that died after its last chunk). Idempotent: a second task
+    for the same partition finds it claimed and returns; bills are guarded by the cursor and the
+    unique (account, period start, kind)."""
+    from .tasks import process_partition as task
+
+    stale = list(
+        BillRunPartition.objects.filter(_expired(timezone.now()), run__status=RunStatus.RUNNING, run__dry_run=False)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    for pid in stale:
+        transaction.on_commit(lambda pid=pid: task.delay(pid))
+    open_statuses = [s for s in PartitionStatus.values if s != PartitionStatus.DONE]
+    finished = []
+    for run_id in (
+        BillRun.objects.filter(status=RunStatus.RUNNING, dry_run=False)
+        .exclude(partitions__status__in=open_statuses)
+        .values_list("pk", flat=True)
+    ):
+        if finish_run_if_done(run_id).status != RunStatus.RUNNING:
+            finished.append(run_id)
+    return {"taken_over": stale, "finished": finished}
 
 
 def finish_run_if_done(run_id: int) -> BillRun:

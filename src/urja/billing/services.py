@@ -242,32 +242,63 @@ def run_progress(run: BillRun) -> dict:
 
 
 @transaction.atomic
-def resolve_exception(*, exception: BillException, actor, note: str = "") -> BillException:
+def resolve_exception(*, exception: BillException, actor, note: str, channel: str = "backoffice") -> BillException:
+    """An officer closes a bill-run exception (dealt with outside the run: no bill for the account
+    in this run, and rebill_exceptions leaves it alone). The note says what was done."""
+    if not note.strip():
+        raise DomainError("say how the exception was resolved", code="note_required")
     exc = BillException.objects.select_for_update().get(pk=exception.pk)
     if exc.resolved:
         raise Conflict("exception already resolved", code="already_resolved")
     exc.resolved, exc.resolved_by, exc.resolved_at = True, actor, timezone.now()
-    exc.details = {**exc.details, "resolution": note}
+    exc.details = {**exc.details, "resolution": note.strip()}
     exc.save()
+    run = BillRun.objects.select_for_update().get(pk=exc.run_id)
+    if run.status != RunStatus.RUNNING:  # a finished run counts its open exceptions (finish_run_if_done)
+        run.exceptions = run.exception_rows.filter(resolved=False).count()
+        run.save(update_fields=["exceptions"])
     record_audit(
         actor=actor,
-        channel="backoffice",
+        channel=channel,
         action="billrun.exception_resolved",
         obj=exc.account,
-        changes={"kind": exc.kind, "note": note},
+        changes={"run": exc.run_id, "kind": exc.kind, "note": note.strip()},
     )
     return exc
 
 
 @transaction.atomic
-def rebill_exceptions(*, run: BillRun, actor=None) -> BillRun:
-    """After officers fixed readings or tariffs: bill the run's open-exception accounts again."""
+def rebill_exceptions(*, run: BillRun, actor=None, channel: str = "system") -> BillRun:
+    """After officers fixed readings or tariffs: bill the run's open-exception accounts again
+    (then start_run). The whole run is scanned again; accounts billed already are skipped."""
+    run = BillRun.objects.select_for_update().get(pk=run.pk)
+    if run.dry_run:
+        raise DomainError("a dry run bills nothing; plan a real run", code="dry_run")
+    if run.status != RunStatus.COMPLETED_WITH_EXCEPTIONS:
+        # a running run would have its partitions reset under its workers
+        raise Conflict(f"only a run completed with exceptions is billed again (this one is {run.status})",
+                       code="run_not_completed_with_exceptions")  # fmt: skip
     ids = list(run.exception_rows.filter(resolved=False).values_list("account_id", flat=True))
+    if not ids:
+        raise DomainError("the run has no open exception to bill again", code="no_open_exceptions")
+    from urja.customers.models import Account
+
+    # every account of the run with an exception (open or resolved) is scanned and counted again as
+    # done; the open ones are deleted here and counted again if they fail again
+    path = dict(Account.objects.filter(pk__in=run.exception_rows.values("account_id")).values_list("id", "office_path"))
     BillException.objects.filter(run=run, account_id__in=ids).delete()
-    BillRunPartition.objects.filter(run=run).update(cursor=0, status=PartitionStatus.PENDING)
-    if run.status == RunStatus.COMPLETED_WITH_EXCEPTIONS:
-        run.status = RunStatus.RUNNING
-        run.save(update_fields=["status"])
+    for part in BillRunPartition.objects.filter(run=run):
+        mine = {a for a, p in path.items() if p.startswith(part.division_path)}
+        part.cursor, part.status = 0, PartitionStatus.PENDING
+        part.done = max(part.done - len(mine), 0)
+        part.exceptions = max(part.exceptions - len(mine.intersection(ids)), 0)
+        part.save(update_fields=["cursor", "status", "done", "exceptions"])
+    RUN_STATUS.check(run.status, RunStatus.RUNNING)
+    run.status = RunStatus.RUNNING
+    run.save(update_fields=["status"])
+    record_audit(
+        actor=actor, channel=channel, action="billrun.rebill_exceptions", obj=run, changes={"accounts": len(ids)}
+    )
     return run
 
 

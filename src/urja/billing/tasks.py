@@ -1,15 +1,30 @@
-"""Celery tasks of billing: one task per bill-run partition (cycle × division); e-bills per chunk."""
+"""Celery tasks of billing: one task per bill-run partition (cycle × division); e-bills per chunk;
+the sweep that takes over the partitions of dead workers."""
 
 from celery import shared_task
 
-PERIODIC_TASKS: dict = {}
+PERIODIC_TASKS = {
+    # partitions whose worker died (heartbeat older than stale_partition_seconds in
+    # data/billing/billing.toml) are re-enqueued and taken over; runs whose partitions are all
+    # done are finished. A minute: a dead worker's partition waits at most expiry + 60 s.
+    "billing.sweep_partitions": {"task": "urja.billing.tasks.sweep_partitions", "schedule": 60},
+}
 
 
 @shared_task(name="urja.billing.tasks.process_partition", acks_late=True)
 def process_partition(partition_id: int) -> str:
+    # A redelivered task whose partition is still claimed by a worker that died moments ago
+    # returns at once (the claim has not expired yet); sweep_partitions takes it over later.
     from . import runs
 
     return runs.process_partition(partition_id)
+
+
+@shared_task(name="urja.billing.tasks.sweep_partitions")
+def sweep_partitions() -> dict:
+    from . import runs
+
+    return runs.sweep_partitions()
 
 
 @shared_task(name="urja.billing.tasks.send_ebills", acks_late=True)

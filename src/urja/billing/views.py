@@ -1,9 +1,11 @@
 """Billing pages: bill run console, account bill history (360° panel), bill PDF/HTML, verification."""
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from urja.core.errors import DomainError, Forbidden
@@ -109,11 +111,52 @@ def create_run(request):
     return redirect("billing:run", pk=run.pk)
 
 
+def _exceptions_in_scope(request, run: BillRun):
+    """The run's exceptions on accounts of the user's office (and below)."""
+    return scope_by_office(request.user, BillException.objects.filter(run=run), "account__office_path")
+
+
 @login_required
 def run_detail(request, pk: int):
     _require_role(request, *RUN_ROLES, "cre", "key_account_manager")
     run = get_object_or_404(BillRun.objects.select_related("cycle"), pk=pk)
     progress = services.run_progress(run)
     template = "billing/_progress.html" if request.headers.get("HX-Request") else "billing/run.html"
-    exceptions = BillException.objects.filter(run=run).select_related("account")[:200]
-    return render(request, template, {"run": run, "p": progress, "exceptions": exceptions})
+    exceptions = (
+        _exceptions_in_scope(request, run).select_related("account", "resolved_by").order_by("resolved", "kind", "id")
+    )[:200]
+    can_act = role_of(request.user) in (*RUN_ROLES, "admin")
+    return render(request, template, {"run": run, "p": progress, "exceptions": exceptions, "can_act": can_act})
+
+
+@login_required
+@require_POST
+def resolve_exception(request, pk: int, exception_id: int):
+    _require_role(request, *RUN_ROLES)
+    run = get_object_or_404(BillRun, pk=pk)
+    # an exception outside the officer's office answers like one that does not exist
+    exc = get_object_or_404(_exceptions_in_scope(request, run).select_related("account"), pk=exception_id)
+    try:
+        services.resolve_exception(
+            exception=exc, actor=request.user, note=request.POST.get("note", ""), channel="backoffice"
+        )
+    except DomainError as err:
+        messages.error(request, err.message)
+    else:
+        messages.success(request, _("Exception of account %(account)s resolved.") % {"account": exc.account})
+    return redirect("billing:run", pk=run.pk)
+
+
+@login_required
+@require_POST
+def rebill_exceptions(request, pk: int):
+    _require_role(request, *RUN_ROLES)
+    run = get_object_or_404(BillRun, pk=pk)
+    try:
+        run = services.rebill_exceptions(run=run, actor=request.user, channel="backoffice")
+        services.start_run(run=run, actor=request.user, enqueue=True)
+    except DomainError as err:
+        messages.error(request, err.message)
+    else:
+        messages.success(request, _("The open exceptions are being billed again."))
+    return redirect("billing:run", pk=run.pk)
