@@ -53,6 +53,7 @@ from .models import (
     PaymentStatus,
     PrepaidCharge,
     PrepaidWallet,
+    SuspenseCode,
 )
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,12 @@ CHANNEL_METHODS = {
 INSTRUMENT_METHODS = {PaymentMethod.CHEQUE, PaymentMethod.DD}
 COLLECTING_ROLES = {Role.CRE, Role.BILLING_OFFICER, Role.MANAGER, Role.FIELD_AGENT, Role.ADMIN}
 SUSPENSE_STATUSES = {AccountStatus.PERMANENTLY_DISCONNECTED}
+# Channels where the payer stands in front of the collector (or the machine): money for a closed
+# account is refused there, not taken. Money that arrives on its own (gateway, UPI, file) is kept in
+# suspense instead, since it has already left the payer.
+PAYER_PRESENT_CHANNELS = {PaymentChannel.COUNTER, PaymentChannel.FIELD_AGENT, PaymentChannel.CARD, PaymentChannel.ATP}
+# Channels whose money arrives through a gateway order (webhook) or a UPI credit.
+GATEWAY_CHANNELS = (PaymentChannel.ONLINE, PaymentChannel.UPI, PaymentChannel.WALLET)
 
 
 def _data(name: str) -> dict:
@@ -272,12 +279,15 @@ def take_payment(
     received_at: datetime | None = None,
     office=None,
     suspense_reason: str = "",
+    suspense_code: str = "",
     notify: bool = True,
 ) -> Payment:
     """Receive money for an account. A repeat with the same (channel, key) returns the first payment.
 
-    Permanently disconnected accounts, or a caller-given `suspense_reason`, put the money in
-    suspense (no ledger entry) for review.
+    A permanently disconnected account takes only its final dues where the payer is present (counter,
+    field agent, card, ATP; more is refused, `account_closed`); money that arrives on its own for one
+    (gateway, UPI) is put in suspense, as is money with a caller-given `suspense_reason` (no ledger
+    entry; kept for review).
     """
     value = validate_amount(amount)
     if channel not in PaymentChannel.values:
@@ -310,6 +320,9 @@ def take_payment(
             existing = Payment.objects.filter(channel=channel, idempotency_key=key).first()
             if existing is not None:  # a concurrent replay won the race
                 return _same_or_conflict(existing, number, value)
+            closed = account.status in SUSPENSE_STATUSES
+            if closed and channel in PAYER_PRESENT_CHANNELS:
+                _check_final_dues(account=account, amount=value)
             session = None
             if channel == PaymentChannel.COUNTER:
                 session = _open_session(actor)
@@ -339,9 +352,11 @@ def take_payment(
             )
             _issue_receipt(payment)
             payment.save()
-            if account.status in SUSPENSE_STATUSES or suspense_reason:
-                reason = suspense_reason or f"account is {account.get_status_display().lower()}"
-                _to_suspense(payment, reason=reason, actor=actor)
+            if closed and channel not in PAYER_PRESENT_CHANNELS:
+                reason = f"account is {account.get_status_display().lower()}"
+                _to_suspense(payment, reason=reason, code=SuspenseCode.ACCOUNT_CLOSED, actor=actor)
+            elif suspense_reason:
+                _to_suspense(payment, reason=suspense_reason, code=suspense_code or SuspenseCode.MANUAL, actor=actor)
             else:
                 _post(payment, account=account, actor=actor)
     except IntegrityError:
@@ -354,18 +369,77 @@ def take_payment(
     return payment
 
 
-def _to_suspense(payment: Payment, *, reason: str, actor) -> None:
+def _check_final_dues(*, account: Account, amount: Decimal) -> None:
+    """A permanently disconnected account takes, from a payer in front of us, its final dues and no
+    more: a closed account holds no advance, and money for one is usually a mistyped number."""
+    dues = ledger.balance(account=account)
+    if amount > dues:
+        owed = max(dues, Decimal("0.00"))
+        raise DomainError(
+            f"connection {account.consumer_number} is permanently disconnected: "
+            + (f"only its final dues of {owed} can be paid" if owed > 0 else "nothing is due on it"),
+            code="account_closed",
+            details={"consumer_number": account.consumer_number, "status": account.status, "dues": str(owed)},
+        )
+
+
+def _to_suspense(payment: Payment, *, reason: str, code: str, actor) -> None:
     PAYMENT_STATUS.check(payment.status, PaymentStatus.IN_SUSPENSE)
     payment.status = PaymentStatus.IN_SUSPENSE
     payment.suspense_reason = reason[:200]
-    payment.save(update_fields=["status", "suspense_reason"])
+    payment.suspense_code = code
+    payment.save(update_fields=["status", "suspense_reason", "suspense_code"])
     record_audit(
         actor=actor,
         channel=AUDIT_CHANNEL[payment.channel],
         action="payment.suspense",
         obj=payment,
-        changes={"amount": payment.amount, "consumer_number": payment.consumer_number, "reason": reason},
+        changes={
+            "amount": payment.amount,
+            "consumer_number": payment.consumer_number,
+            "code": code,
+            "reason": reason,
+        },
     )
+
+
+def _hold_in_suspense(
+    *,
+    channel: str,
+    idempotency_key: str,
+    amount: Decimal,
+    method: str,
+    account: Account | None,
+    consumer_number: str = "",
+    reference: str = "",
+    code: str,
+    reason: str,
+) -> Payment:
+    """Record money already received that cannot be posted (no account, or posting refused): a
+    payment in suspense with its receipt and reason, no ledger entry. A repeat of the key returns
+    the first payment (so a concurrent duplicate delivery keeps one)."""
+    try:
+        with transaction.atomic():
+            payment = Payment(
+                channel=channel,
+                method=method,
+                idempotency_key=idempotency_key,
+                account=account,
+                consumer_number=(account.consumer_number if account else consumer_number.strip().upper())[:20],
+                amount=amount,
+                received_at=timezone.now(),
+                reference=reference[:64],
+                office=account.section if account else None,
+            )
+            _issue_receipt(payment)
+            payment.save()
+            _to_suspense(payment, reason=reason, code=code, actor=None)
+    except IntegrityError:
+        existing = Payment.objects.filter(channel=channel, idempotency_key=idempotency_key).first()
+        if existing is None:
+            raise
+        return existing
+    return payment
 
 
 def _post(payment: Payment, *, account: Account, actor) -> None:
@@ -869,7 +943,11 @@ class WebhookResult:
 
 def handle_webhook(*, gateway: str, body: bytes, signature: str, now: int | None = None) -> WebhookResult:
     """A gateway callback. Signature (HMAC-SHA256 over 't.body') and timestamp are checked first;
-    an event id seen before returns the first outcome; a transaction id seen before posts nothing."""
+    an event id seen before returns the first outcome; a transaction id seen before posts nothing.
+
+    Money the gateway captured is always recorded once a signed event is accepted: posted to the
+    account, or — unknown order, closed account, second capture of a paid order, amount mismatch or
+    above the limit, posting refused — kept in suspense with its code. Never nothing, never a 5xx."""
     try:
         signing.verify_webhook(
             secret=signing.gateway_secret(gateway),
@@ -892,52 +970,114 @@ def handle_webhook(*, gateway: str, body: bytes, signature: str, now: int | None
         return _replayed(seen)
     try:
         with transaction.atomic():
-            record = GatewayEvent.objects.create(gateway=gateway, event_id=event_id, payload=event)
-            order = GatewayOrder.objects.select_for_update().filter(reference=reference, gateway=gateway).first()
+            record = GatewayEvent.objects.create(gateway=gateway, event_id=event_id, payload=event, kind=kind[:40])
+            order = (
+                GatewayOrder.objects.select_for_update(of=("self",))
+                .select_related("account__section", "payment")
+                .filter(reference=reference.strip().upper(), gateway=gateway)
+                .first()
+            )
             payment = None
-            if order is None:
-                outcome = "unknown_order"
-            elif kind == "payment.succeeded":
-                txn = str(data.get("txn_id") or "").strip()
-                if not txn:
-                    raise DomainError("txn_id is required", code="malformed_event")
-                paid = validate_amount(data.get("amount"))
-                mismatch = "" if paid == order.amount else f"gateway amount {paid} differs from order {order.amount}"
-                method = {"upi": PaymentMethod.UPI, "wallet": PaymentMethod.WALLET}.get(order.channel)
-                method = method or data.get("method") or PaymentMethod.CARD
-                if method not in CHANNEL_METHODS[order.channel]:
-                    method = PaymentMethod.CARD
-                payment = take_payment(
-                    actor=None,
-                    channel=order.channel,
-                    consumer_number=order.account.consumer_number,
-                    amount=paid,
-                    idempotency_key=f"{gateway}:{txn}",
-                    method=method,
-                    reference=txn,
-                    suspense_reason=mismatch,
-                )
-                order.status = GatewayOrder.Status.PAID
-                order.payment = order.payment or payment
-                order.save(update_fields=["status", "payment"])
-                outcome = "posted" if payment.status == PaymentStatus.POSTED else payment.status
+            if kind == "payment.succeeded":
+                payment, outcome = _capture(record, gateway=gateway, order=order, reference=reference, data=data)
             elif kind == "payment.failed":
-                if order.status == GatewayOrder.Status.CREATED:
+                if order is None:
+                    outcome = "unknown_order"
+                elif order.status == GatewayOrder.Status.CREATED:
                     order.status = GatewayOrder.Status.FAILED
                     order.failure_reason = str(data.get("reason", ""))[:200]
                     order.save(update_fields=["status", "failure_reason"])
-                outcome = "failed"
+                    outcome = "failed"
+                else:  # a failure delivered after the capture (out of order) changes nothing
+                    outcome = f"ignored_{order.status}"
             else:
                 outcome = "ignored"
             record.outcome = outcome
+            record.payment = payment
             record.payload = {**event, "_payment": payment.pk if payment else None}
-            record.save(update_fields=["outcome", "payload"])
+            record.save(update_fields=["outcome", "payload", "payment", "txn_id", "amount"])
     except IntegrityError:
         seen = GatewayEvent.objects.filter(gateway=gateway, event_id=event_id).first()
         if seen is None:
             raise
         return _replayed(seen)
     return WebhookResult(event_id, outcome, payment.pk if payment else None, False)
+
+
+def _capture(
+    record: GatewayEvent, *, gateway: str, order: GatewayOrder | None, reference: str, data: dict
+) -> tuple[Payment, str]:
+    """A payment.succeeded event: the captured money as a posted payment or a suspense payment."""
+    txn = str(data.get("txn_id") or "").strip()
+    if not txn:
+        raise DomainError("txn_id is required", code="malformed_event")
+    try:
+        paid = parse_amount(data.get("amount"))
+    except MoneyError as exc:
+        raise DomainError(f"malformed amount: {exc}", code="malformed_event") from exc
+    record.txn_id, record.amount = txn[:80], paid
+    key = f"{gateway}:{txn}"[:100]
+    channel = order.channel if order is not None else PaymentChannel.ONLINE
+    existing = Payment.objects.filter(channel__in=GATEWAY_CHANNELS, idempotency_key=key).first()
+    if existing is not None:  # the same transaction delivered again under a new event id
+        return existing, "duplicate"
+    method = {PaymentChannel.UPI: PaymentMethod.UPI, PaymentChannel.WALLET: PaymentMethod.WALLET}.get(channel)
+    method = method or data.get("method") or PaymentMethod.CARD
+    if method not in CHANNEL_METHODS[channel]:
+        method = PaymentMethod.CARD
+    hold = dict(channel=channel, idempotency_key=key, amount=paid, method=method, reference=txn)
+    limit = Decimal(_data("charges")["limits"]["max_payment"])
+    if order is None:
+        payment = _hold_in_suspense(
+            **hold,
+            account=None,
+            code=SuspenseCode.UNKNOWN_ORDER,
+            reason=f"no order {reference} at gateway {gateway}",
+        )
+        return payment, payment.status
+    if order.payment is not None:  # paid already by another transaction: the payer paid twice
+        payment = _hold_in_suspense(
+            **hold,
+            account=order.account,
+            code=SuspenseCode.DUPLICATE_CAPTURE,
+            reason=f"order {order.reference} already paid by {order.payment.reference or order.payment.pk}",
+        )
+        return payment, payment.status
+    if paid > limit:
+        payment = _hold_in_suspense(
+            **hold,
+            account=order.account,
+            code=SuspenseCode.AMOUNT_TOO_LARGE,
+            reason=f"gateway amount {paid} is above the single-payment limit {limit}",
+        )
+    else:
+        mismatch = "" if paid == order.amount else f"gateway amount {paid} differs from order {order.amount}"
+        try:
+            with transaction.atomic():
+                payment = take_payment(
+                    actor=None,
+                    channel=channel,
+                    consumer_number=order.account.consumer_number,
+                    amount=paid,
+                    idempotency_key=key,
+                    method=method,
+                    reference=txn,
+                    suspense_reason=mismatch,
+                    suspense_code=SuspenseCode.AMOUNT_MISMATCH if mismatch else "",
+                )
+        except DomainError as exc:
+            # the money was taken by the gateway: refused postings are kept for review, not dropped
+            log.warning("gateway %s txn %s not posted (%s): held in suspense", gateway, txn, exc.code)
+            payment = Payment.objects.filter(channel=channel, idempotency_key=key).first() or _hold_in_suspense(
+                **hold,
+                account=order.account,
+                code=SuspenseCode.POSTING_FAILED,
+                reason=f"{exc.code}: {exc.message}",
+            )
+    order.status = GatewayOrder.Status.PAID
+    order.payment = payment
+    order.save(update_fields=["status", "payment"])
+    return payment, "posted" if payment.status == PaymentStatus.POSTED else payment.status
 
 
 def _replayed(seen: GatewayEvent) -> WebhookResult:
@@ -984,6 +1124,15 @@ def reconcile_upi(*, actor, reference: str, amount: object, utr: str) -> Payment
         raise DomainError("the UTR is required", code="utr_required")
     paid = validate_amount(amount)
     mismatch = "" if paid == order.amount else f"UPI amount {paid} differs from order {order.amount}"
+    paid_by = order.payment
+    if paid_by is not None and paid_by.idempotency_key != f"utr:{utr.strip()}" and paid_by.reference != utr.strip():
+        # The gateway's webhook (or another UTR) has already recorded this order's money: posting the
+        # bank's line too would count one credit twice. Back office checks the statement instead.
+        raise Conflict(
+            f"order {order.reference} is already paid (receipt {paid_by.receipt_number})",
+            code="order_already_paid",
+            details={"payment": paid_by.pk, "reference": paid_by.reference, "amount": str(paid_by.amount)},
+        )
     with transaction.atomic():
         payment = take_payment(
             actor=actor,
@@ -994,6 +1143,7 @@ def reconcile_upi(*, actor, reference: str, amount: object, utr: str) -> Payment
             method=PaymentMethod.UPI,
             reference=utr.strip(),
             suspense_reason=mismatch,
+            suspense_code=SuspenseCode.AMOUNT_MISMATCH if mismatch else "",
         )
         GatewayOrder.objects.filter(pk=order.pk).update(status=GatewayOrder.Status.PAID)
         GatewayOrder.objects.filter(pk=order.pk, payment__isnull=True).update(payment=payment)
@@ -1031,6 +1181,8 @@ def wallet_balance(*, account: Account) -> Decimal:
 
 
 def _after_prepaid_recharge(payment: Payment, *, account: Account, actor) -> None:
+    if account.status in SUSPENSE_STATUSES:  # final dues of a closed wallet: no rebate, token or switching
+        return
     device = account.payg_devices.filter(active=True).first()
     if device is not None:
         _buy_payg_days(payment, account=account, device=device, actor=actor)
@@ -1124,6 +1276,9 @@ def evaluate_wallet(*, account: Account, now: datetime | None = None, locked: bo
             rules=rules,
             protected=protected,
         )
+        if action is not None and account.status in SUSPENSE_STATUSES:
+            # a permanently disconnected connection is not switched by its wallet (the meter is gone)
+            action = None
         if action is not None:
             try:
                 sent = seams.send_meter_command(
@@ -1201,7 +1356,10 @@ def run_prepaid_day(*, day: date, now: datetime | None = None) -> dict:
     """The daily job: charge yesterday's consumption of every smart prepaid account, then evaluate."""
     counts = {"charged": 0, "no_data": 0, "evaluated": 0}
     accounts = (
-        Account.objects.filter(is_prepaid=True).exclude(payg_devices__active=True).select_related("consumer", "section")
+        Account.objects.filter(is_prepaid=True)
+        .exclude(payg_devices__active=True)
+        .exclude(status__in=SUSPENSE_STATUSES)  # closed: no supply, nothing to charge or switch
+        .select_related("consumer", "section")
     )
     for account in accounts.iterator(chunk_size=500):
         charge = charge_prepaid_day(account=account, day=day)
@@ -1214,7 +1372,7 @@ def run_prepaid_day(*, day: date, now: datetime | None = None) -> dict:
 def sweep_prepaid_supply(*, now: datetime | None = None) -> int:
     """Re-evaluate every wallet that needs a command (e.g. protected hours have ended)."""
     count = 0
-    for wallet in PrepaidWallet.objects.select_related("account"):
+    for wallet in PrepaidWallet.objects.exclude(account__status__in=SUSPENSE_STATUSES).select_related("account"):
         before = wallet.commands_sent
         after = evaluate_wallet(account=wallet.account, now=now)
         count += after.commands_sent - before

@@ -92,17 +92,43 @@ def test_counter_needs_open_session_and_collecting_role(offices, account):
         pay(engineer, account, "10", "s2")
 
 
-def test_permanently_disconnected_account_goes_to_suspense(cashier, account, offices):
+def test_permanently_disconnected_account_takes_its_final_dues_only_at_the_counter(cashier, account, offices):
+    """The payer stands at the counter: money for a closed connection is refused (account_closed, 4xx)
+    beyond its final dues, not taken into suspense; the dues themselves post."""
+    bill(account, "250.00", due=timezone.localdate(), key="final")
     customers.change_account_status(
         actor=None, channel="system", account=account, status="perm_disconnected", reason="consumer request"
     )
-    payment = pay(cashier, account, "300.00", "susp")
-    assert payment.status == PaymentStatus.IN_SUSPENSE
-    assert payment.ledger_entry is None
-    assert ledger.balance(account=account) == 0
+    with pytest.raises(DomainError) as exc:
+        pay(cashier, account, "300.00", "too-much")
+    assert exc.value.code == "account_closed" and 400 <= exc.value.status < 500
+    assert exc.value.details["dues"] == "250.00"
+    assert not Payment.objects.exists() and ledger.balance(account=account) == Decimal("250.00")
+    dues = pay(cashier, account, "250.00", "dues")
+    assert dues.status == PaymentStatus.POSTED and ledger.balance(account=account) == 0
+    with pytest.raises(DomainError) as exc:
+        pay(cashier, account, "1.00", "nothing-due")
+    assert exc.value.code == "account_closed"
+    assert Payment.objects.count() == 1
+
+
+def test_suspense_payment_is_resolved_to_the_right_account(account, offices, admin_user):
+    customers.change_account_status(
+        actor=None, channel="system", account=account, status="perm_disconnected", reason="consumer request"
+    )
+    payment = services.take_payment(  # money that arrived on its own (UPI credit) for the closed account
+        actor=None,
+        channel="upi",
+        method="upi",
+        consumer_number=account.consumer_number,
+        amount="300.00",
+        idempotency_key="utr:1",
+    )
+    assert payment.status == PaymentStatus.IN_SUSPENSE and payment.suspense_code == "account_closed"
+    assert payment.ledger_entry is None and ledger.balance(account=account) == 0
     other = __import__("urja.core.testing", fromlist=["x"]).domestic_account(offices["section1"], mobile="9437000001")
     resolved = services.resolve_suspense(
-        actor=cashier, payment=payment, consumer_number=other.consumer_number, reason="paid to the wrong number"
+        actor=admin_user, payment=payment, consumer_number=other.consumer_number, reason="paid to the wrong number"
     )
     assert resolved.status == PaymentStatus.POSTED
     assert ledger.balance(account=other) == Decimal("-300.00")
