@@ -39,6 +39,9 @@ BROKER_ERRORS = (KombuError, ConnectionError, TimeoutError, OSError)
 BROKER_DOWN_HOLD = 5.0
 RETRY_BASE = timedelta(seconds=30)
 RETRY_MAX = timedelta(hours=1)
+# A queued or running job with no sign of life for this long is presumed dead (its process restarted)
+# and no longer blocks a new job of its kind and scope. Running jobs beat at every progress report.
+JOB_STALE_SECONDS = 900
 
 _down_until = 0.0
 
@@ -188,6 +191,10 @@ def start_job(*, kind: str, actor=None, scope: str = "", params: dict | None = N
         raise DomainError(f"unknown job kind {kind}", code="unknown_job")
     active = BackgroundJob.objects.filter(kind=kind, scope=scope, status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
     existing = active.first()
+    if existing and _abandoned(existing):
+        # its process died (a restart, kill -9): it would block the scope forever; jobs are idempotent
+        fail(existing.pk, error=f"abandoned: no progress since {existing.heartbeat_at or existing.created_at}")
+        existing = None
     if existing:
         return existing, False
     try:
@@ -202,6 +209,11 @@ def start_job(*, kind: str, actor=None, scope: str = "", params: dict | None = N
     except IntegrityError:  # a concurrent start won the unique (kind, scope) slot
         return active.get(), False
     return job, True
+
+
+def _abandoned(job: BackgroundJob) -> bool:
+    stale = timedelta(seconds=int(getattr(settings, "URJA_JOB_STALE_SECONDS", JOB_STALE_SECONDS)))
+    return (job.heartbeat_at or job.created_at) < timezone.now() - stale
 
 
 def begin(job_id: int) -> BackgroundJob | None:

@@ -201,3 +201,17 @@ def test_embedded_default_runs_the_job_in_a_background_thread(test_kind, setting
     while BackgroundJob.objects.get(pk=job.pk).status != "done" and time.monotonic() < deadline:
         time.sleep(0.05)
     assert BackgroundJob.objects.get(pk=job.pk).result == {"seen": 3}
+
+
+@pytest.mark.django_db
+def test_a_job_whose_process_died_does_not_block_its_scope_for_ever(test_kind):
+    dead, _ = jobs.start_job(kind=test_kind, scope="/1/")
+    jobs.begin(dead.pk)
+    BackgroundJob.objects.filter(pk=dead.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    fresh, created = jobs.start_job(kind=test_kind, scope="/1/")
+    dead.refresh_from_db()
+    assert created and fresh.pk != dead.pk
+    assert dead.status == "failed" and dead.error.startswith("abandoned")
+    jobs.advance(dead.pk, done=5)  # a late heartbeat of the dead job changes nothing
+    dead.refresh_from_db()
+    assert dead.status == "failed" and dead.done == 0
