@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from .models import ApiToken, AuditEvent, NumberSeries, StaffProfile
+from .models import ApiToken, AuditEvent, BackgroundJob, DeferredTask, NumberSeries, StaffProfile
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -62,3 +62,17 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         count = queryset.update(revoked=True)
         self.message_user(request, f"{count} token(s) revoked.")
+
+
+@admin.register(DeferredTask)
+class DeferredTaskAdmin(ReadOnlyAdmin):
+    """Task calls the broker refused; `core.retry_deferred` sends and deletes them."""
+
+    list_display = ("task", "args", "attempts", "next_try_at", "last_error")
+    list_filter = ("task",)
+
+
+@admin.register(BackgroundJob)
+class BackgroundJobAdmin(ReadOnlyAdmin):
+    list_display = ("kind", "scope", "status", "stage", "done", "total", "created_by", "created_at", "finished_at")
+    list_filter = ("kind", "status")
