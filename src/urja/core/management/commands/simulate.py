@@ -23,7 +23,14 @@ class Command(BaseCommand):
         from urja.core.demo.simulation import simulate
 
         # thousands of eager task results and dev-channel messages would drown the monthly lines
-        for name in ("celery", "urja.notifications", "urja.billing", "urja.metering", "urja.payments"):
+        for name in (
+            "celery",
+            "urja.notifications",
+            "urja.billing",
+            "urja.metering",
+            "urja.payments",
+            "urja.core.jobs",
+        ):
             logging.getLogger(name).setLevel(logging.WARNING)
 
         report = simulate(
