@@ -164,3 +164,48 @@ def test_the_same_settlement_file_imported_twice_at_once_posts_once(offices):
     assert LedgerEntry.objects.filter(idempotency_key__startswith="pay:file:DOUBLE:").count() == 200
     total = sum(Decimal(f"{10 + i}.50") for i in range(200))
     assert ledger.balance(account=a) + ledger.balance(account=b) == -total
+
+
+def test_one_capture_under_many_event_ids_at_once_is_recorded_once(offices):
+    """Gateways retry with new event ids: eight deliveries of one capture at once, for an unknown
+    order (no order row to lock) and for a known one, each keep one payment (suspense / posted)."""
+    import json
+
+    from urja.payments import selectors
+
+    account = testing.domestic_account(offices["section1"])
+    order = services.create_order(consumer_number=account.consumer_number, amount="250.00")
+
+    def delivery(reference, txn, i):
+        body = json.dumps(
+            {
+                "id": f"evt-{txn}-{i}",
+                "type": "payment.succeeded",
+                "data": {"order_reference": reference, "amount": "250.00", "txn_id": txn},
+            }
+        ).encode()
+        header = signing.signature_header(secret=signing.gateway_secret("dev"), timestamp=int(time.time()), body=body)
+        return body, header
+
+    barrier = threading.Barrier(8)
+
+    @in_thread
+    def callback(i):
+        reference, txn = ("URUNKNOWN01", "T-LOST") if i % 2 else (order.reference, "T-OK")
+        body, header = delivery(reference, txn, i)
+        barrier.wait()
+        return services.handle_webhook(gateway="dev", body=body, signature=header)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(callback, range(8)))
+    assert len({r.payment_id for r in results}) == 2
+    assert Payment.objects.count() == 2
+    assert Payment.objects.get(idempotency_key="dev:T-LOST").suspense_code == "unknown_order"
+    assert ledger.balance(account=account) == Decimal("-250.00")
+    totals = selectors.gateway_reconciliation()
+    assert (totals["captured"], totals["posted"], totals["suspense"]) == (
+        Decimal("500.00"),
+        Decimal("250.00"),
+        Decimal("250.00"),
+    )
+    assert totals["balanced"]
