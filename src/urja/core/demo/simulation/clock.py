@@ -16,13 +16,16 @@ from urja.core.calendars import IST
 class SimClock:
     """A settable clock that only moves forward (a step back would make audit trails lie)."""
 
-    def __init__(self, start: datetime):
+    def __init__(self, start: datetime, *, limit: datetime | None = None):
         self.current = start
+        self.limit = limit  # the real present: a simulated event after it is a simulation bug
 
     def __call__(self) -> datetime:
         return self.current
 
     def set(self, moment: datetime) -> datetime:
+        if self.limit is not None and moment > self.limit:
+            raise RuntimeError(f"the simulation clock may not pass the present ({moment} > {self.limit})")
         self.current = max(self.current, moment)
         return self.current
 
@@ -31,8 +34,7 @@ class SimClock:
         return self.set(datetime.combine(day, time(hour, minute), IST))
 
     def tick(self, seconds: float = 1) -> datetime:
-        self.current += timedelta(seconds=seconds)
-        return self.current
+        return self.set(self.current + timedelta(seconds=seconds))
 
     def today(self) -> date:
         return dj_timezone.localdate(self.current)

@@ -105,6 +105,7 @@ class SimulationReport:
     bad_input: list[dict] = field(default_factory=list)
     faults_seen: list[str] = field(default_factory=list)
     stopped_at: str = ""
+    phase_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -138,6 +139,7 @@ class SimulationReport:
             "violations": len(self.violations),
             "violation_list": [v.as_dict() for v in self.violations[:200]],
             "stopped_at": self.stopped_at,
+            "phase_seconds": {k: round(v, 1) for k, v in self.phase_seconds.items()},
             "bad_input": self.bad_input,
             "faults_seen": self.faults_seen,
             "notes": self.notes,
@@ -210,7 +212,9 @@ class Simulation:
         self.months = last_complete_months(self.today, months)
         y0, m0 = self.months[0]
         setup_day = date(y0, m0, 1) - timedelta(days=20)
-        self.clock = SimClock(datetime.combine(setup_day, datetime.min.time(), IST).replace(hour=9))
+        self.clock = SimClock(
+            datetime.combine(setup_day, datetime.min.time(), IST).replace(hour=9), limit=timezone.now()
+        )
         self.report = SimulationReport(months=months, consumers=consumers, seed=seed, faults=faults)
         self.connections: list[Connection] = []
         self.by_cycle: dict[str, list[Connection]] = defaultdict(list)
@@ -219,6 +223,7 @@ class Simulation:
         self.seen_violations: set[tuple] = set()
         self.bad: list[dict] = []
         self.planted: set[int] = set()  # ids of readings fed as bad input
+        self.open_requests: list[tuple] = []  # (closing moment, late, reopen, request id)
         self.session = None
         self.stats: MonthStats | None = None
         self._serial = 0
@@ -768,7 +773,7 @@ class Simulation:
             if payer == "never" or (payer == "prompt" and rng.random() < 0.05):
                 continue
             on_time = payer in ("prompt", "advance")
-            day = due - timedelta(days=rng.randint(0, 5)) if on_time else due + timedelta(days=rng.randint(3, 18))
+            day = due - timedelta(days=rng.randint(0, 4)) if on_time else due + timedelta(days=rng.randint(3, 18))
             plan.append((day, rng.random(), conn, bill, on_time))
         plan.sort(key=lambda p: (p[0], p[1]))
         for day, _, conn, bill, on_time in plan:
@@ -1053,15 +1058,23 @@ class Simulation:
                 self.stats.payments += 1
             except DomainError as exc:
                 self.note(f"recharge refused ({exc.code}): {exc.message}")
+
+    def prepaid_days(self, y: int, m: int) -> None:
+        """The daily prepaid charge job for each day of the month (run as the month closes: the
+        simulation lives the other events of a day in phases, not hour by hour)."""
+        from urja.payments import services as pay
+
+        if not any(c.account.is_prepaid for c in self.connections):
+            return
+        self.clock.at(month_end(y, m) + timedelta(days=1), 0, 30)
         for day in range(1, calendar.monthrange(y, m)[1] + 1):
-            d = date(y, m, day)
-            self.clock.at(d + timedelta(days=1), 0, 30)
-            pay.run_prepaid_day(day=d)
+            pay.run_prepaid_day(day=date(y, m, day))
+            self.clock.tick(5)
 
     def collections(self, y: int, m: int) -> None:
         from urja.payments import services as pay
 
-        self.clock.at(date(y, m, 27), 7)
+        self.clock.at(month_end(y, m), 8)
         result = pay.sweep_collections(today=self.clock.today())
         notices = pay.issue_disconnection_notices(today=self.clock.today())
         if notices:
@@ -1077,7 +1090,7 @@ class Simulation:
         open_conns = [c for c in self.connections if not c.closed and not c.account.is_prepaid]
         if not open_conns:
             return
-        self.clock.at(date(y, m, 12), 12)
+        self.clock.at(date(y, m, 28), 19)
         conn = open_conns[(k * 7 + 3) % len(open_conns)]
         acc = conn.account
         if acc.supply_type.startswith("lt"):
@@ -1103,7 +1116,7 @@ class Simulation:
             )
             billing.decide_revision(revision=rev, approve=True, actor=self.billing_officer, note="checked")
         if k == 1 and len(open_conns) > 10:
-            self._final_bill(open_conns[-1], date(y, m, 15))
+            self._final_bill(open_conns[-1], date(y, m, 28))
 
     def _final_bill(self, conn: Connection, day: date) -> None:
         from urja.billing import services as billing
@@ -1157,7 +1170,7 @@ class Simulation:
                 conn = pool[rng.randrange(len(pool))]
                 type_code, subtype = kinds[i % len(kinds)]
                 rt = RequestType.objects.get(schedule=schedule, type_code=type_code, subtype_code=subtype)
-                self.clock.at(date(y, m, 5 + i % 10), 10, i % 60)
+                self.clock.at(date(y, m, 4), 18, i % 60)  # the evening's complaints
                 try:
                     result = desk.register_request(
                         actor=self.cre,
@@ -1178,17 +1191,30 @@ class Simulation:
                 self._broker_back(outage)
         _ = catalogue
         # the sweep every few hours of the following days, then the closures
-        for day in range(5, 25, 3):
-            self.clock.at(date(y, m, day), 16)
+        for moment in (datetime.combine(date(y, m, 4), datetime.min.time(), IST).replace(hour=22),):
+            self.clock.set(moment)
             escalation.sweep(now=self.clock.current, notify=False)
         for i, request in enumerate(opened):
             request.refresh_from_db()
+            late = i % 4 == 1 and request.due_at is not None
+            when = request.due_at + timedelta(hours=6) if late else request.registered_at + timedelta(hours=2)
+            self.open_requests.append((when, late, i == 1 and late, request.pk))
+        self.clock.at(date(y, m, 5), 6)
+        escalation.sweep(now=self.clock.current, notify=False)
+        self._close_requests(until=datetime.combine(date(y, m, 5), datetime.min.time(), IST).replace(hour=8))
+
+    def _close_requests(self, *, until: datetime) -> None:
+        """Close the requests whose planned closing moment has come (a late one waits for it,
+        even into a later month); one late request is reopened and closed again."""
+        from urja.servicedesk import services as desk
+        from urja.servicedesk.models import ServiceRequest
+
+        due = sorted(r for r in self.open_requests if r[0] <= until)
+        self.open_requests = [r for r in self.open_requests if r[0] > until]
+        for when, late, reopen, pk in due:
+            request = ServiceRequest.objects.get(pk=pk)
             if not desk.is_open(request):
                 continue
-            late = i % 4 == 1
-            when = request.due_at + timedelta(hours=6) if late and request.due_at else None
-            if when is None:
-                when = request.registered_at + timedelta(hours=2)
             self.clock.set(max(when, self.clock.current))
             desk.close_request(
                 actor=self.engineer,
@@ -1197,16 +1223,19 @@ class Simulation:
                 resolution_notes="Simulated: attended and resolved.",
             )
             self.stats.closed_late += late
-            if late and i == 1:  # reopened and closed again: compensation stays once per breach
+            if reopen:  # reopened and closed again: compensation stays once per breach
                 self.clock.tick(3600)
                 desk.reopen_request(
-                    actor=self.cre, channel="care_centre", request=request, reason="consumer says not resolved"
+                    actor=self.cre,
+                    channel="care_centre",
+                    request=ServiceRequest.objects.get(pk=pk),
+                    reason="consumer says not resolved",
                 )
-                self.clock.tick(3600 * 24 * 3)
+                self.clock.tick(3600 * 24)
                 desk.close_request(
                     actor=self.engineer,
                     channel="backoffice",
-                    request=request.__class__.objects.get(pk=request.pk),
+                    request=ServiceRequest.objects.get(pk=pk),
                     resolution_notes="Simulated: resolved on the second visit.",
                 )
 
@@ -1300,7 +1329,7 @@ class Simulation:
         if case is None:
             return
         conn = next(c for c in self.connections if c.account.pk == case.account_id)
-        self.clock.at(date(y, m, 28), 10)
+        self.clock.at(month_end(y, m), 10)
         acc = customers.change_account_status(
             actor=self.engineer,
             channel="field_agent",
@@ -1355,22 +1384,35 @@ class Simulation:
             for y, m in self.months:
                 t0 = time.perf_counter()
                 self.stats = MonthStats(month=f"{y}-{m:02d}")
-                self.deposits(y, m)
-                self.readings(y, m)
-                self.prepaid(y, m)
-                self.payments(y, m)
-                self.corrections(y, m)
-                self.complaints(y, m)
-                self.collections(y, m)
-                self.reconnection(y, m)
-                self.review_queue(y, m)
-                self.bill_runs(y, m)
+                for phase in (
+                    self.deposits,
+                    self.readings,
+                    self.prepaid,
+                    self.complaints,
+                    self.payments,
+                    self.corrections,
+                    self.collections,
+                    self.reconnection,
+                    self.prepaid_days,
+                    self.review_queue,
+                    self.bill_runs,
+                ):
+                    t_phase = time.perf_counter()
+                    phase(y, m)
+                    name = phase.__name__
+                    self.report.phase_seconds[name] = self.report.phase_seconds.get(name, 0.0) + (
+                        time.perf_counter() - t_phase
+                    )
+                t_check = time.perf_counter()
                 from urja.payments.models import Payment
 
                 self.stats.suspense = Payment.objects.filter(
                     status="in_suspense", account_id__in=[c.account.pk for c in self.connections]
                 ).count()
                 found = self.check(self.stats.month)
+                self.report.phase_seconds["invariants"] = self.report.phase_seconds.get("invariants", 0.0) + (
+                    time.perf_counter() - t_check
+                )
                 self.stats.violations = len(found)
                 self.stats.seconds = time.perf_counter() - t0
                 self.report.per_month.append(self.stats)
