@@ -307,13 +307,14 @@ def bulk_usage(run: BillRun, rows: list[tuple], *, dry_run: bool) -> UsageArrays
             f" AND r.status IN ({', '.join(['%s'] * len(statuses))}) AND r.kwh IS NOT NULL THEN 1 ELSE 0 END,"
             " COALESCE(CAST(ROUND(r.kwh * 1000) AS BIGINT), 0), COALESCE(CAST(ROUND(r.md_kw * 1000) AS BIGINT), -1),"
             " CASE WHEN r.status = 'actual' THEN 0 WHEN r.status = 'provisional' THEN 2 ELSE 1 END,"
-            " r.installation_id, CASE WHEN r.tod IS NULL THEN 0 ELSE 1 END"
+            " r.installation_id, CASE WHEN r.tod IS NULL THEN 0 ELSE 1 END,"
+            " COALESCE(CAST(ROUND(r.md_kva * 1000) AS BIGINT), -1)"
             f" FROM metering_reading r WHERE {where}"
             " AND r.read_at >= %s AND r.read_at < %s ORDER BY r.account_id, r.read_at, r.id",
             [ops.adapt_datetimefield_value(start), *usable_vee, *statuses, *params,
              ops.adapt_datetimefield_value(lookback), ops.adapt_datetimefield_value(end)],
         )  # fmt: skip
-        rd = np.array(c.fetchall(), dtype=np.int64).reshape(-1, 8)
+        rd = np.array(c.fetchall(), dtype=np.int64).reshape(-1, 9)
     # the last installation of an account is its current meter
     n_inst = np.zeros(n, dtype=np.int64)
     np.add.at(n_inst, np.searchsorted(ids, inst[:, 0]), 1)
@@ -331,7 +332,10 @@ def bulk_usage(run: BillRun, rows: list[tuple], *, dry_run: bool) -> UsageArrays
     blocked[np.searchsorted(ids, acc[in_period & ~usable])] = True
     md = np.full(n, -1, dtype=np.int64)
     sel = in_period & usable
-    np.maximum.at(md, np.searchsorted(ids, acc[sel]), rd[sel, 4])
+    # demand in the account's load unit: kVA accounts are billed on the kVA register (as metering does)
+    kva = np.fromiter((r[A_UNIT] == "kVA" for r in rows), dtype=bool, count=n)
+    md_read = np.where(kva[np.searchsorted(ids, acc)], rd[:, 8], rd[:, 4]) if len(rd) else rd[:, 4]
+    np.maximum.at(md, np.searchsorted(ids, acc[sel]), md_read[sel])
 
     def at(idx, k, default):
         return np.where(idx >= 0, rd[np.where(idx >= 0, idx, 0), k], default) if len(rd) else np.full(n, default)

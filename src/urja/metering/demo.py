@@ -151,6 +151,7 @@ def populate(accounts: list, months: int = 12, *, seed: int = 42) -> dict:
             units = Decimal(str(round(monthly * SEASON[m] * rng.uniform(0.85, 1.15), 1)))
             register = (register + units / meter.multiplying_factor) % Decimal(10**meter.register_digits)
             md = Decimal(str(round(load * rng.uniform(0.3, 0.9), 2)))
+            kva = account.load_unit == "kVA"
             flags = None
             if n % 29 == 11 and (y, m) == keys[-2]:
                 md = Decimal(str(round(load * 1.3, 2)))  # one consumer above sanctioned load
@@ -165,7 +166,9 @@ def populate(accounts: list, months: int = 12, *, seed: int = 42) -> dict:
                     source=source,
                     kwh=register.quantize(Decimal("0.001")),
                     kvah=(register * Decimal("1.04")).quantize(Decimal("0.001")),
-                    md_kw=md,
+                    # the register records demand on the meter's side: the primary demand ÷ MF
+                    md_kw=(md / meter.multiplying_factor * (Decimal("0.9") if kva else 1)).quantize(Decimal("0.001")),
+                    md_kva=(md / meter.multiplying_factor).quantize(Decimal("0.001")) if kva else None,
                     tod={"solar": str(solar_register)} if meter.is_smart else None,
                     vee_status=VeeStatus.FLAGGED if flags else VeeStatus.PASSED,
                     exceptions=flags,

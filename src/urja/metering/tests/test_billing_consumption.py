@@ -63,8 +63,9 @@ def test_missing_reading_is_estimated_and_reconciled(installed):
     assert est.reconciled_by_id == actual.pk
     nxt = services.billing_consumption(account=account, period_start=date(2025, 6, 15), period_end=date(2025, 7, 15))
     assert nxt.status == "actual"
-    # 1450 actual vs the estimated register: the over-estimate is given back (negative units)
-    assert nxt.kwh == Decimal("50.000") - result.kwh
+    # 1450 actual vs the estimated register: never negative units — 0 to bill, the surplus withdrawn
+    assert nxt.kwh == 0 and nxt.withdrawn == result.kwh - Decimal("50.000") > 0
+    assert nxt.reconciliation["estimated_kwh_withdrawn"] == nxt.withdrawn
     assert nxt.reconciliation["actual_kwh_since_last_actual"] == Decimal("50.000")
     assert nxt.reconciliation["estimated_kwh_already_billed"] == result.kwh
 
