@@ -5,6 +5,7 @@ Embedded default: SQLite under var/, no broker (tasks run in-process, periodic j
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -19,10 +20,38 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 URJA_ENV = os.environ.get("URJA_ENV", "development")
 PRODUCTION = URJA_ENV == "production"
 
+# The placeholder written in .env.example: copying the example unchanged must not give a working production.
+SECRET_KEY_PLACEHOLDER = "change-me"
+
+
+def weak_secret_key(key: str) -> str:
+    """Why `key` is too weak to sign sessions and password-reset links, or '' when it is not.
+    The bounds are Django's own (the W009 deploy check), so `check --deploy` and this agree."""
+    from django.core.checks.security.base import (
+        SECRET_KEY_INSECURE_PREFIX,
+        SECRET_KEY_MIN_LENGTH,
+        SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+    )
+
+    if not key:
+        return "is not set"
+    if key == SECRET_KEY_PLACEHOLDER or key.startswith(SECRET_KEY_INSECURE_PREFIX) or "insecure" in key:
+        return "is the example placeholder or a development key"
+    if len(key) < SECRET_KEY_MIN_LENGTH:
+        return f"has {len(key)} characters (at least {SECRET_KEY_MIN_LENGTH} are needed)"
+    if len(set(key)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS:
+        return f"has only {len(set(key))} distinct characters (at least {SECRET_KEY_MIN_UNIQUE_CHARACTERS})"
+    return ""
+
+
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if PRODUCTION:
-        raise ImproperlyConfigured("SECRET_KEY must be set when URJA_ENV=production")
+if PRODUCTION:
+    if reason := weak_secret_key(SECRET_KEY):
+        raise ImproperlyConfigured(
+            f"SECRET_KEY {reason}; with URJA_ENV=production set a random one, e.g. "
+            "`python3 -c 'import secrets; print(secrets.token_urlsafe(64))'`"
+        )
+elif not SECRET_KEY:
     SECRET_KEY = "dev-insecure-urja-key-not-for-production"
 
 DEBUG = os.environ.get("DEBUG", "0" if PRODUCTION else "1") == "1"
@@ -37,6 +66,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "ninja",  # its templates and static files: Swagger UI from here, not a CDN (offline, under the CSP)
     "urja.core",
     "urja.network",
     "urja.customers",
@@ -60,6 +90,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "urja.core.middleware.SecurityHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "urja.urls"
@@ -120,8 +151,28 @@ MEDIA_ROOT = Path(os.environ.get("URJA_MEDIA_ROOT", VAR_DIR / "media"))
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
-if PRODUCTION:
-    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = os.environ.get("URJA_HTTPS", "1") == "1"
+# --- security (docs/architecture.md "Security") ---------------------------------------------
+# Production is served over HTTPS behind a reverse proxy (gunicorn binds 127.0.0.1): the proxy
+# terminates TLS and says so in X-Forwarded-Proto, and appends the client to X-Forwarded-For.
+URJA_HTTPS = os.environ.get("URJA_HTTPS", "1" if PRODUCTION else "0") == "1"
+# How many reverse proxies in front of Urja append to X-Forwarded-For (0: use REMOTE_ADDR). The
+# login throttle counts per client address, so it must see the client, not the proxy.
+URJA_PROXY_COUNT = int(os.environ.get("URJA_PROXY_COUNT", "1" if PRODUCTION else "0"))
+if URJA_PROXY_COUNT:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if URJA_HTTPS:
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = os.environ.get("URJA_SSL_REDIRECT", "1") == "1"
+    SECURE_HSTS_SECONDS = int(os.environ.get("URJA_HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = os.environ.get("URJA_HSTS_INCLUDE_SUBDOMAINS", "1") == "1"
+    SECURE_HSTS_PRELOAD = os.environ.get("URJA_HSTS_PRELOAD", "1") == "1"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+# Bearer tokens for the API expire after this many hours (a staff app logs in once a shift).
+URJA_API_TOKEN_TTL = timedelta(hours=float(os.environ.get("URJA_API_TOKEN_TTL_HOURS", "12")))
 
 # --- background work -------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")

@@ -2,9 +2,11 @@
 
 import hashlib
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class NumberSeries(models.Model):
@@ -92,25 +94,62 @@ def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+def password_stamp(user) -> str:
+    """A fingerprint of the user's current password hash: a token issued under another password (the
+    password was changed since, by any path — admin, `changepassword`, a reset) no longer matches."""
+    return hashlib.sha256(f"urja-token:{user.password}".encode()).hexdigest()
+
+
 class ApiToken(models.Model):
-    """Bearer token for apps (field-agent app, gateways). Only the hash is stored."""
+    """Bearer token for apps (field-agent app, gateways). Only the hash is stored. A token is valid until
+    `expires_at` (settings.URJA_API_TOKEN_TTL), while its user is active and keeps the password it was
+    issued under; `revoked` (with a reason) is final."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=80)
     token_hash = models.CharField(max_length=64, unique=True)
     prefix = models.CharField(max_length=8)
     created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    password_stamp = models.CharField(max_length=64, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked = models.BooleanField(default=False)
+    revoked_reason = models.CharField(max_length=40, blank=True)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
 
     @classmethod
-    def issue(cls, *, user, name: str) -> tuple["ApiToken", str]:
+    def issue(cls, *, user, name: str, ttl: timedelta | None = None) -> tuple["ApiToken", str]:
         raw = "urja_" + secrets.token_urlsafe(32)
-        token = cls.objects.create(user=user, name=name, token_hash=hash_token(raw), prefix=raw[5:13])
+        expires_at = timezone.now() + (ttl if ttl is not None else settings.URJA_API_TOKEN_TTL)
+        token = cls.objects.create(
+            user=user,
+            name=name,
+            token_hash=hash_token(raw),
+            prefix=raw[5:13],
+            expires_at=expires_at,
+            password_stamp=password_stamp(user),
+        )
         return token, raw
+
+
+class AuthThrottle(models.Model):
+    """Failed sign-in attempts for one key — a username or a client address — of one kind of sign-in
+    (`scope` such as 'password:username'; an OTP login adds 'otp:…'). In the database so that every
+    gunicorn worker counts the same attempts (the embedded default has no shared cache)."""
+
+    scope = models.CharField(max_length=40)
+    key = models.CharField(max_length=150)
+    failures = models.PositiveIntegerField(default=0)
+    window_started_at = models.DateTimeField()
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="core_auththrottle_scope_key")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key}: {self.failures} failure(s)"
 
 
 class DeferredTask(models.Model):
