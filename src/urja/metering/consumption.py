@@ -4,14 +4,17 @@ Pure: no database. A reading chain is a list of `Segment`s, one per meter that s
 account in the period: the register value where the period (or the installation) starts on that
 meter, and where it ends (the final reading at removal, or the closing reading). Each meter's
 register wraps at 10^digits (a 5-digit register goes 99999 → 00000). Consumption is the sum of
-(end − start, modulo the register size) × multiplying factor.
+(end − start, modulo the register size) × multiplying factor, each segment rounded to 0.001 kWh half
+away from zero — the rule the bill run's set-based path uses too (milli-kWh, `vector.rhu`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
+
+KWH = Decimal("0.001")
 
 
 class RegisterError(ValueError):
@@ -58,8 +61,14 @@ def consumption(segments: Iterable[Segment], margin: Decimal = Decimal("0.2")) -
     """Total energy over a chain of segments (meter replacements), each with its own register."""
     total = Decimal(0)
     for seg in segments:
-        total += register_delta(seg.start, seg.end, seg.digits, margin) * seg.multiplying_factor
+        total += energy(register_delta(seg.start, seg.end, seg.digits, margin), seg.multiplying_factor)
     return total
+
+
+def energy(delta: Decimal, multiplying_factor: Decimal) -> Decimal:
+    """Register units × multiplying factor in kWh, to 0.001 half away from zero (not the context's
+    half-even: the bill run rounds milli-kWh half up, and both must give the same units)."""
+    return (delta * multiplying_factor).quantize(KWH, rounding=ROUND_HALF_UP)
 
 
 def tod_consumption(
@@ -70,6 +79,6 @@ def tod_consumption(
     result: dict[str, Decimal] = {}
     for start, end, digits, mf in segments:
         for zone in sorted(set(start) & set(end)):
-            delta = register_delta(Decimal(str(start[zone])), Decimal(str(end[zone])), digits, margin) * mf
+            delta = energy(register_delta(Decimal(str(start[zone])), Decimal(str(end[zone])), digits, margin), mf)
             result[zone] = result.get(zone, Decimal(0)) + delta
     return result

@@ -104,3 +104,12 @@ def test_backwards_reading_in_an_imported_file_goes_to_review(account, history, 
     r = Reading.objects.get(batch=batch)
     assert r.vee_status == "review"
     assert r.exceptions[0]["message"] == "register went backwards from 485.490 to 0.000 without rollover or replacement"
+
+
+def test_energy_rounds_half_up_like_the_bill_run():
+    """Units × multiplying factor to 0.001 kWh half away from zero (the bill run's milli-kWh rule), not
+    the decimal context's half-even: found by the bill-run property test (649.999 × 1.333 style cases)."""
+    half = calc.Segment(Decimal("1.000"), Decimal("1.001"), 6, Decimal("0.5"))  # 0.0005
+    assert calc.consumption([half]) == Decimal("0.001")
+    assert calc.consumption([calc.Segment(Decimal("0"), Decimal("0.003"), 6, Decimal("2.5"))]) == Decimal("0.008")
+    assert calc.tod_consumption([({"peak": "0"}, {"peak": "0.001"}, 6, Decimal("0.5"))]) == {"peak": Decimal("0.001")}
