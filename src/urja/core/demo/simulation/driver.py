@@ -1115,7 +1115,7 @@ class Simulation:
                 actor=self.cre,
             )
             billing.decide_revision(revision=rev, approve=True, actor=self.billing_officer, note="checked")
-        if k == 1 and len(open_conns) > 10:
+        if k == 0 and len(open_conns) > 10:
             self._final_bill(open_conns[-1], date(y, m, 28))
 
     def _final_bill(self, conn: Connection, day: date) -> None:
@@ -1131,7 +1131,7 @@ class Simulation:
             reason="consumer asked for permanent disconnection (simulated)",
         )
         conn.account, conn.closed = acc, True
-        self.clock.tick(3600)
+        self.clock.at(day + timedelta(days=1), 11)  # the final bill the next working day
         bill = billing.final_bill(
             account=acc,
             closing_kwh_units=Decimal(str(round(conn.monthly_kwh / 2, 1))),

@@ -107,12 +107,15 @@ def estimates_trued_up(scope: Scope) -> list[Violation]:
                 anchor = b
                 break
             chain.append(b)
-        if anchor is None:
-            continue
         usable = Reading.objects.filter(
             account=bill.account, status=ReadingStatus.ACTUAL, vee_status__in=USABLE_VEE
         ).select_related("installation", "meter")
-        opening = usable.filter(read_at__lt=metering._day_end(anchor.period_end)).order_by("-read_at", "-id").first()
+        # opening: the actual reading that closed the last actual bill, or (no such bill: the
+        # account's first bills) the last actual reading before the oldest estimated period
+        opening_before = metering._day_end(anchor.period_end if anchor else chain[-1].period_start)
+        if anchor is None and not usable.filter(read_at__lt=opening_before).exists():
+            continue
+        opening = usable.filter(read_at__lt=opening_before).order_by("-read_at", "-id").first()
         closing = usable.filter(read_at__lt=metering._day_end(bill.period_end)).order_by("-read_at", "-id").first()
         if opening is None or closing is None or opening.pk == closing.pk:
             continue
@@ -130,7 +133,8 @@ def estimates_trued_up(scope: Scope) -> list[Violation]:
                     _cn(bill.account),
                     f"bills {', '.join(b.bill_number for b in reversed(chain))} bill {billed} kWh net of "
                     f"withdrawals; the register advanced {advance} kWh between the actual readings of "
-                    f"{anchor.period_end} and {bill.period_end}",
+                    f"{anchor.period_end if anchor else 'before ' + str(chain[-1].period_start)} and "
+                    f"{bill.period_end}",
                 )
             )
     return out
@@ -331,7 +335,12 @@ def bill_period_ended(scope: Scope) -> list[Violation]:
     today = timezone.localdate()
     rows = (
         Bill.objects.filter(pk__gt=scope.bill_after)
-        .filter(Q(period_end__gte=F("bill_date")) | Q(period_end__gte=today))
+        # a final bill's period ends at the disconnection, which may be its bill date
+        .filter(
+            Q(period_end__gte=F("bill_date"), kind__in=["bill", "statement"])
+            | Q(period_end__gt=F("bill_date"), kind="final")
+            | Q(period_end__gte=today)
+        )
         .values_list("account__consumer_number", "bill_number", "period_end", "bill_date")
     )
     return [
@@ -484,13 +493,29 @@ def status_changes_audited(scope: Scope) -> list[Violation]:
     from urja.payments.models import Payment, PaymentStatus
 
     out = []
-    audited = AuditEvent.objects.filter(
+    # the account's latest status audit must name its present status (active needs none)
+    latest = AuditEvent.objects.filter(
         object_type="customers.account", action="account.status_changed", object_id=Cast_text(OuterRef("pk"))
+    ).order_by("-id")
+    rows = (
+        Account.objects.annotate(last=Subquery(latest.values("changes")[:1]))
+        .filter(~Q(status="active") | Q(last__isnull=False))
+        .values_list("consumer_number", "status", "last")
     )
-    for cn, status in (
-        Account.objects.exclude(status="active").filter(~Exists(audited)).values_list("consumer_number", "status")[:50]
-    ):
-        out.append(Violation("status_change_audited", scope.month, cn, f"account is {status} without an audit event"))
+    for cn, status, last in rows:
+        if isinstance(last, str):  # a JSON column read through a subquery may come back as text
+            import json
+
+            last = json.loads(last)
+        if last is None or last.get("to") != status:
+            out.append(
+                Violation(
+                    "status_change_audited",
+                    scope.month,
+                    cn,
+                    f"account is {status}; its last audited status change is {last.get('to') if last else 'none'}",
+                )
+            )
     actions = {
         PaymentStatus.POSTED: "payment.posted",
         PaymentStatus.IN_SUSPENSE: "payment.suspense",
