@@ -26,7 +26,10 @@ def _setup(n: int, tag: str):
     # Start from empty payment tables: the billrun bench truncates the ledger and restarts its ids,
     # and payments (no database FK to the ledger, on purpose) would then point at reused entry ids.
     with connection.cursor() as cur:
-        cur.execute("TRUNCATE payments_payment, payments_importbatch, payments_gatewayorder, payments_paygtoken")
+        cur.execute(
+            "TRUNCATE payments_payment, payments_importbatch, payments_gatewayorder, payments_gatewayevent,"
+            " payments_paygtoken"
+        )
     accounts_n = max(1, n // PER_ACCOUNT)
     _section, accounts = bulk_accounts(
         accounts_n, office_prefix=f"P{tag[:4]}", number_prefix=f"P{tag}", name="Bench payer"

@@ -37,6 +37,9 @@ from urja.tariffs import engine, vector
 from urja.tariffs import services as tariffs
 
 from . import trueup
+from .bulk import Column
+from .bulk import insert as _insert
+from .ledger import post_entries
 from .models import (
     Bill,
     BillException,
@@ -44,7 +47,6 @@ from .models import (
     BillRunPartition,
     EntryType,
     InstalmentPlan,
-    LedgerEntry,
     PartitionStatus,
     RunStatus,
 )
@@ -750,8 +752,8 @@ def write_chunk(run: BillRun, part: BillRunPartition, out: ChunkResult) -> None:
     # transaction already makes a chunk all-or-nothing, and a key per row would cost an index entry each.
     with _timed("copy_bills"):
         _insert(Bill, bills)
-    with _timed("copy_ledger"):
-        _insert(LedgerEntry, ledger)
+    with _timed("copy_ledger"):  # billing's checked bulk post (types and signs), COPY on PostgreSQL
+        post_entries(ledger)
     if out.exceptions:
         BillException.objects.bulk_create(
             [BillException(run=run, account_id=a, kind=k, message=m, details=d) for a, k, m, d in out.exceptions],
@@ -763,86 +765,6 @@ def write_chunk(run: BillRun, part: BillRunPartition, out: ChunkResult) -> None:
             billed=F("billed") + 1
         )
     out.statements = len(stmt_idx)
-
-
-@dataclass
-class Column:
-    """One column of rows to write: a value the same in every row, or one value per row (a numpy
-    array of integers — scaled by 10**-scale, -1 for NULL when nullable — or a list of strings)."""
-
-    name: str
-    values: object
-    scale: int = 0
-    nullable: bool = False
-
-    def python(self, n: int) -> list:
-        v = self.values
-        if isinstance(v, np.ndarray):
-            if v.dtype == bool:
-                return v.tolist()
-            if not self.scale:
-                return v.tolist()
-            exp = Decimal(1).scaleb(-self.scale)
-            return [None if self.nullable and x < 0 else Decimal(x) * exp for x in v.tolist()]
-        return v if isinstance(v, list) else [v] * n
-
-    def copy_text(self) -> tuple[str, list | None]:
-        """(%-format of the column in a COPY text row, the per-row values it takes or None)."""
-        v = self.values
-        if isinstance(v, list):
-            if v and v.count(v[0]) == len(v):
-                return _copy_literal(v[0]), None
-            return "%s", v
-        if not isinstance(v, np.ndarray):
-            return _copy_literal(v), None
-        if v.dtype == bool:
-            if v.all() or not v.any():
-                return ("t" if len(v) and v[0] else "f"), None
-            return "%s", np.where(v, "t", "f").tolist()
-        suffix = f"e-{self.scale}" if self.scale else ""
-        if len(v) and (v == v[0]).all():  # the same in every row (zero groups, defaults): written once
-            return ("\\N" if self.nullable and v[0] < 0 else f"{int(v[0])}{suffix}"), None
-        if self.nullable and (v < 0).any():
-            return "%s", [f"{x}{suffix}" if x >= 0 else "\\N" for x in v.tolist()]
-        return f"%d{suffix}", v.tolist()
-
-
-def _copy_literal(value) -> str:
-    if value is None:
-        return "\\N"
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value).replace("%", "%%")
-
-
-def _insert(model, batches: list[tuple[int, list[Column]]]) -> None:
-    """Write batches of rows (row count, columns): COPY on PostgreSQL, bulk_create elsewhere."""
-    if not batches:
-        return
-    columns = [c.name for c in batches[0][1]]
-    if connection.vendor == "postgresql":
-        parts = []
-        for n, cols in batches:
-            assert [c.name for c in cols] == columns
-            formats, values = zip(*(c.copy_text() for c in cols), strict=True)
-            row = "\t".join(formats) + "\n"
-            per_row = [v for v in values if v is not None]
-            parts.append("".join(map(row.__mod__, zip(*per_row, strict=True))) if per_row else (row % ()) * n)
-        _copy(model._meta.db_table, columns, "".join(parts))
-        return
-    objs = []
-    for n, cols in batches:
-        for values in zip(*(c.python(n) for c in cols), strict=True):
-            objs.append(model(**dict(zip(columns, values, strict=True))))
-    model.objects.bulk_create(objs)
-
-
-def _copy(table: str, columns: list[str], text: str) -> None:
-    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        copy.write(text)
 
 
 # ---------------------------------------------------------------------------------------

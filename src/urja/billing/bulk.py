@@ -1,0 +1,127 @@
+"""Column-wise bulk writes: COPY on PostgreSQL, bulk_create elsewhere.
+
+Bill runs (bills), the ledger's bulk post and payment settlement files write rows given column by
+column: a value the same in every row, or one value per row (a numpy array of scaled integers, or a
+list). Building the COPY text by hand is several times faster than the csv module or executemany.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import numpy as np
+from django.db import connection
+
+# COPY text format: these characters must be escaped inside a field.
+_SPECIAL = re.compile(r"[\\\t\n\r]")
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+@dataclass
+class Column:
+    """One column of rows to write: a value the same in every row, or one value per row (a numpy
+    array of integers — scaled by 10**-scale, -1 for NULL when nullable — or a list of values)."""
+
+    name: str
+    values: object
+    scale: int = 0
+    nullable: bool = False
+
+    def python(self, n: int) -> list:
+        v = self.values
+        if isinstance(v, np.ndarray):
+            if v.dtype == bool:
+                return v.tolist()
+            if not self.scale:
+                return v.tolist()
+            exp = Decimal(1).scaleb(-self.scale)
+            return [None if self.nullable and x < 0 else Decimal(x) * exp for x in v.tolist()]
+        return v if isinstance(v, list) else [v] * n
+
+    def copy_text(self) -> tuple[str, list | None]:
+        """(%-format of the column in a COPY text row, the per-row values it takes or None)."""
+        v = self.values
+        if isinstance(v, list):
+            if v and v.count(v[0]) == len(v):
+                return _copy_literal(v[0]), None
+            if all(type(x) is str for x in v):
+                # escaping is rare (keys and references with a backslash or tab): check once
+                return "%s", [x.translate(_ESCAPES) for x in v] if _SPECIAL.search("".join(v)) else v
+            return "%s", [_copy_value(x) for x in v]
+        if not isinstance(v, np.ndarray):
+            return _copy_literal(v), None
+        if v.dtype == bool:
+            if v.all() or not v.any():
+                return ("t" if len(v) and v[0] else "f"), None
+            return "%s", np.where(v, "t", "f").tolist()
+        suffix = f"e-{self.scale}" if self.scale else ""
+        if len(v) and (v == v[0]).all():  # the same in every row (zero groups, defaults): written once
+            return ("\\N" if self.nullable and v[0] < 0 else f"{int(v[0])}{suffix}"), None
+        if self.nullable and (v < 0).any():
+            return "%s", [f"{x}{suffix}" if x >= 0 else "\\N" for x in v.tolist()]
+        return f"%d{suffix}", v.tolist()
+
+
+def _copy_value(value) -> str:
+    """One field of a COPY text row."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict | list):
+        value = json.dumps(value, separators=(",", ":"))
+    return str(value).translate(_ESCAPES)
+
+
+def _copy_literal(value) -> str:
+    """A constant field, as it goes into the %-format of a row."""
+    return _copy_value(value).replace("%", "%%")
+
+
+def insert(model, batches: list[tuple[int, list[Column]]]) -> list | None:
+    """Write batches of rows (row count, columns): COPY on PostgreSQL, bulk_create elsewhere (then
+    the objects created are returned, with their ids)."""
+    if not batches:
+        return None
+    columns = [c.name for c in batches[0][1]]
+    if connection.vendor == "postgresql":
+        parts = []
+        for n, cols in batches:
+            assert [c.name for c in cols] == columns
+            formats, values = zip(*(c.copy_text() for c in cols), strict=True)
+            row = "\t".join(formats) + "\n"
+            per_row = [v for v in values if v is not None]
+            parts.append("".join(map(row.__mod__, zip(*per_row, strict=True))) if per_row else (row % ()) * n)
+        copy(model._meta.db_table, columns, "".join(parts))
+        return None
+    objs = []
+    for n, cols in batches:
+        for values in zip(*(c.python(n) for c in cols), strict=True):
+            objs.append(model(**dict(zip(columns, values, strict=True))))
+    return model.objects.bulk_create(objs)
+
+
+def copy(table: str, columns: list[str], text: str) -> None:
+    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as cp:
+        cp.write(text)
+
+
+def reserve_ids(model, count: int) -> list[int]:
+    """`count` ids from the table's sequence (PostgreSQL), for rows written by COPY whose ids the
+    caller needs (e.g. payments pointing at their ledger entries)."""
+    if count <= 0:
+        return []
+    table = model._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [table, count],
+        )
+        return [row[0] for row in cur.fetchall()]
