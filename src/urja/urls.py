@@ -6,11 +6,12 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from urja.core.api import api
+from urja.core.login import LoginView
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/backoffice/", permanent=False)),
     path("admin/", admin.site.urls),
-    path("login/", auth_views.LoginView.as_view(template_name="registration/login.html"), name="login"),
+    path("login/", LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", api.urls),
     path("backoffice/", include("urja.backoffice.urls")),

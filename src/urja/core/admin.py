@@ -1,7 +1,11 @@
 """Admin for platform data. The audit trail is read-only; tokens are issued by code, only revoked here."""
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 
+from .auth import revoke_tokens
+from .login import ThrottledAdminAuthenticationForm
 from .models import ApiToken, AuditEvent, BackgroundJob, DeferredTask, NumberSeries, StaffProfile
 
 
@@ -49,10 +53,20 @@ class StaffProfileAdmin(admin.ModelAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked")
+    list_display = ("name", "user", "prefix", "created_at", "expires_at", "last_used_at", "revoked", "revoked_reason")
     list_filter = ("revoked",)
     search_fields = ("name", "user__username", "=prefix")
-    readonly_fields = ("user", "name", "prefix", "token_hash", "created_at", "last_used_at")
+    readonly_fields = (
+        "user",
+        "name",
+        "prefix",
+        "token_hash",
+        "password_stamp",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_reason",
+    )
     actions = ["revoke"]
 
     def has_add_permission(self, request):
@@ -60,7 +74,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request, queryset):
-        count = queryset.update(revoked=True)
+        count = queryset.filter(revoked=False).update(revoked=True, revoked_reason="admin")
         self.message_user(request, f"{count} token(s) revoked.")
 
 
@@ -76,3 +90,22 @@ class DeferredTaskAdmin(ReadOnlyAdmin):
 class BackgroundJobAdmin(ReadOnlyAdmin):
     list_display = ("kind", "scope", "status", "stage", "done", "total", "created_by", "created_at", "finished_at")
     list_filter = ("kind", "status")
+
+
+# The admin's own login goes through the password throttle like the staff login page.
+admin.site.login_form = ThrottledAdminAuthenticationForm
+
+User = get_user_model()
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+
+
+@admin.register(User)
+class UrjaUserAdmin(UserAdmin):
+    """Django's user admin; deactivating a user revokes their API tokens at once (a password change
+    needs nothing here: a token issued under another password is refused, see core.auth)."""
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            revoke_tokens(user=obj, reason="user_deactivated")

@@ -4,7 +4,7 @@ Auth: a bearer token (core.ApiToken) for apps and gateways, or the Django sessio
 for the web UI. Each app contributes a router from its `api.py`.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from importlib import import_module
 
 from django.core.exceptions import PermissionDenied
@@ -15,6 +15,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer, django_auth
 
+from .auth import InvalidToken, authenticate_password, validate_token
 from .errors import DomainError
 from .models import ApiToken, hash_token
 
@@ -42,14 +43,11 @@ class TokenAuth(HttpBearer):
     def authenticate(self, request, token):
         try:
             # the staff profile comes along: every API call asks for the caller's role
-            record = ApiToken.objects.select_related("user", "user__staff").get(
-                token_hash=hash_token(token), revoked=False
-            )
+            record = ApiToken.objects.select_related("user", "user__staff").get(token_hash=hash_token(token))
         except ApiToken.DoesNotExist:
-            return None
-        if not record.user.is_active:
-            return None
+            raise InvalidToken("unknown bearer token; sign in again") from None
         now = timezone.now()
+        validate_token(record, now=now)  # revoked, user deactivated, password changed, expired: 401
         if record.last_used_at is None or now - record.last_used_at >= TOKEN_SEEN_RESOLUTION:
             ApiToken.objects.filter(pk=record.pk).update(last_used_at=now)
         request.user = record.user
@@ -76,6 +74,7 @@ class TokenResponse(Schema):
     token: str
     prefix: str
     role: str | None
+    expires_at: datetime
 
 
 class MeOut(Schema):
@@ -84,18 +83,26 @@ class MeOut(Schema):
     office_code: str | None
 
 
-@auth_router.post("/tokens", response={201: TokenResponse}, auth=None)
-def issue_token(request, payload: TokenRequest):
-    """Exchange staff credentials for a bearer token (field-agent app, integrations)."""
-    from django.contrib.auth import authenticate
+class TokenError(Schema):
+    code: str
+    message: str
+    details: dict
 
+
+@auth_router.post("/tokens", response={201: TokenResponse, 401: TokenError, 429: TokenError}, auth=None)
+def issue_token(request, payload: TokenRequest):
+    """Exchange staff credentials for a bearer token (field-agent app, integrations). The token expires
+    after URJA_API_TOKEN_TTL_HOURS and is revoked when the password changes or the user is deactivated.
+    Failed attempts are throttled per username and per client address (data/core/security.toml):
+    while locked out, every attempt — the right password included — answers 429 `too_many_attempts`
+    with `details.retry_after` (seconds) and a Retry-After header."""
     from .permissions import role_of
 
-    user = authenticate(request, username=payload.username, password=payload.password)
+    user = authenticate_password(request, username=payload.username, password=payload.password)
     if user is None or role_of(user) is None:
         raise DomainError("wrong username or password", code="invalid_credentials", status=401)
     token, raw = ApiToken.issue(user=user, name=payload.name)
-    return 201, {"token": raw, "prefix": token.prefix, "role": role_of(user)}
+    return 201, {"token": raw, "prefix": token.prefix, "role": role_of(user), "expires_at": token.expires_at}
 
 
 @auth_router.get("/me", response=MeOut)
@@ -119,7 +126,10 @@ def build_api() -> NinjaAPI:
 
     @api.exception_handler(DomainError)
     def domain_error(request, exc: DomainError):
-        return api.create_response(request, error_body(exc.code, exc.message, exc.details), status=exc.status)
+        response = api.create_response(request, error_body(exc.code, exc.message, exc.details), status=exc.status)
+        for name, value in getattr(exc, "headers", {}).items():  # e.g. Retry-After on too_many_attempts
+            response[name] = value
+        return response
 
     @api.exception_handler(NinjaValidationError)
     def validation_error(request, exc: NinjaValidationError):

@@ -12,3 +12,8 @@ document.addEventListener("htmx:responseError", function (e) {
     if (loading) loading.hidden = true;
   }
 });
+/* Print buttons (receipts, bills): no inline handlers, the Content-Security-Policy allows none. */
+document.addEventListener("click", function (e) {
+  var button = e.target.closest && e.target.closest("[data-print]");
+  if (button) window.print();
+});
