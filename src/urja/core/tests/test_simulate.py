@@ -260,6 +260,25 @@ def test_detects_a_status_change_without_audit(report):
 
 
 @pytest.mark.django_db
+def test_detects_a_status_change_its_machine_forbids(report):
+    from urja.core.services import record_audit
+    from urja.customers.models import Account
+
+    account = Account.objects.filter(status="perm_disconnected").order_by("pk").first()
+    assert account is not None, "the simulation disconnects one connection permanently"
+    Account.objects.filter(pk=account.pk).update(status="active")
+    record_audit(
+        actor=None,
+        channel="system",
+        action="account.status_changed",
+        obj=account,
+        changes={"from": "perm_disconnected", "to": "active", "reason": "planted"},
+    )
+    found = _found("status_change_allowed", account.consumer_number)
+    assert found and "perm_disconnected → active" in found[0].detail
+
+
+@pytest.mark.django_db
 def test_detects_an_estimate_not_trued_up(report):
     """A provisional/estimated bill followed by an actual one: their units (less withdrawals) must
     equal the register advance between the actual readings; a unit more is reported."""

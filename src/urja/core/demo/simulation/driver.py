@@ -304,6 +304,29 @@ class Simulation:
             f"{sum(1 for s in specs if s.is_prepaid)} prepaid)"
         )
         self._meters(accounts)
+        self._tariff_changes()
+
+    def _tariff_changes(self) -> None:
+        """Say whether a tariff order changes inside the simulated window (a period billed on two
+        versions). The simulation does not load a made-up order: the shipped ones decide."""
+        from urja.tariffs.models import TariffVersion
+
+        first, last = date(*self.months[0], 1), month_end(*self.months[-1])
+        starts = sorted(
+            set(
+                TariffVersion.objects.filter(effective_from__gt=first, effective_from__lte=last).values_list(
+                    "effective_from", flat=True
+                )
+            )
+        )
+        if starts:
+            self.note(f"tariff orders change inside the window on {', '.join(map(str, starts))}: billed split")
+        else:
+            self.note(
+                "no tariff change inside the simulated window (the shipped orders change on "
+                "1 April 2025); a split period is not exercised"
+            )
+        self.note("category change not simulated: customers.services has no service for it")
 
     def _meters(self, accounts: list) -> None:
         from urja.customers.models import Account
@@ -1291,14 +1314,27 @@ class Simulation:
         holders = [c for c in self.connections[::10] if not c.closed and not c.account.is_prepaid]
         if k == 0:
             self.clock.at(date(y, m, 1), 8)
+            from urja.payments import services as pay
+
+            self._cashier_session()
             for conn in holders:
-                deposits.demand_initial(
+                entry = deposits.demand_initial(
                     account=conn.account,
                     estimated_monthly_bill=Decimal(str(round(conn.monthly_kwh * 6, 2))),
                     on=self.clock.today(),
                     actor=self.billing_officer,
                     channel="backoffice",
                 )
+                self.clock.tick(60)
+                pay.take_payment(  # paid at the counter with the connection papers
+                    actor=self.cre,
+                    channel="counter",
+                    consumer_number=conn.account.consumer_number,
+                    amount=entry.amount,
+                    idempotency_key=f"sim{self.seed}:deposit:{conn.account.consumer_number}",
+                    notify=False,
+                )
+                self.stats.payments += 1
             return
         if m == 4 or (k == len(self.months) - 1 and not any(mm == 4 for _, mm in self.months)):
             self.clock.at(date(y, m, 1), 8)
@@ -1378,7 +1414,12 @@ class Simulation:
 
         started = time.perf_counter()
         self.report.database = connection.vendor
-        with simulated_time(self.clock):
+        from django.test.utils import override_settings
+
+        # Background work (core.jobs.enqueue_background: bill-run partitions, VEE of imported files)
+        # runs inline after commit, not in the embedded worker thread: a month's events happen in
+        # order, and the checks see the work done (the thread would race the next event).
+        with simulated_time(self.clock), override_settings(URJA_BACKGROUND_THREADS=False):
             self.setup()
             self.checker.mark()
             for y, m in self.months:

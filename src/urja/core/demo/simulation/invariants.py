@@ -46,6 +46,7 @@ class Scope:
     bill_after: int = 0
     payment_after: int = 0
     entry_after: int = 0
+    audit_after: int = 0
     rng: random.Random | None = None
 
 
@@ -516,6 +517,23 @@ def status_changes_audited(scope: Scope) -> list[Violation]:
                     f"account is {status}; its last audited status change is {last.get('to') if last else 'none'}",
                 )
             )
+    # every audited account status change is one its state machine allows
+    from urja.customers.models import ACCOUNT_STATUS
+
+    changes = AuditEvent.objects.filter(
+        object_type="customers.account", action="account.status_changed", pk__gt=scope.audit_after
+    ).values_list("object_id", "changes")
+    for object_id, change in changes:
+        if isinstance(change, str):
+            import json
+
+            change = json.loads(change)
+        before, after = (change or {}).get("from"), (change or {}).get("to")
+        if before and after and after not in ACCOUNT_STATUS.allowed(before):
+            cn = Account.objects.filter(pk=object_id).values_list("consumer_number", flat=True).first() or ""
+            out.append(
+                Violation("status_change_allowed", scope.month, cn, f"account went {before} → {after}, not allowed")
+            )
     actions = {
         PaymentStatus.POSTED: "payment.posted",
         PaymentStatus.IN_SUSPENSE: "payment.suspense",
@@ -581,16 +599,18 @@ class Checker:
     def __init__(self, *, seed: int = 0, checks: dict | None = None):
         self.rng = random.Random(f"{seed}:checks")
         self.checks = dict(checks or CHECKS)
-        self.bill_after = self.payment_after = self.entry_after = 0
+        self.bill_after = self.payment_after = self.entry_after = self.audit_after = 0
 
     def mark(self) -> None:
         """Start from now: data already there is not checked again (a simulation over a demo)."""
         from urja.billing.models import Bill, LedgerEntry
+        from urja.core.models import AuditEvent
         from urja.payments.models import Payment
 
         self.bill_after = Bill.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         self.payment_after = Payment.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         self.entry_after = LedgerEntry.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        self.audit_after = AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
 
     def run(self, *, month: str, extra: Iterable[Violation] = ()) -> list[Violation]:
         scope = Scope(
@@ -598,6 +618,7 @@ class Checker:
             bill_after=self.bill_after,
             payment_after=self.payment_after,
             entry_after=self.entry_after,
+            audit_after=self.audit_after,
             rng=self.rng,
         )
         out = list(extra)
