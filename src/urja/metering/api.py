@@ -471,8 +471,15 @@ def route_book(request, bill_cycle: str, year: int, month: int, route: str | Non
 
 
 @router.post("/imports", response={201: BatchOut})
-def upload_import(request, file: File[UploadedFile], source: Form[str] = "amr", file_format: Form[str] = ""):
-    """Upload an AMR / mobile-app reading file (CSV, JSON or JSON Lines). Idempotent."""
+def upload_import(
+    request,
+    file: File[UploadedFile],
+    source: Form[str] = "amr",
+    file_format: Form[str] = "",
+    bill_cycle: Form[str] = "",
+):
+    """Upload an AMR / mobile-app reading file (CSV, JSON or JSON Lines). Idempotent. With `bill_cycle`
+    (the cycle the file was read for), rows of accounts in another cycle are reported as `wrong_bill_cycle`."""
     require_role(request.user, *IMPORT_ROLES)
     suffix = Path(file.name or "upload.csv").suffix or ".csv"
     with tempfile.NamedTemporaryFile(suffix=suffix) as tmp:
@@ -486,6 +493,7 @@ def upload_import(request, file: File[UploadedFile], source: Form[str] = "amr", 
             source=source,
             file_format=file_format or None,
             name=file.name,
+            bill_cycle=bill_cycle or None,
         )
     return Status(201, batch)
 

@@ -33,6 +33,7 @@ from django.utils import timezone
 from urja.core import regdata
 from urja.core.errors import DomainError
 from urja.core.services import record_audit
+from urja.customers.models import Account
 
 from .models import ImportBatch, ImportRowError, Installation, Meter, Reading, ReadingSource, ReadingStatus, VeeStatus
 
@@ -63,8 +64,16 @@ MESSAGES = {
     "non_numeric_register": "a register value is not a number (at most 3 decimals)",
     "register_out_of_range": "kwh does not fit the meter's register",
     "meter_not_installed": "the meter was not installed at read_at",
+    "wrong_bill_cycle": "the meter's account is in another bill cycle than the file's",
     "invalid_row": "the row is not an object of known fields",
 }
+CYCLE_RE = re.compile(r"^[A-Za-z0-9_-]{1,12}$")
+
+
+def cycle_message(account_cycle: str, file_cycle: str) -> str:
+    return f"the account is in bill cycle {account_cycle}, the file is for cycle {file_cycle}"
+
+
 # Order matters: the first failing check is reported, the same on both databases.
 CHECK_ORDER = list(MESSAGES)
 
@@ -206,12 +215,19 @@ def import_file(
     file_format: str | None = None,
     name: str | None = None,
     enqueue_vee: bool = True,
+    bill_cycle: str | None = None,
 ) -> ImportBatch:
     """Import a reading file; returns the batch with counts. Row errors are kept, never half-applied:
-    valid rows are inserted in one transaction with the batch's error report."""
+    valid rows are inserted in one transaction with the batch's error report.
+
+    `bill_cycle`: the cycle the file was read for (an AMR file per cycle). A row whose account is in
+    another cycle is not imported: it is reported as `wrong_bill_cycle`, naming both cycles (a file from
+    the wrong cycle would otherwise bill readings in a run they do not belong to)."""
     path = Path(path)
     if source not in SOURCES:
         raise DomainError(f"source must be one of {', '.join(SOURCES)}", code="invalid_source")
+    if bill_cycle is not None and not CYCLE_RE.match(bill_cycle):
+        raise DomainError("bill_cycle must be a cycle code such as C01", code="invalid_bill_cycle")
     if not path.exists():
         raise DomainError(f"no such file {path}", code="invalid_file")
     fmt = detect_format(path, file_format)
@@ -228,9 +244,9 @@ def import_file(
     try:
         with transaction.atomic():
             if connection.vendor == "postgresql":
-                counts = _import_postgres(batch, path, fmt)
+                counts = _import_postgres(batch, path, fmt, bill_cycle)
             else:
-                counts = _import_python(batch, path, fmt)
+                counts = _import_python(batch, path, fmt, bill_cycle)
             batch.rows, batch.inserted, batch.rejected = counts["rows"], counts["inserted"], counts["rejected"]
             batch.duplicates = batch.rows - batch.inserted - batch.rejected
             batch.first_reading_id, batch.last_reading_id = counts.get("first_id"), counts.get("last_id")
@@ -246,7 +262,12 @@ def import_file(
                 channel=channel,
                 action="readings.imported",
                 obj=batch,
-                changes={"rows": batch.rows, "inserted": batch.inserted, "rejected": batch.rejected},
+                changes={
+                    "rows": batch.rows,
+                    "inserted": batch.inserted,
+                    "rejected": batch.rejected,
+                    "bill_cycle": bill_cycle,
+                },
             )
     except DomainError as exc:
         ImportBatch.objects.filter(pk=batch.pk).update(
@@ -304,7 +325,7 @@ def _copy_in(raw, path: Path, fmt: str, cols: list[str], zones: list[str]) -> No
                     copy.write_row([error, *values])
 
 
-def _validated_sql(zones: list[str], *, careful: bool) -> str:
+def _validated_sql(zones: list[str], *, careful: bool, bill_cycle: str | None = None) -> str:
     """A query over the staged rows: each row's parsed values, meter, installation and `code` — the
     first failing check, NULL for a good row.
 
@@ -338,9 +359,15 @@ def _validated_sql(zones: list[str], *, careful: bool) -> str:
         neg = " OR ".join(f"coalesce(p.{c}_n < 0, false)" for c in num_cols)
         bad = " OR ".join(f"coalesce(p.{c}_n >= 1e11 OR scale(p.{c}_n) > 3, false)" for c in num_cols)
     lateral = ", ".join([f"{ts} AS ts", *parsed, *flags])
+    # The account is joined only when the file declares its cycle (CYCLE_RE-checked, so safe as a literal).
+    cycle_check, cycle_join, account_cycle = "", "", "NULL::text"
+    if bill_cycle is not None:
+        cycle_check = f"WHEN a.bill_cycle <> '{bill_cycle}' THEN 'wrong_bill_cycle'"
+        cycle_join = "LEFT JOIN customers_account a ON a.id = i.account_id"
+        account_cycle = "a.bill_cycle"
     return f"""
         SELECT p.row_no, p.ts, {", ".join(f"p.{c}_n" for c in num_cols)},
-            m.id AS meter_id, i.id AS inst_id, i.account_id,
+            m.id AS meter_id, i.id AS inst_id, i.account_id, {account_cycle} AS account_cycle,
             CASE
                 WHEN p.pre_error IS NOT NULL THEN p.pre_error
                 WHEN m.id IS NULL THEN 'unknown_meter'
@@ -351,6 +378,7 @@ def _validated_sql(zones: list[str], *, careful: bool) -> str:
                 WHEN {bad} THEN 'non_numeric_register'
                 WHEN p.kwh_n >= power(10::numeric, m.register_digits) THEN 'register_out_of_range'
                 WHEN i.id IS NULL THEN 'meter_not_installed'
+                {cycle_check}
             END AS code
         FROM (
             SELECT s.*, t.* FROM reading_stage s CROSS JOIN LATERAL (SELECT {lateral} OFFSET 0) t
@@ -358,6 +386,7 @@ def _validated_sql(zones: list[str], *, careful: bool) -> str:
         LEFT JOIN metering_meter m ON m.serial = upper(btrim(p.meter_serial))
         LEFT JOIN metering_installation i
             ON i.meter_id = m.id AND i.installed_at <= p.ts AND (i.removed_at IS NULL OR i.removed_at >= p.ts)
+        {cycle_join}
     """
 
 
@@ -383,10 +412,14 @@ def _readings_insert(zones: list[str], source: str, *, on_conflict: bool) -> str
     """
 
 
-def _errors_insert(source: str) -> str:
+def _errors_insert(source: str, bill_cycle: str | None = None) -> str:
     """INSERT of the per-row error report for the rows of `source` (aliased v) that fail a check."""
-    quoted = {c: m.replace("'", "''") for c, m in MESSAGES.items()}
-    message_case = "CASE v.code " + " ".join(f"WHEN '{c}' THEN '{m}'" for c, m in quoted.items()) + " END"
+    quoted = {c: "'" + m.replace("'", "''") + "'" for c, m in MESSAGES.items()}
+    if bill_cycle is not None:  # names both cycles, as cycle_message does
+        quoted["wrong_bill_cycle"] = (
+            f"'the account is in bill cycle ' || v.account_cycle || ', the file is for cycle {bill_cycle}'"
+        )
+    message_case = "CASE v.code " + " ".join(f"WHEN '{c}' THEN {m}" for c, m in quoted.items()) + " END"
     return f"""
         INSERT INTO metering_importrowerror (batch_id, row_number, code, message, raw)
         SELECT %s, v.row_no, v.code, {message_case},
@@ -396,7 +429,9 @@ def _errors_insert(source: str) -> str:
     """
 
 
-def _insert_and_report(cur, batch: ImportBatch, zones: list[str], rows: int, *, careful: bool) -> tuple:
+def _insert_and_report(
+    cur, batch: ImportBatch, zones: list[str], rows: int, *, careful: bool, bill_cycle: str | None = None
+) -> tuple:
     """(inserted, first id, last id, rejected).
 
     A plain INSERT first: a new file (the usual case) skips the per-row speculative insertion that
@@ -405,7 +440,7 @@ def _insert_and_report(cur, batch: ImportBatch, zones: list[str], rows: int, *, 
     same readings) aborts that attempt; then one statement validates the rows once, writes the
     error report and inserts with ON CONFLICT DO NOTHING.
     """
-    validated = f"({_validated_sql(zones, careful=careful)})"
+    validated = f"({_validated_sql(zones, careful=careful, bill_cycle=bill_cycle)})"
     insert = _readings_insert(zones, validated, on_conflict=False)
     params = [batch.source, ReadingStatus.ACTUAL, VeeStatus.PENDING, batch.pk]
     try:
@@ -416,7 +451,7 @@ def _insert_and_report(cur, batch: ImportBatch, zones: list[str], rows: int, *, 
         insert = _readings_insert(zones, "v", on_conflict=True)
         cur.execute(
             f"""WITH v AS MATERIALIZED {validated},
-                errs AS ({_errors_insert("v")} RETURNING 1),
+                errs AS ({_errors_insert("v", bill_cycle)} RETURNING 1),
                 ins AS ({insert})
             SELECT count(*), min(id), max(id), (SELECT count(*) FROM errs) FROM ins""",
             [batch.pk, *params],
@@ -424,12 +459,12 @@ def _insert_and_report(cur, batch: ImportBatch, zones: list[str], rows: int, *, 
         return cur.fetchone()
     rejected = 0
     if inserted < rows:
-        cur.execute(_errors_insert(validated), [batch.pk])
+        cur.execute(_errors_insert(validated, bill_cycle), [batch.pk])
         rejected = cur.rowcount
     return inserted, first_id, last_id, rejected
 
 
-def _import_postgres(batch: ImportBatch, path: Path, fmt: str) -> dict:
+def _import_postgres(batch: ImportBatch, path: Path, fmt: str, bill_cycle: str | None = None) -> dict:
     zones = tod_zones()
     cols = columns()
     with connection.cursor() as cur:
@@ -458,10 +493,14 @@ def _import_postgres(batch: ImportBatch, path: Path, fmt: str) -> dict:
         (rows,) = cur.fetchone()
         try:
             with transaction.atomic():
-                inserted, first_id, last_id, rejected = _insert_and_report(cur, batch, zones, rows, careful=False)
+                inserted, first_id, last_id, rejected = _insert_and_report(
+                    cur, batch, zones, rows, careful=False, bill_cycle=bill_cycle
+                )
         except DataError:
             # Some value does not even cast: validate every field with patterns first (slower).
-            inserted, first_id, last_id, rejected = _insert_and_report(cur, batch, zones, rows, careful=True)
+            inserted, first_id, last_id, rejected = _insert_and_report(
+                cur, batch, zones, rows, careful=True, bill_cycle=bill_cycle
+            )
         cur.execute("DROP TABLE reading_stage")
     return {"rows": rows, "inserted": inserted, "rejected": rejected, "first_id": first_id, "last_id": last_id}
 
@@ -475,6 +514,7 @@ class _Lookup:
     def __init__(self):
         self.meters: dict[str, tuple[int, int] | None] = {}
         self.installs: dict[int, list[tuple[datetime, datetime | None, int, int]]] = {}
+        self.cycles: dict[int, str] = {}  # account id → bill cycle
 
     def load(self, serials: set[str]) -> None:
         missing = {s for s in serials if s not in self.meters}
@@ -491,6 +531,8 @@ class _Lookup:
             "meter_id", "installed_at", "removed_at", "id", "account_id"
         ):
             self.installs.setdefault(meter_id, []).append((at, removed, pk, account_id))
+        accounts = {a for items in self.installs.values() for *_, a in items} - set(self.cycles)
+        self.cycles.update(Account.objects.filter(pk__in=accounts).values_list("id", "bill_cycle"))
 
     def installation(self, meter_id: int, ts: datetime) -> tuple[int, int] | None:
         best = None
@@ -509,8 +551,9 @@ def _parse_ts(text: str) -> datetime | None:
         return None
 
 
-def check_row(row: dict, lookup: _Lookup, now: datetime, zones: list[str]):
-    """(code, None) for a bad row, (None, values) for a good one — the same rules as the SQL path."""
+def check_row(row: dict, lookup: _Lookup, now: datetime, zones: list[str], bill_cycle: str | None = None):
+    """(code, None) for a bad row, (None, values) for a good one — the same rules as the SQL path
+    (wrong_bill_cycle: (code, the account's cycle))."""
     serial = (row.get("meter_serial") or "").strip().upper()
     meter = lookup.meters.get(serial)
     if meter is None:
@@ -534,6 +577,8 @@ def check_row(row: dict, lookup: _Lookup, now: datetime, zones: list[str]):
     inst = lookup.installation(meter[0], ts)
     if inst is None:
         return "meter_not_installed", None
+    if bill_cycle is not None and lookup.cycles.get(inst[1]) != bill_cycle:
+        return "wrong_bill_cycle", lookup.cycles.get(inst[1])
     tod = {z: row[f"tod_{z}"] for z in zones if row.get(f"tod_{z}")}
     return None, {
         "meter_id": meter[0],
@@ -572,7 +617,7 @@ def _python_rows(path: Path, fmt: str, zones: list[str]) -> Iterator[dict]:
             yield row
 
 
-def _import_python(batch: ImportBatch, path: Path, fmt: str) -> dict:
+def _import_python(batch: ImportBatch, path: Path, fmt: str, bill_cycle: str | None = None) -> dict:
     zones = tod_zones()
     lookup = _Lookup()
     now = timezone.now()
@@ -585,12 +630,11 @@ def _import_python(batch: ImportBatch, path: Path, fmt: str) -> dict:
         good, errors = [], []
         seen = set()
         for r in chunk:
-            code, values = (r["__error__"], None) if "__error__" in r else check_row(r, lookup, now, zones)
+            code, values = (r["__error__"], None) if "__error__" in r else check_row(r, lookup, now, zones, bill_cycle)
             if code:
                 raw = ",".join(str(r[c]) for c in BASE_COLUMNS if r.get(c) not in (None, ""))[:500]
-                errors.append(
-                    ImportRowError(batch=batch, row_number=r["__row__"], code=code, message=MESSAGES[code], raw=raw)
-                )
+                message = cycle_message(values, bill_cycle) if code == "wrong_bill_cycle" else MESSAGES[code]
+                errors.append(ImportRowError(batch=batch, row_number=r["__row__"], code=code, message=message, raw=raw))
                 continue
             key = (values["meter_id"], values["read_at"])
             if key in seen:

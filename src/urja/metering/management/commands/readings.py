@@ -15,12 +15,13 @@ class Command(BaseCommand):
         imp.add_argument("file")
         imp.add_argument("--source", default="amr", choices=importer.SOURCES)
         imp.add_argument("--format", dest="file_format", default=None, choices=["csv", "json", "jsonl"])
+        imp.add_argument("--bill-cycle", default=None, help="the cycle the file was read for (rows of others reported)")
         imp.add_argument("--errors", type=int, default=20, help="row errors to print")
 
-    def handle(self, *args, action, file, source, file_format, errors, **options):
+    def handle(self, *args, action, file, source, file_format, errors, bill_cycle=None, **options):
         try:
             batch = importer.import_file(
-                path=file, actor=None, channel="import", source=source, file_format=file_format
+                path=file, actor=None, channel="import", source=source, file_format=file_format, bill_cycle=bill_cycle
             )
         except DomainError as exc:
             raise CommandError(f"{exc.code}: {exc.message}") from exc
