@@ -1166,6 +1166,33 @@ def estimate_reading(*, account: Account, at: datetime, actor, channel: str, doo
     return _estimate(account=account, at=_check_at(at), door_locked=door_locked, actor=actor, channel=channel)
 
 
+def _check_between_neighbours(reading: Reading, value: Decimal, *, code: str) -> None:
+    """`value` on `reading`'s register must not go backwards from the previous usable actual reading
+    nor to the next one (exact across replacement and rollover)."""
+    probe = Reading(
+        pk=reading.pk,
+        account_id=reading.account_id,
+        installation=reading.installation,
+        meter=reading.meter,
+        read_at=reading.read_at,
+        kwh=value,
+    )
+    prev, nxt = previous_reading(reading, actual_only=True), next_reading(reading)
+    for opening, closing in ((prev, probe), (probe, nxt)):
+        if opening is None or closing is None:
+            continue
+        try:
+            consumption_between(opening, closing)
+        except calc.RegisterError as exc:
+            if exc.code == "negative_consumption":
+                raise DomainError(
+                    f"the register would go backwards from {opening.kwh} to {closing.kwh}: edit the value, "
+                    "replace it by an estimate, or record the meter change",
+                    code=code,
+                ) from exc
+            raise DomainError(str(exc), code=exc.code) from exc
+
+
 @transaction.atomic
 def review_reading(
     *, reading: Reading, action: str, actor, channel: str, reason: str = "", kwh: object = None
@@ -1182,24 +1209,16 @@ def review_reading(
     reading.review_reason = reason[:240]
     changes = {"action": action, "reason": reason}
     if action == "accept":
+        if reading.status == ReadingStatus.ACTUAL and reading.kwh is not None:
+            # Accepting a register that went backwards would only move the failure to the bill run.
+            _check_between_neighbours(reading, reading.kwh, code="cannot_accept")
         reading.vee_status = VeeStatus.ACCEPTED
     elif action == "edit":
         value = _decimal("kwh", kwh, required=True)
         if value >= calc.register_size(reading.meter.register_digits):
             raise DomainError("kwh does not fit the meter's register", code="register_out_of_range")
-        prev = previous_reading(reading, actual_only=True)
-        if prev is not None:
-            probe = Reading(
-                account=reading.account,
-                installation=reading.installation,
-                meter=reading.meter,
-                kwh=value,
-                installation_id=reading.installation_id,
-            )
-            try:
-                consumption_between(prev, probe)
-            except calc.RegisterError as exc:
-                raise DomainError(f"edited value: {exc}", code=exc.code) from exc
+        # The edited value must fit between the readings on either side (a late reading has both).
+        _check_between_neighbours(reading, value, code="negative_consumption")
         reading.original_kwh = reading.kwh
         reading.kwh = value
         reading.vee_status = VeeStatus.EDITED

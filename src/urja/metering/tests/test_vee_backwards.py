@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from urja.core.errors import DomainError
 from urja.core.models import ApiToken
 from urja.core.testing import staff_user
 from urja.metering import consumption as calc
@@ -113,3 +114,29 @@ def test_energy_rounds_half_up_like_the_bill_run():
     assert calc.consumption([half]) == Decimal("0.001")
     assert calc.consumption([calc.Segment(Decimal("0"), Decimal("0.003"), 6, Decimal("2.5"))]) == Decimal("0.008")
     assert calc.tod_consumption([({"peak": "0"}, {"peak": "0.001"}, 6, Decimal("0.5"))]) == {"peak": Decimal("0.001")}
+
+
+def test_a_backwards_reading_cannot_be_accepted_only_edited_or_estimated(account, history):
+    r = read(account, "0.000", local(2025, 5, 15))
+    with pytest.raises(DomainError) as err:
+        services.review_reading(reading=r, action="accept", actor=None, channel="system")
+    assert err.value.code == "cannot_accept"
+    assert "from 485.490 to 0.000" in err.value.message
+    # An edited value must fit below the next reading too (here a later one arrived meanwhile).
+    read(account, "700", local(2025, 6, 15))
+    with pytest.raises(DomainError) as err:
+        services.review_reading(reading=r, action="edit", kwh="750", reason="misread", actor=None, channel="system")
+    assert err.value.code == "negative_consumption"
+    edited = services.review_reading(
+        reading=r, action="edit", kwh="585.490", reason="misread", actor=None, channel="system"
+    )
+    assert (edited.vee_status, edited.kwh, edited.original_kwh) == ("edited", Decimal("585.490"), Decimal("0.000"))
+    bc = services.billing_consumption(account=account, period_start=date(2025, 4, 15), period_end=date(2025, 5, 20))
+    assert (bc.kwh, bc.status, bc.held) == (Decimal("100.000"), "actual", False)
+
+
+def test_a_spike_can_still_be_accepted(account, history):
+    spike = read(account, "2000", local(2025, 5, 15))
+    assert spike.exceptions[0]["rule"] == "spike"
+    accepted = services.review_reading(reading=spike, action="accept", actor=None, channel="system")
+    assert accepted.vee_status == "accepted"
