@@ -324,6 +324,13 @@ class Reading(models.Model):
             models.Index(fields=["account", "read_at"], name="reading_account_time"),
             # The review queue: small, so inserts of pending/passed readings never touch it.
             models.Index(fields=["account"], condition=Q(vee_status="review"), name="reading_review_queue"),
+            # Readings the gateway stored but did not validate (the VEE job's retry); imported rows carry a
+            # batch and are found by its id range, so a file import never touches this index.
+            models.Index(
+                fields=["read_at"],
+                condition=Q(vee_status="pending", batch__isnull=True),
+                name="reading_pending_unbatched",
+            ),
         ]
         ordering = ["read_at", "id"]
 
