@@ -476,13 +476,16 @@ def compute_chunk(run: BillRun, rows: list[tuple], segcache: SegmentCache, *, dr
     with _timed("account_queries"):  # balances, overdue principal, e-bill contacts
         where, params = id_filter("account_id", ids)
         for acc, t, p in _sql_rows(
-            "SELECT account_id, SUM(amount), SUM(CASE WHEN entry_type = %s THEN 0 ELSE amount END)"
+            # summed in integer paise: SQLite keeps decimals as floats, and a float sum read back
+            # as Decimal and truncated could show arrears a paisa short of the ledger
+            "SELECT account_id, SUM(CAST(ROUND(amount * 100) AS BIGINT)),"
+            " SUM(CASE WHEN entry_type = %s THEN 0 ELSE CAST(ROUND(amount * 100) AS BIGINT) END)"
             f" FROM billing_ledgerentry WHERE {where} GROUP BY account_id",
             [EntryType.DPS, *params],
         ):
             k = int(np.searchsorted(ids, acc))
             if k < n and ids[k] == acc:
-                arrears[k], principal[k] = int(Decimal(str(t)) * 100), int(Decimal(str(p)) * 100)
+                arrears[k], principal[k] = int(t), int(p)
         overdue = np.zeros(n, dtype=np.int64)
         overdue_days = np.zeros(n, dtype=np.int64)
         for acc, due in _sql_rows(
