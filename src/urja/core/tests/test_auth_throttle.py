@@ -229,3 +229,12 @@ def test_purge_deletes_only_counters_nobody_needs(rule):
     PASSWORD.failed(identity="recent", address=None, now=now)
     assert purge_throttle(now=now) == 1
     assert set(AuthThrottle.objects.values_list("key", flat=True)) == {"locked", "recent"}
+
+
+@pytest.mark.django_db
+def test_the_purge_is_a_periodic_job(rule):
+    from urja.core import tasks
+
+    assert tasks.PERIODIC_TASKS["core.purge_auth_throttle"]["task"] == "urja.core.tasks.purge_auth_throttle"
+    PASSWORD.failed(identity="old", address=None, now=timezone.now() - rule.window - timedelta(minutes=1))
+    assert tasks.purge_auth_throttle() == 1
