@@ -163,7 +163,7 @@ class Gateway:
             )
             services.validate_many(ids)
         except Exception:
-            log.exception("VEE of smart readings failed; the periodic job will not retry them")
+            log.exception("VEE of smart readings failed; the metering.vee_pending job retries them")
 
     def dispatch(self) -> int:
         """Publish queued commands (QoS 1). Returns how many were sent."""

@@ -1237,8 +1237,8 @@ def review_reading(
 
 def run_vee_pending(*, limit: int = 5000) -> int:
     """Validate imported readings waiting for VEE, batch by batch (found by their id range, oldest
-    readings first within a batch). Idempotent: a reading is validated once; a batch is done when
-    none of its readings is pending."""
+    readings first within a batch), then smart-meter readings the gateway stored but did not validate.
+    Idempotent: a reading is validated once; a batch is done when none of its readings is pending."""
     from .models import ImportBatch
 
     done = 0
@@ -1255,6 +1255,11 @@ def run_vee_pending(*, limit: int = 5000) -> int:
             ImportBatch.objects.filter(pk=batch.pk).update(vee_done=True)
         if done >= limit:
             break
+    if done < limit:
+        # Left pending by a gateway error or restart: without this they would wait for the bill run,
+        # and a register that went backwards would not reach the review queue until then.
+        unbatched = Reading.objects.filter(vee_status=VeeStatus.PENDING, batch__isnull=True).order_by("read_at", "id")
+        done += validate_many(list(unbatched.values_list("id", flat=True)[: limit - done]))
     return done
 
 

@@ -140,3 +140,20 @@ def test_a_spike_can_still_be_accepted(account, history):
     assert spike.exceptions[0]["rule"] == "spike"
     accepted = services.review_reading(reading=spike, action="accept", actor=None, channel="system")
     assert accepted.vee_status == "accepted"
+
+
+def test_the_vee_job_validates_smart_readings_the_gateway_left_pending(account, make_meter):
+    meter = make_meter(meter_type="smart")
+    services.install_meter(
+        account=account, meter=meter, actor=None, channel="system", installed_at=local(2025, 1, 1), initial_kwh="0"
+    )
+    items = [
+        {"serial": meter.serial, "ts": local(2025, m, 15, 0), "kwh": Decimal(k)}
+        for m, k in [(2, "160"), (3, "320"), (4, "485.490"), (5, "0.000")]
+    ]
+    services.store_smart_batch(readings=items, intervals=[], events=[])  # the gateway then failed to validate
+    assert services.run_vee_pending(limit=3) == 3  # oldest first, within the job's limit
+    assert services.run_vee_pending() == 1
+    last = Reading.objects.get(meter=meter, read_at=local(2025, 5, 15, 0))
+    assert last.vee_status == "review" and "from 485.490 to 0.000" in last.exceptions[0]["message"]
+    assert services.run_vee_pending() == 0
