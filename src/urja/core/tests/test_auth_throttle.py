@@ -238,3 +238,37 @@ def test_the_purge_is_a_periodic_job(rule):
     assert tasks.PERIODIC_TASKS["core.purge_auth_throttle"]["task"] == "urja.core.tasks.purge_auth_throttle"
     PASSWORD.failed(identity="old", address=None, now=timezone.now() - rule.window - timedelta(minutes=1))
     assert tasks.purge_auth_throttle() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_failures_are_all_counted(on_postgres, rule):
+    """Workers counting failures for one username at once lose none (a row lock per key): the lock
+    starts exactly at the limit, as gunicorn's workers would see it."""
+    if not on_postgres:
+        pytest.skip("SQLite test databases are in-memory per connection; concurrency is proven on PostgreSQL")
+    import threading
+
+    from django.db import connection
+
+    errors: list[Exception] = []
+    barrier = threading.Barrier(rule.username_failures - 1)
+
+    def worker():
+        try:
+            barrier.wait()
+            PASSWORD.failed(identity="target", address="10.7.7.7")
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(rule.username_failures - 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    row = AuthThrottle.objects.get(scope="password:username", key="target")
+    assert row.failures == rule.username_failures - 1 and row.locked_until is None
+    PASSWORD.failed(identity="target", address="10.7.7.7")
+    assert AuthThrottle.objects.get(pk=row.pk).locked_until is not None
