@@ -104,3 +104,11 @@ def test_development_runs_without_a_secret_key(tmp_path):
     del env["SECRET_KEY"]
     result = run([str(URJA), "check"], env)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_env_example_placeholder_is_the_one_refused():
+    from django.conf import settings
+
+    example = (Path(settings.BASE_DIR) / ".env.example").read_text()
+    line = next(ln for ln in example.splitlines() if ln.startswith("# SECRET_KEY="))
+    assert line.split("=", 1)[1].split()[0] == settings.SECRET_KEY_PLACEHOLDER
