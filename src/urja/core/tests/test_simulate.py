@@ -43,26 +43,12 @@ def _a_bill(**filters):
     return Bill.objects.filter(kind="bill", run__isnull=False, **filters).select_related("account").order_by("pk")[0]
 
 
-def _sqlite_paisa(v) -> bool:
-    """An arrears violation of exactly one paisa (the SQLite float-sum truncation)."""
-    import re
-
-    if v.rule != "arrears_equal_ledger":
-        return False
-    shown, ledger = (Decimal(x) for x in re.findall(r"-?\d+\.\d\d", v.detail)[-2:])
-    return abs(shown - ledger) == Decimal("0.01")
-
-
 # ---- the simulation itself ---------------------------------------------------------------------
 
 
 @pytest.mark.django_db
 def test_small_simulation_with_faults_has_no_violation(report):
     violations = [str(v) for v in report.violations]
-    if violations and connection.vendor == "sqlite" and all(_sqlite_paisa(v) for v in report.violations):
-        # Known defect, reported (issue 10): the bill run reads SQLite's SUM of the ledger as a float and
-        # truncates it to paise (int(Decimal(str(t)) * 100)), so a bill's arrears can be a paisa short.
-        pytest.xfail(f"bill-run arrears truncated by a paisa on SQLite ({len(violations)} bills)")
     assert violations == []
     assert len(report.per_month) == MONTHS
     totals = report.totals()

@@ -76,6 +76,7 @@ class MonthStats:
     suspense: int = 0
     reviewed: int = 0
     requests: int = 0
+    prepaid_charged: int = 0
     closed_late: int = 0
     reconnections: int = 0
     violations: int = 0
@@ -123,6 +124,7 @@ class SimulationReport:
             "requests",
             "closed_late",
             "reconnections",
+            "prepaid_charged",
         )
         return {k: sum(getattr(m, k) for m in self.per_month) for k in keys}
 
@@ -289,7 +291,7 @@ class Simulation:
                     spec.profile = Profile("industrial", "medium", "ht", load, "kVA", 0)
                     spec.feeder_id, spec.transformer_id = spec.section.ht_feeder, None
                     spec.bill_cycle, spec.route, spec.is_prepaid = "HT", f"{spec.section.code}-HT", False
-                elif i % 40 == 7 and i < 40 * 25:  # at most 25 prepaid (their daily charge is per account)
+                elif i % 40 == 7 and i < 40 * 5:  # at most 5 prepaid (a gateway message, VEE and a charge a day each)
                     spec.profile = Profile("domestic", "general", "lt_1ph", Decimal("2"), "kW", 0)
                     spec.is_prepaid = True
                 else:
@@ -428,10 +430,12 @@ class Simulation:
                 if k == 1 and n == 2 and meter.kind == "static":
                     self._replace_meter(conn, at - timedelta(days=12), y, m)
                     meter = conn.meter
-                else:
+                elif meter.kind != "smart_prepaid":
                     self._advance(conn, y, m)
                 kind = meter.kind
-                if kind in ("smart", "smart_prepaid"):
+                if kind == "smart_prepaid":
+                    continue  # its daily midnight registers (prepaid_days) are its readings
+                if kind == "smart":
                     smart.append((conn, at))
                     continue
                 if kind in ("amr", "ct_pt_ht"):
@@ -510,7 +514,7 @@ class Simulation:
                                 *[conn.meter.tod.get(z, "") for z in importer.tod_zones()],
                             ]
                         )
-                batch = importer.import_file(path=path, actor=self.billing_officer, channel="import")
+                batch = importer.import_file(path=path, actor=self.billing_officer, channel="import", bill_cycle=cycle)
                 stats.readings += batch.inserted
                 if batch.rejected:
                     self.note(f"AMR file {path.name}: {batch.rejected} rows rejected")
@@ -531,30 +535,45 @@ class Simulation:
                     self._wrong_cycle_file(amr, y, m)
         metering.run_vee_pending()
 
-    def _smart_batch(self, items: list) -> None:
-        from urja.metering import services as metering
+    def _gateway(self):
+        """The MQTT gateway, fed through its inbox (no broker connection): messages are parsed,
+        stored with `store_smart_batch` and validated exactly as from Mosquitto."""
+        if getattr(self, "_gw", None) is None:
+            from urja.metering.gateway import Gateway
 
-        readings, intervals = [], []
+            self._gw = Gateway("mqtt://127.0.0.1:1883")
+        return self._gw
+
+    def _publish(self, messages: list[tuple[str, dict]]) -> dict:
+        from urja.metering import mqtt
+
+        gw = self._gateway()
+        for serial, body in messages:
+            gw.inbox.put((mqtt.topic(serial, "readings"), json.dumps(body, default=str).encode()))
+        out: dict = {}
+        while not gw.inbox.empty():
+            for k, v in gw.drain().items():
+                out[k] = out.get(k, 0) + v if isinstance(v, int) else v
+        return out
+
+    def _smart_batch(self, items: list) -> None:
+        messages = []
         for conn, at in items:
             md = Decimal(str(round(float(conn.account.sanctioned_load) * self.rng.uniform(0.3, 0.8), 3)))
-            readings.append(
-                {
-                    "serial": conn.meter.serial,
-                    "ts": at,
-                    "kwh": conn.meter.register,
-                    "kvah": None,
-                    "md_kw": md,
-                    "md_kva": None,
+            body = {
+                "ts": at.isoformat(),
+                "registers": {
+                    "kwh": str(conn.meter.register),
+                    "md_kw": str(md),
                     "tod": {k: str(v) for k, v in conn.meter.tod.items()},
-                }
-            )
-            intervals.append(
-                {"serial": conn.meter.serial, "ts": at - timedelta(minutes=30), "minutes": 30, "kwh": Decimal("0.4")}
-            )
-        metering.store_smart_batch(readings=readings, intervals=intervals, events=[])
-        if self.faults:  # the gateway re-sends a batch (QoS 1): nothing doubles
-            result = metering.store_smart_batch(readings=readings[:5], intervals=intervals[:5], events=[])
-            self.report.faults_seen.append(f"smart batch re-sent: {result}")
+                },
+                "intervals": [{"ts": (at - timedelta(minutes=30)).isoformat(), "minutes": 30, "kwh": "0.4"}],
+            }
+            messages.append((conn.meter.serial, body))
+        self._publish(messages)
+        if self.faults:  # the meters re-send (QoS 1 redelivery): nothing doubles
+            result = self._publish(messages[:5])
+            self.report.faults_seen.append(f"smart meter messages re-sent: {result}")
 
     def _replace_meter(self, conn: Connection, at: datetime, y: int, m: int) -> None:
         """The month's use split: 60 % on the old meter until `at`, the rest on the new one."""
@@ -659,38 +678,30 @@ class Simulation:
             )
 
     def _wrong_cycle_file(self, amr: list, y: int, m: int) -> None:
-        """An AMR file with readings dated in another cycle's window (the 20th, not the read day)."""
+        """A reading file from the wrong cycle: the HT meters' readings sent in the file declared
+        for cycle C01 (import_file bill_cycle=). Each row must be reported, none imported."""
         from urja.metering import importer
-        from urja.metering.models import Reading
+        from urja.metering.models import ImportRowError
 
-        path = self.tmp / f"amr-wrong-cycle-{y}{m:02d}.csv"
-        day = date(y, m, 20)
-        at = datetime.combine(day, datetime.min.time(), IST).replace(hour=11)
-        conn = amr[0][0]
+        path = self.tmp / f"amr-C01-wrong-{y}{m:02d}.csv"
+        conn, at = amr[0]
         with path.open("w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(importer.columns())
-            w.writerow([conn.meter.serial, at.isoformat(), conn.meter.register, "", "", "", "", "", ""])
-        self.clock.set(at + timedelta(hours=1))
-        batch = importer.import_file(path=path, actor=self.billing_officer, channel="import")
-        from urja.metering import services as metering
-
-        metering.run_vee_pending()
-        stored = Reading.objects.filter(meter__serial=conn.meter.serial, read_at=at).first()
-        if stored is not None:
-            self.planted.add(stored.pk)
-        landed = bool(batch.rejected) or (stored is not None and bool(stored.exceptions))
+            w.writerow([conn.meter.serial, (at + timedelta(minutes=1)).isoformat(), conn.meter.register]
+                       + [""] * (len(importer.columns()) - 3))  # fmt: skip
+        self.clock.tick(600)
+        try:
+            batch = importer.import_file(path=path, actor=self.billing_officer, channel="import", bill_cycle="C01")
+        except TypeError:  # an importer without declared cycles
+            self.note("metering.importer has no bill_cycle: the wrong-cycle file is not checked")
+            return
+        codes = list(ImportRowError.objects.filter(batch=batch).values_list("code", flat=True))
         self.bad_input(
             kind="wrong_cycle_file",
             consumer_number=conn.account.consumer_number,
-            landed=landed,
-            detail=f"reading dated {day} outside cycle {conn.account.bill_cycle}'s window: "
-            + (
-                f"rejected {batch.rejected}"
-                if batch.rejected
-                else f"stored, VEE {stored.vee_status if stored else '-'} "
-                f"{[e.get('rule') for e in (stored.exceptions or [])] if stored else ''}"
-            ),
+            landed=batch.inserted == 0 and bool(codes),
+            detail=f"HT reading in the C01 file: inserted {batch.inserted}, rejected {batch.rejected} {codes}",
         )
 
     # ---- bill runs ---------------------------------------------------------------------------
@@ -1083,15 +1094,37 @@ class Simulation:
                 self.note(f"recharge refused ({exc.code}): {exc.message}")
 
     def prepaid_days(self, y: int, m: int) -> None:
-        """The daily prepaid charge job for each day of the month (run as the month closes: the
-        simulation lives the other events of a day in phases, not hour by hour)."""
+        """Smart prepaid meters send their register at every midnight (through the gateway); the
+        daily prepaid job charges each day's consumption to the wallet. Run as the month closes
+        (the simulation lives a day's other events in phases, not hour by hour)."""
         from urja.payments import services as pay
 
-        if not any(c.account.is_prepaid for c in self.connections):
+        pre = [c for c in self.connections if c.meter.kind == "smart_prepaid" and not c.closed]
+        if not pre:
             return
+        days = calendar.monthrange(y, m)[1]
         self.clock.at(month_end(y, m) + timedelta(days=1), 0, 30)
-        for day in range(1, calendar.monthrange(y, m)[1] + 1):
-            pay.run_prepaid_day(day=date(y, m, day))
+        first = self.months.index((y, m)) == 0
+
+        def midnight(d: date) -> datetime:
+            return datetime.combine(d, datetime.min.time(), IST)
+
+        if first:  # the register at the midnight opening the first simulated month
+            self._publish([(c.meter.serial, {"ts": midnight(date(y, m, 1)).isoformat(),
+                                             "registers": {"kwh": str(c.meter.register)}}) for c in pre])  # fmt: skip
+        for day in range(1, days + 1):
+            messages = []
+            for conn in pre:
+                use = conn.monthly_kwh * SEASON[m] / days * self.rng.uniform(0.6, 1.4)
+                self._advance_part(conn, Decimal(str(round(use, 3))))
+                at = midnight(date(y, m, day) + timedelta(days=1))
+                messages.append(
+                    (conn.meter.serial, {"ts": at.isoformat(), "registers": {"kwh": str(conn.meter.register)}})
+                )
+            self._publish(messages)
+            self.stats.readings += len(messages)
+            result = pay.run_prepaid_day(day=date(y, m, day))
+            self.stats.prepaid_charged += result.get("charged", 0)
             self.clock.tick(5)
 
     def collections(self, y: int, m: int) -> None:
