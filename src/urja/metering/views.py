@@ -120,12 +120,9 @@ def particulars_sheet(request, serial: str):
 def review_queue(request):
     _staff(request, REVIEW_ROLES)
     accounts = scope_by_office(request.user, Account.objects.all(), "office_path")
-    readings = (
-        Reading.objects.filter(vee_status=VeeStatus.REVIEW, account__in=accounts)
-        .select_related("meter", "account__consumer")
-        .order_by("read_at")[:200]
-    )
-    return render(request, "metering/review.html", {"readings": readings})
+    waiting = Reading.objects.filter(vee_status=VeeStatus.REVIEW, account__in=accounts)
+    readings = waiting.select_related("meter", "account__consumer").order_by("read_at")[:200]
+    return render(request, "metering/review.html", {"readings": readings, "total": waiting.count()})
 
 
 @login_required

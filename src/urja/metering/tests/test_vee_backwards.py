@@ -61,7 +61,7 @@ def test_register_went_backwards_goes_to_review_naming_both_values(client, offic
     assert [(q["id"], q["exceptions"][0]["rule"]) for q in queue] == [(r.pk, "negative_consumption")]
     client.force_login(officer)
     page = client.get("/metering/review/").content.decode()
-    assert "Nothing to review" not in page
+    assert "Nothing to review" not in page and "1 reading waits for review" in page
     assert "register went backwards from 485.490 to 0.000" in page
 
 
