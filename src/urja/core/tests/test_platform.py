@@ -32,7 +32,7 @@ def test_production_requires_a_secret_key():
         text=True,
     )
     assert result.returncode != 0
-    assert "SECRET_KEY must be set" in result.stderr
+    assert "SECRET_KEY is not set" in result.stderr
 
 
 def test_database_and_broker_come_from_the_environment(tmp_path):
