@@ -132,6 +132,8 @@ def demo(django_db_blocker, settings):
 
 @pytest.mark.django_db
 def test_no_page_any_demo_role_opens_has_inline_script(demo):
+    from django.contrib.auth import get_user_model
+
     from urja.billing.models import Bill
     from urja.core.demo.staff import LOGINS
     from urja.customers.models import Account
@@ -149,6 +151,12 @@ def test_no_page_any_demo_role_opens_has_inline_script(demo):
         f"/billing/account/{cn}/panel/",
         f"/payments/account/{cn}/panel/",
         f"/servicedesk/accounts/{cn}/panel/",
+        # Django's admin (the admin login opens it): its scripts are files with data-* settings too
+        "/admin/",
+        "/admin/auth/user/",
+        f"/admin/auth/user/{get_user_model().objects.order_by('pk').first().pk}/change/",
+        "/admin/core/apitoken/",
+        f"/admin/customers/account/{account.pk}/change/",
     ]
     bill = Bill.objects.order_by("id").first()
     if bill is not None:
@@ -159,8 +167,6 @@ def test_no_page_any_demo_role_opens_has_inline_script(demo):
             f"/payments/receipt/{payment.receipt_number}/",
             f"/payments/receipt/{payment.receipt_number}/?layout=thermal",
         ]
-
-    from django.contrib.auth import get_user_model
 
     users = {u.username: u for u in get_user_model().objects.filter(username__in=[lg.username for lg in LOGINS])}
     checked = 0
