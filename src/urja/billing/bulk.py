@@ -48,9 +48,12 @@ class Column:
         if isinstance(v, list):
             if v and v.count(v[0]) == len(v):
                 return _copy_literal(v[0]), None
-            if all(type(x) is str for x in v):
+            kinds = set(map(type, v))
+            if kinds == {str}:
                 # escaping is rare (keys and references with a backslash or tab): check once
                 return "%s", [x.translate(_ESCAPES) for x in v] if _SPECIAL.search("".join(v)) else v
+            if kinds <= _PLAIN:  # their str() is already a valid COPY field
+                return "%s", v
             return "%s", [_copy_value(x) for x in v]
         if not isinstance(v, np.ndarray):
             return _copy_literal(v), None
@@ -64,6 +67,9 @@ class Column:
         if self.nullable and (v < 0).any():
             return "%s", [f"{x}{suffix}" if x >= 0 else "\\N" for x in v.tolist()]
         return f"%d{suffix}", v.tolist()
+
+
+_PLAIN = {int, Decimal, datetime}
 
 
 def _copy_value(value) -> str:
@@ -125,3 +131,33 @@ def reserve_ids(model, count: int) -> list[int]:
             [table, count],
         )
         return [row[0] for row in cur.fetchall()]
+
+
+def select_in(sql: str, values, params: list | tuple = ()) -> list[tuple]:
+    """Rows of `sql` whose `{in}` is a membership test in `values` (a chunk's keys or ids): one
+    array parameter on PostgreSQL (`= ANY(%s)`; building and parsing a statement with thousands of
+    placeholders cost more than running it), IN lists of 500 elsewhere. `params` come before it."""
+    values = list(values)
+    if not values:
+        return []
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            # one array literal, built here: psycopg quotes a list element by element (client binding)
+            cast = "text[]" if isinstance(values[0], str) else "bigint[]"
+            cur.execute(sql.replace("{in}", f"= ANY(%s::{cast})"), [*params, _array_literal(values)])
+            return cur.fetchall()
+        rows = []
+        for start in range(0, len(values), 500):
+            part = values[start : start + 500]
+            cur.execute(sql.replace("{in}", f"IN ({', '.join(['%s'] * len(part))})"), [*params, *part])
+            rows += cur.fetchall()
+        return rows
+
+
+def _array_literal(values: list) -> str:
+    if not isinstance(values[0], str):
+        return "{" + ",".join(str(int(v)) for v in values) + "}"
+    text = "".join(values)
+    if "\\" in text or '"' in text:
+        values = [v.replace("\\", "\\\\").replace('"', '\\"') for v in values]
+    return '{"' + '","'.join(values) + '"}'

@@ -282,18 +282,16 @@ def _existing_keys(keys: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int
     if not keys:
         return {}
     found = {}
-    names = list(keys)
-    for start in range(0, len(names), 5000):
-        for key, account, amount, pk in LedgerEntry.objects.filter(
-            idempotency_key__in=names[start : start + 5000]
-        ).values_list("idempotency_key", "account_id", "amount", "pk"):
-            found[key] = (account, int(amount * 100), pk)
-            if keys[key] != (account, int(amount * 100)):
-                raise Conflict(
-                    "this idempotency key was used for a different posting",
-                    code="idempotency_key_reused",
-                    details={"key": key},
-                )
+    for key, account, amount, pk in bulk.select_in(
+        "SELECT idempotency_key, account_id, amount, id FROM billing_ledgerentry WHERE idempotency_key {in}", keys
+    ):
+        found[key] = (account, int(amount * 100), pk)
+        if keys[key] != (account, int(amount * 100)):
+            raise Conflict(
+                "this idempotency key was used for a different posting",
+                code="idempotency_key_reused",
+                details={"key": key},
+            )
     return found
 
 

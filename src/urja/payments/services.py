@@ -12,6 +12,8 @@ import json
 import logging
 import secrets
 import time as time_mod
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
@@ -22,7 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from urja.billing import ledger
+from urja.billing import bulk, ledger
 from urja.billing import services as billing_services
 from urja.billing.models import EntryType, LedgerEntry
 from urja.core import regdata
@@ -30,7 +32,7 @@ from urja.core.errors import Conflict, DomainError, Forbidden, NotFound
 from urja.core.models import Role, StaffProfile
 from urja.core.money import MoneyError, paise, parse_amount
 from urja.core.permissions import role_of
-from urja.core.services import allocate_numbers, next_number, record_audit
+from urja.core.services import allocate_numbers, record_audit
 from urja.customers.models import Account, AccountStatus
 
 from . import allocation as alloc
@@ -160,16 +162,43 @@ def receipt_series(*, channel: str, office) -> tuple[str, str, dict]:
 
 
 def _issue_receipt(payment: Payment) -> None:
-    key, template, fields = receipt_series(channel=payment.channel, office=payment.office)
-    day = timezone.localdate(payment.received_at)
-    payment.receipt_number = next_number(key=key, template=template, fields=fields)
-    payment.verification_code = signing.receipt_code(
-        receipt_number=payment.receipt_number,
-        consumer_number=payment.consumer_number,
-        amount=payment.amount,
-        day=day,
-        key=signing.receipt_key(),
+    office = payment.office.code if payment.office is not None else None
+    [(payment.receipt_number, payment.verification_code)] = issue_receipts(
+        channel=payment.channel, rows=[(office, payment.consumer_number, payment.amount, payment.received_at)]
     )
+
+
+def issue_receipts(*, channel: str, rows: Sequence[tuple[str | None, str, Decimal, datetime]]) -> list[tuple[str, str]]:
+    """(receipt number, verification code) for each payment given as (office code or None for head
+    office, consumer number, amount, received at): one allocation per office series, so a
+    settlement file numbers its rows as the counter numbers one payment."""
+    series = _data("receipts")["series"]
+    prefix = series["prefix"][channel]
+    by_office: dict[str, list[int]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        by_office[row[0] or "HO"].append(i)
+    numbers: list[str] = [""] * len(rows)
+    for code, positions in by_office.items():
+        allocated = allocate_numbers(
+            key=f"receipt:{code}:{channel}",
+            template=series["template"],
+            count=len(positions),
+            fields={"office": code, "prefix": prefix},
+        )
+        for i, number in zip(positions, allocated, strict=True):
+            numbers[i] = number
+    key = signing.receipt_key()
+    days: dict[datetime, date] = {}  # a file has few distinct timestamps
+    out = []
+    for (_office, consumer_number, amount, received_at), number in zip(rows, numbers, strict=True):
+        day = days.get(received_at)
+        if day is None:
+            day = days[received_at] = timezone.localdate(received_at)
+        code = signing.receipt_code(
+            receipt_number=number, consumer_number=consumer_number, amount=amount, day=day, key=key
+        )
+        out.append((number, code))
+    return out
 
 
 @dataclass(frozen=True)
@@ -262,6 +291,51 @@ def allocate_on_ledger(*, account, amount: Decimal, today: date, exclude_entry: 
     ]
     items, _credit = alloc.open_items(entries, today=today, order=order, entry_types=entry_types)
     return alloc.allocate(amount, items, order)
+
+
+def ledger_balances(account_ids) -> dict[int, Decimal]:
+    """What each account owes now (0 for an account with no entries), in one query."""
+    ids = list(account_ids)
+    out = dict.fromkeys(ids, Decimal("0.00"))
+    rows = bulk.select_in(
+        "SELECT account_id, SUM(amount) FROM billing_ledgerentry WHERE account_id {in} GROUP BY account_id", ids
+    )
+    out.update((pk, paise(total)) for pk, total in rows)
+    return out
+
+
+def allocate_payments(
+    *, payments: Sequence[tuple[int, Decimal, date]], balances: dict[int, Decimal]
+) -> list[alloc.Allocation]:
+    """How each payment (account id, amount, day), posted one after the other, is split over what
+    its account owes then — what `allocate_on_ledger` gives for each at the time it is posted.
+    `balances` are the accounts' balances before the first. An account that owes nothing has no
+    open item (allocation.open_items), so its payment is all advance without reading its history;
+    only the histories of accounts that owe are read, in one query."""
+    order, entry_types = allocation_order()
+    owing = [pk for pk, balance in balances.items() if balance > 0]
+    histories: dict[int, list] = defaultdict(list)
+    for start in range(0, len(owing), 5000):
+        for account_id, pk, etype, amt, due, posted in (
+            LedgerEntry.objects.filter(account_id__in=owing[start : start + 5000])
+            .order_by("account_id", "posted_at", "id")
+            .values_list("account_id", "pk", "entry_type", "amount", "due_date", "posted_at")
+        ):
+            histories[account_id].append((pk, etype, amt, due, timezone.localdate(posted)))
+    running = dict(balances)
+    out = []
+    for account_id, amount, day in payments:
+        owed = running.get(account_id, Decimal(0))
+        if owed > 0:
+            items, _credit = alloc.open_items(histories[account_id], today=day, order=order, entry_types=entry_types)
+            split = alloc.allocate(amount, items, order)
+            # the next payment of the account is split after this one
+            histories[account_id].append((0, EntryType.PAYMENT, -amount, None, day))
+        else:
+            split = alloc.Allocation((), amount)
+        running[account_id] = owed - amount
+        out.append(split)
+    return out
 
 
 def take_payment(
@@ -446,7 +520,10 @@ def _post(payment: Payment, *, account: Account, actor) -> None:
     """Post a pending payment (account row already locked by the caller)."""
     PAYMENT_STATUS.check(payment.status, PaymentStatus.POSTED)
     today = timezone.localdate(payment.received_at)
-    split = allocate_on_ledger(account=account, amount=payment.amount, today=today)
+    # the same steps as a settlement file's rows (settlement._post_chunk), for one payment
+    [split] = allocate_payments(
+        payments=[(account.pk, payment.amount, today)], balances={account.pk: ledger.balance(account=account)}
+    )
     entry = ledger.post_entry(
         account=account,
         entry_type=EntryType.PAYMENT,
@@ -482,7 +559,7 @@ def _post(payment: Payment, *, account: Account, actor) -> None:
         obj=payment,
         changes={"amount": payment.amount, "receipt": payment.receipt_number, "ledger_entry": entry.pk},
     )
-    _settle_collection_case(account=account, balance=payment.balance_after, today=today)
+    settle_collection_cases(settled={account.pk: (payment.balance_after, today)})
 
 
 def _notify_received(payment: Payment) -> None:
@@ -1601,19 +1678,25 @@ def _transition_case(case: CollectionCase, status: str, *, today: date) -> None:
     record_audit(actor=None, channel="system", action=f"collection.{status}", obj=case, changes={})
 
 
-def _settle_collection_case(*, account: Account, balance: Decimal, today: date) -> None:
+def settle_collection_cases(*, settled: dict[int, tuple[Decimal, date]]) -> int:
+    """After payments: settle the open collection cases of the accounts (id → (balance now, day paid))
+    whose balance is below the flagging minimum. Returns how many were settled."""
     minimum = Decimal(_collection_data()["flag"]["minimum_overdue"])
-    if balance >= minimum:
-        return
-    for case in CollectionCase.objects.select_for_update().filter(
-        account=account,
-        status__in=[
-            CollectionCase.Status.FLAGGED,
-            CollectionCase.Status.NOTICE_SENT,
-            CollectionCase.Status.DISCONNECTION_DUE,
-        ],
-    ):
-        _transition_case(case, CollectionCase.Status.SETTLED, today=today)
+    paid = {pk: day for pk, (balance, day) in settled.items() if balance is not None and balance < minimum}
+    # few accounts have an open case: find them with one lookup, then lock and settle those
+    case_ids = [
+        pk
+        for (pk,) in bulk.select_in(
+            "SELECT id FROM payments_collectioncase WHERE status IN (%s, %s, %s) AND account_id {in}",
+            list(paid),
+            OPEN_CASE,
+        )
+    ]
+    count = 0
+    for case in CollectionCase.objects.select_for_update().filter(pk__in=case_ids, status__in=OPEN_CASE):
+        _transition_case(case, CollectionCase.Status.SETTLED, today=paid[case.account_id])
+        count += 1
+    return count
 
 
 def issue_disconnection_notices(

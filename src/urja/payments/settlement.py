@@ -5,10 +5,13 @@ Format (CSV, UTF-8, header row, any column order, extra columns ignored):
     row_key,consumer_number,amount,paid_at[,reference][,method]
 
 `row_key` is the agency's unique transaction id: a row posts once per (source, row_key) however
-often the file is imported. On PostgreSQL the valid rows are streamed with COPY into a temporary
-staging table, resolved by one statement and posted by two (payments, ledger entries) in one
-transaction; elsewhere they are posted in chunks with bulk inserts. Called from
-services.import_settlement (the public entry point).
+often the file is imported. Valid rows are posted in chunks, in one transaction, through the same
+post-payment steps as a counter payment (services._post), each done for the whole chunk at once:
+receipt numbers (services.issue_receipts), allocation (services.allocate_payments), the ledger
+entries (billing.ledger.post_entries: checked, COPY on PostgreSQL), the bills' conditional rebates
+(billing.rebates.rebates_on_payments), collection-case settlement (services.settle_collection_cases)
+and, for prepaid accounts, the recharge follow-ups. Called from services.import_settlement (the
+public entry point).
 """
 
 from __future__ import annotations
@@ -23,13 +26,18 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import NamedTuple
 
-from django.db import IntegrityError, connection, transaction
+import numpy as np
+from django.db import connection, transaction
 from django.utils import timezone
 
-from urja.billing.models import EntryType, LedgerEntry
+from urja.billing import bulk, ledger
+from urja.billing.bulk import Column
+from urja.billing.models import EntryType
+from urja.billing.rebates import rebates_on_payments
 from urja.core import regdata
 from urja.core.services import record_audit
 from urja.customers.models import Account, AccountStatus
+from urja.network.models import Office
 
 from .models import ImportBatch, Payment, PaymentChannel, PaymentMethod, PaymentStatus, SuspenseCode
 
@@ -200,16 +208,21 @@ def run_import(*, actor, source: str, filename: str, stream, max_report: int = 1
             sha256="",
             imported_by=actor if getattr(actor, "pk", None) else None,
         )
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cur:
+                # imports of one source one at a time: the check for rows imported before is then exact
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"urja.payments.import:{source}"])
+                cur.execute("SET LOCAL synchronous_commit = off")
+                # Every lookup of a chunk is by key (accounts, payments, ledger entries, bills, cases).
+                # The tables grow inside this transaction, unseen by their statistics: a planner that
+                # believes the ledger small would scan all of it for every chunk.
+                cur.execute("SET LOCAL enable_seqscan = off")
+                cur.execute("SET LOCAL jit = off")
         rows = parse(stream, report, hasher)
         try:
-            if connection.vendor == "postgresql":
-                posted, suspense, total, prepaid = _post_postgres(
-                    batch=batch, source=source, rows=rows, report=report, actor=actor
-                )
-            else:
-                posted, suspense, total, prepaid = _post_chunked(
-                    batch=batch, source=source, rows=rows, report=report, actor=actor
-                )
+            posted, suspense, total, prepaid = _post_rows(
+                batch=batch, source=source, rows=rows, report=report, actor=actor
+            )
         except FileError as exc:
             from urja.core.errors import DomainError
 
@@ -241,15 +254,21 @@ def run_import(*, actor, source: str, filename: str, stream, max_report: int = 1
     return batch
 
 
-def _prepaid_followups(payment_ids: list[int], *, actor) -> None:
-    """Prepaid accounts paid by file still get their rebate, token and reconnection."""
+def _prepaid_followups(keys: list[str], *, actor) -> None:
+    """Prepaid accounts paid by file get their rebate, token and reconnection (as at the counter)."""
+    from urja.billing.ledger import balance
+
     from . import services
 
-    for payment in Payment.objects.filter(pk__in=payment_ids).select_related("account__consumer", "account__section"):
+    payments = Payment.objects.filter(channel=PaymentChannel.FILE, idempotency_key__in=keys).select_related(
+        "account__consumer", "account__section"
+    )
+    for payment in payments:
         account = Account.objects.select_for_update().select_related("consumer", "section").get(pk=payment.account_id)
         services._after_prepaid_recharge(payment, account=account, actor=actor)
-        if payment.payg_token:
-            Payment.objects.filter(pk=payment.pk).update(payg_token=payment.payg_token)
+        Payment.objects.filter(pk=payment.pk).update(
+            payg_token=payment.payg_token, balance_after=balance(account=account)
+        )
 
 
 # --- generic path (SQLite, or any database) --------------------------------------------------------
@@ -276,31 +295,33 @@ class _Named(NamedTuple):
     method: str
 
 
-def _post_chunked(*, batch, source, rows, report, actor):
+def _post_rows(*, batch, source, rows, report, actor):
     posted = suspense = 0
     total = Decimal(0)
     seen_in_file: set[str] = set()
-    prepaid: list[int] = []
-    now = timezone.now()
-    actor_id = actor.pk if getattr(actor, "pk", None) else None
+    prepaid: list[str] = []
+    offices: dict[int, str] = {}
     for raw in _chunks(rows, CHUNK):
         chunk = [_Named._make(r) for r in raw]
-        numbers = {r.consumer_number for r in chunk}
         accounts = {
-            a["consumer_number"]: a
-            for a in Account.objects.filter(consumer_number__in=numbers).values(
-                "id", "consumer_number", "status", "section_id", "is_prepaid"
+            row[1]: dict(zip(("id", "consumer_number", "status", "section_id", "is_prepaid"), row, strict=True))
+            for row in bulk.select_in(
+                "SELECT id, consumer_number, status, section_id, is_prepaid FROM customers_account"
+                " WHERE consumer_number {in}",
+                {r.consumer_number for r in chunk},
             )
         }
         keys = [f"{source}:{r.row_key}" for r in chunk]
-        existing = set(
-            Payment.objects.filter(channel=PaymentChannel.FILE, idempotency_key__in=keys).values_list(
-                "idempotency_key", flat=True
+        existing = {
+            key
+            for (key,) in bulk.select_in(
+                "SELECT idempotency_key FROM payments_payment WHERE channel = %s AND idempotency_key {in}",
+                keys,
+                [PaymentChannel.FILE],
             )
-        )
-        good: list[tuple[Row, dict]] = []
-        for row in chunk:
-            key = f"{source}:{row.row_key}"
+        }
+        good: list[tuple[_Named, dict]] = []
+        for row, key in zip(chunk, keys, strict=True):
             if row.row_key in seen_in_file:
                 report.add(row.line, row.row_key, "duplicate_in_file", "the same row_key appears earlier in the file")
                 continue
@@ -313,209 +334,153 @@ def _post_chunked(*, batch, source, rows, report, actor):
                 report.add(row.line, row.row_key, "unknown_account", f"no account {row.consumer_number}")
                 continue
             good.append((row, account))
-        entries = [
-            LedgerEntry(
-                account_id=a["id"],
-                entry_type=EntryType.PAYMENT,
-                amount=-r.amount,
-                posted_at=r.paid_at,
-                description=f"Payment via {source} ({r.row_key})"[:200],
-                reference_type="payment_file",
-                reference_id=str(batch.pk),
-                idempotency_key=f"pay:file:{source}:{r.row_key}",
-                channel="import",
-                created_by_id=actor_id,
-            )
-            for r, a in good
-            if a["status"] != AccountStatus.PERMANENTLY_DISCONNECTED
-        ]
-        LedgerEntry.objects.bulk_create(entries, batch_size=1000)
-        by_key = {e.idempotency_key: e for e in entries}
-        payments = []
-        for r, a in good:
-            entry = by_key.get(f"pay:file:{source}:{r.row_key}")
-            payments.append(
-                Payment(
-                    channel=PaymentChannel.FILE,
-                    method=r.method,
-                    idempotency_key=f"{source}:{r.row_key}",
-                    account_id=a["id"],
-                    consumer_number=r.consumer_number,
-                    amount=r.amount,
-                    status=PaymentStatus.POSTED if entry else PaymentStatus.IN_SUSPENSE,
-                    received_at=r.paid_at,
-                    posted_at=now if entry else None,
-                    ledger_entry=entry,
-                    reference=r.reference,
-                    office_id=a["section_id"],
-                    batch=batch,
-                    suspense_reason="" if entry else "account is permanently disconnected",
-                    suspense_code="" if entry else SuspenseCode.ACCOUNT_CLOSED,
-                )
-            )
-            if entry:
-                posted += 1
-                total += r.amount
-            else:
-                suspense += 1
-        Payment.objects.bulk_create(payments, batch_size=1000)
-        prepaid += [p.pk for p, (_, a) in zip(payments, good, strict=True) if a["is_prepaid"] and p.ledger_entry]
+        if not good:
+            continue
+        n_posted, n_suspense, amount, keys_prepaid = _post_chunk(
+            good, batch=batch, source=source, actor=actor, offices=offices
+        )
+        posted += n_posted
+        suspense += n_suspense
+        total += amount
+        prepaid += keys_prepaid
     return posted, suspense, total, prepaid
 
 
-# --- PostgreSQL path: COPY into staging + set-based posting ----------------------------------------
+def _post_chunk(good: list[tuple[_Named, dict]], *, batch, source: str, actor, offices: dict[int, str]):
+    """The post-payment steps of services._post for a chunk of rows at once (see the module doc)."""
+    from . import services
 
-# COPY text format: these characters must be escaped inside a field.
-_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_blocks(rows: Iterable[Row], size: int = 20_000) -> Iterator[bytes]:
-    """Tab-separated blocks for COPY … FROM STDIN (text format), built by hand: the csv module's
-    writer cost two microseconds a row. A file has few distinct timestamps, so their text is cached."""
-    special = _COPY_SPECIAL.search
-    escapes = _COPY_ESCAPES
-    stamps: dict[datetime, str] = {}
-    parts: list[str] = []
-    for line, key, number, amount, paid_at, reference, method in rows:
-        stamp = stamps.get(paid_at)
-        if stamp is None:
-            stamp = paid_at.isoformat()
-            if len(stamps) < 100_000:
-                stamps[paid_at] = stamp
-        if special(f"{key}{number}{reference}"):
-            key, number, reference = key.translate(escapes), number.translate(escapes), reference.translate(escapes)
-        parts.append(f"{line}\t{key}\t{number}\t{amount}\t{stamp}\t{reference}\t{method}\n")
-        if len(parts) >= size:
-            yield "".join(parts).encode()
-            parts.clear()
-    if parts:
-        yield "".join(parts).encode()
-
-
-def _post_postgres(*, batch, source, rows, report, actor):
-    """COPY the valid rows into a staging table, resolve them in one statement, then post.
-
-    The posting is optimistic: the payments and ledger entries are written with plain INSERTs inside
-    a savepoint, without first looking up every key among the payments already imported (that join
-    cost more than the inserts). A row imported before by another file of this source breaks the
-    payments' unique key; then the savepoint is rolled back, the rows already imported are marked,
-    and the rest is posted. Either way every row posts at most once, and imports of one source are
-    serialised by an advisory lock, so the outcome is the same as checking first.
-    """
-    actor_id = actor.pk if getattr(actor, "pk", None) else None
-    with connection.cursor() as cur:
-        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"urja.payments.import:{source}"])
-        # room for the staging sort and hash joins in memory (this transaction only); JIT compiling
-        # the big statements costs more than it saves here
-        cur.execute("SET LOCAL work_mem = '256MB'")
-        cur.execute("SET LOCAL synchronous_commit = off")
-        cur.execute("SET LOCAL jit = off")
-        cur.execute(
-            "CREATE TEMP TABLE pay_stage (line integer, row_key text, consumer_number text,"
-            " amount numeric(14,2), paid_at timestamptz, reference text, method text) ON COMMIT DROP"
+    missing = {a["section_id"] for _, a in good} - offices.keys()
+    if missing:
+        offices.update(Office.objects.filter(pk__in=missing).values_list("pk", "code"))
+    receipts = services.issue_receipts(
+        channel=PaymentChannel.FILE,
+        rows=[(offices.get(a["section_id"]), r.consumer_number, r.amount, r.paid_at) for r, a in good],
+    )
+    # Money for a permanently disconnected account waits in suspense (it has already left the payer).
+    post = [i for i, (_, a) in enumerate(good) if a["status"] != AccountStatus.PERMANENTLY_DISCONNECTED]
+    days = _local_days(good)
+    balances = services.ledger_balances({good[i][1]["id"] for i in post})
+    splits = services.allocate_payments(
+        payments=[(good[i][1]["id"], good[i][0].amount, days[i]) for i in post], balances=balances
+    )
+    entry_ids = (
+        ledger.post_entries(
+            [
+                (
+                    len(post),
+                    [
+                        Column("account_id", [good[i][1]["id"] for i in post]),
+                        Column("entry_type", EntryType.PAYMENT),
+                        Column("amount", -np.array([int(good[i][0].amount * 100) for i in post], dtype=np.int64), 2),
+                        Column("posted_at", [good[i][0].paid_at for i in post]),
+                        Column(
+                            "description",
+                            [f"Payment {receipts[i][0]} via {source} ({good[i][0].row_key})"[:200] for i in post],
+                        ),
+                        Column("reference_type", "payment_file"),
+                        Column("reference_id", str(batch.pk)),
+                        Column("idempotency_key", [f"pay:file:{source}:{good[i][0].row_key}" for i in post]),
+                    ],
+                )
+            ],
+            actor=actor,
+            channel="import",
+            return_ids=True,
         )
-        with cur.copy("COPY pay_stage FROM STDIN") as copy:
-            for block in _copy_blocks(rows):
-                copy.write(block)
-        cur.execute("ANALYZE pay_stage")
-        cur.execute(
-            "SELECT pg_get_serial_sequence('payments_payment', 'id'),"
-            " pg_get_serial_sequence('billing_ledgerentry', 'id')"
-        )
-        payment_seq, entry_seq = cur.fetchone()
-        # One pass: the account, the first occurrence of each row_key in the file, and the ids of the
-        # payment and (unless in suspense) the ledger entry, reserved from the tables' sequences. The
-        # duplicate check sorts by row_key in byte order (C collation): any order groups equal keys,
-        # and this one is cheap. Only there: keys built from row_key must keep the default collation,
-        # or the payments' key index cannot serve the lookups below.
-        cur.execute(
-            """
-            CREATE TEMP TABLE pay_rows ON COMMIT DROP AS
-            SELECT r.*, false AS seen,
-                   CASE WHEN r.account_id IS NULL OR r.dup THEN NULL ELSE nextval(%s::regclass) END AS payment_id,
-                   CASE WHEN r.account_id IS NULL OR r.dup OR r.account_status = %s THEN NULL
-                        ELSE nextval(%s::regclass) END AS entry_id
-            FROM (SELECT s.*, a.id AS account_id, a.status AS account_status, a.section_id, a.is_prepaid,
-                         row_number() OVER (PARTITION BY s.row_key COLLATE "C" ORDER BY s.line) > 1 AS dup
-                  FROM pay_stage s LEFT JOIN customers_account a ON a.consumer_number = s.consumer_number) r
-            """,
-            [payment_seq, AccountStatus.PERMANENTLY_DISCONNECTED, entry_seq],
-        )
-        cur.execute("DROP TABLE pay_stage")
-        try:
-            with transaction.atomic():
-                _insert_posted(cur, batch=batch, source=source, actor_id=actor_id)
-        except IntegrityError:
-            # Some rows were imported before: leave those out (their ids stay unused) and post the rest.
-            cur.execute(
-                """
-                UPDATE pay_rows r SET seen = true, payment_id = NULL, entry_id = NULL
-                FROM payments_payment p
-                WHERE r.payment_id IS NOT NULL AND p.channel = 'file' AND p.idempotency_key = %s || ':' || r.row_key
-                """,
-                [source],
+        if post
+        else []
+    )
+    # Balances after each payment, then the bills' conditional rebates those payments earn (not for
+    # prepaid accounts: their recharge rebate comes with the follow-ups), carried into the balances.
+    digital = set(services._data("charges")["digital_payment"]["methods"])
+    running = dict(balances)
+    after: list[Decimal] = []
+    per_account: dict[int, list] = {}
+    positions: dict[int, list[int]] = {}
+    for k, i in enumerate(post):
+        row, account = good[i]
+        running[account["id"]] -= row.amount
+        after.append(running[account["id"]])
+        positions.setdefault(account["id"], []).append(k)
+        if not account["is_prepaid"]:
+            per_account.setdefault(account["id"], []).append((k, days[i], row.method in digital, after[k]))
+    for k, credit in rebates_on_payments(payments=per_account, actor=actor, channel="import"):
+        account_id = good[post[k]][1]["id"]
+        running[account_id] += credit
+        for later in positions[account_id]:
+            if later >= k:
+                after[later] += credit
+    services.settle_collection_cases(settled={good[i][1]["id"]: (running[good[i][1]["id"]], days[i]) for i in post})
+    now = timezone.now()
+    posted_of = dict(zip(post, range(len(post)), strict=True))
+    status, posted_at, entry, split_json, balance_after, reason, code = [], [], [], [], [], [], []
+    for i in range(len(good)):
+        k = posted_of.get(i)
+        if k is None:
+            status.append(PaymentStatus.IN_SUSPENSE)
+            posted_at.append(None)
+            entry.append(None)
+            split_json.append({})
+            balance_after.append(None)
+            reason.append("account is permanently disconnected")
+            code.append(SuspenseCode.ACCOUNT_CLOSED)
+        else:
+            status.append(PaymentStatus.POSTED)
+            posted_at.append(now)
+            entry.append(entry_ids[k])
+            split_json.append(splits[k].as_json())
+            balance_after.append(after[k])
+            reason.append("")
+            code.append("")
+    bulk.insert(
+        Payment,
+        [
+            (
+                len(good),
+                [
+                    Column("channel", PaymentChannel.FILE),
+                    Column("method", [r.method for r, _ in good]),
+                    Column("idempotency_key", [f"{source}:{r.row_key}" for r, _ in good]),
+                    Column("account_id", [a["id"] for _, a in good]),
+                    Column("consumer_number", [r.consumer_number for r, _ in good]),
+                    Column("amount", np.array([int(r.amount * 100) for r, _ in good], dtype=np.int64), 2),
+                    Column("status", status),
+                    Column("received_at", [r.paid_at for r, _ in good]),
+                    Column("posted_at", posted_at),
+                    Column("ledger_entry_id", entry),
+                    Column("reference", [r.reference for r, _ in good]),
+                    Column("instrument_number", ""),
+                    Column("instrument_bank", ""),
+                    Column("instrument_date", None),
+                    Column("office_id", [a["section_id"] for _, a in good]),
+                    Column("collected_by_id", None),
+                    Column("session_id", None),
+                    Column("batch_id", batch.pk),
+                    Column("receipt_number", [number for number, _ in receipts]),
+                    Column("verification_code", [code_ for _, code_ in receipts]),
+                    Column("allocation", split_json),
+                    Column("balance_after", balance_after),
+                    Column("suspense_reason", reason),
+                    Column("suspense_code", code),
+                    Column("payg_token", ""),
+                    Column("notes", ""),
+                ],
             )
-            _insert_posted(cur, batch=batch, source=source, actor_id=actor_id)
-        # Rows not posted, for the report. A row of an unknown account whose key was imported before
-        # is a duplicate; there are few such rows, so that is looked up row by row (a scalar subquery:
-        # an EXISTS could be planned as a hash of every file payment ever imported).
-        cur.execute(
-            """
-            SELECT line, row_key,
-                   CASE WHEN dup THEN 'duplicate_in_file' WHEN seen THEN 'duplicate'
-                        WHEN (SELECT true FROM payments_payment p
-                              WHERE p.channel = 'file' AND p.idempotency_key = %s || ':' || r.row_key) IS NOT NULL
-                        THEN 'duplicate' ELSE 'unknown_account' END,
-                   consumer_number
-            FROM pay_rows r WHERE payment_id IS NULL ORDER BY line
-            """,
-            [source],
-        )
-        messages = {
-            "duplicate_in_file": "the same row_key appears earlier in the file",
-            "duplicate": "already imported",
-        }
-        for line, key, code, number in cur:
-            report.add(line, key, code, messages.get(code, f"no account {number}"))
-        cur.execute(
-            "SELECT count(*) FILTER (WHERE entry_id IS NOT NULL),"
-            " count(*) FILTER (WHERE payment_id IS NOT NULL AND entry_id IS NULL),"
-            " coalesce(sum(amount) FILTER (WHERE entry_id IS NOT NULL), 0),"
-            " coalesce(array_agg(payment_id) FILTER (WHERE is_prepaid AND entry_id IS NOT NULL), '{}')"
-            " FROM pay_rows"
-        )
-        posted, suspense, total, prepaid = cur.fetchone()
-        cur.execute("DROP TABLE pay_rows")
-    return posted, suspense, Decimal(total), list(prepaid)
+        ],
+    )
+    total = sum((good[i][0].amount for i in post), Decimal(0))
+    prepaid = [f"{source}:{good[i][0].row_key}" for i in post if good[i][1]["is_prepaid"]]
+    return len(post), len(good) - len(post), total, prepaid
 
 
-def _insert_posted(cur, *, batch, source: str, actor_id) -> None:
-    """The payments (first: a key imported before fails here, before any ledger work) and the ledger
-    entries of the rows in pay_rows that have ids."""
-    cur.execute(
-        """
-        INSERT INTO payments_payment (id, channel, method, idempotency_key, account_id, consumer_number, amount,
-            status, received_at, posted_at, ledger_entry_id, reference, instrument_number, instrument_bank,
-            instrument_date, office_id, collected_by_id, session_id, batch_id, receipt_number, verification_code,
-            allocation, balance_after, suspense_reason, suspense_code, payg_token, notes)
-        SELECT payment_id, 'file', method, %s || ':' || row_key, account_id, consumer_number, amount,
-               CASE WHEN entry_id IS NULL THEN 'in_suspense' ELSE 'posted' END, paid_at,
-               CASE WHEN entry_id IS NULL THEN NULL ELSE now() END, entry_id, reference, '', '', NULL,
-               section_id, NULL, NULL, %s, NULL, '', '{}'::jsonb, NULL,
-               CASE WHEN entry_id IS NULL THEN 'account is permanently disconnected' ELSE '' END,
-               CASE WHEN entry_id IS NULL THEN %s ELSE '' END, '', ''
-        FROM pay_rows WHERE payment_id IS NOT NULL
-        """,
-        [source, batch.pk, SuspenseCode.ACCOUNT_CLOSED],
-    )
-    cur.execute(
-        """
-        INSERT INTO billing_ledgerentry (id, account_id, entry_type, amount, posted_at, due_date, description,
-            reference_type, reference_id, idempotency_key, reverses_id, created_by_id, channel)
-        SELECT entry_id, account_id, %s, -amount, paid_at, NULL, left('Payment via ' || %s || ' (' || row_key
-               || ')', 200), 'payment_file', %s, 'pay:file:' || %s || ':' || row_key, NULL, %s, 'import'
-        FROM pay_rows WHERE entry_id IS NOT NULL
-        """,
-        [EntryType.PAYMENT, source, str(batch.pk), source, actor_id],
-    )
+def _local_days(good) -> list:
+    """The local day of each row's paid_at (a file has few distinct timestamps)."""
+    cache: dict[datetime, object] = {}
+    out = []
+    for r, _ in good:
+        day = cache.get(r.paid_at)
+        if day is None:
+            day = cache[r.paid_at] = timezone.localdate(r.paid_at)
+        out.append(day)
+    return out

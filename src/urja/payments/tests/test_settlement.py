@@ -184,4 +184,4 @@ def test_awkward_text_is_stored_as_given(accounts, admin_user):
     assert batch.posted == 1, batch.report
     payment = Payment.objects.get(idempotency_key="ICICI:K\\1")
     assert payment.reference == 'UTR "7", a\\b' and payment.amount == Decimal("1000.00")
-    assert payment.ledger_entry.description == "Payment via ICICI (K\\1)"
+    assert payment.ledger_entry.description == f"Payment {payment.receipt_number} via ICICI (K\\1)"
