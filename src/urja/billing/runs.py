@@ -23,7 +23,7 @@ import time as time_mod
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 from django.db import connection, transaction
@@ -266,7 +266,7 @@ def _last_per_account(acc: np.ndarray, mask: np.ndarray, ids: np.ndarray) -> np.
 
 def bulk_usage(run: BillRun, rows: list[tuple], *, dry_run: bool) -> UsageArrays:
     """Units for every account of a chunk: one query on readings, one on installations, numpy for the rest."""
-    from urja.metering.models import REGISTER_STATUSES, USABLE_VEE, MeterType, Ownership
+    from urja.metering.models import REGISTER_STATUSES, USABLE_VEE, MeterType, Ownership, VeeStatus
 
     ops = connection.ops
     ids = np.fromiter((r[A_ID] for r in rows), dtype=np.int64, count=len(rows))
@@ -310,13 +310,13 @@ def bulk_usage(run: BillRun, rows: list[tuple], *, dry_run: bool) -> UsageArrays
             " COALESCE(CAST(ROUND(r.kwh * 1000) AS BIGINT), 0), COALESCE(CAST(ROUND(r.md_kw * 1000) AS BIGINT), -1),"
             " CASE WHEN r.status = 'actual' THEN 0 WHEN r.status = 'provisional' THEN 2 ELSE 1 END,"
             " r.installation_id, CASE WHEN r.tod IS NULL THEN 0 ELSE 1 END,"
-            " COALESCE(CAST(ROUND(r.md_kva * 1000) AS BIGINT), -1)"
+            " COALESCE(CAST(ROUND(r.md_kva * 1000) AS BIGINT), -1), CASE WHEN r.vee_status = %s THEN 1 ELSE 0 END"
             f" FROM metering_reading r WHERE {where}"
             " AND r.read_at >= %s AND r.read_at < %s ORDER BY r.account_id, r.read_at, r.id",
-            [ops.adapt_datetimefield_value(start), *usable_vee, *statuses, *params,
+            [ops.adapt_datetimefield_value(start), *usable_vee, *statuses, VeeStatus.PENDING, *params,
              ops.adapt_datetimefield_value(lookback), ops.adapt_datetimefield_value(end)],
         )  # fmt: skip
-        rd = np.array(c.fetchall(), dtype=np.int64).reshape(-1, 9)
+        rd = np.array(c.fetchall(), dtype=np.int64).reshape(-1, 10)
     # the last installation of an account is its current meter
     n_inst = np.zeros(n, dtype=np.int64)
     np.add.at(n_inst, np.searchsorted(ids, inst[:, 0]), 1)
@@ -332,6 +332,8 @@ def bulk_usage(run: BillRun, rows: list[tuple], *, dry_run: bool) -> UsageArrays
     cl = _last_per_account(acc, usable & in_period, ids)
     blocked = np.zeros(n, dtype=bool)
     blocked[np.searchsorted(ids, acc[in_period & ~usable])] = True
+    # a reading still waiting for VEE (before the period too) is validated by metering's rule first
+    blocked[np.searchsorted(ids, acc[rd[:, 9] == 1])] = True
     md = np.full(n, -1, dtype=np.int64)
     sel = in_period & usable
     # demand in the account's load unit: kVA accounts are billed on the kVA register (as metering does)
@@ -412,7 +414,8 @@ def _slow_path(run: BillRun, ids: np.ndarray, slow: np.ndarray, result: UsageArr
         md = c.md_kva if account.load_unit == "kVA" else c.md_kw
         result.units[i] = int(c.kwh * 1000)
         result.status[i] = {"actual": 0, "provisional": 2}.get(c.status, 1)
-        result.md[i] = int(md * 1000) if md is not None else -1
+        # half up to milli, as the fast path rounds MD × MF (vector.rhu)
+        result.md[i] = int((md * 1000).to_integral_value(ROUND_HALF_UP)) if md is not None else -1
         if c.tod:
             result.tod[i] = {k: int(v * 1000) for k, v in c.tod.items()}
         result.opening[i] = int(c.opening["kwh"] * 1000) if c.opening and c.opening.get("kwh") is not None else -1

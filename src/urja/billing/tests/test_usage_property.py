@@ -278,7 +278,6 @@ def test_kva_demand_from_the_kva_register(offices, monkeypatch, tariffs_loaded):
     assert int(usage.md[0]) == 4500  # the fast path gave 4000 (md_kw) before 520e0a8
 
 
-@pytest.mark.xfail(strict=True, reason="runs._slow_path truncates MD × MF to milli (int), the fast path rounds half up")
 def test_slow_path_md_is_rounded_like_the_fast_path(offices, monkeypatch, tariffs_loaded):
     # A rollover sends the account to the slow path; MD 0.123 × MF 2.5 = 0.3075 kW.
     account, _ = _simple_account(
@@ -292,9 +291,6 @@ def test_slow_path_md_is_rounded_like_the_fast_path(offices, monkeypatch, tariff
     assert int(usage.md[0]) == 308  # 0.3075 half up, as the fast path would give; the slow path gives 307
 
 
-@pytest.mark.xfail(
-    strict=True, reason="bulk_usage ignores a pending reading before the period; billing_consumption validates it"
-)
 def test_pending_reading_before_the_period(offices, monkeypatch, tariffs_loaded):
     account, meter = _simple_account(
         offices["section1"],
@@ -306,7 +302,7 @@ def test_pending_reading_before_the_period(offices, monkeypatch, tariffs_loaded)
         readings=[{"serial": meter.serial, "ts": local(2025, 5, 25), "kwh": Decimal("1450")}], intervals=[], events=[]
     )
     usage, routed = bulk(monkeypatch, [account])
-    assert account.pk not in routed
+    assert account.pk in routed  # a pending reading sends the account through metering's rule
     c = metering.billing_consumption(account=account, period_start=date(2025, 5, 31), period_end=PERIOD[1])
-    assert c.kwh == Decimal("100.000")  # from 25 May (1450): the fast path opens at 10 May (1400), 150 units
+    assert c.kwh == Decimal("100.000")  # from 25 May (1450): the fast path opened at 10 May (1400), 150 units
     assert int(usage.units[0]) == 100_000
