@@ -32,6 +32,9 @@ class Command(BaseCommand):
             "urja.core.jobs",
         ):
             logging.getLogger(name).setLevel(logging.WARNING)
+        # the faults are deliberate: their warnings (deferred calls, a partition taken over) are in the report
+        for name in ("urja.core.jobs", "urja.billing.runs"):
+            logging.getLogger(name).setLevel(logging.ERROR)
 
         report = simulate(
             months=months,
