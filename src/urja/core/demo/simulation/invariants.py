@@ -534,6 +534,31 @@ def status_changes_audited(scope: Scope) -> list[Violation]:
             out.append(
                 Violation("status_change_allowed", scope.month, cn, f"account went {before} → {after}, not allowed")
             )
+    # a service request's present status is the one its latest audited status change names
+    from urja.servicedesk.models import ServiceRequest
+
+    latest_sr = AuditEvent.objects.filter(
+        object_type="servicedesk.servicerequest", action="servicedesk.status", object_id=Cast_text(OuterRef("pk"))
+    ).order_by("-id")
+    rows = (
+        ServiceRequest.objects.annotate(last=Subquery(latest_sr.values("changes")[:1]))
+        .filter(last__isnull=False)
+        .values_list("number", "status", "last", "account__consumer_number")
+    )
+    for number, status, last, cn in rows:
+        if isinstance(last, str):
+            import json
+
+            last = json.loads(last)
+        if (last or {}).get("to") != status:
+            out.append(
+                Violation(
+                    "status_change_audited",
+                    scope.month,
+                    cn or "",
+                    f"request {number} is {status}; its last audited change is to {(last or {}).get('to')}",
+                )
+            )
     actions = {
         PaymentStatus.POSTED: "payment.posted",
         PaymentStatus.IN_SUSPENSE: "payment.suspense",
