@@ -43,6 +43,8 @@ def run(n: int) -> dict:
         raise SystemExit("the simulate bench needs PostgreSQL (URJA_BENCH_DATABASE_URL)")
     for name in ("celery", "urja"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    for name in ("urja.core.jobs", "urja.billing.runs"):  # the deliberate faults' warnings
+        logging.getLogger(name).setLevel(logging.ERROR)
     name = f"{conn.settings_dict['NAME']}_sim"
     admin = _admin_url(conn.settings_dict)
     with psycopg.connect(admin, autocommit=True) as pg:
