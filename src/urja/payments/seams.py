@@ -1,21 +1,20 @@
 """Seams to the apps payments depends on but does not own.
 
-Each function has a fixed contract; it calls the owning app when its API is there and falls back
-to a minimal, documented behaviour otherwise (so payments works and is tested on its own):
+Each function has a fixed contract and calls the owning app's service directly (payments sits above
+notifications, metering and tariffs in the layers): a renamed function fails loudly at import, never
+silently turns a behaviour off.
 
-* `notify_consumer(...)`     → urja.notifications.services.notify (fallback: log only).
+* `notify_consumer(...)`     → urja.notifications.services.notify, after commit.
 * `send_meter_command(...)`  → urja.metering.services.send_command, published by the metering MQTT
-                               gateway (fallback without metering: publish straight to the broker on
-                               `urja/meters/<consumer number>/cmd`).
-* `day_consumption(...)`     → urja.metering (kWh of one day for an account; fallback: None).
-* `price_energy(...)`        → urja.tariffs engine (fallback: flat rate from data/payments/prepaid.toml).
+                               gateway; NoSmartMeter when the account has no smart meter.
+* `day_consumption(...)`     → urja.metering.services.day_consumption (kWh of one day; None: no data).
+* `price_energy(...)`        → urja.tariffs.services.calculate; NoTariff when no tariff prices the
+                               account (never a made-up price: the day is skipped with that reason).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import uuid
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -32,19 +31,12 @@ log = logging.getLogger(__name__)
 
 def notify_consumer(*, event: str, consumer, context: dict, idempotency_key: str) -> None:
     """Queue a consumer message after the current transaction commits (never inside it)."""
+    from urja.notifications import services as notifications
 
     def send():
         try:
-            from urja.notifications import services as notifications
-        except ImportError:  # pragma: no cover
-            notifications = None
-        notify = getattr(notifications, "notify", None)
-        if notify is None:
-            log.info("notify(%s) for consumer %s: notifications not available yet", event, consumer.pk)
-            return
-        try:
-            notify(event=event, consumer=consumer, context=context, idempotency_key=idempotency_key)
-        except Exception:  # a message must never undo or block a posted payment
+            notifications.notify(event=event, consumer=consumer, context=context, idempotency_key=idempotency_key)
+        except Exception:  # after commit: a failed message must not undo a posted payment; logged with its trace
             log.exception("notify(%s) failed for consumer %s", event, consumer.pk)
 
     transaction.on_commit(send)
@@ -61,14 +53,6 @@ class CommandSent:
     via: str  # "metering" or "mqtt"
 
 
-def _metering_send_command():
-    try:
-        from urja.metering import services as metering
-    except ImportError:
-        return None
-    return getattr(metering, "send_command", None)
-
-
 class NoSmartMeter(LookupError):
     """The account has no installed meter that takes remote commands."""
 
@@ -76,16 +60,14 @@ class NoSmartMeter(LookupError):
 def send_meter_command(*, account, command: str, idempotency_key: str, reason: str, actor=None) -> CommandSent:
     """Ask the account's smart meter to 'disconnect' or 'reconnect'. Idempotent by key.
 
-    With urja.metering present the command is queued there (its MQTT gateway publishes it, tracks
-    the acknowledgement and retries); raises NoSmartMeter when the account has none installed.
+    The command is queued by metering (its MQTT gateway publishes it, tracks the acknowledgement and
+    retries); raises NoSmartMeter when the account has none installed.
     """
-    send_command = _metering_send_command()
-    if send_command is None:
-        return _publish_direct(account=account, command=command, idempotency_key=idempotency_key, reason=reason)
     from urja.core.errors import DomainError
+    from urja.metering import services as metering
 
     try:
-        cmd = send_command(
+        cmd = metering.send_command(
             command=command,
             actor=actor,
             channel="system",
@@ -106,44 +88,14 @@ def mqtt_address() -> tuple[str, int]:
     return parsed.hostname or "127.0.0.1", parsed.port or 1883
 
 
-def _publish_direct(*, account, command: str, idempotency_key: str, reason: str) -> CommandSent:
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
-    command_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"urja:{idempotency_key}"))
-    payload = json.dumps(
-        {"command_id": command_id, "command": command, "consumer_number": account.consumer_number, "reason": reason}
-    )
-    host, port = mqtt_address()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"urja-pay-{uuid.uuid4().hex[:8]}")
-    client.connect(host, port, keepalive=10)
-    client.loop_start()
-    try:
-        info = client.publish(COMMAND_TOPIC.format(target=account.consumer_number), payload, qos=1)
-        info.wait_for_publish(timeout=5)
-    finally:
-        client.loop_stop()
-        client.disconnect()
-    return CommandSent(command_id, "mqtt")
-
-
 # --- consumption and prices ---------------------------------------------------------------------
 
 
 def day_consumption(*, account, day: date) -> Decimal | None:
     """kWh the account's meter recorded on `day` (None: no data yet)."""
-    try:
-        from urja.metering import services as metering
-    except ImportError:
-        return None
-    fn = getattr(metering, "day_consumption", None)
-    if fn is None:
-        return None
-    try:
-        value = fn(account=account, day=day)
-    except Exception:
-        log.exception("day consumption of %s on %s failed", account.pk, day)
-        return None
+    from urja.metering import services as metering
+
+    value = metering.day_consumption(account=account, day=day)
     return None if value is None else Decimal(str(value))
 
 
@@ -153,54 +105,39 @@ class DayPrice:
     source: str
 
 
+class NoTariff(LookupError):
+    """No tariff prices this account's day: the day is not charged (never at a made-up price)."""
+
+
 def price_energy(*, account, day: date, kwh: Decimal) -> DayPrice:
     """What `kwh` consumed on `day` costs this account: the tariff engine's bill for a one-day period
     (fixed charges and slab widths pro-rated by the engine's month factor). The prepaid rebate is
-    not taken here: it is credited on each recharge. Falls back to a flat rate from data when no
-    tariff schedule is loaded for the account."""
+    not taken here: it is credited on each recharge. Raises NoTariff (with the tariff app's reason)
+    when no tariff schedule matches the account."""
     from urja.core.errors import DomainError
+    from urja.tariffs import services as tariffs
 
     try:
-        from urja.tariffs import services as tariffs
-    except ImportError:
-        tariffs = None
-    calculate = getattr(tariffs, "calculate", None) if tariffs else None
-    if calculate is not None:
-        try:
-            bill = calculate(
-                period_start=day,
-                period_end=day,
-                units=kwh,
-                category=account.category,
-                sub_category=account.sub_category,
-                area=account.area,
-                supply_type=account.supply_type,
-                package_code=account.package_code,
-                sanctioned_load=account.sanctioned_load,
-                load_unit=account.load_unit,
-                meter_type="smart",
-            )
-            return DayPrice(Decimal(bill.total), "tariff")
-        except DomainError as exc:
-            log.info("no tariff for prepaid day of %s: %s", account.pk, exc)
-    from urja.core import regdata
-    from urja.core.money import paise
-
-    rate = Decimal(regdata.load("payments/prepaid.toml").get("fallback", {}).get("rate_per_kwh", "4.70"))
-    return DayPrice(paise(kwh * rate), "fallback")
+        bill = tariffs.calculate(
+            period_start=day,
+            period_end=day,
+            units=kwh,
+            category=account.category,
+            sub_category=account.sub_category,
+            area=account.area,
+            supply_type=account.supply_type,
+            package_code=account.package_code,
+            sanctioned_load=account.sanctioned_load,
+            load_unit=account.load_unit,
+            meter_type="smart",
+        )
+    except DomainError as exc:
+        raise NoTariff(f"no tariff prices {account.consumer_number} on {day}: {exc.message}") from exc
+    return DayPrice(Decimal(bill.total), "tariff")
 
 
 def prepaid_rebate_percent(*, account) -> Decimal:
-    """The prepaid rebate of the account's tariff (OERC: 4% of the prepaid amount)."""
-    try:
-        from urja.tariffs import services as tariffs
-    except ImportError:
-        tariffs = None
-    fn = getattr(tariffs, "prepaid_rebate_percent", None) if tariffs else None
-    if fn is not None:
-        value = fn(account=account)
-        if value is not None:
-            return Decimal(str(value))
+    """The prepaid rebate on each recharge (OERC: 4% of the prepaid amount), data/payments/prepaid.toml."""
     from urja.core import regdata
 
     return Decimal(regdata.load("payments/prepaid.toml")["rebate"]["percent"])

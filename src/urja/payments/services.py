@@ -27,7 +27,7 @@ from django.utils import timezone
 from urja.billing import bulk, ledger
 from urja.billing import services as billing_services
 from urja.billing.models import EntryType, LedgerEntry
-from urja.core import regdata
+from urja.core import regdata, scope
 from urja.core.errors import Conflict, DomainError, Forbidden, NotFound
 from urja.core.models import Role, StaffProfile
 from urja.core.money import MoneyError, paise, parse_amount
@@ -135,10 +135,14 @@ def find_account(consumer_number: str) -> Account:
     number = (consumer_number or "").strip().upper()
     account = Account.objects.select_related("consumer", "section").filter(consumer_number=number).first()
     if account is None:
-        raise NotFound(
-            f"no account with consumer number {number!r}", code="unknown_account", details={"consumer_number": number}
-        )
+        raise unknown_account(number)
     return account
+
+
+def unknown_account(number: str) -> NotFound:
+    return NotFound(
+        f"no account with consumer number {number!r}", code="unknown_account", details={"consumer_number": number}
+    )
 
 
 def _same_or_conflict(existing: Payment, consumer_number: str, amount: Decimal) -> Payment:
@@ -253,7 +257,7 @@ def cash_in_hand(*, agent) -> Decimal:
     """Cash a field agent has collected and not yet deposited."""
     collected = Payment.objects.filter(
         collected_by=agent,
-        channel=PaymentChannel.FIELD_AGENT,
+        channel__in=PAYER_PRESENT_CHANNELS - {PaymentChannel.COUNTER},  # counter cash is the session's
         method=PaymentMethod.CASH,
         status__in=[PaymentStatus.POSTED, PaymentStatus.IN_SUSPENSE, PaymentStatus.REFUNDED],
     ).aggregate(t=Sum("amount"))["t"] or Decimal(0)
@@ -377,17 +381,22 @@ def take_payment(
         )
     if method in INSTRUMENT_METHODS and not instrument_number.strip():
         raise DomainError("cheque / DD number is required", code="instrument_required")
-    if channel in (PaymentChannel.COUNTER, PaymentChannel.FIELD_AGENT):
-        role = role_of(actor)
-        if role not in COLLECTING_ROLES:
-            raise Forbidden("your role may not collect payments", code="role_not_allowed")
-        if channel == PaymentChannel.FIELD_AGENT and role not in (Role.FIELD_AGENT, Role.ADMIN):
-            raise Forbidden("only field agents collect in the field", code="role_not_allowed")
+    # A person takes the money on these channels: the role must collect on this channel
+    # (data/core/permissions.toml [collect]); a kiosk or card terminal without a signed-in
+    # collector (actor None) is the machine itself.
+    collector = channel in PAYER_PRESENT_CHANNELS and (
+        channel in (PaymentChannel.COUNTER, PaymentChannel.FIELD_AGENT) or getattr(actor, "pk", None)
+    )
+    if collector:
+        scope.check_collect(actor, channel=channel)
     number = (consumer_number or "").strip().upper()
     existing = Payment.objects.filter(channel=channel, idempotency_key=key).first()
     if existing is not None:
         return _same_or_conflict(existing, number, value)
     account = find_account(number)
+    if collector and not scope.may_collect_for(actor, account, channel=channel):
+        # the same answer as an unknown number: an agent learns nothing about other sections
+        raise unknown_account(number)
     try:
         with transaction.atomic():
             account = Account.objects.select_for_update().select_related("consumer", "section").get(pk=account.pk)
@@ -403,8 +412,8 @@ def take_payment(
                 if session is None:
                     raise DomainError("open a cashier session first", code="no_open_session")
                 office = office or session.office
-            if channel == PaymentChannel.FIELD_AGENT and method == PaymentMethod.CASH:
-                _check_cash_limit(agent=actor, amount=value)
+            if collector and method == PaymentMethod.CASH and scope.cash_limited(actor):
+                _check_cash_limit(agent=actor, amount=value)  # on every channel the collector takes cash
             if office is None and getattr(actor, "pk", None):
                 profile = getattr(actor, "staff", None)
                 office = getattr(profile, "office", None) if profile else None
@@ -1393,7 +1402,9 @@ def evaluate_wallet(*, account: Account, now: datetime | None = None, locked: bo
 
 
 def charge_prepaid_day(*, account: Account, day: date, kwh: object | None = None) -> PrepaidCharge | None:
-    """Charge one day's consumption to a smart prepaid wallet (once per account and day)."""
+    """Charge one day's consumption to a smart prepaid wallet (once per account and day). None: no
+    consumption recorded yet. Raises seams.NoTariff when no tariff prices the day (nothing is
+    charged: the caller reports the day as skipped with that reason)."""
     wallet = ensure_wallet(account=account)
     done = PrepaidCharge.objects.filter(wallet=wallet, day=day).first()
     if done is not None:
@@ -1430,8 +1441,10 @@ def charge_prepaid_day(*, account: Account, day: date, kwh: object | None = None
 
 
 def run_prepaid_day(*, day: date, now: datetime | None = None) -> dict:
-    """The daily job: charge yesterday's consumption of every smart prepaid account, then evaluate."""
-    counts = {"charged": 0, "no_data": 0, "evaluated": 0}
+    """The daily job: charge yesterday's consumption of every smart prepaid account, then evaluate.
+    A day no tariff prices is not charged: it is logged, audited on the account and listed under
+    "skipped" with its reason."""
+    counts: dict = {"charged": 0, "no_data": 0, "no_tariff": 0, "evaluated": 0, "skipped": []}
     accounts = (
         Account.objects.filter(is_prepaid=True)
         .exclude(payg_devices__active=True)
@@ -1439,8 +1452,23 @@ def run_prepaid_day(*, day: date, now: datetime | None = None) -> dict:
         .select_related("consumer", "section")
     )
     for account in accounts.iterator(chunk_size=500):
-        charge = charge_prepaid_day(account=account, day=day)
-        counts["charged" if charge is not None else "no_data"] += 1
+        try:
+            charge = charge_prepaid_day(account=account, day=day)
+        except seams.NoTariff as exc:
+            log.warning("prepaid day %s of %s not charged: %s", day, account.consumer_number, exc)
+            record_audit(
+                actor=None,
+                channel="system",
+                action="prepaid.day_not_charged",
+                obj=account,
+                changes={"day": day, "reason": "no_tariff", "message": str(exc)},
+            )
+            counts["no_tariff"] += 1
+            counts["skipped"].append(
+                {"consumer_number": account.consumer_number, "day": day.isoformat(), "reason": "no_tariff"}
+            )
+        else:
+            counts["charged" if charge is not None else "no_data"] += 1
         evaluate_wallet(account=account, now=now)
         counts["evaluated"] += 1
     return counts

@@ -1,12 +1,12 @@
-"""Seam to metering and payments: is the consumer's supply off for a reason no crew can fix?
+"""Is the consumer's supply off for a reason no crew can fix? (metering and payments, asked directly)
 
 A no-power-supply complaint first asks `check(account)`. When the account is prepaid with no
 balance left, or its smart meter's relay was opened remotely (a disconnect command), the
 consumer is told at once and no crew is sent.
 
-The checks use the metering models (Installation → Meter.relay_connected, as last acknowledged by
-the meter) and the payments prepaid wallet (PrepaidWallet.supply, ledger balance) when those apps
-provide them; each check is skipped when its model is not there, so the service desk runs without them.
+The service desk sits above metering and payments in the layers, so it calls their services and
+reads their models directly: a renamed function or field fails at import or in the tests, instead
+of silently turning a check off (as looking them up by name used to).
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.apps import apps
-from django.core.exceptions import FieldError
+from urja.metering import services as metering
+from urja.payments import services as payments
+from urja.payments.models import PrepaidWallet
 
 PREPAID_NO_BALANCE = "prepaid_no_balance"
 REMOTE_DISCONNECTED = "remote_disconnected"
@@ -27,29 +28,12 @@ class SupplyCheck:
     message: str
 
 
-def _model(app_label: str, *names: str):
-    for name in names:
-        try:
-            return apps.get_model(app_label, name)
-        except LookupError:
-            continue
-    return None
-
-
 def remote_disconnected(account) -> SupplyCheck | None:
-    installation_model = _model("metering", "Installation")
-    if installation_model is None:
+    installation = metering.current_installation(account)
+    if installation is None:
         return None
-    installation = (
-        installation_model.objects.select_related("meter")
-        .filter(account=account, removed_at__isnull=True)
-        .order_by("-installed_at")
-        .first()
-    )
-    meter = getattr(installation, "meter", None)
-    if meter is None or not getattr(meter, "is_smart", False):
-        return None
-    if getattr(meter, "relay_connected", True):
+    meter = installation.meter
+    if not meter.is_smart or meter.relay_connected:
         return None
     return SupplyCheck(
         REMOTE_DISCONNECTED,
@@ -61,26 +45,17 @@ def remote_disconnected(account) -> SupplyCheck | None:
 def prepaid_state(account) -> tuple[Decimal, bool] | None:
     """(money in the wallet, supply switched off) for a prepaid account; None without a wallet.
 
-    The payments app keeps the wallet's money on the ledger (a credit is money in the wallet) and
-    the supply state on PrepaidWallet."""
-    wallet_model = _model("payments", "PrepaidWallet")
-    if wallet_model is None:
-        return None
-    try:
-        wallet = wallet_model.objects.filter(account=account).first()
-    except FieldError:
-        return None
+    Payments keeps the wallet's money on the ledger (a credit is money in the wallet) and the
+    supply state on PrepaidWallet."""
+    wallet = PrepaidWallet.objects.filter(account=account).first()
     if wallet is None:
         return None
-    from urja.billing.ledger import balance
-
-    money = -balance(account=account)
-    switched_off = getattr(wallet, "supply", "") == "disconnected"
-    return money, switched_off
+    money = payments.wallet_balance(account=account)
+    return money, wallet.supply == PrepaidWallet.Supply.DISCONNECTED
 
 
 def prepaid_no_balance(account) -> SupplyCheck | None:
-    if not getattr(account, "is_prepaid", False):
+    if not account.is_prepaid:
         return None
     state = prepaid_state(account)
     if state is None:

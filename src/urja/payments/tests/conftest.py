@@ -22,3 +22,11 @@ def agent(offices):
 @pytest.fixture
 def prepaid_account(offices):
     return testing.domestic_account(offices["section1"], name="Prepaid Pradhan", mobile="9437099999", is_prepaid=True)
+
+
+@pytest.fixture
+def tariffs_loaded(db):
+    """The tariff orders in data/ (a prepaid day is priced by the tariff engine, never at a made-up rate)."""
+    from urja.tariffs import services as tariffs
+
+    tariffs.load_all()

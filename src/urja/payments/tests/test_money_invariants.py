@@ -386,5 +386,5 @@ def test_closed_prepaid_wallet_is_neither_charged_nor_switched(prepaid_account, 
     monday_11 = timezone.make_aware(datetime(2025, 6, 9, 11, 0))
     assert services.evaluate_wallet(account=prepaid_account, now=monday_11).commands_sent == 0  # no reconnect
     counts = services.run_prepaid_day(day=date(2025, 6, 8), now=monday_11)
-    assert counts == {"charged": 0, "no_data": 0, "evaluated": 0}
+    assert counts == {"charged": 0, "no_data": 0, "no_tariff": 0, "evaluated": 0, "skipped": []}
     assert services.sweep_prepaid_supply(now=monday_11) == 0 and sent == []

@@ -95,7 +95,9 @@ def smart_meter(prepaid_account):
     return meter
 
 
-def test_run_down_disconnect_recharge_reconnect_over_mqtt(cashier, prepaid_account, smart_meter, broker, gateway):
+def test_run_down_disconnect_recharge_reconnect_over_mqtt(
+    cashier, prepaid_account, smart_meter, broker, gateway, tariffs_loaded
+):
     recharge(cashier, prepaid_account, "100.00", "r1")  # wallet 104.00
     charge = services.charge_prepaid_day(account=prepaid_account, day=TUESDAY_11.date(), kwh="60")
     assert charge.amount > Decimal("204.00")  # beyond the wallet and the emergency credit
@@ -129,7 +131,7 @@ def test_run_down_disconnect_recharge_reconnect_over_mqtt(cashier, prepaid_accou
     assert topic == f"urja/meters/{smart_meter.serial}/commands"
 
 
-def test_no_smart_meter_leaves_supply_state_alone(cashier, prepaid_account):
+def test_no_smart_meter_leaves_supply_state_alone(cashier, prepaid_account, tariffs_loaded):
     recharge(cashier, prepaid_account, "10.00", "n1")
     services.charge_prepaid_day(account=prepaid_account, day=TUESDAY_11.date(), kwh="100")
     wallet = services.evaluate_wallet(account=prepaid_account, now=TUESDAY_11)
