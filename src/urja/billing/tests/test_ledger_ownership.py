@@ -145,6 +145,7 @@ def test_postgres_truncate_still_empties_the_ledger(account):
     """Test teardown (flush) and bench resets TRUNCATE the table: a row trigger does not block it."""
     ledger.post_entry(account=account, entry_type=EntryType.BILL_CHARGE, amount="10.00", description="bill")
     with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the test's own deferred FK checks, not the trigger
         cur.execute("TRUNCATE billing_ledgerentry CASCADE")
         cur.execute("SELECT count(*) FROM billing_ledgerentry")
         assert cur.fetchone()[0] == 0
