@@ -419,12 +419,18 @@ class CommandStatus(models.TextChoices):
 
 
 C = CommandStatus
+# A command's life: queued → sent (claim_commands: one attempt) → acknowledged | failed (the meter's
+# answer) | timed_out (no answer by the deadline). A timed-out command with attempts left is queued
+# again at once by the sweep (timed_out → queued, both steps audited), and an officer may retry a
+# failed or timed-out one (→ queued). The retry keeps the command id, so a meter that did act on an
+# earlier attempt answers without acting twice; that earlier attempt's ack may arrive while the retry
+# waits (queued → acknowledged | failed) or after the last timeout (timed_out → acknowledged | failed).
 COMMAND_STATUS = StateMachine(
     "meter command",
     {
-        C.QUEUED: {C.SENT, C.CANCELLED},
-        C.SENT: {C.ACKNOWLEDGED, C.FAILED, C.TIMED_OUT, C.SENT},  # SENT→SENT: idempotent re-publish
-        C.TIMED_OUT: {C.QUEUED, C.ACKNOWLEDGED},  # retry; a late ack still counts
+        C.QUEUED: {C.SENT, C.CANCELLED, C.ACKNOWLEDGED, C.FAILED},
+        C.SENT: {C.ACKNOWLEDGED, C.FAILED, C.TIMED_OUT},
+        C.TIMED_OUT: {C.QUEUED, C.ACKNOWLEDGED, C.FAILED},
         C.FAILED: {C.QUEUED},
         C.ACKNOWLEDGED: set(),
         C.CANCELLED: set(),

@@ -29,6 +29,7 @@ from urja.core.calendars import IST
 from urja.core.errors import Conflict, DomainError, NotFound
 from urja.core.models import Channel
 from urja.core.services import record_audit
+from urja.core.states import transition
 from urja.customers.models import Account, AccountStatus
 
 from . import consumption as calc
@@ -254,17 +255,7 @@ def register_meter(
 
 
 def _set_status(meter: Meter, status: str, *, actor, channel: str, reason: str) -> None:
-    METER_STATUS.check(meter.status, status)
-    old = meter.status
-    meter.status = status
-    meter.save(update_fields=["status"])
-    record_audit(
-        actor=actor,
-        channel=channel,
-        action="meter.status",
-        obj=meter,
-        changes={"from": old, "to": status, "reason": reason},
-    )
+    transition(meter, METER_STATUS, status, actor=actor, channel=channel, reason=reason, action="meter.status")
 
 
 @transaction.atomic
@@ -1567,12 +1558,19 @@ def claim_commands(*, limit: int = 200) -> list[tuple[str, dict]]:
         )
         now = timezone.now()
         for cmd in cmds:
-            COMMAND_STATUS.check(cmd.status, CommandStatus.SENT)
-            cmd.status = CommandStatus.SENT
             cmd.attempts += 1
             cmd.sent_at = now
             cmd.deadline_at = now + timedelta(seconds=cmd.timeout_seconds)
-            cmd.save(update_fields=["status", "attempts", "sent_at", "deadline_at"])
+            transition(
+                cmd,
+                COMMAND_STATUS,
+                CommandStatus.SENT,
+                actor=None,
+                channel=Channel.SYSTEM,
+                extra_fields=("attempts", "sent_at", "deadline_at"),
+                action="meter.command.sent",
+                changes={"attempt": cmd.attempts},
+            )
             out.append((cmd.meter.serial, command_payload(cmd)))
     return out
 
@@ -1591,13 +1589,23 @@ def record_ack(*, serial: str, command_id: str, ok: bool, reason: str = "", at: 
     ):
         return cmd
     target = CommandStatus.ACKNOWLEDGED if ok else CommandStatus.FAILED
-    if cmd.status == CommandStatus.QUEUED:  # ack of an earlier attempt while a retry waits
-        cmd.status = CommandStatus.SENT
+    if cmd.status == CommandStatus.QUEUED and not cmd.attempts:  # never published: no meter can answer it
+        raise Conflict("the command has not been sent yet", code="command_not_sent")
+    # a queued command here is a retry waiting, acked for an earlier attempt: the machine allows
+    # queued → acknowledged | failed directly (no pretend "sent" step)
     COMMAND_STATUS.check(cmd.status, target)
-    cmd.status = target
     cmd.finished_at = timezone.now()
     cmd.result = {"ok": ok, "reason": reason, "at": (at or timezone.now()).isoformat()}
-    cmd.save(update_fields=["status", "finished_at", "result"])
+    transition(
+        cmd,
+        COMMAND_STATUS,
+        target,
+        actor=None,
+        channel=Channel.SYSTEM,
+        reason=reason,
+        extra_fields=("finished_at", "result"),
+        action=f"meter.command.{target}",
+    )
     meter = cmd.meter
     if ok:
         if cmd.command == CommandKind.DISCONNECT:
@@ -1610,43 +1618,63 @@ def record_ack(*, serial: str, command_id: str, ok: bool, reason: str = "", at: 
             meter.supply_hours = cmd.params["windows"]
     meter.last_seen_at = timezone.now()
     meter.save(update_fields=["relay_connected", "load_limit_kw", "supply_hours", "last_seen_at"])
-    record_audit(
-        actor=None, channel=Channel.SYSTEM, action=f"meter.command.{target}", obj=cmd, changes={"reason": reason}
-    )
     return cmd
 
 
 def sweep_command_timeouts(*, now: datetime | None = None) -> dict:
-    """Sent commands past their deadline time out; those with attempts left are queued again
-    (same command id, so a meter that did act answers the retry without acting twice)."""
+    """Sent commands past their deadline go to timed_out; those with attempts left are queued again
+    at once (timed_out → queued: the same command id, so a meter that did act answers the retry
+    without acting twice). Both steps follow COMMAND_STATUS and are audited."""
     now = now or timezone.now()
     timed_out = retried = 0
     with transaction.atomic():
         for cmd in MeterCommand.objects.select_for_update(skip_locked=True).filter(
             status=CommandStatus.SENT, deadline_at__lt=now
         ):
-            COMMAND_STATUS.check(cmd.status, CommandStatus.TIMED_OUT)
+            cmd.finished_at = now
+            transition(
+                cmd,
+                COMMAND_STATUS,
+                CommandStatus.TIMED_OUT,
+                actor=None,
+                channel=Channel.SYSTEM,
+                extra_fields=("finished_at",),
+                action="meter.command.timed_out",
+                changes={"attempt": cmd.attempts},
+            )
             if cmd.attempts < cmd.max_attempts:
-                cmd.status = CommandStatus.QUEUED
+                cmd.finished_at = None
+                transition(
+                    cmd,
+                    COMMAND_STATUS,
+                    CommandStatus.QUEUED,
+                    actor=None,
+                    channel=Channel.SYSTEM,
+                    reason="automatic retry after a timeout",
+                    extra_fields=("finished_at",),
+                    action="meter.command.retry",
+                )
                 retried += 1
             else:
-                cmd.status = CommandStatus.TIMED_OUT
-                cmd.finished_at = now
                 timed_out += 1
-                record_audit(actor=None, channel=Channel.SYSTEM, action="meter.command.timed_out", obj=cmd)
-            cmd.save(update_fields=["status", "finished_at"])
     return {"timed_out": timed_out, "retried": retried}
 
 
+    """An officer retries a failed or timed-out command: back to queued with one more attempt."""
 @transaction.atomic
 def retry_command(*, command: MeterCommand, actor, channel: str) -> MeterCommand:
     cmd = MeterCommand.objects.select_for_update().get(pk=command.pk)
-    COMMAND_STATUS.check(cmd.status, CommandStatus.QUEUED)
-    cmd.status = CommandStatus.QUEUED
     cmd.max_attempts = max(cmd.max_attempts, cmd.attempts + 1)
     cmd.finished_at = None
-    cmd.save(update_fields=["status", "max_attempts", "finished_at"])
-    record_audit(actor=actor, channel=channel, action="meter.command.retry", obj=cmd)
+    transition(
+        cmd,
+        COMMAND_STATUS,
+        CommandStatus.QUEUED,
+        actor=actor,
+        channel=channel,
+        extra_fields=("max_attempts", "finished_at"),
+        action="meter.command.retry",
+    )
     return cmd
 
 
@@ -1654,10 +1682,16 @@ def retry_command(*, command: MeterCommand, actor, channel: str) -> MeterCommand
 def cancel_command(*, command: MeterCommand, actor, channel: str) -> MeterCommand:
     cmd = MeterCommand.objects.select_for_update().get(pk=command.pk)
     COMMAND_STATUS.check(cmd.status, CommandStatus.CANCELLED)
-    cmd.status = CommandStatus.CANCELLED
     cmd.finished_at = timezone.now()
-    cmd.save(update_fields=["status", "finished_at"])
-    record_audit(actor=actor, channel=channel, action="meter.command.cancelled", obj=cmd)
+    transition(
+        cmd,
+        COMMAND_STATUS,
+        CommandStatus.CANCELLED,
+        actor=actor,
+        channel=channel,
+        extra_fields=("finished_at",),
+        action="meter.command.cancelled",
+    )
     return cmd
 
 
