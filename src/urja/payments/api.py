@@ -4,13 +4,24 @@ decisions in services."""
 from datetime import date, datetime
 from decimal import Decimal
 
+from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from ninja import File, Form, Router, Schema
 from ninja.files import UploadedFile
 
 from urja.core.errors import DomainError, Forbidden, NotFound
 from urja.core.models import Role
-from urja.core.permissions import require_role, scope_by_office
+from urja.core.permissions import require_role, role_of, scope_by_office
+from urja.core.scope import (
+    account_q,
+    collect_channels,
+    get_scoped,
+    office_q,
+    scope_accounts,
+    scope_by_creator,
+    staff_in_scope,
+)
+from urja.customers.models import Account
 
 from . import services
 from .models import CashierSession, CollectionCase, ImportBatch, PaygDevice, Payment, PaymentChannel
@@ -65,13 +76,25 @@ class AgentItemOut(Schema):
     message: str = ""
 
 
+def _payments(user):
+    """Payments of the accounts in the user's scope; a collector also sees the payments taken at its
+    offices (a counter takes money for any account of the utility and prints its receipt)."""
+    q = account_q(user, "account__")
+    if collect_channels(user):
+        q |= office_q(user, "office__path") | Q(collected_by=user)
+    return Payment.objects.filter(q)
+
+
 def _scoped_payment(request, payment_id: int) -> Payment:
     require_role(request.user, *STAFF)
-    qs = scope_by_office(request.user, Payment.objects.all(), "office__path")
-    payment = qs.filter(pk=payment_id).first()
-    if payment is None:
-        raise NotFound("no such payment", code="payment_not_found")
-    return payment
+    return get_scoped(_payments(request.user), NotFound("no such payment", code="payment_not_found"), pk=payment_id)
+
+
+def _scoped_account(request, consumer_number: str) -> Account:
+    """The account in the caller's scope; out of scope answers exactly like an unknown number."""
+    number = (consumer_number or "").strip().upper()
+    accounts = scope_accounts(request.user, Account.objects.select_related("consumer", "section"))
+    return get_scoped(accounts, services.unknown_account(number), consumer_number=number)
 
 
 @router.post("/payments", response=PaymentOut)
@@ -110,9 +133,7 @@ def get_payment(request, payment_id: int):
 @router.get("/accounts/{consumer_number}/payments", response=list[PaymentOut])
 def account_payments(request, consumer_number: str, limit: int = 50):
     require_role(request.user, *STAFF)
-    account = services.find_account(consumer_number)
-    if not scope_by_office(request.user, type(account).objects.filter(pk=account.pk), "office_path").exists():
-        raise NotFound("no such account", code="unknown_account")
+    account = _scoped_account(request, consumer_number)
     return account.payments.all()[: min(limit, 500)]
 
 
@@ -298,7 +319,8 @@ def import_file(request, source: Form[str], file: File[UploadedFile]):
 @router.get("/imports/{batch_id}", response=BatchOut)
 def get_import(request, batch_id: int):
     require_role(request.user, *BACKOFFICE)
-    return get_object_or_404(ImportBatch, pk=batch_id)
+    batches = scope_by_creator(request.user, ImportBatch.objects.all(), "imported_by")
+    return get_scoped(batches, NotFound("no such import", code="import_not_found"), pk=batch_id)
 
 
 # --- cashier sessions, deposits, reconciliation ---------------------------------------------------
@@ -330,7 +352,8 @@ def open_session(request, body: SessionIn):
 
 @router.post("/sessions/{session_id}/close", response=SessionOut)
 def close_session(request, session_id: int, body: SessionCloseIn):
-    session = get_object_or_404(CashierSession, pk=session_id)
+    sessions = CashierSession.objects.filter(Q(cashier=request.user) | office_q(request.user, "office__path"))
+    session = get_scoped(sessions, NotFound("no such session", code="session_not_found"), pk=session_id)
     return services.close_session(actor=request.user, session=session, counted_cash=body.counted_cash)
 
 
@@ -353,7 +376,8 @@ def deposit(request, body: DepositIn):
     from django.contrib.auth import get_user_model
 
     require_role(request.user, *BACKOFFICE, Role.CRE)
-    agent = get_object_or_404(get_user_model(), pk=body.agent_id)
+    agents = staff_in_scope(request.user, get_user_model().objects.all())
+    agent = get_scoped(agents, NotFound("no such agent", code="agent_not_found"), pk=body.agent_id)
     record = services.record_deposit(actor=request.user, agent=agent, amount=body.amount, reference=body.reference)
     return {
         "id": record.pk,
@@ -411,12 +435,15 @@ class PrepaidOut(Schema):
 
 @router.get("/prepaid/{consumer_number}", response=PrepaidOut)
 def prepaid(request, consumer_number: str):
-    account = services.find_account(consumer_number)
-    own = getattr(getattr(request.user, "consumer", None), "pk", None) == account.consumer_id
-    if not own:
+    """A prepaid wallet: the consumer's own, or one in the staff member's scope. Reading it creates nothing."""
+    if role_of(request.user) != Role.CONSUMER:
         require_role(request.user, *STAFF)
-    wallet = services.ensure_wallet(account=account)
-    from .models import PaygToken
+    account = _scoped_account(request, consumer_number)
+    if not account.is_prepaid:
+        raise DomainError("the account is not prepaid", code="not_prepaid")
+    from .models import PaygToken, PrepaidWallet
+
+    wallet = PrepaidWallet.objects.filter(account=account).first() or PrepaidWallet(account=account)
 
     tokens = PaygToken.objects.filter(device__account=account).order_by("-issued_at")[:50]
     return {
@@ -446,7 +473,7 @@ class DeviceOut(Schema):
 @router.post("/prepaid/devices", response=DeviceOut)
 def register_device(request, body: DeviceIn):
     require_role(request.user, *BACKOFFICE)
-    account = services.find_account(body.consumer_number)
+    account = _scoped_account(request, body.consumer_number)
     return services.register_payg_device(
         actor=request.user,
         account=account,
@@ -466,7 +493,8 @@ class TokenIn(Schema):
 def issue_token(request, serial: str, body: TokenIn):
     """A manual token (set time / unlock) — normal tokens come with a payment."""
     require_role(request.user, Role.MANAGER)
-    device = get_object_or_404(PaygDevice, serial=serial)
+    devices = scope_accounts(request.user, PaygDevice.objects.all(), "account__")
+    device = get_scoped(devices, NotFound("no such device", code="device_not_found"), serial=serial)
     return services.issue_payg_token(actor=request.user, device=device, days=body.days, kind=body.kind)
 
 
@@ -499,7 +527,7 @@ def _case_out(case) -> dict:
 def collections(request, status: str | None = None):
     """Flagged accounts; `status=due` is the service desk's disconnection list."""
     require_role(request.user, *STAFF)
-    qs = scope_by_office(request.user, CollectionCase.objects.select_related("account"), "account__office_path")
+    qs = scope_accounts(request.user, CollectionCase.objects.select_related("account"), "account__")
     if status:
         qs = qs.filter(status=status)
     return [_case_out(c) for c in qs[:1000]]

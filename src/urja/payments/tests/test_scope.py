@@ -1,0 +1,194 @@
+"""Who collects, on which channel and for which accounts (data/core/permissions.toml), and payments'
+lookups: out of scope answers exactly like nonexistent (issue 11, part 1)."""
+
+import json
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+
+from urja.core import testing
+from urja.core.errors import Forbidden, NotFound
+from urja.payments import services
+from urja.payments.models import Payment, PrepaidWallet
+
+
+def client_for(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def post(client, url, body):
+    return client.post(url, json.dumps(body), content_type="application/json")
+
+
+@pytest.fixture
+def far_account(offices):
+    """An account of the other division."""
+    return testing.domestic_account(offices["section2"], name="Dinesh Jena", mobile="9437055555")
+
+
+@pytest.fixture
+def agent(offices):
+    user = testing.staff_user("field_agent", offices["section1"])
+    user.staff.cash_limit = Decimal("5000.00")
+    user.staff.save()
+    return user
+
+
+def test_agent_sync_refuses_another_divisions_account_like_an_unknown_number(agent, account, far_account):
+    client = client_for(agent)
+    items = [
+        {"consumer_number": account.consumer_number, "amount": "100", "idempotency_key": "a1"},
+        {"consumer_number": far_account.consumer_number, "amount": "100", "idempotency_key": "a2"},
+        {"consumer_number": "9999999999999", "amount": "100", "idempotency_key": "a3"},
+    ]
+    out = post(client, "/api/v1/payments/agent/sync", {"payments": items}).json()
+    assert [i["ok"] for i in out] == [True, False, False]
+    assert out[1]["code"] == out[2]["code"] == "unknown_account"
+    assert out[1]["message"].replace(far_account.consumer_number, "X") == out[2]["message"].replace(
+        "9999999999999", "X"
+    )
+    assert not Payment.objects.filter(account=far_account).exists()
+
+
+def test_agent_of_another_section_of_the_same_division_is_refused(offices, account):
+    from urja.network.services import create_office
+
+    sibling = create_office(code="SIB1", name="Sibling section", level="section", parent=offices["subdivision1"])
+    agent = testing.staff_user("field_agent", sibling)
+    with pytest.raises(NotFound):
+        services.take_payment(
+            actor=agent,
+            channel="field_agent",
+            consumer_number=account.consumer_number,
+            amount="50",
+            idempotency_key="s",
+        )
+
+
+def test_key_account_manager_collects_on_no_channel(offices, account):
+    kam = testing.staff_user("key_account_manager", offices["utility"])
+    client = client_for(kam)
+    for channel, method in (("atp", "cash"), ("card", "card"), ("counter", "cash")):
+        body = {
+            "consumer_number": account.consumer_number,
+            "amount": "100",
+            "idempotency_key": f"k-{channel}",
+            "channel": channel,
+            "method": method,
+        }
+        response = post(client, "/api/v1/payments/payments", body)
+        assert response.status_code == 403, (channel, response.json())
+        assert response.json()["code"] == "role_not_allowed"
+    assert not Payment.objects.exists()
+
+
+def test_field_agent_cash_limit_holds_on_every_channel(agent, account):
+    services.take_payment(
+        actor=agent, channel="field_agent", consumer_number=account.consumer_number, amount="4025", idempotency_key="f1"
+    )
+    assert services.cash_in_hand(agent=agent) == Decimal("4025.00")
+    # ATP is not a field agent's channel at all
+    with pytest.raises(Forbidden):
+        services.take_payment(
+            actor=agent, channel="atp", consumer_number=account.consumer_number, amount="9000", idempotency_key="f2"
+        )
+    with pytest.raises(Forbidden):
+        services.take_payment(
+            actor=agent, channel="card", consumer_number=account.consumer_number, amount="9000", idempotency_key="f3",
+            method="card",
+        )  # fmt: skip
+    assert services.cash_in_hand(agent=agent) == Decimal("4025.00")
+
+
+def test_cash_in_hand_counts_cash_on_every_non_counter_channel(offices, account, monkeypatch):
+    """If the table lets a cash-limited role take cash on ATP, the limit and in-hand follow it there."""
+    from urja.core import scope
+
+    rules = scope.rules()
+    patched = {**rules, "collect": {**rules["collect"], "field_agent": ["field_agent", "atp"]}}
+    monkeypatch.setattr(scope, "rules", lambda: patched)
+    agent = testing.staff_user("field_agent", offices["section1"])
+    agent.staff.cash_limit = Decimal("5000.00")
+    agent.staff.save()
+    services.take_payment(
+        actor=agent, channel="field_agent", consumer_number=account.consumer_number, amount="4025", idempotency_key="g1"
+    )
+    with pytest.raises(Exception) as exc:
+        services.take_payment(
+            actor=agent, channel="atp", consumer_number=account.consumer_number, amount="9000", idempotency_key="g2"
+        )
+    assert getattr(exc.value, "code", "") == "cash_limit_exceeded"
+    services.take_payment(
+        actor=agent, channel="atp", consumer_number=account.consumer_number, amount="900", idempotency_key="g3"
+    )
+    assert services.cash_in_hand(agent=agent) == Decimal("4925.00")
+
+
+def test_counter_takes_money_for_any_account_of_the_utility(offices, far_account):
+    cashier = testing.staff_user("cre", offices["division1"])
+    services.open_session(actor=cashier, opening_balance="0")
+    payment = services.take_payment(
+        actor=cashier, channel="counter", consumer_number=far_account.consumer_number, amount="10", idempotency_key="c"
+    )
+    # the cashier sees the payment (its receipt), not the account
+    client = client_for(cashier)
+    assert client.get(f"/api/v1/payments/payments/{payment.pk}").status_code == 200
+    far = client.get(f"/api/v1/payments/accounts/{far_account.consumer_number}/payments")
+    none = client.get("/api/v1/payments/accounts/9999999999999/payments")
+    assert far.status_code == none.status_code == 404
+    assert far.json()["code"] == none.json()["code"]
+
+
+def test_counter_office_only_by_setting(offices, far_account, monkeypatch):
+    from urja.core import scope
+
+    rules = scope.rules()
+    monkeypatch.setattr(
+        scope, "rules", lambda: {**rules, "collect_scope": {**rules["collect_scope"], "counter": "office"}}
+    )
+    cashier = testing.staff_user("cre", offices["division1"])
+    services.open_session(actor=cashier, opening_balance="0")
+    with pytest.raises(NotFound):
+        services.take_payment(
+            actor=cashier,
+            channel="counter",
+            consumer_number=far_account.consumer_number,
+            amount="10",
+            idempotency_key="c",
+        )
+
+
+def test_prepaid_wallet_is_scoped_and_reading_it_creates_nothing(offices, prepaid_account):
+    far_prepaid = testing.domestic_account(
+        offices["section2"], name="Far Prepaid", mobile="9437066666", is_prepaid=True
+    )
+    cre = testing.staff_user("cre", offices["division1"])
+    client = client_for(cre)
+    mine = client.get(f"/api/v1/payments/prepaid/{prepaid_account.consumer_number}")
+    assert mine.status_code == 200, mine.json()
+    far = client.get(f"/api/v1/payments/prepaid/{far_prepaid.consumer_number}")
+    none = client.get("/api/v1/payments/prepaid/9999999999999")
+    assert far.status_code == none.status_code == 404
+    assert far.json()["code"] == none.json()["code"]
+    assert far.json()["message"].replace(far_prepaid.consumer_number, "X") == none.json()["message"].replace(
+        "9999999999999", "X"
+    )
+    assert not PrepaidWallet.objects.exists()
+
+
+def test_import_report_only_for_staff_covering_the_importers_office(offices):
+    from urja.payments.models import ImportBatch
+
+    importer = testing.staff_user("billing_officer", offices["division1"])
+    batch = ImportBatch.objects.create(source="SBI", filename="x.csv", sha256="0" * 64, imported_by=importer)
+    other = testing.staff_user("billing_officer", offices["division2"])
+    manager = testing.staff_user("manager", offices["circle"])
+    assert client_for(importer).get(f"/api/v1/payments/imports/{batch.pk}").status_code == 200
+    assert client_for(manager).get(f"/api/v1/payments/imports/{batch.pk}").status_code == 200
+    far = client_for(other).get(f"/api/v1/payments/imports/{batch.pk}")
+    none = client_for(other).get("/api/v1/payments/imports/999999")
+    assert far.status_code == none.status_code == 404
+    assert far.json() == none.json()
