@@ -2,9 +2,10 @@
 
 Setup (untimed): empty payment tables, an office tree and n/5 accounts (bulk), the CSV written to a temporary file with
 a few bad rows mixed in (unknown account, three-decimal amount, duplicate key). Timed:
-`payments.services.import_settlement` on the open file — streamed parse and validation, COPY into
-a staging table, set-based resolution of accounts and duplicates, INSERT … SELECT of the payments
-and the ledger entries, in one transaction. Also reported: the re-import of the same file
+`payments.services.import_settlement` on the open file — streamed parse and validation, then per
+chunk of 5,000 rows the post-payment pipeline (accounts and duplicates by key, receipt numbers,
+allocation, billing's checked bulk ledger post by COPY, rebates, collection cases, the payments by
+COPY), in one transaction. Also reported: the re-import of the same file
 (idempotency: nothing posted, every row reported as a duplicate).
 """
 
