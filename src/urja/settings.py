@@ -91,7 +91,11 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "urja.core.middleware.SecurityHeadersMiddleware",
+    # innermost: the input boundary, DomainError pages, {code, message, details} for every API error
+    "urja.core.errorpages.BoundaryMiddleware",
 ]
+# @paginate's limit/offset within data/core/boundary.toml's bounds (negative or huge: 422, never a 500)
+NINJA_PAGINATION_CLASS = "urja.core.boundary.BoundedLimitOffsetPagination"
 
 ROOT_URLCONF = "urja.urls"
 WSGI_APPLICATION = "urja.wsgi.application"

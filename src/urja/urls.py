@@ -27,3 +27,9 @@ urlpatterns = [
 ]
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+
+# Errors outside the API's own handlers: JSON {code, message, details} under /api/, pages elsewhere.
+handler400 = "urja.core.errorpages.bad_request"
+handler403 = "urja.core.errorpages.permission_denied"
+handler404 = "urja.core.errorpages.page_not_found"
+handler500 = "urja.core.errorpages.server_error"

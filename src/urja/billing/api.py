@@ -6,11 +6,12 @@ from decimal import Decimal
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Schema
 
-from urja.core.errors import Forbidden, NotFound
-from urja.core.permissions import require_role, role_of, scope_by_office
+from urja.core.boundary import Amount, ColumnText, Day, Text
+from urja.core.errors import NotFound
+from urja.core.permissions import require_role
 from urja.customers.models import Account
 
-from . import services
+from . import selectors, services
 from .models import Bill, BillException, BillRevision, BillRun
 
 router = Router(tags=["billing"])
@@ -49,22 +50,11 @@ def _bill_out(b: Bill) -> dict:
 
 
 def _account_for(request, consumer_number: str) -> Account:
-    if role_of(request.user) == "consumer" or role_of(request.user) is None:
-        consumer = getattr(request.user, "consumer", None)
-        account = Account.objects.filter(consumer_number=consumer_number, consumer=consumer).first()
-    else:
-        account = (
-            scope_by_office(request.user, Account.objects.all(), "office_path")
-            .filter(consumer_number=consumer_number)
-            .first()
-        )
-    if account is None:
-        raise NotFound(f"no account {consumer_number} in your scope", code="account_not_found")
-    return account
+    return selectors.scoped_account(request.user, consumer_number)
 
 
 @router.get("/accounts/{consumer_number}/bills", response=list[BillOut], summary="Bill history of an account")
-def account_bills(request, consumer_number: str, months: int = Query(12, ge=1)):
+def account_bills(request, consumer_number: str, months: int = Query(12, ge=1, le=1200)):
     account = _account_for(request, consumer_number)
     return [_bill_out(b) for b in services.bill_history(account=account, months=min(months, 60))]
 
@@ -87,17 +77,16 @@ class BillDetailOut(BillOut):
 
 @router.get("/bills/{bill_number}", response=BillDetailOut, summary="A bill with its line-by-line computation")
 def bill_detail(request, bill_number: str):
-    bill = services.get_bill(bill_number=bill_number)
-    _account_for(request, bill.account.consumer_number)
+    bill = selectors.scoped_bill(request.user, bill_number)
     lines = [ln.as_dict() for ln in services.bill_lines(bill).lines]
     return {**_bill_out(bill), "lines": lines, "verification_code": services.verification_code(bill)}
 
 
 class RunIn(Schema):
-    cycle: str
-    period: str
+    cycle: Text(12)
+    period: Text(10)
     dry_run: bool = False
-    bill_date: date | None = None
+    bill_date: Day | None = None
 
 
 @router.post("/runs", summary="Plan and start a bill run (or a dry run)")
@@ -139,7 +128,7 @@ def _exc_out(e: BillException) -> dict:
 
 def _exceptions_in_scope(request, run_id: int):
     run = get_object_or_404(BillRun, pk=run_id)
-    return scope_by_office(request.user, BillException.objects.filter(run=run), "account__office_path")
+    return selectors.exceptions_in_scope(request.user, run)
 
 
 @router.get("/runs/{run_id}/exceptions", response=list[ExceptionOut], summary="A bill run's exceptions in your office")
@@ -152,7 +141,7 @@ def run_exceptions(request, run_id: int, resolved: bool | None = None):
 
 
 class ResolveIn(Schema):
-    note: str
+    note: Text(multiline=True)
 
 
 @router.post(
@@ -163,7 +152,7 @@ def resolve_exception(request, run_id: int, exception_id: int, body: ResolveIn):
     # outside the officer's office: the same 404 as an exception that does not exist
     exc = _exceptions_in_scope(request, run_id).select_related("account").filter(pk=exception_id).first()
     if exc is None:
-        raise NotFound(f"no exception {exception_id} of run {run_id} in your scope", code="exception_not_found")
+        raise NotFound(f"no exception {exception_id} of run {run_id}", code="exception_not_found")
     return _exc_out(services.resolve_exception(exception=exc, actor=request.user, note=body.note, channel="api"))
 
 
@@ -175,10 +164,10 @@ def rebill_exceptions(request, run_id: int):
 
 
 class RevisionIn(Schema):
-    bill_number: str
-    kind: str
-    amount: Decimal
-    reason: str
+    bill_number: Text(40)
+    kind: Text(20)
+    amount: Amount
+    reason: Text(multiline=True)
 
 
 class RevisionOut(Schema):
@@ -198,8 +187,7 @@ def _rev_out(r: BillRevision) -> dict:
 @router.post("/revisions", response=RevisionOut, summary="Propose a credit/debit note (maker)")
 def propose_revision(request, body: RevisionIn):
     require_role(request.user, "billing_officer", "manager")
-    bill = services.get_bill(bill_number=body.bill_number)
-    _account_for(request, bill.account.consumer_number)
+    bill = selectors.scoped_bill(request.user, body.bill_number)
     rev = services.propose_revision(bill=bill, kind=body.kind, amount=body.amount, reason=body.reason,
                                     actor=request.user, channel="api")  # fmt: skip
     return _rev_out(rev)
@@ -207,14 +195,12 @@ def propose_revision(request, body: RevisionIn):
 
 class DecisionIn(Schema):
     approve: bool
-    note: str = ""
+    note: ColumnText(BillRevision, "decision_note", multiline=True) = ""
 
 
 @router.post("/revisions/{revision_id}/decide", response=RevisionOut, summary="Approve or reject (checker)")
 def decide_revision(request, revision_id: int, body: DecisionIn):
     require_role(request.user, "billing_officer", "manager")
-    rev = get_object_or_404(BillRevision.objects.select_related("bill", "bill__account"), pk=revision_id)
-    if not scope_by_office(request.user, Account.objects.filter(pk=rev.bill.account_id), "office_path").exists():
-        raise Forbidden("outside your office", code="out_of_scope")
+    rev = selectors.scoped_revision(request.user, revision_id)  # out of scope: the same 404 as none
     return _rev_out(services.decide_revision(revision=rev, approve=body.approve, actor=request.user, note=body.note,
                                              channel="api"))  # fmt: skip

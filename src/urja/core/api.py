@@ -16,6 +16,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer, django_auth
 
 from .auth import InvalidToken, authenticate_password, validate_token
+from .boundary import parser as boundary_parser
 from .errors import DomainError
 from .models import ApiToken, hash_token
 
@@ -115,13 +116,64 @@ def me(request):
     return {"username": user.get_username(), "role": role_of(user), "office_code": office}
 
 
+class Error(Schema):
+    """Every error answer: a machine-readable code, a message for people, details (fields, limits)."""
+
+    code: str
+    message: str
+    details: dict
+
+
+# The 4xx answers every operation may give (documented on each in the OpenAPI), 401 where it needs auth.
+DOCUMENTED_ERRORS = {
+    400: "Refused by a business rule (code says which)",
+    403: "Not allowed for the caller's role",
+    404: "No such record (or not in the caller's scope)",
+    409: "Conflicts with the record's current state",
+    422: "Invalid input: schema, number, date, text or page bounds (code says which)",
+}
+
+
+def _specific_first(pattern) -> tuple:
+    """URL order: at each segment a literal before a parameter, so /prepaid/devices is not shadowed by
+    /prepaid/{consumer_number} (which answered its POST with 405 whatever the router order)."""
+    route = str(getattr(pattern.pattern, "_route", pattern.pattern))
+    return tuple(1 if part.startswith("<") else 0 for part in route.split("/"))
+
+
+class UrjaAPI(NinjaAPI):
+    def _get_urls(self):
+        return sorted(super()._get_urls(), key=_specific_first)
+
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        return document_errors(schema)
+
+
+def document_errors(schema):
+    """Adds the Error schema and the common 4xx answers to every operation (one place, not 100)."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["Error"] = Error.model_json_schema(ref_template="#/components/schemas/{model}")
+    ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            statuses = dict(DOCUMENTED_ERRORS)
+            if operation.get("security"):
+                statuses[401] = "Not authenticated, or the token expired or was revoked"
+            for status, description in sorted(statuses.items()):
+                responses.setdefault(status, {"description": description, **ref})
+    return schema
+
+
 def build_api() -> NinjaAPI:
-    api = NinjaAPI(
+    api = UrjaAPI(
         title="Urja API",
         version="1",
         description="Customer care and billing for electricity distribution. Errors: {code, message, details}.",
         urls_namespace="api-v1",
         auth=AUTH,
+        parser=boundary_parser(),  # the text rule over every JSON body (core.boundary)
     )
 
     @api.exception_handler(DomainError)
@@ -137,7 +189,14 @@ def build_api() -> NinjaAPI:
             {"field": ".".join(str(p) for p in e.get("loc", [])), "message": e.get("msg", "")} for e in exc.errors
         ]
         message = "; ".join(f"{f['field']}: {f['message']}" for f in fields) or "invalid request"
-        return api.create_response(request, error_body("validation_error", message, {"fields": fields}), status=422)
+        # a boundary rule's own code (invalid_amount, invalid_number, invalid_text …) when it is the only kind
+        kinds = {e.get("type", "") for e in exc.errors}
+        code = (
+            kinds.pop()
+            if len(kinds) == 1 and next(iter(kinds)).startswith(("invalid_", "date_"))
+            else "validation_error"
+        )
+        return api.create_response(request, error_body(code, message, {"fields": fields}), status=422)
 
     @api.exception_handler(AuthenticationError)
     def auth_error(request, exc):
@@ -153,6 +212,8 @@ def build_api() -> NinjaAPI:
 
     @api.exception_handler(HttpError)
     def http_error(request, exc: HttpError):
+        if isinstance(exc.__cause__, DomainError):  # the body parser's boundary check (control characters)
+            return domain_error(request, exc.__cause__)
         return api.create_response(request, error_body("http_error", str(exc)), status=exc.status_code)
 
     api.add_router("/auth", auth_router)

@@ -37,15 +37,15 @@ def kwh(value: object) -> Decimal:
 
 
 def parse_amount(value: object, *, allow_zero: bool = False) -> Decimal:
-    """Validate an amount received from outside: positive, at most two decimals."""
-    amount = to_decimal(value)
-    if abs(amount) >= MAX_AMOUNT:
-        raise MoneyError(f"amount {value!r} is too large")
-    if amount.as_tuple().exponent < -2 and amount != amount.quantize(PAISA):
-        raise MoneyError(f"amount {value!r} has more than two decimal places")
-    if amount < 0 or (amount == 0 and not allow_zero):
-        raise MoneyError(f"amount must be greater than zero, got {value!r}")
-    return amount.quantize(PAISA)
+    """Validate an amount received from outside: ASCII digits (no "१००", "１００", "1e3"), positive, at most
+    two decimals, below MAX_AMOUNT. The rule is core.boundary's, the one every input path uses."""
+    from .boundary import InvalidInput
+    from .boundary import parse_amount as strict_amount
+
+    try:
+        return strict_amount(value, allow_zero=allow_zero)
+    except InvalidInput as exc:
+        raise MoneyError(exc.message) from None
 
 
 def group_indian(integer_digits: str) -> str:

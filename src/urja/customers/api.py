@@ -6,13 +6,15 @@ from decimal import Decimal
 from ninja import Field, File, Form, Router, Schema, UploadedFile
 from ninja.pagination import paginate
 
+from urja.core import boundary
+from urja.core.boundary import ColumnText, Quantity, Text
 from urja.core.errors import DomainError, NotFound
 from urja.core.models import Channel, Role
 from urja.core.permissions import office_path_of, require_role, scope_by_office
 from urja.network.models import Office
 
 from . import services
-from .models import Account, Consumer
+from .models import Account, Consumer, Contact
 
 router = Router(tags=["customers"])
 
@@ -21,8 +23,8 @@ STATUS_ROLES = (Role.ENGINEER, Role.BILLING_OFFICER, Role.MANAGER)
 
 
 class ContactIn(Schema):
-    kind: str = Field(..., description="mobile or email")
-    value: str
+    kind: Text(10) = Field(..., description="mobile or email")
+    value: ColumnText(Contact, "value")
     verified: bool = False
     whatsapp_opt_in: bool = False
 
@@ -46,13 +48,13 @@ class DocumentOut(Schema):
 
 
 class ConsumerIn(Schema):
-    name: str
-    kind: str = "person"
-    applicant_type: str = "owner"
-    guardian_name: str = ""
-    aadhaar: str = Field("", description="12 digits; validated (Verhoeff) and stored masked")
-    preferred_language: str = "en"
-    contacts: list[ContactIn] = []
+    name: ColumnText(Consumer, "name")
+    kind: ColumnText(Consumer, "kind") = "person"
+    applicant_type: ColumnText(Consumer, "applicant_type") = "owner"
+    guardian_name: ColumnText(Consumer, "guardian_name") = ""
+    aadhaar: Text(20) = Field("", description="12 digits; validated (Verhoeff) and stored masked")
+    preferred_language: Text(10) = "en"
+    contacts: list[ContactIn] = Field([], max_length=20)
 
 
 class ConsumerOut(Schema):
@@ -71,20 +73,20 @@ class ConsumerOut(Schema):
 
 
 class AccountIn(Schema):
-    consumer_id: int
-    section: str = Field(..., description="office code of the section")
-    premises_address: str
-    pincode: str = ""
-    latitude: Decimal | None = None
-    longitude: Decimal | None = None
-    category: str
-    sub_category: str = "general"
-    supply_type: str = Field(..., description="lt_1ph, lt_3ph, ht, eht or temporary")
-    sanctioned_load: Decimal
-    load_unit: str = "kW"
-    area: str = "urban"
-    bill_cycle: str = "C01"
-    route: str = ""
+    consumer_id: int = Field(..., ge=1, le=boundary.bounds().max_integer)
+    section: Text(40) = Field(..., description="office code of the section")
+    premises_address: ColumnText(Account, "premises_address", multiline=True)
+    pincode: ColumnText(Account, "pincode") = ""
+    latitude: Quantity(places=6, allow_negative=True) | None = None
+    longitude: Quantity(places=6, allow_negative=True) | None = None
+    category: ColumnText(Account, "category")
+    sub_category: ColumnText(Account, "sub_category") = "general"
+    supply_type: ColumnText(Account, "supply_type") = Field(..., description="lt_1ph, lt_3ph, ht, eht or temporary")
+    sanctioned_load: Quantity(places=3)
+    load_unit: ColumnText(Account, "load_unit") = "kW"
+    area: ColumnText(Account, "area") = "urban"
+    bill_cycle: ColumnText(Account, "bill_cycle") = "C01"
+    route: ColumnText(Account, "route") = ""
     is_prepaid: bool = False
 
 
@@ -112,14 +114,14 @@ class AccountOut(Schema):
 
 
 class StatusIn(Schema):
-    status: str
-    reason: str
+    status: ColumnText(Account, "status")
+    reason: Text(multiline=True)
 
 
 class LoadIn(Schema):
-    sanctioned_load: Decimal
-    load_unit: str = "kW"
-    supply_type: str | None = None
+    sanctioned_load: Quantity(places=3)
+    load_unit: ColumnText(Account, "load_unit") = "kW"
+    supply_type: ColumnText(Account, "supply_type") | None = None
 
 
 def _accounts(request):

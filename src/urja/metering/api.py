@@ -9,8 +9,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from ninja import Field, File, Form, Router, Schema, Status, UploadedFile
+from ninja import Field, File, Form, Query, Router, Schema, Status, UploadedFile
 
+from urja.core import boundary
+from urja.core.boundary import ColumnText, Day, Limit, Offset, Quantity, Text
 from urja.core.errors import NotFound
 from urja.core.models import Channel, Role
 from urja.core.permissions import ALL_STAFF_ROLES, office_path_of, require_role, scope_by_office
@@ -53,18 +55,22 @@ def _cap(limit: int, most: int = 500) -> int:
 # --- schemas ---------------------------------------------------------------------------------
 
 
+Register = Quantity(places=3)  # kWh / kVAh register values (ASCII digits, bounded, 3 decimals)
+Note = Text(200)  # reasons, locations, acknowledgements: the 200-character columns they are kept in
+
+
 class MeterIn(Schema):
-    serial: str
-    make: str
-    model: str = ""
-    meter_type: str = Field(
+    serial: ColumnText(Meter, "serial")
+    make: ColumnText(Meter, "make")
+    model: ColumnText(Meter, "model") = ""
+    meter_type: Text(20) = Field(
         ..., description="electromechanical, static, amr, smart, smart_prepaid, load_limiter, ct_pt_ht"
     )
-    phase: int = 1
-    multiplying_factor: Decimal = Decimal(1)
-    register_digits: int = 6
-    ownership: str = "utility"
-    seals: list[str] = []
+    phase: int = Field(1, ge=0, le=boundary.bounds().max_integer)
+    multiplying_factor: Quantity(places=3) = Decimal(1)
+    register_digits: int = Field(6, ge=0, le=boundary.bounds().max_integer)
+    ownership: Text(20) = "utility"
+    seals: list[Text(40)] = Field([], max_length=50)
 
 
 class MeterOut(Schema):
@@ -115,23 +121,23 @@ class MeterDetailOut(MeterOut):
 
 
 class StatusIn(Schema):
-    status: str
-    reason: str
+    status: Text(20)
+    reason: Note
 
 
 class SealsIn(Schema):
-    seals: list[str]
-    reason: str
-    acknowledged_by: str = ""
+    seals: list[Text(40)] = Field(..., max_length=50)
+    reason: Note
+    acknowledged_by: Text(150) = ""
 
 
 class MeterTestIn(Schema):
-    notice_given_on: date
-    tested_on: date
-    error_percent: Decimal
-    result: str | None = None
-    remarks: str = ""
-    acknowledged_by: str = ""
+    notice_given_on: Day
+    tested_on: Day
+    error_percent: Quantity(places=2, allow_negative=True)
+    result: Text(10) | None = None
+    remarks: Note = ""
+    acknowledged_by: Text(150) = ""
 
 
 class MeterTestOut(Schema):
@@ -143,34 +149,34 @@ class MeterTestOut(Schema):
 
 
 class InstallIn(Schema):
-    meter: str
-    installed_at: datetime | None = None
-    initial_kwh: Decimal = Decimal(0)
-    initial_kvah: Decimal | None = None
-    location: str = ""
-    acknowledged_by: str = ""
+    meter: Text(40)
+    installed_at: datetime | None = None  # checked by the service (timestamp_in_future / _too_early)
+    initial_kwh: Register = Decimal(0)
+    initial_kvah: Register | None = None
+    location: ColumnText(Installation, "location") = ""
+    acknowledged_by: Text(150) = ""
 
 
 class ReplaceIn(Schema):
-    new_meter: str
-    final_kwh: Decimal
-    initial_kwh: Decimal = Decimal(0)
-    reason: str
-    replaced_at: datetime | None = None
-    old_meter_status: str = "defective"
-    acknowledged_by: str = ""
+    new_meter: Text(40)
+    final_kwh: Register
+    initial_kwh: Register = Decimal(0)
+    reason: ColumnText(Installation, "reason")
+    replaced_at: datetime | None = None  # checked by the service (timestamp_in_future / _too_early)
+    old_meter_status: Text(20) = "defective"
+    acknowledged_by: Text(150) = ""
 
 
 class RemoveIn(Schema):
-    final_kwh: Decimal
-    reason: str
-    removed_at: datetime | None = None
-    acknowledged_by: str = ""
+    final_kwh: Register
+    reason: ColumnText(Installation, "removal_reason")
+    removed_at: datetime | None = None  # checked by the service (timestamp_in_future / _too_early)
+    acknowledged_by: Text(150) = ""
 
 
 class ShiftIn(Schema):
-    location: str
-    acknowledged_by: str = ""
+    location: ColumnText(Installation, "location")
+    acknowledged_by: Text(150) = ""
 
 
 class ReadingOut(Schema):
@@ -200,23 +206,23 @@ class ReadingOut(Schema):
 
 
 class ReadingForm(Schema):
-    consumer_number: str | None = None
-    meter_serial: str | None = None
-    read_at: datetime
-    kwh: str | None = None
-    kvah: str | None = None
-    md_kw: str | None = None
-    md_kva: str | None = None
-    status: str = "actual"
-    source: str = "field_agent"
-    latitude: str | None = None
-    longitude: str | None = None
+    consumer_number: Text(40) | None = None
+    meter_serial: Text(40) | None = None
+    read_at: datetime  # checked by the service (timestamp_in_future / timestamp_too_early)
+    kwh: Text(32) | None = None  # numbers checked by the service (core.boundary's rule, its own codes)
+    kvah: Text(32) | None = None
+    md_kw: Text(32) | None = None
+    md_kva: Text(32) | None = None
+    status: Text(16) = "actual"
+    source: Text(16) = "field_agent"
+    latitude: Text(32) | None = None
+    longitude: Text(32) | None = None
 
 
 class ReviewIn(Schema):
-    action: str = Field(..., description="accept, edit or estimate")
-    reason: str = ""
-    kwh: Decimal | None = None
+    action: Text(20) = Field(..., description="accept, edit or estimate")
+    reason: ColumnText(Reading, "review_reason") = ""
+    kwh: Register | None = None
 
 
 class MonthOut(Schema):
@@ -249,11 +255,11 @@ class RowErrorOut(Schema):
 
 
 class CommandIn(Schema):
-    consumer_number: str | None = None
-    meter_serial: str | None = None
-    command: str
+    consumer_number: Text(40) | None = None
+    meter_serial: Text(40) | None = None
+    command: Text(20)
     params: dict = {}
-    idempotency_key: str | None = None
+    idempotency_key: ColumnText(MeterCommand, "idempotency_key") | None = None
 
 
 class CommandOut(Schema):
@@ -284,7 +290,9 @@ class DeadLetterOut(Schema):
 
 
 @router.get("/meters", response=list[MeterOut])
-def list_meters(request, status: str | None = None, meter_type: str | None = None, q: str = "", limit: int = 100):
+def list_meters(
+    request, status: str | None = None, meter_type: str | None = None, q: str = "", limit: int = Limit(100)
+):
     require_role(request.user, *VIEW_ROLES)
     qs = Meter.objects.order_by("serial")
     if status:
@@ -390,7 +398,7 @@ def shift(request, consumer_number: str, data: ShiftIn):
 
 
 @router.get("/accounts/{consumer_number}/readings", response=list[ReadingOut])
-def account_readings(request, consumer_number: str, limit: int = 50):
+def account_readings(request, consumer_number: str, limit: int = Limit(50)):
     require_role(request.user, *VIEW_ROLES)
     account = scoped_account(request, consumer_number)
     qs = Reading.objects.filter(account=account).select_related("meter", "account").order_by("-read_at", "-id")
@@ -404,7 +412,7 @@ def account_consumption(request, consumer_number: str, months: int = 12):
 
 
 @router.get("/accounts/{consumer_number}/billing-consumption")
-def billing_consumption(request, consumer_number: str, period_start: date, period_end: date):
+def billing_consumption(request, consumer_number: str, period_start: Day, period_end: Day):
     """What billing will use for the period (estimates a missing reading, as the bill run does)."""
     require_role(request.user, *REVIEW_ROLES)
     account = scoped_account(request, consumer_number)
@@ -437,7 +445,7 @@ def submit_reading(request, data: Form[ReadingForm], photo: File[UploadedFile] =
 
 
 @router.get("/review-queue", response=list[ReadingOut])
-def review_queue(request, limit: int = 100):
+def review_queue(request, limit: int = Limit(100)):
     require_role(request.user, *REVIEW_ROLES)
     accounts = scope_by_office(request.user, Account.objects.all(), "office_path")
     qs = (
@@ -460,7 +468,13 @@ def review(request, reading_id: int, data: ReviewIn):
 
 
 @router.get("/route-book")
-def route_book(request, bill_cycle: str, year: int, month: int, route: str | None = None):
+def route_book(
+    request,
+    bill_cycle: str,
+    year: int = Query(..., ge=-boundary.bounds().max_integer, le=boundary.bounds().max_integer),
+    month: int = Query(..., ge=-boundary.bounds().max_integer, le=boundary.bounds().max_integer),
+    route: str | None = None,
+):
     require_role(request.user, *VIEW_ROLES)
     return services.route_book(
         office_path=office_path_of(request.user) or "", bill_cycle=bill_cycle, year=year, month=month, route=route
@@ -512,7 +526,7 @@ def import_batch(request, batch_id: int):
 
 
 @router.get("/imports/{batch_id}/errors", response=list[RowErrorOut])
-def import_errors(request, batch_id: int, offset: int = 0, limit: int = 500):
+def import_errors(request, batch_id: int, offset: int = Offset(), limit: int = Limit(500)):
     require_role(request.user, *IMPORT_ROLES)
     return list(_batch(batch_id).errors.all()[max(offset, 0) :][: _cap(limit, 5000)])
 
@@ -538,7 +552,7 @@ def send_command(request, data: CommandIn):
 
 
 @router.get("/commands", response=list[CommandOut])
-def list_commands(request, status: str | None = None, meter_serial: str | None = None, limit: int = 100):
+def list_commands(request, status: str | None = None, meter_serial: str | None = None, limit: int = Limit(100)):
     require_role(request.user, *VIEW_ROLES)
     qs = MeterCommand.objects.select_related("meter")
     if status:
@@ -569,7 +583,7 @@ def command_retry(request, command_id: str):
 
 
 @router.get("/dead-letters", response=list[DeadLetterOut])
-def dead_letters(request, code: str | None = None, limit: int = 100):
+def dead_letters(request, code: str | None = None, limit: int = Limit(100)):
     require_role(request.user, Role.ENGINEER, Role.MANAGER)
     qs = DeadLetter.objects.all()
     if code:

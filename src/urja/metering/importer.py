@@ -20,7 +20,7 @@ import json
 import re
 import time as _time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import BinaryIO
@@ -30,7 +30,7 @@ from django.db import DatabaseError, DataError, IntegrityError, connection, tran
 from django.db.models import Count, Max, Min
 from django.utils import timezone
 
-from urja.core import regdata
+from urja.core import boundary, regdata
 from urja.core.errors import DomainError
 from urja.core.services import record_audit
 from urja.customers.models import Account
@@ -59,6 +59,7 @@ MESSAGES = {
     "unknown_meter": "no meter with this serial",
     "invalid_timestamp": "read_at is not an ISO 8601 timestamp with a UTC offset",
     "timestamp_in_future": "read_at is in the future",
+    "timestamp_too_early": "read_at is before the earliest year this system records",
     "missing_register": "kwh is required",
     "negative_register": "register values must not be negative",
     "non_numeric_register": "a register value is not a number (at most 3 decimals)",
@@ -246,7 +247,10 @@ def import_file(
             if connection.vendor == "postgresql":
                 counts = _import_postgres(batch, path, fmt, bill_cycle)
             else:
-                counts = _import_python(batch, path, fmt, bill_cycle)
+                try:
+                    counts = _import_python(batch, path, fmt, bill_cycle)
+                except UnicodeDecodeError as exc:  # as the PostgreSQL path reports it: not a 500
+                    raise DomainError("the file is not UTF-8 text", code="invalid_file") from exc
             batch.rows, batch.inserted, batch.rejected = counts["rows"], counts["inserted"], counts["rejected"]
             batch.duplicates = batch.rows - batch.inserted - batch.rejected
             batch.first_reading_id, batch.last_reading_id = counts.get("first_id"), counts.get("last_id")
@@ -359,6 +363,7 @@ def _validated_sql(zones: list[str], *, careful: bool, bill_cycle: str | None = 
         neg = " OR ".join(f"coalesce(p.{c}_n < 0, false)" for c in num_cols)
         bad = " OR ".join(f"coalesce(p.{c}_n >= 1e11 OR scale(p.{c}_n) > 3, false)" for c in num_cols)
     lateral = ", ".join([f"{ts} AS ts", *parsed, *flags])
+    bounds = boundary.bounds()  # the clock-skew allowance and earliest year every input path uses
     # The account is joined only when the file declares its cycle (CYCLE_RE-checked, so safe as a literal).
     cycle_check, cycle_join, account_cycle = "", "", "NULL::text"
     if bill_cycle is not None:
@@ -372,7 +377,9 @@ def _validated_sql(zones: list[str], *, careful: bool, bill_cycle: str | None = 
                 WHEN p.pre_error IS NOT NULL THEN p.pre_error
                 WHEN m.id IS NULL THEN 'unknown_meter'
                 WHEN p.ts IS NULL THEN 'invalid_timestamp'
-                WHEN p.ts > now() + interval '5 minutes' THEN 'timestamp_in_future'
+                WHEN p.ts > now() + interval '{int(bounds.clock_skew.total_seconds())} seconds'
+                    THEN 'timestamp_in_future'
+                WHEN p.ts < make_date({int(bounds.earliest_year)}, 1, 1) THEN 'timestamp_too_early'
                 WHEN coalesce(p.kwh, '') = '' THEN 'missing_register'
                 WHEN {neg} THEN 'negative_register'
                 WHEN {bad} THEN 'non_numeric_register'
@@ -561,8 +568,11 @@ def check_row(row: dict, lookup: _Lookup, now: datetime, zones: list[str], bill_
     ts = _parse_ts(row.get("read_at") or "")
     if ts is None:
         return "invalid_timestamp", None
-    if ts > now + timedelta(minutes=5):
+    bounds = boundary.bounds()
+    if ts > now + bounds.clock_skew:
         return "timestamp_in_future", None
+    if ts.year < bounds.earliest_year:
+        return "timestamp_too_early", None
     kwh = row.get("kwh") or ""
     if kwh == "":
         return "missing_register", None

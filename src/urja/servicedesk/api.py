@@ -11,13 +11,15 @@ from django.contrib.auth import get_user_model
 from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
 
+from urja.core import boundary
+from urja.core.boundary import ColumnText, Days, Limit, Offset, Text, cap_limit
 from urja.core.errors import DomainError, Forbidden, NotFound
 from urja.core.models import Role
 from urja.core.permissions import require_role, role_of, scope_by_office
 from urja.network.models import DistributionTransformer, Feeder
 
 from . import catalogue, clock, services
-from .models import Outage, ServiceRequest
+from .models import Outage, RequestPause, ServiceRequest
 
 router = Router(tags=["servicedesk"])
 
@@ -25,15 +27,15 @@ STAFF = [r for r in Role.values if r != Role.CONSUMER]
 
 
 class RegisterIn(Schema):
-    type: str = Field(..., description="type code from the catalogue, e.g. no_power_supply")
-    subtype: str | None = Field(None, description="sub-type code (required when the type has several)")
-    channel: str = Field(..., description="core Channel value: call_centre, care_centre, whatsapp, field_agent, …")
-    consumer_number: str | None = None
-    description: str = ""
-    mobile: str = ""
-    name: str = ""
-    language: str | None = None
-    office: str | None = Field(None, description="office code, for requests without an account")
+    type: Text(40) = Field(..., description="type code from the catalogue, e.g. no_power_supply")
+    subtype: Text(40) | None = Field(None, description="sub-type code (required when the type has several)")
+    channel: Text(40) = Field(..., description="core Channel value: call_centre, care_centre, whatsapp, field_agent, …")
+    consumer_number: Text(40) | None = None
+    description: ColumnText(ServiceRequest, "description", multiline=True) = ""
+    mobile: Text(32) = ""
+    name: ColumnText(ServiceRequest, "contact_name") = ""
+    language: Text(10) | None = None
+    office: Text(40) | None = Field(None, description="office code, for requests without an account")
 
 
 class RequestOut(Schema):
@@ -137,12 +139,17 @@ def register(request, payload: RegisterIn):
 
 @router.get("/requests", response=list[RequestOut], summary="Queue: open requests in your scope")
 def list_requests(
-    request, team: str = "", status: str = "open", office: str | None = None, limit: int = 50, offset: int = 0
+    request,
+    team: str = "",
+    status: str = "open",
+    office: str | None = None,
+    limit: int = Limit(50),
+    offset: int = Offset(),
 ):
     _staff(request)
     office_obj = services.find_office(office) if office else None
     qs = services.queue(user=request.user, office=office_obj, team=team, status=status)
-    limit = max(1, min(limit, 500))
+    limit = max(1, cap_limit(limit))
     return [request_out(r) for r in qs[offset : offset + limit]]
 
 
@@ -166,8 +173,8 @@ def get_timeline(request, number: str):
 
 
 class TransitionIn(Schema):
-    to: str
-    note: str = ""
+    to: Text(40)
+    note: Text(multiline=True) = ""
 
 
 @router.post("/requests/{number}/transition", response=RequestOut)
@@ -179,8 +186,8 @@ def transition(request, number: str, payload: TransitionIn):
 
 
 class CloseIn(Schema):
-    resolution_notes: str
-    resolution_code: str = "resolved"
+    resolution_notes: ColumnText(ServiceRequest, "resolution_notes", multiline=True)
+    resolution_code: ColumnText(ServiceRequest, "resolution_code") = "resolved"
 
 
 @router.post("/requests/{number}/close", response=RequestOut)
@@ -196,7 +203,7 @@ def close(request, number: str, payload: CloseIn):
 
 
 class AssignIn(Schema):
-    username: str
+    username: Text(150)
 
 
 @router.post("/requests/{number}/assign", response=RequestOut)
@@ -208,8 +215,8 @@ def assign(request, number: str, payload: AssignIn):
 
 
 class BulkAssignIn(Schema):
-    numbers: list[str]
-    username: str
+    numbers: list[ColumnText(ServiceRequest, "number")] = Field(..., max_length=boundary.bounds().max_limit)
+    username: Text(150)
 
 
 @router.post("/requests/bulk-assign", response=list[RequestOut])
@@ -225,8 +232,8 @@ def bulk_assign(request, payload: BulkAssignIn):
 
 
 class TransferIn(Schema):
-    office: str
-    reason: str
+    office: Text(40)
+    reason: Text(multiline=True)
 
 
 @router.post("/requests/{number}/transfer", response=RequestOut)
@@ -238,7 +245,7 @@ def transfer(request, number: str, payload: TransferIn):
 
 
 class NoteIn(Schema):
-    text: str
+    text: Text(multiline=True)
 
 
 @router.post("/requests/{number}/notes", response={201: dict})
@@ -248,7 +255,7 @@ def add_note(request, number: str, payload: NoteIn):
 
 
 class ReasonIn(Schema):
-    reason: str
+    reason: ColumnText(RequestPause, "reason")
 
 
 @router.post("/requests/{number}/pause", response=RequestOut, summary="Pause the SLA clock (consumer's reason)")
@@ -328,9 +335,9 @@ def track(request, number: str, mobile: str | None = None, consumer_number: str 
 
 
 class ConsumerEscalateIn(Schema):
-    number: str
-    mobile: str | None = None
-    consumer_number: str | None = None
+    number: Text(40)
+    mobile: Text(32) | None = None
+    consumer_number: Text(40) | None = None
 
 
 @router.post("/track/escalate", response={201: dict}, auth=None, summary="The consumer escalates an open request")
@@ -344,8 +351,8 @@ def consumer_escalate(request, payload: ConsumerEscalateIn):
 
 
 class FeedbackIn(Schema):
-    rating: int
-    comment: str = ""
+    rating: int = Field(..., ge=-boundary.bounds().max_integer, le=boundary.bounds().max_integer)
+    comment: Text(multiline=True) = ""
     reopen: bool = False
 
 
@@ -359,10 +366,10 @@ def feedback(request, token: str, payload: FeedbackIn):
 
 
 class OutageIn(Schema):
-    kind: str
-    reason: str
-    feeder: str | None = None
-    transformer: str | None = None
+    kind: Text(10)
+    reason: ColumnText(Outage, "reason")
+    feeder: Text(40) | None = None
+    transformer: Text(40) | None = None
     starts_at: datetime | None = None
     expected_restore_at: datetime | None = None
 
@@ -457,7 +464,7 @@ class ComplianceRow(Schema):
 
 
 @router.get("/reports/sla-compliance", response=list[ComplianceRow])
-def sla_compliance(request, days: int = 30):
+def sla_compliance(request, days: int = Days(30)):
     _staff(request)
     now = clock.now()
     return services.sla_compliance(user=request.user, since=now - timedelta(days=max(1, days)), until=now)

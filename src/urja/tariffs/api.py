@@ -3,7 +3,9 @@
 from datetime import date
 from decimal import Decimal
 
-from ninja import Router, Schema
+from ninja import Field, Router, Schema
+
+from urja.core.boundary import AmountOrZero, Day, Quantity, Text, bounds
 
 from . import services
 from .models import TariffVersion
@@ -11,27 +13,31 @@ from .models import TariffVersion
 router = Router(tags=["tariffs"])
 
 
+Units = Quantity(places=3)  # kWh / kW / kVA: ASCII digits, bounded ("1e30" was a 500 here)
+Code = Text(40)
+
+
 class CalculateIn(Schema):
-    period_start: date
-    period_end: date
-    units: Decimal = Decimal(0)
-    category: str = "domestic"
-    sub_category: str = "general"
-    area: str = "urban"
-    supply_type: str = ""
-    schedule: str = ""
-    package_code: str = ""
-    sanctioned_load: Decimal = Decimal(1)
-    load_unit: str = "kW"
-    recorded_md: Decimal | None = None
-    tod_units: dict[str, Decimal] = {}
-    meter_type: str = "static"
-    meter_owner: str = "utility"
+    period_start: Day
+    period_end: Day
+    units: Units = Decimal(0)
+    category: Code = "domestic"
+    sub_category: Code = "general"
+    area: Code = "urban"
+    supply_type: Code = ""
+    schedule: Code = ""
+    package_code: Code = ""
+    sanctioned_load: Units = Decimal(1)
+    load_unit: Code = "kW"
+    recorded_md: Units | None = None
+    tod_units: dict[Code, Units] = Field({}, max_length=12)
+    meter_type: Code = "static"
+    meter_owner: Code = "utility"
     metered: bool = True
     e_bill: bool = False
     prepaid: bool = False
-    overdue_principal: Decimal = Decimal(0)
-    overdue_days: int = 0
+    overdue_principal: AmountOrZero = Decimal(0)
+    overdue_days: int = Field(0, ge=0, le=bounds().max_integer)
 
 
 class LineOut(Schema):

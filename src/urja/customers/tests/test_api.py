@@ -109,7 +109,7 @@ def test_register_and_open_account_through_api(client, offices, cre):
     [
         ({"supply_type": "lt_1ph", "sanctioned_load": "12"}, 400, "load_out_of_range"),
         ({"section": "NOWHERE"}, 400, "unknown_office"),
-        ({"sanctioned_load": "abc"}, 422, "validation_error"),
+        ({"sanctioned_load": "abc"}, 422, "invalid_number"),
     ],
 )
 def test_bad_account_input_changes_nothing(client, offices, cre, payload, status, code):
