@@ -9,10 +9,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from urja.core.errors import DomainError, Forbidden
-from urja.core.permissions import require_role, role_of, scope_by_office
+from urja.core.permissions import require_role, role_of
+from urja.core.scope import scope_accounts
 
-from . import documents, ledger, services
-from .models import Bill, BillException, BillRun
+from . import documents, ledger, selectors, services
+from .models import Bill, BillRun
 
 RUN_ROLES = ("billing_officer", "manager")
 
@@ -26,14 +27,8 @@ def _require_role(request, *roles: str) -> None:
 
 
 def _bill_for(request, bill_number: str) -> Bill:
-    bill = services.get_bill(bill_number=bill_number)
-    if role_of(request.user) in (None, "consumer"):
-        consumer = getattr(request.user, "consumer", None)
-        if consumer is None or bill.account.consumer_id != consumer.pk:
-            raise Forbidden("not your bill", code="not_your_bill")
-    elif not scope_by_office(request.user, Bill.objects.filter(pk=bill.pk), "account__office_path").exists():
-        raise Forbidden("this bill is outside your office", code="out_of_scope")
-    return bill
+    # another consumer's or another office's bill is a 404 like a bill that does not exist (never 403)
+    return selectors.scoped_bill(request.user, bill_number)
 
 
 @login_required
@@ -41,9 +36,7 @@ def account_panel(request, consumer_number: str):
     """Fragment for the 360° page: the account's last 12 bills with PDF links."""
     from urja.customers.models import Account
 
-    account = get_object_or_404(
-        scope_by_office(request.user, Account.objects.all(), "office_path"), consumer_number=consumer_number
-    )
+    account = get_object_or_404(scope_accounts(request.user, Account.objects.all()), consumer_number=consumer_number)
     bills = services.bill_history(account=account, months=12)
     return render(
         request,
@@ -113,7 +106,7 @@ def create_run(request):
 
 def _exceptions_in_scope(request, run: BillRun):
     """The run's exceptions on accounts of the user's office (and below)."""
-    return scope_by_office(request.user, BillException.objects.filter(run=run), "account__office_path")
+    return selectors.exceptions_in_scope(request.user, run)
 
 
 @login_required
