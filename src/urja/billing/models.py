@@ -126,7 +126,7 @@ RUN_STATUS = StateMachine(
         RunStatus.FAILED: {RunStatus.RUNNING, RunStatus.CANCELLED},
         RunStatus.COMPLETED_WITH_EXCEPTIONS: {RunStatus.RUNNING, RunStatus.COMPLETED_WITH_EXCEPTIONS},
         RunStatus.COMPLETED: set(),
-        RunStatus.DRY_RUN: set(),
+        RunStatus.DRY_RUN: {RunStatus.DRY_RUN},  # the report computed again (after fixes); nothing is written
         RunStatus.CANCELLED: set(),
     },
 )
@@ -169,6 +169,21 @@ class PartitionStatus(models.TextChoices):
     RUNNING = "running", "Running"
     DONE = "done", "Done"
     FAILED = "failed", "Failed"
+
+
+P = PartitionStatus
+# pending/failed → running: a worker claims it (runs.claim_partition, a conditional UPDATE);
+# running → running: another worker takes over an expired (or, forced, a live) claim;
+# running → done | failed; done → pending: rebill_exceptions scans the partition again.
+PARTITION_STATUS = StateMachine(
+    "bill run partition",
+    {
+        P.PENDING: {P.RUNNING},
+        P.RUNNING: {P.RUNNING, P.DONE, P.FAILED},
+        P.FAILED: {P.RUNNING},
+        P.DONE: {P.PENDING},
+    },
+)
 
 
 class BillRunPartition(models.Model):

@@ -32,7 +32,8 @@ from django.utils import timezone
 
 from urja.core import regdata
 from urja.core.errors import DomainError
-from urja.core.services import allocate_numbers, record_audit
+from urja.core.services import allocate_numbers
+from urja.core.states import transition, transition_set
 from urja.tariffs import engine, vector
 from urja.tariffs import services as tariffs
 
@@ -41,6 +42,8 @@ from .bulk import Column
 from .bulk import insert as _insert
 from .ledger import post_entries
 from .models import (
+    PARTITION_STATUS,
+    RUN_STATUS,
     Bill,
     BillException,
     BillRun,
@@ -798,22 +801,23 @@ def claim_partition(partition_id: int, *, force: bool = False) -> bool:
     it commits a new heartbeat) unless `force` (an operator's --resume)."""
     me, now = worker_name(), timezone.now()
     qs = BillRunPartition.objects.filter(pk=partition_id)
-    claim = {"status": PartitionStatus.RUNNING, "claimed_by": me, "heartbeat_at": now, "error": ""}
-    if qs.filter(status__in=[PartitionStatus.PENDING, PartitionStatus.FAILED]).update(**claim):
+    claim = {"claimed_by": me, "heartbeat_at": now, "error": ""}
+    running = PartitionStatus.RUNNING
+    # the WHERE comes from the machine: a fresh claim from any state that may go to running except
+    # running itself (a live claim is only taken over below)
+    fresh = PARTITION_STATUS.sources_of(running) - {running}
+    common = {"actor": None, "channel": "system", "values": claim}
+    if transition_set(qs, PARTITION_STATUS, running, sources=fresh, action="billrun.partition_claimed",
+                      changes={"by": me}, **common):  # fmt: skip
         return True
     before = qs.values("claimed_by", "heartbeat_at", "cursor").first()
-    takeover = Q(status=PartitionStatus.RUNNING) if force else _expired(now)
-    if not qs.filter(takeover).update(**claim):
+    takeover = Q(status=running) if force else _expired(now)
+    changes = {"from_worker": before["claimed_by"], "last_heartbeat": before["heartbeat_at"],
+               "cursor": before["cursor"], "by": me, "forced": force}  # fmt: skip
+    if not transition_set(qs.filter(takeover), PARTITION_STATUS, running, sources={running},
+                          action="billrun.partition_taken_over", changes=changes, **common):  # fmt: skip
         return False
     log.warning("bill run partition %s taken over by %s from %s", partition_id, me, before)
-    record_audit(
-        actor=None,
-        channel="system",
-        action="billrun.partition_taken_over",
-        obj=BillRunPartition(pk=partition_id),
-        changes={"from": before["claimed_by"], "last_heartbeat": before["heartbeat_at"], "cursor": before["cursor"],
-                 "by": me, "forced": force},
-    )  # fmt: skip
     return True
 
 
@@ -861,9 +865,9 @@ def process_partition(partition_id: int, *, force: bool = False, stop_after_chun
                 with _timed("fetch_accounts"):
                     rows, scanned_to = fetch_accounts(run, part.division_path, part.cursor, chunk)
                 if scanned_to is None:
-                    part.status = PartitionStatus.DONE
                     part.heartbeat_at = timezone.now()
-                    part.save(update_fields=["status", "heartbeat_at"])
+                    transition(part, PARTITION_STATUS, PartitionStatus.DONE, actor=None, channel="system",
+                               extra_fields=("heartbeat_at",), action="billrun.partition_done")  # fmt: skip
                     break
                 part.cursor = scanned_to
                 if not rows:  # every account of this stretch was billed already
@@ -893,7 +897,10 @@ def process_partition(partition_id: int, *, force: bool = False, stop_after_chun
             done_chunks += 1
     except Exception as exc:
         log.exception("bill run partition %s failed", partition_id)
-        BillRunPartition.objects.filter(pk=partition_id).update(status=PartitionStatus.FAILED, error=str(exc)[:2000])
+        # only while this worker still holds the claim: a partition taken over is the new worker's
+        transition_set(BillRunPartition.objects.filter(pk=partition_id, claimed_by=me), PARTITION_STATUS,
+                       PartitionStatus.FAILED, actor=None, channel="system", values={"error": str(exc)[:2000]},
+                       action="billrun.partition_failed", reason=str(exc)[:200])  # fmt: skip
         raise
     finish_run_if_done(run.pk)
     return PartitionStatus.DONE
@@ -950,14 +957,15 @@ def finish_run_if_done(run_id: int) -> BillRun:
         run.statements = sum(p.statements for p in parts)
         run.exceptions = run.exception_rows.filter(resolved=False).count()
         run.totals = {k: (_milli(v) if k == "units_m" else _rs(v)) for k, v in totals.items()}
-        run.status = RunStatus.COMPLETED_WITH_EXCEPTIONS if run.exceptions else RunStatus.COMPLETED
         run.finished_at = timezone.now()
-        run.save()
-        record_audit(
+        transition(
+            run,
+            RUN_STATUS,
+            RunStatus.COMPLETED_WITH_EXCEPTIONS if run.exceptions else RunStatus.COMPLETED,
             actor=run.created_by,
             channel="system",
+            extra_fields=("bills", "statements", "exceptions", "totals", "finished_at"),
             action="billrun.completed",
-            obj=run,
             changes={"bills": run.bills, "statements": run.statements, "exceptions": run.exceptions, **run.totals},
         )
     return run

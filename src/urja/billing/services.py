@@ -21,12 +21,14 @@ from urja.core import regdata
 from urja.core.errors import Conflict, DomainError, Forbidden, NotFound
 from urja.core.money import parse_amount
 from urja.core.services import allocate_numbers, record_audit
+from urja.core.states import transition
 from urja.tariffs import engine
 from urja.tariffs import services as tariffs
 
 from . import ledger, runs
 from .models import (
     NOTE_STATUS,
+    PARTITION_STATUS,
     RUN_STATUS,
     Bill,
     BillCycle,
@@ -171,7 +173,9 @@ def _check_period_ended(*, period: str, period_end: date, today: date) -> None:
         )
 
 
-def start_run(*, run: BillRun, actor=None, enqueue: bool = False, force: bool = False) -> BillRun:
+def start_run(
+    *, run: BillRun, actor=None, channel: str = "system", enqueue: bool = False, force: bool = False
+) -> BillRun:
     """Start (or resume) a real run: one partition task per division."""
     if run.dry_run:
         raise DomainError("a dry run is not started; use dry_run_report", code="dry_run")
@@ -183,9 +187,16 @@ def start_run(*, run: BillRun, actor=None, enqueue: bool = False, force: bool = 
             return locked
         if locked.status != RunStatus.RUNNING:
             RUN_STATUS.check(locked.status, RunStatus.RUNNING)
-            locked.status = RunStatus.RUNNING
             locked.started_at = locked.started_at or timezone.now()
-            locked.save(update_fields=["status", "started_at"])
+            transition(
+                locked,
+                RUN_STATUS,
+                RunStatus.RUNNING,
+                actor=actor,
+                channel=channel,
+                extra_fields=("started_at",),
+                action="billrun.started",
+            )
     ids = list(run.partitions.exclude(status=PartitionStatus.DONE).values_list("pk", flat=True))
     if enqueue:
         from urja.core.jobs import enqueue_background
@@ -203,18 +214,29 @@ def start_run(*, run: BillRun, actor=None, enqueue: bool = False, force: bool = 
     return run
 
 
-def dry_run_report(*, run: BillRun) -> BillRun:
+def dry_run_report(*, run: BillRun, actor=None, channel: str = "system") -> BillRun:
     if not run.dry_run:
         raise DomainError("only a dry run produces a report without writing", code="not_dry_run")
+    RUN_STATUS.check(run.status, RunStatus.DRY_RUN)  # refused before the (long) computation
     report = runs.dry_run(run)
-    run.report = report
-    run.bills = report["counts"].get("bills", 0)
-    run.statements = report["counts"].get("statements", 0)
-    run.exceptions = report["counts"].get("exceptions", 0)
-    run.totals = report["totals"]
-    run.status = RunStatus.DRY_RUN
-    run.finished_at = timezone.now()
-    run.save()
+    with transaction.atomic():
+        run = BillRun.objects.select_for_update().get(pk=run.pk)
+        run.report = report
+        run.bills = report["counts"].get("bills", 0)
+        run.statements = report["counts"].get("statements", 0)
+        run.exceptions = report["counts"].get("exceptions", 0)
+        run.totals = report["totals"]
+        run.finished_at = timezone.now()
+        transition(
+            run,
+            RUN_STATUS,
+            RunStatus.DRY_RUN,
+            actor=actor,
+            channel=channel,
+            extra_fields=("report", "bills", "statements", "exceptions", "totals", "finished_at"),
+            action="billrun.dry_run_report",
+            changes={"bills": run.bills, "statements": run.statements, "exceptions": run.exceptions},
+        )
     return run
 
 
@@ -287,17 +309,30 @@ def rebill_exceptions(*, run: BillRun, actor=None, channel: str = "system") -> B
     # done; the open ones are deleted here and counted again if they fail again
     path = dict(Account.objects.filter(pk__in=run.exception_rows.values("account_id")).values_list("id", "office_path"))
     BillException.objects.filter(run=run, account_id__in=ids).delete()
-    for part in BillRunPartition.objects.filter(run=run):
+    RUN_STATUS.check(run.status, RunStatus.RUNNING)
+    for part in BillRunPartition.objects.select_for_update().filter(run=run):
         mine = {a for a, p in path.items() if p.startswith(part.division_path)}
-        part.cursor, part.status = 0, PartitionStatus.PENDING
+        part.cursor = 0
         part.done = max(part.done - len(mine), 0)
         part.exceptions = max(part.exceptions - len(mine.intersection(ids)), 0)
-        part.save(update_fields=["cursor", "status", "done", "exceptions"])
-    RUN_STATUS.check(run.status, RunStatus.RUNNING)
-    run.status = RunStatus.RUNNING
-    run.save(update_fields=["status"])
-    record_audit(
-        actor=actor, channel=channel, action="billrun.rebill_exceptions", obj=run, changes={"accounts": len(ids)}
+        transition(
+            part,
+            PARTITION_STATUS,
+            PartitionStatus.PENDING,
+            actor=actor,
+            channel=channel,
+            reason="open exceptions billed again",
+            extra_fields=("cursor", "done", "exceptions"),
+            action="billrun.partition_reset",
+        )
+    transition(
+        run,
+        RUN_STATUS,
+        RunStatus.RUNNING,
+        actor=actor,
+        channel=channel,
+        action="billrun.rebill_exceptions",
+        changes={"accounts": len(ids)},
     )
     return run
 
@@ -413,7 +448,7 @@ def decide_revision(
         Bill.objects.select_for_update().filter(pk=rev.bill_id).first()
         if rev.amount > _credit_room(rev.bill):
             raise DomainError("a credit note cannot exceed the bill", code="credit_exceeds_bill")
-    rev.status, rev.decided_by, rev.decided_at, rev.decision_note = target, actor, timezone.now(), note
+    rev.decided_by, rev.decided_at, rev.decision_note = actor, timezone.now(), note
     if approve:
         rev.note_number = allocate_numbers(key="billnote", template=config()["bill"]["note_template"])[0]
         sign = -1 if rev.kind == "credit_note" else 1
@@ -431,7 +466,16 @@ def decide_revision(
             idempotency_key=f"revision:{rev.pk}",
             due_date=rev.bill.due_date,
         )
-    rev.save()
+    transition(
+        rev,
+        NOTE_STATUS,
+        target,
+        actor=actor,
+        channel=channel,
+        reason=note,
+        extra_fields=("decided_by", "decided_at", "decision_note", "note_number", "ledger_entry"),
+        action=f"billrevision.{target}",
+    )
     record_audit(
         actor=actor,
         channel=channel,

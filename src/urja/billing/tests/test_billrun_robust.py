@@ -123,7 +123,8 @@ def test_sweep_takes_over_a_dead_workers_partition_and_finishes_the_run(
     assert sorted(int(n[-7:]) for n in Bill.objects.values_list("bill_number", flat=True)) == [1, 2, 3, 4, 5]
     assert LedgerEntry.objects.filter(entry_type="bill_charge").count() == 5
     taken = AuditEvent.objects.get(action="billrun.partition_taken_over")
-    assert taken.changes["from"] == "worker-7:4242" and taken.changes["cursor"] == accounts[1].pk
+    assert taken.changes["from_worker"] == "worker-7:4242" and taken.changes["cursor"] == accounts[1].pk
+    assert (taken.changes["from"], taken.changes["to"]) == ("running", "running")
     # swept again: nothing to do, nothing billed twice
     with django_capture_on_commit_callbacks(execute=True):
         assert runs.sweep_partitions() == {"taken_over": [], "finished": []}
