@@ -8,12 +8,12 @@ from ninja.pagination import paginate
 
 from urja.core import boundary
 from urja.core.boundary import ColumnText, Quantity, Text
-from urja.core.errors import DomainError, NotFound
+from urja.core.errors import DomainError
 from urja.core.models import Channel, Role
-from urja.core.permissions import office_path_of, require_role, scope_by_office
+from urja.core.permissions import office_path_of, require_role
 from urja.network.models import Office
 
-from . import services
+from . import selectors, services
 from .models import Account, Consumer, Contact
 
 router = Router(tags=["customers"])
@@ -125,27 +125,16 @@ class LoadIn(Schema):
 
 
 def _accounts(request):
-    return scope_by_office(
-        request.auth, Account.objects.select_related("consumer", "section", "key_account_manager"), "office_path"
-    )
+    return selectors.accounts_in_scope(request.auth)
 
 
 def _account(request, consumer_number: str) -> Account:
     number = services.validate_consumer_number(consumer_number)
-    account = _accounts(request).filter(consumer_number=number).first()
-    if account is None:  # unknown and out-of-scope look the same: no leak
-        raise NotFound(f"no account {number} in your scope", code="account_not_found")
-    return account
+    return selectors.scoped_account(request.auth, number)  # unknown and out of scope: the same 404
 
 
 def _consumer(request, consumer_id: int) -> Consumer:
-    consumer = Consumer.objects.filter(pk=consumer_id).prefetch_related("contacts").first()
-    visible = consumer is not None and (
-        not consumer.accounts.exists() or _accounts(request).filter(consumer=consumer).exists()
-    )
-    if not visible:
-        raise NotFound(f"no consumer {consumer_id} in your scope", code="consumer_not_found")
-    return consumer
+    return selectors.scoped_consumer(request.auth, consumer_id)
 
 
 @router.get("/accounts", response=list[AccountOut])

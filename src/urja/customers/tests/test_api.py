@@ -3,7 +3,8 @@ from django.test import Client
 
 from urja.core.models import ApiToken
 from urja.core.testing import domestic_account, staff_user
-from urja.customers.models import Account, Consumer
+from urja.customers.models import Account
+from urja.customers.services import register_consumer
 
 
 def bearer(user) -> dict:
@@ -113,7 +114,7 @@ def test_register_and_open_account_through_api(client, offices, cre):
     ],
 )
 def test_bad_account_input_changes_nothing(client, offices, cre, payload, status, code):
-    consumer = Consumer.objects.create(name="X")
+    consumer = register_consumer(actor=cre, channel="api", name="X")  # registered at the CRE's office
     data = {
         "consumer_id": consumer.pk,
         "section": offices["section1"].code,
@@ -131,7 +132,7 @@ def test_bad_account_input_changes_nothing(client, offices, cre, payload, status
 
 @pytest.mark.django_db
 def test_cre_cannot_open_account_in_another_division(client, offices, cre):
-    consumer = Consumer.objects.create(name="X")
+    consumer = register_consumer(actor=cre, channel="api", name="X")
     data = {
         "consumer_id": consumer.pk,
         "section": offices["section2"].code,

@@ -1,0 +1,47 @@
+"""Customers' scoped lookups (read-only, core.scope): an account or a consumer the caller may see, or
+the very same NotFound as for one that does not exist."""
+
+from django.db.models import IntegerField, Q, QuerySet
+from django.db.models.functions import Cast
+
+from urja.core.models import AuditEvent, Role
+from urja.core.permissions import office_path_of, role_of
+from urja.core.scope import account_q, account_rule, get_scoped, not_found, scope_accounts
+
+from .models import Account, Consumer
+
+
+def accounts_in_scope(user) -> QuerySet:
+    return scope_accounts(user, Account.objects.select_related("consumer", "section", "key_account_manager"))
+
+
+def scoped_account(user, consumer_number: str) -> Account:
+    number = (consumer_number or "").strip().upper()
+    return get_scoped(accounts_in_scope(user), not_found("account", number), consumer_number=number)
+
+
+def consumers_in_scope(user) -> QuerySet:
+    """A consumer with an account in the caller's scope; one with no account yet only for staff whose
+    office covers the office where the consumer applied (registered), and for admin; a consumer login
+    only itself."""
+    rule = account_rule(user)
+    consumers = Consumer.objects.all()
+    if rule == "none":
+        return consumers.none()
+    if rule == "all":
+        return consumers
+    if rule == "own":
+        return consumers.filter(user=user)
+    q = Q(pk__in=Account.objects.filter(account_q(user)).values("consumer_id"))
+    if rule == "office" and role_of(user) != Role.CONSUMER:
+        path = office_path_of(user) or ""
+        registered = AuditEvent.objects.filter(
+            object_type="customers.consumer", action="consumer.registered", actor__staff__office__path__startswith=path
+        ).annotate(consumer_pk=Cast("object_id", IntegerField()))
+        q |= Q(accounts__isnull=True, pk__in=registered.values("consumer_pk"))
+    return consumers.filter(q).distinct()
+
+
+def scoped_consumer(user, consumer_id: int) -> Consumer:
+    consumers = consumers_in_scope(user).prefetch_related("contacts")
+    return get_scoped(consumers, not_found("consumer", consumer_id), pk=consumer_id)
