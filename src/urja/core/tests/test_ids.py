@@ -58,13 +58,23 @@ def test_render_date_fields_and_overflow():
 
 @given(
     st.sampled_from(
-        ["{division:3}{seq:8}{check}", "SR{yy}{seq:6}", "B{division:3}{yy}{mm}{seq:7}", "{seq}", "X{seq:4}Y"]
+        [
+            "{division:3}{seq:8}{check}",
+            "SR{yy}{seq:6}",
+            "B{division:3}{yy}{mm}{seq:7}",
+            "{seq}",
+            "X{seq:4}Y",
+            # check digits computed over arrays: letters, a tail after {seq}, lengths that vary
+            "{office}{prefix}{yy}{seq:07}{check}",
+            "{seq}{check}",
+            "sr-{seq:5}/x{check}",
+        ]
     ),
     st.integers(1, 9_000),  # within every template's width
     st.integers(1, 30),
 )
 def test_bulk_rendering_matches_one_by_one(template, first, count):
-    fields = {"division": "42"}
+    fields = {"division": "42", "office": "bh1", "prefix": "B"}
     today = date(2026, 11, 23)
     one_by_one = [ids.render_number(template, seq=first + i, fields=fields, today=today) for i in range(count)]
     assert ids.render_numbers(template, first=first, count=count, fields=fields, today=today) == one_by_one
