@@ -191,18 +191,15 @@ def issue_receipts(*, channel: str, rows: Sequence[tuple[str | None, str, Decima
         )
         for i, number in zip(positions, allocated, strict=True):
             numbers[i] = number
-    key = signing.receipt_key()
     days: dict[datetime, date] = {}  # a file has few distinct timestamps
-    out = []
+    messages = []
+    message = signing.receipt_message
     for (_office, consumer_number, amount, received_at), number in zip(rows, numbers, strict=True):
         day = days.get(received_at)
         if day is None:
             day = days[received_at] = timezone.localdate(received_at)
-        code = signing.receipt_code(
-            receipt_number=number, consumer_number=consumer_number, amount=amount, day=day, key=key
-        )
-        out.append((number, code))
-    return out
+        messages.append(message(receipt_number=number, consumer_number=consumer_number, amount=amount, day=day))
+    return list(zip(numbers, signing.receipt_codes(messages, key=signing.receipt_key()), strict=True))
 
 
 @dataclass(frozen=True)

@@ -81,3 +81,20 @@ def test_confirmation_message_in_the_consumers_language(cashier, account, django
     message = OutboxMessage.objects.get(event="payment.received", channel="sms")
     assert message.language == "or"
     assert payment.receipt_number in message.body and "610" in message.body
+
+
+def test_bulk_receipt_codes_are_the_one_by_one_codes():
+    # settlement files sign their receipts in bulk (numpy base32): the same codes as one by one
+    from datetime import date
+
+    key = signing.receipt_key()
+    rows = [
+        (f"BH1B26{i:07d}{i % 10}", f"0210{i:08d}", Decimal(i * 37) / 100 + 1, date(2025, 3, 1 + i % 28))
+        for i in range(500)
+    ]
+    messages = [signing.receipt_message(receipt_number=r, consumer_number=c, amount=a, day=d) for r, c, a, d in rows]
+    one_by_one = [
+        signing.receipt_code(receipt_number=r, consumer_number=c, amount=a, day=d, key=key) for r, c, a, d in rows
+    ]
+    assert signing.receipt_codes(messages, key=key) == one_by_one
+    assert signing.receipt_codes([], key=key) == []
