@@ -83,7 +83,8 @@ def test_production_sends_hsts_and_redirects_to_https(tmp_path):
         ("x", "has 1 characters (at least 50 are needed)"),
         ("change-me", "is the example placeholder"),
         ("ab" * 40, "has only 2 distinct characters"),
-        ("django-insecure-" + secrets.token_urlsafe(50), "is the example placeholder or a development key"),
+        # a fixed value: xdist workers must collect the same test ids
+        ("django-insecure-" + "k7Qp2Zr9Xw4Lm8Nv3Bt6Yc1Hd5Fg0Js" * 2, "is the example placeholder or a development key"),
     ],
 )
 def test_production_refuses_a_weak_secret_key(tmp_path, key, why):
