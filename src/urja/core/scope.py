@@ -176,3 +176,19 @@ def staff_in_scope(user, queryset: QuerySet, user_field: str = "") -> QuerySet:
     """Users (or records naming one at `user_field`) who are staff of an office within the user's scope."""
     prefix = f"{user_field}__" if user_field else ""
     return scope_offices(user, queryset.filter(**{f"{prefix}staff__isnull": False}), f"{prefix}staff__office__path")
+
+
+def record_q(user, *, account_prefix: str, office_path_field: str) -> Q:
+    """Records that belong to an office and may name an account (requests, payments): office staff see
+    their office subtree, the key-account manager the records of its key accounts, a consumer those of
+    its own accounts."""
+    rule = account_rule(user)
+    if rule in ("all", "office"):
+        return office_q(user, office_path_field)
+    if rule in ("key_accounts", "own"):
+        return account_q(user, account_prefix)
+    return NOTHING
+
+
+def scope_records(user, queryset: QuerySet, *, account_prefix: str, office_path_field: str) -> QuerySet:
+    return queryset.filter(record_q(user, account_prefix=account_prefix, office_path_field=office_path_field))

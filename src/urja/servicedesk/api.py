@@ -8,15 +8,15 @@ whether or not the number exists), consumer escalation, feedback.
 from datetime import date, datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
 
 from urja.core import boundary
 from urja.core.boundary import ColumnText, Days, Limit, Offset, Text, cap_limit
 from urja.core.errors import DomainError, Forbidden, NotFound
 from urja.core.models import Role
-from urja.core.permissions import require_role, role_of, scope_by_office
-from urja.network.models import DistributionTransformer, Feeder
+from urja.core.permissions import require_role, role_of
+from urja.core.scope import assignable_role, get_scoped, office_covers, scope_offices, scope_records
+from urja.network.models import DistributionTransformer, Feeder, Office
 
 from . import catalogue, clock, services
 from .models import Outage, RequestPause, ServiceRequest
@@ -97,15 +97,25 @@ def _staff(request) -> str:
 
 def _get(request, number: str) -> ServiceRequest:
     _staff(request)
-    qs = scope_by_office(
+    qs = scope_records(
         request.user,
         ServiceRequest.objects.select_related("request_type__schedule", "office", "account", "assigned_to", "outage"),
-        "office_path",
+        account_prefix="account__",
+        office_path_field="office_path",
     )
-    found = qs.filter(number=number.strip().upper()).first()
-    if found is None:
-        raise NotFound(f"no request {number} in your scope", code="request_not_found")
-    return found
+    number = number.strip().upper()
+    return get_scoped(qs, NotFound(f"no request {number}", code="request_not_found"), number=number)
+
+
+def _assignee(request, sr: ServiceRequest, username: str):
+    """Staff of a role that works requests whose office covers the request's; anyone else (a consumer
+    login, another division's staff) answers like an unknown user."""
+    user = get_user_model().objects.filter(username=username, is_active=True).select_related("staff__office").first()
+    if user is None or not (assignable_role(role_of(user)) or role_of(user) == Role.ADMIN):
+        user = None
+    if user is None or not office_covers(user, sr.office_path):
+        raise DomainError(f"no staff user {username!r} for this request", code="unknown_user")
+    return user
 
 
 @router.post("/requests", response={201: RequestOut, 200: RequestOut}, summary="Register a request or complaint")
@@ -119,6 +129,13 @@ def register(request, payload: RegisterIn):
             raise Forbidden("consumers register requests on their own accounts", code="not_your_account")
     else:
         _staff(request)
+        if payload.consumer_number:  # another office's account answers like an unknown one
+            from urja.customers.selectors import scoped_account
+            from urja.customers.services import validate_consumer_number
+
+            scoped_account(request.user, validate_consumer_number(payload.consumer_number))
+        if payload.office and not scope_offices(request.user, Office.objects.filter(code=payload.office), "path"):
+            raise DomainError(f"unknown office {payload.office!r}", code="unknown_office")
     result = services.register_request(
         actor=request.user,
         channel=payload.channel,
@@ -208,10 +225,9 @@ class AssignIn(Schema):
 
 @router.post("/requests/{number}/assign", response=RequestOut)
 def assign(request, number: str, payload: AssignIn):
-    user = get_user_model().objects.filter(username=payload.username).first()
-    if user is None:
-        raise DomainError(f"no staff user {payload.username!r}", code="unknown_user")
-    return request_out(services.assign(actor=request.user, channel="api", request=_get(request, number), user=user))
+    sr = _get(request, number)
+    user = _assignee(request, sr, payload.username)
+    return request_out(services.assign(actor=request.user, channel="api", request=sr, user=user))
 
 
 class BulkAssignIn(Schema):
@@ -222,11 +238,9 @@ class BulkAssignIn(Schema):
 @router.post("/requests/bulk-assign", response=list[RequestOut])
 def bulk_assign(request, payload: BulkAssignIn):
     _staff(request)
-    user = get_user_model().objects.filter(username=payload.username).first()
-    if user is None:
-        raise DomainError(f"no staff user {payload.username!r}", code="unknown_user")
+    user = None
     for number in payload.numbers:
-        _get(request, number)  # scope check
+        user = _assignee(request, _get(request, number), payload.username)  # scope check
     done = services.bulk_assign(actor=request.user, channel="api", numbers=payload.numbers, user=user)
     return [request_out(r) for r in done]
 
@@ -407,8 +421,16 @@ def outage_out(outage: Outage) -> dict:
 @router.post("/outages", response={201: OutageOut})
 def declare_outage(request, payload: OutageIn):
     require_role(request.user, Role.ENGINEER, Role.MANAGER, Role.CRE)
-    feeder = get_object_or_404(Feeder, code=payload.feeder) if payload.feeder else None
-    transformer = get_object_or_404(DistributionTransformer, code=payload.transformer) if payload.transformer else None
+    # only on the network of the caller's office; another division's feeder answers like an unknown one
+    feeders = scope_offices(request.user, Feeder.objects.all(), "office__path")
+    transformers = scope_offices(request.user, DistributionTransformer.objects.all(), "feeder__office__path")
+    feeder = transformer = None
+    if payload.feeder:
+        missing = NotFound(f"no feeder {payload.feeder}", code="feeder_not_found")
+        feeder = get_scoped(feeders, missing, code=payload.feeder)
+    if payload.transformer:
+        missing = NotFound(f"no transformer {payload.transformer}", code="transformer_not_found")
+        transformer = get_scoped(transformers, missing, code=payload.transformer)
     outage = services.declare_outage(
         actor=request.user,
         channel="api",
@@ -425,7 +447,8 @@ def declare_outage(request, payload: OutageIn):
 @router.post("/outages/{number}/restore", response=OutageOut)
 def restore_outage(request, number: str):
     require_role(request.user, Role.ENGINEER, Role.MANAGER)
-    outage = get_object_or_404(Outage, number=number)
+    outages = scope_offices(request.user, Outage.objects.all(), "office__path")
+    outage = get_scoped(outages, NotFound(f"no outage {number}", code="outage_not_found"), number=number)
     return outage_out(services.restore_outage(actor=request.user, channel="api", outage=outage))
 
 

@@ -14,6 +14,7 @@ from datetime import timedelta
 from django.db import transaction
 
 from urja.core.errors import DomainError
+from urja.core.scope import office_covers
 
 from . import catalogue, clock, services
 from .models import RequestType, ServiceRequest
@@ -119,7 +120,8 @@ def populate(accounts: Iterable, staff, *, seed: int = 6) -> dict[str, int]:
         created += result.created
         escalated_ready += used_fraction >= 0.45
         sr = result.request
-        if engineer is not None and result.created and i % 3 == 0 and services.is_open(sr):
+        assignable = engineer is not None and office_covers(engineer, sr.office_path)  # only in its division
+        if assignable and result.created and i % 3 == 0 and services.is_open(sr):
             services.assign(actor=cre, channel="backoffice", request=sr, user=engineer)
     # a closed, late complaint: compensation credited to the ledger
     first_late = (

@@ -23,6 +23,8 @@ from urja.core import regdata
 from urja.core.errors import Conflict, DomainError, NotFound
 from urja.core.links import public_url
 from urja.core.models import Channel, Role
+from urja.core.permissions import role_of
+from urja.core.scope import assignable_role, office_covers
 from urja.core.services import next_number, record_audit
 from urja.customers.models import Account, Contact
 from urja.customers.rules import normalise_mobile
@@ -656,8 +658,13 @@ def assign(*, actor, channel: str, request: ServiceRequest, user) -> ServiceRequ
     request = _lock(request)
     if not is_open(request):
         raise Conflict(f"request {request.number} is {request.status}; it cannot be assigned", code="not_open")
-    if getattr(user, "staff", None) is None and not getattr(user, "is_superuser", False):
-        raise DomainError(f"{user} is not a staff member", code="not_staff")
+    # only staff of a role that works requests (data/core/permissions.toml [requests]), never a
+    # consumer login, and only someone whose office covers the request's office
+    role = role_of(user)
+    if role != Role.ADMIN and not assignable_role(role):
+        raise DomainError(f"{user} does not work service requests", code="not_staff")
+    if not office_covers(user, request.office_path):
+        raise DomainError(f"{user} works outside the office of request {request.number}", code="assignee_out_of_scope")
     request.assigned_to = user
     machine = catalogue.workflow_machine(schedule_of(request), request.workflow)
     if request.status in ("registered", "reopened") and "assigned" in machine.allowed(request.status):

@@ -15,9 +15,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from urja.core.errors import DomainError
+from urja.core.errors import DomainError, NotFound
 from urja.core.models import Channel, Role
 from urja.core.permissions import role_of, scope_by_office
+from urja.core.scope import scope_accounts, scope_offices, scope_records
 from urja.customers.models import Account
 from urja.network.models import DistributionTransformer, Feeder, Office
 
@@ -53,7 +54,9 @@ def staff_required(view):
 
 
 def _scoped(user):
-    return scope_by_office(user, ServiceRequest.objects.all(), "office_path")
+    return scope_records(
+        user, ServiceRequest.objects.all(), account_prefix="account__", office_path_field="office_path"
+    )
 
 
 def _request_or_404(user, number: str) -> ServiceRequest:
@@ -64,8 +67,19 @@ def _request_or_404(user, number: str) -> ServiceRequest:
         .first()
     )
     if found is None:
-        raise Http404("no such request in your scope")
+        raise Http404("no such request")  # out of scope: the same 404 as a request that does not exist
     return found
+
+
+def _account_in_scope_or_unknown(user, consumer_number: str) -> None:
+    """A request on another office's account is refused with the answer for an unknown number."""
+    if not consumer_number:
+        return
+    from urja.customers.services import validate_consumer_number
+
+    number = validate_consumer_number(consumer_number)
+    if not scope_accounts(user, Account.objects.filter(consumer_number=number)).exists():
+        raise NotFound(f"no account with consumer number {number}", code="account_not_found")
 
 
 def _rows(requests, now):
@@ -276,6 +290,7 @@ def desk(request):
         form.update({k: request.POST.get(k, "").strip() for k in form})
         type_code, _sep, subtype = form["kind"].partition("/")
         try:
+            _account_in_scope_or_unknown(request.user, form["consumer_number"])
             result = services.register_request(
                 actor=request.user,
                 channel=form["channel"],
@@ -325,7 +340,7 @@ def desk(request):
 @staff_required
 def account_panel(request, consumer_number: str):
     """HTMX fragment for the 360° account page: the account's requests with their SLA state."""
-    accounts = scope_by_office(request.user, Account.objects.all(), "office_path")
+    accounts = scope_accounts(request.user, Account.objects.all())
     account = accounts.filter(consumer_number=consumer_number.strip().upper()).first()
     if account is None:
         raise Http404("no such account")
@@ -368,12 +383,23 @@ def outages(request):
     if request.method == "POST":
         post = request.POST
         try:
+            # only the network and outages of the user's office: another division's are unknown here
             if post.get("action") == "restore":
-                outage = Outage.objects.get(number=post.get("number", ""))
+                outage = scope_offices(request.user, Outage.objects.all(), "office__path").get(
+                    number=post.get("number", "")
+                )
                 services.restore_outage(actor=request.user, channel=Channel.BACKOFFICE, outage=outage)
             else:
-                feeder = Feeder.objects.filter(code=post.get("feeder", "")).first()
-                dt = DistributionTransformer.objects.filter(code=post.get("transformer", "")).first()
+                feeder = (
+                    scope_offices(request.user, Feeder.objects.all(), "office__path")
+                    .filter(code=post.get("feeder", ""))
+                    .first()
+                )
+                dt = (
+                    scope_offices(request.user, DistributionTransformer.objects.all(), "feeder__office__path")
+                    .filter(code=post.get("transformer", ""))
+                    .first()
+                )
                 starts = _parse_local(post["starts_at"]) if post.get("starts_at") else None
                 ends = _parse_local(post["expected_restore_at"]) if post.get("expected_restore_at") else None
                 services.declare_outage(

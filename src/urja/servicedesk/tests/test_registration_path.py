@@ -149,10 +149,11 @@ def test_api_registration_query_budget(offices):
     assert created.json()["due_at"] and created.json()["sla_status"] == "on_track"
     assert created.json()["escalation_level"] == 0 and not created.json()["paused"]
     statements = [q["sql"] for q in new.captured_queries]
-    # token+role, schedule in force, account+open request, number, then the transaction: lock the
+    # token+role, the caller's office (scope), the account in scope, schedule in force, account+open
+    # request, number, then the transaction: lock the
     # account, open request of the type, contacts, request, escalation pointer, registered event,
     # audit, outbox check, outbox insert (in a savepoint), message event
-    assert len(statements) <= 21, "\n".join(statements)
+    assert len(statements) <= 23, "\n".join(statements)
     assert sum("numberseries" in s for s in statements) == 1
     assert sum("apitoken" in s.lower() for s in statements) == 1
-    assert len(repeat.captured_queries) <= 11, "\n".join(q["sql"] for q in repeat.captured_queries)
+    assert len(repeat.captured_queries) <= 13, "\n".join(q["sql"] for q in repeat.captured_queries)
