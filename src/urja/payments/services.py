@@ -20,7 +20,7 @@ from decimal import ROUND_FLOOR, Decimal
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
@@ -301,7 +301,8 @@ def ledger_balances(account_ids) -> dict[int, Decimal]:
     rows = bulk.select_in(
         "SELECT account_id, SUM(amount) FROM billing_ledgerentry WHERE account_id {in} GROUP BY account_id", ids
     )
-    out.update((pk, paise(total)) for pk, total in rows)
+    # PostgreSQL sums the numeric(…, 2) column exactly; SQLite's raw SUM may come back as a float
+    out.update(rows if connection.vendor == "postgresql" else ((pk, paise(total)) for pk, total in rows))
     return out
 
 

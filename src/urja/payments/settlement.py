@@ -19,6 +19,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -413,6 +414,10 @@ def _post_chunk(good: list[tuple[_Named, dict]], *, batch, source: str, actor, o
                 after[later] += credit
     services.settle_collection_cases(settled={good[i][1]["id"]: (running[good[i][1]["id"]], days[i]) for i in post})
     now = timezone.now()
+    # COPY (PostgreSQL) takes the allocation as JSON text: most splits are all advance, written
+    # without json.dumps; bulk_create (elsewhere) takes the dict
+    as_text = connection.vendor == "postgresql"
+    no_split = "{}" if as_text else {}
     posted_of = dict(zip(post, range(len(post)), strict=True))
     status, posted_at, entry, split_json, balance_after, reason, code = [], [], [], [], [], [], []
     for i in range(len(good)):
@@ -421,7 +426,7 @@ def _post_chunk(good: list[tuple[_Named, dict]], *, batch, source: str, actor, o
             status.append(PaymentStatus.IN_SUSPENSE)
             posted_at.append(None)
             entry.append(None)
-            split_json.append({})
+            split_json.append(no_split)
             balance_after.append(None)
             reason.append("account is permanently disconnected")
             code.append(SuspenseCode.ACCOUNT_CLOSED)
@@ -429,7 +434,7 @@ def _post_chunk(good: list[tuple[_Named, dict]], *, batch, source: str, actor, o
             status.append(PaymentStatus.POSTED)
             posted_at.append(now)
             entry.append(entry_ids[k])
-            split_json.append(splits[k].as_json())
+            split_json.append(_allocation_text(splits[k]) if as_text else splits[k].as_json())
             balance_after.append(after[k])
             reason.append("")
             code.append("")
@@ -472,6 +477,13 @@ def _post_chunk(good: list[tuple[_Named, dict]], *, batch, source: str, actor, o
     total = sum((good[i][0].amount for i in post), Decimal(0))
     prepaid = [f"{source}:{good[i][0].row_key}" for i in post if good[i][1]["is_prepaid"]]
     return len(post), len(good) - len(post), total, prepaid
+
+
+def _allocation_text(split) -> str:
+    """split.as_json() as JSON text."""
+    if not split.parts:
+        return f'{{"parts": [], "advance": "{split.advance}"}}'
+    return json.dumps(split.as_json())
 
 
 def _local_days(good) -> list:
