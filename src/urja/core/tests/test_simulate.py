@@ -229,9 +229,16 @@ def test_detects_a_message_sent_twice(report):
 
     sent = OutboxMessage.objects.filter(status="sent").order_by("pk").first()
     assert sent is not None
+    first_at = sent.created_at
     sent.pk, sent.idempotency_key = None, sent.idempotency_key + ":again"
     sent.save()
-    assert _found("message_sent_once")
+    # weeks later the same text is another event (e.g. supply switched off again): not a violation
+    OutboxMessage.objects.filter(pk=sent.pk).update(created_at=first_at + timedelta(days=30))
+    assert not _found("message_sent_once")
+    # minutes later it is one notification delivered twice
+    OutboxMessage.objects.filter(pk=sent.pk).update(created_at=first_at + timedelta(minutes=5))
+    found = _found("message_sent_once")
+    assert found and sent.to in found[0].detail
 
 
 @pytest.mark.django_db

@@ -7,6 +7,7 @@ since the previous call; `CHECKS` lists them by rule name (the tests plant one v
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 from collections import defaultdict
@@ -462,28 +463,31 @@ def compensation_once(scope: Scope) -> list[Violation]:
 
 
 def message_sent_once(scope: Scope) -> list[Violation]:
-    """No two messages sent for one (event, object, recipient): the outbox key is unique by a
-    constraint, so the check is on what a key stands for — the same rendered text to the same
-    address and channel for the same event must not go out twice."""
+    """No message sent twice. The outbox key is unique by a constraint, so the check is on what a key
+    stands for: the same text to the same address on the same channel for the same event, sent
+    twice within an hour, is one notification delivered twice (a second key for one event). The
+    same text weeks apart is a second event (a prepaid supply switched off again)."""
+    from datetime import timedelta
+
     from django.db.models import Count
 
     from urja.notifications.models import OutboxMessage
 
     sent = OutboxMessage.objects.filter(status="sent")
-    fields = [f.name for f in OutboxMessage._meta.fields]
-    group = [f for f in ("event", "channel", "to", "body") if f in fields]
-    if not group:
-        return []
-    rows = sent.values(*group).annotate(n=Count("id")).filter(n__gt=1)
-    return [
-        Violation(
-            "message_sent_once",
-            scope.month,
-            "",
-            f"{r['n']} identical {r.get('event', '')} messages sent to {r.get('to', '')} on {r.get('channel', '')}",
-        )
-        for r in rows[:20]
-    ]
+    group = ["event", "channel", "to", "body"]
+    out = []
+    for r in sent.values(*group).annotate(n=Count("id")).filter(n__gt=1)[:200]:
+        times = sorted(sent.filter(**{k: r[k] for k in group}).values_list("created_at", flat=True))
+        if any(b - a < timedelta(hours=1) for a, b in itertools.pairwise(times)):
+            out.append(
+                Violation(
+                    "message_sent_once",
+                    scope.month,
+                    "",
+                    f"{r['n']} identical {r['event']} messages sent to {r['to']} on {r['channel']} within an hour",
+                )
+            )
+    return out
 
 
 def status_changes_audited(scope: Scope) -> list[Violation]:
