@@ -10,7 +10,8 @@ from django.views.decorators.http import require_POST
 
 from urja.core.errors import DomainError
 from urja.core.models import Channel
-from urja.core.permissions import ALL_STAFF_ROLES, office_path_of, role_of, scope_by_office
+from urja.core.permissions import ALL_STAFF_ROLES, office_path_of, role_of
+from urja.core.scope import scope_accounts
 from urja.customers.models import Account
 
 from . import charts, services
@@ -25,7 +26,7 @@ def _staff(request, roles=ALL_STAFF_ROLES):
 
 
 def _account(request, consumer_number: str) -> Account:
-    qs = scope_by_office(request.user, Account.objects.select_related("consumer", "section"), "office_path")
+    qs = scope_accounts(request.user, Account.objects.select_related("consumer", "section"))
     account = qs.filter(consumer_number=consumer_number.strip().upper()).first()
     if account is None:
         raise Http404("no such account")
@@ -79,7 +80,7 @@ def _meter(request, serial: str) -> Meter:
     if meter is None:
         raise Http404("no such meter")
     inst = Installation.objects.filter(meter=meter, removed_at__isnull=True).first()
-    if inst and not scope_by_office(request.user, Account.objects.filter(pk=inst.account_id), "office_path").exists():
+    if inst and not scope_accounts(request.user, Account.objects.filter(pk=inst.account_id)).exists():
         raise Http404("no such meter")
     return meter
 
@@ -119,7 +120,7 @@ def particulars_sheet(request, serial: str):
 @login_required
 def review_queue(request):
     _staff(request, REVIEW_ROLES)
-    accounts = scope_by_office(request.user, Account.objects.all(), "office_path")
+    accounts = scope_accounts(request.user, Account.objects.all())
     waiting = Reading.objects.filter(vee_status=VeeStatus.REVIEW, account__in=accounts)
     readings = waiting.select_related("meter", "account__consumer").order_by("read_at")[:200]
     return render(request, "metering/review.html", {"readings": readings, "total": waiting.count()})
@@ -129,7 +130,7 @@ def review_queue(request):
 @require_POST
 def review_action(request, reading_id: int):
     _staff(request, REVIEW_ROLES)
-    accounts = scope_by_office(request.user, Account.objects.all(), "office_path")
+    accounts = scope_accounts(request.user, Account.objects.all())
     reading = Reading.objects.filter(pk=reading_id, account__in=accounts).first()
     if reading is None:
         raise Http404("no such reading")
@@ -154,13 +155,10 @@ def review_action(request, reading_id: int):
 @login_required
 def commands(request):
     _staff(request)
-    qs = MeterCommand.objects.select_related("meter", "account")
+    qs = scope_accounts(request.user, MeterCommand.objects.select_related("meter", "account"), "account__")
     status = request.GET.get("status")
     if status:
         qs = qs.filter(status=status)
-    path = office_path_of(request.user) or ""
-    if path:
-        qs = qs.filter(account__office_path__startswith=path)
     return render(request, "metering/commands.html", {"commands": qs[:200], "status": status})
 
 
@@ -168,9 +166,9 @@ def commands(request):
 @require_POST
 def command_retry(request, command_id: str):
     _staff(request, COMMAND_ROLES)
-    cmd = MeterCommand.objects.filter(command_id=command_id).first()
+    cmd = scope_accounts(request.user, MeterCommand.objects.all(), "account__").filter(command_id=command_id).first()
     if cmd is None:
-        raise Http404("no such command")
+        raise Http404("no such command")  # out of scope too
     try:
         services.retry_command(command=cmd, actor=request.user, channel=Channel.BACKOFFICE)
     except DomainError as exc:
