@@ -62,7 +62,14 @@ def validate(doc: dict[str, Any], *, name: str = "schedule") -> None:
                 _require(target in states, where, f"{state} -> {target}: unknown state")
         for state in [*wf["open"], *wf["final"], *wf.get("paused", [])]:
             _require(state in states, where, f"state {state!r} is not in transitions")
-        _require("closed" in states, where, "a workflow needs a 'closed' state")
+        roles = workflow_roles(wf)
+        for role in REQUIRED_ROLES:
+            _require(roles.get(role) is not None, where, f"roles.{role}: the workflow needs a {role!r} state")
+        for role, state in roles.items():
+            _require(state is None or state in states, where, f"roles.{role} = {state!r} is not in transitions")
+        for role in ("closed", "cancelled"):
+            _require(roles[role] in wf["final"], where, f"roles.{role} must be a final state")
+        _require(roles["reopened"] in wf["open"], where, "roles.reopened must be an open state")
     levels = {lvl.value for lvl in OfficeLevel}
     for key, tiers in doc.get("escalation", {}).items():
         where = f"{name} escalation.{key}"
@@ -333,6 +340,61 @@ def workflow_machine(schedule: SopSchedule, workflow: str) -> StateMachine:
 
 def workflow_def(schedule: SopSchedule, workflow: str) -> dict[str, Any]:
     return schedule.document["workflows"][workflow]
+
+
+# The states the code acts on by role, not by name: the workflow's [roles] table names them (a file
+# without one, loaded before roles existed, uses the role's own name where the workflow has it).
+ROLES = ("closed", "cancelled", "reopened", "assigned", "working", "outage")
+REQUIRED_ROLES = ("closed", "cancelled", "reopened")
+_ROLE_DEFAULTS = {"working": "in_progress", "outage": "linked_to_outage"}
+
+
+def workflow_roles(wf: dict[str, Any]) -> dict[str, str | None]:
+    states = set(wf["transitions"])
+    named = wf.get("roles", {})
+    out = {}
+    for role in ROLES:
+        default = _ROLE_DEFAULTS.get(role, role)
+        out[role] = named.get(role, default if default in states else None)
+    return out
+
+
+@dataclass(frozen=True)
+class WorkflowStates:
+    """A workflow's state names by role (from the catalogue): what services compare with."""
+
+    initial: str
+    open: frozenset[str]
+    final: frozenset[str]
+    paused: tuple[str, ...]  # the first is where pause_clock goes
+    closed: str  # resolved with notes: stops the clock, feedback, may be reopened
+    cancelled: str  # withdrawn with a reason: stops the clock
+    reopened: str
+    assigned: str | None  # where assigning a new or reopened request moves it
+    working: str | None  # where a resumed clock goes by default
+    outage: str | None  # a supply complaint joined to a known outage
+
+
+def workflow_states(schedule: SopSchedule, workflow: str) -> WorkflowStates:
+    wf = workflow_def(schedule, workflow)
+    roles = workflow_roles(wf)
+    return WorkflowStates(
+        initial=wf["initial"],
+        open=frozenset(wf["open"]),
+        final=frozenset(wf["final"]),
+        paused=tuple(wf.get("paused", ())),
+        **roles,
+    )
+
+
+def states_in_role(schedule: SopSchedule, role: str) -> list[str]:
+    """Every workflow's state in `role` ("final" and "open" too): for queries across workflows."""
+    found: set[str] = set()
+    for name in schedule.document["workflows"]:
+        states = workflow_states(schedule, name)
+        value = getattr(states, role)
+        found.update(value if isinstance(value, frozenset | tuple) else [value] if value else [])
+    return sorted(found)
 
 
 def channel_column(schedule: SopSchedule, channel: str) -> str:

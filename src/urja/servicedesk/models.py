@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from urja.core.states import StateMachine
+
 
 class SopSchedule(models.Model):
     """One loaded catalogue file (a regulator's schedule): versioned, with an effective date."""
@@ -126,6 +128,21 @@ class Outage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.number} ({self.get_status_display()})"
+
+
+OS = Outage.Status
+# A planned outage is announced, becomes active at its start (the periodic sweep) and is restored,
+# or is cancelled before it begins; an unplanned one starts active. Restoring an announced outage
+# whose start has passed (before the sweep ran) is allowed: supply is back either way.
+OUTAGE_STATUS = StateMachine(
+    "outage",
+    {
+        OS.ANNOUNCED: {OS.ACTIVE, OS.RESTORED, OS.CANCELLED},
+        OS.ACTIVE: {OS.RESTORED},
+        OS.RESTORED: set(),
+        OS.CANCELLED: set(),
+    },
+)
 
 
 class ServiceRequest(models.Model):
