@@ -230,6 +230,11 @@ _CONTROL_FREE_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\ud
 _CONTROL_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
+def has_control(text: str, *, multiline: bool = False) -> bool:
+    """A quick yes/no for hot loops (file rows): a control character (newline/tab allowed when multiline)."""
+    return (_CONTROL_FREE_TEXT if multiline else _CONTROL_LINE).search(text) is not None
+
+
 def text_problem(value: str, *, multiline: bool = True, max_length: int | None = None) -> str | None:
     """Why a string is refused, or None. One rule for API bodies, forms, query strings and file cells."""
     pattern = _CONTROL_FREE_TEXT if multiline else _CONTROL_LINE

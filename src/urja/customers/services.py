@@ -1,14 +1,14 @@
 """Consumer and account services: the only code that changes consumers, accounts and contacts."""
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from urja.core import ids, regdata
+from urja.core import boundary, ids, regdata
 from urja.core.errors import DomainError, NotFound
 from urja.core.models import Role, StaffProfile
 from urja.core.services import allocate_numbers, record_audit
@@ -40,10 +40,10 @@ def validate_load(*, supply_type: str, load: object, unit: str) -> Decimal:
         )
     if unit not in ("kW", "kVA"):
         raise DomainError(f"load unit must be kW or kVA, got {unit!r}", code="invalid_load_unit")
-    try:
-        value = Decimal(str(load))
-    except InvalidOperation as exc:
-        raise DomainError(f"sanctioned load {load!r} is not a number", code="invalid_load") from exc
+    try:  # the boundary's rule: ASCII digits, no exponent, bounded
+        value = boundary.parse_quantity(load, name="sanctioned load")
+    except boundary.InvalidInput as exc:
+        raise DomainError(exc.message, code="invalid_load") from exc
     problem = rules.load_problem(types[supply_type], value, unit, _power_factor())
     if problem:
         raise DomainError(

@@ -24,7 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from urja.core import regdata
+from urja.core import boundary, regdata
 from urja.core.calendars import IST
 from urja.core.errors import Conflict, DomainError, NotFound
 from urja.core.models import Channel
@@ -103,12 +103,10 @@ def _decimal(name: str, value, *, required: bool = False, allow_none: bool = Tru
         return None
     if isinstance(value, bool):
         raise DomainError(f"{name} must be a number", code="non_numeric_register", details={"field": name})
-    try:
-        number = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError) as exc:
-        raise DomainError(
-            f"{name} {value!r} is not a number", code="non_numeric_register", details={"field": name}
-        ) from exc
+    try:  # the boundary's rule: ASCII digits, no exponent ("१००", "1e3" refused)
+        number = boundary.parse_decimal(value, name=name, code="non_numeric_register")
+    except boundary.InvalidInput as exc:
+        raise DomainError(exc.message, code="non_numeric_register", details={"field": name}) from exc
     if not number.is_finite():
         raise DomainError(f"{name} {value!r} is not a number", code="non_numeric_register", details={"field": name})
     if number < 0:
@@ -122,9 +120,9 @@ def _coord(name: str, value, bound: int) -> Decimal | None:
     if value is None or value == "":
         return None
     try:
-        number = Decimal(str(value))
-    except (InvalidOperation, ValueError) as exc:
-        raise DomainError(f"{name} is not a number", code="invalid_gps") from exc
+        number = boundary.parse_decimal(value, name=name, code="invalid_gps")
+    except boundary.InvalidInput as exc:
+        raise DomainError(f"{name} is not a number: {exc.message}", code="invalid_gps") from exc
     if not number.is_finite() or abs(number) > bound:
         raise DomainError(f"{name} out of range", code="invalid_gps")
     return number.quantize(Decimal("0.000001"))
@@ -325,6 +323,8 @@ def _check_at(at: datetime | None) -> datetime:
         raise DomainError("timestamps must carry a time zone", code="naive_timestamp")
     if at > timezone.now() + CLOCK_SKEW:
         raise DomainError("timestamp is in the future", code="timestamp_in_future")
+    if at.year < boundary.bounds().earliest_year:  # the boundary's floor (a year-1 reading was stored)
+        raise DomainError(f"timestamp is before {boundary.bounds().earliest_year}", code="timestamp_too_early")
     return at
 
 
@@ -1660,9 +1660,9 @@ def sweep_command_timeouts(*, now: datetime | None = None) -> dict:
     return {"timed_out": timed_out, "retried": retried}
 
 
-    """An officer retries a failed or timed-out command: back to queued with one more attempt."""
 @transaction.atomic
 def retry_command(*, command: MeterCommand, actor, channel: str) -> MeterCommand:
+    """An officer retries a failed or timed-out command: back to queued with one more attempt."""
     cmd = MeterCommand.objects.select_for_update().get(pk=command.pk)
     cmd.max_attempts = max(cmd.max_attempts, cmd.attempts + 1)
     cmd.finished_at = None

@@ -23,7 +23,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -35,7 +35,7 @@ from urja.billing import bulk, ledger
 from urja.billing.bulk import Column
 from urja.billing.models import EntryType
 from urja.billing.rebates import rebates_on_payments
-from urja.core import regdata
+from urja.core import boundary, regdata
 from urja.core.services import record_audit
 from urja.customers.models import Account, AccountStatus
 from urja.network.models import Office
@@ -44,7 +44,8 @@ from .models import ImportBatch, Payment, PaymentChannel, PaymentMethod, Payment
 
 REQUIRED = ("row_key", "consumer_number", "amount", "paid_at")
 OPTIONAL = ("reference", "method")
-AMOUNT = re.compile(r"^\d{1,12}(\.\d{1,2})?$")
+# re.ASCII: \d alone also matches "१", "１", "١" — and Decimal() reads them (the input boundary's rule)
+AMOUNT = re.compile(r"\d{1,12}(\.\d{1,2})?", re.ASCII)
 FILE_METHODS = {
     PaymentMethod.BANK,
     PaymentMethod.CASH,
@@ -131,9 +132,12 @@ def parse(stream, report: Report, hasher=None) -> Iterator[Row]:
     i_ref, i_method = idx.get("reference"), idx.get("method")
     limit = Decimal(regdata.load("payments/charges.toml")["limits"]["max_payment"])
     tz = timezone.get_current_timezone()
-    latest = timezone.now() + timedelta(days=1)
+    bounds = boundary.bounds()
+    latest = timezone.now() + bounds.clock_skew
+    earliest_year = bounds.earliest_year
+    has_control = boundary.has_control
     parse_dt = datetime.fromisoformat
-    amount_ok = AMOUNT.match
+    amount_ok = AMOUNT.fullmatch
     zero = Decimal(0)
     dates: dict[str, datetime | None] = {}  # a file has few distinct timestamps
     add = report.add
@@ -155,6 +159,9 @@ def parse(stream, report: Report, hasher=None) -> Iterator[Row]:
             if not number:
                 add(line, key, "missing_account", "consumer_number is required")
                 continue
+            if has_control(key + number + (values[i_ref] if i_ref is not None else "")):
+                add(line, key[:60], "invalid_text", "a control character (e.g. NUL) in row_key, account or reference")
+                continue
             text = values[i_amt].strip()
             if not amount_ok(text):
                 text = text.replace(",", "")
@@ -163,7 +170,7 @@ def parse(stream, report: Report, hasher=None) -> Iterator[Row]:
                         line,
                         key,
                         "invalid_amount",
-                        f"amount {values[i_amt]!r} is not a positive amount with at most two decimals",
+                        f"amount {values[i_amt]!r} is not a positive amount in digits 0-9 with at most two decimals",
                     )
                     continue
             amount = Decimal(text)
@@ -177,7 +184,7 @@ def parse(stream, report: Report, hasher=None) -> Iterator[Row]:
                     moment = parse_dt(stamp.strip())
                     if moment.tzinfo is None:
                         moment = moment.replace(tzinfo=tz)
-                    parsed = None if moment > latest else moment
+                    parsed = None if moment > latest or moment.year < earliest_year else moment
                 except ValueError:
                     parsed = None
                 if len(dates) < 100_000:

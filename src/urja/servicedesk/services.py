@@ -19,7 +19,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, prefetch_rela
 from django.urls import reverse
 from django.utils import formats, timezone
 
-from urja.core import regdata
+from urja.core import boundary, regdata
 from urja.core.errors import Conflict, DomainError, NotFound
 from urja.core.links import public_url
 from urja.core.models import Channel, Role
@@ -1313,9 +1313,9 @@ def request_from_token(token: str) -> tuple[ServiceRequest, int]:
 def submit_feedback(*, token: str, rating: int, comment: str = "", reopen: bool = False) -> Feedback:
     """Rate the resolution (1–5). Unsatisfied (rating ≤ 2) may reopen within the window."""
     request, closure = request_from_token(token)
-    try:
-        rating = int(rating)
-    except (TypeError, ValueError) as exc:
+    try:  # the boundary's rule: ASCII digits ("५" is refused, as int() would read it)
+        rating = boundary.parse_int(rating, name="rating", minimum=-boundary.bounds().max_integer)
+    except boundary.InvalidInput as exc:
         raise DomainError("rating must be a number from 1 to 5", code="invalid_rating") from exc
     if not 1 <= rating <= 5:
         raise DomainError("rating must be from 1 to 5", code="invalid_rating")

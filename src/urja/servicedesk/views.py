@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from urja.core import boundary
 from urja.core.errors import DomainError, NotFound
 from urja.core.models import Channel, Role
 from urja.core.permissions import role_of, scope_by_office
@@ -359,7 +360,7 @@ def account_panel(request, consumer_number: str):
 
 @staff_required
 def compliance(request):
-    days = int(request.GET.get("days") or 30)
+    days = boundary.window_days(request.GET.get("days") or 30)  # "abc" or 1000000: a 4xx page, not a 500
     now = clock.now()
     rows = services.sla_compliance(user=request.user, since=now - timedelta(days=days), until=now)
     return render(request, "servicedesk/compliance.html", {"rows": rows, "days": days})
