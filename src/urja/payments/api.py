@@ -6,9 +6,11 @@ from decimal import Decimal
 
 from django.db.models import Q
 from django.shortcuts import get_object_or_404
-from ninja import File, Form, Router, Schema
+from ninja import Field, File, Form, Router, Schema
 from ninja.files import UploadedFile
 
+from urja.core import boundary
+from urja.core.boundary import Amount, AmountOrZero, ColumnText, Limit, PastMoment, Text, cap_limit
 from urja.core.errors import DomainError, Forbidden, NotFound
 from urja.core.models import Role
 from urja.core.permissions import require_role, role_of, scope_by_office
@@ -34,17 +36,27 @@ BACKOFFICE = (Role.BILLING_OFFICER, Role.MANAGER)
 DIRECT_CHANNELS = {PaymentChannel.COUNTER, PaymentChannel.FIELD_AGENT, PaymentChannel.CARD, PaymentChannel.ATP}
 
 
+ConsumerNumber = Text(40)  # a lookup key: longer than any consumer number, no control characters
+
+
 class PaymentIn(Schema):
-    consumer_number: str
-    amount: str
-    idempotency_key: str
-    channel: str = PaymentChannel.COUNTER
-    method: str = "cash"
-    reference: str = ""
-    instrument_number: str = ""
-    instrument_bank: str = ""
-    instrument_date: date | None = None
-    received_at: datetime | None = None
+    consumer_number: ConsumerNumber
+    amount: Amount
+    idempotency_key: ColumnText(Payment, "idempotency_key")
+    channel: Text(40) = PaymentChannel.COUNTER
+    method: Text(40) = "cash"
+    reference: ColumnText(Payment, "reference") = ""
+    instrument_number: ColumnText(Payment, "instrument_number") = ""
+    instrument_bank: ColumnText(Payment, "instrument_bank") = ""
+    instrument_date: boundary.Day | None = None
+    received_at: PastMoment | None = None
+
+
+def _check_received_at(item: "PaymentIn") -> None:
+    """Not before the account existed (the schema already refused the future and absurd years)."""
+    if item.received_at is not None:
+        account = services.find_account(item.consumer_number)
+        boundary.check_moment(item.received_at, not_before=boundary.account_floor(account))
 
 
 class PaymentOut(Schema):
@@ -64,8 +76,15 @@ class PaymentOut(Schema):
     reference: str
 
 
+class AgentPaymentIn(PaymentIn):
+    # amount and time checked per item (by the service and _check_received_at): one bad item is that
+    # item's error, not a 422 for the whole offline batch
+    amount: Text(32)
+    received_at: datetime | None = None
+
+
 class AgentBatchIn(Schema):
-    payments: list[PaymentIn]
+    payments: list[AgentPaymentIn]
 
 
 class AgentItemOut(Schema):
@@ -106,6 +125,7 @@ def take_payment(request, body: PaymentIn):
             "online, UPI and wallet payments come through /orders and the gateway; files through /imports",
             code="channel_not_direct",
         )
+    _check_received_at(body)
     return services.take_payment(actor=request.user, **body.dict())
 
 
@@ -118,6 +138,7 @@ def agent_sync(request, body: AgentBatchIn):
     for item in body.payments:
         data = item.dict() | {"channel": PaymentChannel.FIELD_AGENT}
         try:
+            _check_received_at(item)
             payment = services.take_payment(actor=request.user, **data)
             out.append({"idempotency_key": item.idempotency_key, "ok": True, "payment": payment})
         except DomainError as exc:
@@ -131,14 +152,14 @@ def get_payment(request, payment_id: int):
 
 
 @router.get("/accounts/{consumer_number}/payments", response=list[PaymentOut])
-def account_payments(request, consumer_number: str, limit: int = 50):
+def account_payments(request, consumer_number: str, limit: int = Limit(50)):
     require_role(request.user, *STAFF)
     account = _scoped_account(request, consumer_number)
-    return account.payments.all()[: min(limit, 500)]
+    return account.payments.all()[: cap_limit(limit)]
 
 
 class ReasonIn(Schema):
-    reason: str
+    reason: Text(multiline=True)
 
 
 @router.post("/payments/{payment_id}/bounce", response=PaymentOut)
@@ -148,8 +169,8 @@ def bounce(request, payment_id: int, body: ReasonIn):
 
 
 class ResolveIn(Schema):
-    consumer_number: str
-    reason: str
+    consumer_number: ConsumerNumber
+    reason: Text(multiline=True)
 
 
 @router.post("/payments/{payment_id}/resolve", response=PaymentOut)
@@ -178,10 +199,10 @@ def suspense(request):
 
 
 class RefundIn(Schema):
-    consumer_number: str
-    amount: str
-    reason: str
-    idempotency_key: str
+    consumer_number: ConsumerNumber
+    amount: Amount
+    reason: Text(multiline=True)
+    idempotency_key: ColumnText(Payment, "idempotency_key")
 
 
 class EntryOut(Schema):
@@ -221,8 +242,8 @@ def verify_receipt(request, number: str, code: str, amount: str | None = None):
 
 
 class OrderIn(Schema):
-    consumer_number: str
-    amount: str
+    consumer_number: ConsumerNumber
+    amount: Amount
     channel: str = PaymentChannel.ONLINE
 
 
@@ -278,9 +299,9 @@ def gateway_webhook(request, gateway: str):
 
 
 class UpiIn(Schema):
-    reference: str
-    amount: str
-    utr: str
+    reference: Text(64)
+    amount: Amount
+    utr: Text(64)
 
 
 @router.post("/upi/reconcile", response=PaymentOut)
@@ -327,11 +348,11 @@ def get_import(request, batch_id: int):
 
 
 class SessionIn(Schema):
-    opening_balance: str
+    opening_balance: AmountOrZero
 
 
 class SessionCloseIn(Schema):
-    counted_cash: str
+    counted_cash: AmountOrZero
 
 
 class SessionOut(Schema):
@@ -358,9 +379,9 @@ def close_session(request, session_id: int, body: SessionCloseIn):
 
 
 class DepositIn(Schema):
-    agent_id: int
-    amount: str
-    reference: str
+    agent_id: int = Field(..., ge=1, le=2**31 - 1)
+    amount: Amount
+    reference: Text(64)
 
 
 class DepositOut(Schema):
@@ -396,7 +417,7 @@ def my_cash(request):
 
 
 @router.get("/reports/handover")
-def handover(request, day: date):
+def handover(request, day: boundary.Day):
     require_role(request.user, *BACKOFFICE, Role.CRE)
     from urja.core.permissions import office_path_of
 
@@ -456,11 +477,11 @@ def prepaid(request, consumer_number: str):
 
 
 class DeviceIn(Schema):
-    consumer_number: str
-    serial: str
-    secret_hex: str
-    starting_code: int | None = None
-    token_count: int = 1
+    consumer_number: ConsumerNumber
+    serial: ColumnText(PaygDevice, "serial")
+    secret_hex: Text(128)
+    starting_code: int | None = Field(None, ge=0, le=2**31 - 1)
+    token_count: int = Field(1, ge=0, le=2**31 - 1)
 
 
 class DeviceOut(Schema):
@@ -485,8 +506,8 @@ def register_device(request, body: DeviceIn):
 
 
 class TokenIn(Schema):
-    days: int = 0
-    kind: str = "add_time"
+    days: int = Field(0, ge=0, le=boundary.bounds().max_window_days)
+    kind: Text(40) = "add_time"
 
 
 @router.post("/prepaid/devices/{serial}/tokens", response=TokenOut)
