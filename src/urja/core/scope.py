@@ -164,6 +164,7 @@ def assignable_role(role: str | None) -> bool:
 def scope_by_creator(user, queryset: QuerySet, user_field: str) -> QuerySet:
     """Records a staff member made (an import, its error report): visible to staff whose office covers
     the creator's office, and to admin and utility-wide staff (a creator with no office is theirs only)."""
+    queryset = queryset.all()
     path = office_path_of(user)
     if path is None or role_of(user) == Role.CONSUMER:
         return queryset.none()

@@ -95,7 +95,7 @@ class AgentItemOut(Schema):
     message: str = ""
 
 
-def _payments(user):
+def payments_in_scope(user):
     """Payments of the accounts in the user's scope; a collector also sees the payments taken at its
     offices (a counter takes money for any account of the utility and prints its receipt)."""
     q = account_q(user, "account__")
@@ -106,7 +106,8 @@ def _payments(user):
 
 def _scoped_payment(request, payment_id: int) -> Payment:
     require_role(request.user, *STAFF)
-    return get_scoped(_payments(request.user), NotFound("no such payment", code="payment_not_found"), pk=payment_id)
+    missing = NotFound("no such payment", code="payment_not_found")
+    return get_scoped(payments_in_scope(request.user), missing, pk=payment_id)
 
 
 def _scoped_account(request, consumer_number: str) -> Account:

@@ -21,9 +21,11 @@ from urja.core.links import public_url
 from urja.core.models import Role
 from urja.core.money import amount_in_words
 from urja.core.permissions import office_path_of, role_of, scope_by_office
+from urja.core.scope import collect_channels, collect_scope, scope_accounts, scope_by_creator
 from urja.customers.models import Account
 
 from . import services
+from .api import payments_in_scope
 from .models import CashierSession, CollectionCase, GatewayOrder, ImportBatch, PaygToken, Payment, PaymentChannel
 
 STAFF = {Role.CRE, Role.BILLING_OFFICER, Role.MANAGER, Role.FIELD_AGENT, Role.KEY_ACCOUNT_MANAGER, Role.ADMIN}
@@ -36,11 +38,26 @@ def _staff(request):
 
 
 def _scoped_account(request, consumer_number: str) -> Account:
-    qs = scope_by_office(request.user, Account.objects.select_related("consumer"), "office_path")
+    qs = scope_accounts(request.user, Account.objects.select_related("consumer"))
     account = qs.filter(consumer_number=consumer_number.strip().upper()).first()
     if account is None:
         raise Http404
     return account
+
+
+def _counter_account(request, consumer_number: str) -> tuple[Account, bool]:
+    """The account a counter takes money for, and whether the cashier sees only what a receipt needs:
+    a consumer may pay at any counter of the utility when the counter scope is utility-wide
+    (data/core/permissions.toml), but the cashier sees another office's account no further."""
+    try:
+        return _scoped_account(request, consumer_number), False
+    except Http404:
+        if PaymentChannel.COUNTER not in collect_channels(request.user) or collect_scope("counter") != "utility":
+            raise
+    account = Account.objects.select_related("consumer").filter(consumer_number=consumer_number.strip().upper()).first()
+    if account is None:
+        raise Http404
+    return account, True
 
 
 # --- cashier screen ------------------------------------------------------------------------------
@@ -62,8 +79,13 @@ def cashier_lookup(request):
     query = request.GET.get("q", "").strip()
     accounts = []
     if len(query) >= 3:
-        qs = scope_by_office(request.user, Account.objects.select_related("consumer"), "office_path")
+        qs = scope_accounts(request.user, Account.objects.select_related("consumer"))
         accounts = list(search_accounts(queryset=qs, query=query, limit=8))
+        if not accounts:  # another office's consumer paying here: by the exact number only
+            try:
+                return _pay_form(request, *_counter_account(request, query))
+            except Http404:
+                pass
     if len(accounts) == 1:
         return _pay_form(request, accounts[0])
     return render(request, "payments/_lookup.html", {"accounts": accounts, "query": query})
@@ -72,17 +94,17 @@ def cashier_lookup(request):
 @login_required
 def cashier_form(request, consumer_number: str):
     _staff(request)
-    return _pay_form(request, _scoped_account(request, consumer_number))
+    return _pay_form(request, *_counter_account(request, consumer_number))
 
 
-def _pay_form(request, account, *, error=None, values=None):
+def _pay_form(request, account, limited: bool = False, *, error=None, values=None):
     context = {
         "account": account,
-        "balance": ledger.balance(account=account),
+        "balance": None if limited else ledger.balance(account=account),
         "key": uuid.uuid4().hex,
         "error": error,
         "values": values or {},
-        "recent": account.payments.all()[:3],
+        "recent": [] if limited else account.payments.all()[:3],
     }
     return render(request, "payments/_pay_form.html", context)
 
@@ -92,7 +114,7 @@ def _pay_form(request, account, *, error=None, values=None):
 def cashier_pay(request):
     user = _staff(request)
     post = request.POST
-    account = _scoped_account(request, post.get("consumer_number", ""))
+    account, limited = _counter_account(request, post.get("consumer_number", ""))
     try:
         payment = services.take_payment(
             actor=user,
@@ -105,7 +127,7 @@ def cashier_pay(request):
             instrument_bank=post.get("instrument_bank", ""),
         )
     except DomainError as exc:
-        return _pay_form(request, account, error=exc.message, values=post)
+        return _pay_form(request, account, limited, error=exc.message, values=post)
     return render(request, "payments/_paid.html", {"payment": payment})
 
 
@@ -173,7 +195,7 @@ def _receipt_context(payment: Payment) -> dict:
 def receipt(request, number: str):
     _staff(request)
     payment = get_object_or_404(
-        scope_by_office(request.user, Payment.objects.select_related("account__consumer", "office"), "office__path"),
+        payments_in_scope(request.user).select_related("account__consumer", "office"),
         receipt_number=number.upper(),
     )
     layout = "thermal" if request.GET.get("layout") == "thermal" else "a4"
@@ -243,9 +265,7 @@ def handover(request):
 def collections(request):
     _staff(request)
     status = request.GET.get("status", "")
-    qs = scope_by_office(
-        request.user, CollectionCase.objects.select_related("account__consumer"), "account__office_path"
-    )
+    qs = scope_accounts(request.user, CollectionCase.objects.select_related("account__consumer"), "account__")
     if status:
         qs = qs.filter(status=status)
     return render(
@@ -272,7 +292,7 @@ def imports(request):
     return render(
         request,
         "payments/imports.html",
-        {"batch": batch, "error": error, "batches": ImportBatch.objects.all()[:20]},
+        {"batch": batch, "error": error, "batches": scope_by_creator(user, ImportBatch.objects, "imported_by")[:20]},
     )
 
 
@@ -281,7 +301,7 @@ def import_report_csv(request, batch_id: int):
     _staff(request)
     import csv
 
-    batch = get_object_or_404(ImportBatch, pk=batch_id)
+    batch = get_object_or_404(scope_by_creator(request.user, ImportBatch.objects.all(), "imported_by"), pk=batch_id)
     response = HttpResponse(content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="import-{batch.pk}-report.csv"'
     writer = csv.writer(response)
@@ -293,21 +313,23 @@ def import_report_csv(request, batch_id: int):
 
 def prepaid(request, consumer_number: str):
     """Prepaid balance and token history: staff in scope, or the consumer who owns the account."""
-    account = Account.objects.select_related("consumer").filter(consumer_number=consumer_number.upper()).first()
-    if account is None or not account.is_prepaid:
-        raise Http404
-    own = getattr(getattr(request.user, "consumer", None), "pk", None) == account.consumer_id
-    if not own:
-        if not request.user.is_authenticated:
-            return redirect(f"{settings.LOGIN_URL}?next={request.path}")
-        _scoped_account(request, consumer_number)
+    # anonymous: the login page whether or not the number exists; then the consumer's own account or
+    # one in the staff member's scope (else 404 like an unknown number); reading creates no wallet row
+    if not request.user.is_authenticated:
+        return redirect(f"{settings.LOGIN_URL}?next={request.path}")
+    if role_of(request.user) != Role.CONSUMER:
         _staff(request)
-    wallet = services.ensure_wallet(account=account)
+    account = _scoped_account(request, consumer_number)
+    if not account.is_prepaid:
+        raise Http404
+    from .models import PrepaidWallet
+
+    wallet = PrepaidWallet.objects.filter(account=account).first() or PrepaidWallet(account=account)
     context = {
         "account": account,
         "wallet": wallet,
         "balance": services.wallet_balance(account=account),
-        "charges": wallet.charges.all()[:31],
+        "charges": wallet.charges.all()[:31] if wallet.pk else [],
         "tokens": PaygToken.objects.filter(device__account=account)[:50],
         "payments": account.payments.all()[:20],
         "title": _("Prepaid balance"),

@@ -192,3 +192,42 @@ def test_import_report_only_for_staff_covering_the_importers_office(offices):
     none = client_for(other).get("/api/v1/payments/imports/999999")
     assert far.status_code == none.status_code == 404
     assert far.json() == none.json()
+
+
+def test_counter_page_takes_another_offices_consumer_but_shows_only_what_a_receipt_needs(offices, account, far_account):
+    from urja.billing import ledger
+
+    cashier = testing.staff_user("cre", offices["division1"])
+    services.open_session(actor=cashier, opening_balance="0")
+    client = client_for(cashier)
+    mine = client.get(f"/payments/cashier/form/{account.consumer_number}/")
+    assert mine.status_code == 200 and "another office" not in mine.content.decode()
+    far = client.get(f"/payments/cashier/form/{far_account.consumer_number}/")
+    assert far.status_code == 200
+    assert (
+        "another office" in far.content.decode()
+        and str(ledger.balance(account=far_account)) not in far.content.decode()
+    )
+    paid = client.post(
+        "/payments/cashier/pay/",
+        {"consumer_number": far_account.consumer_number, "amount": "100", "key": "far-1", "method": "cash"},
+    )
+    assert paid.status_code == 200 and Payment.objects.filter(account=far_account).count() == 1
+    # the receipt is the cashier's to print; a name search across the utility finds nothing
+    receipt_number = Payment.objects.get(account=far_account).receipt_number
+    assert client.get(f"/payments/receipt/{receipt_number}/").status_code == 200
+    assert far_account.consumer.name not in client.get("/payments/cashier/lookup/?q=Dinesh").content.decode()
+    assert client.get("/payments/cashier/form/9999999999999/").status_code == 404
+
+
+def test_prepaid_page_tells_an_anonymous_caller_nothing_and_creates_no_wallet(offices, prepaid_account):
+    anonymous = Client()
+    known = anonymous.get(f"/payments/prepaid/{prepaid_account.consumer_number}/")
+    unknown = anonymous.get("/payments/prepaid/9999999999999/")
+    assert known.status_code == unknown.status_code == 302
+    far = client_for(testing.staff_user("cre", offices["division2"]))
+    assert far.get(f"/payments/prepaid/{prepaid_account.consumer_number}/").status_code == 404
+    assert far.get("/payments/prepaid/9999999999999/").status_code == 404
+    mine = client_for(testing.staff_user("cre", offices["division1"]))
+    assert mine.get(f"/payments/prepaid/{prepaid_account.consumer_number}/").status_code == 200
+    assert not PrepaidWallet.objects.exists()
