@@ -204,6 +204,12 @@ class CashierSession(models.Model):
         return f"session {self.pk} {self.cashier} {self.opened_at:%Y-%m-%d}"
 
 
+# A counter session is opened once and closed once, with the counted cash (close_session).
+CASHIER_SESSION_STATUS = StateMachine(
+    "cashier session", {CashierSession.Status.OPEN: {CashierSession.Status.CLOSED}, CashierSession.Status.CLOSED: set()}
+)
+
+
 class CashDeposit(models.Model):
     """Cash handed over by a field agent (or a cashier) to the bank / the office: frees cash-in-hand."""
 
@@ -242,6 +248,15 @@ class GatewayOrder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reference} {self.amount} [{self.status}]"
+
+
+GS = GatewayOrder.Status
+# created → paid (captured by the webhook or matched from the bank's UPI line) | failed (the
+# gateway's failure event); failed → paid: a capture after a failure (the payer tried again on the
+# same order) — the money was taken, so the order is paid. A paid order never changes again.
+GATEWAY_ORDER_STATUS = StateMachine(
+    "gateway order", {GS.CREATED: {GS.PAID, GS.FAILED}, GS.FAILED: {GS.PAID}, GS.PAID: set()}
+)
 
 
 class GatewayEvent(models.Model):
@@ -311,6 +326,16 @@ class PrepaidWallet(models.Model):
 
     def __str__(self) -> str:
         return f"wallet {self.account_id} ({self.supply})"
+
+
+# The wallet's supply state follows the remote switch commands the daily charge job sends.
+WALLET_SUPPLY = StateMachine(
+    "prepaid supply",
+    {
+        PrepaidWallet.Supply.CONNECTED: {PrepaidWallet.Supply.DISCONNECTED},
+        PrepaidWallet.Supply.DISCONNECTED: {PrepaidWallet.Supply.CONNECTED},
+    },
+)
 
 
 class PrepaidCharge(models.Model):

@@ -33,13 +33,17 @@ from urja.core.models import Role, StaffProfile
 from urja.core.money import MoneyError, paise, parse_amount
 from urja.core.permissions import role_of
 from urja.core.services import allocate_numbers, record_audit
+from urja.core.states import transition
 from urja.customers.models import Account, AccountStatus
 
 from . import allocation as alloc
 from . import prepaid_rules, seams, signing
 from .models import (
+    CASHIER_SESSION_STATUS,
     COLLECTION_STATUS,
+    GATEWAY_ORDER_STATUS,
     PAYMENT_STATUS,
+    WALLET_SUPPLY,
     AdvanceInterestRun,
     CashDeposit,
     CashierSession,
@@ -850,14 +854,15 @@ def close_session(*, actor, session: CashierSession, counted_cash: object) -> Ca
         session.shortage = paise(totals["expected_cash"] - counted)
         session.cheques_count = cheques.count()
         session.cheques_total = cheques.aggregate(t=Sum("amount"))["t"] or 0
-        session.status = CashierSession.Status.CLOSED
         session.closed_at = timezone.now()
-        session.save()
-        record_audit(
+        transition(
+            session,
+            CASHIER_SESSION_STATUS,
+            CashierSession.Status.CLOSED,
             actor=actor,
             channel="care_centre",
+            extra_fields=("expected_cash", "counted_cash", "shortage", "cheques_count", "cheques_total", "closed_at"),
             action="cash_session.closed",
-            obj=session,
             changes={"expected": session.expected_cash, "counted": counted, "shortage": session.shortage},
         )
     return session
@@ -1067,10 +1072,11 @@ def handle_webhook(*, gateway: str, body: bytes, signature: str, now: int | None
             elif kind == "payment.failed":
                 if order is None:
                     outcome = "unknown_order"
-                elif order.status == GatewayOrder.Status.CREATED:
-                    order.status = GatewayOrder.Status.FAILED
+                elif GATEWAY_ORDER_STATUS.can(order.status, GatewayOrder.Status.FAILED):
                     order.failure_reason = str(data.get("reason", ""))[:200]
-                    order.save(update_fields=["status", "failure_reason"])
+                    transition(order, GATEWAY_ORDER_STATUS, GatewayOrder.Status.FAILED, actor=None, channel="system",
+                               reason=order.failure_reason, extra_fields=("failure_reason",),
+                               action="gateway_order.failed")  # fmt: skip
                     outcome = "failed"
                 else:  # a failure delivered after the capture (out of order) changes nothing
                     outcome = f"ignored_{order.status}"
@@ -1158,9 +1164,9 @@ def _capture(
                 code=SuspenseCode.POSTING_FAILED,
                 reason=f"{exc.code}: {exc.message}",
             )
-    order.status = GatewayOrder.Status.PAID
     order.payment = payment
-    order.save(update_fields=["status", "payment"])
+    transition(order, GATEWAY_ORDER_STATUS, GatewayOrder.Status.PAID, actor=None, channel="system",
+               extra_fields=("payment",), action="gateway_order.paid", changes={"payment": payment.pk})  # fmt: skip
     return payment, "posted" if payment.status == PaymentStatus.POSTED else payment.status
 
 
@@ -1229,8 +1235,15 @@ def reconcile_upi(*, actor, reference: str, amount: object, utr: str) -> Payment
             suspense_reason=mismatch,
             suspense_code=SuspenseCode.AMOUNT_MISMATCH if mismatch else "",
         )
-        GatewayOrder.objects.filter(pk=order.pk).update(status=GatewayOrder.Status.PAID)
-        GatewayOrder.objects.filter(pk=order.pk, payment__isnull=True).update(payment=payment)
+        order = GatewayOrder.objects.select_for_update().get(pk=order.pk)
+        if order.status != GatewayOrder.Status.PAID:  # the same UTR reported again: already paid
+            order.payment = order.payment or payment
+            transition(order, GATEWAY_ORDER_STATUS, GatewayOrder.Status.PAID, actor=actor, channel="backoffice",
+                       extra_fields=("payment",), action="gateway_order.paid",
+                       changes={"payment": payment.pk, "utr": utr.strip()})  # fmt: skip
+        elif order.payment_id is None:
+            order.payment = payment
+            order.save(update_fields=["payment"])
     return payment
 
 
@@ -1376,17 +1389,24 @@ def evaluate_wallet(*, account: Account, now: datetime | None = None, locked: bo
                 log.warning("prepaid %s of %s not sent: %s", action, account.consumer_number, exc)
                 action = None
         if action is not None:
-            wallet.supply = (
-                PrepaidWallet.Supply.DISCONNECTED if action == "disconnect" else PrepaidWallet.Supply.CONNECTED
-            )
             wallet.commands_sent += 1
             wallet.last_command = action
             wallet.last_command_id = sent.command_id
             wallet.last_command_at = now
-            changed += ["supply", "commands_sent", "last_command", "last_command_at", "last_command_id"]
-            record_audit(
-                actor=None, channel="system", action=f"prepaid.{action}", obj=account, changes={"balance": balance}
+            changed += ["commands_sent", "last_command", "last_command_at", "last_command_id"]
+            transition(
+                wallet,
+                WALLET_SUPPLY,
+                PrepaidWallet.Supply.DISCONNECTED if action == "disconnect" else PrepaidWallet.Supply.CONNECTED,
+                actor=None,
+                channel="system",
+                reason=f"prepaid balance {balance}",
+                field="supply",
+                extra_fields=sorted(set(changed)),
+                action=f"prepaid.{action}",
+                changes={"balance": balance, "command": sent.command_id},
             )
+            changed = []  # saved with the transition
             if action == "disconnect":
                 seams.notify_consumer(
                     event="prepaid.disconnected",
