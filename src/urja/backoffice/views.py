@@ -17,7 +17,8 @@ from django.views.decorators.http import require_POST
 
 from urja.core.errors import DomainError
 from urja.core.models import AuditEvent, Channel, Role
-from urja.core.permissions import ALL_STAFF_ROLES, office_path_of, role_of, scope_by_office
+from urja.core.permissions import ALL_STAFF_ROLES, office_path_of, role_of
+from urja.core.scope import scope_accounts
 from urja.customers import services as customer_services
 from urja.customers.models import Account
 
@@ -45,7 +46,7 @@ def staff_required(view):
 
 
 def scoped_accounts(user):
-    return scope_by_office(user, Account.objects.all(), "office_path")
+    return scope_accounts(user, Account.objects.all())
 
 
 def scoped_account_or_404(user, consumer_number: str) -> Account:

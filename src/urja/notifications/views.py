@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from urja.core.errors import DomainError
 from urja.core.models import Channel
-from urja.core.permissions import scope_by_office
+from urja.core.scope import scope_accounts
 from urja.customers.models import Account
 
 from . import services
@@ -78,7 +78,7 @@ def outbox(request):
 
 @staff_required
 def account_panel(request, consumer_number: str):
-    accounts = scope_by_office(request.user, Account.objects.all(), "office_path")
+    accounts = scope_accounts(request.user, Account.objects.all())
     account = accounts.filter(consumer_number=consumer_number.strip().upper()).first()
     if account is None:
         raise Http404("no such account")

@@ -1425,9 +1425,9 @@ def queue(
     escalated: bool = False,
     assigned_to_me: bool = False,
 ) -> QuerySet:
-    from urja.core.permissions import scope_by_office
+    from urja.core.scope import scope_records
 
-    qs = scope_by_office(user, ServiceRequest.objects.all(), "office_path")
+    qs = scope_records(user, ServiceRequest.objects.all(), account_prefix="account__", office_path_field="office_path")
     if office is not None:
         qs = qs.filter(office_path__startswith=office.path)
     if team:
