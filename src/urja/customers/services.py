@@ -12,6 +12,7 @@ from urja.core import boundary, ids, regdata
 from urja.core.errors import DomainError, NotFound
 from urja.core.models import Role, StaffProfile
 from urja.core.services import allocate_numbers, record_audit
+from urja.core.states import transition
 from urja.network.models import Office, OfficeLevel
 
 from . import rules
@@ -326,15 +327,8 @@ def change_account_status(*, actor, channel: str, account: Account, status: str,
     ACCOUNT_STATUS.check(account.status, status)
     if not reason.strip():
         raise DomainError("a reason is required to change an account's status", code="reason_required")
-    before = account.status
-    account.status = status
-    account.save(update_fields=["status"])
-    record_audit(
-        actor=actor,
-        channel=channel,
-        action="account.status_changed",
-        obj=account,
-        changes={"from": before, "to": status, "reason": reason},
+    transition(
+        account, ACCOUNT_STATUS, status, actor=actor, channel=channel, reason=reason, action="account.status_changed"
     )
     return account
 
