@@ -60,6 +60,7 @@ class SuspenseCode(models.TextChoices):
     DUPLICATE_CAPTURE = "duplicate_capture", "Second capture for an order already paid"
     AMOUNT_TOO_LARGE = "amount_too_large", "Above the single-payment limit"
     POSTING_FAILED = "posting_failed", "Could not be posted to the account"
+    UNKNOWN_ACCOUNT = "unknown_account", "No account with the consumer number of the order"
     MANUAL = "manual", "Held for review"
 
 
@@ -239,7 +240,12 @@ class GatewayOrder(models.Model):
     reference = models.CharField(max_length=32, unique=True)
     gateway = models.CharField(max_length=20, default="dev")
     channel = models.CharField(max_length=12, choices=PaymentChannel.choices, default=PaymentChannel.ONLINE)
-    account = models.ForeignKey("customers.Account", on_delete=models.PROTECT, related_name="gateway_orders")
+    # None: no account has the number typed. An anonymous quick pay answers alike whether or not the
+    # number exists (no existence oracle); the money of such an order is held in suspense.
+    account = models.ForeignKey(
+        "customers.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="gateway_orders"
+    )
+    consumer_number = models.CharField(max_length=20, blank=True)
     amount = models.DecimalField(max_digits=14, decimal_places=2)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.CREATED)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -990,16 +990,37 @@ def handover_report(*, day: date, office_path: str = "") -> dict:
 
 
 def create_order(
-    *, consumer_number: str, amount: object, channel: str = PaymentChannel.ONLINE, gateway: str = "dev"
+    *,
+    consumer_number: str,
+    amount: object,
+    channel: str = PaymentChannel.ONLINE,
+    gateway: str = "dev",
+    anonymous: bool = False,
 ) -> GatewayOrder:
+    """An online / UPI order. For an `anonymous` caller (quick pay without login) the answer does not
+    depend on whether the number exists or its connection is closed — a well-formed number (check
+    digit right) always gets an order; money for a number no account has, or for a closed connection,
+    is held in suspense when it arrives."""
     value = validate_amount(amount)
     if channel not in (PaymentChannel.ONLINE, PaymentChannel.UPI, PaymentChannel.WALLET):
         raise DomainError("orders are for online, UPI and wallet payments", code="unknown_channel")
-    account = find_account(consumer_number)
-    if account.status in SUSPENSE_STATUSES:
-        raise DomainError("this connection is permanently disconnected; contact the office", code="account_closed")
+    if anonymous:
+        from urja.customers.services import validate_consumer_number
+
+        number = validate_consumer_number(consumer_number)
+        account = Account.objects.filter(consumer_number=number).first()
+    else:
+        account = find_account(consumer_number)
+        number = account.consumer_number
+        if account.status in SUSPENSE_STATUSES:
+            raise DomainError("this connection is permanently disconnected; contact the office", code="account_closed")
     return GatewayOrder.objects.create(
-        reference="UR" + secrets.token_hex(6).upper(), gateway=gateway, channel=channel, account=account, amount=value
+        reference="UR" + secrets.token_hex(6).upper(),
+        gateway=gateway,
+        channel=channel,
+        account=account,
+        consumer_number=number,
+        amount=value,
     )
 
 
@@ -1017,7 +1038,7 @@ def upi_intent(order: GatewayOrder) -> str:
         "am": f"{order.amount:.2f}",
         "cu": "INR",
         "tr": order.reference,
-        "tn": f"Electricity {order.account.consumer_number}",
+        "tn": f"Electricity {order.consumer_number or order.account.consumer_number}",
     }
     return "upi://pay?" + urlencode(params, safe="@")
 
@@ -1133,7 +1154,15 @@ def _capture(
             reason=f"order {order.reference} already paid by {order.payment.reference or order.payment.pk}",
         )
         return payment, payment.status
-    if paid > limit:
+    if order.account_id is None:  # an anonymous order for a number no account has
+        payment = _hold_in_suspense(
+            **hold,
+            account=None,
+            consumer_number=order.consumer_number,
+            code=SuspenseCode.UNKNOWN_ACCOUNT,
+            reason=f"no account with consumer number {order.consumer_number}",
+        )
+    elif paid > limit:
         payment = _hold_in_suspense(
             **hold,
             account=order.account,
@@ -1210,6 +1239,12 @@ def reconcile_upi(*, actor, reference: str, amount: object, utr: str) -> Payment
     order = GatewayOrder.objects.filter(reference=(reference or "").strip().upper()).select_related("account").first()
     if order is None:
         raise NotFound(f"no UPI order with reference {reference!r}", code="unknown_reference")
+    if order.account_id is None:
+        raise DomainError(
+            f"order {order.reference} is for consumer number {order.consumer_number}, which no account has; "
+            "its money belongs in suspense",
+            code="order_without_account",
+        )
     if not (utr or "").strip():
         raise DomainError("the UTR is required", code="utr_required")
     paid = validate_amount(amount)

@@ -231,3 +231,32 @@ def test_prepaid_page_tells_an_anonymous_caller_nothing_and_creates_no_wallet(of
     mine = client_for(testing.staff_user("cre", offices["division1"]))
     assert mine.get(f"/payments/prepaid/{prepaid_account.consumer_number}/").status_code == 200
     assert not PrepaidWallet.objects.exists()
+
+
+def test_orders_tell_an_anonymous_caller_nothing_about_a_number(offices, account):
+    from urja.customers.models import AccountStatus
+    from urja.payments.models import GatewayOrder
+
+    closed = testing.domestic_account(offices["section1"], name="Closed Connection", mobile="9437022222")
+    closed.status = AccountStatus.PERMANENTLY_DISCONNECTED
+    closed.save(update_fields=["status"])
+    gone = testing.domestic_account(offices["section1"], name="Gone", mobile="9437033333")
+    missing = gone.consumer_number  # well formed (check digit right), no account has it
+    gone.delete()
+    gone.consumer.delete()
+    anonymous = Client()
+    answers = []
+    for number in (account.consumer_number, closed.consumer_number, missing):
+        response = post(anonymous, "/api/v1/payments/orders", {"consumer_number": number, "amount": "100"})
+        body = response.json()
+        answers.append((response.status_code, sorted(body), body.get("status"), body.get("amount")))
+    assert answers[0] == answers[1] == answers[2] and answers[0][0] == 200
+    # a typo is refused by the check digit, which says nothing about existence
+    typo = post(anonymous, "/api/v1/payments/orders", {"consumer_number": missing[:-1] + "X", "amount": "100"})
+    assert 400 <= typo.status_code < 500
+    # money for the unknown number is held in suspense when it arrives, never posted
+    order = GatewayOrder.objects.get(consumer_number=missing)
+    assert order.account is None
+    result = services.simulate_gateway(order=order, outcome="success")
+    payment = Payment.objects.get(pk=result.payment_id)
+    assert payment.status == "in_suspense" and payment.suspense_code == "unknown_account"
