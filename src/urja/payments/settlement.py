@@ -309,6 +309,11 @@ def _post_rows(*, batch, source, rows, report, actor):
     seen_in_file: set[str] = set()
     prepaid: list[str] = []
     offices: dict[int, str] = {}
+    # Balances after this import's own postings, per account already paid in an earlier chunk: the
+    # import is the only writer it knows of, so those accounts' sums are not read again (reading
+    # them was the largest lookup of a chunk). A posting by another channel during the import is
+    # not seen by the later rows of an account already seen — as within one chunk before.
+    known: dict[int, Decimal] = {}
     for raw in _chunks(rows, CHUNK):
         chunk = [_Named._make(r) for r in raw]
         accounts = {
@@ -345,7 +350,7 @@ def _post_rows(*, batch, source, rows, report, actor):
         if not good:
             continue
         n_posted, n_suspense, amount, keys_prepaid = _post_chunk(
-            good, batch=batch, source=source, actor=actor, offices=offices
+            good, batch=batch, source=source, actor=actor, offices=offices, known=known
         )
         posted += n_posted
         suspense += n_suspense
@@ -354,7 +359,9 @@ def _post_rows(*, batch, source, rows, report, actor):
     return posted, suspense, total, prepaid
 
 
-def _post_chunk(good: list[tuple[_Named, dict]], *, batch, source: str, actor, offices: dict[int, str]):
+def _post_chunk(
+    good: list[tuple[_Named, dict]], *, batch, source: str, actor, offices: dict[int, str], known: dict[int, Decimal]
+):
     """The post-payment steps of services._post for a chunk of rows at once (see the module doc)."""
     from . import services
 
@@ -368,7 +375,9 @@ def _post_chunk(good: list[tuple[_Named, dict]], *, batch, source: str, actor, o
     # Money for a permanently disconnected account waits in suspense (it has already left the payer).
     post = [i for i, (_, a) in enumerate(good) if a["status"] != AccountStatus.PERMANENTLY_DISCONNECTED]
     days = _local_days(good)
-    balances = services.ledger_balances({good[i][1]["id"] for i in post})
+    paying = {good[i][1]["id"] for i in post}
+    balances = {pk: known[pk] for pk in paying & known.keys()}
+    balances.update(services.ledger_balances(paying - known.keys()))
     splits = services.allocate_payments(
         payments=[(good[i][1]["id"], good[i][0].amount, days[i]) for i in post], balances=balances
     )
@@ -419,6 +428,7 @@ def _post_chunk(good: list[tuple[_Named, dict]], *, batch, source: str, actor, o
         for later in positions[account_id]:
             if later >= k:
                 after[later] += credit
+    known.update(running)
     services.settle_collection_cases(settled={good[i][1]["id"]: (running[good[i][1]["id"]], days[i]) for i in post})
     now = timezone.now()
     # COPY (PostgreSQL) takes the allocation as JSON text: most splits are all advance, written

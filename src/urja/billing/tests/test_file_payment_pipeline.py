@@ -69,3 +69,31 @@ def test_file_part_payments_allocate_in_turn_and_cash_earns_no_digital_rebate(bi
     # the same split as the counter would make, one after the other
     first_split = payments.allocate_payments(payments=[(account.pk, D("1.00"), date(2025, 7, 5))], balances={})
     assert first_split[0].advance == D("1.00")  # an account not known to owe: all advance
+
+
+def test_an_account_paid_in_several_chunks_carries_its_balance_and_rebate(billed, monkeypatch):  # noqa: F811
+    # the import reads an account's balance once and carries it (with its own payments and rebates)
+    # into later chunks: the result is what one chunk, or the counter one by one, gives
+    from urja.payments import settlement
+
+    monkeypatch.setattr(settlement, "CHUNK", 1)
+    account = billed.account
+    owed = ledger.balance(account=account)
+    rest = owed + billed.rebate_digital - D("300.00")  # with the digital rebate, this pays in full
+    batch = import_rows(
+        [
+            f"C1,{account.consumer_number},300.00,2025-07-05 10:00,upi",
+            f"C2,{account.consumer_number},{rest},2025-07-05 11:00,upi",
+            f"C3,{account.consumer_number},50.00,2025-07-05 12:00,upi",
+        ]
+    )
+    assert batch.posted == 3, batch.report
+    first, second, third = Payment.objects.filter(batch=batch).order_by("received_at")
+    assert first.balance_after == owed - D("300.00")
+    assert D(first.allocation["advance"]) == 0
+    # the second earns the digital rebate (once) and leaves nothing owed
+    assert rebates(account) == [D("-47.00")]
+    assert second.balance_after == 0 and D(second.allocation["advance"]) == 0
+    # the third is all advance over a paid-up account
+    assert third.balance_after == D("-50.00") and D(third.allocation["advance"]) == D("50.00")
+    assert ledger.balance(account=account) == D("-50.00")
