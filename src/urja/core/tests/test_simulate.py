@@ -80,6 +80,9 @@ def test_simulated_months_are_complete_and_billed_after_they_ended(report):
     assert months == sorted(months) and len(set(months)) == MONTHS
     assert not Bill.objects.filter(period_end__gte=today).exists()
     assert Bill.objects.filter(period_start__year=months[0][0], period_start__month=months[0][1]).exists()
+    # each bill run happened on its bill date: the simulated clock did not drift past the dates
+    late = [b.bill_number for b in Bill.objects.filter(kind="bill") if (b.created_at.date() - b.bill_date).days > 1]
+    assert late == []
 
 
 # ---- each invariant detects a planted violation ------------------------------------------------

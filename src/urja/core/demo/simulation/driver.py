@@ -810,9 +810,10 @@ class Simulation:
             day = due - timedelta(days=rng.randint(0, 4)) if on_time else due + timedelta(days=rng.randint(3, 18))
             plan.append((day, rng.random(), conn, bill, on_time))
         plan.sort(key=lambda p: (p[0], p[1]))
-        for day, _, conn, bill, on_time in plan:
-            self.clock.at(day, 10)
-            self.clock.tick(rng.randint(1, 3000))
+        for day, when, conn, bill, on_time in plan:
+            # a moment in the day's office hours (the plan is sorted by it): the clock is set, never
+            # pushed by a tick per payment (thousands of ticks would carry it weeks past the day)
+            self.clock.set(datetime.combine(day, datetime.min.time(), IST) + timedelta(hours=9 + 9 * when))
             account = conn.account
             owed = ledger.balance(account=account)
             if owed <= 0:
@@ -894,7 +895,8 @@ class Simulation:
                                     detail=f"second delivery not a replay: {again}",
                                 )
                 else:
-                    settlement_rows.append((key, account.consumer_number, amount, day))
+                    # the bank's file is imported on the 26th: its rows were paid on or before the 25th
+                    settlement_rows.append((key, account.consumer_number, amount, min(day, date(y, m, 25))))
                     continue
                 stats.payments += 1
             except DomainError as exc:
