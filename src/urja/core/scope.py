@@ -21,6 +21,9 @@ from .models import Role
 from .permissions import office_path_of, role_of
 
 NOTHING = Q(pk__in=[])
+# Not Q(): an empty Q vanishes when OR-ed with another (Q() | Q(x) is Q(x)), so "everything" must be
+# a real condition for record_q / payments' "account in scope or taken at my office" to hold.
+EVERYTHING = ~NOTHING
 
 
 def rules() -> dict[str, Any]:
@@ -59,7 +62,7 @@ def office_q(user, office_path_field: str) -> Q:
     path = office_path_of(user)
     if path is None or role_of(user) == Role.CONSUMER:
         return NOTHING
-    return Q(**{f"{office_path_field}__startswith": path}) if path else Q()
+    return Q(**{f"{office_path_field}__startswith": path}) if path else EVERYTHING
 
 
 def scope_offices(user, queryset: QuerySet, office_path_field: str) -> QuerySet:
@@ -98,13 +101,13 @@ def account_q(user, prefix: str = "") -> Q:
     """The Q selecting the accounts (through `prefix`, e.g. 'account__') the user may see."""
     rule = account_rule(user)
     if rule == "all":
-        return Q()
+        return EVERYTHING
     if rule == "own":
         return Q(**{f"{prefix}consumer__user": user})
     if rule not in ("office", "key_accounts"):
         return NOTHING
     path = office_path_of(user) or ""
-    office = Q(**{f"{prefix}office_path__startswith": path}) if path else Q()
+    office = Q(**{f"{prefix}office_path__startswith": path}) if path else EVERYTHING
     return office & _key_account_q(prefix) if rule == "key_accounts" else office
 
 

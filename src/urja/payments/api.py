@@ -177,6 +177,7 @@ class ResolveIn(Schema):
 @router.post("/payments/{payment_id}/resolve", response=PaymentOut)
 def resolve_suspense(request, payment_id: int, body: ResolveIn):
     require_role(request.user, *BACKOFFICE)
+    _scoped_account(request, body.consumer_number)  # money goes only to an account in scope
     return services.resolve_suspense(
         actor=request.user,
         payment=_scoped_payment(request, payment_id),
@@ -217,6 +218,7 @@ class EntryOut(Schema):
 @router.post("/refunds", response=EntryOut)
 def refund(request, body: RefundIn):
     require_role(request.user, *BACKOFFICE)
+    _scoped_account(request, body.consumer_number)  # another office's account answers like an unknown one
     return services.refund(actor=request.user, **body.dict())
 
 
