@@ -1,4 +1,4 @@
-"""Roles and object scope: staff see their office and everything below it; admins see all."""
+"""Roles: who the user is (role, office path) and role checks. Object scope is core.scope."""
 
 from django.db.models import QuerySet
 
@@ -36,10 +36,8 @@ def require_role(user, *roles: str) -> str:
 
 
 def scope_by_office(user, queryset: QuerySet, office_path_field: str) -> QuerySet:
-    """Restrict `queryset` to the user's office subtree (`office_path_field` holds Office.path)."""
-    path = office_path_of(user)
-    if path is None or role_of(user) == Role.CONSUMER:
-        return queryset.none()
-    if path == "":
-        return queryset
-    return queryset.filter(**{f"{office_path_field}__startswith": path})
+    """Restrict `queryset` to the user's office subtree (`office_path_field` holds Office.path).
+    Kept for office-level records; the rule lives in core.scope (accounts: `core.scope.scope_accounts`)."""
+    from .scope import scope_offices
+
+    return scope_offices(user, queryset, office_path_field)
