@@ -46,6 +46,8 @@ REQUIRED = ("row_key", "consumer_number", "amount", "paid_at")
 OPTIONAL = ("reference", "method")
 # re.ASCII: \d alone also matches "१", "１", "١" — and Decimal() reads them (the input boundary's rule)
 AMOUNT = re.compile(r"\d{1,12}(\.\d{1,2})?", re.ASCII)
+# the report is JSON in the database: PostgreSQL's jsonb refuses a NUL, so the key is shown without
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 FILE_METHODS = {
     PaymentMethod.BANK,
     PaymentMethod.CASH,
@@ -160,7 +162,12 @@ def parse(stream, report: Report, hasher=None) -> Iterator[Row]:
                 add(line, key, "missing_account", "consumer_number is required")
                 continue
             if has_control(key + number + (values[i_ref] if i_ref is not None else "")):
-                add(line, key[:60], "invalid_text", "a control character (e.g. NUL) in row_key, account or reference")
+                add(
+                    line,
+                    _CONTROL.sub("?", key[:60]),
+                    "invalid_text",
+                    "a control character (e.g. NUL) in row_key, account or reference",
+                )
                 continue
             text = values[i_amt].strip()
             if not amount_ok(text):
