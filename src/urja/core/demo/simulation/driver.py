@@ -444,23 +444,14 @@ class Simulation:
                 roll = rng.random()
                 tod = None
                 try:
-                    if roll < 0.04:
+                    if roll < 0.06:  # a visit with no register value: door locked or meter defective
                         metering.record_reading(
                             actor=self.agent,
                             channel="field_agent",
                             source=ReadingSource.FIELD_AGENT,
                             read_at=at,
                             account=account,
-                            status=ReadingStatus.DOOR_LOCKED,
-                        )
-                    elif roll < 0.06:
-                        metering.record_reading(
-                            actor=self.agent,
-                            channel="field_agent",
-                            source=ReadingSource.FIELD_AGENT,
-                            read_at=at,
-                            account=account,
-                            status=ReadingStatus.METER_DEFECTIVE,
+                            status=ReadingStatus.DOOR_LOCKED if roll < 0.04 else ReadingStatus.METER_DEFECTIVE,
                         )
                     elif roll < 0.08:
                         continue  # no visit this month: the bill run estimates
