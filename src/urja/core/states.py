@@ -3,7 +3,7 @@
 A machine is a table of allowed transitions, kept in the app's models.py beside its model. Every
 write of a status field goes through `transition` (one object: check, set, save, audit) or
 `transition_set` (a set-based conditional UPDATE whose WHERE is built from the machine, for claims
-and sweeps). `core/tests/test_state_writes.py` scans the source so that no other status write
+and sweeps). `tests/test_state_writes.py` scans the source so that no other status write
 creeps in.
 """
 

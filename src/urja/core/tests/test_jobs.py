@@ -1,21 +1,18 @@
 """core.jobs: committed work survives a broker outage (deferred calls, retried later), and long jobs
 run outside the request with progress."""
 
-import os
 import threading
 import time
 from contextlib import contextmanager
 from datetime import timedelta
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from urja.celery import app
 from urja.core import jobs, testing
 from urja.core.errors import DomainError, NotFound
-from urja.core.models import ApiToken, BackgroundJob, DeferredTask
+from urja.core.models import BackgroundJob, DeferredTask
 
 UNREACHABLE = "redis://127.0.0.1:1/0"  # nothing listens on port 1: connection refused
 
@@ -38,34 +35,6 @@ def broker(url: str):
     finally:
         app.conf.update(**saved)
         reset_pools()
-
-
-def _register(offices):
-    from urja.servicedesk import catalogue
-
-    catalogue.load_file("servicedesk/oerc_sop.toml")
-    account = testing.domestic_account(offices["section1"])
-    _, raw = ApiToken.issue(user=testing.staff_user("cre", offices["division1"]), name="t")
-    body = {"type": "meter_faulty", "subtype": "meter_stuck", "channel": "call_centre"}
-    return Client(headers={"Authorization": f"Bearer {raw}"}).post(
-        "/api/v1/servicedesk/requests", {**body, "consumer_number": account.consumer_number}, "application/json"
-    )
-
-
-@pytest.mark.django_db(transaction=True)
-def test_registration_answers_201_with_the_broker_down_and_the_message_call_is_deferred(offices):
-    from urja.notifications.models import OutboxMessage
-
-    started = time.monotonic()
-    with broker(UNREACHABLE):
-        response = _register(offices)
-    assert response.status_code == 201, response.content  # was 500: the on_commit .delay() raised
-    message = OutboxMessage.objects.get()
-    deferred = DeferredTask.objects.get()
-    assert (deferred.task, deferred.args) == ("urja.notifications.tasks.send_message", [message.pk])
-    assert "111" in deferred.last_error or "refused" in deferred.last_error.lower()
-    assert deferred.next_try_at > timezone.now()
-    assert time.monotonic() - started < 15
 
 
 @pytest.mark.django_db(transaction=True)
@@ -99,33 +68,6 @@ def test_the_retry_job_is_a_periodic_task():
 
     assert collect()["core.retry_deferred"]["task"] == "urja.core.tasks.retry_deferred"
     assert "urja.core.tasks.retry_deferred" in app.tasks
-
-
-@pytest.mark.services
-@pytest.mark.django_db(transaction=True)
-def test_deferred_registration_message_is_enqueued_on_a_real_redis_once_it_is_back(offices):
-    url = os.environ.get("URJA_TEST_REDIS_URL")
-    if not url:
-        pytest.skip("URJA_TEST_REDIS_URL not set (CI sets it after starting Redis)")
-    import redis
-
-    with broker(UNREACHABLE):
-        assert _register(offices).status_code == 201
-    deferred = DeferredTask.objects.get()
-    # A database of its own on that Redis, so no worker of anybody else's picks the message up.
-    parts = urlsplit(url)
-    isolated = urlunsplit(parts._replace(path="/14"))
-    client = redis.Redis.from_url(isolated)
-    client.delete("celery")
-    try:
-        with broker(isolated):
-            counts = jobs.retry_deferred(now=deferred.next_try_at)
-        assert counts == {"sent": 1, "failed": 0}
-        assert not DeferredTask.objects.exists()
-        assert client.llen("celery") == 1
-        assert b"urja.notifications.tasks.send_message" in client.lindex("celery", 0)
-    finally:
-        client.delete("celery")
 
 
 # --- background jobs ---------------------------------------------------------------------------

@@ -44,12 +44,3 @@ def test_intervals_when_they_cover_the_whole_day(installed):
     IntervalReading.objects.create(meter=meter, ts=MIDNIGHT + timedelta(days=1), minutes=30, kwh=Decimal("0.5"))
     IntervalReading.objects.create(meter=meter, ts=MIDNIGHT + timedelta(days=1, minutes=30), minutes=30, kwh=9)
     assert services.day_consumption(account=account, day=DAY) == Decimal("6.375")  # 47 × 0.125 + 0.5
-
-
-def test_prepaid_seam_reads_metering(installed):
-    from urja.payments import seams
-
-    account = installed.account
-    read(account, MIDNIGHT, "1200")
-    read(account, MIDNIGHT + timedelta(days=1), "1204.5")
-    assert seams.day_consumption(account=account, day=DAY) == Decimal("4.5")

@@ -11,7 +11,7 @@ from django.db import models
 
 from urja.core.states import StateMachine
 
-SRC = Path(__file__).resolve().parents[2]  # src/urja
+SRC = Path(__file__).resolve().parents[1] / "src" / "urja"
 FIELDS = {"status", "supply", "state", "vee_status"}
 
 # (file, start of the offending line) -> why it may stay

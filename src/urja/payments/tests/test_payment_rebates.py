@@ -5,10 +5,12 @@ from decimal import Decimal as D
 
 from urja.billing import ledger
 from urja.billing.models import LedgerEntry
+
+# billing's fixtures (payments is the layer above billing): a June bill of Rs 1,175.00, digital rebate −47.00
+from urja.billing.tests.conftest import make_account, tariffs_loaded  # noqa: F401
+from urja.billing.tests.test_documents_and_views import billed  # noqa: F401
 from urja.core.calendars import IST
 from urja.payments import services as payments
-
-from .test_documents_and_views import billed  # noqa: F401 (fixture: bill of Rs 1,175.00, digital rebate −47.00)
 
 
 def pay(bill, amount, *, method, key, day=date(2025, 7, 5)):

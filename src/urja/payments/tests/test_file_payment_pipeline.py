@@ -8,10 +8,12 @@ from decimal import Decimal as D
 
 from urja.billing import ledger
 from urja.billing.models import LedgerEntry
+
+# billing's fixtures (payments is the layer above billing): a June bill of Rs 1,175.00, digital rebate −47.00
+from urja.billing.tests.conftest import make_account, tariffs_loaded  # noqa: F401
+from urja.billing.tests.test_documents_and_views import billed  # noqa: F401
 from urja.payments import services as payments
 from urja.payments.models import CollectionCase, Payment
-
-from .test_documents_and_views import billed  # noqa: F401 (fixture: bill of Rs 1,175.00, digital rebate −47.00)
 
 
 def import_rows(rows, source="SBI"):
