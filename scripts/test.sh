@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole suite on SQLite, then on PostgreSQL when URJA_TEST_DATABASE_URL names one.
+# Checks the import layers, then runs the whole suite on SQLite, then on PostgreSQL when
+# URJA_TEST_DATABASE_URL names one.
 # pytest's "no tests collected" (exit 5) is a failure here, never a silent pass.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,11 @@ run_suite() {
   if [ $rc -eq 5 ]; then echo "pytest collected no tests on $label: failing"; return 1; fi
   return $rc
 }
+
+# The layers contract (pyproject.toml, docs/architecture.md "Layers") first: a second, and no suite
+# runs on a tree whose imports break it.
+echo "=== Import layers (lint-imports) ==="
+.venv/bin/lint-imports --no-cache || { echo "lint-imports: the layers contract is broken (see above)"; exit 1; }
 
 rc=0
 tmpdir=$(mktemp -d)

@@ -4,6 +4,7 @@ import logging
 import threading
 from importlib import import_module
 
+from django.apps import apps
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
@@ -27,6 +28,12 @@ def start_background_services(stop: threading.Event) -> list[str]:
     return started
 
 
+def first_start() -> bool:
+    """No office yet: a new database. Offices are network's; core sits below it and imports no app,
+    so the model is named through Django's app registry (a renamed model fails loudly here)."""
+    return not apps.get_model("network", "Office").objects.exists()
+
+
 class Command(BaseCommand):
     help = "Run Urja: web UI and API, background jobs and (in the embedded default) the demo."
 
@@ -37,9 +44,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, addr, no_demo, no_background, **options):
         call_command("migrate", interactive=False, verbosity=0)
-        from urja.network.models import Office
-
-        if not no_demo and not Office.objects.exists():
+        if not no_demo and first_start():
             self.stdout.write("First start: loading demo data (urja demo)…")
             call_command("demo")
         stop = threading.Event()
