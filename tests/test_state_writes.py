@@ -20,9 +20,12 @@ ALLOWED = {
     ("core/demo/simulation/driver.py", "spec.status, spec.connected_on"): "a dataclass spec before creation",
     # Background jobs: claims by conditional UPDATE (queued → running → done | failed), one row each;
     # the job table is the scheduler's own bookkeeping, not an audited business state.
-    ("core/jobs.py", "claimed = BackgroundJob.objects.filter"): "set-based job claim (conditional UPDATE)",
-    ("core/jobs.py", "BackgroundJob.objects.filter(pk=job_id, status=JobStatus.RUNNING)"): "job finished",
-    ("core/jobs.py", "BackgroundJob.objects.filter(pk=job_id, status__in="): "job failed",
+    (
+        "core/jobs.py",
+        "lambda: BackgroundJob.objects.filter(pk=job_id, status=JobStatus.QUEUED",
+    ): "set-based job claim (conditional UPDATE)",
+    ("core/jobs.py", "lambda: BackgroundJob.objects.filter(pk=job_id, status=JobStatus.RUNNING)"): "job finished",
+    ("core/jobs.py", "lambda: BackgroundJob.objects.filter(pk=job_id, status__in="): "job failed",
     # Notification outbox: worker claims and sweeps are conditional UPDATEs whose WHERE is the
     # machine's sources (CLAIMABLE, SENDING + claimed_at); per-message audit would double the outbox.
     ("notifications/services.py", "won = OutboxMessage.objects.filter"): "set-based claim, WHERE from the machine",

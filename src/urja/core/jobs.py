@@ -21,7 +21,7 @@ from functools import partial
 from importlib import import_module
 
 from django.conf import settings
-from django.db import IntegrityError, close_old_connections, connections, transaction
+from django.db import IntegrityError, OperationalError, close_old_connections, connections, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from kombu.exceptions import KombuError
@@ -38,6 +38,7 @@ BROKER_ERRORS = (KombuError, ConnectionError, TimeoutError, OSError)
 # the broker's connection retries (a request with several messages would otherwise take seconds).
 BROKER_DOWN_HOLD = 5.0
 RETRY_BASE = timedelta(seconds=30)
+SQLITE_LOCK_RETRIES = 20
 RETRY_MAX = timedelta(hours=1)
 # A queued or running job with no sign of life for this long is presumed dead (its process restarted)
 # and no longer blocks a new job of its kind and scope. Running jobs beat at every progress report.
@@ -216,12 +217,26 @@ def _abandoned(job: BackgroundJob) -> bool:
     return (job.heartbeat_at or job.created_at) < timezone.now() - stale
 
 
+def _when_unlocked(write):
+    """Run a status write, waiting out a transient lock: in the embedded SQLite the request that
+    enqueued the job may still hold the table for a moment."""
+    for attempt in range(SQLITE_LOCK_RETRIES):
+        try:
+            return write()
+        except OperationalError as exc:
+            if "locked" not in str(exc) or attempt == SQLITE_LOCK_RETRIES - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
 def begin(job_id: int) -> BackgroundJob | None:
     """Claim a queued job (a conditional UPDATE); None when it is already running or finished, so a
     redelivered task does not run a job twice."""
     now = timezone.now()
-    claimed = BackgroundJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
-        status=JobStatus.RUNNING, started_at=now, heartbeat_at=now
+    claimed = _when_unlocked(
+        lambda: BackgroundJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
+            status=JobStatus.RUNNING, started_at=now, heartbeat_at=now
+        )
     )
     return BackgroundJob.objects.get(pk=job_id) if claimed else None
 
@@ -232,18 +247,22 @@ def advance(job_id: int, *, done: int, total: int | None = None, stage: str | No
         fields["total"] = total
     if stage is not None:
         fields["stage"] = stage
-    BackgroundJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(**fields)
+    _when_unlocked(lambda: BackgroundJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(**fields))
 
 
 def finish(job_id: int, *, result: dict) -> None:
-    BackgroundJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
-        status=JobStatus.DONE, result=result, finished_at=timezone.now()
+    _when_unlocked(
+        lambda: BackgroundJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+            status=JobStatus.DONE, result=result, finished_at=timezone.now()
+        )
     )
 
 
 def fail(job_id: int, *, error: str) -> None:
-    BackgroundJob.objects.filter(pk=job_id, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).update(
-        status=JobStatus.FAILED, error=error[:2000], finished_at=timezone.now()
+    _when_unlocked(
+        lambda: BackgroundJob.objects.filter(pk=job_id, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).update(
+            status=JobStatus.FAILED, error=error[:2000], finished_at=timezone.now()
+        )
     )
 
 

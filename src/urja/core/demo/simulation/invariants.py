@@ -173,7 +173,8 @@ def arrears_equal_ledger(scope: Scope) -> list[Violation]:
                     "arrears_equal_ledger",
                     scope.month,
                     cn,
-                    f"bill {num} shows arrears {arrears}, the ledger before it sums to {ledger_sum}",
+                    f"bill {num} shows arrears {arrears}, the ledger before it sums to {ledger_sum} "
+                    f"(differs by {Decimal(ledger_sum) - Decimal(arrears)})",
                 )
             )
         if Decimal(overdue) > max(Decimal(principal_sum), ZERO) + PAISA / 2:
