@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "urja.billing",
     "urja.payments",
     "urja.servicedesk",
+    "urja.connections",
     "urja.portal",
     "urja.backoffice",
 ]
@@ -130,6 +131,10 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Tests on a file too, not the shared-cache in-memory default: there a second thread (the
+    # embedded background worker) meets "database table is locked" at once, with no busy wait.
+    _name = Path(DATABASES["default"]["NAME"])
+    DATABASES["default"]["TEST"] = {"NAME": str(_name.with_name(f"test_{_name.name}"))}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
