@@ -116,6 +116,7 @@ def test_the_scan_catches_the_forms_it_forbids():
 
 def _machines():
     from urja.billing import models as billing
+    from urja.connections import models as connections
     from urja.customers import models as customers
     from urja.metering import models as metering
     from urja.notifications import models as notifications
@@ -136,6 +137,10 @@ def _machines():
         (payments.CashierSession, "status", payments.CASHIER_SESSION_STATUS),
         (payments.PrepaidWallet, "supply", payments.WALLET_SUPPLY),
         (servicedesk.Outage, "status", servicedesk.OUTAGE_STATUS),
+        (connections.Application, "status", connections.APPLICATION_STATUS),
+        (connections.DemandNote, "status", connections.DEMAND_NOTE_STATUS),
+        (connections.ChangeRequest, "status", connections.CHANGE_STATUS),
+        (connections.Order, "status", connections.ORDER_STATUS),
     ]
 
 

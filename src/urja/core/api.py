@@ -30,6 +30,7 @@ API_APPS = [
     "billing",
     "payments",
     "servicedesk",
+    "connections",
     "portal",
     "backoffice",
 ]

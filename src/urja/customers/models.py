@@ -56,6 +56,9 @@ class AccountGroup(models.Model):
 
 
 class AccountStatus(models.TextChoices):
+    # opened for a new connection's demand note (issue 12): a consumer number to pay against, no
+    # supply yet; not billed, not in collections; becomes active when energized
+    PENDING = "pending", "Awaiting connection"
     ACTIVE = "active", "Active"
     TEMPORARILY_DISCONNECTED = "temp_disconnected", "Temporarily disconnected"
     PERMANENTLY_DISCONNECTED = "perm_disconnected", "Permanently disconnected"
@@ -65,6 +68,7 @@ class AccountStatus(models.TextChoices):
 ACCOUNT_STATUS = StateMachine(
     "account status",
     {
+        AccountStatus.PENDING: {AccountStatus.ACTIVE, AccountStatus.PERMANENTLY_DISCONNECTED},
         AccountStatus.ACTIVE: {
             AccountStatus.TEMPORARILY_DISCONNECTED,
             AccountStatus.PERMANENTLY_DISCONNECTED,

@@ -16,7 +16,7 @@ from urja.core.states import transition
 from urja.network.models import Office, OfficeLevel
 
 from . import rules
-from .models import ACCOUNT_STATUS, Account, AccountGroup, Consumer, Contact, KycDocument
+from .models import ACCOUNT_STATUS, Account, AccountGroup, AccountStatus, Consumer, Contact, KycDocument
 
 CONSUMER_NUMBER_TEMPLATE = getattr(settings, "URJA_CONSUMER_NUMBER_TEMPLATE", "{division:3}{seq:8}{check}")
 
@@ -207,7 +207,10 @@ def open_account(
     group=None,
     minigrid_site=None,
     package_code: str = "",
+    pending: bool = False,
 ) -> Account:
+    """`pending`: opened for a new connection's demand note (status pending, no connection date);
+    `activate_account` makes it active when the supply is on."""
     section = _office(section)
     load = validate_load(supply_type=supply_type, load=sanctioned_load, unit=load_unit)
     categories = {c["code"]: c for c in regdata.load("customers/categories.toml")["category"]}
@@ -249,7 +252,8 @@ def open_account(
         group=group,
         minigrid_site=minigrid_site,
         package_code=package_code,
-        connected_on=timezone.localdate(),
+        connected_on=None if pending else timezone.localdate(),
+        **({"status": AccountStatus.PENDING} if pending else {}),
     )
     record_audit(
         actor=actor,
@@ -318,6 +322,25 @@ def change_sanctioned_load(
         changes={"from": before, "to": f"{value} {unit} {supply_type}"},
     )
     assign_key_account_manager(account=account)
+    return account
+
+
+@transaction.atomic
+def activate_account(*, actor, channel: str, account: Account, connected_on, reason: str) -> Account:
+    """A pending account's supply is on (a new connection energized): active from `connected_on`."""
+    account = Account.objects.select_for_update().get(pk=account.pk)
+    account.connected_on = connected_on
+    transition(
+        account,
+        ACCOUNT_STATUS,
+        AccountStatus.ACTIVE,
+        actor=actor,
+        channel=channel,
+        reason=reason,
+        extra_fields=["connected_on"],
+        action="account.status_changed",
+        changes={"connected_on": connected_on},
+    )
     return account
 
 

@@ -1,0 +1,367 @@
+"""Connections API (mounted at /api/v1/connections/): the portal, the field app and the call-centre
+desk call the same services as the back-office pages.
+
+Staff (token or session) work applications through their steps; the public may read the checklist
+and track an application by its number and mobile (one answer whether or not the number exists).
+"""
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from ninja import Field, Router, Schema, Status
+
+from urja.core.boundary import Limit, Offset, Quantity, Text, cap_limit
+from urja.core.models import Role
+from urja.core.permissions import require_role
+
+from . import rules, selectors, services
+from .models import Application
+
+router = Router(tags=["connections"])
+
+FRONT = (Role.CRE, Role.ENGINEER, Role.MANAGER, Role.FIELD_AGENT)
+FIELD = (Role.ENGINEER, Role.MANAGER)
+COLLECT = (Role.CRE, Role.BILLING_OFFICER, Role.MANAGER, Role.FIELD_AGENT)
+
+
+# --- schemas --------------------------------------------------------------------------------------
+
+
+class ChecklistLine(Schema):
+    code: str
+    name: str
+    any_of: list[str] = []
+    conditional: bool = False
+
+
+class DocumentIn(Schema):
+    code: Text(40)
+    proof_type: Text(40) = ""
+    number: Text(40) = ""
+
+
+class ApplicationIn(Schema):
+    name: Text(160)
+    mobile: Text(20)
+    applicant_type: Text(20) = Field(..., description="document-matrix applicant type: owner, tenant, company …")
+    applicant_kind: Text(12) = "person"
+    preferred_language: Text(2) = "en"
+    premises_address: Text(500, multiline=True)
+    pincode: Text(6) = ""
+    latitude: Text(20) = Field(..., description="decimal degrees, ASCII digits")
+    longitude: Text(20)
+    area_class: Text(12) = Field(..., description="metro, municipal, rural or hilly_rural (Rights of Consumers Rules)")
+    section: Text(16) = Field(..., description="section office code")
+    supply_type: Text(12)
+    load: Quantity()
+    load_unit: Text(3) = "kW"
+    category: Text(24)
+    sub_category: Text(24) = "general"
+    meter_option: Text(10) = "utility"
+    temporary_until: date | None = None
+    documents: list[DocumentIn] = Field(..., max_length=30)
+    channel: Text(20) = "care_centre"
+
+
+class DemandNoteOut(Schema):
+    number: str
+    status: str
+    total: Decimal
+    deposit: Decimal
+    estimated_monthly_bill: Decimal
+    lines: list[dict]
+    outstanding: Decimal
+
+
+class ApplicationOut(Schema):
+    number: str
+    kind: str
+    status: str
+    applicant: str
+    applicant_type: str
+    section: str
+    supply_type: str
+    load: Decimal
+    load_unit: str
+    category: str
+    area_class: str
+    application_fee: Decimal
+    fast_track: bool
+    fast_track_note: str
+    registered_at: datetime
+    dn_due_at: datetime | None
+    connection_due_at: datetime | None
+    cap_due_at: datetime | None
+    sla: str
+    paused: bool
+    escalation_level: int
+    consumer_number: str | None
+    account_status: str | None
+    demand_note: DemandNoteOut | None
+    rejection_code: str
+    rejection_reason: str
+    temporary_until: date | None
+
+
+def demand_note_of(app: Application):
+    try:
+        return app.demand_note
+    except Application.demand_note.RelatedObjectDoesNotExist:
+        return None
+
+
+def application_out(app: Application) -> dict:
+    note = demand_note_of(app)
+    return {
+        "number": app.number,
+        "kind": app.kind,
+        "status": app.status,
+        "applicant": app.consumer.name,
+        "applicant_type": app.consumer.applicant_type,
+        "section": app.section.code,
+        "supply_type": app.supply_type,
+        "load": app.load,
+        "load_unit": app.load_unit,
+        "category": app.category,
+        "area_class": app.area_class,
+        "application_fee": app.application_fee,
+        "fast_track": app.fast_track,
+        "fast_track_note": app.fast_track_note,
+        "registered_at": app.registered_at,
+        "dn_due_at": app.dn_due_at,
+        "connection_due_at": app.connection_due_at,
+        "cap_due_at": app.cap_due_at,
+        "sla": services.sla_colour(app),
+        "paused": app.pauses.filter(ended_at__isnull=True).exists(),
+        "escalation_level": app.escalation_level,
+        "consumer_number": app.account.consumer_number if app.account_id else None,
+        "account_status": app.account.status if app.account_id else None,
+        "demand_note": None
+        if note is None
+        else {
+            "number": note.number,
+            "status": note.status,
+            "total": note.total,
+            "deposit": note.deposit,
+            "estimated_monthly_bill": note.estimated_monthly_bill,
+            "lines": note.lines,
+            "outstanding": services.outstanding(app),
+        },
+        "rejection_code": app.rejection_code,
+        "rejection_reason": app.rejection_reason,
+        "temporary_until": app.temporary_until,
+    }
+
+
+# --- public ---------------------------------------------------------------------------------------
+
+
+@router.get("/checklist", response=list[ChecklistLine], auth=None, summary="Documents for an applicant type")
+def checklist(request, applicant_type: Text(20)):
+    if applicant_type not in services.matrix()["applicant_types"]:
+        from urja.core.errors import DomainError
+
+        raise DomainError(
+            f"unknown applicant type {applicant_type!r}",
+            code="unknown_applicant_type",
+            details={"allowed": services.matrix()["applicant_types"]},
+        )
+    return rules.checklist(services.matrix(), applicant_type)
+
+
+class TrackIn(Schema):
+    number: Text(20)
+    mobile: Text(20)
+
+
+class TrackOut(Schema):
+    number: str
+    status: str
+    status_label: str
+    registered_at: datetime
+    dn_due_at: datetime | None
+    connection_due_at: datetime | None
+    demand_note_total: Decimal | None
+    outstanding: Decimal | None
+    consumer_number: str | None
+    rejection_reason: str
+
+
+@router.post("/track", response=TrackOut, auth=None, summary="Track an application by its number and mobile")
+def track(request, payload: TrackIn):
+    app = services.track(number=payload.number, mobile=payload.mobile)
+    note = demand_note_of(app)
+    return {
+        "number": app.number,
+        "status": app.status,
+        "status_label": app.get_status_display(),
+        "registered_at": app.registered_at,
+        "dn_due_at": app.dn_due_at,
+        "connection_due_at": app.connection_due_at,
+        "demand_note_total": note.total if note else None,
+        "outstanding": services.outstanding(app) if note else None,
+        "consumer_number": app.account.consumer_number if app.account_id and app.status == "energized" else None,
+        "rejection_reason": app.rejection_reason,
+    }
+
+
+# --- staff ----------------------------------------------------------------------------------------
+
+
+@router.post("/applications", response={201: ApplicationOut}, summary="Register a new-connection application")
+def register(request, payload: ApplicationIn):
+    require_role(request.user, *FRONT)
+    app = services.register_application(
+        actor=request.user,
+        channel=payload.channel,
+        name=payload.name,
+        mobile=payload.mobile,
+        applicant_type=payload.applicant_type,
+        applicant_kind=payload.applicant_kind,
+        preferred_language=payload.preferred_language,
+        premises_address=payload.premises_address,
+        pincode=payload.pincode,
+        latitude=payload.latitude,
+        longitude=payload.longitude,
+        area_class=payload.area_class,
+        section=payload.section,
+        supply_type=payload.supply_type,
+        load=payload.load,
+        load_unit=payload.load_unit,
+        category=payload.category,
+        sub_category=payload.sub_category,
+        meter_option=payload.meter_option,
+        temporary_until=payload.temporary_until,
+        documents=[services.DocumentIn(d.code, d.proof_type, d.number) for d in payload.documents],
+    )
+    return Status(201, application_out(app))
+
+
+@router.get("/applications", response=list[ApplicationOut], summary="Applications in your scope")
+def list_applications(request, status: Text(12) = "", limit: int = Limit(50), offset: int = Offset()):
+    require_role(request.user, *FRONT, Role.BILLING_OFFICER, Role.KEY_ACCOUNT_MANAGER)
+    qs = selectors.applications_in_scope(request.user)
+    if status:
+        qs = qs.filter(status=status)
+    limit = max(1, cap_limit(limit))
+    return [application_out(a) for a in qs.order_by("-registered_at")[offset : offset + limit]]
+
+
+@router.get("/applications/{number}", response=ApplicationOut)
+def get_application(request, number: str):
+    return application_out(selectors.scoped_application(request.user, number))
+
+
+class InspectionIn(Schema):
+    feasible: bool
+    distance_m: int = Field(..., ge=0, le=1_000_000)
+    right_of_way_issue: bool = False
+    extension_needed: bool = False
+    extension_estimate: Text(20) = ""
+    notes: Text(2000, multiline=True) = ""
+
+
+@router.post("/applications/{number}/inspection", response=ApplicationOut, summary="Record the site inspection")
+def inspection(request, number: str, payload: InspectionIn):
+    require_role(request.user, *FIELD)
+    app = services.record_inspection(
+        actor=request.user,
+        channel="api",
+        application=selectors.scoped_application(request.user, number),
+        **payload.dict(),
+    )
+    return application_out(app)
+
+
+@router.post("/applications/{number}/demand-note", response=ApplicationOut, summary="Issue the demand note")
+def demand_note(request, number: str):
+    require_role(request.user, *FIELD)
+    app = selectors.scoped_application(request.user, number)
+    services.issue_demand_note(actor=request.user, channel="api", application=app)
+    return application_out(selectors.scoped_application(request.user, number))
+
+
+class PaymentIn(Schema):
+    idempotency_key: Text(100)
+    channel: Text(20) = Field("counter", description="payments channel: counter, field_agent, card, atp")
+    method: Text(20) = "cash"
+    reference: Text(64) = ""
+
+
+@router.post(
+    "/applications/{number}/demand-note/payment", response=ApplicationOut, summary="Take the demand note's payment"
+)
+def pay(request, number: str, payload: PaymentIn):
+    require_role(request.user, *COLLECT)
+    app = services.pay_demand_note(
+        actor=request.user,
+        channel=payload.channel,
+        application=selectors.scoped_application(request.user, number),
+        idempotency_key=payload.idempotency_key,
+        method=payload.method,
+        reference=payload.reference,
+    )
+    return application_out(app)
+
+
+class EnergizeIn(Schema):
+    meter_serial: Text(40)
+    initial_kwh: Quantity() = Decimal("0")
+
+
+@router.post("/applications/{number}/energize", response=ApplicationOut, summary="Energize: meter, account, welcome")
+def energize(request, number: str, payload: EnergizeIn):
+    require_role(request.user, *FIELD)
+    app = services.energize(
+        actor=request.user,
+        channel="api",
+        application=selectors.scoped_application(request.user, number),
+        meter_serial=payload.meter_serial,
+        initial_kwh=payload.initial_kwh,
+    )
+    return application_out(selectors.scoped_application(request.user, app.number))
+
+
+class RejectIn(Schema):
+    code: Text(40) = "other"
+    reason: Text(500)
+    withdrawn: bool = False
+
+
+@router.post("/applications/{number}/reject", response=ApplicationOut, summary="Reject (or withdraw) with reasons")
+def reject(request, number: str, payload: RejectIn):
+    require_role(request.user, *FRONT)
+    app = services.reject(
+        actor=request.user,
+        channel="api",
+        application=selectors.scoped_application(request.user, number),
+        code=payload.code,
+        reason=payload.reason,
+        withdrawn=payload.withdrawn,
+    )
+    return application_out(app)
+
+
+class PauseIn(Schema):
+    reason: Text(300)
+
+
+@router.post("/applications/{number}/pause", response=ApplicationOut, summary="Pause the clock (applicant's cause)")
+def pause(request, number: str, payload: PauseIn):
+    require_role(request.user, *FRONT)
+    app = services.pause_clock(
+        actor=request.user,
+        channel="api",
+        application=selectors.scoped_application(request.user, number),
+        reason=payload.reason,
+    )
+    return application_out(app)
+
+
+@router.post("/applications/{number}/resume", response=ApplicationOut, summary="Resume the clock")
+def resume(request, number: str):
+    require_role(request.user, *FRONT)
+    app = services.resume_clock(
+        actor=request.user, channel="api", application=selectors.scoped_application(request.user, number)
+    )
+    return application_out(app)

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ConnectionsConfig(AppConfig):
+    name = "urja.connections"
+    label = "connections"
+    verbose_name = "Connections"

@@ -1,0 +1,349 @@
+"""Applications for a new connection and requests that change or end one (issue 12).
+
+Every status field has its machine here, as data; services move it with core.states.transition.
+"""
+
+from django.conf import settings
+from django.db import models
+
+from urja.core.states import StateMachine
+
+
+class ApplicationStatus(models.TextChoices):
+    REGISTERED = "registered", "Registered"
+    INSPECTED = "inspected", "Site inspected"
+    DN_ISSUED = "dn_issued", "Demand note issued"
+    DN_PAID = "dn_paid", "Demand note paid"
+    ENERGIZED = "energized", "Energized"
+    REJECTED = "rejected", "Rejected"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+APPLICATION_STATUS = StateMachine(
+    "connection application",
+    {
+        ApplicationStatus.REGISTERED: {
+            ApplicationStatus.INSPECTED,
+            ApplicationStatus.REJECTED,
+            ApplicationStatus.WITHDRAWN,
+        },
+        ApplicationStatus.INSPECTED: {
+            ApplicationStatus.DN_ISSUED,
+            ApplicationStatus.REJECTED,
+            ApplicationStatus.WITHDRAWN,
+        },
+        ApplicationStatus.DN_ISSUED: {
+            ApplicationStatus.DN_PAID,
+            ApplicationStatus.REJECTED,
+            ApplicationStatus.WITHDRAWN,
+        },
+        ApplicationStatus.DN_PAID: {ApplicationStatus.ENERGIZED, ApplicationStatus.REJECTED},
+        ApplicationStatus.ENERGIZED: set(),
+        ApplicationStatus.REJECTED: set(),
+        ApplicationStatus.WITHDRAWN: set(),
+    },
+)
+OPEN_APPLICATION = (
+    ApplicationStatus.REGISTERED,
+    ApplicationStatus.INSPECTED,
+    ApplicationStatus.DN_ISSUED,
+    ApplicationStatus.DN_PAID,
+)
+
+
+class AreaClass(models.TextChoices):
+    """Rights of Consumers Rules 2020 r. 4: the cap depends on the kind of area."""
+
+    METRO = "metro", "Metropolitan"
+    MUNICIPAL = "municipal", "Other municipal"
+    RURAL = "rural", "Rural"
+    HILLY_RURAL = "hilly_rural", "Hilly rural"
+
+
+class MeterOption(models.TextChoices):
+    UTILITY = "utility", "Utility meter (meter rent)"
+    PURCHASE = "purchase", "Bought from the utility (meter cost on the demand note)"
+    OWN = "own", "Consumer's own certified meter"
+
+
+class Application(models.Model):
+    class Kind(models.TextChoices):
+        NEW = "new", "New connection"
+        TEMPORARY = "temporary", "Temporary connection"
+
+    number = models.CharField(max_length=20, unique=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.NEW)
+    status = models.CharField(max_length=12, choices=ApplicationStatus.choices, default=ApplicationStatus.REGISTERED)
+    channel = models.CharField(max_length=20)
+    # the applicant: a customers.Consumer (documents are its KYC documents)
+    consumer = models.ForeignKey("customers.Consumer", on_delete=models.PROTECT, related_name="applications")
+    mobile = models.CharField(max_length=16, db_index=True, help_text="E.164; with the number, the tracking key")
+    # premises and supply
+    premises_address = models.TextField()
+    pincode = models.CharField(max_length=6, blank=True)
+    latitude = models.DecimalField(max_digits=9, decimal_places=6)
+    longitude = models.DecimalField(max_digits=9, decimal_places=6)
+    area_class = models.CharField(max_length=12, choices=AreaClass.choices)
+    area = models.CharField(max_length=5)  # urban / rural, from the area class
+    section = models.ForeignKey("network.Office", on_delete=models.PROTECT, related_name="applications")
+    office_path = models.CharField(max_length=255, db_index=True, editable=False)
+    supply_type = models.CharField(max_length=12)
+    load = models.DecimalField(max_digits=10, decimal_places=3)
+    load_unit = models.CharField(max_length=3, default="kW")
+    category = models.CharField(max_length=24)
+    sub_category = models.CharField(max_length=24, default="general")
+    meter_option = models.CharField(max_length=10, choices=MeterOption.choices, default=MeterOption.UTILITY)
+    temporary_until = models.DateField(null=True, blank=True)
+    # fees and checks at registration
+    application_fee = models.DecimalField(max_digits=12, decimal_places=2)
+    fee_order = models.CharField(max_length=64, help_text="tariff order whose [fees] priced the application")
+    fast_track = models.BooleanField(default=False)
+    fast_track_note = models.CharField(max_length=200, blank=True)
+    # the clock
+    registered_at = models.DateTimeField()
+    dn_due_at = models.DateTimeField(null=True, blank=True)
+    connection_due_at = models.DateTimeField(null=True, blank=True)
+    cap_due_at = models.DateTimeField(null=True, blank=True, help_text="Rights of Consumers Rules cap")
+    dn_paid_at = models.DateTimeField(null=True, blank=True)
+    energized_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    escalation_level = models.PositiveSmallIntegerField(default=0)
+    rejection_code = models.CharField(max_length=40, blank=True)
+    rejection_reason = models.CharField(max_length=500, blank=True)
+    account = models.OneToOneField(
+        "customers.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="application"
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "office_path"])]
+        ordering = ["-registered_at"]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class ApplicationDocument(models.Model):
+    """A document the applicant gave against one line of the checklist (typed by the document matrix);
+    the file itself is the consumer's KYC document."""
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="documents")
+    document = models.ForeignKey("customers.KycDocument", on_delete=models.PROTECT, related_name="+")
+    document_code = models.CharField(max_length=40)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["application", "document_code"], name="application_document_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_code} of {self.application_id}"
+
+
+class Pause(models.Model):
+    """The clock stopped for a reason attributable to the applicant (recorded), seed 003 table note."""
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="pauses")
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=300)
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    def __str__(self) -> str:
+        return f"pause of {self.application_id} from {self.started_at:%Y-%m-%d}"
+
+
+class Inspection(models.Model):
+    application = models.OneToOneField(Application, on_delete=models.CASCADE, related_name="inspection")
+    engineer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    inspected_at = models.DateTimeField()
+    feasible = models.BooleanField()
+    distance_m = models.PositiveIntegerField(help_text="to the nearest connecting point")
+    right_of_way_issue = models.BooleanField(default=False)
+    extension_needed = models.BooleanField(default=False)
+    extension_estimate = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    notes = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"inspection of {self.application_id}"
+
+
+class DemandNoteStatus(models.TextChoices):
+    ISSUED = "issued", "Issued"
+    PAID = "paid", "Paid"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+DEMAND_NOTE_STATUS = StateMachine(
+    "demand note",
+    {
+        DemandNoteStatus.ISSUED: {DemandNoteStatus.PAID, DemandNoteStatus.CANCELLED},
+        DemandNoteStatus.PAID: set(),
+        DemandNoteStatus.CANCELLED: set(),
+    },
+)
+
+
+class DemandNote(models.Model):
+    application = models.OneToOneField(Application, on_delete=models.CASCADE, related_name="demand_note")
+    number = models.CharField(max_length=20, unique=True)
+    status = models.CharField(max_length=10, choices=DemandNoteStatus.choices, default=DemandNoteStatus.ISSUED)
+    issued_at = models.DateTimeField()
+    lines = models.JSONField(default=list, help_text="[{code, label, amount}] in the order charged")
+    total = models.DecimalField(max_digits=12, decimal_places=2)
+    deposit = models.DecimalField(max_digits=12, decimal_places=2)
+    estimated_monthly_bill = models.DecimalField(max_digits=12, decimal_places=2)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class Escalation(models.Model):
+    """A tier of the service desk's escalation table reached by a late application (once per level)."""
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="escalations")
+    level = models.PositiveSmallIntegerField()
+    title = models.CharField(max_length=120)
+    office = models.ForeignKey("network.Office", on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["application", "level"], name="application_escalation_once")]
+
+    def __str__(self) -> str:
+        return f"{self.application_id} level {self.level}"
+
+
+class Compensation(models.Model):
+    """Compensation for a late connection (service desk's engine and rule), credited to the new account."""
+
+    application = models.OneToOneField(Application, on_delete=models.PROTECT, related_name="compensation")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    units_late = models.PositiveIntegerField()
+    basis = models.CharField(max_length=10)
+    rule = models.JSONField(default=dict)
+    ledger_entry_id = models.BigIntegerField(null=True)
+    created_at = models.DateTimeField()
+
+    # --- requests on an existing account ----------------------------------------------------------------
+
+    def __str__(self) -> str:
+        return f"Rs {self.amount} for {self.application_id}"
+
+
+class ChangeKind(models.TextChoices):
+    LOAD_CHANGE = "load_change", "Load enhancement / reduction"
+    NAME_CHANGE = "name_change", "Name change / transfer of ownership"
+    CATEGORY_CHANGE = "category_change", "Category change"
+    TEMPORARY_DISCONNECTION = "temp_disconnection", "Temporary disconnection on request"
+    PERMANENT_DISCONNECTION = "perm_disconnection", "Permanent disconnection / move-out"
+
+
+class ChangeStatus(models.TextChoices):
+    REQUESTED = "requested", "Requested"
+    APPROVED = "approved", "Approved (awaiting payment)"
+    SCHEDULED = "scheduled", "Scheduled (applies from its effective date)"
+    APPLIED = "applied", "Applied"
+    REJECTED = "rejected", "Rejected"
+
+
+CHANGE_STATUS = StateMachine(
+    "change request",
+    {
+        ChangeStatus.REQUESTED: {
+            ChangeStatus.APPROVED,
+            ChangeStatus.SCHEDULED,
+            ChangeStatus.APPLIED,
+            ChangeStatus.REJECTED,
+        },
+        ChangeStatus.APPROVED: {ChangeStatus.SCHEDULED, ChangeStatus.APPLIED, ChangeStatus.REJECTED},
+        ChangeStatus.SCHEDULED: {ChangeStatus.APPLIED, ChangeStatus.REJECTED},
+        ChangeStatus.APPLIED: set(),
+        ChangeStatus.REJECTED: set(),
+    },
+)
+
+
+class ChangeRequest(models.Model):
+    number = models.CharField(max_length=20, unique=True)
+    kind = models.CharField(max_length=20, choices=ChangeKind.choices)
+    status = models.CharField(max_length=10, choices=ChangeStatus.choices, default=ChangeStatus.REQUESTED)
+    account = models.ForeignKey("customers.Account", on_delete=models.PROTECT, related_name="change_requests")
+    office_path = models.CharField(max_length=255, db_index=True, editable=False)
+    channel = models.CharField(max_length=20)
+    details = models.JSONField(default=dict, help_text="what is asked: new load, new name, new category …")
+    requested_at = models.DateTimeField()
+    effective_on = models.DateField(null=True, blank=True)
+    charge = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+    outcome = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class OrderKind(models.TextChoices):
+    DISCONNECT = "disconnect", "Disconnection"
+    RECONNECT = "reconnect", "Reconnection"
+
+
+class OrderStatus(models.TextChoices):
+    OPEN = "open", "Open (field)"
+    SENT = "sent", "Sent to the smart meter"
+    DONE = "done", "Done"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ORDER_STATUS = StateMachine(
+    "disconnection / reconnection order",
+    {
+        OrderStatus.OPEN: {OrderStatus.DONE, OrderStatus.CANCELLED, OrderStatus.SENT},
+        OrderStatus.SENT: {OrderStatus.DONE, OrderStatus.OPEN, OrderStatus.CANCELLED},
+        OrderStatus.DONE: set(),
+        OrderStatus.CANCELLED: set(),
+    },
+)
+
+
+class Order(models.Model):
+    """A disconnection or reconnection to carry out: remotely (smart meter) or in the field (photo proof)."""
+
+    number = models.CharField(max_length=20, unique=True)
+    kind = models.CharField(max_length=10, choices=OrderKind.choices)
+    status = models.CharField(max_length=10, choices=OrderStatus.choices, default=OrderStatus.OPEN)
+    account = models.ForeignKey("customers.Account", on_delete=models.PROTECT, related_name="connection_orders")
+    office_path = models.CharField(max_length=255, db_index=True, editable=False)
+    reason = models.CharField(max_length=40, help_text="non_payment / consumer_request / permanent / paid")
+    account_status = models.CharField(max_length=20, help_text="the account status the order leads to")
+    created_at = models.DateTimeField()
+    due_at = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    command_id = models.CharField(max_length=64, blank=True)
+    photo = models.FileField(upload_to="connections/orders/%Y/%m/", blank=True)
+    notes = models.CharField(max_length=500, blank=True)
+    change_request = models.ForeignKey(
+        ChangeRequest, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
+    compensation = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    done_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "kind"],
+                condition=models.Q(status__in=["open", "sent"]),
+                name="one_open_order_per_kind",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.number

@@ -1,0 +1,47 @@
+"""Read-only queries of the connections app, every one through core.scope (out of scope answers
+exactly like nonexistent)."""
+
+from django.db.models import QuerySet
+
+from urja.core.scope import get_scoped, not_found, scope_records
+
+from .models import Application, ChangeRequest, Order
+
+
+def applications_in_scope(user) -> QuerySet:
+    """Staff: their office subtree; key-account manager and consumer: the applications whose (pending
+    or new) account is theirs."""
+    qs = Application.objects.select_related("section", "consumer", "account")
+    return scope_records(user, qs, account_prefix="account__", office_path_field="office_path")
+
+
+def scoped_application(user, number: str) -> Application:
+    return get_scoped(applications_in_scope(user), not_found("application", number), number=(number or "").upper())
+
+
+def change_requests_in_scope(user) -> QuerySet:
+    qs = ChangeRequest.objects.select_related("account", "account__consumer")
+    return scope_records(user, qs, account_prefix="account__", office_path_field="office_path")
+
+
+def scoped_change_request(user, number: str) -> ChangeRequest:
+    return get_scoped(
+        change_requests_in_scope(user), not_found("change_request", number), number=(number or "").upper()
+    )
+
+
+def orders_in_scope(user) -> QuerySet:
+    qs = Order.objects.select_related("account", "account__consumer")
+    return scope_records(user, qs, account_prefix="account__", office_path_field="office_path")
+
+
+def scoped_order(user, number: str) -> Order:
+    return get_scoped(orders_in_scope(user), not_found("order", number), number=(number or "").upper())
+
+
+def queue_counts(user) -> dict[str, int]:
+    """Applications by status in the user's scope (the queue page's tabs)."""
+    from django.db.models import Count
+
+    rows = applications_in_scope(user).order_by().values("status").annotate(n=Count("pk"))
+    return {row["status"]: row["n"] for row in rows}
