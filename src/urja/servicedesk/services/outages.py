@@ -1,0 +1,187 @@
+"""Outages: declaring (planned or not), restoring, cancelling, and the requests they answer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import QuerySet
+
+from urja.core.errors import Conflict, DomainError
+from urja.core.models import Channel
+from urja.core.services import next_number, record_audit
+from urja.core.states import transition as change_state
+from urja.core.states import transition_set
+from urja.servicedesk import catalogue, clock
+from urja.servicedesk.models import (
+    OUTAGE_STATUS,
+    Outage,
+    RequestEvent,
+    ServiceRequest,
+)
+from urja.servicedesk.selectors import (
+    _final_states,
+    _outage_types,
+    affected_accounts,
+    find_office,
+    outage_area,
+    schedule_of,
+    setting,
+    states_of,
+)
+from urja.servicedesk.services._base import _event, _save, send
+from urja.servicedesk.services.workflow import _close, _lock, _set_status
+
+
+def _link_to_outage(request: ServiceRequest, outage: Outage, *, actor, channel: str) -> None:
+    machine = catalogue.workflow_machine(schedule_of(request), request.workflow)
+    linked = states_of(request).outage
+    if linked and linked in machine.allowed(request.status):
+        _set_status(request, linked, actor=actor, channel=channel, text=f"known outage {outage.number}")
+    request.outage = outage
+    _save(request)
+    _event(request, kind=RequestEvent.Kind.OUTAGE, text=f"linked to outage {outage.number}", outage=outage.number)
+
+
+@transaction.atomic
+def declare_outage(
+    *,
+    actor,
+    channel: str,
+    kind: str,
+    reason: str,
+    starts_at: datetime | None = None,
+    expected_restore_at: datetime | None = None,
+    feeder=None,
+    transformer=None,
+    office=None,
+) -> Outage:
+    """Record an outage on a feeder or DT. A planned one is announced to affected consumers now."""
+    if kind not in Outage.Kind.values:
+        raise DomainError(f"outage kind must be planned or unplanned, not {kind!r}", code="invalid_outage_kind")
+    if feeder is None and transformer is None:
+        raise DomainError("an outage is on a feeder or a distribution transformer", code="outage_location_required")
+    if not reason.strip():
+        raise DomainError("give the reason for the outage", code="reason_required")
+    now = clock.now()
+    starts_at = starts_at or now
+    if kind == Outage.Kind.PLANNED and starts_at <= now:
+        raise DomainError("a planned outage must be announced before it starts", code="planned_outage_in_past")
+    if expected_restore_at is not None and expected_restore_at <= starts_at:
+        raise DomainError("restoration must be expected after the start", code="invalid_restore_time")
+    if transformer is not None and feeder is None:
+        feeder = transformer.feeder
+    office = find_office(office) if office is not None else feeder.office
+    schedule = catalogue.active_schedule()
+    accounts = affected_accounts(feeder=feeder, transformer=transformer)
+    outage = Outage.objects.create(
+        number=next_number(
+            key="servicedesk:outage", template=setting(schedule, "outage_number_template", "OUT{yy}{seq:6}{check}")
+        ),
+        kind=kind,
+        status=Outage.Status.ANNOUNCED if kind == Outage.Kind.PLANNED else Outage.Status.ACTIVE,
+        feeder=feeder,
+        transformer=transformer,
+        office=office,
+        reason=reason.strip()[:200],
+        starts_at=starts_at,
+        expected_restore_at=expected_restore_at,
+        announced_at=now if kind == Outage.Kind.PLANNED else None,
+        affected_accounts=accounts.count(),
+        created_by=actor if getattr(actor, "pk", None) else None,
+    )
+    record_audit(actor=actor, channel=channel, action="servicedesk.outage", obj=outage, changes={"kind": kind})
+    if kind == Outage.Kind.PLANNED:
+        _tell_accounts(
+            accounts,
+            event="outage.planned",
+            key=f"outage_planned:{outage.number}",
+            context={
+                "outage": outage.number,
+                "area": outage_area(outage),
+                "reason": outage.reason,
+                "start": starts_at,
+                "end": expected_restore_at or starts_at,
+            },
+        )
+    else:
+        # complaints already lodged on this DT / feeder join the outage
+        # (not yet worked on: the workflows' initial and assigned states)
+        schedule = catalogue.active_schedule()
+        waiting = {*catalogue.states_in_role(schedule, "initial"), *catalogue.states_in_role(schedule, "assigned")}
+        for request in ServiceRequest.objects.filter(
+            outage__isnull=True,
+            type_code__in=_outage_types(),
+            status__in=sorted(waiting),
+            account__in=accounts,
+        ).select_related("request_type__schedule", "consumer", "account"):
+            _link_to_outage(request, outage, actor=actor, channel=channel)
+    return outage
+
+
+def _tell_accounts(accounts: QuerySet, *, event: str, key: str, context: dict[str, Any]) -> int:
+    sent = 0
+    for account in accounts.select_related("consumer").iterator(chunk_size=500):
+        sent += send(
+            event=event, consumer=account.consumer, account=account, context=context, key=f"{key}:{account.pk}"
+        )
+    return sent
+
+
+@transaction.atomic
+def restore_outage(*, actor, channel: str, outage: Outage, restored_at: datetime | None = None) -> Outage:
+    """Supply is back: close the outage, close every linked complaint and tell each consumer."""
+    outage = Outage.objects.select_for_update().get(pk=outage.pk)
+    if not OUTAGE_STATUS.can(outage.status, Outage.Status.RESTORED):
+        raise Conflict(f"outage {outage.number} is already {outage.status}", code="outage_closed")
+    now = restored_at or clock.now()
+    if now < outage.starts_at:
+        raise DomainError("restoration cannot precede the start of the outage", code="invalid_restore_time")
+    outage.restored_at = now
+    change_state(outage, OUTAGE_STATUS, Outage.Status.RESTORED, actor=actor, channel=channel,
+                 extra_fields=("restored_at",), action="servicedesk.outage_restored")  # fmt: skip
+    for request in ServiceRequest.objects.filter(outage=outage).exclude(status__in=_final_states()):
+        request = _lock(request)
+        if request.status in states_of(request).paused:  # the consumer holds it up: not closed for them
+            continue
+        _close(
+            request,
+            actor=actor,
+            channel=channel,
+            notes=f"Supply restored ({outage.reason}); outage {outage.number} closed.",
+            code="outage_restored",
+            at=now,
+        )
+    return outage
+
+
+@transaction.atomic
+def cancel_outage(*, actor, channel: str, outage: Outage, reason: str) -> Outage:
+    outage = Outage.objects.select_for_update().get(pk=outage.pk)
+    if not OUTAGE_STATUS.can(outage.status, Outage.Status.CANCELLED):
+        raise Conflict("only an announced (not yet begun) outage can be cancelled", code="outage_not_announced")
+    change_state(outage, OUTAGE_STATUS, Outage.Status.CANCELLED, actor=actor, channel=channel, reason=reason,
+                 action="servicedesk.outage_cancelled")  # fmt: skip
+    _tell_accounts(
+        affected_accounts(feeder=outage.feeder, transformer=outage.transformer),
+        event="outage.cancelled",
+        key=f"outage_cancelled:{outage.number}",
+        context={"outage": outage.number, "area": outage_area(outage), "reason": reason},
+    )
+    return outage
+
+
+def activate_planned_outages(*, now: datetime | None = None) -> int:
+    """Announced outages whose start has come become active (periodic). Set-based, the WHERE from
+    OUTAGE_STATUS; an audit event per outage (a handful a day)."""
+    now = now or clock.now()
+    return transition_set(
+        Outage.objects.filter(starts_at__lte=now),
+        OUTAGE_STATUS,
+        Outage.Status.ACTIVE,
+        actor=None,
+        channel=Channel.SYSTEM,
+        reason="start time reached",
+        action="servicedesk.outage_active",
+    )
