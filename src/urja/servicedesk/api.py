@@ -373,7 +373,9 @@ class FeedbackIn(Schema):
 @router.post("/feedback/{token}", response={201: dict}, auth=None, summary="Rate a closed request (signed link)")
 def feedback(request, token: str, payload: FeedbackIn):
     fb = services.submit_feedback(token=token, rating=payload.rating, comment=payload.comment, reopen=payload.reopen)
-    return Status(201, {"number": fb.request.number, "rating": fb.rating, "reopened": fb.request.status == "reopened"})
+    sr = fb.request
+    reopened = catalogue.workflow_states(sr.request_type.schedule, sr.workflow).reopened
+    return Status(201, {"number": sr.number, "rating": fb.rating, "reopened": sr.status == reopened})
 
 
 # --- outages ----------------------------------------------------------------------------------

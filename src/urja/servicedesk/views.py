@@ -168,7 +168,8 @@ def request_detail(request, number: str):
     schedule = sr.request_type.schedule
     machine = catalogue.workflow_machine(schedule, sr.workflow)
     wf = catalogue.workflow_def(schedule, sr.workflow)
-    targets = [s for s in sorted(machine.allowed(sr.status)) if s not in ("closed", "reopened", "linked_to_outage")]
+    roles = catalogue.workflow_states(schedule, sr.workflow)  # state names by role: the catalogue's, not ours
+    targets = [s for s in sorted(machine.allowed(sr.status)) if s not in (roles.closed, roles.reopened, roles.outage)]
     state = services.clock_state(sr)
     return render(
         request,
@@ -179,8 +180,8 @@ def request_detail(request, number: str):
             "colour": services.sla_colour(state.status),
             "timeline": services.timeline(sr),
             "targets": targets,
-            "can_close": "closed" in machine.allowed(sr.status),
-            "can_reopen": "reopened" in machine.allowed(sr.status),
+            "can_close": roles.closed in machine.allowed(sr.status),
+            "can_reopen": roles.reopened in machine.allowed(sr.status),
             "paused_state": sr.status in wf.get("paused", []),
             "is_open": services.is_open(sr),
             "staff": _staff_in_scope(request.user),

@@ -45,4 +45,5 @@ def submit_feedback(*, token: str, rating: int, comment: str = "", reopen: bool 
         if satisfied:
             raise DomainError("a request is reopened only when you are not satisfied", code="reopen_needs_low_rating")
         reopen_request(actor=None, channel=Channel.WEBSITE, request=request, reason=comment or "consumer unsatisfied")
+        feedback.request.refresh_from_db()  # reopen_request worked on its own locked copy
     return feedback

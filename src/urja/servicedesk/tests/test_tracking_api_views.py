@@ -237,3 +237,19 @@ def test_demo_populate_registers_requests_that_escalate(db, offices, network, cr
     assert escalation.sweep()["escalated"] > 0
     clock.advance(hours=1)
     assert escalation.sweep()["escalated"] > 0
+
+
+def test_feedback_api_says_reopened_and_the_detail_page_offers_close_then_reopen(sr, cre, client):
+    """The state names come from the workflow's roles in the catalogue, not from literals in the views."""
+    client.force_login(cre)
+    page = client.get(f"/servicedesk/r/{sr.number}/").content.decode()
+    assert "Close request</button>" in page and "<summary>Reopen" not in page
+    sr = services.close_request(actor=cre, channel="backoffice", request=sr, resolution_notes="meter replaced")
+    page = client.get(f"/servicedesk/r/{sr.number}/").content.decode()
+    assert "<summary>Reopen" in page
+    answer = client.post(
+        f"/api/v1/servicedesk/feedback/{services.feedback_token(sr)}",
+        {"rating": 1, "comment": "still dark", "reopen": True},
+        content_type="application/json",
+    )
+    assert answer.status_code == 201 and answer.json()["reopened"] is True
