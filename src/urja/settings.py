@@ -11,6 +11,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from urja.apps_registry import installed_apps
+
 SRC_DIR = Path(__file__).resolve().parent.parent
 BASE_DIR = SRC_DIR.parent
 VAR_DIR = Path(os.environ.get("URJA_VAR_DIR", BASE_DIR / "var"))
@@ -67,18 +69,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "ninja",  # its templates and static files: Swagger UI from here, not a CDN (offline, under the CSP)
-    "urja.core",
-    "urja.network",
-    "urja.customers",
-    "urja.notifications",
-    "urja.metering",
-    "urja.tariffs",
-    "urja.billing",
-    "urja.payments",
-    "urja.servicedesk",
-    "urja.connections",
-    "urja.portal",
-    "urja.backoffice",
+    *installed_apps(),  # Urja's apps, lowest layer first: the one list is urja.apps_registry.URJA_APPS
 ]
 
 MIDDLEWARE = [

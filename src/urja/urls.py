@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from urja.apps_registry import URJA_APPS, has_module
 from urja.core.api import api
 from urja.core.login import LoginView
 
@@ -14,15 +15,8 @@ urlpatterns = [
     path("login/", LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", api.urls),
-    path("backoffice/", include("urja.backoffice.urls")),
-    path("portal/", include("urja.portal.urls")),
-    path("customers/", include("urja.customers.urls")),
-    path("notifications/", include("urja.notifications.urls")),
-    path("metering/", include("urja.metering.urls")),
-    path("tariffs/", include("urja.tariffs.urls")),
-    path("billing/", include("urja.billing.urls")),
-    path("payments/", include("urja.payments.urls")),
-    path("servicedesk/", include("urja.servicedesk.urls")),
+    # each app's pages under /<app>/, for every app of urja.apps_registry that has a urls.py
+    *(path(f"{app}/", include(f"urja.{app}.urls")) for app in URJA_APPS if has_module(app, "urls")),
     path("i18n/", include("django.conf.urls.i18n")),
 ]
 if settings.DEBUG:

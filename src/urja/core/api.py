@@ -5,7 +5,6 @@ for the web UI. Each app contributes a router from its `api.py`.
 """
 
 from datetime import datetime, timedelta
-from importlib import import_module
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -15,26 +14,12 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer, django_auth
 
+from urja.apps_registry import app_modules
+
 from .auth import InvalidToken, authenticate_password, validate_token
 from .boundary import parser as boundary_parser
 from .errors import DomainError
 from .models import ApiToken, hash_token
-
-API_APPS = [
-    "core",
-    "network",
-    "customers",
-    "notifications",
-    "metering",
-    "tariffs",
-    "billing",
-    "payments",
-    "servicedesk",
-    "connections",
-    "portal",
-    "backoffice",
-]
-
 
 # last_used_at is a "seen recently" mark for the admin: written at most once a minute per token,
 # not on every call (an app posting many requests a second would otherwise write the row each time).
@@ -218,8 +203,7 @@ def build_api() -> NinjaAPI:
         return api.create_response(request, error_body("http_error", str(exc)), status=exc.status_code)
 
     api.add_router("/auth", auth_router)
-    for app in API_APPS:
-        module = import_module(f"urja.{app}.api")
+    for app, module in app_modules("api"):  # every app's api.py, lowest layer first (urja.apps_registry)
         router = getattr(module, "router", None)
         if router is not None:
             api.add_router(getattr(module, "PREFIX", f"/{app}"), router)

@@ -18,13 +18,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from functools import partial
-from importlib import import_module
 
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, close_old_connections, connections, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from kombu.exceptions import KombuError
+
+from urja.apps_registry import app_modules
 
 from .errors import DomainError
 from .models import BackgroundJob, DeferredTask, JobStatus
@@ -169,17 +170,9 @@ def retry_deferred(*, limit: int = 500, now=None) -> dict:
 
 
 def job_handlers() -> dict[str, str]:
-    """{kind: dotted path} from each app's tasks.BACKGROUND_JOBS."""
-    from .scheduler import APPS
-
+    """{kind: dotted path} from each app's tasks.BACKGROUND_JOBS (the apps of urja.apps_registry)."""
     handlers: dict[str, str] = {}
-    for app in APPS:
-        try:
-            module = import_module(f"urja.{app}.tasks")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"urja.{app}.tasks":
-                raise
-            continue
+    for _app, module in app_modules("tasks"):
         handlers.update(getattr(module, "BACKGROUND_JOBS", {}))
     return handlers
 

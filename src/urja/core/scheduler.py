@@ -4,35 +4,17 @@ in its tasks.py; Celery beat runs them in production, `urja run`'s scheduler thr
 import logging
 import threading
 import time
-from importlib import import_module
 
 from django.db import close_old_connections
 
+from urja.apps_registry import app_modules
+
 log = logging.getLogger(__name__)
-APPS = [
-    "core",
-    "network",
-    "customers",
-    "notifications",
-    "metering",
-    "tariffs",
-    "billing",
-    "payments",
-    "servicedesk",
-    "portal",
-    "backoffice",
-]
 
 
 def collect() -> dict[str, dict]:
     schedule: dict[str, dict] = {}
-    for app in APPS:
-        try:
-            module = import_module(f"urja.{app}.tasks")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"urja.{app}.tasks":
-                raise
-            continue
+    for _app, module in app_modules("tasks"):  # urja.apps_registry: the one list of apps
         schedule.update(getattr(module, "PERIODIC_TASKS", {}))
     return schedule
 

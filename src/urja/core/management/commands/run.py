@@ -2,14 +2,14 @@
 
 import logging
 import threading
-from importlib import import_module
 
 from django.apps import apps
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from urja.core.scheduler import APPS, EmbeddedScheduler
+from urja.apps_registry import app_modules
+from urja.core.scheduler import EmbeddedScheduler
 
 log = logging.getLogger("urja.run")
 
@@ -17,13 +17,7 @@ log = logging.getLogger("urja.run")
 def start_background_services(stop: threading.Event) -> list[str]:
     """Each app may offer runtime.start(stop) for its long-running parts (MQTT gateway, …)."""
     started = []
-    for app in APPS:
-        try:
-            runtime = import_module(f"urja.{app}.runtime")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"urja.{app}.runtime":
-                raise
-            continue
+    for _app, runtime in app_modules("runtime"):  # the apps of urja.apps_registry, lowest layer first
         started.extend(runtime.start(stop) or [])
     return started
 
