@@ -1,8 +1,10 @@
 """Working-day and working-hour calendars (pure; no database).
 
-A calendar is: the weekdays that are worked, the office hours, and the holidays (national and
-state holidays from the `holidays` package, plus local additions kept as data in
-`data/holidays/*.toml`). SLA clocks count in these units.
+A calendar is: the weekdays that are worked, the office hours, the Saturdays of the month that are
+off ("second and fourth Saturday"), and the holidays (national and state holidays from the
+`holidays` package in the categories the state's file names, plus local additions for the state and
+for an office and the offices under it) — all kept as data in `data/holidays/<state>.toml`. SLA
+clocks count in these units.
 """
 
 from __future__ import annotations
@@ -26,9 +28,13 @@ class WorkingCalendar:
     opens: time = time(9, 30)
     closes: time = time(17, 30)
     tz: ZoneInfo = IST
+    # which Saturdays of a month are off, counted 1..5 (e.g. {2, 4}: second and fourth Saturday)
+    saturdays_off: frozenset[int] = frozenset()
 
     def is_working_day(self, day: date) -> bool:
-        return day.weekday() in self.workdays and day not in self.holidays
+        if day.weekday() not in self.workdays or day in self.holidays:
+            return False
+        return not (day.weekday() == 5 and self.saturdays_off and (day.day - 1) // 7 + 1 in self.saturdays_off)
 
     def add_working_days(self, start: date, days: int) -> date:
         """The date `days` working days after `start` (start itself not counted)."""
@@ -100,20 +106,53 @@ class WorkingCalendar:
         return total
 
 
-def local_additions(data_dir: Path, state: str) -> dict[date, str]:
-    """Holidays declared locally (data/holidays/<state>.toml): [[holiday]] date=..., name=..."""
+def _state_doc(data_dir: Path, state: str) -> dict:
     path = data_dir / "holidays" / f"{state.lower()}.toml"
     if not path.exists():
         return {}
-    doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    return {item["date"]: item["name"] for item in doc.get("holiday", [])}
+    return tomllib.loads(path.read_text(encoding="utf-8"))
+
+
+def local_additions(data_dir: Path, state: str) -> dict[date, str]:
+    """Holidays declared locally (data/holidays/<state>.toml): [[holiday]] date=..., name=..."""
+    return {item["date"]: item["name"] for item in _state_doc(data_dir, state).get("holiday", [])}
+
+
+@dataclass(frozen=True)
+class StateRules:
+    """The [calendar] table of a state's file and its offices' own holidays."""
+
+    categories: tuple[str, ...] = ("public",)
+    saturdays_off: frozenset[int] = frozenset()
+    office_holidays: tuple[tuple[str, date, str], ...] = ()  # (office code, date, name)
+
+
+@lru_cache(maxsize=64)
+def state_rules(state: str, data_dir: str) -> StateRules:
+    doc = _state_doc(Path(data_dir), state)
+    table = doc.get("calendar", {})
+    saturdays = frozenset(int(n) for n in table.get("saturdays_off", []))
+    if any(not 1 <= n <= 5 for n in saturdays):
+        raise ValueError(f"holidays/{state.lower()}.toml: saturdays_off counts Saturdays of a month, 1 to 5")
+    return StateRules(
+        categories=tuple(table.get("categories", ["public"])),
+        saturdays_off=saturdays,
+        office_holidays=tuple((h["office"], h["date"], h["name"]) for h in doc.get("office_holiday", [])),
+    )
 
 
 @lru_cache(maxsize=64)
 def state_holidays(state: str, years: tuple[int, ...], data_dir: str) -> frozenset[date]:
-    official = holidays_lib.country_holidays("IN", subdiv=state or None, years=years)
+    categories = state_rules(state, data_dir).categories
+    official = holidays_lib.country_holidays("IN", subdiv=state or None, years=years, categories=categories)
     extra = local_additions(Path(data_dir), state)
     return frozenset(official.keys()) | frozenset(extra.keys())
+
+
+def office_holidays(state: str, offices: tuple[str, ...], data_dir: str) -> frozenset[date]:
+    """Holidays the state's file declares for any of `offices` (an office and the offices above it)."""
+    wanted = set(offices)
+    return frozenset(day for code, day, _ in state_rules(state, data_dir).office_holidays if code in wanted)
 
 
 def calendar_for(
@@ -123,14 +162,22 @@ def calendar_for(
     closes: time = time(17, 30),
     workdays: frozenset[int] = frozenset({0, 1, 2, 3, 4, 5}),
     years: tuple[int, ...] | None = None,
+    offices: tuple[str, ...] = (),
 ) -> WorkingCalendar:
+    """The calendar of an office in `state`; `offices`: its code and its ancestors' codes (for the
+    holidays the state's file declares for an office and everything under it)."""
     from django.conf import settings
 
     this_year = date.today().year
     years = years or tuple(range(this_year - 2, this_year + 3))
+    data_dir = str(settings.DATA_DIR)
+    holidays = state_holidays(state, years, data_dir)
+    if offices:
+        holidays = holidays | office_holidays(state, offices, data_dir)
     return WorkingCalendar(
-        holidays=state_holidays(state, years, str(settings.DATA_DIR)),
+        holidays=holidays,
         workdays=workdays,
         opens=opens,
         closes=closes,
+        saturdays_off=state_rules(state, data_dir).saturdays_off,
     )

@@ -52,10 +52,21 @@ class Office(models.Model):
         return next((o for o in self.ancestors() if o.level == level), None)
 
     def calendar(self):
-        from urja.core.calendars import calendar_for
+        """The office's working calendar: its state's holidays and Saturday rule, and the holidays the
+        state's file declares for this office or an office above it (data/holidays/<state>.toml)."""
+        from django.conf import settings
 
+        from urja.core.calendars import calendar_for, state_rules
+
+        offices: tuple[str, ...] = ()
+        if state_rules(self.state, str(settings.DATA_DIR)).office_holidays:
+            offices = (self.code, *(o.code for o in self.ancestors()))
         return calendar_for(
-            state=self.state, opens=self.opens, closes=self.closes, workdays=frozenset(int(d) for d in self.workdays)
+            state=self.state,
+            opens=self.opens,
+            closes=self.closes,
+            workdays=frozenset(int(d) for d in self.workdays),
+            offices=offices,
         )
 
 
