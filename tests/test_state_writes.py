@@ -43,13 +43,6 @@ ALLOWED = {
     ("metering/services.py", "reading.vee_status = VeeStatus.ACCEPTED"): "VEE review decision (review trail)",
     ("metering/services.py", "reading.vee_status = VeeStatus.EDITED"): "VEE review decision (review trail)",
     ("metering/services.py", "reading.vee_status = VeeStatus.REPLACED"): "VEE review decision (review trail)",
-    # Payments and collection cases: checked by PAYMENT_STATUS / COLLECTION_STATUS and audited in
-    # place, inside the post-payment pipeline (issue 11 part 5 owns that code); not migrated yet.
-    ("payments/services.py", "payment.status = PaymentStatus.IN_SUSPENSE"): "checked + audited in place",
-    ("payments/services.py", "payment.status = PaymentStatus.POSTED"): "checked + audited in place",
-    ("payments/services.py", "payment.status = PaymentStatus.REFUNDED"): "checked + audited in place",
-    ("payments/services.py", "payment.status = PaymentStatus.REVERSED"): "checked + audited in place",
-    ("payments/services.py", "case.status = status"): "checked by COLLECTION_STATUS + audited in place",
 }
 
 

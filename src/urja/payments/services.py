@@ -470,15 +470,16 @@ def _check_final_dues(*, account: Account, amount: Decimal) -> None:
 
 def _to_suspense(payment: Payment, *, reason: str, code: str, actor) -> None:
     PAYMENT_STATUS.check(payment.status, PaymentStatus.IN_SUSPENSE)
-    payment.status = PaymentStatus.IN_SUSPENSE
     payment.suspense_reason = reason[:200]
     payment.suspense_code = code
-    payment.save(update_fields=["status", "suspense_reason", "suspense_code"])
-    record_audit(
+    transition(
+        payment,
+        PAYMENT_STATUS,
+        PaymentStatus.IN_SUSPENSE,
         actor=actor,
         channel=AUDIT_CHANNEL[payment.channel],
         action="payment.suspense",
-        obj=payment,
+        extra_fields=["suspense_reason", "suspense_code"],
         changes={
             "amount": payment.amount,
             "consumer_number": payment.consumer_number,
@@ -548,7 +549,6 @@ def _post(payment: Payment, *, account: Account, actor) -> None:
         posted_at=payment.received_at,
     )
     payment.ledger_entry = entry
-    payment.status = PaymentStatus.POSTED
     payment.posted_at = timezone.now()
     payment.allocation = split.as_json()
     if account.is_prepaid:
@@ -562,12 +562,14 @@ def _post(payment: Payment, *, account: Account, actor) -> None:
             channel=AUDIT_CHANNEL[payment.channel],
         )
     payment.balance_after = ledger.balance(account=account)
-    payment.save(update_fields=["ledger_entry", "status", "posted_at", "allocation", "balance_after", "payg_token"])
-    record_audit(
+    transition(
+        payment,
+        PAYMENT_STATUS,
+        PaymentStatus.POSTED,
         actor=actor,
         channel=AUDIT_CHANNEL[payment.channel],
         action="payment.posted",
-        obj=payment,
+        extra_fields=["ledger_entry", "posted_at", "allocation", "balance_after", "payg_token"],
         changes={"amount": payment.amount, "receipt": payment.receipt_number, "ledger_entry": entry.pk},
     )
     settle_collection_cases(settled={account.pk: (payment.balance_after, today)})
@@ -626,15 +628,15 @@ def refund_suspense(*, actor, payment: Payment, reason: str) -> Payment:
         raise DomainError("a reason is required", code="reason_required")
     with transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=payment.pk)
-        PAYMENT_STATUS.check(payment.status, PaymentStatus.REFUNDED)
-        payment.status = PaymentStatus.REFUNDED
-        payment.save(update_fields=["status"])
-        record_audit(
+        transition(
+            payment,
+            PAYMENT_STATUS,
+            PaymentStatus.REFUNDED,
             actor=actor,
             channel="backoffice",
             action="payment.suspense_refunded",
-            obj=payment,
-            changes={"amount": payment.amount, "reason": reason},
+            reason=reason,
+            changes={"amount": payment.amount},
         )
     return payment
 
@@ -671,15 +673,17 @@ def bounce_cheque(*, actor, payment: Payment, reason: str) -> Payment:
                 reference_id=str(payment.pk),
                 idempotency_key=f"bounce:{payment.pk}",
             )
-        payment.status = PaymentStatus.REVERSED
         payment.balance_after = ledger.balance(account=account)
-        payment.save(update_fields=["status", "balance_after"])
-        record_audit(
+        transition(
+            payment,
+            PAYMENT_STATUS,
+            PaymentStatus.REVERSED,
             actor=actor,
             channel="backoffice",
             action="payment.cheque_bounced",
-            obj=payment,
-            changes={"amount": payment.amount, "charge": charge, "reason": reason},
+            reason=reason,
+            extra_fields=["balance_after"],
+            changes={"amount": payment.amount, "charge": charge},
         )
     return payment
 
@@ -1752,11 +1756,17 @@ def sweep_collections(*, today: date | None = None, office_path: str = "", progr
 
 def _transition_case(case: CollectionCase, status: str, *, today: date) -> None:
     COLLECTION_STATUS.check(case.status, status)
-    case.status = status
     if status in (CollectionCase.Status.SETTLED, CollectionCase.Status.CLOSED):
         case.closed_on = today
-    case.save(update_fields=["status", "closed_on"])
-    record_audit(actor=None, channel="system", action=f"collection.{status}", obj=case, changes={})
+    transition(
+        case,
+        COLLECTION_STATUS,
+        status,
+        actor=None,
+        channel="system",
+        action=f"collection.{status}",
+        extra_fields=["closed_on"],
+    )
 
 
 def settle_collection_cases(*, settled: dict[int, tuple[Decimal, date]]) -> int:
