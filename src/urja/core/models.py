@@ -85,9 +85,16 @@ class StaffProfile(models.Model):
     office = models.ForeignKey("network.Office", null=True, blank=True, on_delete=models.PROTECT)
     mobile = models.CharField(max_length=16, blank=True)
     cash_limit = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    # A field agent's beat: the route codes (Account.route) the agent works, comma-separated. Empty:
+    # every route of the office. Read by core.scope where permissions.toml draws a role's accounts by "routes".
+    routes = models.CharField(max_length=200, blank=True)
 
     def __str__(self) -> str:
         return f"{self.user} ({self.get_role_display()})"
+
+    @property
+    def route_codes(self) -> list[str]:
+        return [code.strip() for code in self.routes.split(",") if code.strip()]
 
 
 def hash_token(raw: str) -> str:

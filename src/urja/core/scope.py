@@ -104,11 +104,21 @@ def account_q(user, prefix: str = "") -> Q:
         return EVERYTHING
     if rule == "own":
         return Q(**{f"{prefix}consumer__user": user})
-    if rule not in ("office", "key_accounts"):
+    if rule not in ("office", "key_accounts", "routes"):
         return NOTHING
     path = office_path_of(user) or ""
     office = Q(**{f"{prefix}office_path__startswith": path}) if path else EVERYTHING
-    return office & _key_account_q(prefix) if rule == "key_accounts" else office
+    if rule == "key_accounts":
+        return office & _key_account_q(prefix)
+    if rule == "routes":
+        beat = _route_codes(user)
+        return office & Q(**{f"{prefix}route__in": beat}) if beat else office
+    return office
+
+
+def _route_codes(user) -> list[str]:
+    profile = getattr(user, "staff", None)
+    return profile.route_codes if profile else []
 
 
 def scope_accounts(user, queryset: QuerySet, prefix: str = "") -> QuerySet:
@@ -152,7 +162,8 @@ def collect_scope(channel: str) -> str:
 
 
 def may_collect_for(user, account, *, channel: str) -> bool:
-    """Counter-like channels follow the counter setting; a field agent only its section's accounts."""
+    """Counter-like channels follow the counter setting; a field agent only its section's accounts
+    (and, when the agent has a beat, only those on its routes)."""
     if role_of(user) == Role.ADMIN:
         return True
     if collect_scope(channel) == "utility":

@@ -68,6 +68,34 @@ def test_agent_of_another_section_of_the_same_division_is_refused(offices, accou
         )
 
 
+def test_an_agent_with_a_beat_collects_and_reads_only_on_its_routes(offices, agent):
+    """A field agent whose profile names routes works only the accounts on them; with no routes, the
+    whole section (data/core/permissions.toml: [accounts] field_agent = "routes")."""
+    from urja.core.scope import scope_accounts
+    from urja.customers.models import Account
+
+    on_beat = testing.domestic_account(offices["section1"], name="Rina Das", mobile="9437066661", route="R07")
+    off_beat = testing.domestic_account(offices["section1"], name="Ajit Sahu", mobile="9437066662", route="R08")
+    assert set(scope_accounts(agent, Account.objects.all())) >= {on_beat, off_beat}  # no beat: the section
+    agent.staff.routes = "R07, R09"
+    agent.staff.save()
+    assert set(scope_accounts(agent, Account.objects.all())) == {on_beat}
+    items = [
+        {"consumer_number": on_beat.consumer_number, "amount": "100", "idempotency_key": "b1"},
+        {"consumer_number": off_beat.consumer_number, "amount": "100", "idempotency_key": "b2"},
+    ]
+    out = post(client_for(agent), "/api/v1/payments/agent/sync", {"payments": items}).json()
+    assert [i["ok"] for i in out] == [True, False] and out[1]["code"] == "unknown_account"
+    assert not Payment.objects.filter(account=off_beat).exists()
+    # the counter still takes money for any account of the utility
+    cashier = testing.staff_user("cre", offices["division1"])
+    services.open_session(actor=cashier, opening_balance="0")
+    services.take_payment(
+        actor=cashier, channel="counter", consumer_number=off_beat.consumer_number, amount="100", idempotency_key="c"
+    )
+    assert Payment.objects.filter(account=off_beat).count() == 1
+
+
 def test_key_account_manager_collects_on_no_channel(offices, account):
     kam = testing.staff_user("key_account_manager", offices["utility"])
     client = client_for(kam)
