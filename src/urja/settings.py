@@ -5,6 +5,7 @@ Embedded default: SQLite under var/, no broker (tasks run in-process, periodic j
 """
 
 import os
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -124,8 +125,9 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # Tests on a file too, not the shared-cache in-memory default: there a second thread (the
     # embedded background worker) meets "database table is locked" at once, with no busy wait.
+    # One file per test process (pytest-xdist adds its worker suffix), so two runs never share one.
     _name = Path(DATABASES["default"]["NAME"])
-    DATABASES["default"]["TEST"] = {"NAME": str(_name.with_name(f"test_{_name.name}"))}
+    DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"test_{os.getpid()}_{_name.name}")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
