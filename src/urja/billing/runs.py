@@ -22,7 +22,7 @@ import socket
 import time as time_mod
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
@@ -246,6 +246,52 @@ class UsageArrays:
     tod: dict[int, dict[str, int]] = field(default_factory=dict)  # row index → zone → milli-kWh
     exceptions: dict[int, tuple[str, str, dict]] = field(default_factory=dict)
     withdrawn: dict[int, trueup.Withdrawal] = field(default_factory=dict)  # row index → estimate true-up
+    billed_at: dict[int, datetime] = field(default_factory=dict)  # account id → when last billed
+
+
+@dataclass
+class PreviousBills:
+    """Per account of a chunk, from its bills of earlier periods: the latest due date of a bill
+    (surcharge) and when it was last billed (`billed_at`: the opening is a reading known by then)."""
+
+    due: dict[int, date] = field(default_factory=dict)
+    billed_at: dict[int, datetime] = field(default_factory=dict)
+
+
+def previous_bills(run: BillRun, ids: np.ndarray) -> PreviousBills:
+    """One query on the bills of the chunk's accounts for periods before the run's."""
+    from django.utils.dateparse import parse_date, parse_datetime
+
+    ops = connection.ops
+    where, params = id_filter("account_id", ids)
+    out = PreviousBills()
+    for acc, due, made in _sql_rows(
+        f"SELECT account_id, MAX(CASE WHEN kind = %s THEN due_date END), MAX(created_at) FROM billing_bill"
+        f" WHERE {where} AND period_start < %s GROUP BY account_id",
+        [Bill.Kind.BILL, *params, ops.adapt_datefield_value(run.period_start)],
+    ):
+        k = int(np.searchsorted(ids, acc))
+        if k >= len(ids) or ids[k] != acc:
+            continue
+        if due is not None:
+            out.due[int(acc)] = due if isinstance(due, date) else parse_date(str(due)[:10])
+        if made is not None:  # SQLite returns an aggregate of datetimes as text (UTC)
+            made = made if isinstance(made, datetime) else parse_datetime(str(made))
+            out.billed_at[int(acc)] = made if timezone.is_aware(made) else timezone.make_aware(made, UTC)
+    return out
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _epoch_us(column: str) -> str:
+    """SQL for a timestamp column as microseconds since 1970 (UTC), exact: PostgreSQL's EXTRACT gives a
+    numeric; SQLite keeps the UTC time as text 'YYYY-MM-DD HH:MM:SS[.ffffff]' (no fraction on a whole second)."""
+    if connection.vendor == "postgresql":
+        return f"CAST(FLOOR(EXTRACT(EPOCH FROM {column}) * 1000000) AS BIGINT)"
+    return (
+        f"(CAST(strftime('%%s', {column}) AS INTEGER) * 1000000 + CAST(substr({column} || '000000', 21, 6) AS INTEGER))"
+    )
 
 
 def id_filter(column: str, ids: np.ndarray) -> tuple[str, list]:
@@ -267,13 +313,17 @@ def _last_per_account(acc: np.ndarray, mask: np.ndarray, ids: np.ndarray) -> np.
     return out
 
 
-def bulk_usage(run: BillRun, rows: list[tuple], *, dry_run: bool) -> UsageArrays:
-    """Units for every account of a chunk: one query on readings, one on installations, numpy for the rest."""
+def bulk_usage(run: BillRun, rows: list[tuple], *, dry_run: bool, previous: PreviousBills | None = None) -> UsageArrays:
+    """Units for every account of a chunk: one query on readings, one on installations, numpy for the rest.
+
+    `previous`: the chunk's `previous_bills` (queried here when not given)."""
     from urja.metering.models import REGISTER_STATUSES, USABLE_VEE, MeterType, Ownership, VeeStatus
 
     ops = connection.ops
     ids = np.fromiter((r[A_ID] for r in rows), dtype=np.int64, count=len(rows))
     n = len(ids)
+    if previous is None:
+        previous = previous_bills(run, ids)
     start, end = day_start(run.period_start), day_start(run.period_end + timedelta(days=1))
     lookback = start - timedelta(days=93)
     smart = (MeterType.SMART, MeterType.SMART_PREPAID)
@@ -313,13 +363,14 @@ def bulk_usage(run: BillRun, rows: list[tuple], *, dry_run: bool) -> UsageArrays
             " COALESCE(CAST(ROUND(r.kwh * 1000) AS BIGINT), 0), COALESCE(CAST(ROUND(r.md_kw * 1000) AS BIGINT), -1),"
             " CASE WHEN r.status = 'actual' THEN 0 WHEN r.status = 'provisional' THEN 2 ELSE 1 END,"
             " r.installation_id, CASE WHEN r.tod IS NULL THEN 0 ELSE 1 END,"
-            " COALESCE(CAST(ROUND(r.md_kva * 1000) AS BIGINT), -1), CASE WHEN r.vee_status = %s THEN 1 ELSE 0 END"
+            " COALESCE(CAST(ROUND(r.md_kva * 1000) AS BIGINT), -1), CASE WHEN r.vee_status = %s THEN 1 ELSE 0 END,"
+            f" {_epoch_us('r.created_at')}"
             f" FROM metering_reading r WHERE {where}"
             " AND r.read_at >= %s AND r.read_at < %s ORDER BY r.account_id, r.read_at, r.id",
             [ops.adapt_datetimefield_value(start), *usable_vee, *statuses, VeeStatus.PENDING, *params,
              ops.adapt_datetimefield_value(lookback), ops.adapt_datetimefield_value(end)],
         )  # fmt: skip
-        rd = np.array(c.fetchall(), dtype=np.int64).reshape(-1, 10)
+        rd = np.array(c.fetchall(), dtype=np.int64).reshape(-1, 11)
     # the last installation of an account is its current meter
     n_inst = np.zeros(n, dtype=np.int64)
     np.add.at(n_inst, np.searchsorted(ids, inst[:, 0]), 1)
@@ -337,6 +388,15 @@ def bulk_usage(run: BillRun, rows: list[tuple], *, dry_run: bool) -> UsageArrays
     blocked[np.searchsorted(ids, acc[in_period & ~usable])] = True
     # a reading still waiting for VEE (before the period too) is validated by metering's rule first
     blocked[np.searchsorted(ids, acc[rd[:, 9] == 1])] = True
+    # A reading dated before the period but recorded after the account was last billed (a late reading,
+    # a backdated meter replacement): the opening is the reading that bill closed on, not the latest one.
+    # Metering's rule settles it (`billed_at`: readings created at or before it are the ones it knew).
+    if previous.billed_at and len(rd):
+        billed_us = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+        for a, moment in previous.billed_at.items():
+            billed_us[int(np.searchsorted(ids, a))] = (moment - EPOCH) // timedelta(microseconds=1)
+        late = usable & ~in_period & (rd[:, 10] > billed_us[np.searchsorted(ids, acc)])
+        blocked[np.searchsorted(ids, acc[late])] = True
     md = np.full(n, -1, dtype=np.int64)
     sel = in_period & usable
     # demand in the account's load unit: kVA accounts are billed on the kVA register (as metering does)
@@ -366,6 +426,7 @@ def bulk_usage(run: BillRun, rows: list[tuple], *, dry_run: bool) -> UsageArrays
         metered=~unmetered,
         meter_type=np.where(is_smart == 1, vector.METER_TYPES["smart"], vector.METER_TYPES["static"]),
         consumer_meter=consumer_owned == 1,
+        billed_at=previous.billed_at,
     )
     no_inst = np.flatnonzero(~has_inst)
     if len(no_inst):
@@ -398,6 +459,7 @@ def _slow_path(run: BillRun, ids: np.ndarray, slow: np.ndarray, result: UsageArr
                 period_start=run.period_start - timedelta(days=1),
                 period_end=run.period_end,
                 estimate_missing=not dry_run,
+                billed_at=result.billed_at.get(account.pk),
             )
         except DomainError as exc:
             kind = {"no_reading": "no_reading", "no_meter": "no_reading"}.get(exc.code, "meter_error")
@@ -474,9 +536,10 @@ def compute_chunk(run: BillRun, rows: list[tuple], segcache: SegmentCache, *, dr
     n = len(rows)
     ids = np.fromiter((r[A_ID] for r in rows), dtype=np.int64, count=n)
     lo, hi = int(ids[0]), int(ids[-1])
+    with _timed("account_queries"):
+        previous = previous_bills(run, ids)
     with _timed("usage"):
-        usage = bulk_usage(run, rows, dry_run=dry_run)
-    ops = connection.ops
+        usage = bulk_usage(run, rows, dry_run=dry_run, previous=previous)
     arrears = np.zeros(n, dtype=np.int64)
     principal = np.zeros(n, dtype=np.int64)
     with _timed("account_queries"):  # balances, overdue principal, e-bill contacts
@@ -494,15 +557,8 @@ def compute_chunk(run: BillRun, rows: list[tuple], segcache: SegmentCache, *, dr
                 arrears[k], principal[k] = int(t), int(p)
         overdue = np.zeros(n, dtype=np.int64)
         overdue_days = np.zeros(n, dtype=np.int64)
-        for acc, due in _sql_rows(
-            f"SELECT account_id, MAX(due_date) FROM billing_bill WHERE {where}"
-            " AND kind = %s AND period_start < %s GROUP BY account_id",
-            [*params, Bill.Kind.BILL, ops.adapt_datefield_value(run.period_start)],
-        ):
+        for acc, due in previous.due.items():
             k = int(np.searchsorted(ids, acc))
-            if due is None or k >= n or ids[k] != acc:
-                continue
-            due = due if isinstance(due, date) else date.fromisoformat(str(due)[:10])
             if run.bill_date > due and principal[k] > 0:
                 overdue[k], overdue_days[k] = principal[k], (run.bill_date - due).days
         consumers = [r[A_CONSUMER] for r in rows]

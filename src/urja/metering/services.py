@@ -1318,7 +1318,12 @@ def _reading_brief(r: Reading) -> dict:
 
 
 def billing_consumption(
-    *, account: Account, period_start: date, period_end: date, estimate_missing: bool = True
+    *,
+    account: Account,
+    period_start: date,
+    period_end: date,
+    estimate_missing: bool = True,
+    billed_at: datetime | None = None,
 ) -> BillingConsumption:
     """Units to bill for (period_start, period_end] (local dates, Asia/Kolkata).
 
@@ -1327,6 +1332,15 @@ def billing_consumption(
     the period; when there is none, an estimated reading is made at period_end (estimate_missing).
     Exact across meter replacements and register rollover. Raises DomainError `no_meter`,
     `no_reading`, or a register error code (e.g. `negative_consumption`).
+
+    `billed_at`: when the account was last billed (billing passes its previous bill's `created_at`).
+    The previous bill closed on the last usable reading recorded by then, so the opening (and the
+    last actual reading that anchors a true-up of estimates) is chosen among those. A reading dated
+    before the period but recorded after that bill — a late reading, a meter replacement recorded
+    after the fact and backdated into a period billed on an estimate — is not an opening: its units
+    are reached through the register chain from the true opening (old meter to its final reading,
+    new meter from its installation reading), so nothing between the two is lost or billed twice.
+    None: every reading counts (no earlier bill, or a preview).
     """
     if period_end <= period_start:
         raise DomainError("period_end must be after period_start", code="invalid_period")
@@ -1337,7 +1351,11 @@ def billing_consumption(
             with transaction.atomic():
                 validate_reading(r)
     base = _usable(Reading.objects.select_related("installation", "meter").filter(account=account))
-    opening = base.filter(read_at__lt=start_dt).order_by("-read_at", "-id").first()
+    # the readings the previous bill saw (every reading when there is none)
+    known = base.filter(created_at__lte=billed_at) if billed_at is not None else base
+    opening = known.filter(read_at__lt=start_dt).order_by("-read_at", "-id").first()
+    if opening is None and billed_at is not None:
+        opening = base.filter(read_at__lt=start_dt).order_by("-read_at", "-id").first()
     if opening is None:
         opening = base.filter(read_at__lt=end_dt).order_by("read_at", "id").first()
     if opening is None:
@@ -1358,7 +1376,7 @@ def billing_consumption(
     withdrawn = Decimal(0)
     if opening.status != ReadingStatus.ACTUAL:
         last_actual = (
-            base.filter(status=ReadingStatus.ACTUAL, read_at__lt=opening.read_at).order_by("-read_at", "-id").first()
+            known.filter(status=ReadingStatus.ACTUAL, read_at__lt=opening.read_at).order_by("-read_at", "-id").first()
         )
     if last_actual is not None:
         # Settling estimates: units since the last measured reading, less what the estimates billed.

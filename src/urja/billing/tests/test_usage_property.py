@@ -11,18 +11,22 @@ reviews, late readings, multiplying factors ≠ 1 and kVA loads.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from types import SimpleNamespace
 
 import pytest
 from django.db import transaction
-from hypothesis import HealthCheck, Phase, event, given, settings
+from hypothesis import HealthCheck, Phase, event, example, given, settings
 from hypothesis import strategies as st
 
 from urja.billing import runs
+from urja.billing import services as billing
+from urja.billing.models import Bill
+from urja.core.calendars import IST
 from urja.core.errors import DomainError
 from urja.core.testing import domestic_account
+from urja.customers.models import Account
 from urja.metering import services as metering
 from urja.metering.models import Reading
 
@@ -83,7 +87,15 @@ def _q(value: Decimal) -> Decimal:
 
 def build(section, plan: dict):
     """One account and its reading history, through the metering services."""
+    *_, account = history(section, plan)
+    return account
+
+
+def history(section, plan: dict):
+    """`build` month by month: yields the account after each month's event (after the setup first)."""
     account = domestic_account(section, mobile=None, unit="kVA" if plan["kva"] else "kW", load="5")
+    Account.objects.filter(pk=account.pk).update(connected_on=date(2025, 1, 1))
+    account.refresh_from_db()
     size = Decimal(10) ** plan["digits"]
     register = _q(size * plan["start"] / 10**6) % size
     meter = _meter(plan["digits"], plan["mf"], plan["smart"])
@@ -91,13 +103,49 @@ def build(section, plan: dict):
         account=account, meter=meter, actor=None, channel="system", installed_at=local(2025, 1, 1), initial_kwh=register
     )
     last_at = local(2025, 1, 1)
+    yield account
     for month, (kind, day, advance, validated, md) in zip(MONTHS, plan["months"], strict=True):
         at = local(2025, month, day)
         value = (register + Decimal(advance) / 1000) % size
         md_kw = Decimal(md) / 1000 if md else None
         md_kva = (md_kw * Decimal("1.1")).quantize(Decimal("0.001")) if md_kw else None
         try:
-            if kind == "read" and meter.is_smart:
+            if kind in ("late_replace", "late_read"):
+                # recorded now (after the bill of the month before), dated into that billed month: between
+                # its last measured reading and its end
+                first = datetime.combine(date(2025, month, 1), time(0), IST)
+                measured = Reading.objects.filter(account=account, read_at__lt=first).exclude(source="estimated")
+                t0 = measured.order_by("-read_at").values_list("read_at", flat=True).first() or last_at
+                at = t0 + (first - t0) / 2
+            if kind == "late_replace":
+                meter = _meter(plan["digits"], plan["mf"] if validated else "1", plan["smart"])
+                register = _q(Decimal(advance % 5000))
+                metering.replace_meter(
+                    account=account,
+                    new_meter=meter,
+                    final_kwh=value,
+                    initial_kwh=register,
+                    reason="burnt, reported late",
+                    actor=None,
+                    channel="system",
+                    replaced_at=at,
+                )
+            elif kind == "late_read":
+                metering.record_reading(
+                    actor=None, channel="system", source="staff", account=account, read_at=at, kwh=value
+                )
+                register = value
+            if kind in ("late_replace", "late_read"):  # and the month's own reading, which closes its bill
+                register = (register + Decimal(advance) / 2000).quantize(Decimal("0.001")) % size
+                metering.record_reading(
+                    actor=None,
+                    channel="system",
+                    source="amr",
+                    account=account,
+                    read_at=local(2025, month, day),
+                    kwh=register,
+                )
+            elif kind == "read" and meter.is_smart:
                 metering.store_smart_batch(
                     readings=[{"serial": meter.serial, "ts": at, "kwh": value, "md_kw": md_kw, "md_kva": md_kva}],
                     intervals=[],
@@ -169,7 +217,7 @@ def build(section, plan: dict):
         except DomainError:
             pass  # refused by a service (e.g. nothing to estimate from): that is history too
         last_at = max(last_at, at)
-    return account
+        yield account
 
 
 @pytest.mark.django_db
@@ -210,14 +258,29 @@ def bulk(monkeypatch, accounts) -> tuple[runs.UsageArrays, set[int]]:
 
 def _check(section, monkeypatch, plans):
     accounts = sorted((build(section, plan) for plan in plans), key=lambda a: a.pk)
+    _compare(monkeypatch, accounts)
+
+
+def _compare(monkeypatch, accounts):
     usage, routed = bulk(monkeypatch, accounts)
     for i, account in enumerate(accounts):
         event("slow path" if account.pk in routed else "fast path")
         if account.pk in routed:
             continue
         assert i not in usage.exceptions
+        # when the account was last billed: readings recorded after it do not open the period
+        billed_at = (
+            Bill.objects.filter(account=account, period_start__lt=PERIOD[0])
+            .order_by("-created_at")
+            .values_list("created_at", flat=True)
+            .first()
+        )
         c = metering.billing_consumption(
-            account=account, period_start=PERIOD[0] - timedelta(days=1), period_end=PERIOD[1], estimate_missing=False
+            account=account,
+            period_start=PERIOD[0] - timedelta(days=1),
+            period_end=PERIOD[1],
+            estimate_missing=False,
+            billed_at=billed_at,
         )
         md = c.md_kva if account.load_unit == "kVA" else c.md_kw
         expected = {
@@ -240,6 +303,59 @@ def _check(section, monkeypatch, plans):
             "withdrawn": Decimal(0),
         }
         assert got == expected, (account.consumer_number, account.load_unit, c.as_dict())
+
+
+# Histories with May billed by a real bill run, then June's event recorded after it: some are dated
+# into May (a late reading, a meter replacement reported late) — the bill run must open June at the
+# reading the May bill closed on, on either path.
+LATE_EVENTS = ["late_replace", "late_replace", "late_read", "late_read", "read", "replace", "door_locked"]
+# read monthly to May, then a late reading dated 21 May recorded after the May bill, then June's reading
+PLAIN_LATE = {
+    "digits": 6,
+    "mf": "1",
+    "start": 1000,
+    "smart": False,
+    "kva": False,
+    "months": [("read", 10, 100_000, True, 0)] * 4 + [("late_read", 10, 100_000, True, 0)],
+}
+late_plan = account_plan.flatmap(
+    lambda plan: st.tuples(
+        st.sampled_from(LATE_EVENTS),
+        st.integers(1, 28),
+        st.integers(0, 1_500_000),
+        st.sampled_from([True, True, True, False]),
+        st.integers(0, 2_000),
+    ).map(lambda june: {**plan, "months": [*plan["months"][:-1], june]})
+)
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)
+@given(plans=st.lists(late_plan, min_size=1, max_size=3))
+@example(
+    plans=[PLAIN_LATE, {**PLAIN_LATE, "months": [*PLAIN_LATE["months"][:4], ("late_replace", 10, 100_000, True, 0)]}]
+)
+def test_bill_run_usage_equals_metering_rule_after_a_late_reading(offices, monkeypatch, tariffs_loaded, plans):
+    try:
+        with transaction.atomic():
+            steps = [history(offices["section1"], plan) for plan in plans]
+            accounts = sorted((next(s) for s in steps), key=lambda a: a.pk)
+            for _month in MONTHS[:-1]:  # Feb..May
+                for s in steps:
+                    next(s)
+            billing.start_run(run=billing.create_run(cycle="C01", period="2025-05", bill_date=date(2025, 6, 2)))
+            event(f"{Bill.objects.filter(account__in=accounts).count()} of {len(accounts)} billed for May")
+            for s in steps:  # June, recorded after the May bill
+                next(s)
+            _compare(monkeypatch, accounts)
+            raise _Rollback
+    except _Rollback:
+        pass
 
 
 # --- differences found, reported to the bill-run owner (minimal reproductions) ----------------------
