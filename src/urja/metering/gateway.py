@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from urja.core.errors import DomainError
 
-from . import mqtt, services
+from . import boundary, mqtt, services
 from .models import Meter, Reading, ReadingSource, VeeStatus
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,8 @@ class Gateway:
             intervals = [r for r in intervals if r["serial"] in known]
             events = [e for e in events if e["serial"] in known]
         try:
+            # feeder-head and DT meters' registers are stored as boundary readings (metering.boundary)
+            readings = boundary.take_boundary_readings(readings)
             stored = services.store_smart_batch(readings=readings, intervals=intervals, events=events)
         except Exception as exc:  # one bad message must not lose the others: retry one by one
             log.warning("bulk store failed (%s); storing message by message", exc)

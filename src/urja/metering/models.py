@@ -473,3 +473,68 @@ class ReadCycle(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} (day {self.read_day})"
+
+
+class BoundaryInstallation(models.Model):
+    """A boundary meter on a network node: the head of a feeder or a distribution transformer (the
+    input side of energy accounting). Not an account's installation: no consumer, no bill."""
+
+    meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="boundary_installations")
+    feeder = models.ForeignKey("network.Feeder", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    transformer = models.ForeignKey(
+        "network.DistributionTransformer", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    installed_at = models.DateTimeField()
+    removed_at = models.DateTimeField(null=True, blank=True)
+    initial_kwh = models.DecimalField(max_digits=14, decimal_places=3, default=0)
+    final_kwh = models.DecimalField(max_digits=14, decimal_places=3, null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # exactly one node: a DT meter names its DT (its feeder follows), a feeder-head meter its feeder
+            models.CheckConstraint(
+                condition=Q(feeder__isnull=True, transformer__isnull=False)
+                | Q(feeder__isnull=False, transformer__isnull=True),
+                name="boundary_one_node",
+            ),
+            models.UniqueConstraint(
+                fields=["meter"], condition=Q(removed_at__isnull=True), name="boundary_one_open_per_meter"
+            ),
+            models.UniqueConstraint(
+                fields=["transformer"],
+                condition=Q(removed_at__isnull=True, transformer__isnull=False),
+                name="boundary_one_open_per_dt",
+            ),
+            models.UniqueConstraint(
+                fields=["feeder"],
+                condition=Q(removed_at__isnull=True, feeder__isnull=False),
+                name="boundary_one_open_per_feeder",
+            ),
+        ]
+        ordering = ["installed_at", "id"]
+
+    def __str__(self) -> str:
+        node = f"DT {self.transformer_id}" if self.transformer_id else f"feeder {self.feeder_id}"
+        return f"{self.meter_id}@{node}"
+
+
+class BoundaryReading(models.Model):
+    """A register reading of a boundary meter (kWh, before the meter's multiplying factor)."""
+
+    meter = models.ForeignKey(Meter, on_delete=models.PROTECT, db_index=False, db_constraint=False, related_name="+")
+    installation = models.ForeignKey(BoundaryInstallation, on_delete=models.PROTECT, related_name="readings")
+    read_at = models.DateTimeField()
+    source = models.CharField(max_length=16, choices=ReadingSource.choices)
+    kwh = models.DecimalField(max_digits=14, decimal_places=3)
+    batch = models.ForeignKey(
+        ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, db_index=False, db_constraint=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["meter", "read_at"], name="boundary_reading_unique")]
+        indexes = [models.Index(fields=["installation", "read_at"], name="boundary_reading_inst_time")]
+        ordering = ["read_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.meter_id} {self.read_at:%Y-%m-%d %H:%M} {self.kwh}"
