@@ -784,7 +784,7 @@ def energize(
             meter=meter,
             actor=actor,
             channel=channel,
-            installed_at=now,
+            installed_at=None,  # metering's own now (the SLA reads the service desk's clock)
             initial_kwh=initial_kwh,
         )
         account = customers.activate_account(
