@@ -345,6 +345,48 @@ def activate_account(*, actor, channel: str, account: Account, connected_on, rea
 
 
 @transaction.atomic
+def change_category(*, actor, channel: str, account: Account, category: str, sub_category: str = "general") -> Account:
+    """The account's tariff category (a category-change request applied from its effective date)."""
+    categories = {c["code"]: c for c in regdata.load("customers/categories.toml")["category"]}
+    if category not in categories or sub_category not in categories[category]["sub_categories"]:
+        raise DomainError(
+            f"unknown category {category}/{sub_category}",
+            code="unknown_category",
+            details={"allowed": sorted(categories)},
+        )
+    account = Account.objects.select_for_update().get(pk=account.pk)
+    before = f"{account.category}/{account.sub_category}"
+    account.category, account.sub_category = category, sub_category
+    account.save(update_fields=["category", "sub_category"])
+    record_audit(
+        actor=actor,
+        channel=channel,
+        action="account.category_changed",
+        obj=account,
+        changes={"from": before, "to": f"{category}/{sub_category}"},
+    )
+    return account
+
+
+@transaction.atomic
+def transfer_account(*, actor, channel: str, account: Account, consumer: Consumer, reason: str) -> Account:
+    """Name change / transfer of ownership: the connection passes to `consumer` (its dues stay with the
+    account: settled before, or carried by the new holder)."""
+    account = Account.objects.select_for_update().get(pk=account.pk)
+    before = account.consumer_id
+    account.consumer = consumer
+    account.save(update_fields=["consumer"])
+    record_audit(
+        actor=actor,
+        channel=channel,
+        action="account.transferred",
+        obj=account,
+        changes={"from_consumer": before, "to_consumer": consumer.pk, "name": consumer.name, "reason": reason},
+    )
+    return account
+
+
+@transaction.atomic
 def change_account_status(*, actor, channel: str, account: Account, status: str, reason: str) -> Account:
     account = Account.objects.select_for_update().get(pk=account.pk)
     ACCOUNT_STATUS.check(account.status, status)
