@@ -69,8 +69,15 @@ def _scope_stats(user) -> dict:
     return stats
 
 
-@staff_required
 def home(request):
+    user = request.user
+    if user.is_authenticated and role_of(user) == Role.CONSUMER:
+        return redirect(navigation.landing_url(user))  # consumers land on the portal
+    return _staff_home(request)
+
+
+@staff_required
+def _staff_home(request):
     user = request.user
     staff = getattr(user, "staff", None)
     return render(
@@ -79,7 +86,7 @@ def home(request):
         {
             "office": staff.office if staff is not None and staff.office_id else None,
             "stats": _scope_stats(user),
-            "panels": navigation.home_panels(),
+            "panels": navigation.home_panels(user),
         },
     )
 
@@ -141,7 +148,7 @@ def _account_context(request, account: Account, **forms) -> dict:
         "offices": [o for o in offices if o.level != "utility"],
         "other_accounts": scoped_accounts(user).filter(consumer=consumer).exclude(pk=account.pk)[:20],
         "audit": _audit_trail(account),
-        "panels": navigation.account_panels(account.consumer_number),
+        "panels": navigation.account_panels(account.consumer_number, user),
         "can_change_status": can_change_status,
         "status_form": forms.get("status_form") or StatusForm(current=account.status),
         "contact_form": forms.get("contact_form") or ContactForm(),

@@ -194,11 +194,13 @@ def test_language_switch_translates_the_shell(cre_client):
     assert "ଗ୍ରାହକ ଖୋଜନ୍ତୁ" in html
 
 
-def test_panels_of_other_apps_are_lazy_sections(cre_client, account):
+def test_panels_of_other_apps_are_lazy_sections(cre_client, cre, account):
     from urja.backoffice import navigation
 
     html = cre_client.get(f"/backoffice/accounts/{account.consumer_number}/").content.decode()
-    for panel in navigation.account_panels(account.consumer_number):
+    panels = navigation.account_panels(account.consumer_number, cre)
+    assert {"metering", "billing", "payments", "servicedesk"} <= {panel.app for panel in panels}
+    for panel in panels:
         assert f'hx-get="{panel.url}"' in html
 
 
