@@ -105,9 +105,8 @@ def _rows_of(app: str, document: dict, where: str) -> list[Row]:
             labels = {"en": label} if isinstance(label, str) else dict(label)
             if "en" not in labels:
                 raise NavigationDataError(f"{spot}: the label needs an English text")
-            rows.append(
-                Row(kind, app, url_name, tuple(sorted(labels.items())), _roles(roles, spot), int(item.get("order", 500)))
-            )
+            order = int(item.get("order", 500))
+            rows.append(Row(kind, app, url_name, tuple(sorted(labels.items())), _roles(roles, spot), order))
     return rows
 
 
