@@ -156,10 +156,11 @@ def load_file(*, path, actor=None, channel: str = "system") -> LoadResult:
 
 
 def load_all(*, directory=None, actor=None) -> list[LoadResult]:
-    """Load every *.toml in data/tariffs/ (in name order); all or nothing."""
+    """Load every *.toml in data/tariffs/ (in name order); all or nothing. The app's
+    navigation.toml (links and panels, core navigation) is not a tariff order."""
     folder = Path(directory) if directory else tariff_dir()
     with transaction.atomic():
-        return [load_file(path=p, actor=actor) for p in sorted(folder.glob("*.toml"))]
+        return [load_file(path=p, actor=actor) for p in sorted(folder.glob("*.toml")) if p.name != "navigation.toml"]
 
 
 @lru_cache(maxsize=256)
