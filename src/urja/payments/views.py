@@ -241,10 +241,12 @@ def dev_gateway(request, reference: str):
     if request.method == "POST" and order.status == GatewayOrder.Status.CREATED:
         result = services.simulate_gateway(order=order, outcome=request.POST.get("outcome", ""))
         order.refresh_from_db()
+    back = request.GET.get("next", "")  # the page to return to (the portal's order page): local paths only
+    back = back if back.startswith("/") and not back.startswith("//") and "\\" not in back else ""
     return render(
         request,
         "payments/dev_gateway.html",
-        {"order": order, "result": result, "upi_intent": services.upi_intent(order)},
+        {"order": order, "result": result, "upi_intent": services.upi_intent(order), "back": back},
     )
 
 

@@ -1,11 +1,412 @@
-from django.shortcuts import render
+"""The consumer portal (/portal/): sign-in by mobile number and one-time code, the account picker, and
+the consumer's own bills, payments, usage, prepaid wallet, complaints and contact details.
 
+Every page works without JavaScript (plain forms and links). Every read goes through core.scope with
+the consumer's login ("own" accounts), so another consumer's bill, receipt or request answers 404
+exactly like one that does not exist. State changes are the services' (channels, payments,
+servicedesk, customers); these views only translate forms to calls.
+"""
+
+from decimal import Decimal
+from functools import wraps
+
+from django.contrib.auth import login as auth_login
+from django.contrib.auth import logout as auth_logout
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from urja.billing import documents, ledger
+from urja.billing.models import Bill
+from urja.billing.selectors import scoped_bill
+from urja.channels.services import identity, otp
 from urja.core import regdata
+from urja.core.auth import TooManyAttempts, client_address
+from urja.core.errors import DomainError
+from urja.core.models import Role
+from urja.core.permissions import role_of
+from urja.core.scope import scope_accounts
+from urja.customers.models import Account, Consumer
+from urja.customers.services import set_preferred_language
 from urja.network.models import CareCentre
+from urja.payments import services as payments
+from urja.payments.api import payments_in_scope
+from urja.payments.models import GatewayOrder, PaymentStatus
+
+from . import selectors
+
+SESSION_ACCOUNT = "portal_account"
+SESSION_TICKET = "portal_otp"
+SESSION_CANDIDATES = "portal_candidates"
+LANGUAGES = ("en", "hi", "or")
 
 
-def home(request):
-    """Consumer landing page (en/hi/or): how to reach the utility. Consumer login comes later."""
+def _language(request) -> str:
+    code = translation.get_language() or "en"
+    return code if code in LANGUAGES else "en"
+
+
+def _activate(response, language: str):
+    """Remember the language for the next pages (Django's language cookie)."""
+    from django.conf import settings
+
+    response.set_cookie(settings.LANGUAGE_COOKIE_NAME, language, max_age=365 * 24 * 3600, samesite="Lax")
+    return response
+
+
+def consumer_required(view):
+    """The signed-in consumer's current account as `request.portal_account` (the only one, or the one
+    picked); staff and anonymous callers go to the sign-in page."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if role_of(request.user) != Role.CONSUMER:
+            return redirect(f"{reverse('portal:login')}?next={request.path}")
+        accounts = scope_accounts(request.user, Account.objects.select_related("consumer", "section"))
+        number = request.session.get(SESSION_ACCOUNT)
+        account = accounts.filter(consumer_number=number).first() if number else None
+        if account is None:
+            mine = list(accounts.order_by("consumer_number")[:2])
+            if len(mine) != 1:
+                return redirect("portal:accounts")
+            account = mine[0]
+            request.session[SESSION_ACCOUNT] = account.consumer_number
+        request.portal_account = account
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def landing(request):
+    """Signed in: the consumer's home. Otherwise the contact card and the sign-in form."""
+    if role_of(request.user) == Role.CONSUMER:
+        return dashboard(request)
     channels = regdata.load("portal/contact_channels.toml")
     centres = CareCentre.objects.select_related("office").order_by("office__path", "name")
-    return render(request, "portal/home.html", {"channels": channels, "centres": centres})
+    return render(request, "portal/landing.html", {"channels": channels, "centres": centres})
+
+
+# --- sign-in ------------------------------------------------------------------------------------
+
+
+def login(request):
+    """Step 1: the mobile number. The same answer whether or not the number is registered."""
+    error, status = None, 200
+    if request.method == "POST":
+        mobile = request.POST.get("mobile", "")
+        try:
+            ticket = identity.start_login(mobile=mobile, client=client_address(request), language=_language(request))
+        except (TooManyAttempts, otp.ResendTooSoon) as exc:
+            error, status = _throttle_message(exc), 429
+        except DomainError:
+            error, status = _("Enter a valid 10-digit Indian mobile number."), 400
+        else:
+            request.session[SESSION_TICKET] = {"token": ticket.token, "mobile": identity.normalise_mobile(mobile)}
+            return redirect("portal:login_code")
+    return render(request, "portal/login.html", {"error": error, "values": request.POST}, status=status)
+
+
+def _throttle_message(exc) -> str:
+    if isinstance(exc, TooManyAttempts):
+        minutes = max(1, -(-exc.retry_after // 60))
+        return _("Too many wrong codes. For your security, try again in %(minutes)s minute(s).") % {"minutes": minutes}
+    return _("A code was sent a moment ago. You can ask for a new one in %(seconds)s seconds.") % {
+        "seconds": exc.retry_after
+    }
+
+
+def _masked(mobile: str) -> str:
+    return f"{mobile[:3]} ••••• {mobile[-3:]}" if len(mobile) > 6 else mobile
+
+
+def login_code(request):
+    """Step 2: the six-digit code (or a new one after the cool-down)."""
+    pending = request.session.get(SESSION_TICKET)
+    if not pending:
+        return redirect("portal:login")
+    error, status = None, 200
+    if request.method == "POST" and "resend" in request.POST:
+        try:
+            ticket = identity.start_login(
+                mobile=pending["mobile"], client=client_address(request), language=_language(request)
+            )
+            request.session[SESSION_TICKET] = {**pending, "token": ticket.token}
+        except (TooManyAttempts, otp.ResendTooSoon) as exc:
+            error, status = _throttle_message(exc), 429
+    elif request.method == "POST":
+        try:
+            consumers = identity.finish_login(
+                token=pending["token"], code=request.POST.get("code", ""), client=client_address(request)
+            )
+        except TooManyAttempts as exc:
+            error, status = _throttle_message(exc), 429
+        except otp.WrongCode:
+            error, status = _("The code is wrong or has expired. Check the SMS or ask for a new code."), 400
+        else:
+            del request.session[SESSION_TICKET]
+            return _signed_in(request, consumers)
+    context = {"error": error, "mobile": _masked(pending["mobile"])}
+    return render(request, "portal/login_code.html", context, status=status)
+
+
+def _signed_in(request, consumers: list[Consumer]):
+    if len(consumers) == 1:
+        user = identity.user_for(consumers[0])
+        auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        response = redirect("portal:home")
+        return _activate(response, consumers[0].preferred_language or "en")
+    # several consumers share the number: the picker lists their accounts; picking one signs in as it
+    request.session[SESSION_CANDIDATES] = [c.pk for c in consumers]
+    return redirect("portal:accounts")
+
+
+def accounts(request):
+    """Pick the account to work with: the signed-in consumer's accounts, or — when the number belongs
+    to several consumers — the accounts of each (picking one signs in as its consumer)."""
+    candidates = request.session.get(SESSION_CANDIDATES) or []
+    if role_of(request.user) == Role.CONSUMER:
+        rows = scope_accounts(request.user, Account.objects.select_related("consumer"))
+    elif candidates:
+        rows = Account.objects.filter(consumer_id__in=candidates).select_related("consumer")
+    else:
+        return redirect("portal:login")
+    rows = rows.order_by("consumer__name", "consumer_number")
+    if request.method == "POST":
+        account = rows.filter(consumer_number=request.POST.get("account", "")).first()
+        if account is None:
+            raise Http404
+        if role_of(request.user) != Role.CONSUMER or account.consumer.user_id != request.user.pk:
+            user = identity.user_for(account.consumer)
+            auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        request.session[SESSION_ACCOUNT] = account.consumer_number
+        return redirect("portal:home")
+    return render(request, "portal/accounts.html", {"accounts": rows})
+
+
+@require_POST
+def logout(request):
+    auth_logout(request)
+    return redirect("portal:home")
+
+
+# --- the account -----------------------------------------------------------------------------------
+
+
+@consumer_required
+def dashboard(request):
+    account = request.portal_account
+    summary = selectors.account_summary(account)
+    several = scope_accounts(request.user, Account.objects.all()).count() > 1
+    return render(request, "portal/home.html", {"account": account, "several": several, **summary})
+
+
+@consumer_required
+def bills(request):
+    account = request.portal_account
+    rows = selectors.bills(account, limit=24)
+    return render(request, "portal/bills.html", {"account": account, "bills": rows})
+
+
+def _own_bill(request, bill_number: str) -> Bill:
+    try:
+        bill = scoped_bill(request.user, bill_number)
+    except DomainError as exc:
+        raise Http404 from exc
+    return bill
+
+
+@consumer_required
+def bill(request, bill_number: str):
+    """The bill document in the consumer's language (or ?lang=), with the English copy linked beside."""
+    bill = _own_bill(request, bill_number)
+    language = request.GET.get("lang") or _language(request)
+    return HttpResponse(documents.render_html(bill, language if language in LANGUAGES else "en"))
+
+
+@consumer_required
+def bill_pdf(request, bill_number: str):
+    bill = _own_bill(request, bill_number)
+    language = request.GET.get("lang") or _language(request)
+    try:
+        data = documents.render_pdf(bill, language if language in LANGUAGES else "en")
+    except DomainError as exc:  # no PDF engine on this machine: the HTML copy prints the same
+        return HttpResponse(exc.message, status=503, content_type="text/plain")
+    response = HttpResponse(data, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="bill-{bill.bill_number}.pdf"'
+    return response
+
+
+@consumer_required
+def usage(request):
+    account = request.portal_account
+    return render(request, "portal/usage.html", {"account": account, "chart": selectors.usage_chart(account)})
+
+
+@consumer_required
+def payments_list(request):
+    account = request.portal_account
+    rows = (
+        payments_in_scope(request.user)
+        .filter(account=account, status=PaymentStatus.POSTED)
+        .order_by("-received_at")[:50]
+    )
+    return render(request, "portal/payments.html", {"account": account, "payments": rows})
+
+
+@consumer_required
+def receipt(request, number: str):
+    payment = payments_in_scope(request.user).filter(receipt_number=number.strip().upper()).first()
+    if payment is None:
+        raise Http404
+    verify = f"{reverse('payments:verify')}?number={payment.receipt_number}&code={payment.verification_code}"
+    return render(request, "portal/receipt.html", {"account": request.portal_account, "p": payment, "verify": verify})
+
+
+@consumer_required
+def pay(request):
+    """Pay the balance (or another amount): card / net banking through the gateway's hosted page, or UPI
+    (intent link and QR). The order is the account's; the receipt follows the gateway's callback."""
+    account = request.portal_account
+    due = max(ledger.balance(account=account), Decimal("0"))
+    error = None
+    if request.method == "POST":
+        channel = "upi" if request.POST.get("method") == "upi" else "online"
+        try:
+            order = payments.create_order(
+                consumer_number=account.consumer_number, amount=request.POST.get("amount", ""), channel=channel
+            )
+        except DomainError as exc:
+            error = exc.message
+        else:
+            return redirect("portal:order", reference=order.reference)
+    return render(request, "portal/pay.html", {"account": account, "due": due, "error": error})
+
+
+@consumer_required
+def order(request, reference: str):
+    """An order of this account: where to pay it (gateway page, UPI link and QR) and, once the gateway's
+    callback came, the receipt."""
+    order = (
+        GatewayOrder.objects.select_related("payment")
+        .filter(reference=reference.strip().upper(), account=request.portal_account)
+        .first()
+    )
+    if order is None:
+        raise Http404
+    intent = payments.upi_intent(order)
+    context = {
+        "account": request.portal_account,
+        "order": order,
+        "upi_intent": intent,
+        "qr": documents.qr_svg_data_uri(intent),
+        "checkout": reverse("payments:dev_gateway", kwargs={"reference": order.reference}),
+    }
+    return render(request, "portal/order.html", context)
+
+
+# --- profile: language and contacts ---------------------------------------------------------------------------
+
+
+@consumer_required
+def profile(request):
+    consumer = request.portal_account.consumer
+    error, status = None, 200
+    pending = request.session.get("portal_contact")
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "language":
+                language = request.POST.get("language", "")
+                set_preferred_language(actor=request.user, channel="website", consumer=consumer, language=language)
+                translation.activate(language)
+                return _activate(redirect("portal:profile"), language)
+            if action == "contact":
+                kind = request.POST.get("kind", "")
+                ticket = identity.start_contact_change(
+                    consumer=consumer, kind=kind, value=request.POST.get("value", ""), client=client_address(request)
+                )
+                request.session["portal_contact"] = {"token": ticket.token, "kind": kind}
+                return redirect("portal:profile")
+            if action == "verify" and pending:
+                identity.finish_contact_change(
+                    consumer=consumer, token=pending["token"], code=request.POST.get("code", ""),
+                    client=client_address(request),
+                )  # fmt: skip
+                del request.session["portal_contact"]
+                return redirect("portal:profile")
+        except (TooManyAttempts, otp.ResendTooSoon) as exc:
+            error, status = _throttle_message(exc), 429
+        except otp.WrongCode:
+            error, status = _("The code is wrong or has expired. Check the SMS or ask for a new code."), 400
+        except DomainError as exc:
+            error, status = exc.message, 400
+    contacts = consumer.contacts.order_by("kind", "-is_primary", "value")
+    context = {"account": request.portal_account, "consumer": consumer, "contacts": contacts, "pending": pending,
+               "error": error}  # fmt: skip
+    return render(request, "portal/profile.html", context, status=status)
+
+
+# --- complaints and requests (channel matrix: what the website may lodge) ---------------------------------
+
+
+def _own_request(request, number: str):
+    from urja.servicedesk.models import ServiceRequest
+
+    found = scope_accounts(
+        request.user, ServiceRequest.objects.select_related("request_type", "office", "outage"), "account__"
+    ).filter(number=number.strip().upper(), account=request.portal_account)
+    item = found.first()
+    if item is None:
+        raise Http404
+    return item
+
+
+@consumer_required
+def complaints(request):
+    """The account's requests and complaints, and the form to lodge one of the types the channel
+    matrix allows on the website."""
+    from urja.servicedesk.services import register_request
+
+    account = request.portal_account
+    types = selectors.web_request_types()
+    error, status = None, 200
+    if request.method == "POST":
+        code = request.POST.get("type", "")
+        chosen = next((t for t in types if f"{t.type_code}/{t.subtype_code}" == code), None)
+        if chosen is None:
+            error, status = _("Choose what your request is about."), 400
+        else:
+            try:
+                reg = register_request(
+                    actor=request.user,
+                    channel="website",
+                    type_code=chosen.type_code,
+                    subtype_code=chosen.subtype_code,
+                    account=account,
+                    description=request.POST.get("description", "")[:2000],
+                    language=_language(request),
+                )
+            except DomainError as exc:
+                error, status = exc.message, 400
+            else:
+                return redirect("portal:complaint", number=reg.request.number)
+    rows = selectors.requests_of(account)
+    context = {"account": account, "types": types, "requests": rows, "error": error}
+    return render(request, "portal/complaints.html", context, status=status)
+
+
+@consumer_required
+def complaint(request, number: str):
+    from urja.servicedesk import selectors as desk
+
+    item = _own_request(request, number)
+    view = desk.status_view(item)
+    feedback = None
+    if item.status == desk.states_of(item).closed:
+        feedback = reverse("servicedesk:feedback", args=[desk.feedback_token(item)])
+    context = {"account": request.portal_account, "r": item, "view": view, "timeline": desk.timeline(item),
+               "feedback": feedback}  # fmt: skip
+    return render(request, "portal/complaint.html", context)

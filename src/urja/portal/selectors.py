@@ -1,0 +1,92 @@
+"""Reads of the portal: one account's summary, bills, usage and prepaid charges. The callers pass an
+account already cut to the consumer's own (core.scope), so nothing here widens what is seen."""
+
+from decimal import Decimal
+
+from urja.billing import ledger
+from urja.billing.models import Bill
+from urja.customers.models import Account
+from urja.payments.models import Payment, PaymentStatus, PrepaidCharge
+
+
+def latest_bill(account: Account) -> Bill | None:
+    return Bill.objects.filter(account=account).order_by("-period_start", "-id").first()
+
+
+def bills(account: Account, *, limit: int = 24) -> list[Bill]:
+    return list(
+        Bill.objects.filter(account=account)
+        .only("bill_number", "period_start", "period_end", "bill_date", "due_date", "units", "net_payable", "kind")
+        .order_by("-period_start", "-id")[:limit]
+    )
+
+
+def account_summary(account: Account) -> dict:
+    """Home page: what is owed (or the prepaid wallet's balance), the latest bill and last payment."""
+    balance = ledger.balance(account=account)
+    last_payment = (
+        Payment.objects.filter(account=account, status=PaymentStatus.POSTED)
+        .only("receipt_number", "amount", "received_at")
+        .order_by("-received_at")
+        .first()
+    )
+    summary = {
+        "balance": balance,
+        "due": max(balance, Decimal("0")),
+        "credit": max(-balance, Decimal("0")),
+        "bill": latest_bill(account),
+        "last_payment": last_payment,
+    }
+    if account.is_prepaid:
+        summary["wallet"] = -balance
+        summary["charges"] = list(
+            PrepaidCharge.objects.filter(wallet__account=account).order_by("-day")[:14].values("day", "kwh", "amount")
+        )
+    return summary
+
+
+def usage_chart(account: Account, months: int = 12) -> dict:
+    """The last `months` bills' units as SVG bars (server-drawn: no JavaScript needed)."""
+    rows = list(
+        Bill.objects.filter(account=account)
+        .exclude(kind=Bill.Kind.FINAL)
+        .order_by("-period_start")
+        .values_list("period_start", "units")[:months]
+    )[::-1]
+    top = max((float(u) for _, u in rows), default=0.0) or 1.0
+    width, height, gap = 340, 160, 4
+    n = max(len(rows), 1)
+    bar = (width - gap * n) / n
+    bars = []
+    for i, (start, units) in enumerate(rows):
+        h = max(1.0, float(units) / top * (height - 34))
+        bars.append(
+            {
+                "x": round(i * (bar + gap), 1),
+                "y": round(height - 16 - h, 1),
+                "w": round(bar, 1),
+                "h": round(h, 1),
+                "label": start.strftime("%m/%y"),
+                "units": f"{units:.0f}",
+                "ty": round(height - 20 - h, 1),
+                "cx": round(i * (bar + gap) + bar / 2, 1),
+            }
+        )
+    return {"bars": bars, "width": width, "height": height, "rows": rows}
+
+
+def web_request_types() -> list:
+    """Request and complaint types the channel matrix allows on the website (the active schedule)."""
+    from urja.servicedesk import catalogue
+
+    schedule = catalogue.active_schedule()
+    column = catalogue.channel_column(schedule, "website")
+    return [t for t in schedule.types.order_by("kind", "type_name", "name") if column in t.channels]
+
+
+def requests_of(account: Account, *, limit: int = 30) -> list:
+    from urja.servicedesk.models import ServiceRequest
+
+    return list(
+        ServiceRequest.objects.filter(account=account).select_related("request_type").order_by("-registered_at")[:limit]
+    )
