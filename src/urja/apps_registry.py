@@ -23,7 +23,6 @@ URJA_APPS: tuple[str, ...] = (
     "payments",
     "servicedesk",
     "connections",
-    "reports",
     "channels",
     "portal",
     "backoffice",
