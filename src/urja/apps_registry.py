@@ -23,6 +23,7 @@ URJA_APPS: tuple[str, ...] = (
     "payments",
     "servicedesk",
     "connections",
+    "reports",
     "channels",
     "portal",
     "backoffice",
