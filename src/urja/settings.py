@@ -105,6 +105,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # |rupees |inr |indian |day |when |label on every page (issue 15: one format everywhere)
+            "builtins": ["urja.core.templatetags.urja_format"],
         },
     },
 ]
@@ -142,6 +144,10 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("hi", "हिन्दी"), ("or", "ଓଡ଼ିଆ")]
 LOCALE_PATHS = [SRC_DIR / "urja" / "locale"]
 TIME_ZONE = "Asia/Kolkata"
+# One date format everywhere, dd-mm-yyyy (issue 15): Django's locale formats (hi: "j F Y") yield to ours.
+FORMAT_MODULE_PATH = ["urja.formats"]
+DATE_FORMAT = SHORT_DATE_FORMAT = "d-m-Y"
+DATETIME_FORMAT = SHORT_DATETIME_FORMAT = "d-m-Y H:i"
 USE_I18N = True
 USE_TZ = True
 

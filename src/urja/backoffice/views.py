@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from urja.core.errors import DomainError
 from urja.core.models import AuditEvent, Channel, Role
 from urja.core.permissions import ALL_STAFF_ROLES, office_path_of, role_of
-from urja.core.scope import scope_accounts
+from urja.core.scope import collect_channels, scope_accounts
 from urja.customers import services as customer_services
 from urja.customers.models import Account
 
@@ -134,6 +134,8 @@ def _account_context(request, account: Account, **forms) -> dict:
     categories = {c["code"]: c["name"] for c in customer_services.regdata.load("customers/categories.toml")["category"]}
     supply_types = customer_services.supply_type_table()
     can_change_status = role_of(user) in (*STATUS_CHANGE_ROLES, Role.ADMIN)
+    cashier = navigation.safe_reverse("payments:cashier")
+    may_take_payment = cashier and "counter" in collect_channels(user)
     offices = account.section.ancestors()
     return {
         "account": account,
@@ -150,6 +152,7 @@ def _account_context(request, account: Account, **forms) -> dict:
         "audit": _audit_trail(account),
         "panels": navigation.account_panels(account.consumer_number, user),
         "can_change_status": can_change_status,
+        "take_payment_url": f"{cashier}?consumer={account.consumer_number}" if may_take_payment else "",
         "status_form": forms.get("status_form") or StatusForm(current=account.status),
         "contact_form": forms.get("contact_form") or ContactForm(),
         "language_form": forms.get("language_form") or LanguageForm(initial={"language": consumer.preferred_language}),

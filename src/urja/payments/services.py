@@ -987,6 +987,8 @@ def handover_report(*, day: date, office_path: str = "") -> dict:
             entry["in_hand"] = cash_in_hand(agent=user)
             if entry["in_hand"] > 0:
                 entry["flags"].append("cash_not_deposited")
+        else:  # a counter's cashier: cash taken and not yet deposited
+            entry["in_hand"] = paise(max(entry["cash"] - entry["deposited"], Decimal(0)))
     return {"day": day, "collectors": sorted(rows.values(), key=lambda e: e["username"])}
 
 

@@ -67,7 +67,13 @@ def _counter_account(request, consumer_number: str) -> tuple[Account, bool]:
 def cashier(request):
     user = _staff(request)
     session = CashierSession.objects.filter(cashier=user, status=CashierSession.Status.OPEN).first()
-    context = {"session": session, "totals": services.session_totals(session) if session else None}
+    # ?consumer=<number> (the 360° page's "Take payment") opens the payment form at once
+    prefill = request.GET.get("consumer", "").strip().upper()
+    context = {
+        "session": session,
+        "totals": services.session_totals(session) if session else None,
+        "prefill": prefill if prefill.isalnum() and len(prefill) <= 30 else "",
+    }
     return render(request, "payments/cashier.html", context)
 
 
@@ -98,9 +104,11 @@ def cashier_form(request, consumer_number: str):
 
 
 def _pay_form(request, account, limited: bool = False, *, error=None, values=None):
+    balance = None if limited else ledger.balance(account=account)
     context = {
         "account": account,
-        "balance": None if limited else ledger.balance(account=account),
+        "balance": balance,
+        "credit": -balance if balance is not None and balance < 0 else None,
         "key": uuid.uuid4().hex,
         "error": error,
         "values": values or {},
@@ -128,7 +136,10 @@ def cashier_pay(request):
         )
     except DomainError as exc:
         return _pay_form(request, account, limited, error=exc.message, values=post)
-    return render(request, "payments/_paid.html", {"payment": payment})
+    # the session's totals in the page header are swapped in with the receipt (out of band)
+    session = CashierSession.objects.filter(cashier=user, status=CashierSession.Status.OPEN).first()
+    totals = services.session_totals(session) if session else None
+    return render(request, "payments/_paid.html", {"payment": payment, "session": session, "totals": totals})
 
 
 @login_required
@@ -155,9 +166,11 @@ def cashier_session(request):
 def account_panel(request, consumer_number: str):
     _staff(request)
     account = _scoped_account(request, consumer_number)
+    balance = ledger.balance(account=account)
     context = {
         "account": account,
-        "balance": ledger.balance(account=account),
+        "balance": balance,
+        "credit": -balance if balance < 0 else None,
         "payments": account.payments.all()[:20],
         "wallet": getattr(account, "wallet", None) if account.is_prepaid else None,
         "tokens": PaygToken.objects.filter(device__account=account)[:10],
