@@ -1,0 +1,135 @@
+"""Reads of the reports app (no writes). Every read is scoped by office: a division's staff see their
+division and what is under it; a node outside the scope answers like a nonexistent one."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from urja.core.scope import not_found, scope_offices
+
+from .models import AccountingRun, EnergyBalance, Level
+from .services import parse_period, previous_period
+
+CHILD_LEVEL = {
+    Level.UTILITY: (Level.CIRCLE, Level.DIVISION),
+    Level.CIRCLE: (Level.DIVISION,),
+    Level.DIVISION: (Level.SUBDIVISION, Level.FEEDER),
+    Level.SUBDIVISION: (Level.SECTION, Level.FEEDER),
+    Level.SECTION: (Level.FEEDER,),
+    Level.FEEDER: (Level.DT,),
+    Level.DT: (),
+}
+
+
+def current_period() -> str:
+    today = timezone.localdate()
+    return previous_period(f"{today.year:04d}-{today.month:02d}")
+
+
+def latest_period() -> str:
+    run = AccountingRun.objects.order_by("-period").first()
+    return run.period if run else current_period()
+
+
+def balances(user, *, period: str) -> QuerySet:
+    parse_period(period)
+    return scope_offices(user, EnergyBalance.objects.filter(period=period), "office_path")
+
+
+def top_nodes(user, *, period: str) -> list[EnergyBalance]:
+    """The highest nodes the user may see: the utility for head office, else their own office."""
+    rows = balances(user, period=period).filter(category="").exclude(level__in=(Level.DT, Level.FEEDER))
+    rows = list(rows.order_by("office_path"))
+    if not rows:
+        return []
+    shortest = min(len(r.office_path) for r in rows)
+    return [r for r in rows if len(r.office_path) == shortest]
+
+
+def node(user, *, period: str, level: str, node_id: int) -> EnergyBalance:
+    if level not in Level.values:
+        raise not_found("node", f"{level}/{node_id}")
+    row = balances(user, period=period).filter(level=level, node_id=node_id, category="").first()
+    if row is None:
+        raise not_found("node", f"{level}/{node_id}")
+    return row
+
+
+def children(user, *, period: str, parent: EnergyBalance) -> list[EnergyBalance]:
+    """Offices below an office, its feeders (feeders of the office itself: a feeder's parent is its
+    office), a feeder's DTs; worst AT&C loss first (unknown last)."""
+    rows = balances(user, period=period).filter(
+        category="", parent_level=parent.level, parent_id=parent.node_id, level__in=CHILD_LEVEL[parent.level]
+    )
+    return sorted(rows, key=lambda r: (r.atc_loss is None, -(r.atc_loss or 0), r.code))
+
+
+def categories(user, *, period: str, parent: EnergyBalance) -> list[EnergyBalance]:
+    return list(
+        balances(user, period=period)
+        .filter(level=parent.level, node_id=parent.node_id)
+        .exclude(category="")
+        .order_by("category")
+    )
+
+
+def trend(user, *, period: str, level: str, node_id: int, months: int = 12) -> list[dict]:
+    """The node's last `months` periods up to `period` (missing months as empty rows)."""
+    periods = [previous_period(period, k) if k else period for k in range(months - 1, -1, -1)]
+    found = {
+        r.period: r
+        for r in scope_offices(
+            user,
+            EnergyBalance.objects.filter(level=level, node_id=node_id, category="", period__in=periods),
+            "office_path",
+        )
+    }
+    return [{"period": p, "row": found.get(p)} for p in periods]
+
+
+def ranked_dts(user, *, period: str, limit: int = 50) -> list[EnergyBalance]:
+    """DTs by AT&C loss, worst first (only DTs whose loss is known)."""
+    return list(
+        balances(user, period=period)
+        .filter(level=Level.DT, category="", atc_loss__isnull=False)
+        .order_by("-atc_loss", "code")[:limit]
+    )
+
+
+def flagged(user, *, period: str, limit: int = 200) -> list[EnergyBalance]:
+    return list(
+        balances(user, period=period)
+        .filter(category="", input_status__in=("estimated", "missing"), level__in=(Level.DT, Level.FEEDER))
+        .order_by("level", "code")[:limit]
+    )
+
+
+def percent(value: Decimal | None) -> str:
+    return "—" if value is None else f"{value * 100:.2f}%"
+
+
+def trend_chart(points: list[dict], width: int = 560, height: int = 180) -> dict:
+    """AT&C loss, BE and CE over the months as SVG polylines (server-drawn, no JavaScript)."""
+    n = len(points)
+    step = (width - 40) / max(n - 1, 1)
+
+    def line(attr: str) -> str:
+        coords = []
+        for i, p in enumerate(points):
+            value = getattr(p["row"], attr) if p["row"] is not None else None
+            if value is not None:
+                v = max(min(float(value), 1.2), -0.2)
+                coords.append(f"{30 + i * step:.1f},{height - 20 - (v + 0.2) / 1.4 * (height - 40):.1f}")
+        return " ".join(coords)
+
+    return {
+        "width": width,
+        "height": height,
+        "loss": line("atc_loss"),
+        "be": line("billing_efficiency"),
+        "ce": line("collection_efficiency"),
+        "labels": [{"x": round(30 + i * step, 1), "text": p["period"][2:]} for i, p in enumerate(points)],
+    }

@@ -1,0 +1,121 @@
+"""Managers' pages at /reports/ (thin: reads from selectors, state changes through services)."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+
+from urja.core.errors import DomainError, NotFound
+from urja.core.models import Role
+from urja.core.permissions import role_of
+
+from . import exports, selectors
+
+REPORT_ROLES = (Role.MANAGER, Role.ENGINEER, Role.BILLING_OFFICER, Role.ADMIN)
+
+
+def manager_required(view):
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if role_of(request.user) not in REPORT_ROLES and not request.user.is_superuser:
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _period(request) -> str:
+    period = (request.GET.get("period") or "").strip() or selectors.latest_period()
+    try:
+        selectors.parse_period(period)
+    except DomainError:
+        period = selectors.latest_period()
+    return period
+
+
+def _export(request, rows, name: str):
+    fmt = request.GET.get("format")
+    header, data = exports.balance_rows(rows)
+    if fmt == "csv":
+        response = HttpResponse(exports.to_csv(header, data), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+        return response
+    if fmt == "xlsx":
+        response = HttpResponse(
+            exports.to_xlsx(header, data),
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+        response["Content-Disposition"] = f'attachment; filename="{name}.xlsx"'
+        return response
+    return None
+
+
+@manager_required
+def dashboard(request):
+    period = _period(request)
+    tops = selectors.top_nodes(request.user, period=period)
+    if len(tops) == 1:
+        return node_page(request, level=tops[0].level, node_id=tops[0].node_id, period=period)
+    exported = _export(request, tops, f"energy-{period}")
+    if exported:
+        return exported
+    return render(request, "reports/dashboard.html", {"period": period, "rows": tops, "node": None})
+
+
+@manager_required
+def node(request, level: str, node_id: int):
+    return node_page(request, level=level, node_id=node_id, period=_period(request))
+
+
+def node_page(request, *, level: str, node_id: int, period: str):
+    try:
+        here = selectors.node(request.user, period=period, level=level, node_id=node_id)
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+    rows = selectors.children(request.user, period=period, parent=here)
+    exported = _export(request, [here, *rows], f"energy-{period}-{level}-{here.code}")
+    if exported:
+        return exported
+    points = selectors.trend(request.user, period=period, level=level, node_id=node_id)
+    context = {
+        "period": period,
+        "node": here,
+        "rows": rows,
+        "categories": selectors.categories(request.user, period=period, parent=here),
+        "chart": selectors.trend_chart(points),
+        "trend": points,
+        "ancestors": _ancestors(request.user, here, period),
+    }
+    return render(request, "reports/dashboard.html", context)
+
+
+def _ancestors(user, here, period):
+    chain = []
+    current = here
+    while current.parent_id:
+        try:
+            current = selectors.node(user, period=period, level=current.parent_level, node_id=current.parent_id)
+        except NotFound:
+            break
+        chain.append(current)
+    return chain[::-1]
+
+
+@manager_required
+def losses(request):
+    period = _period(request)
+    rows = selectors.ranked_dts(request.user, period=period, limit=100)
+    exported = _export(request, rows, f"dt-losses-{period}")
+    if exported:
+        return exported
+    return render(
+        request,
+        "reports/losses.html",
+        {"period": period, "rows": rows, "flagged": selectors.flagged(request.user, period=period)},
+    )
