@@ -700,8 +700,12 @@ def record_meter_test(
 # --- consumption over a chain of readings ------------------------------------------------
 
 
-def _segments(opening: Reading, closing: Reading, attr: str = "kwh") -> list[calc.Segment]:
-    """Register segments from `opening` to `closing`, one per meter that served the account."""
+def _segments(
+    opening: Reading, closing: Reading, attr: str = "kwh", *, installations: list[Installation] | None = None
+) -> list[calc.Segment]:
+    """Register segments from `opening` to `closing`, one per meter that served the account.
+    `installations`: the account's installations (meter selected, ordered by installed_at, id)
+    already loaded (batch VEE); otherwise they are queried."""
     if opening.installation_id == closing.installation_id:
         meter = closing.meter
         return [
@@ -709,12 +713,16 @@ def _segments(opening: Reading, closing: Reading, attr: str = "kwh") -> list[cal
                 getattr(opening, attr), getattr(closing, attr), meter.register_digits, meter.multiplying_factor
             )
         ]
-    insts = list(
-        Installation.objects.select_related("meter")
-        .filter(account_id=closing.account_id, installed_at__gte=opening.installation.installed_at)
-        .filter(installed_at__lte=closing.installation.installed_at)
-        .order_by("installed_at", "id")
-    )
+    lo, hi = opening.installation.installed_at, closing.installation.installed_at
+    if installations is None:
+        insts = list(
+            Installation.objects.select_related("meter")
+            .filter(account_id=closing.account_id, installed_at__gte=lo)
+            .filter(installed_at__lte=hi)
+            .order_by("installed_at", "id")
+        )
+    else:
+        insts = [i for i in installations if i.account_id == closing.account_id and lo <= i.installed_at <= hi]
     segments = []
     for inst in insts:
         start = getattr(opening, attr) if inst.pk == opening.installation_id else getattr(inst, f"initial_{attr}")
@@ -725,8 +733,10 @@ def _segments(opening: Reading, closing: Reading, attr: str = "kwh") -> list[cal
     return segments
 
 
-def consumption_between(opening: Reading, closing: Reading) -> Decimal:
-    return calc.consumption(_segments(opening, closing), rollover_margin())
+def consumption_between(
+    opening: Reading, closing: Reading, *, installations: list[Installation] | None = None
+) -> Decimal:
+    return calc.consumption(_segments(opening, closing, installations=installations), rollover_margin())
 
 
 def day_consumption(*, account: Account, day: date) -> Decimal | None:
@@ -789,13 +799,18 @@ def monthly_history(account: Account, *, before: datetime, months: int = 13) -> 
         .filter(read_at__gte=since, read_at__lt=before)
         .order_by("read_at", "id")
     )
+    return history_of(readings)
+
+
+def history_of(readings: list[Reading], *, consumption=consumption_between) -> list[vee.MonthUse]:
+    """`monthly_history` of usable readings already selected (ordered by read_at, id)."""
     months_acc: dict[tuple[int, int], list] = {}
     for a, b in itertools.pairwise(readings):
         seconds = (b.read_at - a.read_at).total_seconds()
         if seconds < 3600:
             continue
         try:
-            units = consumption_between(a, b)
+            units = consumption(a, b)
         except calc.RegisterError:
             continue
         d = _local_date(b.read_at)
@@ -903,35 +918,66 @@ def _resolve(meter: Meter | str | None, account: Account | None, at: datetime) -
     return meter, inst
 
 
-def validate_reading(reading: Reading) -> list[vee.Failure]:
+class VeeLookups:
+    """What `validate_reading` reads and writes around the rules, one query each (the per-reading
+    path). `metering.vee_batch.Preloaded` answers the same questions from rows loaded once per
+    batch; the rules themselves are the same code either way."""
+
+    def previous_actual(self, reading: Reading) -> Reading | None:
+        return previous_reading(reading, actual_only=True)
+
+    def next_actual(self, reading: Reading) -> Reading | None:
+        return next_reading(reading)
+
+    def consumption(self, opening: Reading, closing: Reading) -> Decimal:
+        return consumption_between(opening, closing)
+
+    def history(self, account: Account, before: datetime) -> list[vee.MonthUse]:
+        return monthly_history(account, before=before)
+
+    def in_window(self, account: Account, day: date) -> bool:
+        return _in_window(account, day)
+
+    def save(self, reading: Reading) -> None:
+        reading.save(update_fields=["exceptions", "vee_status"])
+
+    def reconcile(self, reading: Reading) -> None:
+        _reconcile(reading)
+
+
+_PER_READING = VeeLookups()
+
+
+def validate_reading(reading: Reading, *, lookups: VeeLookups | None = None) -> list[vee.Failure]:
     """Run the VEE rules on a reading and store the outcome (status and every failed rule)."""
+    lk = lookups or _PER_READING
     account = reading.account
     rules = vee_rules()
     failures: list[vee.Failure] = []
     md = None
     if reading.kwh is not None and reading.status in REGISTER_STATUSES:
         # Measured against the last measured reading: estimates are settled, not validated against.
-        prev = previous_reading(reading, actual_only=True)
+        prev = lk.previous_actual(reading)
         units, backwards = None, None
         days = Decimal(30)
         if prev is not None:
             try:
-                units = consumption_between(prev, reading)
+                units = lk.consumption(prev, reading)
             except calc.RegisterError as exc:
                 if exc.code == "negative_consumption":
                     backwards = (prev.kwh, reading.kwh)
                 else:
                     failures.append(vee.Failure(exc.code, "review", str(exc)))
             days = Decimal(max((reading.read_at - prev.read_at).total_seconds(), 3600)) / Decimal(86400)
-        nxt = next_reading(reading) if backwards is None else None
+        nxt = lk.next_actual(reading) if backwards is None else None
         if nxt is not None:
             # Out of order: the register must also not go backwards from this reading to the next one.
             try:
-                consumption_between(reading, nxt)
+                lk.consumption(reading, nxt)
             except calc.RegisterError as exc:
                 if exc.code == "negative_consumption":
                     backwards = (reading.kwh, nxt.kwh)
-        history = [h for h in monthly_history(account, before=reading.read_at) if h.actual]
+        history = [h for h in lk.history(account, reading.read_at) if h.actual]
         n = int(vee_config()["estimation"]["average_months"])
         daily = None
         if len(history) >= 1:
@@ -940,7 +986,7 @@ def validate_reading(reading: Reading) -> list[vee.Failure]:
         window_rule = rules.get("outside_window")
         in_win = None
         if window_rule and reading.source in window_rule.get("applies_to", []):
-            in_win = _in_window(account, _local_date(reading.read_at))
+            in_win = lk.in_window(account, _local_date(reading.read_at))
         load = account.sanctioned_load
         md = reading.md_kva if account.load_unit == "kVA" else reading.md_kw
         if md is not None:
@@ -965,11 +1011,11 @@ def validate_reading(reading: Reading) -> list[vee.Failure]:
             failures.extend(vee.validate(check, rules))
     reading.exceptions = [f.as_dict() for f in failures] or None
     reading.vee_status = vee.outcome(failures)
-    reading.save(update_fields=["exceptions", "vee_status"])
+    lk.save(reading)
     if any(f.rule == "md_exceeded" for f in failures):
         _notify_md_exceeded(reading, md)
     if reading.vee_status in USABLE_VEE and reading.status == ReadingStatus.ACTUAL:
-        _reconcile(reading)
+        lk.reconcile(reading)
     return failures
 
 
@@ -1255,6 +1301,15 @@ def run_vee_pending(*, limit: int = 5000) -> int:
 
 
 def validate_many(ids: list[int]) -> int:
+    """Validate pending readings in the order given, per batch (`metering.vee_batch`: the same
+    rules, their neighbours and history loaded once per chunk of readings)."""
+    from .vee_batch import validate_batch
+
+    return validate_batch(ids)
+
+
+def validate_one_by_one(ids: list[int]) -> int:
+    """The per-reading path of `validate_many`: a transaction and the queries of each reading."""
     done = 0
     for pk in ids:
         with transaction.atomic():

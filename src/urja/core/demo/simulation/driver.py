@@ -63,6 +63,15 @@ PHOTO = bytes.fromhex(
 )
 SEASON = {1: 0.8, 2: 0.85, 3: 1.0, 4: 1.25, 5: 1.4, 6: 1.3, 7: 1.1, 8: 1.05, 9: 1.05, 10: 0.95, 11: 0.85, 12: 0.8}
 CYCLES_MONTHLY = ("C01", "C02", "C03", "C04", "HT")
+# Per cycle and month, this many static meters are read one by one through `record_reading`
+# (photo, self-reading, duplicates, late readings); the others' register values come in the field
+# agents' handheld file (`importer.import_file(source="field_agent")`, VEE per batch). Door-locked
+# and defective visits always go one by one (they carry no register value).
+FIELD_DETAIL = 40
+# Per payment channel and month, this many payments go through that channel's service one by
+# one; the rest of the month's payers pay through the bank aggregator's settlement file
+# (`payments.services.import_settlement`, the bulk path).
+PAYMENT_DETAIL = 40
 
 
 @dataclass
@@ -421,7 +430,7 @@ class Simulation:
             if not conns:
                 continue
             day = date(y, m, min(metering.read_day(cycle), 28))
-            smart, amr = [], []
+            smart, amr, handheld = [], [], []
             for n, conn in enumerate(conns):
                 at = datetime.combine(day, datetime.min.time(), IST).replace(hour=9 + n % 8, minute=(n * 7) % 60)
                 self.clock.set(at + timedelta(minutes=1))
@@ -455,6 +464,9 @@ class Simulation:
                         )
                     elif roll < 0.08:
                         continue  # no visit this month: the bill run estimates
+                    elif n >= FIELD_DETAIL:
+                        handheld.append((conn, at))
+                        continue
                     elif roll < 0.18:
                         metering.record_reading(
                             actor=None,
@@ -487,6 +499,8 @@ class Simulation:
             if smart:
                 self._smart_batch(smart)
                 stats.readings += len(smart)
+            if handheld:
+                self._handheld_file(cycle, handheld, y, m)
             if amr:
                 path = self.tmp / f"amr-{cycle}-{y}{m:02d}.csv"
                 with path.open("w", newline="") as fh:
@@ -525,6 +539,24 @@ class Simulation:
                 if k == 1 and cycle == "HT":
                     self._wrong_cycle_file(amr, y, m)
         metering.run_vee_pending()
+
+    def _handheld_file(self, cycle: str, items: list, y: int, m: int) -> None:
+        """The field agents' handheld devices upload the day's register values as one file."""
+        from urja.metering import importer
+
+        path = self.tmp / f"handheld-{cycle}-{y}{m:02d}.csv"
+        with path.open("w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(importer.columns())
+            width = len(importer.columns())
+            for conn, at in items:
+                w.writerow([conn.meter.serial, at.isoformat(), conn.meter.register] + [""] * (width - 3))
+        batch = importer.import_file(
+            path=path, actor=self.agent, channel="field_agent", source="field_agent", bill_cycle=cycle
+        )
+        self.stats.readings += batch.inserted
+        if batch.rejected:
+            self.note(f"handheld file {path.name}: {batch.rejected} rows rejected")
 
     def _gateway(self):
         """The MQTT gateway, fed through its inbox (no broker connection): messages are parsed,
@@ -801,6 +833,7 @@ class Simulation:
             day = due - timedelta(days=rng.randint(0, 4)) if on_time else due + timedelta(days=rng.randint(3, 18))
             plan.append((day, rng.random(), conn, bill, on_time))
         plan.sort(key=lambda p: (p[0], p[1]))
+        per_channel: Counter = Counter()
         for day, when, conn, bill, on_time in plan:
             # a moment in the day's office hours (the plan is sorted by it): the clock is set, never
             # pushed by a tick per payment (thousands of ticks would carry it weeks past the day)
@@ -812,6 +845,9 @@ class Simulation:
             channel = conn.channel
             if channel == "field_agent" and account.section_id != self.agent.staff.office_id:
                 channel = "counter"
+            per_channel[channel] += 1
+            if per_channel[channel] > PAYMENT_DETAIL:
+                channel = "bank"  # through the aggregator's settlement file
             digital = channel in ("online", "upi")
             amount = owed
             if on_time:
