@@ -3,6 +3,7 @@ gateway, quick pay, reconciliation, prepaid and collection pages. Thin: services
 
 import uuid
 from datetime import date
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -277,17 +278,69 @@ def handover(request):
     return render(request, "payments/handover.html", {"report": report, "day": day})
 
 
+OPEN_CASES = ("flagged", "notice_sent", "due")
+
+
 @login_required
 def collections(request):
+    """The collection work list: filtered (status, reason, office, a word of the name or the number,
+    amount at least), 50 a page, and the same rows as CSV (?format=csv)."""
+    from django.db.models import Q
+
+    from urja.core import listing
+    from urja.core.scope import scope_offices
+    from urja.network.models import Office
+
     _staff(request)
-    status = request.GET.get("status", "")
+    get = request.GET
+    status, reason, office_code = get.get("status", "open"), get.get("reason", ""), get.get("office", "")
+    q, min_amount = get.get("q", "").strip()[:60], get.get("min", "").strip()
     qs = scope_accounts(request.user, CollectionCase.objects.select_related("account__consumer"), "account__")
-    if status:
+    if status == "open":
+        qs = qs.filter(status__in=OPEN_CASES)
+    elif status in CollectionCase.Status.values:
         qs = qs.filter(status=status)
+    if reason in CollectionCase.Reason.values:
+        qs = qs.filter(reason=reason)
+    offices = scope_offices(request.user, Office.objects.exclude(level="utility"), "path").order_by("path")
+    office = offices.filter(code=office_code).first() if office_code else None
+    if office is not None:
+        qs = qs.filter(account__office_path__startswith=office.path)
+    if q:
+        words = Q()
+        for word in q.split()[:4]:
+            words &= Q(account__consumer__name__icontains=word)
+        qs = qs.filter(words | Q(account__consumer_number__startswith=q.upper()))
+    try:
+        if min_amount:
+            qs = qs.filter(amount_due__gte=Decimal(min_amount))
+    except (ArithmeticError, ValueError):
+        min_amount = ""
+    qs = qs.order_by("-amount_due", "id")
+    if listing.wants_csv(request):
+        header = ["consumer_number", "name", "reason", "amount_due", "flagged_on", "notice", "pay_by", "status"]
+        rows = (
+            [c.account.consumer_number, c.account.consumer.name, c.get_reason_display(), c.amount_due,
+             c.flagged_on, c.notice_number, c.pay_by or "", c.get_status_display()]
+            for c in qs.iterator(chunk_size=2000)
+        )  # fmt: skip
+        return listing.csv_response("collections", header, rows)
     return render(
         request,
         "payments/collections.html",
-        {"cases": qs[:500], "status": status, "statuses": CollectionCase.Status.choices},
+        {
+            "page": listing.page_of(request, qs),
+            "query": listing.query_without(request, "page", "format"),
+            "export_url": listing.export_url(request),
+            "status": status,
+            "statuses": [("open", _("Open")), *CollectionCase.Status.choices],
+            "reason": reason,
+            "reasons": CollectionCase.Reason.choices,
+            "offices": offices,
+            "office": office_code,
+            "q": q,
+            "min": min_amount,
+        },
     )
 
 
