@@ -13,6 +13,7 @@ from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from urja.core.errors import DomainError
@@ -91,12 +92,64 @@ def _staff_home(request):
     )
 
 
-def _search(user, query: str) -> list[Account]:
+# Numbers other apps give out, resolved to the account they belong to: (app, model, field, account path).
+IDENTIFIERS = (
+    ("metering", "Installation", "meter__serial", "account", gettext_lazy("meter serial")),
+    ("servicedesk", "ServiceRequest", "number", "account", gettext_lazy("request number")),
+    ("payments", "Payment", "receipt_number", "account", gettext_lazy("receipt number")),
+    ("connections", "Application", "number", "account", gettext_lazy("application number")),
+)
+
+
+def _identifier_matches(user, query: str) -> list[Account]:
+    """Accounts found by a meter serial, request, receipt or application number (exact, indexed)."""
+    from django.apps import apps
+
+    token = query.strip().upper()
+    if not token or " " in token or len(token) > 40 or not any(ch.isdigit() for ch in token):
+        return []  # every serial and number has a digit
+    found: list[Account] = []
+    for app, model_name, field, account_field, what in IDENTIFIERS:
+        try:
+            model = apps.get_model(app, model_name)
+        except LookupError:
+            continue
+        if not any(f.name == account_field for f in model._meta.get_fields()):
+            continue
+        ids = list(
+            model.objects.filter(**{f"{field}__iexact": token}).exclude(**{f"{account_field}__isnull": True})
+            .values_list(f"{account_field}_id", flat=True)[:5]
+        )  # fmt: skip
+        if not ids:
+            continue
+        for account in scoped_accounts(user).select_related("consumer", "section").filter(pk__in=ids):
+            account.matched = f"{what} {token}"
+            found.append(account)
+    return found
+
+
+def _search(user, query: str, limit: int = 20) -> list[Account]:
+    """Consumer number, mobile, name prefix (customers.services.search_accounts); then any word of
+    the name ('Behera', 'Ltd'); and meter serial, request, receipt or application number."""
     if len(query.strip()) < MIN_QUERY:
         return []
     queryset = scoped_accounts(user).select_related("consumer", "section")
-    found = customer_services.search_accounts(queryset=queryset, query=query)
-    accounts = list(found)
+    accounts = _identifier_matches(user, query)
+    seen = {a.pk for a in accounts}
+    for account in customer_services.search_accounts(queryset=queryset, query=query, limit=limit):
+        if account.pk not in seen:
+            accounts.append(account)
+            seen.add(account.pk)
+    words = [w for w in query.split() if len(w) >= MIN_QUERY and not any(ch.isdigit() for ch in w)][:4]
+    if words and len(accounts) < limit:
+        condition = Q()
+        for word in words:
+            condition &= Q(consumer__name__icontains=word)
+        more = queryset.filter(condition).exclude(pk__in=seen).order_by("consumer__name")
+        for account in more[: limit - len(accounts)]:
+            accounts.append(account)
+            seen.add(account.pk)
+    accounts = accounts[:limit]
     # Primary mobiles of the (at most 20) consumers found: one indexed query.
     from urja.customers.models import Contact
 
