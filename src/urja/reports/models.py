@@ -148,3 +148,23 @@ class EventCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} at event {self.last_event_id}"
+
+
+class OutageAward(models.Model):
+    """Compensation credited to an affected consumer of an outage without a complaint (issue 14.5)."""
+
+    outage = models.ForeignKey("servicedesk.Outage", on_delete=models.PROTECT, related_name="+")
+    account = models.ForeignKey("customers.Account", on_delete=models.PROTECT, related_name="+")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    units_late = models.PositiveIntegerField()
+    basis = models.CharField(max_length=10)
+    many_affected = models.BooleanField(default=False)
+    capped = models.BooleanField(default=False)
+    ledger_entry_id = models.BigIntegerField(help_text="billing.LedgerEntry of the credit")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["outage", "account"], name="one_outage_award_per_account")]
+
+    def __str__(self) -> str:
+        return f"Rs {self.amount} for outage {self.outage_id} to {self.account_id}"
