@@ -221,7 +221,9 @@ URJA_STATE = os.environ.get("URJA_STATE", "OD")  # holidays subdivision (ISO 316
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # a 403/404 raised in a view is logged as one line, without its traceback (core.logfilters)
+    "filters": {"client_errors": {"()": "urja.core.logfilters.ClientErrorsWithoutTraceback"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["client_errors"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "django.request": {"filters": ["client_errors"]}},
 }

@@ -11,6 +11,7 @@ from urja.core.login import LoginView
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/backoffice/", permanent=False)),
+    path("favicon.ico", RedirectView.as_view(url=settings.STATIC_URL + "urja/favicon.svg", permanent=True)),
     path("admin/", admin.site.urls),
     path("login/", LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
