@@ -55,6 +55,9 @@ def build_world():
     login owning the division-1 account, and each kind of record on both sides."""
     from urja.billing import services as billing
     from urja.billing.models import Bill
+    from urja.connections import changes as connection_changes
+    from urja.connections import services as connections
+    from urja.connections.models import Order as ConnectionOrder
     from urja.metering.models import ImportBatch as MeterImport
     from urja.metering.models import Reading
     from urja.network.models import Feeder
@@ -96,6 +99,38 @@ def build_world():
             actor=cashier, channel="care_centre", type_code="meter_faulty", subtype_code="meter_stuck",
             account=account,
         ).request  # fmt: skip
+        application = connections.register_application(
+            actor=cashier,
+            channel="care_centre",
+            name=account.consumer.name,
+            mobile=f"94371000{n}4",
+            applicant_type="owner",
+            premises_address="Station Road",
+            latitude="21.4945",
+            longitude="86.9332",
+            area_class="municipal",
+            section=section,
+            supply_type="lt_1ph",
+            load="2",
+            category="domestic",
+            documents=[
+                connections.DocumentIn("identity_proof", "pan", "ABCDE1234F"),
+                connections.DocumentIn("photograph"),
+                connections.DocumentIn("ownership_proof", "sale_deed", "S1"),
+            ],
+            consumer=account.consumer,
+        )
+        change = connection_changes.request_change(
+            actor=cashier,
+            channel="care_centre",
+            account=account,
+            kind="category_change",
+            details={"category": "general_purpose"},
+        )
+        connection_changes.request_change(
+            actor=cashier, channel="care_centre", account=account, kind="temp_disconnection", details={}
+        )
+        connection_order = ConnectionOrder.objects.get(account=account)
         pay_import = PaymentImport.objects.create(source="SBI", filename="f.csv", sha256="0" * 64, imported_by=officer)
         meter_import = MeterImport.objects.create(
             file_name="r.csv", file_sha256="0" * 64, file_format="csv", imported_by=officer
@@ -119,6 +154,9 @@ def build_world():
             job_id=job.pk,
             agent_id=agent.pk,
             outbox_id=OutboxMessage.objects.filter(account=account).first().pk,
+            application_number=application.number,
+            change_number=change.number,
+            order_number=connection_order.number,
         )
     billing.start_run(run=billing.create_run(cycle="C01", period="2025-06", bill_date=date(2025, 7, 2)))
     for n, side in sides.items():
@@ -151,6 +189,9 @@ def build_world():
         "job_id": 987654,
         "agent_id": 987654,
         "outbox_id": 987654,
+        "application_number": "NC000000000",
+        "change_number": "CR000000000",
+        "order_number": "DO000000000",
     }
     # the demo roles (core/demo/staff.py), placed in division 1
     users = {}
@@ -179,6 +220,9 @@ def build_world():
 # (path regex, parameter) -> kind; the first match wins. None: not an object of a scope (a capability
 # such as an order reference or a feedback token, a public directory, a bill run of the whole utility).
 PARAM_KINDS: list[tuple[str, str, str | None]] = [
+    (r"/connections/applications/", "number", "application_number"),
+    (r"/connections/changes/", "number", "change_number"),
+    (r"/connections/orders/", "number", "order_number"),
     (r"/servicedesk/outages/", "number", "outage_number"),
     (r"/servicedesk/", "number", "request_number"),
     (r"/servicedesk/r/", "number", "request_number"),
@@ -230,6 +274,9 @@ BODY_PROBES = [
     ("post", "/api/v1/billing/revisions", {"bill_number": "{v}", "kind": "credit_note", "amount": "1", "reason": "x"},
      "bill_number"),
     ("post", "/api/v1/metering/commands", {"consumer_number": "{v}", "command": "disconnect"}, "consumer_number"),
+    ("post", "/api/v1/connections/changes",
+     {"consumer_number": "{v}", "kind": "category_change", "details": {"category": "general_purpose"}},
+     "consumer_number"),
 ]  # fmt: skip
 
 # Deliberate exceptions, with the reason. A counter takes money for any account of the utility

@@ -8,13 +8,14 @@ and track an application by its number and mobile (one answer whether or not the
 from datetime import date, datetime
 from decimal import Decimal
 
-from ninja import Field, Router, Schema, Status
+from ninja import Field, File, Form, Router, Schema, Status
+from ninja.files import UploadedFile
 
 from urja.core.boundary import Limit, Offset, Quantity, Text, cap_limit
 from urja.core.models import Role
 from urja.core.permissions import require_role
 
-from . import rules, selectors, services
+from . import changes, rules, selectors, services
 from .models import Application
 
 router = Router(tags=["connections"])
@@ -365,3 +366,183 @@ def resume(request, number: str):
         actor=request.user, channel="api", application=selectors.scoped_application(request.user, number)
     )
     return application_out(app)
+
+
+# --- change requests, disconnection and reconnection orders ---------------------------------------
+
+
+class ChangeIn(Schema):
+    consumer_number: Text(20)
+    kind: Text(20) = Field(
+        ..., description="load_change, name_change, category_change, temp_disconnection, perm_disconnection"
+    )
+    details: dict = Field(
+        default_factory=dict, description="load/unit, category/sub_category, name/carry_dues, final_kwh"
+    )
+    channel: Text(20) = "care_centre"
+
+
+class ChangeOut(Schema):
+    number: str
+    kind: str
+    status: str
+    consumer_number: str
+    details: dict
+    requested_at: datetime
+    effective_on: date | None
+    charge: Decimal
+    applied_at: datetime | None
+    reason: str
+    outcome: dict
+
+
+def change_out(change) -> dict:
+    return {
+        "number": change.number,
+        "kind": change.kind,
+        "status": change.status,
+        "consumer_number": change.account.consumer_number,
+        "details": change.details,
+        "requested_at": change.requested_at,
+        "effective_on": change.effective_on,
+        "charge": change.charge,
+        "applied_at": change.applied_at,
+        "reason": change.reason,
+        "outcome": change.outcome or {},
+    }
+
+
+@router.post("/changes", response={201: ChangeOut}, summary="Request a change on an account")
+def request_change(request, payload: ChangeIn):
+    from urja.customers.selectors import scoped_account
+
+    require_role(request.user, *FRONT)
+    account = scoped_account(request.user, payload.consumer_number)
+    change = changes.request_change(
+        actor=request.user, channel=payload.channel, account=account, kind=payload.kind, details=payload.details
+    )
+    return Status(201, change_out(change))
+
+
+@router.get("/changes", response=list[ChangeOut], summary="Change requests in your scope")
+def list_changes(request, status: Text(12) = "", limit: int = Limit(50), offset: int = Offset()):
+    require_role(request.user, *FRONT, Role.BILLING_OFFICER, Role.KEY_ACCOUNT_MANAGER)
+    qs = selectors.change_requests_in_scope(request.user)
+    if status:
+        qs = qs.filter(status=status)
+    limit = max(1, cap_limit(limit))
+    return [change_out(c) for c in qs[offset : offset + limit]]
+
+
+@router.get("/changes/{number}", response=ChangeOut)
+def get_change(request, number: str):
+    return change_out(selectors.scoped_change_request(request.user, number))
+
+
+class DecisionIn(Schema):
+    approve: bool
+    reason: Text(500) = ""
+
+
+@router.post("/changes/{number}/decision", response=ChangeOut, summary="Approve or reject a change request")
+def decide(request, number: str, payload: DecisionIn):
+    require_role(request.user, Role.MANAGER, Role.ENGINEER, Role.BILLING_OFFICER)
+    change = changes.decide(
+        actor=request.user,
+        channel="api",
+        change=selectors.scoped_change_request(request.user, number),
+        approve=payload.approve,
+        reason=payload.reason,
+    )
+    return change_out(change)
+
+
+class OrderOut(Schema):
+    number: str
+    kind: str
+    status: str
+    consumer_number: str
+    reason: str
+    account_status: str
+    created_at: datetime
+    due_at: datetime | None
+    done_at: datetime | None
+    remote: bool
+    compensation: Decimal
+
+
+def order_out(order) -> dict:
+    return {
+        "number": order.number,
+        "kind": order.kind,
+        "status": order.status,
+        "consumer_number": order.account.consumer_number,
+        "reason": order.reason,
+        "account_status": order.account_status,
+        "created_at": order.created_at,
+        "due_at": order.due_at,
+        "done_at": order.done_at,
+        "remote": bool(order.command_id),
+        "compensation": order.compensation,
+    }
+
+
+@router.get("/orders", response=list[OrderOut], summary="Disconnection and reconnection orders in your scope")
+def list_orders(request, status: Text(10) = "", kind: Text(10) = "", limit: int = Limit(50), offset: int = Offset()):
+    require_role(request.user, *FIELD, Role.CRE, Role.FIELD_AGENT)
+    qs = selectors.orders_in_scope(request.user)
+    if status:
+        qs = qs.filter(status=status)
+    if kind:
+        qs = qs.filter(kind=kind)
+    limit = max(1, cap_limit(limit))
+    return [order_out(o) for o in qs[offset : offset + limit]]
+
+
+@router.get("/orders/{number}", response=OrderOut)
+def get_order(request, number: str):
+    return order_out(selectors.scoped_order(request.user, number))
+
+
+@router.post("/orders/{number}/complete", response=OrderOut, summary="Close an order (field: with photo proof)")
+def complete(
+    request,
+    number: str,
+    photo: UploadedFile | None = File(None),  # noqa: B008 (ninja declares parameters so)
+    notes: Text(500) = Form(""),  # noqa: B008
+    final_kwh: Text(20) = Form(""),  # noqa: B008
+):
+    require_role(request.user, *FIELD, Role.FIELD_AGENT)
+    order = changes.complete_order(
+        actor=request.user,
+        channel="api",
+        order=selectors.scoped_order(request.user, number),
+        photo=photo,
+        notes=notes,
+        final_kwh=final_kwh or None,
+    )
+    return order_out(order)
+
+
+@router.post(
+    "/accounts/{consumer_number}/disconnection", response={201: OrderOut}, summary="Disconnect for non-payment"
+)
+def disconnect(request, consumer_number: str):
+    from urja.customers.selectors import scoped_account
+
+    require_role(request.user, *FIELD)
+    order = changes.order_disconnection(
+        actor=request.user, channel="api", account=scoped_account(request.user, consumer_number)
+    )
+    return Status(201, order_out(order))
+
+
+@router.post("/accounts/{consumer_number}/reconnection", response={201: OrderOut}, summary="Reconnect after payment")
+def reconnect(request, consumer_number: str):
+    from urja.customers.selectors import scoped_account
+
+    require_role(request.user, *FRONT)
+    order = changes.request_reconnection(
+        actor=request.user, channel="api", account=scoped_account(request.user, consumer_number)
+    )
+    return Status(201, order_out(order))

@@ -1,9 +1,9 @@
 """Read-only queries of the connections app, every one through core.scope (out of scope answers
 exactly like nonexistent)."""
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
-from urja.core.scope import get_scoped, not_found, scope_records
+from urja.core.scope import account_rule, get_scoped, not_found, record_q, scope_records
 
 from .models import Application, ChangeRequest, Order
 
@@ -12,7 +12,10 @@ def applications_in_scope(user) -> QuerySet:
     """Staff: their office subtree; key-account manager and consumer: the applications whose (pending
     or new) account is theirs."""
     qs = Application.objects.select_related("section", "consumer", "account")
-    return scope_records(user, qs, account_prefix="account__", office_path_field="office_path")
+    where = record_q(user, account_prefix="account__", office_path_field="office_path")
+    if account_rule(user) == "own":  # a consumer's own applications, before any account exists
+        where |= Q(consumer__user=user)
+    return qs.filter(where)
 
 
 def scoped_application(user, number: str) -> Application:

@@ -109,3 +109,32 @@ def test_another_offices_application_answers_like_a_missing_one(offices, loaded,
     assert theirs.json()["code"] == missing.json()["code"] == "application_not_found"
     assert c.get(f"/api/v1/connections/applications/{number}", **bearer(cre)).status_code == 200
     assert c.post("/api/v1/connections/applications", body(offices), content_type="application/json").status_code == 401
+
+
+def test_change_request_and_order_through_the_api(offices, loaded, cre, engineer):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from urja.core.testing import domestic_account
+
+    account = domestic_account(offices["section1"], mobile="9437055555")
+    c = Client()
+    r = c.post(
+        "/api/v1/connections/changes",
+        {"consumer_number": account.consumer_number, "kind": "temp_disconnection"},
+        content_type="application/json",
+        **bearer(cre),
+    )
+    assert r.status_code == 201 and r.json()["status"] == "approved", r.json()
+    [order] = c.get("/api/v1/connections/orders?kind=disconnect", **bearer(engineer)).json()
+    url = f"/api/v1/connections/orders/{order['number']}/complete"
+    r = c.post(url, {}, **bearer(engineer))
+    assert (r.status_code, r.json()["code"]) == (400, "photo_required")
+    r = c.post(
+        url, {"photo": SimpleUploadedFile("p.jpg", b"\xff\xd8\xff", content_type="image/jpeg")}, **bearer(engineer)
+    )
+    assert r.status_code == 200 and r.json()["status"] == "done", r.json()
+    r = c.post(f"/api/v1/connections/accounts/{account.consumer_number}/reconnection", **bearer(cre))
+    assert r.status_code == 201 and r.json()["kind"] == "reconnect"  # nothing due: the order is opened
+    other = staff_user("cre", offices["division2"])
+    r = c.get(f"/api/v1/connections/orders/{order['number']}", **bearer(other))
+    assert r.status_code == 404
