@@ -206,6 +206,12 @@ URJA_SMS_SENDER_ID = os.environ.get("URJA_SMS_SENDER_ID", "URJAEL")
 URJA_WHATSAPP_API_URL = os.environ.get("URJA_WHATSAPP_API_URL", "")
 URJA_WHATSAPP_TOKEN = os.environ.get("URJA_WHATSAPP_TOKEN", "")
 URJA_WHATSAPP_PHONE_NUMBER_ID = os.environ.get("URJA_WHATSAPP_PHONE_NUMBER_ID", "")
+# Inbound webhooks (channels app): Meta's GET verification token and app secret (X-Hub-Signature-256),
+# and the SMS gateway's shared token (X-Urja-Gateway-Token). Empty in production: every call refused.
+_DEV_SECRET = "" if PRODUCTION else "urja-dev-"
+URJA_WHATSAPP_VERIFY_TOKEN = os.environ.get("URJA_WHATSAPP_VERIFY_TOKEN", _DEV_SECRET and _DEV_SECRET + "verify")
+URJA_WHATSAPP_APP_SECRET = os.environ.get("URJA_WHATSAPP_APP_SECRET", _DEV_SECRET and _DEV_SECRET + "app-secret")
+URJA_SMS_INBOUND_TOKEN = os.environ.get("URJA_SMS_INBOUND_TOKEN", _DEV_SECRET and _DEV_SECRET + "sms-token")
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "care@urja.example")
 

@@ -19,6 +19,7 @@ urlpatterns = [
     # each app's pages under /<app>/, for every app of urja.apps_registry that has a urls.py
     *(path(f"{app}/", include(f"urja.{app}.urls")) for app in URJA_APPS if has_module(app, "urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("webhooks/", include("urja.channels.webhooks")),  # WhatsApp and SMS pull (issue 13)
 ]
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -60,3 +60,20 @@ class InboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} {self.message_id}"
+
+
+class Conversation(models.Model):
+    """Where a WhatsApp / SMS conversation with one number stands: a menu choice waiting for the
+    account, an e-mail waiting for its code. Also when the consumer last wrote (the 24-hour window)."""
+
+    channel = models.CharField(max_length=8, choices=InboundMessage.Channel.choices)
+    sender = models.CharField(max_length=20)
+    language = models.CharField(max_length=2, default="en")
+    state = models.JSONField(default=dict, blank=True)
+    last_inbound_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["channel", "sender"], name="one_conversation_per_number")]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.sender}"

@@ -57,6 +57,9 @@ class OutboxMessage(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True, help_text="when the current 'sending' began")
     last_error = models.TextField(blank=True)
     provider_message_id = models.CharField(max_length=200, blank=True)
+    # What the provider reported after sending (WhatsApp statuses webhook: delivered / read / failed).
+    delivery_status = models.CharField(max_length=12, blank=True)
+    delivery_at = models.DateTimeField(null=True, blank=True)
     consumer = models.ForeignKey(
         "customers.Consumer", null=True, blank=True, on_delete=models.SET_NULL, related_name="outbox_messages"
     )

@@ -290,3 +290,22 @@ def requeue(*, actor, channel: str, message: OutboxMessage) -> OutboxMessage:
     record_audit(actor=actor, channel=channel, action="outbox.requeued", obj=message, changes={"status": "queued"})
     transaction.on_commit(partial(_enqueue, message.pk))
     return message
+
+
+# --- delivery reports ------------------------------------------------------------------------------
+
+DELIVERY_RANK = {"sent": 0, "delivered": 1, "read": 2, "failed": 3}
+
+
+def record_delivery(*, provider_message_id: str, status: str, at=None) -> int:
+    """A provider's delivery report (WhatsApp statuses: sent, delivered, read, failed) on the messages it
+    names; a report never moves a message back (read stays read when a late 'delivered' arrives).
+    Returns how many messages changed."""
+    if status not in DELIVERY_RANK or not provider_message_id:
+        return 0
+    lower = [s for s, rank in DELIVERY_RANK.items() if rank < DELIVERY_RANK[status]]
+    return (
+        OutboxMessage.objects.filter(provider_message_id=provider_message_id)
+        .filter(Q(delivery_status__in=["", *lower]))
+        .update(delivery_status=status, delivery_at=at or timezone.now())
+    )

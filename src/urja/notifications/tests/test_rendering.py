@@ -51,6 +51,13 @@ CONTEXT = {
     "when": START + dt.timedelta(days=5, hours=1),
     "venue": "Office of the SDO, Balasore Town",
     "outage": "OUT250000127",
+    "text": "B00325070000001: Rs 1,175.00 due 09-07-2025.",  # a bot reply (channel.reply)
+}
+
+BOT_REPLY = {
+    "en": "Complaint SR26000000010 registered for 003000000012. To be resolved by 06-12-2026 11:00.",
+    "hi": "003000000012 के लिए शिकायत SR26000000010 दर्ज की गई। समाधान 06-12-2026 11:00 तक।",
+    "or": "003000000012 ପାଇଁ ଅଭିଯୋଗ SR26000000010 ପଞ୍ଜୀକୃତ ହେଲା। 06-12-2026 11:00 ସୁଦ୍ଧା ସମାଧାନ।",
 }
 
 REQUIRED_EVENTS = [
@@ -70,6 +77,7 @@ REQUIRED_EVENTS = [
     "request.compensation_credited",
     "request.hearing_scheduled",
     "outage.cancelled",
+    "channel.reply",
 ]
 
 
@@ -88,8 +96,10 @@ def test_templates_file_is_valid_and_complete():
 def test_every_event_renders_in_three_languages_and_channels(event, settings):
     settings.URJA_UTILITY_NAME = "TPNODL"
     for language in ("en", "hi", "or"):
+        # channel.reply carries text the bot composed in the consumer's language (data/channels/bot.toml)
+        context = {**CONTEXT, "text": BOT_REPLY[language]} if event == "channel.reply" else CONTEXT
         for channel in rendering.CHANNELS:
-            out = rendering.render(event=event, channel=channel, language=language, context=CONTEXT)
+            out = rendering.render(event=event, channel=channel, language=language, context=context)
             assert out.language == language and not out.fell_back
             assert "{{" not in out.body and "{%" not in out.body and out.body
             if channel == "email":
@@ -102,7 +112,7 @@ def test_every_event_renders_in_three_languages_and_channels(event, settings):
                 assert "DEVANAGARI" not in _scripts(out.body)
             if language == "en":
                 assert _scripts(out.body) <= {"LATIN"}
-        sms = rendering.render(event=event, channel="sms", language=language, context=CONTEXT).body
+        sms = rendering.render(event=event, channel="sms", language=language, context=context).body
         # short enough for SMS: one 160-character GSM part in English, at most 3 Unicode parts (3 x 67) otherwise
         if language == "en":
             assert not needs_unicode(sms), sms

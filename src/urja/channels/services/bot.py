@@ -1,0 +1,376 @@
+"""The WhatsApp bot and the SMS pull service: one conversation engine for both channels.
+
+`receive(Inbound(...))` stores the message once by (channel, message id) — a redelivery returns None
+and changes nothing — works out what the sender wants (keywords and texts are data:
+data/channels/bot.toml, per language), does it through the owning apps' services (bills and balance
+from billing, orders from payments, power-cut complaints and status from servicedesk, e-mail
+registration by one-time code) and queues the reply through the notifications outbox
+(event channel.reply), all in one transaction.
+
+Who the sender is: the consumers with the sender's mobile among their contacts. An unknown number is
+told how to link an account; a consumer number that is not the sender's is refused without saying
+whose it is.
+"""
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.core import signing
+from django.db import IntegrityError, transaction
+from django.template import Context, Template
+from django.urls import reverse
+from django.utils import timezone
+
+from urja.core import regdata
+from urja.core.auth import TooManyAttempts
+from urja.core.calendars import IST
+from urja.core.errors import DomainError
+from urja.core.links import public_url
+from urja.customers.models import Account, Consumer
+
+from ..models import Conversation, InboundMessage
+from . import identity, otp
+
+DATA = "channels/bot.toml"
+EBILL_SALT = "urja.channels.ebill"
+EBILL_DAYS = 7
+ACCOUNT_ACTIONS = ("ebill", "bill", "pay", "nopower")
+REQUEST_NUMBER = re.compile(r"^[A-Z]{2,6}\d{6,}$")
+
+
+@dataclass
+class Inbound:
+    channel: str  # "whatsapp" | "sms"
+    message_id: str
+    sender: str  # any form; normalised to E.164
+    text: str = ""
+    reply_id: str = ""  # an interactive list / button reply's id
+    kind: str = "text"
+    payload: dict = field(default_factory=dict)
+    at: datetime | None = None
+
+
+@dataclass
+class Outcome:
+    message: InboundMessage
+    intent: str
+    reply: str
+
+
+def data() -> dict:
+    return regdata.load(DATA)
+
+
+def _script_language(text: str) -> str | None:
+    for ch in text:
+        if "\u0900" <= ch <= "\u097f":
+            return "hi"
+        if "\u0b00" <= ch <= "\u0b7f":
+            return "or"
+    return None
+
+
+def _say(key: str, language: str, **context) -> str:
+    texts = data()["text"]
+    source = texts.get(language, {}).get(key) or texts["en"][key]
+    from django.conf import settings
+
+    base = {
+        "utility_name": settings.URJA_UTILITY_NAME,
+        "helpline": regdata.load("notifications/templates.toml").get("defaults", {}).get("helpline", "1912"),
+        "portal_url": public_url(reverse("portal:home")),
+    }
+    return Template(source).render(Context({**base, **context}, autoescape=False)).strip()
+
+
+def menu_text(language: str) -> str:
+    from django.conf import settings
+
+    menu = data()["menu"]
+    labels = menu.get(language) or menu["en"]
+    header = Template(labels["header"]).render(Context({"utility_name": settings.URJA_UTILITY_NAME}, autoescape=False))
+    lines = [header] + [f"{i}. {labels[item]}" for i, item in enumerate(menu["items"], start=1)]
+    return "\n".join(lines)
+
+
+def menu_interactive(language: str) -> dict:
+    """The menu as a WhatsApp interactive list (Cloud API shape), for a sender that supports it."""
+    menu = data()["menu"]
+    labels = menu.get(language) or menu["en"]
+    rows = [{"id": f"menu.{item}", "title": labels[item][:24]} for item in menu["items"]]
+    return {"type": "list", "body": {"text": menu_text(language).split("\n")[0]},
+            "action": {"button": "Menu", "sections": [{"title": "Urja", "rows": rows}]}}  # fmt: skip
+
+
+def parse(text: str, *, channel: str) -> tuple[str, str, str | None]:
+    """(action, argument, language of the keyword) for a free-text message; action '' if unknown."""
+    words = text.strip().split()
+    if not words:
+        return "", "", None
+    first, arg = words[0].casefold(), " ".join(words[1:]).strip()
+    for language, table in data()["keywords"].items():
+        for action, keywords in table.items():
+            if first in (k.casefold() for k in keywords):
+                return action, arg, language
+    sms_actions = data()["sms"]["actions"]
+    if first.upper() in sms_actions:
+        return sms_actions[first.upper()], arg, None
+    return "", arg, None
+
+
+# --- entry point ---------------------------------------------------------------------------------
+
+
+def receive(inbound: Inbound) -> Outcome | None:
+    """Handle one inbound message; None when this message id was handled before (a redelivery)."""
+    try:  # a national number from the SMS gateway, or WhatsApp's wa_id (country code, no plus)
+        sender = identity.normalise_mobile(inbound.sender)
+    except DomainError:
+        sender = identity.normalise_mobile("+" + inbound.sender.strip().lstrip("+"))
+    now = inbound.at or timezone.now()
+    try:
+        with transaction.atomic():
+            message = InboundMessage.objects.create(
+                channel=inbound.channel,
+                message_id=inbound.message_id[:128],
+                sender=sender,
+                kind=inbound.kind[:20],
+                text=inbound.text[:4096],
+                payload=inbound.payload,
+                received_at=now,
+            )
+            conversation, _ = Conversation.objects.select_for_update().get_or_create(
+                channel=inbound.channel, sender=sender, defaults={"last_inbound_at": now}
+            )
+            consumers = identity.consumers_with_mobile(sender)
+            language = (
+                consumers[0].preferred_language
+                if consumers
+                else _script_language(inbound.text) or conversation.language
+            )
+            intent, reply = _respond(inbound, conversation, consumers, language, sender, now)
+            conversation.last_inbound_at = now
+            conversation.save()
+            message.intent, message.reply = intent, reply
+            message.consumer = consumers[0] if consumers else None
+            message.save(update_fields=["intent", "reply", "consumer"])
+            _queue_reply(message, reply, conversation.language if not consumers else language, consumers)
+    except IntegrityError:
+        if InboundMessage.objects.filter(channel=inbound.channel, message_id=inbound.message_id[:128]).exists():
+            return None
+        raise
+    return Outcome(message, intent, reply)
+
+
+def _queue_reply(message: InboundMessage, reply: str, language: str, consumers: list[Consumer]) -> None:
+    from urja.notifications.services import notify_address
+
+    notify_address(
+        event="channel.reply",
+        channel=message.channel,
+        to=message.sender,
+        language=language,
+        context={"text": reply},
+        idempotency_key=f"reply:{message.channel}:{message.pk}",
+        consumer=consumers[0] if consumers else None,
+    )
+
+
+def _respond(inbound, conversation, consumers, language, sender, now) -> tuple[str, str]:
+    state = conversation.state or {}
+    text = inbound.text.strip()
+    action, arg = "", ""
+    if inbound.reply_id.startswith("menu."):
+        action = inbound.reply_id.split(".", 1)[1]
+    elif inbound.reply_id.startswith("acct.") and state.get("await") == "account":
+        action, arg = state.get("action", ""), inbound.reply_id.split(".", 1)[1]
+    elif state.get("await") == "account" and text.isdigit() and 1 <= int(text) <= len(state.get("choices", [])):
+        action, arg = state.get("action", ""), state["choices"][int(text) - 1]
+    elif state.get("await") in ("email", "code") and text and parse(text, channel=inbound.channel)[0] != "greeting":
+        return _register_step(conversation, consumers, language, sender, text, now)
+    elif state.get("menu") and text.isdigit() and 1 <= int(text) <= len(data()["menu"]["items"]):
+        action = data()["menu"]["items"][int(text) - 1]
+    else:
+        action, arg, keyword_language = parse(text or inbound.reply_id, channel=inbound.channel)
+        if not consumers and keyword_language:
+            language = keyword_language
+    if not consumers:
+        conversation.language = language
+    conversation.state = {}
+
+    if action == "greeting":
+        if not consumers:
+            return "unknown_number", _say("unknown_number", language)
+        conversation.state = {"menu": True}
+        return "menu", menu_text(language)
+    if action == "help":
+        return "help", _say("help", language)
+    if action == "status":
+        return "status", _status(consumers, language, sender, arg)
+    if not action:
+        return "unknown", _say("unknown", language)
+    if not consumers:
+        return "unknown_number", _say("unknown_number", language)
+    if action == "register":
+        conversation.state = {"await": "email"}
+        return "register", _say("ask_email", language)
+    if action not in ACCOUNT_ACTIONS:
+        return "unknown", _say("unknown", language)
+    accounts = list(Account.objects.filter(consumer__in=consumers).order_by("consumer_number"))
+    if arg:
+        number = arg.split()[0].strip().upper()
+        account = next((a for a in accounts if a.consumer_number == number), None)
+        if account is None:
+            return "not_yours", _say("not_yours", language)
+    elif len(accounts) == 1:
+        account = accounts[0]
+    else:
+        conversation.state = {"await": "account", "action": action, "choices": [a.consumer_number for a in accounts]}
+        lines = [_say("pick_account", language)] + [f"{i}. {a.consumer_number}" for i, a in enumerate(accounts, 1)]
+        return "pick_account", "\n".join(lines)
+    return action, ACTIONS[action](account, language, sender, now, inbound.channel)
+
+
+# --- actions -------------------------------------------------------------------------------------------
+
+
+def _latest_bill(account):
+    from urja.billing.models import Bill
+
+    return Bill.objects.filter(account=account).order_by("-period_start", "-id").first()
+
+
+def _due(account) -> Decimal:
+    from urja.billing import ledger
+
+    return max(ledger.balance(account=account), Decimal("0"))
+
+
+def _date(value) -> str:
+    return value.strftime("%d-%m-%Y") if value else "-"
+
+
+def ebill_link(bill) -> str:
+    token = signing.dumps({"b": bill.pk}, salt=EBILL_SALT, compress=True)
+    return public_url(reverse("channels:ebill", args=[token]))
+
+
+def bill_from_link(token: str):
+    from urja.billing.models import Bill
+
+    try:
+        payload = signing.loads(token, salt=EBILL_SALT, max_age=timedelta(days=EBILL_DAYS))
+        return Bill.objects.select_related("account__consumer").get(pk=payload["b"])
+    except (signing.BadSignature, KeyError, TypeError, Bill.DoesNotExist):
+        return None
+
+
+def _ebill(account, language, sender, now, channel) -> str:
+    bill = _latest_bill(account)
+    if bill is None:
+        return _say("no_bill", language, consumer_number=account.consumer_number)
+    return _say("ebill", language, consumer_number=account.consumer_number, bill_number=bill.bill_number,
+                link=ebill_link(bill))  # fmt: skip
+
+
+def _bill(account, language, sender, now, channel) -> str:
+    bill = _latest_bill(account)
+    if bill is None:
+        return _say("no_bill", language, consumer_number=account.consumer_number)
+    amount, due = f"{bill.net_payable:.2f}", f"{_due(account):.2f}"
+    return _say("bill", language, consumer_number=account.consumer_number, bill_number=bill.bill_number,
+                amount=amount, due_date=_date(bill.due_date), due=due)  # fmt: skip
+
+
+def _pay(account, language, sender, now, channel) -> str:
+    from urja.payments import services as payments
+
+    due = _due(account)
+    if due <= 0:
+        return _say("nothing_due", language, consumer_number=account.consumer_number)
+    order = payments.create_order(consumer_number=account.consumer_number, amount=due, channel="upi")
+    link = public_url(reverse("payments:dev_gateway", args=[order.reference]))
+    return _say("pay", language, consumer_number=account.consumer_number, due=f"{due:.2f}",
+                upi=payments.upi_intent(order), link=link)  # fmt: skip
+
+
+def _nopower(account, language, sender, now, channel) -> str:
+    from urja.servicedesk.selectors import known_outage
+    from urja.servicedesk.services import register_request
+
+    outage = known_outage(account=account, at=now)
+    if outage is not None:
+        restore = (
+            outage.expected_restore_at.astimezone(IST).strftime("%d-%m-%Y %H:%M") if outage.expected_restore_at else "-"
+        )
+        return _say("outage", language, outage=outage.number, restore=restore)
+    try:
+        reg = register_request(actor=None, channel=channel, type_code="no_power_supply", subtype_code="no_power_supply",
+                               account=account, mobile=sender, language=language)  # fmt: skip
+    except DomainError as exc:
+        return exc.message
+    if reg.outage is not None:
+        restore = reg.outage.expected_restore_at
+        restore = restore.astimezone(IST).strftime("%d-%m-%Y %H:%M") if restore else "-"
+        return _say("outage", language, outage=reg.outage.number, restore=restore)
+    due = reg.request.due_at.astimezone(IST).strftime("%d-%m-%Y %H:%M") if reg.request.due_at else "-"
+    return _say("registered", language, number=reg.request.number, consumer_number=account.consumer_number, due=due)
+
+
+ACTIONS = {"ebill": _ebill, "bill": _bill, "pay": _pay, "nopower": _nopower}
+
+
+def _status(consumers, language, sender, arg) -> str:
+    from urja.core.errors import NotFound
+    from urja.servicedesk.models import ServiceRequest
+    from urja.servicedesk.selectors import find_for_consumer
+
+    if arg:
+        try:
+            found = [find_for_consumer(number=arg.split()[0].upper(), mobile=sender)]
+        except NotFound:
+            return _say("not_yours", language) if consumers else _say("unknown_number", language)
+    elif consumers:
+        found = list(
+            ServiceRequest.objects.filter(account__consumer__in=consumers)
+            .select_related("request_type")
+            .order_by("-registered_at")[:3]
+        )
+    else:
+        return _say("unknown_number", language)
+    if not found:
+        return _say("no_requests", language)
+    return "\n".join(
+        _say("status_line", language, number=r.number, label=r.request_type.name, status=r.status) for r in found
+    )
+
+
+def _register_step(conversation, consumers, language, sender, text, now) -> tuple[str, str]:
+    """E-mail registration: the address, then the code sent to it."""
+    consumer = consumers[0] if consumers else None
+    state = conversation.state or {}
+    if consumer is None:
+        conversation.state = {}
+        return "unknown_number", _say("unknown_number", language)
+    client = f"{conversation.channel}:{sender}"
+    if state.get("await") == "email":
+        try:
+            ticket = identity.start_contact_change(consumer=consumer, kind="email", value=text, client=client)
+        except (TooManyAttempts, otp.ResendTooSoon) as exc:
+            conversation.state = {}
+            return "register_refused", exc.message
+        except DomainError:
+            return "register", _say("ask_email", language)  # not an e-mail address: ask again
+        conversation.state = {"await": "code", "token": ticket.token, "address": text.strip().lower()}
+        return "register_code_sent", _say("code_sent", language, address=text.strip().lower())
+    try:
+        contact = identity.finish_contact_change(
+            consumer=consumer, token=state.get("token", ""), code=text, client=client, channel=conversation.channel
+        )
+    except (otp.WrongCode, TooManyAttempts):
+        conversation.state = {}
+        return "register_wrong_code", _say("wrong_code", language)
+    conversation.state = {}
+    return "registered_email", _say("email_registered", language, address=contact.value)

@@ -1,0 +1,141 @@
+"""Inbound webhooks of the consumer channels, and the e-bill link the bot sends.
+
+    GET  /webhooks/whatsapp   Meta's verification: hub.mode=subscribe, hub.verify_token, → hub.challenge
+    POST /webhooks/whatsapp   messages and statuses (WhatsApp Cloud API), X-Hub-Signature-256 checked
+    POST /webhooks/sms        SMS pull from the gateway: from, text (and id), X-Urja-Gateway-Token checked
+
+Errors answer {code, message, details}. A bad or missing signature/token answers 401 and nothing is
+read; a redelivered message id answers 200 and changes nothing.
+"""
+
+import hashlib
+import hmac
+import json
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.http import Http404, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from urja.core.errors import DomainError
+
+from .services import bot
+
+
+def _error(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse({"code": code, "message": message, "details": {}}, status=status)
+
+
+def _signature_ok(body: bytes, header: str) -> bool:
+    secret = settings.URJA_WHATSAPP_APP_SECRET
+    if not secret or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header.removeprefix("sha256=").strip().lower())
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def whatsapp(request):
+    if request.method == "GET":
+        token = settings.URJA_WHATSAPP_VERIFY_TOKEN
+        given = request.GET.get("hub.verify_token", "")
+        if request.GET.get("hub.mode") == "subscribe" and token and hmac.compare_digest(given, token):
+            return HttpResponse(request.GET.get("hub.challenge", ""), content_type="text/plain")
+        return _error(403, "verification_failed", "hub.verify_token does not match")
+    body = request.body
+    if not _signature_ok(body, request.headers.get("X-Hub-Signature-256", "")):
+        return _error(401, "invalid_signature", "X-Hub-Signature-256 is missing or does not match the body")
+    try:
+        document = json.loads(body)
+        changes = [c.get("value", {}) for e in document.get("entry", []) for c in e.get("changes", [])]
+    except (ValueError, AttributeError, TypeError):
+        return _error(400, "malformed_body", "the body is not a WhatsApp Cloud API notification")
+    counts = {"received": 0, "replayed": 0, "statuses": 0}
+    try:
+        for value in changes:
+            for message in value.get("messages", []) or []:
+                outcome = bot.receive(_whatsapp_inbound(message))
+                counts["replayed" if outcome is None else "received"] += 1
+            for status in value.get("statuses", []) or []:
+                counts["statuses"] += _whatsapp_status(status)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        return _error(400, "malformed_body", f"the notification lacks a field: {exc}")
+    except DomainError as exc:
+        return _error(exc.status, exc.code, exc.message)
+    return JsonResponse(counts)
+
+
+def _whatsapp_inbound(message: dict) -> bot.Inbound:
+    kind = str(message.get("type", "text"))
+    text, reply_id = "", ""
+    if kind == "text":
+        text = str(message["text"]["body"])
+    elif kind == "interactive":
+        inner = message["interactive"]
+        reply = inner.get("list_reply") or inner.get("button_reply") or {}
+        reply_id, text = str(reply.get("id", "")), str(reply.get("title", ""))
+    elif kind == "button":  # a quick-reply button of a template message
+        reply_id, text = str(message["button"].get("payload", "")), str(message["button"].get("text", ""))
+    at = datetime.fromtimestamp(int(message["timestamp"]), tz=UTC) if message.get("timestamp") else None
+    return bot.Inbound(
+        channel="whatsapp", message_id=str(message["id"]), sender=str(message["from"]), text=text,
+        reply_id=reply_id, kind=kind, payload=message, at=at,
+    )  # fmt: skip
+
+
+def _whatsapp_status(status: dict) -> int:
+    from urja.notifications.services import record_delivery
+
+    at = datetime.fromtimestamp(int(status["timestamp"]), tz=UTC) if status.get("timestamp") else None
+    return record_delivery(provider_message_id=str(status["id"]), status=str(status.get("status", "")), at=at)
+
+
+@csrf_exempt
+@require_POST
+def sms(request):
+    token = settings.URJA_SMS_INBOUND_TOKEN
+    given = request.headers.get("X-Urja-Gateway-Token", "")
+    if not token or not hmac.compare_digest(given, token):
+        return _error(401, "invalid_token", "X-Urja-Gateway-Token is missing or wrong")
+    if request.content_type == "application/json":
+        try:
+            params = json.loads(request.body)
+            assert isinstance(params, dict)
+        except (ValueError, AssertionError):
+            return _error(400, "malformed_body", "the body is not a JSON object")
+    else:
+        params = request.POST
+    sender, text = str(params.get("from", "")).strip(), str(params.get("text", "")).strip()
+    if not sender or not text:
+        return _error(400, "missing_field", "from and text are required")
+    # the gateway's message id; without one, the same text from the same number within a minute is one message
+    message_id = (
+        str(params.get("id", "")).strip()
+        or hashlib.sha256(f"{sender}|{text}|{datetime.now(tz=UTC):%Y%m%d%H%M}".encode()).hexdigest()[:40]
+    )
+    try:
+        outcome = bot.receive(bot.Inbound(channel="sms", message_id=message_id, sender=sender, text=text))
+    except DomainError as exc:  # not a mobile number
+        return _error(400, exc.code, exc.message)
+    if outcome is None:
+        return JsonResponse({"replayed": True})
+    return JsonResponse({"replayed": False, "intent": outcome.intent, "reply": outcome.reply})
+
+
+def ebill(request, token: str):
+    """The e-bill the bot links to: a signed, expiring link to one bill's PDF (HTML where the machine has
+    no PDF engine), in the language of the bill."""
+    from urja.billing import documents
+
+    bill = bot.bill_from_link(token)
+    if bill is None:
+        raise Http404
+    try:
+        data = documents.render_pdf(bill, bill.account.consumer.preferred_language)
+    except DomainError:
+        return HttpResponse(documents.render_html(bill, bill.account.consumer.preferred_language))
+    response = HttpResponse(data, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="bill-{bill.bill_number}.pdf"'
+    return response
