@@ -48,3 +48,11 @@ def queue_counts(user) -> dict[str, int]:
 
     rows = applications_in_scope(user).order_by().values("status").annotate(n=Count("pk"))
     return {row["status"]: row["n"] for row in rows}
+
+
+def sections_in_scope(user):
+    """Section offices the user may register applications for (the registration form's choices)."""
+    from urja.core.scope import scope_offices
+    from urja.network.models import Office
+
+    return scope_offices(user, Office.objects.filter(level="section").order_by("name"), "path")

@@ -1,0 +1,275 @@
+"""Back-office pages of the connections app: the queues (applications by status with SLA colours,
+change requests, disconnection and reconnection orders), the registration form and an application's
+page with the action of each step. Thin: every change goes through the services; out-of-scope
+numbers answer like unknown ones (selectors through core.scope)."""
+
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from urja.core.errors import DomainError, NotFound
+from urja.core.models import Channel, Role
+from urja.core.permissions import require_role, role_of
+
+from . import changes, selectors, services
+from .models import ApplicationStatus, ChangeKind, ChangeStatus, OrderStatus
+
+STAFF_ROLES = [r for r in Role.values if r != Role.CONSUMER]
+CHANNELS = [Channel.CARE_CENTRE, Channel.ANUBHAV_KENDRA, Channel.SECTION_OFFICE, Channel.WEBSITE, Channel.CAMP]
+
+
+def staff_required(view):
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if role_of(request.user) not in STAFF_ROLES:
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _application_or_404(user, number: str):
+    try:
+        return selectors.scoped_application(user, number)
+    except NotFound:
+        raise Http404("no such application") from None
+
+
+@staff_required
+def queue(request):
+    status = request.GET.get("status", "open")
+    qs = selectors.applications_in_scope(request.user)
+    if status == "open":
+        qs = qs.filter(
+            status__in=[s for s in ApplicationStatus.values if s not in ("energized", "rejected", "withdrawn")]
+        )
+    elif status in ApplicationStatus.values:
+        qs = qs.filter(status=status)
+    page = Paginator(qs.order_by("-registered_at"), 50).get_page(request.GET.get("page"))
+    rows = [{"a": a, "colour": services.sla_colour(a)} for a in page]
+    counts = selectors.queue_counts(request.user)
+    tabs = [("open", _("Open"), sum(counts.get(s, 0) for s in ("registered", "inspected", "dn_issued", "dn_paid")))]
+    tabs += [(value, label, counts.get(value, 0)) for value, label in ApplicationStatus.choices]
+    return render(request, "connections/queue.html", {"rows": rows, "page": page, "status": status, "tabs": tabs})
+
+
+def _documents(post) -> list[services.DocumentIn]:
+    found = []
+    for code in post.getlist("documents"):
+        found.append(services.DocumentIn(code, post.get(f"proof_{code}", ""), post.get(f"number_{code}", "")))
+    return found
+
+
+@staff_required
+def register(request):
+
+    applicant_type = request.POST.get("applicant_type") or request.GET.get("applicant_type") or "owner"
+    if applicant_type not in services.matrix()["applicant_types"]:
+        applicant_type = "owner"
+    context = {
+        "applicant_types": services.matrix()["applicant_types"],
+        "applicant_type": applicant_type,
+        "checklist": services.rules.checklist(services.matrix(), applicant_type),
+        "sections": selectors.sections_in_scope(request.user),
+        "channels": CHANNELS,
+        "values": request.POST,
+    }
+    if request.method == "POST" and request.POST.get("submit"):
+        try:
+            require_role(request.user, Role.CRE, Role.ENGINEER, Role.MANAGER, Role.FIELD_AGENT)
+            app = services.register_application(
+                actor=request.user,
+                channel=request.POST.get("channel", "care_centre"),
+                name=request.POST.get("name", ""),
+                mobile=request.POST.get("mobile", ""),
+                applicant_type=applicant_type,
+                applicant_kind=request.POST.get("applicant_kind", "person"),
+                preferred_language=request.POST.get("language", "en"),
+                premises_address=request.POST.get("premises_address", ""),
+                pincode=request.POST.get("pincode", ""),
+                latitude=request.POST.get("latitude", ""),
+                longitude=request.POST.get("longitude", ""),
+                area_class=request.POST.get("area_class", ""),
+                section=request.POST.get("section", ""),
+                supply_type=request.POST.get("supply_type", ""),
+                load=request.POST.get("load", ""),
+                load_unit=request.POST.get("load_unit", "kW"),
+                category=request.POST.get("category", ""),
+                meter_option=request.POST.get("meter_option", "utility"),
+                documents=_documents(request.POST),
+            )
+        except DomainError as exc:
+            context["error"] = exc
+            return render(request, "connections/register.html", context, status=exc.status)
+        messages.success(request, _("Application %(number)s registered.") % {"number": app.number})
+        return redirect("connections:application", number=app.number)
+    return render(request, "connections/register.html", context)
+
+
+@staff_required
+def application(request, number: str):
+    app = _application_or_404(request.user, number)
+    note = getattr(app, "demand_note", None) if hasattr(app, "demand_note") else None
+    inspection = getattr(app, "inspection", None) if hasattr(app, "inspection") else None
+    from urja.core.models import AuditEvent
+
+    history = AuditEvent.objects.filter(object_type="connections.application", object_id=str(app.pk)).order_by("at")
+    return render(
+        request,
+        "connections/application.html",
+        {
+            "a": app,
+            "note": note,
+            "inspection": inspection,
+            "colour": services.sla_colour(app),
+            "outstanding": services.outstanding(app),
+            "paused": app.pauses.filter(ended_at__isnull=True).exists(),
+            "history": history,
+            "documents": app.documents.select_related("document"),
+            "escalations": app.escalations.all(),
+        },
+    )
+
+
+@staff_required
+@require_POST
+def application_action(request, number: str):
+    app = _application_or_404(request.user, number)
+    action = request.POST.get("action", "")
+    post = request.POST
+    user = request.user
+    try:
+        if action == "inspection":
+            require_role(user, Role.ENGINEER, Role.MANAGER)
+            services.record_inspection(
+                actor=user,
+                channel="section_office",
+                application=app,
+                feasible=post.get("feasible") == "yes",
+                distance_m=post.get("distance_m", ""),
+                right_of_way_issue=bool(post.get("row")),
+                extension_needed=bool(post.get("extension")),
+                extension_estimate=post.get("extension_estimate", ""),
+                notes=post.get("notes", ""),
+            )
+        elif action == "demand_note":
+            require_role(user, Role.ENGINEER, Role.MANAGER)
+            services.issue_demand_note(actor=user, channel="section_office", application=app)
+        elif action == "pay":
+            require_role(user, Role.CRE, Role.BILLING_OFFICER, Role.MANAGER)
+            services.pay_demand_note(
+                actor=user,
+                channel="counter",
+                application=app,
+                idempotency_key=post.get("key", "") or f"dn-page-{app.number}",
+                method=post.get("method", "cash"),
+            )
+        elif action == "energize":
+            require_role(user, Role.ENGINEER, Role.MANAGER)
+            services.energize(
+                actor=user,
+                channel="section_office",
+                application=app,
+                meter_serial=post.get("meter_serial", ""),
+                initial_kwh=post.get("initial_kwh", "0") or "0",
+            )
+        elif action == "pause":
+            services.pause_clock(actor=user, channel="backoffice", application=app, reason=post.get("reason", ""))
+        elif action == "resume":
+            services.resume_clock(actor=user, channel="backoffice", application=app)
+        elif action == "reject":
+            services.reject(
+                actor=user,
+                channel="backoffice",
+                application=app,
+                code=post.get("code", "other"),
+                reason=post.get("reason", ""),
+                withdrawn=bool(post.get("withdrawn")),
+            )
+        else:
+            raise DomainError("unknown action", code="unknown_action")
+    except DomainError as exc:
+        messages.error(request, f"{exc.message} ({exc.code})")
+    else:
+        messages.success(request, _("Done."))
+    return redirect("connections:application", number=app.number)
+
+
+@staff_required
+def change_queue(request):
+    status = request.GET.get("status", "")
+    qs = selectors.change_requests_in_scope(request.user)
+    if status in ChangeStatus.values:
+        qs = qs.filter(status=status)
+    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "connections/changes.html",
+        {"page": page, "status": status, "statuses": ChangeStatus.choices, "kinds": ChangeKind.choices},
+    )
+
+
+@staff_required
+@require_POST
+def change_action(request, number: str):
+    try:
+        change = selectors.scoped_change_request(request.user, number)
+    except NotFound:
+        raise Http404("no such request") from None
+    try:
+        require_role(request.user, Role.MANAGER, Role.ENGINEER, Role.BILLING_OFFICER)
+        changes.decide(
+            actor=request.user,
+            channel="backoffice",
+            change=change,
+            approve=request.POST.get("decision") == "approve",
+            reason=request.POST.get("reason", ""),
+        )
+    except DomainError as exc:
+        messages.error(request, f"{exc.message} ({exc.code})")
+    return redirect("connections:changes")
+
+
+@staff_required
+def order_queue(request):
+    status = request.GET.get("status", "open")
+    qs = selectors.orders_in_scope(request.user)
+    if status == "open":
+        qs = qs.filter(status__in=[OrderStatus.OPEN, OrderStatus.SENT])
+    elif status in OrderStatus.values:
+        qs = qs.filter(status=status)
+    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    return render(request, "connections/orders.html", {"page": page, "status": status, "statuses": OrderStatus.choices})
+
+
+@staff_required
+@require_POST
+def order_action(request, number: str):
+    try:
+        order = selectors.scoped_order(request.user, number)
+    except NotFound:
+        raise Http404("no such order") from None
+    try:
+        require_role(request.user, Role.ENGINEER, Role.MANAGER, Role.FIELD_AGENT)
+        changes.complete_order(
+            actor=request.user,
+            channel="section_office",
+            order=order,
+            photo=request.FILES.get("photo"),
+            notes=request.POST.get("notes", ""),
+            final_kwh=request.POST.get("final_kwh") or None,
+        )
+    except DomainError as exc:
+        messages.error(request, f"{exc.message} ({exc.code})")
+    else:
+        messages.success(request, _("Order %(number)s done.") % {"number": order.number})
+    return redirect("connections:orders")
