@@ -233,13 +233,21 @@ def register_application(
     meter_option: str = MeterOption.UTILITY,
     temporary_until: date | None = None,
     consumer: Consumer | None = None,
+    received_at: datetime | None = None,
 ) -> Application:
     """A new-connection (or temporary-connection) application, complete or refused: the checklist
     for the applicant type, the load within its supply type's range, the premises inside the
-    utility's area, no arrears, the application fee from the tariff order in force."""
+    utility's area, no arrears, the application fee from the tariff order in force.
+    `received_at`: when a paper application (a camp, a section office) was received, if keyed in
+    later — the clock starts then (not in the future, at most 30 days back)."""
     channel = check_channel(channel, row="new_connection")
     doc = data()
     now = clock.now()
+    if received_at is not None:
+        received_at = boundary.check_moment(received_at, name="received_at", now=now)
+        if received_at < now - timedelta(days=30):
+            raise DomainError("a paper application is keyed in within 30 days", code="received_too_early")
+        now = received_at
     today = timezone.localdate(now)
     name = " ".join((name or "").split())
     if not name:

@@ -1,0 +1,26 @@
+"""The demo hook: applications at every stage through the services, change requests and orders; a
+rerun adds nothing."""
+
+import random
+
+from urja.connections import demo
+from urja.connections.models import Application, ChangeRequest, Escalation, Order
+from urja.core.testing import domestic_account
+
+
+def test_the_demo_hook_builds_every_stage_once(offices, loaded, cre, engineer):
+    accounts = [domestic_account(offices["section1"], name=f"Demo {i}", mobile=f"94370{i:05d}") for i in range(5)]
+    counts = demo.populate(accounts=accounts, staff={"cre": cre, "engineer": engineer}, rng=random.Random(6))
+    statuses = set(Application.objects.values_list("status", flat=True))
+    assert statuses == {"registered", "inspected", "dn_issued", "dn_paid", "energized", "rejected", "withdrawn"}
+    fast = Application.objects.get(fast_track=True, status="energized")
+    assert fast.energized_at - fast.dn_paid_at < fast.connection_due_at - fast.dn_paid_at
+    assert Application.objects.filter(kind="temporary").exists()
+    assert counts["escalations"] >= 2 and Escalation.objects.exists()
+    assert ChangeRequest.objects.filter(kind="load_change", status="requested").exists()
+    assert ChangeRequest.objects.filter(kind="category_change", status="scheduled").exists()
+    assert Order.objects.filter(kind="disconnect", status="done", reason="non_payment").exists()
+    assert Order.objects.filter(kind="reconnect", status="open").exists()
+    before = (Application.objects.count(), ChangeRequest.objects.count(), Order.objects.count())
+    assert demo.populate(accounts=accounts, staff={"cre": cre, "engineer": engineer}, rng=random.Random(6))["skipped"]
+    assert (Application.objects.count(), ChangeRequest.objects.count(), Order.objects.count()) == before
