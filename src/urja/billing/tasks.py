@@ -71,3 +71,11 @@ def send_ebills(run_id: int, lo: int, hi: int) -> int:
         )
         sent += 1
     return sent
+
+
+@shared_task(name="urja.billing.tasks.preview_run", acks_late=True)
+def preview_run(run_id: int) -> int:
+    """A bill run's review (a dry run of the officer's divisions), off the web request (issue 15)."""
+    from . import review
+
+    return review.compute_preview(run_id).pk

@@ -3,17 +3,17 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from urja.core.errors import DomainError, Forbidden
 from urja.core.permissions import require_role, role_of
-from urja.core.scope import scope_accounts
+from urja.core.scope import office_covers, scope_accounts
 
 from . import documents, ledger, selectors, services
-from .models import Bill, BillRun
+from .models import Bill, BillCycle, BillRun
 
 RUN_ROLES = ("billing_officer", "manager")
 
@@ -74,33 +74,105 @@ def verify(request):
     return render(request, "billing/verify.html", {"number": number, "code": code, "bill": bill, "valid": valid})
 
 
+def _divisions(user):
+    """Divisions the user may bill: those under its office (admin and utility staff: all)."""
+    from urja.core.scope import scope_offices
+    from urja.network.models import Office, OfficeLevel
+
+    return scope_offices(user, Office.objects.filter(level=OfficeLevel.DIVISION), "path").order_by("name")
+
+
+def _scope_choice(request, code: str) -> tuple[str, str]:
+    """(path, name) of the chosen division within the user's scope; '' = every division the user covers."""
+    from urja.core.permissions import office_path_of
+
+    if code:
+        division = _divisions(request.user).filter(code=code).first()
+        if division is None:
+            raise DomainError("choose one of your divisions", code="division_not_in_scope")
+        return division.path, division.name
+    return office_path_of(request.user) or "", _("all my divisions")
+
+
 @login_required
 def console(request):
     _require_role(request, *RUN_ROLES, "cre", "key_account_manager")
-    runs = BillRun.objects.select_related("cycle")[:30]
-    return render(request, "billing/console.html", {"runs": runs, "error": request.GET.get("error", "")})
+    from urja.core import listing
+
+    runs = BillRun.objects.select_related("cycle")
+    page = listing.page_of(request, runs, per_page=30)
+    return render(
+        request,
+        "billing/console.html",
+        {
+            "runs": page.object_list,
+            "page": page,
+            "query": "",
+            "error": request.GET.get("error", ""),
+            "cycles": BillCycle.objects.order_by("code"),
+            "divisions": _divisions(request.user),
+            "can_act": role_of(request.user) in (*RUN_ROLES, "admin"),
+        },
+    )
 
 
 @login_required
 @require_POST
 def create_run(request):
+    """By hand: a review of the chosen division(s) first (default), or straight to billing."""
     _require_role(request, *RUN_ROLES)
+    from . import review
+
+    cycle, period = request.POST.get("cycle", "").strip(), request.POST.get("period", "").strip()
     try:
-        run = services.create_run(
-            cycle=request.POST.get("cycle", "").strip(),
-            period=request.POST.get("period", "").strip(),
-            dry_run=request.POST.get("dry_run") == "on",
-            actor=request.user,
-            channel="backoffice",
-        )
-        if run.dry_run:
-            services.dry_run_report(run=run)
+        scope_path, scope_name = _scope_choice(request, request.POST.get("division", "").strip())
+        if request.POST.get("review") == "on":
+            run = review.plan_review(
+                cycle=cycle, period=period, scope_path=scope_path, scope_name=str(scope_name), actor=request.user
+            )
         else:
-            services.start_run(run=run, actor=request.user, enqueue=True)
+            run = services.create_run(cycle=cycle, period=period, actor=request.user, channel="backoffice")
+            run = review.start_in_scope(run=run, scope_path=scope_path, actor=request.user)
     except DomainError as exc:
         from urllib.parse import urlencode
 
         return redirect(f"/billing/runs/?{urlencode({'error': exc.message})}")
+    return redirect("billing:run", pk=run.pk)
+
+
+@login_required
+@require_POST
+def approve_review(request, pk: int):
+    _require_role(request, *RUN_ROLES)
+    from . import review
+
+    preview = get_object_or_404(BillRun, pk=pk, dry_run=True)
+    scope = preview.report.get("scope_path", "")
+    if not office_covers(request.user, scope):
+        raise Http404("no such review")  # another office's review answers like one that does not exist
+    try:
+        run = review.approve(preview=preview, actor=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("billing:run", pk=preview.pk)
+    messages.success(request, _("Approved: the bills are being written and posted."))
+    return redirect("billing:run", pk=run.pk)
+
+
+@login_required
+@require_POST
+def start_scope(request, pk: int):
+    """Start the run's pending partitions under the officer's office (another division's are theirs)."""
+    _require_role(request, *RUN_ROLES)
+    from urja.core.permissions import office_path_of
+
+    from . import review
+
+    run = get_object_or_404(BillRun, pk=pk, dry_run=False)
+    try:
+        review.start_in_scope(run=run, scope_path=office_path_of(request.user) or "", actor=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
     return redirect("billing:run", pk=run.pk)
 
 
@@ -119,7 +191,12 @@ def run_detail(request, pk: int):
         _exceptions_in_scope(request, run).select_related("account", "resolved_by").order_by("resolved", "kind", "id")
     )[:200]
     can_act = role_of(request.user) in (*RUN_ROLES, "admin")
-    return render(request, template, {"run": run, "p": progress, "exceptions": exceptions, "can_act": can_act})
+    from urja.core.permissions import office_path_of
+
+    mine = office_path_of(request.user) or ""
+    pending_mine = [p for p in run.partitions.filter(status="pending") if p.division_path.startswith(mine)]
+    context = {"run": run, "p": progress, "exceptions": exceptions, "can_act": can_act, "pending_mine": pending_mine}
+    return render(request, template, context)
 
 
 @login_required
