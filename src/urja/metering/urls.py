@@ -16,4 +16,5 @@ urlpatterns = [
     path("commands/", views.commands, name="commands"),
     path("commands/<str:command_id>/retry/", views.command_retry, name="command_retry"),
     path("route-book/", views.route_book, name="route_book"),
+    path("route-book/reading/", views.route_reading, name="route_reading"),
 ]

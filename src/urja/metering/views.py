@@ -176,11 +176,36 @@ def command_retry(request, command_id: str):
     return redirect("metering:commands")
 
 
+def _cycles_in_scope(request) -> list[str]:
+    """The bill cycles of the accounts the user may read, most accounts first (the default first)."""
+    from django.db.models import Count
+
+    rows = (
+        scope_accounts(request.user, Account.objects.filter(status="active"))
+        .values("bill_cycle")
+        .annotate(n=Count("id"))
+        .order_by("-n", "bill_cycle")
+    )
+    return [row["bill_cycle"] for row in rows if row["bill_cycle"]]
+
+
+def _beat(request) -> list[str]:
+    from urja.core.scope import account_rule
+
+    profile = getattr(request.user, "staff", None)
+    return profile.route_codes if profile is not None and account_rule(request.user) == "routes" else []
+
+
 @login_required
 def route_book(request):
+    """The readers' book of the user's scope (a field agent's beat), with a reading form per meter:
+    phone-friendly, labelled, the photo taken with the phone's camera."""
     _staff(request)
     today = timezone.localdate()
-    cycle = request.GET.get("cycle", "C01")
+    cycles = _cycles_in_scope(request)
+    cycle = request.GET.get("cycle") or (cycles[0] if cycles else "")
+    beat = _beat(request)
+    route = request.GET.get("route", "").strip()
     try:
         year = int(request.GET.get("year", today.year))
         month = int(request.GET.get("month", today.month))
@@ -189,8 +214,60 @@ def route_book(request):
             bill_cycle=cycle,
             year=year,
             month=month,
-            route=request.GET.get("route") or None,
-        )
+            route=route or None,
+        ) if cycle else []  # fmt: skip
     except (ValueError, DomainError):
         return HttpResponseBadRequest(_("Year and month must be numbers of a real month."))
-    return render(request, "metering/route_book.html", {"rows": rows, "cycle": cycle, "year": year, "month": month})
+    if beat:
+        rows = [row for row in rows if row["route"] in beat]
+    context = {
+        "rows": rows,
+        "cycle": cycle,
+        "cycles": cycles,
+        "year": year,
+        "month": month,
+        "route": route,
+        "beat": beat,
+        "statuses": [
+            ("actual", _("Meter read")),
+            ("door_locked", _("Door locked")),
+            ("meter_defective", _("Meter defective")),
+        ],
+    }
+    return render(request, "metering/route_book.html", context)
+
+
+@login_required
+@require_POST
+def route_reading(request):
+    """One reading from the route book (HTMX: the row's reading cell is replaced by the outcome)."""
+    from urja.core.models import Role
+
+    _staff(request)
+    account = _account(request, request.POST.get("consumer_number", ""))
+    field = role_of(request.user) == Role.FIELD_AGENT
+    status = request.POST.get("status", "actual")
+    error, reading = None, None
+    try:
+        reading = services.record_reading(
+            actor=request.user,
+            channel=Channel.FIELD_AGENT if field else Channel.BACKOFFICE,
+            source="field_agent" if field else "staff",
+            account=account,
+            read_at=timezone.now(),
+            kwh=request.POST.get("kwh") or None if status == "actual" else None,
+            status=status,
+            photo=request.FILES.get("photo"),
+            latitude=request.POST.get("latitude") or None,
+            longitude=request.POST.get("longitude") or None,
+        )
+    except DomainError as exc:
+        error = exc.message
+    context = {"reading": reading, "error": error, "consumer_number": account.consumer_number}
+    if request.headers.get("HX-Request"):
+        return render(request, "metering/_route_reading.html", context)  # htmx swaps 2xx only
+    if error:
+        from django.contrib import messages
+
+        messages.error(request, f"{account.consumer_number}: {error}")
+    return redirect(f"{request.META.get('HTTP_REFERER') or '/metering/route-book/'}")
