@@ -97,20 +97,26 @@ def insert(model, batches: list[tuple[int, list[Column]]]) -> list | None:
         return None
     columns = [c.name for c in batches[0][1]]
     if connection.vendor == "postgresql":
-        parts = []
-        for n, cols in batches:
-            assert [c.name for c in cols] == columns
-            formats, values = zip(*(c.copy_text() for c in cols), strict=True)
-            row = "\t".join(formats) + "\n"
-            per_row = [v for v in values if v is not None]
-            parts.append("".join(map(row.__mod__, zip(*per_row, strict=True))) if per_row else (row % ()) * n)
-        copy(model._meta.db_table, columns, "".join(parts))
+        copy_batches(model._meta.db_table, batches)
         return None
     objs = []
     for n, cols in batches:
         for values in zip(*(c.python(n) for c in cols), strict=True):
             objs.append(model(**dict(zip(columns, values, strict=True))))
     return model.objects.bulk_create(objs)
+
+
+def copy_batches(table: str, batches: list[tuple[int, list[Column]]]) -> None:
+    """COPY batches of rows (row count, columns) into `table` (PostgreSQL)."""
+    columns = [c.name for c in batches[0][1]]
+    parts = []
+    for n, cols in batches:
+        assert [c.name for c in cols] == columns
+        formats, values = zip(*(c.copy_text() for c in cols), strict=True)
+        row = "\t".join(formats) + "\n"
+        per_row = [v for v in values if v is not None]
+        parts.append("".join(map(row.__mod__, zip(*per_row, strict=True))) if per_row else (row % ()) * n)
+    copy(table, columns, "".join(parts))
 
 
 def copy(table: str, columns: list[str], text: str) -> None:
@@ -146,7 +152,7 @@ def select_in(sql: str, values, params: list | tuple = ()) -> list[tuple]:
         if connection.vendor == "postgresql":
             # one array literal, built here: psycopg quotes a list element by element (client binding)
             cast = "text[]" if isinstance(values[0], str) else "bigint[]"
-            cur.execute(sql.replace("{in}", f"= ANY(%s::{cast})"), [*params, _array_literal(values)])
+            cur.execute(sql.replace("{in}", f"= ANY(%s::{cast})"), [*params, array_literal(values)])
             return cur.fetchall()
         rows = []
         for start in range(0, len(values), 500):
@@ -156,7 +162,8 @@ def select_in(sql: str, values, params: list | tuple = ()) -> list[tuple]:
         return rows
 
 
-def _array_literal(values: list) -> str:
+def array_literal(values: list) -> str:
+    """An array parameter as one literal (text or integers), for `%s::text[]` / `%s::bigint[]`."""
     if not isinstance(values[0], str):
         return "{" + ",".join(str(int(v)) for v in values) + "}"
     text = "".join(values)

@@ -9,6 +9,7 @@ from datetime import date
 from decimal import Decimal
 
 import numpy as np
+from django.db import connection
 from django.utils import timezone
 
 from . import bulk
@@ -32,17 +33,24 @@ def rebates_on_payments(
         return []
     last_day = max(day for rows in payments.values() for _, day, _, _ in rows)
     # the latest bill of each account (one correlated lookup per account on the bills' account index)
-    bill_ids = {
-        account_id: bill_id
-        for account_id, bill_id in bulk.select_in(
-            "SELECT a.id, (SELECT b.id FROM billing_bill b WHERE b.account_id = a.id AND b.kind = %s"
-            " AND b.bill_date <= %s ORDER BY b.bill_date DESC, b.id DESC LIMIT 1)"
-            " FROM customers_account a WHERE a.id {in}",
+    latest = (
+        "SELECT b.id FROM billing_bill b WHERE b.account_id = a.id AND b.kind = %s AND b.bill_date <= %s"
+        " ORDER BY b.bill_date DESC, b.id DESC LIMIT 1"
+    )
+    if connection.vendor == "postgresql":  # the ids as an array: no lookup of the accounts themselves
+        with connection.cursor() as cur:
+            cur.execute(
+                f"SELECT a.id, ({latest}) FROM unnest(%s::bigint[]) AS a(id)",
+                [Bill.Kind.BILL, last_day, bulk.array_literal(list(payments))],
+            )
+            found = cur.fetchall()
+    else:
+        found = bulk.select_in(
+            f"SELECT a.id, ({latest}) FROM customers_account a WHERE a.id {{in}}",
             list(payments),
             [Bill.Kind.BILL, last_day],
         )
-        if bill_id is not None
-    }
+    bill_ids = {account_id: bill_id for account_id, bill_id in found if bill_id is not None}
     if not bill_ids:
         return []
     bills = {b.account_id: b for b in Bill.objects.filter(pk__in=list(bill_ids.values())).select_related("account")}
