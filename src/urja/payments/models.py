@@ -251,6 +251,8 @@ class GatewayOrder(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     payment = models.OneToOneField(Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="order")
     failure_reason = models.CharField(max_length=200, blank=True)
+    # The payment aggregator's own id for this order (payments.gateways; empty for the development gateway).
+    gateway_order_id = models.CharField(max_length=64, blank=True, db_index=True)
 
     def __str__(self) -> str:
         return f"{self.reference} {self.amount} [{self.status}]"

@@ -1075,11 +1075,22 @@ def handle_webhook(*, gateway: str, body: bytes, signature: str, now: int | None
         raise DomainError(f"webhook rejected: {exc}", code="invalid_signature", status=401) from exc
     try:
         event = json.loads(body)
+    except ValueError as exc:
+        raise DomainError("malformed webhook body", code="malformed_event") from exc
+    return process_gateway_event(gateway=gateway, event=event)
+
+
+def process_gateway_event(*, gateway: str, event: dict) -> WebhookResult:
+    """One verified gateway event {id, type: payment.succeeded | payment.failed, data: {order_reference,
+    amount, txn_id, method, reason}} through the one capture pipeline — from a signed webhook, a gateway
+    adapter's signed callback or its status query (payments.gateways). The caller has checked the
+    signature; an event id seen before returns its first outcome."""
+    try:
         event_id = str(event["id"])
         kind = str(event["type"])
         data = event["data"]
         reference = str(data["order_reference"])
-    except (ValueError, KeyError, TypeError) as exc:
+    except (KeyError, TypeError) as exc:
         raise DomainError("malformed webhook body", code="malformed_event") from exc
     seen = GatewayEvent.objects.filter(gateway=gateway, event_id=event_id).first()
     if seen is not None:

@@ -15,6 +15,8 @@ PERIODIC_TASKS = {
     "payments.advance_interest": {"task": "urja.payments.tasks.advance_interest", "schedule": 6 * 3600},
     # overdue / credit-limit flags, disconnection notices, notice periods run out
     "payments.collections": {"task": "urja.payments.tasks.collections", "schedule": 6 * 3600},
+    # ask the payment aggregator about orders whose callback never came (issue 13.2)
+    "payments.gateway_reconcile": {"task": "urja.payments.tasks.gateway_reconcile", "schedule": 600},
 }
 # Long jobs staff start from the web (core.jobs.start_job): kind -> the job's body.
 BACKGROUND_JOBS = {"payments.collections_sweep": "urja.payments.services.collections_sweep_job"}
@@ -51,3 +53,10 @@ def collections() -> dict:
     counts = services.sweep_collections()
     counts["notices"] = services.issue_disconnection_notices()
     return counts
+
+
+@shared_task(name="urja.payments.tasks.gateway_reconcile", ignore_result=True)
+def gateway_reconcile() -> dict:
+    from . import gateways
+
+    return gateways.reconcile_orders()

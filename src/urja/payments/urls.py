@@ -19,6 +19,7 @@ urlpatterns = [
     path("verify/", views.verify, name="verify"),
     path("pay/", views.quick_pay, name="quick_pay"),
     path("gateway/dev/<str:reference>/", views.dev_gateway, name="dev_gateway"),
+    path("gateway/<str:gateway>/return/", views.gateway_return, name="gateway_return"),
     path("reports/handover/", views.handover, name="handover"),
     path("collections/", views.collections, name="collections"),
     path("imports/", views.imports, name="imports"),

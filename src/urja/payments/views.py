@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from urja.billing import ledger
@@ -262,6 +263,23 @@ def dev_gateway(request, reference: str):
         "payments/dev_gateway.html",
         {"order": order, "result": result, "upi_intent": services.upi_intent(order), "back": back},
     )
+
+
+@csrf_exempt  # the aggregator's hosted page posts the payer back here; the HMAC signature is the check
+def gateway_return(request, gateway: str):
+    """The payer's return from a payment aggregator's hosted checkout: the signed payment is posted
+    through the one pipeline (the same event as its webhook or status query), then shown."""
+    from . import gateways
+
+    params = request.POST if request.method == "POST" else request.GET
+    try:
+        adapter = gateways.get_gateway(gateway)
+        order, status = adapter.verify_return(params)
+        services.process_gateway_event(gateway=gateway, event=gateways.event_for(order, status))
+    except DomainError as exc:
+        return render(request, "payments/gateway_return.html", {"error": exc.message}, status=exc.status)
+    order.refresh_from_db()
+    return render(request, "payments/gateway_return.html", {"order": order})
 
 
 # --- reports -------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from urja.core.scope import scope_accounts
 from urja.customers.models import Account, Consumer
 from urja.customers.services import set_preferred_language
 from urja.network.models import CareCentre
+from urja.payments import gateways
 from urja.payments import services as payments
 from urja.payments.api import payments_in_scope
 from urja.payments.models import GatewayOrder, PaymentStatus
@@ -276,7 +277,10 @@ def pay(request):
         channel = "upi" if request.POST.get("method") == "upi" else "online"
         try:
             order = payments.create_order(
-                consumer_number=account.consumer_number, amount=request.POST.get("amount", ""), channel=channel
+                consumer_number=account.consumer_number,
+                amount=request.POST.get("amount", ""),
+                channel=channel,
+                gateway=gateways.default_gateway(),
             )
         except DomainError as exc:
             error = exc.message
@@ -302,8 +306,13 @@ def order(request, reference: str):
         "order": order,
         "upi_intent": intent,
         "qr": documents.qr_svg_data_uri(intent),
-        "checkout": reverse("payments:dev_gateway", kwargs={"reference": order.reference}),
     }
+    if order.status == GatewayOrder.Status.CREATED:
+        try:  # the gateway's hosted checkout (the aggregator's order is created on the first visit)
+            order_url = reverse("portal:order", args=[order.reference])
+            context["checkout"] = gateways.get_gateway(order.gateway).checkout_url(order, return_url=order_url)
+        except DomainError as exc:
+            context["error"] = exc.message
     return render(request, "portal/order.html", context)
 
 
