@@ -108,6 +108,9 @@ class Application(models.Model):
     energized_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     escalation_level = models.PositiveSmallIntegerField(default=0)
+    # when the next escalation tier is reached (None: paused, waiting for the applicant's payment, or
+    # closed): the sweep reads only the rows whose moment has come (an index, not a scan)
+    next_escalation_at = models.DateTimeField(null=True, blank=True, db_index=True)
     rejection_code = models.CharField(max_length=40, blank=True)
     rejection_reason = models.CharField(max_length=500, blank=True)
     account = models.OneToOneField(

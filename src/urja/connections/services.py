@@ -355,6 +355,8 @@ def register_application(
                 file=given.file,
             )
             ApplicationDocument.objects.create(application=application, document=kyc, document_code=given.code)
+        application.next_escalation_at = next_escalation(application)
+        application.save(update_fields=["next_escalation_at"])
         record_audit(
             actor=actor,
             channel=channel,
@@ -431,8 +433,9 @@ def _plan(application: Application, *, extension: bool | None = None) -> rules.P
     )
 
 
-def _reschedule(application: Application) -> list[str]:
-    """Recompute the due moments from the registration, the payment and the pauses."""
+def _reschedule(application: Application, *, status: str | None = None) -> list[str]:
+    """Recompute the due moments (and the escalation pointer, for the application in `status`) from
+    the registration, the payment and the pauses."""
     cal = application.section.calendar()
     plan = _plan(application)
     pauses = _pauses(application)
@@ -446,7 +449,8 @@ def _reschedule(application: Application) -> list[str]:
             calendar=cal,
             pauses=pauses,
         )
-    return ["dn_due_at", "cap_due_at", "connection_due_at"]
+    application.next_escalation_at = next_escalation(application, status=status)
+    return ["dn_due_at", "cap_due_at", "connection_due_at", "next_escalation_at"]
 
 
 def pause_clock(*, actor, channel: str, application: Application, reason: str) -> Application:
@@ -549,7 +553,7 @@ def record_inspection(
                 application.fast_track = False
                 application.fast_track_note = ("inspection: " + "; ".join(problems))[:200]
                 fields += ["fast_track", "fast_track_note"]
-        fields += _reschedule(application)
+        fields += _reschedule(application, status=ApplicationStatus.INSPECTED)
         _move(
             application,
             ApplicationStatus.INSPECTED,
@@ -662,12 +666,13 @@ def issue_demand_note(*, actor, channel: str, application: Application) -> Deman
             estimated_monthly_bill=monthly,
         )
         application.account = account
+        application.next_escalation_at = None  # the applicant's turn: no clock runs until the payment
         _move(
             application,
             ApplicationStatus.DN_ISSUED,
             actor=actor,
             channel=channel,
-            extra=["account"],
+            extra=["account", "next_escalation_at"],
             changes={"demand_note": number, "total": total, "consumer_number": account.consumer_number},
         )
         _tell(
@@ -708,12 +713,13 @@ def settle_demand_note(*, application: Application, actor=None, channel: str = "
             calendar=application.section.calendar(),
             pauses=_pauses(application),
         )
+        application.next_escalation_at = next_escalation(application, status=ApplicationStatus.DN_PAID)
         _move(
             application,
             ApplicationStatus.DN_PAID,
             actor=actor,
             channel=channel,
-            extra=["dn_paid_at", "connection_due_at"],
+            extra=["dn_paid_at", "connection_due_at", "next_escalation_at"],
             changes={"connection_due_at": application.connection_due_at},
         )
     return True
@@ -803,12 +809,13 @@ def energize(
             reason=f"energized (application {application.number})",
         )
         application.energized_at = application.closed_at = now
+        application.next_escalation_at = None
         _move(
             application,
             ApplicationStatus.ENERGIZED,
             actor=actor,
             channel=channel,
-            extra=["energized_at", "closed_at"],
+            extra=["energized_at", "closed_at", "next_escalation_at"],
             changes={"consumer_number": account.consumer_number, "meter": serial},
         )
         award = _compensate(application)
@@ -893,13 +900,14 @@ def reject(
             _close_pending_account(application, actor=actor, channel=channel, reason=reason)
         application.rejection_code, application.rejection_reason = code, reason
         application.closed_at = clock.now()
+        application.next_escalation_at = None
         _move(
             application,
             target,
             actor=actor,
             channel=channel,
             reason=reason,
-            extra=["rejection_code", "rejection_reason", "closed_at"],
+            extra=["rejection_code", "rejection_reason", "closed_at", "next_escalation_at"],
             changes={"code": code},
         )
         _tell(
@@ -943,22 +951,57 @@ def _close_pending_account(application: Application, *, actor, channel: str, rea
 # --- lateness: the service desk's tiers --------------------------------------------------------------
 
 
-def clock_of(application: Application, *, now: datetime | None = None) -> sla.ClockState | None:
-    """The stage's SLA clock: up to the demand note while registered / inspected; none while the
-    demand note waits for the applicant's payment; to the connection after payment."""
-    now = now or clock.now()
-    cal = application.section.calendar()
+def _stage(application: Application, *, status: str | None = None):
+    """(start, timeline, pauses) of the stage's SLA clock: up to the demand note while registered /
+    inspected; none while the demand note waits for the applicant's payment; to the connection after
+    payment (kept for a closed application that was paid, to read its clock at the close)."""
+    status = status or application.status
     plan = _plan(application)
     pauses = _pauses(application)
-    stopped = application.closed_at if application.status not in OPEN_APPLICATION else None
-    if application.status in (ApplicationStatus.REGISTERED, ApplicationStatus.INSPECTED):
-        start, timeline = application.registered_at, plan.up_to_dn
-    elif application.dn_paid_at is not None:
-        start, timeline = application.dn_paid_at, plan.fast_track or plan.after_dn
-        pauses = [p for p in pauses if p[0] >= start]
-    else:
+    if status in (ApplicationStatus.REGISTERED, ApplicationStatus.INSPECTED):
+        return application.registered_at, plan.up_to_dn, pauses
+    if application.dn_paid_at is not None and status != ApplicationStatus.DN_ISSUED:
+        start = application.dn_paid_at
+        return start, plan.fast_track or plan.after_dn, [p for p in pauses if p[0] >= start]
+    return None
+
+
+def clock_of(application: Application, *, now: datetime | None = None) -> sla.ClockState | None:
+    """The stage's SLA clock now (frozen at the close for a closed application)."""
+    now = now or clock.now()
+    stage = _stage(application)
+    if stage is None:
         return None
-    return sla.clock_state(start=start, timeline=timeline, calendar=cal, pauses=pauses, now=now, stopped_at=stopped)
+    start, timeline, pauses = stage
+    stopped = application.closed_at if application.status not in OPEN_APPLICATION else None
+    return sla.clock_state(
+        start=start, timeline=timeline, calendar=application.section.calendar(), pauses=pauses, now=now,
+        stopped_at=stopped,
+    )  # fmt: skip
+
+
+def next_escalation(application: Application, *, status: str | None = None) -> datetime | None:
+    """The moment the next SoP tier is reached: start + paused time + tier fraction x the stage's span
+    (servicedesk.sla's fraction), None when no clock runs or every tier is passed."""
+    status = status or application.status
+    if status not in OPEN_APPLICATION:
+        return None
+    stage = _stage(application, status=status)
+    if stage is None:
+        return None
+    start, timeline, pauses = stage
+    due = sla.due_at(start, timeline, application.section.calendar(), pauses)
+    if due is None:  # paused
+        return None
+    try:
+        tiers = [t for t in _tiers() if t["level"] > application.escalation_level]
+    except NotFound:
+        return None
+    if not tiers:
+        return None
+    span = sla.span_seconds(start, due, pauses)
+    paused = sla.paused_seconds(pauses, until=due, since=start)
+    return start + timedelta(seconds=paused + float(tiers[0]["at"]) * span)
 
 
 def sla_colour(application: Application, *, now: datetime | None = None) -> str:
@@ -988,13 +1031,15 @@ def escalate_late(*, now: datetime | None = None) -> int:
     if not tiers:
         return 0
     made = 0
-    open_ = Application.objects.filter(status__in=OPEN_APPLICATION).exclude(status=ApplicationStatus.DN_ISSUED)
-    for application in open_.select_related("section").iterator():
+    due = Application.objects.filter(next_escalation_at__lte=now, status__in=OPEN_APPLICATION)
+    for application in due.select_related("section").order_by("next_escalation_at"):
         state = clock_of(application, now=now)
-        if state is None or state.paused:
-            continue
-        reached = [t for t in tiers if t["level"] > application.escalation_level and state.fraction >= float(t["at"])]
-        if not reached:
+        reached = []
+        if state is not None and not state.paused:
+            level = application.escalation_level
+            reached = [t for t in tiers if t["level"] > level and state.fraction >= float(t["at"])]
+        if not reached:  # the pointer was early (or the clock stopped): move it on
+            Application.objects.filter(pk=application.pk).update(next_escalation_at=next_escalation(application))
             continue
         with transaction.atomic():
             locked = _lock(application)
@@ -1016,7 +1061,8 @@ def escalate_late(*, now: datetime | None = None) -> int:
                         url=f"/connections/applications/{locked.number}/",
                     )
             locked.escalation_level = max(t["level"] for t in reached)
-            locked.save(update_fields=["escalation_level"])
+            locked.next_escalation_at = next_escalation(locked)
+            locked.save(update_fields=["escalation_level", "next_escalation_at"])
             record_audit(
                 actor=None,
                 channel="system",

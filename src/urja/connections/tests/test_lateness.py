@@ -111,3 +111,22 @@ def test_the_channel_matrix_refuses_whatsapp_for_a_new_connection(apply):
     with pytest.raises(DomainError) as err:
         apply(channel="whatsapp")
     assert err.value.code == "channel_not_allowed"
+
+
+def test_the_escalation_pointer_follows_the_stage(apply, engineer, cre):
+    app = apply()
+    assert app.registered_at < app.next_escalation_at < app.dn_due_at  # tier 1 at 3/4 of the time given
+    services.pause_clock(actor=cre, channel="care_centre", application=app, reason="applicant away")
+    app.refresh_from_db()
+    assert app.next_escalation_at is None
+    services.resume_clock(actor=cre, channel="care_centre", application=app)
+    services.record_inspection(actor=engineer, channel="section_office", application=app, feasible=True, distance_m=10)
+    services.issue_demand_note(actor=engineer, channel="section_office", application=app)
+    app.refresh_from_db()
+    assert app.next_escalation_at is None  # the applicant's turn to pay
+    _pay_online(app)
+    assert app.dn_paid_at < app.next_escalation_at < app.connection_due_at
+    clock.advance(days=1, hours=13)  # 37 h of the 48: past 3/4
+    assert services.escalate_late() == 1
+    app.refresh_from_db()
+    assert app.escalation_level == 1 and app.next_escalation_at == app.connection_due_at  # tier 2 at 1.0
