@@ -8,11 +8,11 @@ from decimal import Decimal
 
 from ninja import Router, Schema, Status
 
-from urja.core.boundary import Text
+from urja.core.boundary import Quantity, Text
 from urja.core.models import Role
 from urja.core.permissions import require_role
 
-from . import selectors, services
+from . import losses, selectors, services
 
 router = Router(tags=["reports"])
 
@@ -99,3 +99,72 @@ def dt_losses(request, period: Text(7) = "", limit: int = 50):
 def compute(request, payload: ComputeIn):
     require_role(request.user, Role.MANAGER)
     return Status(201, services.compute_period(period=payload.period))
+
+
+class InspectionOut(Schema):
+    id: int
+    period: str
+    consumer_number: str
+    transformer: str | None
+    reasons: list[dict]
+    status: str
+    outcome: str
+    assessed_kwh: Decimal | None
+    assessed_amount: Decimal | None
+
+
+class BuildIn(Schema):
+    period: Text(7)
+    worst_dts: int = 20
+
+
+class OutcomeIn(Schema):
+    outcome: Text(16)
+    remarks: Text(2000, multiline=True) = ""
+    assessed_kwh: Quantity() | None = None
+    rate: Quantity() | None = None
+    channel: Text(20) = "field_agent"
+
+
+def _inspection_out(i) -> dict:
+    return {
+        "id": i.pk,
+        "period": i.period,
+        "consumer_number": i.account.consumer_number,
+        "transformer": i.transformer.code if i.transformer_id else None,
+        "reasons": i.reasons,
+        "status": i.status,
+        "outcome": i.outcome,
+        "assessed_kwh": i.assessed_kwh,
+        "assessed_amount": i.assessed_amount,
+    }
+
+
+@router.get("/inspections", response=list[InspectionOut], summary="The inspection list (suspect accounts)")
+def list_inspections(request, period: Text(7) = "", status: Text(10) = "open", limit: int = 200):
+    require_role(request.user, Role.MANAGER, Role.ENGINEER, Role.FIELD_AGENT)
+    rows = selectors.inspections(request.user, period=period, status=status)[: max(1, min(limit, 1000))]
+    return [_inspection_out(i) for i in rows]
+
+
+@router.post("/inspections/build", response={201: dict}, summary="Suspects of the worst DTs onto the list")
+def build_inspections(request, payload: BuildIn):
+    require_role(request.user, Role.MANAGER)
+    created = losses.build_inspections(period=payload.period, worst_dts=max(1, min(payload.worst_dts, 500)))
+    return Status(201, {"created": created})
+
+
+@router.post("/inspections/{inspection_id}/outcome", response=InspectionOut, summary="Record what the inspection found")
+def inspection_outcome(request, inspection_id: int, payload: OutcomeIn):
+    require_role(request.user, Role.ENGINEER, Role.FIELD_AGENT, Role.MANAGER)
+    item = selectors.inspection(request.user, inspection_id)
+    done = losses.record_outcome(
+        inspection=item,
+        outcome=payload.outcome,
+        actor=request.user,
+        channel=payload.channel,
+        remarks=payload.remarks,
+        assessed_kwh=payload.assessed_kwh,
+        rate=payload.rate,
+    )
+    return _inspection_out(done)

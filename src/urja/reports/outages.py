@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Max, Min, Q
 from django.utils import timezone
 
 from urja.core import regdata
@@ -73,6 +73,38 @@ def _latest_states(meter_ids, since: datetime, now: datetime) -> dict[int, tuple
             if old is None or at > old[1] or (at == old[1] and kind == RESTORE):
                 state[meter_id] = (kind, at)
     return state
+
+
+def _first_fails(meter_ids, since: datetime, now: datetime) -> dict[int, datetime]:
+    """{meter: its first power failure in [since, now + skew]}."""
+    first: dict[int, datetime] = {}
+    ids = list(meter_ids)
+    for i in range(0, len(ids), 20_000):
+        rows = (
+            SmartMeterEvent.objects.filter(
+                meter_id__in=ids[i : i + 20_000], kind=FAIL, at__gte=since, at__lte=now + mqtt.CLOCK_SKEW
+            )
+            .values_list("meter_id")
+            .annotate(first=Min("at"))
+        )
+        first.update(rows)
+    return first
+
+
+def _restored_until(dts, since: datetime) -> dict[int, datetime]:
+    """{DT: the latest restoration of an outage on it or its whole feeder since `since`}."""
+    from urja.network.models import DistributionTransformer
+
+    feeder_of = dict(DistributionTransformer.objects.filter(pk__in=dts).values_list("pk", "feeder_id"))
+    until: dict[int, datetime] = {}
+    for dt, feeder, restored in Outage.objects.filter(
+        Q(transformer_id__in=dts) | Q(feeder_id__in=set(feeder_of.values()), transformer__isnull=True),
+        restored_at__gte=since,
+    ).values_list("transformer_id", "feeder_id", "restored_at"):
+        for d in [dt] if dt else [d for d, fd in feeder_of.items() if fd == feeder]:
+            if d in feeder_of and (d not in until or restored > until[d]):
+                until[d] = restored
+    return until
 
 
 def _new_events(cursor: EventCursor, now: datetime) -> tuple[list[tuple[int, int, str, datetime]], int]:
@@ -148,11 +180,17 @@ def _declare(fails, cfg, window: timedelta, now: datetime) -> list[str]:
         on_dt[dt].append(meter_id)
     dt_meter = {dt: m for m, (dt, _) in boundary.items() if dt}
     feeder_meter = {fd: m for m, (_, fd) in boundary.items() if fd}
-    state = _latest_states({m for ms in on_dt.values() for m in ms} | set(boundary), since, now)
+    # a meter counts as failed from its first last gasp in the window, even when its restore came in
+    # the same batch (a detector that lags must still declare — and at once close — the outage), but
+    # not for failures an outage already restored on its DT or feeder accounts for
+    closed_until = _restored_until(dts, since)
+    dt_of_meter = {m: dt for dt, ms in on_dt.items() for m in ms} | {m: dt for m, (dt, _) in boundary.items() if dt}
+    fail_at = _first_fails({m for ms in on_dt.values() for m in ms} | set(boundary), since, now)
 
     def down(meter_id: int) -> datetime | None:
-        s = state.get(meter_id)
-        return s[1] if s and s[0] == FAIL else None
+        at = fail_at.get(meter_id)
+        limit = closed_until.get(dt_of_meter.get(meter_id))
+        return at if at is not None and (limit is None or at > limit) else None
 
     out_dts: dict[int, tuple[datetime, list[int]]] = {}
     min_meters, min_share = int(cfg["dt_min_meters"]), Decimal(str(cfg["dt_min_share"]))

@@ -133,3 +133,24 @@ def trend_chart(points: list[dict], width: int = 560, height: int = 180) -> dict
         "ce": line("collection_efficiency"),
         "labels": [{"x": round(30 + i * step, 1), "text": p["period"][2:]} for i, p in enumerate(points)],
     }
+
+
+def inspections(user, *, period: str = "", status: str = "open") -> QuerySet:
+    """The inspection list in the user's scope (by the account's office)."""
+    from urja.core.scope import scope_accounts
+
+    from .models import Inspection
+
+    qs = scope_accounts(user, Inspection.objects.select_related("account", "transformer"), "account__")
+    if period:
+        qs = qs.filter(period=period)
+    if status:
+        qs = qs.filter(status=status)
+    return qs.order_by("transformer__code", "account__consumer_number")
+
+
+def inspection(user, pk: int):
+    item = inspections(user, status="").filter(pk=pk).first()
+    if item is None:
+        raise not_found("inspection", pk)
+    return item
