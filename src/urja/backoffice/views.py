@@ -3,6 +3,7 @@
 Views are thin: reads go through scoped querysets, changes through customers.services.
 """
 
+from decimal import Decimal
 from functools import wraps
 
 from django.contrib import messages
@@ -281,3 +282,59 @@ def account_language(request, consumer_number: str):
         return _("Preferred language saved.")
 
     return _action(request, consumer_number, "language_form", lambda a: LanguageForm(request.POST), apply)
+
+
+# --- key-account portfolio (issue 15 part 6) -------------------------------------------------------
+
+PORTFOLIO_ROLES = (Role.KEY_ACCOUNT_MANAGER, Role.MANAGER, Role.ADMIN)
+
+
+@staff_required
+def portfolio(request):
+    from urja.core import listing
+
+    from . import portfolio as pf
+
+    if role_of(request.user) not in PORTFOLIO_ROLES:
+        raise PermissionDenied
+    q = request.GET.get("q", "").strip()[:60]
+    accounts = pf.key_accounts(request.user).order_by("-sanctioned_load", "consumer_number")
+    if q:
+        accounts = pf.search(accounts, q)
+    if listing.wants_csv(request):
+        rows = (
+            [a.consumer_number, a.consumer.name, a.group.name if a.group else "", a.sanctioned_load, a.load_unit,
+             a.last_bill.units if a.last_bill else "", a.last_bill.recorded_md if a.last_bill else "", a.balance,
+             a.open_requests]
+            for a in pf.annotate(list(accounts[: listing.CSV_LIMIT]))
+        )  # fmt: skip
+        header = ["consumer_number", "name", "group", "contract_demand", "unit", "last_units_kwh", "last_md", "balance",
+                  "open_requests"]  # fmt: skip
+        return listing.csv_response("key-accounts", header, rows)
+    page = listing.page_of(request, accounts)
+    pf.annotate(page.object_list)
+    return render(
+        request,
+        "backoffice/portfolio.html",
+        {
+            "page": page,
+            "query": listing.query_without(request, "page", "format"),
+            "export_url": listing.export_url(request),
+            "q": q,
+            "groups": pf.groups(request.user),
+        },
+    )
+
+
+@staff_required
+def group_statement(request, group_id: int):
+    from . import portfolio as pf
+
+    if role_of(request.user) not in PORTFOLIO_ROLES:
+        raise PermissionDenied
+    found = pf.group_statement(request.user, group_id)
+    if found is None:
+        raise Http404("no such group")
+    group, accounts = found
+    total = sum((a.balance for a in accounts), Decimal("0"))
+    return render(request, "backoffice/group.html", {"group": group, "accounts": accounts, "total": total})
