@@ -605,3 +605,9 @@ def collections_sweep_status(request, job_id: int):
 
     require_role(request.user, Role.MANAGER)
     return jobs.job_out(jobs.visible_job(user=request.user, job_id=job_id, kind=services.COLLECTIONS_SWEEP))
+
+
+# --- Bharat BillPay biller interface (payments.bbps) -------------------------------------------------
+from .bbps import router as bbps_router  # noqa: E402
+
+router.add_router("/bbps", bbps_router)
