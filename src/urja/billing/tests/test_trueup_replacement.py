@@ -176,3 +176,41 @@ def test_metering_rule_with_and_without_billed_at(make_account):
     args = dict(account=account, period_start=date(2025, 6, 30), period_end=date(2025, 7, 31))
     assert metering.billing_consumption(**args, billed_at=billed_at).kwh == D("200.000")
     assert metering.billing_consumption(**args).kwh == D("100.000")  # a preview without the bill's moment
+
+
+# --- the simulation's check of it -----------------------------------------------------------------
+
+
+def _trueup_violations(account) -> list:
+    import random
+
+    from urja.core.demo.simulation import invariants
+
+    found = invariants.estimates_trued_up(invariants.Scope(month="test", rng=random.Random(0)))
+    return [v for v in found if v.consumer_number == account.consumer_number]
+
+
+def test_invariant_measures_from_the_reading_the_last_actual_bill_closed_on(make_account):
+    # Simulate seed 3 (account 007000000070): June billed on its actual reading of 10 June; then a
+    # replacement of 20 June is recorded (after the June bill), July is door locked (provisional on
+    # the new meter), August actual. The bills are right (June + 2300 → 2400 on the old meter + the
+    # new meter's 0 → 80); the check measured from the new meter's installation reading (a false
+    # `estimate_trued_up`) — it now starts where the June bill closed.
+    account = make_account(readings=[*steady(250, months=5), (local(2025, 6, 10), "2300")])
+    bill_month("2025-06", date(2025, 7, 2))
+    replace(account, at=local(2025, 6, 20), final_kwh="2400")
+    metering.record_reading(
+        actor=None, channel="system", source="staff", account=account, read_at=local(2025, 7, 10), status="door_locked"
+    )
+    bill_month("2025-07", date(2025, 8, 2))
+    metering.record_reading(
+        actor=None, channel="system", source="amr", account=account, read_at=local(2025, 8, 10), kwh="80"
+    )
+    bill_month("2025-08", date(2025, 9, 2))
+    july, august = bill_of(account, JULY), bill_of(account, date(2025, 8, 1))
+    assert july.units_status == "provisional" and august.units_status == "actual"
+    assert july.units + august.units - august.units_withdrawn == D("180.000")  # 100 old + 80 new
+    assert _trueup_violations(account) == []
+    # and it still catches a chain that does not add up
+    Bill.objects.filter(pk=august.pk).update(units=august.units + 5)
+    assert [v.rule for v in _trueup_violations(account)] == ["estimate_trued_up"]

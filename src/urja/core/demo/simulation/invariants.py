@@ -113,12 +113,18 @@ def estimates_trued_up(scope: Scope) -> list[Violation]:
             account=bill.account, status=ReadingStatus.ACTUAL, vee_status__in=USABLE_VEE
         ).select_related("installation", "meter")
         # opening: the actual reading that closed the last actual bill, or (no such bill: the
-        # account's first bills) the last actual reading before the oldest estimated period
+        # account's first bills) the last actual reading before the oldest estimated period — among
+        # the readings recorded when that bill was made: one recorded later and dated into its period
+        # (a late reading, a backdated meter replacement) did not close it, and the units from the
+        # true closing reading through it are part of the chain's advance
+        seen_by = anchor or chain[-1]
         opening_before = metering._day_end(anchor.period_end if anchor else chain[-1].period_start)
-        if anchor is None and not usable.filter(read_at__lt=opening_before).exists():
+        known = usable.filter(created_at__lte=seen_by.created_at)
+        if anchor is None and not known.filter(read_at__lt=opening_before).exists():
             continue
-        opening = usable.filter(read_at__lt=opening_before).order_by("-read_at", "-id").first()
-        closing = usable.filter(read_at__lt=metering._day_end(bill.period_end)).order_by("-read_at", "-id").first()
+        opening = known.filter(read_at__lt=opening_before).order_by("-read_at", "-id").first()
+        closing = usable.filter(read_at__lt=metering._day_end(bill.period_end), created_at__lte=bill.created_at)
+        closing = closing.order_by("-read_at", "-id").first()
         if opening is None or closing is None or opening.pk == closing.pk:
             continue
         try:
