@@ -331,6 +331,7 @@ def compensate_outage(*, outage: Outage) -> int:
     rule = schedule.document.get("compensation", {}).get(rt.compensation_key)
     if not rule:
         return 0
+    rule = comp.for_subtype(rule, subtype)
     many = outage.affected_accounts >= int(setting(schedule, "many_affected_threshold", 50))
     per = "hour" if rule["basis"] == "per_hour" else "day"
     from urja.billing.ledger import post_entry
@@ -357,7 +358,7 @@ def compensate_outage(*, outage: Outage) -> int:
             account=account,
             entry_type="compensation",
             amount=-amount,
-            description=f"Compensation: outage {outage.number}, supply restored {late} {per}(s) after the standard",
+            description=f"Compensation: outage {outage.number}, supply restored late: {comp.describe(award)}",
             channel="system",
             reference_type="outage",
             reference_id=str(outage.pk),

@@ -133,7 +133,9 @@ def test_last_gasp_declares_restore_closes_and_every_consumer_is_compensated(dt_
     assert all(awards[a.pk].amount == Decimal("150.00") and awards[a.pk].units_late == 3 for a in accounts[1:4])
     credit = LedgerEntry.objects.get(account=accounts[1], entry_type="compensation")
     assert (
-        credit.amount == Decimal("-150.00") and outage.number in credit.description and "3 hour" in credit.description
+        credit.amount == Decimal("-150.00")
+        and outage.number in credit.description
+        and "3 hours of delay" in credit.description
     )
     assert OutboxMessage.objects.filter(event="outage.compensation_credited", account=accounts[1]).exists()
     assert OutboxMessage.objects.filter(event="outage.restored").count() == 4
