@@ -6,6 +6,10 @@ Order of work (each step looks for what is already there, so running twice adds 
 1. organisation — utility, circles, the 16 divisions of seed 003 with their care centres,
    sub-divisions, sections, feeders, DTs, the mini-grid site (`organisation.py`);
 2. staff — one login per role, password ``urja-demo`` (`staff.py`);
+2b. history — with ``simulate=N`` (`urja demo` default: DEMO_SIMULATED), N consumers of Balasore
+   division live the last 12 months through the services (`simulation.Simulation`: readings,
+   bill runs, payments on every channel, prepaid, complaints, collections), once; their accounts
+   are left out of the hooks below, and at the end the invariants are checked over the whole demo;
 3. special accounts — HT/EHT key accounts, government and industrial groups with many
    connections, the mini-grid's prepaid package accounts, the consumer login's home;
 4. consumers — `--consumers N` household and business consumers (the demo's counter, number
@@ -71,6 +75,12 @@ HOOK_SAMPLE = 5000
 # By default this many new consumers go through the services (every rule and audit event per
 # consumer, ~15 ms each on SQLite); the rest through the bulk path.
 SERVICES_SHARE = 500
+# `urja demo` simulates this many consumers for 12 months (the rest are loaded and get the hooks'
+# data): enough for every channel and event, small enough for the first `make run`.
+DEMO_SIMULATED = 60
+# The billing hook bills the last 3 months for every cycle; a simulation covering fewer would have
+# the hook bill its consumers for an earlier month after their later bills (arrears out of order).
+MIN_SIMULATED_MONTHS = 3
 # On PostgreSQL, bulk loads of at least this many consumers use fastload (indexes rebuilt).
 FAST_LOAD_MIN = 100_000
 # Mobile indexes of the special consumers (random consumers use 1 … N; N < 10 million).
@@ -90,6 +100,8 @@ class DemoResult:
     seconds: float = 0.0
     hooks: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    simulation: dict = field(default_factory=dict)  # the simulation's summary (when one ran)
+    violations: list = field(default_factory=list)  # invariants broken anywhere in the demo
 
 
 def demo_consumer_count() -> int:
@@ -109,12 +121,17 @@ def build(
     hooks: bool = True,
     strict_hooks: bool = False,
     stdout: Callable[[str], None] = print,
+    simulate: int = 0,
+    simulate_months: int = 12,
 ) -> DemoResult:
     """Build (or top up) the demo. `bulk`: True = all new consumers in bulk, False = all through
     the services, None = the first SERVICES_SHARE through the services and the rest in bulk
     (all in bulk from FAST_LOAD_MIN new consumers on).
     `fast`: on PostgreSQL, load the bulk part with `fastload` (None = from FAST_LOAD_MIN on).
-    `strict_hooks`: a failing hook raises (else it is reported and the demo goes on)."""
+    `strict_hooks`: a failing hook raises (else it is reported and the demo goes on); with
+    `simulate` it also makes a broken invariant raise.
+    `simulate`: consumers (of the `consumers` wanted) that live `simulate_months` months through
+    the services before the others are created (once: a later run does not simulate again)."""
     from urja.customers.models import Account
 
     started = time.perf_counter()
@@ -122,13 +139,21 @@ def build(
     with transaction.atomic():
         org = build_organisation(seed=seed)
         staff = ensure_staff()
+    simulation = {}
+    if simulate and simulate_months < MIN_SIMULATED_MONTHS:
+        raise ValueError(f"simulate at least {MIN_SIMULATED_MONTHS} months (the billing hook's months)")
+    if simulate and consumers and _simulated_range(org) is None:
+        simulation = _simulate(
+            org=org, consumers=min(simulate, consumers), months=simulate_months, seed=seed, stdout=stdout
+        )
+    with transaction.atomic():
         special_ids = _special_accounts(org=org, staff=staff, consumers=consumers, seed=seed, profiles=profiles)
     new_ids = list(special_ids)
     stdout(f"Organisation: {len(org.circles)} circles, {len(org.divisions)} divisions, {len(org.sections)} sections.")
 
     done = demo_consumer_count()
     wanted = max(0, consumers - done)
-    result = DemoResult(organisation=org, staff=staff, consumers_total=max(done, consumers))
+    result = DemoResult(organisation=org, staff=staff, consumers_total=max(done, consumers), simulation=simulation)
     generator = ConsumerGenerator(divisions=org.infos, people=people_data(), profiles=profiles, seed=seed)
     # Default: the first SERVICES_SHARE consumers through the services, the rest in bulk; at
     # DISCOM scale (FAST_LOAD_MIN and more) all in bulk.
@@ -184,13 +209,104 @@ def build(
                 count=via_bulk, generator=bulk_generator, seed=seed, writer=writer, chunk=chunk, progress=progress
             )
         new = Account.objects.filter(pk__gt=last_id)
+        _audit_bulk_statuses(new)
         new_ids += _spread_ids(new) + list(new.filter(supply_type__in=["ht", "eht"]).values_list("pk", flat=True))
     result.consumers_created = wanted
     result.accounts_created = Account.objects.count() - before + len(special_ids)
     if hooks:
         result.hooks = run_hooks(org=org, staff=staff, new_ids=new_ids, seed=seed, stdout=stdout, strict=strict_hooks)
+    if simulation:
+        result.violations = _check_whole_demo(seed=seed, stdout=stdout)
+        if result.violations and strict_hooks:
+            raise RuntimeError(f"demo: {len(result.violations)} invariants broken, e.g. {result.violations[0]}")
     result.seconds = time.perf_counter() - started
     return result
+
+
+# ---- history: a simulation --------------------------------------------------------------------
+
+
+def _simulated_range(org: Organisation) -> tuple[int, int] | None:
+    """The account ids (first, last) the demo's simulation created, when it ran."""
+    from urja.core.models import AuditEvent
+
+    event = (
+        AuditEvent.objects.filter(action="demo.simulated", object_type="network.office", object_id=str(org.utility.pk))
+        .order_by("-pk")
+        .first()
+    )
+    if event is None:
+        return None
+    return int(event.changes["first_account"]), int(event.changes["last_account"])
+
+
+def _simulate(*, org: Organisation, consumers: int, months: int, seed: int, stdout) -> dict:
+    """`consumers` new consumers live the last `months` months through the services."""
+    from urja.core.services import record_audit
+
+    from .simulation.driver import Simulation
+
+    stdout(f"Simulating {months} months of {consumers} consumers through the services …")
+    sim = Simulation(months=months, consumers=consumers, seed=seed, faults=False, stdout=stdout, keep_going=True)
+    report = sim.run()
+    ids = sorted(c.account.pk for c in sim.connections)
+    summary = report.as_dict()
+    record_audit(
+        actor=None,
+        channel="system",
+        action="demo.simulated",
+        obj=org.utility,
+        changes={
+            "first_account": ids[0],
+            "last_account": ids[-1],
+            "months": months,
+            "consumers": consumers,
+            "violations": summary["violations"],
+            "seconds": summary["seconds"],
+        },
+    )
+    stdout(
+        f"Simulation: {summary['bills']} bills, {summary['payments']} payments, {summary['readings']} readings, "
+        f"{summary['requests']} requests, {summary['violations']} violations in {summary['seconds']}s."
+    )
+    return summary
+
+
+def _check_whole_demo(*, seed: int, stdout) -> list[str]:
+    """Every invariant of the simulation over everything the demo holds (hooks' data included)."""
+    from .simulation.invariants import Checker
+
+    found = Checker(seed=seed).run(month="demo")
+    stdout(f"Invariants over the whole demo: {len(found)} violations.")
+    for v in found[:20]:
+        stdout(f"  VIOLATION {v}")
+    return [str(v) for v in found]
+
+
+def _audit_bulk_statuses(accounts) -> int:
+    """The bulk path writes an account's status (temporarily / permanently disconnected) with its
+    row; the services path audits it (`change_account_status`). Give each such account the same
+    audit event, in bulk, so every status has its audited change (`status_change_audited`)."""
+    from urja.core.models import AuditEvent
+
+    batch, done = [], 0
+    for pk, status in accounts.exclude(status="active").values_list("pk", "status").iterator():
+        batch.append(
+            AuditEvent(
+                actor=None,
+                actor_label="system",
+                channel="import",
+                action="account.status_changed",
+                object_type="customers.account",
+                object_id=str(pk),
+                changes={"from": "active", "to": status, "reason": "demo data loaded in bulk"},
+            )
+        )
+        if len(batch) >= 5000:
+            done += len(AuditEvent.objects.bulk_create(batch))
+            batch = []
+    done += len(AuditEvent.objects.bulk_create(batch))
+    return done
 
 
 def _needs_kam(profile: Profile) -> bool:
@@ -447,6 +563,9 @@ def run_hooks(
             action="demo.hook_done", object_type="network.office", object_id=str(org.utility.pk)
         ).filter(changes__hook=module_name)
         ids = new_ids if done_before.exists() else _all_demo_ids(org)
+        simulated = _simulated_range(org)
+        if simulated is not None:  # their history is the simulation's
+            ids = [i for i in ids if not simulated[0] <= i <= simulated[1]]
         if not ids:
             outcome[module_name] = "up to date"
             continue

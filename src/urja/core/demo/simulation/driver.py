@@ -300,7 +300,7 @@ class Simulation:
                     spec.profile = Profile("industrial", "medium", "ht", load, "kVA", 0)
                     spec.feeder_id, spec.transformer_id = spec.section.ht_feeder, None
                     spec.bill_cycle, spec.route, spec.is_prepaid = "HT", f"{spec.section.code}-HT", False
-                elif i % 40 == 7 and i < 40 * 5:  # at most 5 prepaid (a gateway message, VEE and a charge a day each)
+                elif i % 40 == 7 and i < 40 * 5 and i < n // 2:  # at most 5 prepaid (a message and a charge a day)
                     spec.profile = Profile("domestic", "general", "lt_1ph", Decimal("2"), "kW", 0)
                     spec.is_prepaid = True
                 else:
@@ -1368,8 +1368,7 @@ class Simulation:
     # ---- deposits and reconnection -----------------------------------------------------------
 
     def deposits(self, y: int, m: int) -> None:
-        """Initial deposits at connection (setup) and the annual review in April (or, when the
-        window has no April, in the last month for the FY then running)."""
+        """Initial deposits at connection (setup); the annual review is `deposit_review`."""
         from urja.billing import deposits
 
         k = self.months.index((y, m))
@@ -1397,16 +1396,27 @@ class Simulation:
                     notify=False,
                 )
                 self.stats.payments += 1
-            return
-        if m == 4 or (k == len(self.months) - 1 and not any(mm == 4 for _, mm in self.months)):
-            self.clock.at(date(y, m, 1), 8)
+
+    def deposit_review(self, y: int, m: int) -> None:
+        """The annual deposit review on 1 April (or, when the window has no April, on the 1st of
+        its last month, for the FY then running) — on that day, before the bill run of the 2nd,
+        so that bill's arrears show it. (Run at the start of April's own month it came after that
+        bill run and posted a demand dated before it: `arrears_equal_ledger` over the whole demo.)"""
+        from urja.billing import deposits
+
+        k = self.months.index((y, m))
+        ny, nm = next_month(y, m)
+        holders = [c for c in self.connections[::10] if not c.closed and not c.account.is_prepaid]
+        no_april = not any(mm == 4 for _, mm in self.months)
+        if nm == 4 or (no_april and k == max(0, len(self.months) - 2)):
+            self.clock.at(date(ny, nm, 1), 8)
             actions = Counter()
             for conn in holders:
                 result = deposits.annual_review(
                     account=conn.account, on=self.clock.today(), actor=self.billing_officer, channel="backoffice"
                 )
                 actions[result["action"]] += 1
-            self.note(f"deposit annual review {y}-{m:02d}: {dict(actions)}")
+            self.note(f"deposit annual review {ny}-{nm:02d}-01: {dict(actions)}")
 
     def reconnection(self, y: int, m: int) -> None:
         """An account with a disconnection notice is disconnected, pays in full, is reconnected."""
@@ -1497,6 +1507,7 @@ class Simulation:
                     self.collections,
                     self.reconnection,
                     self.prepaid_days,
+                    self.deposit_review,
                     self.review_queue,
                     self.bill_runs,
                 ):

@@ -23,16 +23,40 @@ class Command(BaseCommand):
             help="PostgreSQL: drop and rebuild indexes around the load (default from 100,000 consumers)",
         )
         parser.add_argument("--no-hooks", action="store_true", help="skip other apps' demo data")
-        parser.add_argument("--strict-hooks", action="store_true", help="fail when an app's demo hook fails")
+        parser.add_argument(
+            "--strict-hooks",
+            action="store_true",
+            help="fail when an app's demo hook fails or an invariant is broken anywhere in the demo",
+        )
+        parser.add_argument(
+            "--simulate",
+            type=int,
+            default=None,
+            help="consumers whose last 12 months are simulated through the services (default: DEMO_SIMULATED; 0: none)",
+        )
+        parser.add_argument("--simulate-months", type=int, default=12, help="months the simulation lives")
 
-    def handle(self, *args, consumers, seed, bulk, chunk, fast, no_hooks, strict_hooks, **options):
-        from urja.core.demo import LOGINS, build
+    def handle(
+        self, *args, consumers, seed, bulk, chunk, fast, no_hooks, strict_hooks, simulate, simulate_months, **options
+    ):
+        import logging
+
+        from urja.core.demo import DEMO_SIMULATED, LOGINS, build
+
+        # thousands of eager task results and dev-channel messages would drown the demo's lines
+        for name in ("celery", "urja.notifications", "urja.billing", "urja.metering", "urja.payments"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger("urja.core.jobs").setLevel(logging.ERROR)
         from urja.core.demo.staff import DEMO_PASSWORD
 
         if consumers < 0 or consumers >= 10_000_000:
             raise CommandError("--consumers must be between 0 and 9,999,999")
         if chunk < 1:
             raise CommandError("--chunk must be positive")
+        if simulate is None:
+            simulate = 0 if no_hooks else DEMO_SIMULATED
+        if simulate < 0 or not 3 <= simulate_months <= 24:
+            raise CommandError("--simulate must be 0 or more and --simulate-months between 3 and 24")
         result = build(
             consumers=consumers,
             seed=seed,
@@ -42,6 +66,8 @@ class Command(BaseCommand):
             hooks=not no_hooks,
             strict_hooks=strict_hooks,
             stdout=lambda line: self.stdout.write(line),
+            simulate=simulate,
+            simulate_months=simulate_months,
         )
         self.stdout.write(
             f"Demo ready in {result.seconds:.1f}s: {result.consumers_created:,} new consumers "
@@ -53,6 +79,10 @@ class Command(BaseCommand):
         failed = [name for name, outcome in result.hooks.items() if outcome.startswith("FAILED")]
         if failed:
             self.stderr.write(f"Demo hooks that failed (their data is missing): {', '.join(failed)}")
+        if result.violations:
+            self.stderr.write(
+                f"Invariants broken in the demo: {len(result.violations)} (first: {result.violations[0]})"
+            )
         self.stdout.write(f"Demo logins (password '{DEMO_PASSWORD}'):")
         for login in LOGINS:
             self.stdout.write(f"  {login.username:<10} {login.role:<20} {login.note}")
