@@ -2,10 +2,11 @@
 
 Setup (untimed): empty payment tables, an office tree and n/5 accounts (bulk), the CSV written to a temporary file with
 a few bad rows mixed in (unknown account, three-decimal amount, duplicate key). Timed:
-`payments.services.import_settlement` on the open file — streamed parse and validation, then per
-chunk of 5,000 rows the post-payment pipeline (accounts and duplicates by key, receipt numbers,
-allocation, billing's checked bulk ledger post by COPY, rebates, collection cases, the payments by
-COPY), in one transaction. Also reported: the re-import of the same file
+`payments.services.import_settlement` on the open file — streamed parse and validation (in a
+reading thread, ahead of the posting), then per chunk of 10,000 rows the post-payment pipeline
+(accounts and duplicates by key, receipt numbers, allocation, rebates, collection cases; on
+PostgreSQL the chunk's rows by one COPY into a staging table, billing's set-based checked ledger
+post and the payments by INSERT … SELECT), in one transaction. Also reported: the re-import of the same file
 (idempotency: nothing posted, every row reported as a duplicate).
 """
 

@@ -21,7 +21,9 @@ import csv
 import gc
 import hashlib
 import json
+import queue
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -117,8 +119,9 @@ def _text_lines(stream, hasher=None) -> Iterator[str]:
         yield pending
 
 
-def parse(stream, report: Report, hasher=None) -> Iterator[Row]:
-    """Validate rows one at a time; bad rows go to the report, good ones are yielded."""
+def parse(stream, report: Report, hasher=None, tz=None) -> Iterator[Row]:
+    """Validate rows one at a time; bad rows go to the report, good ones are yielded. A date
+    without a zone is in `tz` (default: the current time zone)."""
     reader = csv.reader(_text_lines(stream, hasher))
     try:
         header = [h.strip().lstrip("\ufeff").lower() for h in next(reader)]
@@ -134,7 +137,7 @@ def parse(stream, report: Report, hasher=None) -> Iterator[Row]:
     i_key, i_num, i_amt, i_at = (idx[c] for c in REQUIRED)
     i_ref, i_method = idx.get("reference"), idx.get("method")
     limit = Decimal(regdata.load("payments/charges.toml")["limits"]["max_payment"])
-    tz = timezone.get_current_timezone()
+    tz = tz or timezone.get_current_timezone()
     bounds = boundary.bounds()
     latest = timezone.now() + bounds.clock_skew
     earliest_year = bounds.earliest_year
@@ -242,7 +245,7 @@ def run_import(
                 # believes the ledger small would scan all of it for every chunk.
                 cur.execute("SET LOCAL enable_seqscan = off")
                 cur.execute("SET LOCAL jit = off")
-        rows = parse(stream, report, hasher)
+        rows = _read_ahead(stream, report, hasher)
         try:
             with _gc_paused():
                 posted, suspense, total, prepaid = _post_rows(
@@ -252,6 +255,8 @@ def run_import(
             from urja.core.errors import DomainError
 
             raise DomainError(str(exc), code="invalid_file") from exc
+        finally:
+            rows.close()  # the reading thread stops (at once if the posting failed)
         report.items.sort(key=lambda item: item["line"])
         batch.sha256 = hasher.hexdigest()
         batch.rows, batch.posted, batch.suspense = report.rows, posted, suspense
@@ -277,6 +282,74 @@ def run_import(
         if prepaid:
             _prepaid_followups(prepaid, actor=actor)
     return batch
+
+
+class _Recorder:
+    """The report as the reading thread sees it: errors go into the current block, in order with
+    the rows around them."""
+
+    def __init__(self):
+        self.block: list[tuple] = []
+        self.rows = 0
+
+    def add(self, line: int, key: str, code: str, message: str) -> None:
+        self.block.append((line, key, code, message))
+
+
+_BLOCK_ROWS = 2000
+
+
+def _read_ahead(stream, report: Report, hasher) -> Iterator[Row]:
+    """parse() in a thread of its own, a few blocks ahead: the file is read and validated while
+    this thread waits on the database (on PostgreSQL, most of an import's time). The errors reach
+    the report here, in the order parse() gives them with the rows (as when parse() runs here)."""
+    blocks: queue.Queue = queue.Queue(maxsize=8)
+    stop = threading.Event()
+    tz = timezone.get_current_timezone()  # thread-local: the caller's
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                blocks.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        recorder = _Recorder()
+        try:
+            for row in parse(stream, recorder, hasher, tz):  # type: ignore[arg-type]
+                recorder.block.append(row)
+                if len(recorder.block) >= _BLOCK_ROWS:
+                    block, recorder.block = recorder.block, []
+                    if not put(block):
+                        return
+        except BaseException as exc:  # handed to the importing thread, raised there
+            put(recorder.block)
+            put(exc)
+            return
+        put(recorder.block)
+        put(recorder.rows)
+
+    reader = threading.Thread(target=produce, name="settlement-parse", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = blocks.get()
+            if isinstance(item, int):
+                report.rows += item
+                return
+            if isinstance(item, BaseException):
+                raise item
+            for event in item:
+                if len(event) == 4:
+                    report.add(*event)
+                else:
+                    yield event
+    finally:
+        stop.set()
+        reader.join()
 
 
 def _prepaid_followups(keys: list[str], *, actor) -> None:
