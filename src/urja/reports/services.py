@@ -90,7 +90,7 @@ def bill_atoms(period: str) -> list[dict]:
             estimated_kwh=_s(estimated),
             metered_kwh=_s(metered),
             billed_amount=Coalesce(Sum("total"), Value(ZERO), output_field=DEC),
-            accounts=Count("account_id", distinct=True),
+            accounts=Count("id"),
         )
         .order_by()
     )

@@ -9,4 +9,5 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("node/<str:level>/<int:node_id>/", views.node, name="node"),
     path("losses/", views.losses, name="losses"),
+    path("operations/", views.operations, name="operations"),
 ]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
 from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 from urja.core.errors import DomainError, NotFound
 from urja.core.models import Role
@@ -119,3 +121,56 @@ def losses(request):
         "reports/losses.html",
         {"period": period, "rows": rows, "flagged": selectors.flagged(request.user, period=period)},
     )
+
+
+def _range(request):
+    from datetime import datetime, time, timedelta
+
+    from urja.core.calendars import IST
+
+    today = timezone.localdate()
+    try:
+        since = date.fromisoformat(request.GET.get("from", "")) if request.GET.get("from") else today.replace(day=1)
+        until = date.fromisoformat(request.GET.get("to", "")) if request.GET.get("to") else today
+    except ValueError:
+        since, until = today.replace(day=1), today
+    if until < since:
+        since, until = until, since
+    start = datetime.combine(since, time(), IST)
+    end = datetime.combine(until + timedelta(days=1), time(), IST)
+    return since, until, start, end
+
+
+@manager_required
+def operations(request):
+    from urja.core.scope import scope_accounts
+    from urja.customers.models import Account
+
+    from . import operations as ops
+
+    since, until, start, end = _range(request)
+    feeders = ops.feeder_reliability(feeders=ops.feeders_in_scope(request.user), since=start, until=end)
+    accounts = scope_accounts(request.user, Account.objects.all())
+    if request.GET.get("format") in ("csv", "xlsx"):
+        header = ["Feeder", "Name", "Consumers", "Interruptions", "SAIFI", "SAIDI (min)"]
+        rows = [[r["feeder"].code, r["feeder"].name, r["consumers"], r["interruptions"], r["saifi"], r["saidi"]]
+                for r in feeders]  # fmt: skip
+        name = f"reliability-{since}-{until}"
+        if request.GET["format"] == "csv":
+            response = HttpResponse(exports.to_csv(header, rows), content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+        else:
+            response = HttpResponse(
+                exports.to_xlsx(header, rows),
+                content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            )
+            response["Content-Disposition"] = f'attachment; filename="{name}.xlsx"'
+        return response
+    context = {
+        "since": since,
+        "until": until,
+        "feeders": feeders,
+        "compensation": ops.compensation_paid(accounts=accounts, since=start, until=end),
+        "ageing": ops.arrears_ageing(accounts=accounts, today=until),
+    }
+    return render(request, "reports/operations.html", context)

@@ -1,0 +1,160 @@
+"""Managers' operations figures (issue 14.6), read-only: reliability indices per feeder from measured
+outages, compensation paid, arrears ageing on payments' open items. Pure helpers are separate from
+the queries so they can be tested exhaustively.
+
+* SAIFI = Σ consumers interrupted / consumers served; SAIDI = Σ consumers interrupted × minutes /
+  consumers served — per feeder, for outages that started in the range and lasted at least
+  `sustained_minutes` (the duration measured from the meters where the detector saw the outage,
+  otherwise start to restoration). A feeder serving no consumer has no index (never ÷ 0).
+* Arrears ageing: one definition — payments' `open_items` (the allocation rule that splits every
+  payment) replayed per account, the open items aged by their due date into billing's buckets.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.db.models import Count, Sum
+from django.utils import timezone
+
+from urja.billing.ledger import AGEING_BUCKETS
+from urja.billing.models import LedgerEntry
+from urja.core import regdata
+from urja.customers.models import Account
+from urja.network.models import Feeder
+from urja.payments import allocation as alloc
+from urja.servicedesk.models import CompensationAward, Outage
+
+from .models import DetectedOutage, OutageAward
+
+SUSTAINED_MINUTES = 5
+
+
+@dataclass(frozen=True)
+class Interruption:
+    feeder_id: int
+    consumers: int
+    minutes: int
+
+
+def reliability(served: dict[int, int], interruptions: Iterable[Interruption], sustained: int = SUSTAINED_MINUTES):
+    """{feeder: (interruptions, SAIFI, SAIDI minutes)}; SAIFI/SAIDI None for a feeder serving nobody."""
+    count: dict[int, int] = defaultdict(int)
+    ci: dict[int, int] = defaultdict(int)
+    cmi: dict[int, int] = defaultdict(int)
+    for i in interruptions:
+        if i.minutes < sustained:
+            continue
+        count[i.feeder_id] += 1
+        ci[i.feeder_id] += i.consumers
+        cmi[i.feeder_id] += i.consumers * i.minutes
+    out = {}
+    for feeder, n in served.items():
+        if n <= 0:
+            out[feeder] = (count[feeder], None, None)
+        else:
+            out[feeder] = (
+                count[feeder],
+                (Decimal(ci[feeder]) / n).quantize(Decimal("0.001")),
+                (Decimal(cmi[feeder]) / n).quantize(Decimal("0.1")),
+            )
+    return out
+
+
+def feeder_reliability(*, feeders, since: datetime, until: datetime) -> list[dict]:
+    """Per feeder of `feeders` (a queryset): outages, SAIFI, SAIDI in [since, until)."""
+    feeders = list(feeders.select_related("office"))
+    ids = [f.pk for f in feeders]
+    served = dict(
+        Account.objects.filter(feeder_id__in=ids, status="active").values_list("feeder_id").annotate(n=Count("id"))
+    )
+    on_dt = dict(
+        Account.objects.filter(feeder_id__in=ids, status="active", transformer__isnull=False)
+        .values_list("transformer_id")
+        .annotate(n=Count("id"))
+    )
+    measured = dict(DetectedOutage.objects.values_list("outage_id", "measured_minutes"))
+    interruptions = []
+    for o in Outage.objects.filter(
+        feeder_id__in=ids, starts_at__gte=since, starts_at__lt=until, restored_at__isnull=False
+    ).values("pk", "feeder_id", "transformer_id", "starts_at", "restored_at"):
+        minutes = measured.get(o["pk"])
+        if minutes is None:
+            minutes = int((o["restored_at"] - o["starts_at"]).total_seconds() // 60)
+        consumers = on_dt.get(o["transformer_id"], 0) if o["transformer_id"] else served.get(o["feeder_id"], 0)
+        interruptions.append(Interruption(o["feeder_id"], consumers, minutes))
+    sustained = int(
+        regdata.load("reports/energy.toml").get("reliability", {}).get("sustained_minutes", SUSTAINED_MINUTES)
+    )
+    figures = reliability({f.pk: served.get(f.pk, 0) for f in feeders}, interruptions, sustained)
+    return [
+        {
+            "feeder": f,
+            "consumers": served.get(f.pk, 0),
+            "interruptions": figures[f.pk][0],
+            "saifi": figures[f.pk][1],
+            "saidi": figures[f.pk][2],
+        }
+        for f in sorted(feeders, key=lambda f: f.code)
+    ]
+
+
+def compensation_paid(*, accounts, since: datetime, until: datetime) -> dict[str, Decimal]:
+    """Compensation credited in the range to `accounts`: for late requests and for outages."""
+    requests = CompensationAward.objects.filter(account__in=accounts, created_at__gte=since, created_at__lt=until)
+    outages = OutageAward.objects.filter(account__in=accounts, created_at__gte=since, created_at__lt=until)
+    a = requests.aggregate(s=Sum("amount"))["s"] or Decimal(0)
+    b = outages.aggregate(s=Sum("amount"))["s"] or Decimal(0)
+    return {"requests": a, "outages": b, "total": a + b, "outage_awards": outages.count()}
+
+
+def age_items(items: Iterable[alloc.OpenItem], *, today: date) -> dict[str, Decimal]:
+    """Open items into billing's ageing buckets by days past their due date."""
+    totals = {label: Decimal("0.00") for label, _, _ in AGEING_BUCKETS}
+    for item in items:
+        days = max((today - item.due).days, 0)
+        for label, lo, hi in AGEING_BUCKETS:
+            if lo <= days and (hi is None or days <= hi):
+                totals[label] += item.amount
+                break
+    return totals
+
+
+def arrears_ageing(*, accounts, today: date | None = None) -> dict[str, Decimal]:
+    """The accounts' arrears by age: every account's ledger replayed through payments' open items
+    (streamed in account order; one pass)."""
+    from urja.payments.services import allocation_order
+
+    today = today or timezone.localdate()
+    order, entry_types = allocation_order()
+    totals = {label: Decimal("0.00") for label, _, _ in AGEING_BUCKETS}
+    rows = (
+        LedgerEntry.objects.filter(account__in=accounts)
+        .order_by("account_id", "posted_at", "id")
+        .values_list("account_id", "pk", "entry_type", "amount", "due_date", "posted_at")
+    )
+    current, history = None, []
+
+    def flush():
+        if history:
+            items, _ = alloc.open_items(history, today=today, order=order, entry_types=entry_types)
+            for label, amount in age_items(items, today=today).items():
+                totals[label] += amount
+
+    for account_id, pk, etype, amount, due, posted in rows.iterator(chunk_size=10_000):
+        if account_id != current:
+            flush()
+            current, history = account_id, []
+        history.append((pk, etype, amount, due, timezone.localdate(posted)))
+    flush()
+    return totals
+
+
+def feeders_in_scope(user):
+    from urja.core.scope import scope_offices
+
+    return scope_offices(user, Feeder.objects.all(), "office__path")
