@@ -27,7 +27,6 @@ class StatusForm(forms.Form):
 class ContactForm(forms.Form):
     kind = forms.ChoiceField(label=_("Kind"), choices=[("mobile", _("Mobile")), ("email", _("E-mail"))])
     value = forms.CharField(label=_("Mobile number or e-mail"), max_length=254)
-    verified = forms.BooleanField(label=_("Verified (OTP or in person)"), required=False)
     whatsapp_opt_in = forms.BooleanField(label=_("Agrees to WhatsApp messages"), required=False)
 
 

@@ -264,8 +264,7 @@ def account_contact(request, consumer_number: str):
             consumer=account.consumer,
             kind=data["kind"],
             value=data["value"],
-            verified=data["verified"],
-            whatsapp_opt_in=data["whatsapp_opt_in"],
+            whatsapp_opt_in=data["whatsapp_opt_in"],  # never verified by staff: a code to it verifies it
         )
         return _("Contact saved.")
 

@@ -29,6 +29,18 @@ class ContactIn(Schema):
     whatsapp_opt_in: bool = False
 
 
+def _no_verified_by_staff(contacts) -> None:
+    """Staff cannot mark a contact verified (issue 13.5): a code sent to it verifies it (the consumer's
+    portal sign-in or contact change), and a staff edit needs the consumer's consent by code
+    (POST /api/v1/channels/consent)."""
+    if any(c.verified for c in contacts):
+        raise DomainError(
+            "a contact is verified only by a one-time code sent to it; staff cannot mark it verified "
+            "(ask the consumer's consent: POST /api/v1/channels/consent)",
+            code="verification_needs_otp",
+        )
+
+
 class ContactOut(Schema):
     id: int
     kind: str
@@ -201,7 +213,8 @@ def change_load(request, consumer_number: str, payload: LoadIn):
 @router.post("/consumers", response={201: ConsumerOut})
 def register_consumer(request, payload: ConsumerIn):
     require_role(request.auth, *WRITE_ROLES)
-    contacts = [services.ContactInput(c.kind, c.value, c.verified) for c in payload.contacts]
+    _no_verified_by_staff(payload.contacts)
+    contacts = [services.ContactInput(c.kind, c.value, False) for c in payload.contacts]
     consumer = services.register_consumer(
         actor=request.auth,
         channel=Channel.API,
@@ -229,6 +242,7 @@ def list_contacts(request, consumer_id: int):
 @router.post("/consumers/{consumer_id}/contacts", response={201: ContactOut})
 def add_contact(request, consumer_id: int, payload: ContactIn):
     require_role(request.auth, *WRITE_ROLES)
+    _no_verified_by_staff([payload])
     consumer = _consumer(request, consumer_id)
     return 201, services.add_contact(
         actor=request.auth,
@@ -236,7 +250,6 @@ def add_contact(request, consumer_id: int, payload: ContactIn):
         consumer=consumer,
         kind=payload.kind,
         value=payload.value,
-        verified=payload.verified,
         whatsapp_opt_in=payload.whatsapp_opt_in,
     )
 

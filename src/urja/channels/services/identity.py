@@ -123,3 +123,55 @@ def verify_contact(*, consumer: Consumer, kind: str, value: str, actor, channel:
                  changes={"kind": kind, "value": value, "by": by})  # fmt: skip
     contact.refresh_from_db()
     return contact
+
+
+# --- the consumer's consent to a staff edit (field agent, CRE) --------------------------------------
+
+
+def _consent_mobile(consumer: Consumer) -> str:
+    mobile = (
+        Contact.objects.filter(consumer=consumer, kind=Contact.Kind.MOBILE, verified=True)
+        .order_by("-is_primary", "-verified_at")
+        .values_list("value", flat=True)
+        .first()
+    )
+    if not mobile:
+        raise DomainError(
+            "the consumer has no verified mobile to confirm the change; the consumer verifies one first "
+            "(portal sign-in or a code to the new number)",
+            code="no_verified_mobile",
+        )
+    return mobile
+
+
+def start_consent(*, actor, consumer: Consumer, kind: str, value: str, client: str) -> otp.Ticket:
+    """A staff member proposes a new mobile / e-mail for the consumer: a code goes to the consumer's
+    verified mobile; the change is made only when the consumer gives the code back (confirm_consent)."""
+    if kind not in (Contact.Kind.MOBILE, Contact.Kind.EMAIL):
+        raise DomainError("contact kind must be mobile or email", code="invalid_contact_kind")
+    address = normalise_contact(kind, value)
+    return otp.issue(
+        purpose="consent",
+        address=_consent_mobile(consumer),
+        client=client,
+        language=consumer.preferred_language or "en",
+        consumer=consumer,
+        payload={"kind": kind, "value": address, "by": getattr(actor, "pk", None)},
+    )
+
+
+def confirm_consent(*, actor, consumer: Consumer, token: str, code: str, client: str, channel: str) -> Contact:
+    """Apply the proposed change with the consumer's code. The new contact is the primary one of its
+    kind but not verified: the consumer consented to it, nobody has proved they hold it."""
+    row = otp.check(token=token, code=code, client=client, purpose="consent")
+    if row.consumer_id != consumer.pk or row.payload.get("by") != getattr(actor, "pk", None):
+        raise otp.WrongCode()
+    with transaction.atomic():
+        contact = add_contact(actor=actor, channel=channel, consumer=consumer, kind=row.payload["kind"],
+                              value=row.payload["value"])  # fmt: skip
+        Contact.objects.filter(pk=contact.pk).update(is_primary=True)
+        Contact.objects.filter(consumer=consumer, kind=contact.kind).exclude(pk=contact.pk).update(is_primary=False)
+        record_audit(actor=actor, channel=channel, action="contact.consented", obj=consumer,
+                     changes={"kind": contact.kind, "value": contact.value, "code_sent_to": row.address})  # fmt: skip
+    contact.refresh_from_db()
+    return contact

@@ -79,7 +79,7 @@ def test_register_and_open_account_through_api(client, offices, cre):
         {
             "name": "Gitanjali Pradhan",
             "preferred_language": "or",
-            "contacts": [{"kind": "mobile", "value": "94370 55555", "verified": True}],
+            "contacts": [{"kind": "mobile", "value": "94370 55555"}],
         },
         content_type="application/json",
         **headers,
