@@ -51,6 +51,10 @@ class Command(BaseCommand):
             for name in start_background_services(stop):
                 self.stdout.write(f"Started: {name}")
         self.stdout.write(f"Urja is serving on http://{addr}/  (back office /backoffice/, API /api/v1/docs)")
+        self.stdout.write(
+            f"Consumer portal: http://{addr}/portal/  (sign in with the mobile number; in the embedded default "
+            "the one-time code is in the back office's message outbox)"
+        )
         try:
             call_command("runserver", addr, use_reloader=False, use_threading=True)
         finally:
