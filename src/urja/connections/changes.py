@@ -398,7 +398,9 @@ def complete_order(
     deposit against the dues and refunds the rest, and closes the request."""
     channel = _channel(channel)
     with transaction.atomic():
-        order = Order.objects.select_for_update().select_related("account", "change_request").get(pk=order.pk)
+        order = (
+            Order.objects.select_for_update(of=("self",)).select_related("account", "change_request").get(pk=order.pk)
+        )
         ORDER_STATUS.check(order.status, OrderStatus.DONE)
         if order.status == OrderStatus.OPEN and not photo:
             raise DomainError("a field order is closed with photo proof", code="photo_required")
