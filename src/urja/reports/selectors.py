@@ -154,3 +154,13 @@ def inspection(user, pk: int):
     if item is None:
         raise not_found("inspection", pk)
     return item
+
+
+def feeders_under(user, *, period: str, office: EnergyBalance, limit: int = 200) -> list[EnergyBalance]:
+    """Every feeder in an office's subtree, worst AT&C loss first (the division → feeder drill-down)."""
+    if office.level in (Level.DT, Level.FEEDER):
+        return []
+    rows = balances(user, period=period).filter(
+        category="", level=Level.FEEDER, office_path__startswith=office.office_path
+    )
+    return sorted(rows, key=lambda r: (r.atc_loss is None, -(r.atc_loss or 0), r.code))[:limit]

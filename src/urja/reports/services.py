@@ -320,6 +320,28 @@ def _row(period, node, sums, category, names, now) -> EnergyBalance:
     )
 
 
+def _store(rows: list[EnergyBalance]) -> None:
+    """Insert the period's rows: COPY on PostgreSQL (tens of thousands of rows), bulk_create elsewhere."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        EnergyBalance.objects.bulk_create(rows, batch_size=2000)
+        return
+    import json
+
+    fields = [f for f in EnergyBalance._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    sql = f"COPY {EnergyBalance._meta.db_table} ({columns}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    json.dumps(getattr(row, f.attname)) if f.attname == "flags" else getattr(row, f.attname)
+                    for f in fields
+                ]
+            )
+
+
 def compute_period(*, period: str) -> AccountingRun:
     """Compute and store the month's energy accounting (replaces the period's rows)."""
     parse_period(period)
@@ -368,7 +390,7 @@ def compute_period(*, period: str) -> AccountingRun:
         }
     with transaction.atomic():
         EnergyBalance.objects.filter(period=period).delete()
-        EnergyBalance.objects.bulk_create(rows, batch_size=5000)
+        _store(rows)
         run, _ = AccountingRun.objects.update_or_create(
             period=period,
             defaults={

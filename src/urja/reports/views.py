@@ -90,6 +90,7 @@ def node_page(request, *, level: str, node_id: int, period: str):
         "node": here,
         "rows": rows,
         "categories": selectors.categories(request.user, period=period, parent=here),
+        "feeders": selectors.feeders_under(request.user, period=period, office=here),
         "chart": selectors.trend_chart(points),
         "trend": points,
         "ancestors": _ancestors(request.user, here, period),
