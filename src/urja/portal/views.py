@@ -158,6 +158,10 @@ def _signed_in(request, consumers: list[Consumer]):
         user = identity.user_for(consumers[0])
         auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         response = redirect("portal:home")
+        from django.conf import settings
+
+        if settings.LANGUAGE_COOKIE_NAME in request.COOKIES:
+            return response  # the language the consumer is reading in stays
         return _activate(response, consumers[0].preferred_language or "en")
     # several consumers share the number: the picker lists their accounts; picking one signs in as it
     request.session[SESSION_CANDIDATES] = [c.pk for c in consumers]
