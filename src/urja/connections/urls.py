@@ -14,4 +14,6 @@ urlpatterns = [
     path("changes/<str:number>/decision/", views.change_action, name="change_action"),
     path("orders/", views.order_queue, name="orders"),
     path("orders/<str:number>/complete/", views.order_action, name="order_action"),
+    # public
+    path("track/", views.track, name="track"),
 ]

@@ -273,3 +273,26 @@ def order_action(request, number: str):
     else:
         messages.success(request, _("Order %(number)s done.") % {"number": order.number})
     return redirect("connections:orders")
+
+
+def track(request):
+    """Public: an application's progress by its number and the applicant's mobile (the same answer for
+    an unknown number and a wrong mobile)."""
+    found, error = None, None
+    number, mobile = request.GET.get("number", ""), request.GET.get("mobile", "")
+    if number or mobile:
+        try:
+            found = services.track(number=number, mobile=mobile)
+        except NotFound as exc:
+            error = exc.message
+    return render(
+        request,
+        "connections/track.html",
+        {
+            "a": found,
+            "error": error,
+            "number": number,
+            "outstanding": services.outstanding(found) if found else None,
+            "note": getattr(found, "demand_note", None) if found and hasattr(found, "demand_note") else None,
+        },
+    )

@@ -1,6 +1,8 @@
 """Back-office pages: a CRE registers, an engineer inspects and issues the demand note, the CRE takes
 the payment at the counter, the engineer energizes and the consumer number appears; queues and scope."""
 
+import re
+
 from django.test import Client
 
 from urja.connections.models import Application
@@ -86,3 +88,18 @@ def test_pages_answer_out_of_scope_like_missing_and_need_a_login(apply, offices)
     assert Client().get("/connections/").status_code == 302
     for path in ("/connections/changes/", "/connections/orders/"):
         assert _login(staff_user("manager", offices["division1"])).get(path).status_code == 200
+
+
+def test_public_tracking_page_by_number_and_mobile(apply):
+    app = apply()
+    c = Client()
+    ok = c.get(f"/connections/track/?number={app.number}&mobile=9861012345")
+    assert ok.status_code == 200 and b"track-result" in ok.content and app.number.encode() in ok.content
+    wrong = c.get(f"/connections/track/?number={app.number}&mobile=9861099999").content.decode()
+    unknown = c.get("/connections/track/?number=NC000000000&mobile=9861012345").content.decode()
+    assert "track-result" not in wrong and "no application with this number and mobile" in wrong
+
+    def main(page: str, number: str) -> str:  # the page's own content (the shell carries tokens and the URL)
+        return re.search(r"<main.*</main>", page, re.S).group(0).replace(number, "X")
+
+    assert main(wrong, app.number) == main(unknown, "NC000000000")
