@@ -277,10 +277,28 @@ def _declare_one(*, feeder, transformer, start: datetime, meters: list[int], now
 def _restore(cfg, now: datetime) -> list[str]:
     share = Decimal(str(cfg["restore_share"]))
     restored = []
-    for detection in DetectedOutage.objects.filter(outage__status=Outage.Status.ACTIVE).select_related(
-        "outage", "outage__feeder", "outage__transformer"
-    ):
+    active = list(
+        DetectedOutage.objects.filter(outage__status=Outage.Status.ACTIVE).select_related(
+            "outage", "outage__feeder", "outage__transformer"
+        )
+    )
+    if not active:
+        return restored
+    # one read of the restores of every active detection's meters (most passes find none)
+    earliest = min(d.first_event_at for d in active)
+    meters = sorted({m for d in active for m in d.failed_meter_ids})
+    restoring: set[int] = set()
+    for i in range(0, len(meters), 20_000):  # SQLite's limit of bound variables
+        restoring.update(
+            SmartMeterEvent.objects.filter(
+                meter_id__in=meters[i : i + 20_000], kind=RESTORE, at__gte=earliest
+            ).values_list("meter_id", flat=True)
+        )
+    for detection in active:
         failed = detection.failed_meter_ids
+        need = max(1, math.ceil(share * len(failed)))
+        if len(restoring.intersection(failed)) < need:
+            continue
         state = _latest_states(failed, detection.first_event_at, now)
         back = sorted(at for kind, at in state.values() if kind == RESTORE and at >= detection.first_event_at)
         need = max(1, math.ceil(share * len(failed)))
