@@ -82,6 +82,15 @@ def _divisions(user):
     return scope_offices(user, Office.objects.filter(level=OfficeLevel.DIVISION), "path").order_by("name")
 
 
+def _cycles() -> list[dict]:
+    """The cycles of data/billing/cycles.toml (created on first use) and any made since, by code."""
+    from urja.core import regdata
+
+    cycles = {row["code"]: row["name"] for row in regdata.load("billing/cycles.toml")["cycle"]}
+    cycles.update(BillCycle.objects.values_list("code", "name"))
+    return [{"code": code, "name": name} for code, name in sorted(cycles.items())]
+
+
 def _scope_choice(request, code: str) -> tuple[str, str]:
     """(path, name) of the chosen division within the user's scope; '' = every division the user covers."""
     from urja.core.permissions import office_path_of
@@ -109,7 +118,7 @@ def console(request):
             "page": page,
             "query": "",
             "error": request.GET.get("error", ""),
-            "cycles": BillCycle.objects.order_by("code"),
+            "cycles": _cycles(),
             "divisions": _divisions(request.user),
             "can_act": role_of(request.user) in (*RUN_ROLES, "admin"),
         },
