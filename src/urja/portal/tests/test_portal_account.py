@@ -193,3 +193,16 @@ def test_lodge_and_track_a_complaint_allowed_on_the_website(client, billed):
     assert number in client.get("/portal/complaints/").content.decode()
     refused = client.post("/portal/complaints/", {"type": "nonsense/x"})
     assert refused.status_code == 400
+
+
+def test_a_consumer_with_a_password_lands_on_the_portal(client, billed):
+    """The demo `consumer` signs in on the staff login page and must end on a working portal."""
+    from urja.core.models import StaffProfile
+    from urja.customers.models import Consumer
+
+    user = type(billed.consumer).user.field.related_model.objects.create_user(username="consumer", password="x-12345")
+    StaffProfile.objects.create(user=user, role="consumer")
+    Consumer.objects.filter(pk=billed.consumer_id).update(user=user)
+    response = client.post("/login/", {"username": "consumer", "password": "x-12345"}, follow=True)
+    assert response.status_code == 200 and response.redirect_chain[-1][0] in ("/portal/", "http://testserver/portal/")
+    assert Bill.objects.get(account=billed).bill_number in response.content.decode()
