@@ -58,6 +58,7 @@ def build_world():
     from urja.connections import changes as connection_changes
     from urja.connections import services as connections
     from urja.connections.models import Order as ConnectionOrder
+    from urja.customers.models import Account, AccountGroup
     from urja.metering.models import ImportBatch as MeterImport
     from urja.metering.models import Reading
     from urja.network.models import Feeder
@@ -137,6 +138,8 @@ def build_world():
         )
         job, _ = payments.start_collections_sweep(actor=manager, office_path=division.path)
         prepaid = testing.domestic_account(section, name=f"Prepaid {n}", mobile=f"94371000{n}3", is_prepaid=True)
+        group = AccountGroup.objects.create(name=f"Steel Group {n}", kind="industrial")
+        Account.objects.filter(pk=side.key_account.pk).update(group=group)
         side.values.update(
             consumer_number=account.consumer_number,
             prepaid_number=prepaid.consumer_number,
@@ -157,6 +160,7 @@ def build_world():
             application_number=application.number,
             change_number=change.number,
             order_number=connection_order.number,
+            group_id=group.pk,
         )
     billing.start_run(run=billing.create_run(cycle="C01", period="2025-06", bill_date=date(2025, 7, 2)))
     for n, side in sides.items():
@@ -192,6 +196,7 @@ def build_world():
         "application_number": "NC000000000",
         "change_number": "CR000000000",
         "order_number": "DO000000000",
+        "group_id": 987654,
     }
     # the demo roles (core/demo/staff.py), placed in division 1
     users = {}
@@ -240,6 +245,7 @@ PARAM_KINDS: list[tuple[str, str, str | None]] = [
     (r".", "reading_id", "reading_id"),
     (r".", "revision_id", "revision_id"),
     (r"/notifications/outbox/", "pk", "outbox_id"),
+    (r"/backoffice/groups/", "group_id", "group_id"),
     (r".", "job_id", "job_id"),
     (r".", "command_id", None),  # smart-meter commands: no demo record; scoped in metering/api.py
     (r".", "run_id", None),  # a bill run is the whole utility's cycle; its exceptions are filtered
