@@ -90,3 +90,10 @@ def requests_of(account: Account, *, limit: int = 30) -> list:
     return list(
         ServiceRequest.objects.filter(account=account).select_related("request_type").order_by("-registered_at")[:limit]
     )
+
+
+def applications_of(consumer) -> list:
+    """The consumer's new-connection applications (connections app), newest first."""
+    from urja.connections.models import Application
+
+    return list(Application.objects.filter(consumer=consumer).order_by("-id")[:20])

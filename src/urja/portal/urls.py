@@ -19,5 +19,6 @@ urlpatterns: list = [
     path("pay/<str:reference>/", views.order, name="order"),
     path("profile/", views.profile, name="profile"),
     path("complaints/", views.complaints, name="complaints"),
+    path("connections/", views.connections, name="connections"),
     path("complaints/<str:number>/", views.complaint, name="complaint"),
 ]

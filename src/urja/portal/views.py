@@ -423,3 +423,11 @@ def complaint(request, number: str):
     context = {"account": request.portal_account, "r": item, "view": view, "timeline": desk.timeline(item),
                "feedback": feedback}  # fmt: skip
     return render(request, "portal/complaint.html", context)
+
+
+@consumer_required
+def connections(request):
+    """The consumer's new-connection applications, each with its tracking page (connections app)."""
+    consumer = request.portal_account.consumer
+    context = {"account": request.portal_account, "applications": selectors.applications_of(consumer)}
+    return render(request, "portal/connections.html", context)

@@ -206,3 +206,9 @@ def test_a_consumer_with_a_password_lands_on_the_portal(client, billed):
     response = client.post("/login/", {"username": "consumer", "password": "x-12345"}, follow=True)
     assert response.status_code == 200 and response.redirect_chain[-1][0] in ("/portal/", "http://testserver/portal/")
     assert Bill.objects.get(account=billed).bill_number in response.content.decode()
+
+
+def test_connections_page_lists_the_consumers_applications(client, billed):
+    sign_in(client)
+    page = client.get("/portal/connections/")
+    assert page.status_code == 200 and "/connections/track/" in page.content.decode()
