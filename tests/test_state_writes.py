@@ -114,6 +114,7 @@ def _machines():
     from urja.metering import models as metering
     from urja.notifications import models as notifications
     from urja.payments import models as payments
+    from urja.reports import models as reports
     from urja.servicedesk import models as servicedesk
 
     return [
@@ -134,6 +135,7 @@ def _machines():
         (connections.DemandNote, "status", connections.DEMAND_NOTE_STATUS),
         (connections.ChangeRequest, "status", connections.CHANGE_STATUS),
         (connections.Order, "status", connections.ORDER_STATUS),
+        (reports.Inspection, "status", reports.INSPECTION_STATUS),
     ]
 
 

@@ -29,11 +29,11 @@ from django.utils import timezone
 
 from urja.billing.models import Bill
 from urja.core.errors import Conflict, DomainError
-from urja.core.services import record_audit
+from urja.core.states import transition
 from urja.customers.models import Account
 from urja.metering.models import Installation, SmartMeterEvent
 
-from .models import EnergyBalance, Inspection, Level
+from .models import INSPECTION_STATUS, EnergyBalance, Inspection, Level
 from .services import config, month_bounds, parse_period, previous_period
 
 
@@ -150,7 +150,7 @@ def record_outcome(
     """Close an inspection. Theft: an assessment (assessed kWh × rate) debited through billing's ledger.
     Load excess: a load-change request proposed for the highest recorded MD."""
     inspection = Inspection.objects.select_for_update().get(pk=inspection.pk)
-    if inspection.status != Inspection.Status.OPEN:
+    if not INSPECTION_STATUS.can(inspection.status, Inspection.Status.DONE):
         raise Conflict("the inspection is closed already", code="inspection_closed")
     if outcome not in Inspection.Outcome.values:
         raise DomainError(f"outcome must be one of {', '.join(Inspection.Outcome.values)}", code="invalid_outcome")
@@ -175,13 +175,17 @@ def record_outcome(
         inspection.ledger_reference = str(entry.pk)
     if outcome == Inspection.Outcome.LOAD_EXCEEDED:
         propose_load_change(inspection=inspection, actor=actor, channel=channel)
-    inspection.status, inspection.outcome = Inspection.Status.DONE, outcome
+    inspection.outcome = outcome
     inspection.remarks = remarks[:2000]
     inspection.inspected_at = timezone.now()
     inspection.inspected_by = actor if getattr(actor, "pk", None) else None
-    inspection.save()
-    record_audit(actor=actor, channel=channel, action="reports.inspection_outcome", obj=inspection,
-                 changes={"outcome": outcome, "assessed_amount": str(inspection.assessed_amount or "")})  # fmt: skip
+    transition(
+        inspection, INSPECTION_STATUS, Inspection.Status.DONE, actor=actor, channel=channel, reason=outcome,
+        extra_fields=("outcome", "remarks", "inspected_at", "inspected_by", "assessed_kwh", "assessed_amount",
+                      "ledger_reference"),
+        action="reports.inspection_outcome",
+        changes={"outcome": outcome, "assessed_amount": str(inspection.assessed_amount or "")},
+    )  # fmt: skip
     return inspection
 
 

@@ -4,6 +4,8 @@ loss-hunting inspections, and outages detected from smart meters."""
 from django.conf import settings
 from django.db import models
 
+from urja.core.states import StateMachine
+
 
 class Level(models.TextChoices):
     DT = "dt", "Distribution transformer"
@@ -120,6 +122,12 @@ class Inspection(models.Model):
 
     def __str__(self) -> str:
         return f"inspection {self.account_id} {self.period} [{self.status}]"
+
+
+IS = Inspection.Status
+# An inspection is open on the list until the field team records what it found (done) or it is
+# withdrawn (cancelled); neither comes back.
+INSPECTION_STATUS = StateMachine("inspection", {IS.OPEN: {IS.DONE, IS.CANCELLED}, IS.DONE: set(), IS.CANCELLED: set()})
 
 
 class DetectedOutage(models.Model):
