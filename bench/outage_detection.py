@@ -92,7 +92,7 @@ def raw_insert_seconds(rows: int) -> float:
     with connection.cursor() as c:
         c.execute("CREATE TEMP TABLE bench_outbox (LIKE notifications_outboxmessage INCLUDING ALL)")
         c.execute(
-            "INSERT INTO bench_outbox (idempotency_key, event, channel, \"to\", language, subject, body, status,"
+            'INSERT INTO bench_outbox (idempotency_key, event, channel, "to", language, subject, body, status,'
             " attempts, next_attempt_at, last_error, provider_message_id, delivery_status, created_at)"
             " SELECT 'k' || g, 'outage.detected', 'sms', '+91' || g, 'en', '', 'Power is off', 'queued', 0, now(),"
             " '', '', '', now() FROM generate_series(1, %s) g",

@@ -36,6 +36,10 @@ ALLOWED = {
     ("notifications/services.py", "retried = stuck.update("): "set-based sweep of stuck sends",
     # Meter-reading files: the batch's state is the importer's progress marker (no workflow).
     ("metering/importer.py", "batch.state = ImportBatch.State.DONE"): "import progress marker",
+    ("metering/boundary.py", "batch.state, batch.finished_at = ImportBatch.State.DONE"): "import progress marker",
+    # A WhatsApp/SMS conversation's memory (which menu, which answer it waits for): a JSON scratchpad
+    # named `state`, not a status with a lifecycle.
+    ("channels/services/bot.py", "conversation.state = "): "dialogue memory, not a status",
     ("metering/importer.py", "ImportBatch.objects.filter(pk=batch.pk).update("): "import failure marker",
     # VEE outcomes on readings: written in bulk by validation (millions of rows), recorded on the
     # reading's own review trail; not a workflow with an audit row per reading.

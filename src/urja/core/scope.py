@@ -198,7 +198,7 @@ def record_q(user, *, account_prefix: str, office_path_field: str) -> Q:
     their office subtree, the key-account manager the records of its key accounts, a consumer those of
     its own accounts."""
     rule = account_rule(user)
-    if rule in ("all", "office"):
+    if rule in ("all", "office", "routes"):  # a field agent's beat narrows accounts, not office records
         return office_q(user, office_path_field)
     if rule in ("key_accounts", "own"):
         return account_q(user, account_prefix)

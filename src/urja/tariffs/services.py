@@ -155,12 +155,17 @@ def load_file(*, path, actor=None, channel: str = "system") -> LoadResult:
     return load_text(text=file.read_text(encoding="utf-8"), file_name=str(file), actor=actor, channel=channel)
 
 
-def load_all(*, directory=None, actor=None) -> list[LoadResult]:
-    """Load every *.toml in data/tariffs/ (in name order); all or nothing. The app's
-    navigation.toml (links and panels, core navigation) is not a tariff order."""
+def tariff_files(directory=None) -> list[Path]:
+    """The tariff orders in data/tariffs/, in name order. The app's navigation.toml (links and
+    panels, core navigation) lives there too and is not a tariff order."""
     folder = Path(directory) if directory else tariff_dir()
+    return [p for p in sorted(folder.glob("*.toml")) if p.name != "navigation.toml"]
+
+
+def load_all(*, directory=None, actor=None) -> list[LoadResult]:
+    """Load every tariff order of data/tariffs/; all or nothing."""
     with transaction.atomic():
-        return [load_file(path=p, actor=actor) for p in sorted(folder.glob("*.toml")) if p.name != "navigation.toml"]
+        return [load_file(path=p, actor=actor) for p in tariff_files(directory)]
 
 
 @lru_cache(maxsize=256)

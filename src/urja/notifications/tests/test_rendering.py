@@ -45,6 +45,13 @@ CONTEXT = {
     "receipt_number": "1101CC25000004217",
     "verification_code": "K7QXM-3PZ2A",
     "token": "123456789012345",
+    # connections: a worst-case application and demand-note number (NC + yy + 7 digits + check digit)
+    "application_number": "NC2600001234",
+    "demand_note": "DN2600001234",
+    "outcome": "approved",
+    "effective_on": dt.date(2025, 8, 1),
+    "action": "disconnected",
+    "at": START,
     "feedback_url": "https://care.example.in/servicedesk/feedback/eyJyIjoxMjM0NTY3LCJjIjowfQ:1xVeSf:2-Xblmu36ALIsTw/",
     "units_late": 3,
     "per": "day",
@@ -62,6 +69,13 @@ BOT_REPLY = {
 
 REQUIRED_EVENTS = [
     "account.opened",
+    "connection.registered",
+    "connection.demand_note",
+    "connection.rejected",
+    "connection.request_decided",
+    "connection.supply_changed",
+    "outage.detected",
+    "outage.compensation_credited",
     "contact.verify_otp",
     "request.registered",
     "request.escalated",
