@@ -69,7 +69,9 @@ HOOKS: tuple[str, ...] = (
     "urja.billing.demo",
     "urja.payments.demo",
     "urja.servicedesk.demo",
+    "urja.connections.demo",  # needs the SoP schedule and the tariff orders (loaded before the hooks)
     "urja.notifications.demo",
+    "urja.reports.demo",  # needs smart meters, bills and the service-desk catalogue
 )
 HOOK_SAMPLE = 5000
 # By default this many new consumers go through the services (every rule and audit event per

@@ -505,13 +505,14 @@ def status_changes_audited(scope: Scope) -> list[Violation]:
     from urja.payments.models import Payment, PaymentStatus
 
     out = []
-    # the account's latest status audit must name its present status (active needs none)
+    # the account's latest status audit must name its present status (an account opened active, or
+    # pending for a new connection's demand note, is born in that state and needs none)
     latest = AuditEvent.objects.filter(
         object_type="customers.account", action="account.status_changed", object_id=Cast_text(OuterRef("pk"))
     ).order_by("-id")
     rows = (
         Account.objects.annotate(last=Subquery(latest.values("changes")[:1]))
-        .filter(~Q(status="active") | Q(last__isnull=False))
+        .filter(~Q(status__in=["active", "pending"]) | Q(last__isnull=False))
         .values_list("consumer_number", "status", "last")
     )
     for cn, status, last in rows:
