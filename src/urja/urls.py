@@ -1,5 +1,4 @@
 from django.conf import settings
-from django.conf.urls.static import static
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -21,8 +20,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("webhooks/", include("urja.channels.webhooks")),  # WhatsApp and SMS pull (issue 13)
 ]
-if settings.DEBUG:
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# Uploaded files (KYC documents, reading photos) are never served by URL, not even in development:
+# only through the scoped views of the app that owns them (out of scope answers like nonexistent).
 
 # Errors outside the API's own handlers: JSON {code, message, details} under /api/, pages elsewhere.
 handler400 = "urja.core.errorpages.bad_request"

@@ -36,7 +36,7 @@ def test_cre_registers_complaint_and_sees_it_escalate(page, login, screenshot, d
     sr = ServiceRequest.objects.get(account=account)
     page.wait_for_url(f"**/servicedesk/r/{sr.number}/")
     expect(page.locator("#request-number")).to_have_text(sr.number)
-    expect(page.locator("#sla-status")).to_have_text("on_track")
+    expect(page.locator("#sla-status")).to_have_text("On track")
     expect(page.locator(".messages")).to_contain_text(f"Registered {sr.number}")
     expect(page.locator("#timeline")).to_contain_text("No supply in the whole lane")
     screenshot(page, "servicedesk-registered")
@@ -54,14 +54,14 @@ def test_cre_registers_complaint_and_sees_it_escalate(page, login, screenshot, d
     assert escalation_sweep.apply().get()["escalated"] == 1
     page.goto(f"/servicedesk/r/{sr.number}/")
     expect(page.locator("#escalation-level")).to_contain_text("escalated to level 1")
-    expect(page.locator("#sla-status")).to_have_text("at_risk")
+    expect(page.locator("#sla-status")).to_have_text("At risk")
     expect(page.locator("#timeline")).to_contain_text("Customer relations officer")
 
     # Past the due moment: breached, the customer service manager (division) holds it.
     clock.advance(hours=1)
     escalation_sweep.apply()
     page.reload()
-    expect(page.locator("#sla-status")).to_have_text("breached")
+    expect(page.locator("#sla-status")).to_have_text("Late")
     expect(page.locator("#escalation-level")).to_contain_text("escalated to level 2")
     expect(page.locator("#timeline")).to_contain_text("Customer service manager")
     assert list(Escalation.objects.filter(request=sr).values_list("level", flat=True)) == [1, 2]

@@ -1,5 +1,7 @@
 """Staff web pages of metering (HTMX fragments where useful). Staff only, scoped by office."""
 
+import datetime
+
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
@@ -209,6 +211,7 @@ def route_book(request):
     try:
         year = int(request.GET.get("year", today.year))
         month = int(request.GET.get("month", today.month))
+        datetime.date(year, month, 1)  # a real month, whether or not a cycle is chosen
         rows = services.route_book(
             office_path=office_path_of(request.user) or "",
             bill_cycle=cycle,
