@@ -113,36 +113,7 @@ def compute_preview(run_id: int) -> BillRun:
 
 def start_in_scope(*, run: BillRun, scope_path: str, actor, channel: str = "backoffice") -> BillRun:
     """Start the real run's partitions under `scope_path` in the background (the others stay pending)."""
-    if run.dry_run:
-        raise DomainError("a dry run is not started", code="dry_run")
-    services._check_period_ended(period=run.period, period_end=run.period_end, today=timezone.localdate())
-    parts = run.partitions.filter(division_path__startswith=scope_path).exclude(status=PartitionStatus.DONE)
-    ids = list(parts.values_list("pk", flat=True))
-    if not ids:
-        raise Conflict("nothing left to bill in your divisions for this run", code="nothing_to_bill")
-    with transaction.atomic():
-        locked = BillRun.objects.select_for_update().get(pk=run.pk)
-        if locked.status not in (RunStatus.RUNNING,):
-            RUN_STATUS.check(locked.status, RunStatus.RUNNING)
-            locked.started_at = locked.started_at or timezone.now()
-            transition(
-                locked,
-                RUN_STATUS,
-                RunStatus.RUNNING,
-                actor=actor,
-                channel=channel,
-                extra_fields=("started_at",),
-                action="billrun.started",
-                changes={"scope": scope_path or "all"},
-            )
-        from urja.core.jobs import enqueue_background
-
-        from .tasks import process_partition
-
-        for pid in ids:
-            enqueue_background(process_partition, pid)  # after commit: a worker, or a background thread
-    run.refresh_from_db()
-    return run
+    return services.start_run(run=run, actor=actor, channel=channel, enqueue=True, scope_path=scope_path)
 
 
 def approve(*, preview: BillRun, actor, channel: str = "backoffice") -> BillRun:

@@ -174,13 +174,26 @@ def _check_period_ended(*, period: str, period_end: date, today: date) -> None:
 
 
 def start_run(
-    *, run: BillRun, actor=None, channel: str = "system", enqueue: bool = False, force: bool = False
+    *,
+    run: BillRun,
+    actor=None,
+    channel: str = "system",
+    enqueue: bool = False,
+    force: bool = False,
+    scope_path: str | None = None,
 ) -> BillRun:
-    """Start (or resume) a real run: one partition task per division."""
+    """Start (or resume) a real run: one partition task per division. With `scope_path` (an office
+    path), only the divisions under it; the others stay pending for their own officers."""
     if run.dry_run:
         raise DomainError("a dry run is not started; use dry_run_report", code="dry_run")
     # a run planned before this rule (or by hand) is not started early either
     _check_period_ended(period=run.period, period_end=run.period_end, today=timezone.localdate())
+    parts = run.partitions.exclude(status=PartitionStatus.DONE)
+    if scope_path is not None:
+        parts = parts.filter(division_path__startswith=scope_path)
+    ids = list(parts.values_list("pk", flat=True))
+    if scope_path is not None and not ids:
+        raise Conflict("nothing left to bill in your divisions for this run", code="nothing_to_bill")
     with transaction.atomic():
         locked = BillRun.objects.select_for_update().get(pk=run.pk)
         if locked.status == RunStatus.COMPLETED:
@@ -196,8 +209,8 @@ def start_run(
                 channel=channel,
                 extra_fields=("started_at",),
                 action="billrun.started",
+                changes={"scope": scope_path or "all"} if scope_path is not None else None,
             )
-    ids = list(run.partitions.exclude(status=PartitionStatus.DONE).values_list("pk", flat=True))
     if enqueue:
         from urja.core.jobs import enqueue_background
 
