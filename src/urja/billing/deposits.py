@@ -68,6 +68,34 @@ def demand_initial(
 
 
 @transaction.atomic
+def demand_top_up(
+    *,
+    account,
+    estimated_monthly_bill: object,
+    reference: str,
+    actor=None,
+    channel: str = "system",
+    on: date | None = None,
+) -> tuple[Decimal, LedgerEntry | None]:
+    """A change of load (or of category) raises the estimated bill: demand what the deposit now falls
+    short of N months' estimate. Returns (required, the demand or None when the deposit covers it).
+    Idempotent per `reference` (e.g. the change request's number)."""
+    required = paise(Decimal(str(estimated_monthly_bill)) * Decimal(str(rules()["months"])))
+    dep = _record(account)
+    shortfall = required - held(account)
+    entry = None
+    if shortfall > 0:
+        entry = ledger.post_entry(account=account, entry_type=EntryType.DEPOSIT, amount=shortfall,
+                                  description=f"Additional security deposit for {reference}", actor=actor,
+                                  channel=channel, reference_type="deposit", reference_id=str(dep.pk),
+                                  idempotency_key=f"deposit:{account.pk}:top_up:{reference}",
+                                  due_date=on or timezone.localdate(), posted_at=_at(on))  # fmt: skip
+    dep.required, dep.held = required, held(account)
+    dep.save()
+    return required, entry
+
+
+@transaction.atomic
 def annual_review(*, account, on: date, actor=None, channel: str = "system") -> dict:
     """Review on the previous financial year's average bill: demand more with notice, or refund the surplus
     above the tolerance through the bill. Idempotent per account and financial year."""

@@ -254,22 +254,16 @@ def decide(*, actor, channel: str, change: ChangeRequest, approve: bool, reason:
             d = change.details
             monthly = _estimated_monthly(account, load=Decimal(d["load"]), unit=d["unit"], supply_type=d["supply_type"],
                                          category=account.category)  # fmt: skip
-            required = paise(monthly * Decimal(str(deposits.rules()["months"])))
-            charge = max(required - deposits.held(account), Decimal("0.00"))
+            required, demand = deposits.demand_top_up(
+                account=account,
+                estimated_monthly_bill=monthly,
+                reference=f"load change {change.number}",
+                actor=actor,
+                channel=channel,
+                on=timezone.localdate(now),
+            )
+            charge = demand.amount if demand else Decimal("0.00")
             change.outcome = {"deposit_required": str(required), "estimated_monthly_bill": str(monthly)}
-            if charge > 0:
-                billing_ledger.post_entry(
-                    account=account,
-                    entry_type=EntryType.DEPOSIT,
-                    amount=charge,
-                    description=f"Additional security deposit for load change {change.number}",
-                    actor=actor,
-                    channel=channel,
-                    reference_type="change_request",
-                    reference_id=change.number,
-                    idempotency_key=f"change:{change.number}:deposit",
-                    due_date=timezone.localdate(now),
-                )
         if change.kind == ChangeKind.NAME_CHANGE and not change.details.get("carry_dues"):
             dues = billing_ledger.balance(account=account)
             if dues > 0:

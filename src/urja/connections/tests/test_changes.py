@@ -47,6 +47,11 @@ def test_load_enhancement_across_the_range_tops_up_the_deposit_and_applies_next_
     change = changes.decide(actor=cre, channel="care_centre", change=change, approve=True)
     assert change.status == "approved" and change.charge > 0  # waiting for the deposit top-up
     assert change.charge == Decimal(change.outcome["deposit_required"]) - Decimal("0.00")
+    # the deposit record follows the demand (billing.deposits owns it), as after an annual review
+    from urja.billing.models import SecurityDeposit
+
+    record = SecurityDeposit.objects.get(account=account)
+    assert record.required == Decimal(change.outcome["deposit_required"]) and record.held == change.charge
     pay(account, change.charge)
     change = changes.apply_if_due(change=change)
     assert change.status == "scheduled"  # paid; applies from the 1st of next month
