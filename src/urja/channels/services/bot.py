@@ -95,15 +95,6 @@ def menu_text(language: str) -> str:
     return "\n".join(lines)
 
 
-def menu_interactive(language: str) -> dict:
-    """The menu as a WhatsApp interactive list (Cloud API shape), for a sender that supports it."""
-    menu = data()["menu"]
-    labels = menu.get(language) or menu["en"]
-    rows = [{"id": f"menu.{item}", "title": labels[item][:24]} for item in menu["items"]]
-    return {"type": "list", "body": {"text": menu_text(language).split("\n")[0]},
-            "action": {"button": "Menu", "sections": [{"title": "Urja", "rows": rows}]}}  # fmt: skip
-
-
 def parse(text: str, *, channel: str) -> tuple[str, str, str | None]:
     """(action, argument, language of the keyword) for a free-text message; action '' if unknown."""
     words = text.strip().split()
