@@ -25,6 +25,8 @@ URJA_APPS: tuple[str, ...] = (
     "connections",
     "reports",
     "channels",
+    "minigrid",
+    "outreach",
     "portal",
     "backoffice",
 )
