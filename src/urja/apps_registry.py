@@ -24,9 +24,9 @@ URJA_APPS: tuple[str, ...] = (
     "servicedesk",
     "connections",
     "reports",
-    "channels",
     "minigrid",
     "outreach",
+    "channels",
     "portal",
     "backoffice",
 )
