@@ -624,6 +624,53 @@ def shift_meter(
 
 
 @transaction.atomic
+def send_test_notice(*, meter: Meter, test_on: date, actor, channel: str) -> date:
+    """Tell the consumer of the meter's account when the meter will be tested, at least the Supply
+    Code's notice days ahead (data/metering/meters.toml `test_notice_days`), through the outbox
+    (event `meter.test_notice`). Returns the notice date to record on the test."""
+    notice_days = int(meters_config()["test_notice_days"])
+    today = timezone.localdate()
+    if (test_on - today).days < notice_days:
+        raise DomainError(
+            f"the test must be at least {notice_days} days after today's notice",
+            code="insufficient_notice",
+            details={"test_on": str(test_on), "required_days": notice_days},
+        )
+    inst = Installation.objects.filter(meter=meter, removed_at__isnull=True).select_related("account__consumer").first()
+    if inst is None:
+        raise NotFound("the meter is not installed on any account", code="not_installed")
+    account = inst.account
+    _sheet(
+        meter=meter,
+        account=account,
+        kind=SheetEntry.Kind.TEST,
+        summary=f"Test notice sent: test on {test_on}",
+        details={"notice_given_on": today, "test_on": test_on},
+        actor=actor,
+        channel=channel,
+    )
+    record_audit(actor=actor, channel=channel, action="meter.test_notice", obj=meter, changes={"test_on": str(test_on)})
+
+    def send():
+        from urja.notifications import services as notifications
+
+        notifications.notify(
+            event="meter.test_notice",
+            consumer=account.consumer,
+            account=account,
+            context={
+                "consumer_number": account.consumer_number,
+                "meter": meter.serial,
+                "test_on": test_on.strftime("%d-%m-%Y"),
+            },
+            idempotency_key=f"meter.test_notice:{meter.pk}:{test_on}",
+        )
+
+    transaction.on_commit(send)
+    return today
+
+
+@transaction.atomic
 def record_meter_test(
     *,
     meter: Meter,

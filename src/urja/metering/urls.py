@@ -2,11 +2,16 @@
 
 from django.urls import path
 
-from . import views
+from . import pages, views
 
 app_name = "metering"
 urlpatterns = [
     path("meters/", views.meter_list, name="meters"),
+    path("work/", pages.meter_work, name="work"),
+    path("work/<str:action>/", pages.meter_action, name="action"),
+    path("imports/", pages.upload, name="upload"),
+    path("imports/<int:batch_id>/", pages.import_report, name="import_report"),
+    path("imports/<int:batch_id>/report.csv", pages.import_report_csv, name="import_report_csv"),
     path("meters/<str:serial>/", views.meter_detail, name="meter"),
     path("meters/<str:serial>/sheet/", views.particulars_sheet, name="sheet"),
     path("accounts/<str:consumer_number>/", views.account_page, name="account"),
