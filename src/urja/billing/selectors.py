@@ -29,3 +29,15 @@ def exceptions_in_scope(user, run):
 def scoped_revision(user, revision_id: int) -> BillRevision:
     revisions = scope_accounts(user, BillRevision.objects.select_related("bill", "bill__account"), "bill__account__")
     return get_scoped(revisions, not_found("revision", revision_id), pk=revision_id)
+
+
+def accounts_in_scope(user):
+    return scope_accounts(user, Account.objects.all())
+
+
+def revisions_in_scope(user):
+    return scope_accounts(
+        user,
+        BillRevision.objects.select_related("bill", "bill__account", "proposed_by", "decided_by"),
+        "bill__account__",
+    )

@@ -19,4 +19,10 @@ urlpatterns: list = [
     path("bills/<str:bill_number>/pdf/", views.bill_pdf, name="bill_pdf"),
     path("bills/<str:bill_number>/", views.bill_html, name="bill_html"),
     path("verify/", views.verify, name="verify"),
+    path("revisions/", views.revisions, name="revisions"),
+    path("revisions/<int:revision_id>/decide/", views.decide_revision, name="decide_revision"),
+    path("deposits/", views.deposits_due, name="deposits_due"),
+    path("deposits/<str:consumer_number>/", views.deposit_account, name="deposit_account"),
+    path("final-bills/", views.final_bills, name="final_bills"),
+    path("final-bills/<str:consumer_number>/", views.final_bill_issue, name="final_bill_issue"),
 ]

@@ -239,3 +239,240 @@ def rebill_exceptions(request, pk: int):
     else:
         messages.success(request, _("The open exceptions are being billed again."))
     return redirect("billing:run", pk=run.pk)
+
+
+# ---------------------------------------------------------------------------------------
+# Issue 15 part 2: bill revisions (maker-checker), security deposits, final bills.
+# Who may use them: billing officers and managers (as the API's revision routes); navigation.toml
+# offers the pages to exactly these roles. Out-of-scope accounts, bills and revisions answer 404.
+
+CORRECTION_ROLES = ("billing_officer", "manager")
+
+
+def _not_found_as_404(fn):
+    """A scoped lookup's NotFound becomes the page's 404 (out of scope answers like nonexistent)."""
+    from urja.core.errors import NotFound
+
+    try:
+        return fn()
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+
+
+@login_required
+def revisions(request):
+    """Proposed notes waiting for a checker, the recent decisions, and the form to propose one."""
+    _require_role(request, *CORRECTION_ROLES)
+    from urja.core import listing
+
+    form = {"bill": request.GET.get("bill", "").strip().upper(), "kind": "credit_note", "amount": "", "reason": ""}
+    error = ""
+    if request.method == "POST":
+        form = {k: request.POST.get(k, "").strip() for k in ("bill", "kind", "amount", "reason")}
+        form["bill"] = form["bill"].upper()
+        try:
+            bill = selectors.scoped_bill(request.user, form["bill"])
+            revision = services.propose_revision(
+                bill=bill, kind=form["kind"], amount=form["amount"], reason=form["reason"], actor=request.user
+            )
+        except DomainError as exc:
+            error = exc.message
+        else:
+            messages.success(
+                request,
+                _("Proposed: %(kind)s on bill %(bill)s waits for another officer's approval.")
+                % {"kind": revision.get_kind_display(), "bill": bill.bill_number},
+            )
+            return redirect("billing:revisions")
+    rows = selectors.revisions_in_scope(request.user)
+    page = listing.page_of(request, rows.order_by("-status", "-created_at"), per_page=30)
+    return render(
+        request,
+        "billing/revisions.html",
+        {"page": page, "revisions": page.object_list, "form": form, "error": error, "me": request.user.pk},
+        status=400 if error else 200,
+    )
+
+
+@login_required
+@require_POST
+def decide_revision(request, revision_id: int):
+    _require_role(request, *CORRECTION_ROLES)
+    revision = _not_found_as_404(lambda: selectors.scoped_revision(request.user, revision_id))
+    approve = request.POST.get("decision") == "approve"
+    try:
+        rev = services.decide_revision(
+            revision=revision, approve=approve, actor=request.user, note=request.POST.get("note", "").strip()
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        if approve:
+            messages.success(
+                request, _("Approved: note %(note)s is posted to the account.") % {"note": rev.note_number}
+            )
+        else:
+            messages.success(request, _("Rejected: nothing is posted."))
+    return redirect("billing:revisions")
+
+
+@login_required
+def deposits_due(request):
+    """Accounts in scope whose security deposit has not been reviewed this financial year."""
+    _require_role(request, *CORRECTION_ROLES)
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from urja.core import listing
+
+    from . import deposits
+
+    fy, fy_start, _end = deposits.financial_year(timezone.localdate())
+    accounts = selectors.accounts_in_scope(request.user).filter(status="active")
+    due = accounts.filter(
+        Q(security_deposit__isnull=True)
+        | Q(security_deposit__last_reviewed_on__isnull=True)
+        | Q(security_deposit__last_reviewed_on__lt=fy_start)
+    ).select_related("consumer", "security_deposit")
+    query = request.GET.get("q", "").strip().upper()
+    if query:
+        due = due.filter(consumer_number__startswith=query)
+    page = listing.page_of(request, due.order_by("consumer_number"))
+    return render(
+        request, "billing/deposits_due.html", {"page": page, "accounts": page.object_list, "fy": fy, "q": query}
+    )
+
+
+@login_required
+def deposit_account(request, consumer_number: str):
+    """One account's security deposit: held, required, additional demanded; review, interest, apply."""
+    _require_role(request, *CORRECTION_ROLES)
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from . import deposits
+    from .models import LedgerEntry
+
+    account = _not_found_as_404(lambda: selectors.scoped_account(request.user, consumer_number))
+    today = timezone.localdate()
+    fy, fy_start, _end = deposits.financial_year(today)
+    prev_fy = deposits.financial_year(fy_start - timedelta(days=1))[0]
+    form = {"action": "", "fy": prev_fy, "reason": ""}
+    error = ""
+    if request.method == "POST":
+        form = {k: request.POST.get(k, "").strip() for k in ("action", "fy", "reason")}
+        try:
+            if form["action"] == "review":
+                result = deposits.annual_review(account=account, on=today, actor=request.user, channel="backoffice")
+                messages.success(request, _review_words(result))
+            elif form["action"] == "interest":
+                entry = deposits.credit_interest(
+                    account=account, fy=form["fy"], actor=request.user, channel="backoffice"
+                )
+                messages.success(request, _("Interest credited.") if entry else _("No interest: nothing was held."))
+            elif form["action"] == "apply":
+                entry = deposits.apply_to_dues(
+                    account=account, reason=form["reason"], actor=request.user, channel="backoffice"
+                )
+                messages.success(
+                    request, _("The deposit is applied to the account.") if entry else _("No deposit is held.")
+                )
+            else:
+                raise DomainError(_("Choose an action."), code="invalid_action")
+        except DomainError as exc:
+            error = exc.message
+        else:
+            return redirect("billing:deposit_account", consumer_number=account.consumer_number)
+    record = getattr(account, "security_deposit", None) if hasattr(account, "security_deposit") else None
+    entries = LedgerEntry.objects.filter(
+        account=account, entry_type__in=("deposit", "deposit_refund", "deposit_interest")
+    ).order_by("-posted_at")[:30]
+    context = {
+        "account": account,
+        "record": record,
+        "held": deposits.held(account),
+        "entries": entries,
+        "fy": fy,
+        "form": form,
+        "error": error,
+        "interest_years": [row["fy"] for row in deposits.rules()["interest"]],
+    }
+    return render(request, "billing/deposit_account.html", context, status=400 if error else 200)
+
+
+def _review_words(result: dict) -> str:
+    from urja.core.money import format_inr
+
+    def rupees_text(value):
+        return format_inr(value, symbol=True)
+
+    if result["action"] == "additional_demanded":
+        return _("Reviewed: an additional deposit of %(amount)s is demanded, payable by %(due)s.") % {
+            "amount": rupees_text(result["amount"]),
+            "due": result["due_date"].strftime("%d-%m-%Y"),
+        }
+    if result["action"] == "surplus_refunded":
+        return _("Reviewed: the surplus of %(amount)s is refunded through the bill.") % {
+            "amount": rupees_text(result["amount"])
+        }
+    if "average_bill" not in result:
+        return _("Reviewed: no bills in the last financial year, nothing to change.")
+    return _("Reviewed: the deposit held meets the requirement.")
+
+
+@login_required
+def final_bills(request):
+    """Permanently disconnected accounts in scope with no final bill yet, and the final bills issued."""
+    _require_role(request, *CORRECTION_ROLES)
+    from urja.core import listing
+
+    accounts = selectors.accounts_in_scope(request.user).filter(status="perm_disconnected")
+    awaiting = accounts.exclude(bills__kind=Bill.Kind.FINAL).select_related("consumer").order_by("consumer_number")
+    issued = (
+        scope_accounts(request.user, Bill.objects.filter(kind=Bill.Kind.FINAL), "account__")
+        .select_related("account")
+        .order_by("-bill_date", "-id")[:30]
+    )
+    page = listing.page_of(request, awaiting)
+    return render(request, "billing/final_bills.html", {"page": page, "awaiting": page.object_list, "issued": issued})
+
+
+@login_required
+def final_bill_issue(request, consumer_number: str):
+    _require_role(request, *CORRECTION_ROLES)
+    from datetime import date
+
+    account = _not_found_as_404(lambda: selectors.scoped_account(request.user, consumer_number))
+    form = {"units": "", "disconnected_on": ""}
+    error = ""
+    if request.method == "POST":
+        form = {k: request.POST.get(k, "").strip() for k in ("units", "disconnected_on")}
+        try:
+            try:
+                on = date.fromisoformat(form["disconnected_on"])
+            except ValueError as exc:
+                raise DomainError(_("Give the disconnection date."), code="invalid_date") from exc
+            try:
+                from decimal import Decimal, InvalidOperation
+
+                units = Decimal(form["units"])
+                if units < 0 or not units.is_finite():
+                    raise InvalidOperation
+            except (InvalidOperation, ValueError) as exc:
+                raise DomainError(
+                    _("Give the units of the special reading (0 or more)."), code="invalid_units"
+                ) from exc
+            bill = services.final_bill(account=account, closing_kwh_units=units, disconnected_on=on, actor=request.user)
+        except DomainError as exc:
+            error = exc.message
+        else:
+            messages.success(request, _("Final bill %(bill)s issued.") % {"bill": bill.bill_number})
+            return redirect("billing:bill_html", bill_number=bill.bill_number)
+    final = Bill.objects.filter(account=account, kind=Bill.Kind.FINAL).first()
+    return render(
+        request,
+        "billing/final_bill_issue.html",
+        {"account": account, "form": form, "error": error, "final": final},
+        status=400 if error else 200,
+    )
