@@ -11,6 +11,8 @@ from playwright.sync_api import expect
 from urja.billing import services as billing
 from urja.billing.models import Bill
 from urja.billing.tests.conftest import metered_account, steady
+from urja.connections.models import Application
+from urja.core.labels import label
 from urja.notifications.models import OutboxMessage
 from urja.servicedesk import catalogue
 from urja.tariffs import services as tariffs
@@ -63,14 +65,15 @@ def test_phone_sign_in_bill_pay_receipt_complaint(browser, live_server, billed, 
         assert pdf.status == 200 and pdf.body()[:4] == b"%PDF"
 
         page.get_by_role("link", name=words["pay"]).click()
-        page.locator("#amount").fill("250")
+        due = f"{bill.net_payable}"  # the whole balance: an applicant with dues may not apply (below)
+        page.locator("#amount").fill(due)
         page.locator("input[value=online]").check()
         page.locator("form.card button").click()
         page.locator("a.button[href*='/payments/gateway/dev/']").click()
         page.locator("button[value=success]").click()
         page.locator("a[href*='/portal/pay/']").click()
         page.locator("a[href*='/portal/receipts/']").click()
-        expect(page.locator("#receipt-amount")).to_contain_text("250.00")
+        expect(page.locator("#receipt-amount")).to_contain_text(due)
         screenshot(page, f"portal-receipt-{language}")
 
         page.goto("/portal/complaints/")
@@ -80,5 +83,27 @@ def test_phone_sign_in_bill_pay_receipt_complaint(browser, live_server, billed, 
         page.wait_for_url(re.compile(r".*/portal/complaints/[A-Z0-9]+/$"))
         expect(page.locator("ol.timeline li").first).to_be_visible()
         screenshot(page, f"portal-complaint-{language}")
+
+        # apply for a new connection on the website: checklist of an owner, premises, supply; then track it
+        page.goto("/portal/connections/apply/?applicant_type=owner")
+        page.locator("#doc-identity_proof").check()
+        page.locator("#proof-identity_proof").select_option("voter_id")
+        page.locator("#number-identity_proof").fill("OR/05/123/456")
+        page.locator("#doc-photograph").check()
+        page.locator("#doc-ownership_proof").check()
+        page.locator("#proof-ownership_proof").select_option("land_record")
+        page.locator("#number-ownership_proof").fill("KH-1021")
+        page.locator("#address").fill("House 12, Motiganj, Balasore")
+        page.locator("#lat").fill("21.4945")
+        page.locator("#lon").fill("86.9332")
+        page.locator("#load").fill("2")
+        page.locator("#apply button[name=submit]").click()
+        page.wait_for_url(re.compile(r".*/portal/connections/[A-Z0-9/-]+/$"))
+        app = Application.objects.get(consumer=billed.consumer)
+        assert app.channel == "website" and app.section_id == billed.section_id
+        expect(page.locator("#application-number")).to_have_text(app.number)
+        expect(page.locator("#application-status")).to_have_text(label("registered", language))
+        expect(page.locator("ol.timeline li").first).to_contain_text(label("registered", language))
+        screenshot(page, f"portal-application-{language}")
     finally:
         context.close()

@@ -431,3 +431,135 @@ def connections(request):
     consumer = request.portal_account.consumer
     context = {"account": request.portal_account, "applications": selectors.applications_of(consumer)}
     return render(request, "portal/connections.html", context)
+
+
+# --- new connection: apply and track (connections app's services) --------------------------------------------
+
+AREA_CLASSES = ("municipal", "metro", "rural", "hilly_rural")
+SUPPLY_TYPES = ("lt_1ph", "lt_3ph", "ht", "temporary")
+CATEGORIES = ("domestic", "general_purpose", "irrigation", "industrial")
+
+
+def _own_application(request, number: str):
+    from urja.connections.models import Application
+
+    found = Application.objects.select_related("section", "account").filter(
+        number=number.strip().upper(), consumer=request.portal_account.consumer
+    )
+    item = found.first()
+    if item is None:
+        raise Http404
+    return item
+
+
+def _mobile_of(consumer) -> str:
+    contact = consumer.contacts.filter(kind="mobile").order_by("-verified", "-is_primary", "id").first()
+    return contact.value if contact else ""
+
+
+@consumer_required
+def apply(request):
+    """A new-connection application lodged on the website (the channel matrix's `website` column):
+    the checklist of the applicant type, typed proofs, premises and geo point, supply, load, category,
+    urban or rural. The connections app checks everything; errors come back on the form."""
+    from urja.connections import rules as conn_rules
+    from urja.connections import services as conn
+
+    account = request.portal_account
+    types = conn.matrix()["applicant_types"]
+    applicant_type = request.POST.get("applicant_type") or request.GET.get("applicant_type") or "owner"
+    if applicant_type not in types:
+        applicant_type = "owner"
+    context = {
+        "account": account,
+        "applicant_types": types,
+        "applicant_type": applicant_type,
+        "checklist": conn_rules.checklist(conn.matrix(), applicant_type),
+        "area_classes": AREA_CLASSES,
+        "supply_types": SUPPLY_TYPES,
+        "categories": CATEGORIES,
+        "values": request.POST,
+    }
+    if request.method == "POST" and request.POST.get("submit"):
+        documents_in = [
+            conn.DocumentIn(
+                code,
+                request.POST.get(f"proof_{code}", ""),
+                request.POST.get(f"number_{code}", ""),
+                request.FILES.get(f"file_{code}"),
+            )
+            for code in request.POST.getlist("documents")
+        ]
+        consumer = account.consumer
+        try:
+            app = conn.register_application(
+                actor=request.user,
+                channel="website",
+                name=consumer.name,
+                mobile=_mobile_of(consumer),
+                applicant_type=applicant_type,
+                preferred_language=_language(request),
+                premises_address=request.POST.get("premises_address", "")[:500],
+                pincode=request.POST.get("pincode", "")[:6],
+                latitude=request.POST.get("latitude", ""),
+                longitude=request.POST.get("longitude", ""),
+                area_class=request.POST.get("area_class", ""),
+                section=account.section,
+                supply_type=request.POST.get("supply_type", ""),
+                load=request.POST.get("load", ""),
+                category=request.POST.get("category", ""),
+                documents=documents_in,
+                consumer=consumer,
+            )
+        except DomainError as exc:
+            context["error"] = exc.message
+            return render(request, "portal/apply.html", context, status=400)
+        return redirect("portal:application", number=app.number)
+    return render(request, "portal/apply.html", context)
+
+
+@consumer_required
+def application(request, number: str):
+    """One of the consumer's applications: its stage, timeline and, once the demand note is issued,
+    paying it through the portal's pay flow (the pending account's order at the gateway)."""
+    from urja.connections import services as conn
+
+    app = _own_application(request, number)
+    outstanding = conn.outstanding(app)
+    if request.method == "POST":
+        if outstanding <= 0 or app.account_id is None or app.status != "dn_issued":
+            return render(request, "portal/application.html", _application_context(request, app, outstanding,
+                          _("Nothing to pay on this application now.")), status=400)  # fmt: skip
+        try:
+            order = payments.create_order(
+                consumer_number=app.account.consumer_number,
+                amount=str(outstanding),
+                channel="online",
+                gateway=gateways.default_gateway(),
+            )
+        except DomainError as exc:
+            return render(request, "portal/application.html",
+                          _application_context(request, app, outstanding, exc.message), status=400)  # fmt: skip
+        return redirect(gateways.get_gateway(order.gateway).checkout_url(
+            order, return_url=reverse("portal:application", args=[app.number])))  # fmt: skip
+    return render(request, "portal/application.html", _application_context(request, app, outstanding, None))
+
+
+def _application_context(request, app, outstanding, error) -> dict:
+    from urja.connections import services as conn
+    from urja.core.models import AuditEvent
+
+    if app.status == "dn_issued" and outstanding <= 0:
+        conn.settle_demand_note(application=app, channel="website")  # the gateway's payment came in
+        app.refresh_from_db()
+    history = AuditEvent.objects.filter(object_type="connections.application", object_id=str(app.pk)).order_by("at")
+    steps = [{"at": e.at, "stage": (e.changes or {}).get("to") or "registered"} for e in history
+             if (e.changes or {}).get("to") or e.action == "connection.registered"]  # fmt: skip
+    return {
+        "account": request.portal_account,
+        "a": app,
+        "outstanding": outstanding,
+        "note": getattr(app, "demand_note", None) if hasattr(app, "demand_note") else None,
+        "history": steps,
+        "error": error,
+    }
