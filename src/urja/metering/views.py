@@ -17,7 +17,7 @@ from urja.core.scope import scope_accounts
 from urja.customers.models import Account
 
 from . import charts, services
-from .api import COMMAND_ROLES, REVIEW_ROLES
+from .api import COMMAND_ROLES, METER_ROLES, REVIEW_ROLES
 from .models import Installation, Meter, MeterCommand, Reading, SheetEntry, VeeStatus
 
 
@@ -74,7 +74,10 @@ def meter_list(request):
     meters = Meter.objects.order_by("serial")
     if q:
         meters = meters.filter(serial__startswith=q)
-    return render(request, "metering/meters.html", {"meters": meters[:200], "q": q})
+    role = role_of(request.user)
+    context = {"meters": meters[:200], "q": q, "can_review": role in (*REVIEW_ROLES, "admin")}
+    context["can_work"] = role in (*METER_ROLES, "admin")
+    return render(request, "metering/meters.html", context)
 
 
 def _meter(request, serial: str) -> Meter:
@@ -100,6 +103,7 @@ def meter_detail(request, serial: str):
             "sheet": SheetEntry.objects.filter(meter=meter).select_related("account"),
             "commands": MeterCommand.objects.filter(meter=meter)[:20],
             "tests": meter.tests.order_by("-tested_on")[:10],
+            "can_work": role_of(request.user) in (*METER_ROLES, "admin"),
         },
     )
 
@@ -151,6 +155,10 @@ def review_action(request, reading_id: int):
     if request.headers.get("HX-Request"):
         reading = Reading.objects.select_related("meter", "account__consumer").get(pk=reading.pk)
         return render(request, "metering/_review_row.html", {"r": reading, "error": error})
+    if error:  # without JavaScript: the queue again, the reason in words
+        from django.contrib import messages
+
+        messages.error(request, f"{reading.account.consumer_number}: {error}")
     return redirect("metering:review")
 
 

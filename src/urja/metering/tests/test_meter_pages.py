@@ -189,3 +189,30 @@ def test_upload_reports_rows_and_csv(client, billing_officer, account, make_mete
 def test_field_agent_cannot_upload(client, offices):
     client.force_login(testing.staff_user("field_agent", offices["section1"], username="fa"))
     assert client.get("/metering/imports/").status_code == 403
+
+
+def test_review_queue_labelled_and_refusal_in_words_without_javascript(client, billing_officer, installed):
+    reading = services.record_reading(
+        account=installed.account, read_at=days_ago(5), kwh="1100", actor=None, channel="system", source="staff"
+    )
+    Reading.objects.filter(pk=reading.pk).update(vee_status="review")
+    client.force_login(billing_officer)
+    page = client.get("/metering/review/").content.decode()
+    assert f'<label for="reason-{reading.pk}">' in page and f'<label for="kwh-{reading.pk}">' in page
+    r = client.post(f"/metering/review/{reading.pk}/", {"action": "edit", "kwh": "1090"}, follow=True)
+    assert "a reason is required" in r.content.decode()
+    reading.refresh_from_db()
+    assert reading.vee_status == "review" and reading.kwh == 1100
+    client.post(f"/metering/review/{reading.pk}/", {"action": "edit", "kwh": "1090", "reason": "misread"})
+    reading.refresh_from_db()
+    assert reading.kwh == 1090 and reading.vee_status != "review"
+
+
+def test_navigation_links_for_engineer_do_not_403(client, engineer, installed):
+    client.force_login(engineer)
+    page = client.get("/metering/meters/").content.decode()
+    assert "/metering/work/" in page and "/metering/review/" not in page
+    detail = client.get(f"/metering/meters/{installed.meter.serial}/").content.decode()
+    assert "/metering/work/notice/?serial=" in detail
+    form = client.get(f"/metering/work/notice/?serial={installed.meter.serial}").content.decode()
+    assert f'value="{installed.meter.serial}"' in form
