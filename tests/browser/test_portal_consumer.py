@@ -105,5 +105,14 @@ def test_phone_sign_in_bill_pay_receipt_complaint(browser, live_server, billed, 
         expect(page.locator("#application-status")).to_have_text(label("registered", language))
         expect(page.locator("ol.timeline li").first).to_contain_text(label("registered", language))
         screenshot(page, f"portal-application-{language}")
+
+        # a change the channel matrix allows on the website (load change), lodged and listed with its status
+        page.goto("/portal/changes/")
+        page.locator("#change-load_change #load").fill("7")
+        page.locator("#change-load_change button").click()
+        page.wait_for_url("**/portal/changes/")
+        expect(page.locator("#changes li").first).to_contain_text(label("load_change", language))
+        expect(page.locator("#changes li .status").first).to_have_text(label("requested", language))
+        assert billed.change_requests.get().channel == "website"
     finally:
         context.close()

@@ -20,6 +20,7 @@ urlpatterns: list = [
     path("profile/", views.profile, name="profile"),
     path("complaints/", views.complaints, name="complaints"),
     path("connections/", views.connections, name="connections"),
+    path("changes/", views.changes, name="changes"),
     path("connections/apply/", views.apply, name="apply"),
     path("connections/<str:number>/", views.application, name="application"),
     path("complaints/<str:number>/", views.complaint, name="complaint"),

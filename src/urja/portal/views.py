@@ -563,3 +563,55 @@ def _application_context(request, app, outstanding, error) -> dict:
         "history": steps,
         "error": error,
     }
+
+
+# --- change requests the channel matrix allows on the website (connections app's changes) --------------------
+
+CHANGE_FIELDS = {"load_change": ("load", "unit"), "category_change": ("category",)}
+
+
+def web_change_kinds() -> list[str]:
+    """The change kinds whose channel-matrix row has the website column (read from the SoP schedule
+    through connections.check_channel, so the matrix stays the one source)."""
+    from urja.connections import changes as conn_changes
+
+    allowed = []
+    for kind, _row in conn_changes.CHANNEL_ROW.items():
+        if kind not in CHANGE_FIELDS:
+            continue  # a kind the portal has no form for is lodged at a counter
+        try:
+            conn_changes.check_channel("website", row=conn_changes.CHANNEL_ROW[kind])
+        except DomainError:
+            continue
+        allowed.append(str(kind))
+    return allowed
+
+
+@consumer_required
+def changes(request):
+    """Lodge a change request allowed on the website (e.g. load enhancement) and see the account's
+    change requests with their status."""
+    from urja.connections import changes as conn_changes
+    from urja.connections.models import ChangeRequest
+
+    account = request.portal_account
+    kinds = web_change_kinds()
+    error, status = None, 200
+    if request.method == "POST":
+        kind = request.POST.get("kind", "")
+        if kind not in kinds:
+            error, status = _("Choose what you want to change."), 400
+        else:
+            details = {f: request.POST.get(f, "")[:40] for f in CHANGE_FIELDS[kind] if request.POST.get(f)}
+            try:
+                conn_changes.request_change(
+                    actor=request.user, channel="website", account=account, kind=kind, details=details
+                )
+            except DomainError as exc:
+                error, status = exc.message, exc.status
+            else:
+                return redirect("portal:changes")
+    rows = ChangeRequest.objects.filter(account=account).order_by("-requested_at")[:20]
+    context = {"account": account, "kinds": kinds, "rows": rows, "error": error, "categories": CATEGORIES,
+               "values": request.POST}  # fmt: skip
+    return render(request, "portal/changes.html", context, status=status)
