@@ -3,6 +3,12 @@
     GET  /webhooks/whatsapp   Meta's verification: hub.mode=subscribe, hub.verify_token, → hub.challenge
     POST /webhooks/whatsapp   messages and statuses (WhatsApp Cloud API), X-Hub-Signature-256 checked
     POST /webhooks/sms        SMS pull from the gateway: from, text (and id), X-Urja-Gateway-Token checked
+    POST /webhooks/ping       a trivial view (no database): the whatsapp_webhook benchmark's reference
+
+The WhatsApp webhook only checks, stores (one INSERT per message, unique by message id) and answers
+200; the reply is worked out by the queued job channels.tasks.handle_inbound (Meta retries a webhook
+that takes long, so the request does no per-message work a job does better). The SMS webhook answers
+in the request: the gateway shows the reply to its operator.
 
 Errors answer {code, message, details}. A bad or missing signature/token answers 401 and nothing is
 read; a redelivered message id answers 200 and changes nothing.
@@ -12,14 +18,17 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, datetime
+from functools import partial
 
 from django.conf import settings
+from django.db import transaction
 from django.http import Http404, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from urja.core.errors import DomainError
 
+from . import tasks
 from .services import bot
 
 
@@ -54,11 +63,18 @@ def whatsapp(request):
         return _error(400, "malformed_body", "the body is not a WhatsApp Cloud API notification")
     counts = {"received": 0, "replayed": 0, "statuses": 0}
     try:
-        for value in changes:
-            for message in value.get("messages", []) or []:
-                outcome = bot.receive(_whatsapp_inbound(message))
-                counts["replayed" if outcome is None else "received"] += 1
-            for status in value.get("statuses", []) or []:
+        inbound = [_whatsapp_inbound(m) for value in changes for m in value.get("messages", []) or []]
+        statuses = [s for value in changes for s in value.get("statuses", []) or []]
+        with transaction.atomic():
+            for item in inbound:
+                stored = bot.accept(item)  # one INSERT; a redelivered id stores nothing
+                if stored is None:
+                    counts["replayed"] += 1
+                    continue
+                counts["received"] += 1
+                # answered by the queued job once this commits (inline when no broker is configured)
+                transaction.on_commit(partial(tasks.handle_inbound.delay, stored.pk))
+            for status in statuses:
                 counts["statuses"] += _whatsapp_status(status)
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         return _error(400, "malformed_body", f"the notification lacks a field: {exc}")
@@ -83,6 +99,12 @@ def _whatsapp_inbound(message: dict) -> bot.Inbound:
         channel="whatsapp", message_id=str(message["id"]), sender=str(message["from"]), text=text,
         reply_id=reply_id, kind=kind, payload=message, at=at,
     )  # fmt: skip
+
+
+@csrf_exempt
+def ping(request):
+    """The same request shape answered with no work at all: the benchmark's floor."""
+    return JsonResponse({"ok": True})
 
 
 def _whatsapp_status(status: dict) -> int:

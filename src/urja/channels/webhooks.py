@@ -9,4 +9,5 @@ app_name = "webhooks"
 urlpatterns = [
     path("whatsapp", views.whatsapp, name="whatsapp"),
     path("sms", views.sms, name="sms"),
+    path("ping", views.ping, name="ping"),
 ]

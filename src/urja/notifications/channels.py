@@ -9,11 +9,13 @@ message goes 'dead'). settings.URJA_NOTIFICATION_CHANNELS maps channel name → 
 
 import logging
 import smtplib
+from datetime import datetime
 from email.utils import make_msgid
 
 import httpx
 from django.conf import settings
 from django.core.mail import EmailMessage
+from django.utils import timezone
 from django.utils.module_loading import import_string
 
 log = logging.getLogger(__name__)
@@ -88,10 +90,31 @@ def needs_unicode(text: str) -> bool:
     return any(ch not in GSM7 for ch in text)
 
 
+DLT_DATA = "channels/dlt.toml"
+
+
+def dlt_registration() -> dict:
+    """data/channels/dlt.toml: the DLT entity id, header and template ids (TRAI TCCCPR 2018)."""
+    from urja.core import regdata
+
+    return regdata.load(DLT_DATA)
+
+
+def dlt_template_id(message) -> str:
+    """The DLT content-template id of an SMS: the one the composer chose (payload, e.g. a bot reply),
+    else its event's in its language; '' when the text is not registered."""
+    chosen = (message.payload or {}).get("dlt_template_id") if hasattr(message, "payload") else None
+    if chosen:
+        return str(chosen)
+    return str(dlt_registration().get("events", {}).get(message.event, {}).get(message.language) or "")
+
+
 class HttpSmsChannel(Channel):
-    """A generic HTTP SMS gateway: POST JSON {sender, to, text, unicode, reference} with a bearer
-    token to URJA_SMS_GATEWAY_URL. The reply's `id` / `message_id` is the provider id; the
-    reference (our idempotency key) lets the gateway drop a duplicate after a lost reply."""
+    """A generic HTTP SMS gateway: POST JSON {sender, to, text, unicode, reference, dlt_entity_id,
+    dlt_template_id} with a bearer token to URJA_SMS_GATEWAY_URL. The reply's `id` / `message_id` is
+    the provider id; the reference (our idempotency key) lets the gateway drop a duplicate after a
+    lost reply. An SMS without a DLT template id is refused here (permanent): Indian operators drop
+    it anyway."""
 
     def __init__(self, *, url: str | None = None, token: str | None = None, sender: str | None = None, timeout=None):
         self.url = url if url is not None else settings.URJA_SMS_GATEWAY_URL
@@ -100,12 +123,18 @@ class HttpSmsChannel(Channel):
         self.timeout = timeout if timeout is not None else _http_timeout()
 
     def payload(self, message) -> dict:
+        template_id = dlt_template_id(message)
+        if not template_id:
+            raise PermanentFailure(f"sms: no DLT template id for {message.event} ({message.language})")
+        entity = dlt_registration().get("entity", {})
         return {
-            "sender": self.sender,
+            "sender": self.sender or entity.get("header", ""),
             "to": message.to,
             "text": message.body,
             "unicode": needs_unicode(message.body),
             "reference": message.idempotency_key,
+            "dlt_entity_id": entity.get("entity_id", ""),
+            "dlt_template_id": template_id,
         }
 
     def send(self, message) -> str:
@@ -124,10 +153,11 @@ class HttpSmsChannel(Channel):
 
 
 class WhatsAppCloudChannel(Channel):
-    """WhatsApp Cloud API: POST {messaging_product: "whatsapp", to, type: "text", text: {body}} to
+    """WhatsApp Cloud API: POST {messaging_product: "whatsapp", to, type, <type>: {...}} to
     {URJA_WHATSAPP_API_URL}/{phone_number_id}/messages with a bearer token; the id is messages[0].id.
-    (Free-form text reaches a consumer inside the 24-hour service window; outside it Meta requires an
-    approved template message.)"""
+    Free-form messages (text, interactive, document) reach a consumer only inside the 24-hour
+    customer-service window; outside it Meta requires an approved template message, so the choice is
+    made when the message is sent, not when it was queued."""
 
     def __init__(
         self, *, url: str | None = None, token: str | None = None, phone_number_id: str | None = None, timeout=None
@@ -139,14 +169,26 @@ class WhatsAppCloudChannel(Channel):
         )
         self.timeout = timeout if timeout is not None else _http_timeout()
 
-    def payload(self, message) -> dict:
-        return {
-            "messaging_product": "whatsapp",
-            "recipient_type": "individual",
-            "to": message.to.lstrip("+"),
-            "type": "text",
-            "text": {"preview_url": False, "body": message.body},
-        }
+    def payload(self, message, *, now=None) -> dict:
+        """The Cloud API message: the composer's shape from message.payload — an approved template
+        when the 24-hour window (`window_until`) has closed, else `interactive` (list / buttons) or
+        `document` (the e-bill PDF by link) — or plain text."""
+        shape = getattr(message, "payload", None) or {}
+        base = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": message.to.lstrip("+")}
+        if _window_closed(shape.get("window_until"), now) or (shape.get("template") and not shape.get("window_until")):
+            template = shape.get("template")
+            if not template:
+                raise PermanentFailure("whatsapp: the 24-hour window has closed and no approved template is named")
+            parameters = [{"type": "text", "text": str(p)} for p in template.get("parameters", [])]
+            body = {"name": template["name"], "language": {"code": template.get("language") or message.language}}
+            if parameters:
+                body["components"] = [{"type": "body", "parameters": parameters}]
+            return {**base, "type": "template", "template": body}
+        if shape.get("interactive"):
+            return {**base, "type": "interactive", "interactive": shape["interactive"]}
+        if shape.get("document"):
+            return {**base, "type": "document", "document": shape["document"]}
+        return {**base, "type": "text", "text": {"preview_url": False, "body": message.body}}
 
     def send(self, message) -> str:
         if not (self.url and self.phone_number_id):
@@ -158,6 +200,16 @@ class WhatsAppCloudChannel(Channel):
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             # Accepted but unreadable: do not resend (it may have gone out).
             raise PermanentFailure(f"whatsapp: unexpected reply {response.text[:300]}") from exc
+
+
+def _window_closed(until, now=None) -> bool:
+    if not until:
+        return False
+    try:
+        moment = datetime.fromisoformat(str(until))
+    except ValueError:
+        return True
+    return (now or timezone.now()) >= moment
 
 
 class EmailChannel(Channel):

@@ -51,6 +51,11 @@ class OutboxMessage(models.Model):
     language = models.CharField(max_length=2)
     subject = models.CharField(max_length=250, blank=True)
     body = models.TextField()
+    # A channel-specific message shape the sender uses instead of plain `body` (the body stays the
+    # readable text the back office shows): WhatsApp {"interactive": {...}} / {"document": {...}} and
+    # {"window_until": iso, "template": {...}} (an approved template when the 24-hour window has
+    # closed); SMS {"dlt_template_id": "..."} for a text whose DLT template is not its event's.
+    payload = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=10, choices=OutboxStatus.choices, default=OutboxStatus.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField()

@@ -13,6 +13,7 @@ whose it is.
 """
 
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -38,6 +39,12 @@ EBILL_SALT = "urja.channels.ebill"
 EBILL_DAYS = 7
 ACCOUNT_ACTIONS = ("ebill", "bill", "pay", "nopower")
 REQUEST_NUMBER = re.compile(r"^[A-Z]{2,6}\d{6,}$")
+# Meta's limits for interactive messages (Cloud API docs: interactive list and reply-button messages)
+LIST_ROWS, ROW_TITLE, BUTTONS, BUTTON_TITLE, LIST_BUTTON = 10, 24, 3, 20, 20
+
+# What one reply is made of besides its text: the reply keys used (the first names the SMS's DLT
+# template) and the WhatsApp message shape (interactive list/buttons or a document).
+_reply: ContextVar[dict] = ContextVar("urja_bot_reply")
 
 
 @dataclass
@@ -73,6 +80,7 @@ def _script_language(text: str) -> str | None:
 
 
 def _say(key: str, language: str, **context) -> str:
+    _note(keys=key)
     texts = data()["text"]
     source = texts.get(language, {}).get(key) or texts["en"][key]
     from django.conf import settings
@@ -83,6 +91,56 @@ def _say(key: str, language: str, **context) -> str:
         "portal_url": public_url(reverse("portal:home")),
     }
     return Template(source).render(Context({**base, **context}, autoescape=False)).strip()
+
+
+def _note(*, keys: str | None = None, whatsapp: dict | None = None) -> None:
+    reply = _reply.get(None)
+    if reply is None:
+        return
+    if keys:
+        reply["keys"].append(keys)
+    if whatsapp is not None:
+        reply["whatsapp"] = whatsapp
+
+
+def _labels(language: str) -> dict:
+    menu = data()["menu"]
+    return {**menu["en"], **(menu.get(language) or {})}
+
+
+def menu_interactive(language: str) -> dict:
+    """The menu as a WhatsApp interactive list: one row per service, row id menu.<action>."""
+    from django.conf import settings
+
+    labels = _labels(language)
+    rows = [{"id": f"menu.{item}", "title": labels[item][:ROW_TITLE]} for item in data()["menu"]["items"]]
+    return {
+        "type": "list",
+        "header": {"type": "text", "text": settings.URJA_UTILITY_NAME[:60]},
+        "body": {"text": Template(labels["choose"]).render(Context({"utility_name": settings.URJA_UTILITY_NAME}))},
+        "footer": {"text": labels["footer"][:60]},
+        "action": {
+            "button": labels["button"][:LIST_BUTTON],
+            "sections": [{"title": labels["section"][:24], "rows": rows[:LIST_ROWS]}],
+        },
+    }
+
+
+def picker_interactive(prompt: str, numbers: list[str], language: str) -> dict:
+    """The account picker: reply buttons for up to three accounts, a list for more (ids acct.<number>)."""
+    if len(numbers) <= BUTTONS:
+        buttons = [{"type": "reply", "reply": {"id": f"acct.{n}", "title": n[:BUTTON_TITLE]}} for n in numbers]
+        return {"type": "button", "body": {"text": prompt}, "action": {"buttons": buttons}}
+    labels = _labels(language)
+    rows = [{"id": f"acct.{n}", "title": n[:ROW_TITLE]} for n in numbers[:LIST_ROWS]]
+    return {
+        "type": "list",
+        "body": {"text": prompt},
+        "action": {
+            "button": labels["accounts"][:LIST_BUTTON],
+            "sections": [{"title": labels["accounts"][:24], "rows": rows}],
+        },
+    }
 
 
 def menu_text(language: str) -> str:
@@ -114,51 +172,88 @@ def parse(text: str, *, channel: str) -> tuple[str, str, str | None]:
 # --- entry point ---------------------------------------------------------------------------------
 
 
-def receive(inbound: Inbound) -> Outcome | None:
-    """Handle one inbound message; None when this message id was handled before (a redelivery)."""
+def accept(inbound: Inbound) -> InboundMessage | None:
+    """Store one inbound message (one INSERT); None when this message id was stored before (a
+    redelivery: nothing changes). The answer is worked out by `handle`, in the request (SMS) or in
+    the queued job (WhatsApp: channels.tasks.handle_inbound)."""
     try:  # a national number from the SMS gateway, or WhatsApp's wa_id (country code, no plus)
         sender = identity.normalise_mobile(inbound.sender)
     except DomainError:
         sender = identity.normalise_mobile("+" + inbound.sender.strip().lstrip("+"))
-    now = inbound.at or timezone.now()
     try:
         with transaction.atomic():
-            message = InboundMessage.objects.create(
+            return InboundMessage.objects.create(
                 channel=inbound.channel,
                 message_id=inbound.message_id[:128],
                 sender=sender,
                 kind=inbound.kind[:20],
                 text=inbound.text[:4096],
                 payload=inbound.payload,
-                received_at=now,
+                received_at=inbound.at or timezone.now(),
             )
-            conversation, _ = Conversation.objects.select_for_update().get_or_create(
-                channel=inbound.channel, sender=sender, defaults={"last_inbound_at": now}
-            )
-            consumers = identity.consumers_with_mobile(sender)
-            language = (
-                consumers[0].preferred_language
-                if consumers
-                else _script_language(inbound.text) or conversation.language
-            )
-            intent, reply = _respond(inbound, conversation, consumers, language, sender, now)
-            conversation.last_inbound_at = now
-            conversation.save()
-            message.intent, message.reply = intent, reply
-            message.consumer = consumers[0] if consumers else None
-            message.save(update_fields=["intent", "reply", "consumer"])
-            _queue_reply(message, reply, conversation.language if not consumers else language, consumers)
     except IntegrityError:
         if InboundMessage.objects.filter(channel=inbound.channel, message_id=inbound.message_id[:128]).exists():
             return None
         raise
+
+
+def receive(inbound: Inbound) -> Outcome | None:
+    """Store and answer one inbound message; None when this message id was handled before."""
+    message = accept(inbound)
+    return None if message is None else handle(message_pk=message.pk, reply_id=inbound.reply_id)
+
+
+def _reply_id(message: InboundMessage) -> str:
+    body = message.payload or {}
+    if message.kind == "interactive":
+        inner = body.get("interactive") or {}
+        return str((inner.get("list_reply") or inner.get("button_reply") or {}).get("id", ""))
+    if message.kind == "button":
+        return str((body.get("button") or {}).get("payload", ""))
+    return ""
+
+
+def handle(*, message_pk: int, reply_id: str | None = None) -> Outcome | None:
+    """Answer one stored message once: the reply is queued through the outbox in the same
+    transaction that marks the message handled (its intent). None when it was handled already."""
+    with transaction.atomic():
+        message = InboundMessage.objects.select_for_update().filter(pk=message_pk).first()
+        if message is None or message.intent:
+            return None
+        inbound = Inbound(
+            channel=message.channel, message_id=message.message_id, sender=message.sender, text=message.text,
+            reply_id=_reply_id(message) if reply_id is None else reply_id, kind=message.kind,
+            payload=message.payload, at=message.received_at,
+        )  # fmt: skip
+        sender, now = message.sender, message.received_at
+        conversation, _ = Conversation.objects.select_for_update().get_or_create(
+            channel=inbound.channel, sender=sender, defaults={"last_inbound_at": now}
+        )
+        consumers = identity.consumers_with_mobile(sender)
+        language = (
+            consumers[0].preferred_language if consumers else _script_language(inbound.text) or conversation.language
+        )
+        token = _reply.set({"keys": [], "whatsapp": None})
+        try:
+            intent, reply = _respond(inbound, conversation, consumers, language, sender, now)
+            shape = _reply.get()
+        finally:
+            _reply.reset(token)
+        conversation.last_inbound_at = max(now, conversation.last_inbound_at)
+        conversation.save()
+        message.intent, message.reply = intent, reply
+        message.consumer = consumers[0] if consumers else None
+        message.save(update_fields=["intent", "reply", "consumer"])
+        reply_language = conversation.language if not consumers else language
+        _queue_reply(message, reply, reply_language, consumers, shape, intent)
     return Outcome(message, intent, reply)
 
 
-def _queue_reply(message: InboundMessage, reply: str, language: str, consumers: list[Consumer]) -> None:
+def _queue_reply(message, reply: str, language: str, consumers: list[Consumer], shape: dict, intent: str) -> None:
+    from urja.notifications.models import OutboxMessage
     from urja.notifications.services import notify_address
 
-    notify_address(
+    queued = notify_address(
         event="channel.reply",
         channel=message.channel,
         to=message.sender,
@@ -167,6 +262,35 @@ def _queue_reply(message: InboundMessage, reply: str, language: str, consumers: 
         idempotency_key=f"reply:{message.channel}:{message.pk}",
         consumer=consumers[0] if consumers else None,
     )
+    payload = {}
+    if message.channel == "sms":
+        dlt = dlt_template_id(shape["keys"][0] if shape["keys"] else "", language)
+        if dlt:
+            payload["dlt_template_id"] = dlt
+    else:
+        # Free text (or interactive / document) inside the 24-hour customer-service window that this
+        # message opened; the sender falls back to the approved template when the window has closed.
+        wa = data()["whatsapp"]
+        payload["window_until"] = (message.received_at + timedelta(hours=wa["window_hours"])).isoformat()
+        template = wa["templates"]["bill" if intent == "ebill" and shape["whatsapp"] else "reply"]
+        payload["template"] = {"name": template, "language": language, "parameters": [reply[:1024]]}
+        if shape["whatsapp"]:
+            payload.update(shape["whatsapp"])
+    if payload:  # same transaction as the insert: the send job (on commit) sees it
+        OutboxMessage.objects.filter(pk=queued.pk, payload={}).update(payload=payload)
+
+
+def handle_pending(*, older_than_seconds: int = 30, limit: int = 500) -> int:
+    """Answer the stored messages nobody answered (their queued job was lost); returns how many."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    pending = InboundMessage.objects.filter(intent="", received_at__lt=cutoff).order_by("received_at")
+    return sum(1 for pk in pending.values_list("pk", flat=True)[:limit] if handle(message_pk=pk))
+
+
+def dlt_template_id(key: str, language: str) -> str:
+    """The DLT template id of a bot reply (data/channels/dlt.toml [bot]), '' when none."""
+    ids = regdata.load("channels/dlt.toml").get("bot", {}).get(key, {})
+    return ids.get(language) or ""
 
 
 def _respond(inbound, conversation, consumers, language, sender, now) -> tuple[str, str]:
@@ -195,6 +319,7 @@ def _respond(inbound, conversation, consumers, language, sender, now) -> tuple[s
         if not consumers:
             return "unknown_number", _say("unknown_number", language)
         conversation.state = {"menu": True}
+        _note(keys="menu", whatsapp={"interactive": menu_interactive(language)})
         return "menu", menu_text(language)
     if action == "help":
         return "help", _say("help", language)
@@ -219,7 +344,10 @@ def _respond(inbound, conversation, consumers, language, sender, now) -> tuple[s
         account = accounts[0]
     else:
         conversation.state = {"await": "account", "action": action, "choices": [a.consumer_number for a in accounts]}
-        lines = [_say("pick_account", language)] + [f"{i}. {a.consumer_number}" for i, a in enumerate(accounts, 1)]
+        numbers = [a.consumer_number for a in accounts]
+        prompt = _say("pick_account", language)
+        _note(whatsapp={"interactive": picker_interactive(prompt, numbers, language)})
+        lines = [prompt] + [f"{i}. {n}" for i, n in enumerate(numbers, 1)]
         return "pick_account", "\n".join(lines)
     return action, ACTIONS[action](account, language, sender, now, inbound.channel)
 
@@ -262,8 +390,13 @@ def _ebill(account, language, sender, now, channel) -> str:
     bill = _latest_bill(account)
     if bill is None:
         return _say("no_bill", language, consumer_number=account.consumer_number)
-    return _say("ebill", language, consumer_number=account.consumer_number, bill_number=bill.bill_number,
-                link=ebill_link(bill))  # fmt: skip
+    link = ebill_link(bill)
+    text = _say("ebill", language, consumer_number=account.consumer_number, bill_number=bill.bill_number, link=link)
+    # WhatsApp: the PDF itself as a document message. Meta fetches `link` when it sends the message
+    # (a signed URL valid EBILL_DAYS days: no upload, no media id to expire, nothing public to guess).
+    caption = _say("ebill_caption", language, consumer_number=account.consumer_number, bill_number=bill.bill_number)
+    _note(whatsapp={"document": {"link": link, "filename": f"bill-{bill.bill_number}.pdf", "caption": caption}})
+    return text
 
 
 def _bill(account, language, sender, now, channel) -> str:

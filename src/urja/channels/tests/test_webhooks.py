@@ -12,6 +12,7 @@ import time
 from datetime import date, timedelta
 
 import pytest
+from django.test import TestCase
 from django.utils import timezone
 
 from urja.billing import services as billing
@@ -79,7 +80,9 @@ def post(client, document: dict, *, secret: str = SECRET, signature: str | None 
     sig = (
         signature if signature is not None else "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     )
-    return client.post("/webhooks/whatsapp", body, content_type="application/json", HTTP_X_HUB_SIGNATURE_256=sig)
+    # the webhook stores the message and queues its answer on commit (inline: no broker in tests)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return client.post("/webhooks/whatsapp", body, content_type="application/json", HTTP_X_HUB_SIGNATURE_256=sig)
 
 
 def last_reply(to: str = "+" + MOBILE) -> OutboxMessage:

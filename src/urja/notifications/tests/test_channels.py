@@ -14,6 +14,7 @@ from urja.notifications.channels import (
     PermanentFailure,
     TemporaryFailure,
     WhatsAppCloudChannel,
+    dlt_registration,
     needs_unicode,
 )
 from urja.notifications.models import OutboxMessage
@@ -92,6 +93,9 @@ def test_sms_gateway_request_and_provider_id(gateway):
         "text": "उपभोक्ता संख्या OD1 का बिल: ₹1,234.50",
         "unicode": True,
         "reference": "bill:42:sms",
+        # DLT registration of the Hindi bill.issued text (data/channels/dlt.toml)
+        "dlt_entity_id": dlt_registration()["entity"]["entity_id"],
+        "dlt_template_id": dlt_registration()["events"]["bill.issued"]["hi"],
     }
 
 
