@@ -4,7 +4,7 @@ actions, calling the same services as the pages."""
 from datetime import date
 from decimal import Decimal
 
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from urja.core.boundary import Text
 
@@ -139,7 +139,7 @@ def customers(request, status: Text(20) = "", to_deactivate: bool = False):
 def add_customer(request, payload: AddCustomerIn):
     s = services.site_of(request.user)
     c = services.add_customer(actor=request.user, channel="api", site=s, **payload.dict())
-    return 201, _customer(c)
+    return Status(201, _customer(c))
 
 
 @router.post("/customers/{customer_id}/package-changes", response={201: ChangeOut}, summary="Request a package change")
@@ -147,7 +147,7 @@ def request_change(request, customer_id: str, payload: ChangeIn):
     s = services.site_of(request.user)
     c = services.find_customer(site=s, customer_id=customer_id)
     ch = services.request_package_change(actor=request.user, channel="api", customer=c, **payload.dict())
-    return 201, _change(ch)
+    return Status(201, _change(ch))
 
 
 @router.get("/package-changes", response=list[ChangeOut], summary="The site's package changes")
@@ -169,19 +169,22 @@ def recharge(request, customer_id: str, payload: RechargeIn):
     s = services.site_of(request.user)
     c = services.find_customer(site=s, customer_id=customer_id)
     p = services.recharge(actor=request.user, customer=c, **payload.dict())
-    return 201, {
-        "receipt_number": p.receipt_number,
-        "amount": p.amount,
-        "customer_id": c.customer_id,
-        "balance": -services.credit_of(c),
-    }
+    return Status(
+        201,
+        {
+            "receipt_number": p.receipt_number,
+            "amount": p.amount,
+            "customer_id": c.customer_id,
+            "balance": -services.credit_of(c),
+        },
+    )
 
 
 @router.post("/water", response={201: dict}, summary="Record the water unit's day")
 def water(request, payload: WaterIn):
     s = services.site_of(request.user, act="operate")
     row = services.record_water_day(actor=request.user, site=s, **payload.dict())
-    return 201, {"day": str(row.day), "litres_sold": row.litres_sold, "revenue": str(row.revenue)}
+    return Status(201, {"day": str(row.day), "litres_sold": row.litres_sold, "revenue": str(row.revenue)})
 
 
 @router.post("/customers/{customer_id}/appliances", response={201: PlanOut}, summary="Sell an appliance on instalments")
@@ -189,4 +192,4 @@ def sell(request, customer_id: str, payload: SaleIn):
     s = services.site_of(request.user, act="operate")
     c = services.find_customer(site=s, customer_id=customer_id)
     plan = services.sell_appliance(actor=request.user, channel="api", customer=c, **payload.dict())
-    return 201, selectors.plan_row(plan)
+    return Status(201, selectors.plan_row(plan))

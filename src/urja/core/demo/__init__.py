@@ -72,6 +72,7 @@ HOOKS: tuple[str, ...] = (
     "urja.connections.demo",  # needs the SoP schedule and the tariff orders (loaded before the hooks)
     "urja.notifications.demo",
     "urja.reports.demo",  # needs smart meters, bills and the service-desk catalogue
+    "urja.minigrid.demo",  # the mini-grid site console: customer IDs, package changes, water, appliances
 )
 HOOK_SAMPLE = 5000
 # By default this many new consumers go through the services (every rule and audit event per

@@ -53,7 +53,7 @@ def _approved_and_paid(customer, operator):
 
 
 def test_command_ack_puts_package_in_force(rig, customer, operator):
-    meter, gateway, sim = rig
+    meter, gateway, _sim = rig
     ch = _approved_and_paid(customer, operator)
     assert ch.status == ChangeStatus.PROGRAMMING
     assert gateway.dispatch() >= 2
