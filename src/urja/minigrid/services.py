@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 from django.db import transaction
 from django.utils import timezone
@@ -58,12 +59,19 @@ def rules() -> dict:
 
 
 def packages(site: MiniGridSite) -> dict[str, dict]:
-    """The site's packages by code, from its package file in data/tariffs."""
-    try:
-        doc = regdata.load(f"tariffs/minigrid_packages_{site.code.lower()}.toml")
-    except FileNotFoundError:
-        return {}
-    return {p["code"]: p for p in doc.get("package", [])}
+    """The site's packages by code: the package file of data/tariffs whose [package_set] site is the
+    site's code; a site without its own file uses the package files there are (the example list)."""
+    from django.conf import settings
+
+    found: dict[str, dict] = {}
+    own: dict[str, dict] = {}
+    for path in sorted((Path(settings.DATA_DIR) / "tariffs").glob("minigrid_packages_*.toml")):
+        doc = regdata.load(f"tariffs/{path.name}")
+        rows = {p["code"]: p for p in doc.get("package", [])}
+        found.update(rows)
+        if doc.get("package_set", {}).get("site") == site.code:
+            own.update(rows)
+    return own or found
 
 
 def package_of(site: MiniGridSite, code: str) -> dict:
