@@ -1,0 +1,250 @@
+"""WhatsApp webhook under load: the real server on loopback, 500 inbound messages/s from locust.
+
+Starts gunicorn with the production settings (urja/gunicorn_conf.py; tasks go to a Redis broker, as
+in production) against the bench database. locust (FastHttpUser, headless) posts Meta Cloud API
+notifications — one text message each ("Hi", "bill", "status", "pay", a menu number), a unique
+message id, signed with X-Hub-Signature-256 — from a pool of registered consumers' numbers, at a
+constant rate (WA_RATE users × 1 request/s, each on its own phase of the second).
+
+Two phases in the same run, same rate, same signed bodies:
+  1. `POST /webhooks/ping` — the trivial view (no database): the floor of this server and client;
+  2. `POST /webhooks/whatsapp` — signature check, one INSERT per message (unique by message id),
+     the answer queued as a job (channels.tasks.handle_inbound) on commit.
+Then the queued jobs are drained in this process (bot.handle: the conversation, the reply worked
+out, the outbox row) to show every accepted message got its reply queued, and how fast.
+
+Target: 500 messages/s answered 2xx, p95 < 200 ms. Figures: p95/p50/p99 of both phases and their
+ratio, failures, accepted messages, replies queued, drain rate, server CPU.
+
+Env: WA_RATE (default 500), WA_NUMBERS (registered numbers, default 200), WA_WORKERS / WA_THREADS
+(default: urja/gunicorn_conf.py), WA_BROKER (default redis://127.0.0.1:6379/13).
+"""
+
+import csv
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+NAME = "whatsapp_webhook"
+DEFAULT_N = 10000
+SECRET = "bench-app-secret"
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+LOCUSTFILE = """
+import hashlib, hmac, json, os, random, time, uuid
+import gevent
+from locust import task
+from locust.contrib.fasthttp import FastHttpUser
+
+NUMBERS = json.loads(os.environ["WA_NUMBERS_JSON"])
+SECRET = os.environ["WA_SECRET"].encode()
+PATH = os.environ["WA_PATH"]
+TEXTS = ["Hi", "bill", "status", "pay", "2", "नमस्ते", "ନମସ୍କାର"]
+
+
+class Meta(FastHttpUser):
+    def on_start(self):
+        gevent.sleep(random.random())
+        self.due = time.perf_counter()
+
+    def wait_time(self):
+        self.due = max(self.due + 1.0, time.perf_counter())
+        return self.due - time.perf_counter()
+
+    @task
+    def message(self):
+        sender = random.choice(NUMBERS)
+        doc = {"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{
+            "field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "917777004758", "phone_number_id": "123456123"},
+                "contacts": [{"profile": {"name": "Bench"}, "wa_id": sender}],
+                "messages": [{"from": sender, "id": "wamid.BENCH" + uuid.uuid4().hex,
+                              "timestamp": str(int(time.time())), "type": "text",
+                              "text": {"body": random.choice(TEXTS)}}]}}]}]}
+        body = json.dumps(doc).encode()
+        sig = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
+        self.client.post(PATH, data=body, name=PATH,
+                         headers={"Content-Type": "application/json", "X-Hub-Signature-256": sig})
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(port: int, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError("the server did not start")
+
+
+def _setup(count: int) -> list[str]:
+    """`count` registered consumers (one account, one mobile each) in the bench section; wa_ids."""
+    from escalation_sweep import _setup_offices
+    from urja.core import testing
+    from urja.customers.models import Contact
+
+    section = _setup_offices()
+    numbers = [f"93{i:08d}" for i in range(count)]
+    have = set(
+        Contact.objects.filter(kind="mobile", value__in=[f"+91{n}" for n in numbers]).values_list("value", flat=True)
+    )
+    for i, number in enumerate(numbers):
+        if f"+91{number}" not in have:
+            testing.domestic_account(section, name=f"WA Bench {i}", mobile=number)
+    return [f"91{n}" for n in numbers]
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _locust(port: int, path: str, rate: int, duration: int, numbers: list[str], env: dict) -> dict:
+    import json
+
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        open(Path(tempfile.gettempdir()) / "whatsapp_webhook_locust.log", "a") as log,
+    ):
+        locustfile = Path(tmp) / "locustfile.py"
+        locustfile.write_text(LOCUSTFILE)
+        prefix = str(Path(tmp) / "stats")
+        started = time.perf_counter()
+        subprocess.run(
+            [str(VENV_BIN / "locust"), "-f", str(locustfile), "--headless", "--users", str(rate),
+             "--spawn-rate", str(rate), "--run-time", f"{duration}s", "--host", f"http://127.0.0.1:{port}",
+             "--csv", prefix, "--only-summary", "--loglevel", "WARNING"],
+            env={**env, "WA_NUMBERS_JSON": json.dumps(numbers), "WA_SECRET": SECRET, "WA_PATH": path},
+            cwd=tmp, check=False, stdout=subprocess.DEVNULL, stderr=log,
+        )  # fmt: skip
+        seconds = time.perf_counter() - started
+        with open(f"{prefix}_stats.csv", newline="") as fh:
+            total = {row["Name"]: row for row in csv.DictReader(fh)}["Aggregated"]
+
+    def ms(key: str) -> float | None:
+        return None if total[key] == "N/A" else float(total[key])
+
+    return {
+        "n": int(total["Request Count"]),
+        "seconds": seconds,
+        "p50_ms": ms("50%"),
+        "p95_ms": ms("95%"),
+        "p99_ms": ms("99%"),
+        "failures": int(total["Failure Count"]),
+        "rps": round(float(total["Requests/s"]), 1),
+    }
+
+
+def _last_pk() -> int:
+    from urja.channels.models import InboundMessage
+
+    return InboundMessage.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+def _drain(first_pk: int) -> dict:
+    """Answer what the webhook stored (the jobs a worker would run), timing it; counts the timed
+    phase's messages (pk >= first_pk)."""
+    from urja.channels.models import InboundMessage
+    from urja.channels.services import bot
+    from urja.notifications.models import OutboxMessage
+
+    bench = InboundMessage.objects.filter(message_id__startswith="wamid.BENCH")
+    mine = bench.filter(pk__gte=first_pk)
+    pending = list(bench.filter(intent="").order_by("pk").values_list("pk", flat=True))
+    started = time.perf_counter()
+    for pk in pending:
+        bot.handle(message_pk=pk)
+    seconds = time.perf_counter() - started
+    accepted = mine.count()
+    replies = OutboxMessage.objects.filter(
+        event="channel.reply",
+        idempotency_key__in=[f"reply:whatsapp:{pk}:whatsapp" for pk in mine.values_list("pk", flat=True)],
+    ).count()
+    return {
+        "accepted": accepted,
+        "replies_queued": replies,
+        "drain_seconds": round(seconds, 1),
+        "drain_per_s": round(len(pending) / seconds, 1) if seconds else None,
+    }
+
+
+def run(n: int) -> dict:
+    rate = int(os.environ.get("WA_RATE", "500"))
+    numbers = _setup(int(os.environ.get("WA_NUMBERS", "200")))
+    duration = max(5, round(n / rate))
+    port = _free_port()
+    broker = os.environ.get("WA_BROKER", "redis://127.0.0.1:6379/13")
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT / "src"),
+        "CELERY_BROKER_URL": broker,
+        "URJA_WHATSAPP_APP_SECRET": SECRET,
+        "WEB_BIND": f"127.0.0.1:{port}",
+        "WEB_WORKERS": os.environ.get("WA_WORKERS", ""),
+        "WEB_THREADS": os.environ.get("WA_THREADS", ""),
+    }
+    cpu_before = _children_cpu()
+    server = subprocess.Popen(
+        [str(VENV_BIN / "gunicorn"), "-c", "python:urja.gunicorn_conf", "urja.wsgi:application"],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _wait_for(port)
+        # warm-up, both paths: every worker has imported the job module, opened its database and
+        # broker connections (the first webhook request of a worker takes seconds); the target is a
+        # sustained rate, not a cold start. Warm-up messages are not counted.
+        _locust(port, "/webhooks/ping", rate, 5, numbers, env)
+        _locust(port, "/webhooks/whatsapp", rate // 5, 8, numbers, env)
+        first_pk = _last_pk() + 1
+        trivial = _locust(port, "/webhooks/ping", rate, duration, numbers, env)
+        webhook = _locust(port, "/webhooks/whatsapp", rate, duration, numbers, env)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        if broker.startswith("redis://"):
+            import redis
+
+            redis.Redis.from_url(broker).flushdb()  # the queued jobs: drained below, in this process
+    server_and_locust_cpu = _children_cpu() - cpu_before
+    drained = _drain(first_pk)
+    return {
+        "n": webhook["n"],
+        "seconds": webhook["seconds"],
+        "p95_ms": webhook["p95_ms"],
+        "p50_ms": webhook["p50_ms"],
+        "p99_ms": webhook["p99_ms"],
+        "failures": webhook["failures"],
+        "achieved_rps": webhook["rps"],
+        "trivial_p95_ms": trivial["p95_ms"],
+        "trivial_p50_ms": trivial["p50_ms"],
+        "trivial_rps": trivial["rps"],
+        "trivial_failures": trivial["failures"],
+        "p95_ratio_to_trivial": round(webhook["p95_ms"] / trivial["p95_ms"], 2) if trivial["p95_ms"] else None,
+        **drained,
+        "server_and_locust_cpu_s": round(server_and_locust_cpu, 1),
+        "target_rps": rate,
+        "target_p95_ms": 200,
+    }
