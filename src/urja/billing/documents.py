@@ -12,6 +12,7 @@ import hashlib
 import shutil
 import subprocess
 import tempfile
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -20,6 +21,7 @@ from django.urls import reverse
 
 from urja.core import regdata
 from urja.core.errors import DomainError
+from urja.core.labels import label as code_label
 from urja.core.links import public_url
 from urja.core.money import amount_in_words, format_inr
 
@@ -27,6 +29,8 @@ from . import services, wording
 from .models import Bill
 
 LANGUAGES = ("en", "hi", "or")
+LANGUAGE_NAMES = {"en": "English", "hi": "हिन्दी", "or": "ଓଡ଼ିଆ"}
+HT_SUPPLY = ("ht", "eht")
 
 
 def labels(language: str) -> dict:
@@ -77,11 +81,107 @@ def history_chart(bill: Bill, months: int = 12) -> dict:
     return {"bars": bars, "width": width, "height": height}
 
 
+def utility(language: str) -> dict:
+    """The licensee at the head of the bill (data/billing/utility.toml), in `language` (English fallback)."""
+    u = regdata.load("billing/utility.toml")["utility"]
+    return {
+        "name": u["name"].get(language) or u["name"]["en"],
+        "name_en": u["name"]["en"],
+        "address": u["address"].get(language) or u["address"]["en"],
+        "gstin": u["gstin"],
+        "cin": u.get("cin", ""),
+        "website": u.get("website", ""),
+    }
+
+
+def _decimal(value) -> Decimal | None:
+    try:
+        return None if value in (None, "") else Decimal(str(value))
+    except (ArithmeticError, ValueError):
+        return None
+
+
+def meter_facts(bill: Bill) -> dict:
+    """Meter number and MF, the dates of the opening and closing readings, and (where the meter
+    records them) the power factor of the period and the time-of-day split, from metering's records."""
+    from datetime import datetime, time, timedelta
+
+    from urja.core.calendars import IST
+    from urja.metering.models import Installation, Reading
+
+    end = datetime.combine(bill.period_end + timedelta(days=1), time(0), tzinfo=IST)
+    inst = (
+        Installation.objects.filter(account_id=bill.account_id, installed_at__lt=end)
+        .select_related("meter")
+        .order_by("-installed_at")
+        .first()
+    )
+    facts: dict = {"serial": "", "mf": None, "opening": None, "closing": None, "pf": None, "tod": []}
+    if inst is None:
+        return facts
+    facts.update(serial=inst.meter.serial, mf=inst.meter.multiplying_factor)
+    readings = Reading.objects.filter(account_id=bill.account_id, read_at__lt=end, kwh__isnull=False).order_by(
+        "-read_at"
+    )
+    closing = readings.filter(kwh=bill.closing_kwh).first() if bill.closing_kwh is not None else None
+    start = datetime.combine(bill.period_start, time(0), tzinfo=IST)
+    opening = None
+    if bill.opening_kwh is not None:
+        opening = readings.filter(kwh=bill.opening_kwh, read_at__lt=start + timedelta(days=1)).first()
+    facts["opening"], facts["closing"] = opening, closing
+    if opening and closing:
+        kvah = (_decimal(closing.kvah), _decimal(opening.kvah))
+        kwh = (closing.kwh or 0) - (opening.kwh or 0)
+        if None not in kvah and kvah[0] - kvah[1] > 0 and kwh >= 0:
+            facts["pf"] = (kwh / (kvah[0] - kvah[1])).quantize(Decimal("0.001"))
+        zones = sorted(set(closing.tod or {}) & set(opening.tod or {}))
+        mf = facts["mf"] or 1
+        for zone in zones:
+            a, b = _decimal(closing.tod[zone]), _decimal(opening.tod[zone])
+            if a is not None and b is not None:
+                facts["tod"].append({"zone": zone, "units": ((a - b) * mf).quantize(Decimal("0.001"))})
+    if not facts["tod"] and bill.tod_units:
+        facts["tod"] = [{"zone": k, "units": _decimal(v)} for k, v in sorted(bill.tod_units.items())]
+    return facts
+
+
 def context(bill: Bill, language: str | None = None) -> dict:
     language = language if language in LANGUAGES else (bill.language or "en")
     computation = services.bill_lines(bill)
     account = bill.account
+    meter = meter_facts(bill)
+    ht = account.supply_type in HT_SUPPLY
+    md_share = None
+    if ht and bill.recorded_md is not None and bill.sanctioned_load:
+        md_share = (bill.recorded_md * 100 / bill.sanctioned_load).quantize(Decimal("0.1"))
+    duty = sum((ln.amount for ln in computation.lines if ln.code == "ED"), Decimal(0))
+    windows = {w.code: w for seg in computation.segments for w in seg.schedule.tod}
+    tod = []
+    for row in meter["tod"]:
+        w = windows.get(row["zone"])
+        name = (
+            f"{wording.translate(w.name, language)} ({w.start:%H:%M}–{w.end:%H:%M})" if w else code_label(row["zone"])
+        )
+        tod.append({**row, "name": name})
     return {
+        "utility": utility(language),
+        "meter": meter,
+        "ht": ht,
+        "md_share": md_share,
+        "duty": duty,
+        "levies_duty": any(ln.code == "ED" for ln in computation.lines),
+        "tod": tod,
+        "E": labels("en"),
+        "other_languages": [
+            {
+                "code": code,
+                "name": LANGUAGE_NAMES[code],
+                "url": public_url(reverse("billing:bill_html", args=[bill.bill_number]) + f"?lang={code}"),
+                "pdf": public_url(reverse("billing:bill_pdf", args=[bill.bill_number]) + f"?lang={code}"),
+            }
+            for code in LANGUAGES
+            if code != language
+        ],
         "bill": bill,
         "account": account,
         "consumer": account.consumer,

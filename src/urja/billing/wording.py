@@ -37,8 +37,10 @@ def wording() -> Wording:
 def translate(text: str, language: str, w: Wording | None = None) -> str:
     """`text` (an English line description) in `language`; English when no wording is known."""
     w = w or wording()
-    if language == "en" or not text:
+    if not text:
         return text
+    if language == "en":  # English as the engine wrote it, unless the file words it better
+        return w.names.get(text, {}).get("en", text)
     whole = w.names.get(text, {}).get(language)
     if whole:
         return whole
@@ -89,7 +91,10 @@ class PrintedLine:
 def printed_lines(lines, language: str) -> list[PrintedLine]:
     w = wording()
     if language == "en":
-        return [PrintedLine(ln.code, ln.group, ln.description, ln.explanation, ln.amount) for ln in lines]
+        return [
+            PrintedLine(ln.code, ln.group, translate(ln.description, "en", w), ln.explanation, ln.amount)
+            for ln in lines
+        ]
     return [
         PrintedLine(ln.code, ln.group, translate(ln.description, language, w), computation(ln, language, w), ln.amount)
         for ln in lines
