@@ -158,3 +158,86 @@ def feeders_in_scope(user):
     from urja.core.scope import scope_offices
 
     return scope_offices(user, Feeder.objects.all(), "office__path")
+
+
+def connections_pending(*, user, now: datetime | None = None) -> dict:
+    """Open new-connection applications in the user's scope against their timelines: by status, and how
+    many are past the Standards' connection date or the Rules' cap (one grouped query)."""
+    from django.db.models import Q
+
+    from urja.connections.models import OPEN_APPLICATION, ApplicationStatus
+    from urja.connections.selectors import applications_in_scope
+
+    now = now or timezone.now()
+    rows = (
+        applications_in_scope(user)
+        .filter(status__in=OPEN_APPLICATION)
+        .order_by()
+        .values("status")
+        .annotate(
+            n=Count("id"),
+            late=Count("id", filter=Q(connection_due_at__lt=now)),
+            past_cap=Count("id", filter=Q(cap_due_at__lt=now)),
+        )
+    )
+    found = {r["status"]: r for r in rows}
+    labels = dict(ApplicationStatus.choices)
+    by_status = [
+        {
+            "status": s,
+            "label": labels[s],
+            "open": found.get(s, {}).get("n", 0),
+            "late": found.get(s, {}).get("late", 0),
+            "past_cap": found.get(s, {}).get("past_cap", 0),
+        }
+        for s in OPEN_APPLICATION
+    ]
+    total = sum(r["open"] for r in by_status)
+    late = sum(r["late"] for r in by_status)
+    return {
+        "rows": by_status,
+        "open": total,
+        "late": late,
+        "past_cap": sum(r["past_cap"] for r in by_status),
+        "on_time_pct": round(100 * (total - late) / total, 1) if total else None,  # never ÷ 0
+    }
+
+
+def prepaid_summary(*, accounts, since: datetime, until: datetime) -> dict:
+    """Prepaid wallets of `accounts`: money held (the ledger's credit), wallets in debt, supply state,
+    and disconnections in the range (the wallets' remote commands and the field/remote orders)."""
+    from urja.connections.models import Order, OrderKind, OrderStatus
+    from urja.payments.models import PrepaidWallet
+
+    wallets = PrepaidWallet.objects.filter(account__in=accounts)
+    supply = dict(wallets.order_by().values_list("supply").annotate(n=Count("id")))
+    owed = (
+        LedgerEntry.objects.filter(account__wallet__in=wallets)
+        .order_by()
+        .values("account_id")
+        .annotate(s=Sum("amount"))
+        .values_list("s", flat=True)
+    )
+    held = in_debt = Decimal("0.00")
+    debtors = 0
+    for s in owed:  # one row per wallet with entries; s > 0: owes the utility, s < 0: money in the wallet
+        if s < 0:
+            held += -s
+        elif s > 0:
+            in_debt += s
+            debtors += 1
+    orders = Order.objects.filter(
+        account__in=accounts, kind=OrderKind.DISCONNECT, status=OrderStatus.DONE, done_at__gte=since, done_at__lt=until
+    )
+    return {
+        "wallets": sum(supply.values()),
+        "connected": supply.get(PrepaidWallet.Supply.CONNECTED, 0),
+        "disconnected": supply.get(PrepaidWallet.Supply.DISCONNECTED, 0),
+        "balance_held": held,
+        "debt": in_debt,
+        "in_debt": debtors,
+        "remote_disconnects": wallets.filter(
+            last_command="disconnect", last_command_at__gte=since, last_command_at__lt=until
+        ).count(),
+        "disconnection_orders": orders.count(),
+    }

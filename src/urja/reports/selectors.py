@@ -135,6 +135,24 @@ def trend_chart(points: list[dict], width: int = 560, height: int = 180) -> dict
     }
 
 
+def trend_series(points: list[dict]) -> dict:
+    """The same months as plain series for the vendored chart library (uPlot): percentages, None = unknown."""
+
+    def series(attr: str) -> list[float | None]:
+        out = []
+        for p in points:
+            value = getattr(p["row"], attr) if p["row"] is not None else None
+            out.append(None if value is None else round(float(value) * 100, 2))
+        return out
+
+    return {
+        "periods": [p["period"] for p in points],
+        "atc_loss": series("atc_loss"),
+        "billing_efficiency": series("billing_efficiency"),
+        "collection_efficiency": series("collection_efficiency"),
+    }
+
+
 def inspections(user, *, period: str = "", status: str = "open") -> QuerySet:
     """The inspection list in the user's scope (by the account's office)."""
     from urja.core.scope import scope_accounts

@@ -92,6 +92,7 @@ def node_page(request, *, level: str, node_id: int, period: str):
         "categories": selectors.categories(request.user, period=period, parent=here),
         "feeders": selectors.feeders_under(request.user, period=period, office=here),
         "chart": selectors.trend_chart(points),
+        "series": selectors.trend_series(points),
         "trend": points,
         "ancestors": _ancestors(request.user, here, period),
     }
@@ -142,6 +143,29 @@ def _range(request):
     return since, until, start, end
 
 
+def _sla(user, start, end) -> list[dict] | None:
+    """The service desk's SLA compliance; None when no service-desk schedule is loaded yet."""
+    from urja.servicedesk.selectors import sla_compliance
+
+    try:
+        return sla_compliance(user=user, since=start, until=end)
+    except NotFound:
+        return None
+
+
+def _download(fmt: str, header, rows, name: str) -> HttpResponse:
+    if fmt == "csv":
+        response = HttpResponse(exports.to_csv(header, rows), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+    else:
+        response = HttpResponse(
+            exports.to_xlsx(header, rows),
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+        response["Content-Disposition"] = f'attachment; filename="{name}.xlsx"'
+    return response
+
+
 @manager_required
 def operations(request):
     from urja.core.scope import scope_accounts
@@ -150,28 +174,46 @@ def operations(request):
     from . import operations as ops
 
     since, until, start, end = _range(request)
-    feeders = ops.feeder_reliability(feeders=ops.feeders_in_scope(request.user), since=start, until=end)
+    fmt, table = request.GET.get("format"), request.GET.get("table", "reliability")
     accounts = scope_accounts(request.user, Account.objects.all())
-    if request.GET.get("format") in ("csv", "xlsx"):
-        header = ["Feeder", "Name", "Consumers", "Interruptions", "SAIFI", "SAIDI (min)"]
-        rows = [[r["feeder"].code, r["feeder"].name, r["consumers"], r["interruptions"], r["saifi"], r["saidi"]]
-                for r in feeders]  # fmt: skip
-        name = f"reliability-{since}-{until}"
-        if request.GET["format"] == "csv":
-            response = HttpResponse(exports.to_csv(header, rows), content_type="text/csv; charset=utf-8")
-            response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+    if fmt in ("csv", "xlsx"):
+        name = f"{table}-{since}-{until}"
+        if table == "sla":
+            header = [
+                "Type",
+                "Office",
+                "Registered",
+                "Closed in time",
+                "Closed late",
+                "Open",
+                "Open breached",
+                "Compliance %",
+            ]
+            rows = [[r["type"], r["office"], r["total"], r["closed_in_time"], r["closed_late"], r["open"],
+                     r["open_breached"], r["compliance_pct"]]
+                    for r in _sla(request.user, start, end) or []]  # fmt: skip
+        elif table == "connections":
+            pending = ops.connections_pending(user=request.user)
+            header = ["Status", "Open", "Past connection date", "Past the Rules' cap"]
+            rows = [[r["label"], r["open"], r["late"], r["past_cap"]] for r in pending["rows"]]
+        elif table == "ageing":
+            header = ["Age", "Amount"]
+            rows = [[k, v] for k, v in ops.arrears_ageing(accounts=accounts, today=until).items()]
         else:
-            response = HttpResponse(
-                exports.to_xlsx(header, rows),
-                content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            )
-            response["Content-Disposition"] = f'attachment; filename="{name}.xlsx"'
-        return response
+            name = f"reliability-{since}-{until}"
+            feeders = ops.feeder_reliability(feeders=ops.feeders_in_scope(request.user), since=start, until=end)
+            header = ["Feeder", "Name", "Consumers", "Interruptions", "SAIFI", "SAIDI (min)"]
+            rows = [[r["feeder"].code, r["feeder"].name, r["consumers"], r["interruptions"], r["saifi"], r["saidi"]]
+                    for r in feeders]  # fmt: skip
+        return _download(fmt, header, rows, name)
     context = {
         "since": since,
         "until": until,
-        "feeders": feeders,
+        "feeders": ops.feeder_reliability(feeders=ops.feeders_in_scope(request.user), since=start, until=end),
         "compensation": ops.compensation_paid(accounts=accounts, since=start, until=end),
         "ageing": ops.arrears_ageing(accounts=accounts, today=until),
+        "sla": _sla(request.user, start, end),
+        "pending": ops.connections_pending(user=request.user),
+        "prepaid": ops.prepaid_summary(accounts=accounts, since=start, until=end),
     }
     return render(request, "reports/operations.html", context)

@@ -55,3 +55,62 @@ def test_operations_page(client, offices):
     other = testing.staff_user("manager", offices["division2"])
     client.force_login(other)
     assert fd.code not in client.get("/reports/operations/").content.decode()
+
+
+def _application(account, number: str, status: str, *, due, cap):
+    from urja.connections.models import Application
+
+    sec = account.section if hasattr(account, "section") else None
+    return Application.objects.create(
+        number=number, status=status, channel="office", consumer=account.consumer, mobile="+919437012345",
+        premises_address="x", latitude=0, longitude=0, area_class="urban", area="urban", section=sec,
+        office_path=sec.path, supply_type="lt_1ph", load=2, category="domestic", application_fee=0,
+        fee_order="t", registered_at=timezone.now() - timedelta(days=40), connection_due_at=due, cap_due_at=cap,
+    )  # fmt: skip
+
+
+def test_connections_pending_and_prepaid_panels(client, offices):
+    from urja.connections.models import ApplicationStatus as S
+    from urja.payments.models import PrepaidWallet
+
+    catalogue.load_file("servicedesk/oerc_sop.toml")
+    sec = offices["section1"]
+    a = testing.domestic_account(sec)
+    now = timezone.now()
+    past, future = now - timedelta(days=1), now + timedelta(days=5)
+    _application(a, "NC1", S.REGISTERED, due=future, cap=future)
+    _application(a, "NC2", S.DN_PAID, due=past, cap=future)
+    _application(a, "NC3", S.DN_PAID, due=past, cap=past)
+    _application(a, "NC4", S.ENERGIZED, due=past, cap=past)  # closed: not pending
+    manager = testing.staff_user("manager", offices["division1"])
+    got = ops.connections_pending(user=manager, now=now)
+    assert (got["open"], got["late"], got["past_cap"]) == (3, 2, 1)
+    assert got["on_time_pct"] == 33.3
+    assert {r["status"]: r["open"] for r in got["rows"]}[S.DN_PAID] == 2
+    other = testing.staff_user("manager", offices["division2"])
+    empty = ops.connections_pending(user=other, now=now)
+    assert empty["open"] == 0 and empty["on_time_pct"] is None  # nobody pending: no ÷ 0
+
+    b = testing.domestic_account(sec, name="Prepaid One", mobile="9437000001")
+    c = testing.domestic_account(sec, name="Prepaid Two", mobile="9437000002")
+    PrepaidWallet.objects.create(account=b)
+    PrepaidWallet.objects.create(account=c, supply="disconnected", last_command="disconnect",
+                                 last_command_at=now - timedelta(hours=2))  # fmt: skip
+    post_entry(account=b, entry_type="payment", amount="-250", description="recharge", posted_at=now)
+    post_entry(account=c, entry_type="bill_charge", amount="40", description="daily charge", posted_at=now)
+    from urja.customers.models import Account
+
+    pre = ops.prepaid_summary(
+        accounts=Account.objects.all(), since=now - timedelta(days=1), until=now + timedelta(hours=1)
+    )
+    assert (pre["wallets"], pre["connected"], pre["disconnected"]) == (2, 1, 1)
+    assert pre["balance_held"] == D("250.00") and pre["debt"] == D("40.00") and pre["in_debt"] == 1
+    assert pre["remote_disconnects"] == 1
+
+    client.force_login(manager)
+    html = client.get("/reports/operations/").content.decode()
+    assert 'id="pending"' in html and 'id="prepaid"' in html and "₹250.00" in html and "33.3%" in html
+    rows = client.get("/reports/operations/", {"table": "connections", "format": "csv"}).content.decode().splitlines()
+    assert rows[0].startswith("Status,") and len(rows) == 5
+    xlsx = client.get("/reports/operations/", {"table": "sla", "format": "xlsx"})
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
