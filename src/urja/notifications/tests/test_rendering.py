@@ -16,6 +16,8 @@ START = dt.datetime(2025, 7, 10, 10, 0, tzinfo=IST)
 
 # A full context for every shipped event (values a caller would pass).
 CONTEXT = {
+    "meter": "GN1234567",
+    "test_on": "08-12-2026",
     "consumer_name": "Sunita Behera",
     "consumer_number": "OD1234567890",
     "otp": "482913",
@@ -68,6 +70,7 @@ BOT_REPLY = {
 }
 
 REQUIRED_EVENTS = [
+    "meter.test_notice",
     "account.opened",
     "connection.registered",
     "connection.demand_note",
