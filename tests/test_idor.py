@@ -234,6 +234,7 @@ PARAM_KINDS: list[tuple[str, str, str | None]] = [
     (r"/payments/receipt/", "number", "receipt"),
     (r"/portal/receipts/", "number", "receipt"),
     (r"/portal/complaints/", "number", "request_number"),
+    (r"/portal/connections/", "number", "application_number"),
     (r"/payments/imports/", "batch_id", "pay_batch"),
     (r"/metering/imports/", "batch_id", "meter_batch"),
     (r"/prepaid/devices/", "serial", None),  # PAYG devices: covered by payments/tests/test_scope.py
@@ -249,6 +250,9 @@ PARAM_KINDS: list[tuple[str, str, str | None]] = [
     (r"/notifications/outbox/", "pk", "outbox_id"),
     (r"/backoffice/groups/", "group_id", "group_id"),
     (r".", "job_id", "job_id"),
+    (r"/minigrid/", "customer_id", None),  # a site customer: scoped by site, covered by minigrid/tests
+    (r"/minigrid/", "number", None),  # a package change: scoped by site, covered by minigrid/tests
+    (r"/metering/work/", "action", None),  # a job name (install, replace …), not a record
     (r".", "command_id", None),  # smart-meter commands: no demo record; scoped in metering/api.py
     (r".", "run_id", None),  # a bill run is the whole utility's cycle; its exceptions are filtered
     (r".", "exception_id", None),

@@ -116,6 +116,7 @@ def _machines():
     from urja.connections import models as connections
     from urja.customers import models as customers
     from urja.metering import models as metering
+    from urja.minigrid import models as minigrid
     from urja.notifications import models as notifications
     from urja.payments import models as payments
     from urja.reports import models as reports
@@ -140,6 +141,9 @@ def _machines():
         (connections.ChangeRequest, "status", connections.CHANGE_STATUS),
         (connections.Order, "status", connections.ORDER_STATUS),
         (reports.Inspection, "status", reports.INSPECTION_STATUS),
+        (minigrid.PackageChange, "status", minigrid.CHANGE_STATUS),
+        (minigrid.InstalmentPlan, "status", minigrid.PLAN_STATUS),
+        (minigrid.Instalment, "status", minigrid.INSTALMENT_STATUS),
     ]
 
 

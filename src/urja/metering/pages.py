@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from urja.core import scope
 from urja.core.errors import DomainError
 from urja.core.models import Channel
 
@@ -269,13 +270,14 @@ def upload(request):
             error, status = {"code": exc.code, "message": exc.message}, 400
         else:
             return redirect("metering:import_report", batch_id=batch.pk)
-    recent = ImportBatch.objects.order_by("-started_at")[:20]
+    recent = scope.scope_by_creator(request.user, ImportBatch.objects.all(), "imported_by").order_by("-started_at")[:20]
     context = {"values": values, "sources": UPLOAD_SOURCES, "error": error, "recent": recent}
     return render(request, "metering/upload.html", context, status=status)
 
 
-def _batch(batch_id: int) -> ImportBatch:
-    batch = ImportBatch.objects.filter(pk=batch_id).first()
+def _batch(request, batch_id: int) -> ImportBatch:
+    # an import and its report belong to the offices above the importer's, like payment files
+    batch = scope.scope_by_creator(request.user, ImportBatch.objects.all(), "imported_by").filter(pk=batch_id).first()
     if batch is None:
         raise Http404("no such import")
     return batch
@@ -284,14 +286,14 @@ def _batch(batch_id: int) -> ImportBatch:
 @login_required
 def import_report(request, batch_id: int):
     _staff(request, IMPORT_ROLES)
-    batch = _batch(batch_id)
+    batch = _batch(request, batch_id)
     return render(request, "metering/import_report.html", {"batch": batch, "errors": batch.errors.all()[:500]})
 
 
 @login_required
 def import_report_csv(request, batch_id: int):
     _staff(request, IMPORT_ROLES)
-    batch = _batch(batch_id)
+    batch = _batch(request, batch_id)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="import-{batch.pk}-report.csv"'
     out = csv.writer(response)

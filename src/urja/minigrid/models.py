@@ -151,6 +151,18 @@ class InstalmentStatus(models.TextChoices):
     MISSED = "missed", "Missed"
 
 
+# A charged (post-paid) instalment still unpaid when the next falls due becomes missed.
+INSTALMENT_STATUS = StateMachine(
+    "instalment",
+    {
+        InstalmentStatus.DUE: {InstalmentStatus.CHARGED, InstalmentStatus.PAID, InstalmentStatus.MISSED},
+        InstalmentStatus.CHARGED: {InstalmentStatus.MISSED},
+        InstalmentStatus.PAID: set(),
+        InstalmentStatus.MISSED: set(),
+    },
+)
+
+
 class Instalment(models.Model):
     plan = models.ForeignKey(InstalmentPlan, on_delete=models.CASCADE, related_name="lines")
     seq = models.PositiveSmallIntegerField()

@@ -37,6 +37,7 @@ from urja.payments.models import PaymentChannel, PaymentMethod
 
 from .models import (
     CHANGE_STATUS,
+    INSTALMENT_STATUS,
     PLAN_STATUS,
     ChangeStatus,
     Instalment,
@@ -660,7 +661,7 @@ def charge_instalments(*, today: date | None = None) -> dict:
             account = plan.customer.account
             owed = billing_ledger.balance(account=account)
             if account.is_prepaid and -owed < line.amount:
-                line.status = InstalmentStatus.MISSED
+                to = InstalmentStatus.MISSED
             else:
                 if not account.is_prepaid and owed > 0:
                     _miss_previous(plan)
@@ -676,8 +677,8 @@ def charge_instalments(*, today: date | None = None) -> dict:
                     due_date=line.due_on,
                 )
                 line.ledger_entry = entry
-                line.status = InstalmentStatus.PAID if account.is_prepaid else InstalmentStatus.CHARGED
-            line.save(update_fields=["status", "ledger_entry"])
+                to = InstalmentStatus.PAID if account.is_prepaid else InstalmentStatus.CHARGED
+            transition(line, INSTALMENT_STATUS, to, actor=None, channel="system", extra_fields=["ledger_entry"])
             counts["missed" if line.status == InstalmentStatus.MISSED else line.status] += 1
             for key, n in _settle_plan(plan, limit).items():
                 counts[key] += n
@@ -687,8 +688,8 @@ def charge_instalments(*, today: date | None = None) -> dict:
 def _miss_previous(plan: InstalmentPlan) -> None:
     last = plan.lines.filter(status=InstalmentStatus.CHARGED).order_by("-seq").first()
     if last is not None:
-        last.status = InstalmentStatus.MISSED
-        last.save(update_fields=["status"])
+        transition(last, INSTALMENT_STATUS, InstalmentStatus.MISSED, actor=None, channel="system",
+                   reason="unpaid when the next instalment fell due")  # fmt: skip
 
 
 def _settle_plan(plan: InstalmentPlan, limit: int) -> dict:
