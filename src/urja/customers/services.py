@@ -387,6 +387,21 @@ def transfer_account(*, actor, channel: str, account: Account, consumer: Consume
 
 
 @transaction.atomic
+def change_package(*, actor, channel: str, account: Account, package_code: str) -> Account:
+    """A mini-grid connection's package (the tariff's package list): the one write of
+    Account.package_code after the account is opened (a package change put in force)."""
+    before = account.package_code
+    if before == package_code:
+        return account
+    account.package_code = package_code
+    account.save(update_fields=["package_code"])
+    record_audit(
+        actor=actor, channel=channel, action="account.package_changed", obj=account,
+        changes={"from": before, "to": package_code},
+    )  # fmt: skip
+    return account
+
+
 def change_account_status(*, actor, channel: str, account: Account, status: str, reason: str) -> Account:
     account = Account.objects.select_for_update().get(pk=account.pk)
     ACCOUNT_STATUS.check(account.status, status)

@@ -9,12 +9,12 @@ from urja.core.states import StateMachine
 
 
 class SiteCustomer(models.Model):
-    """A mini-grid customer: the account with its per-site customer ID and the package in force."""
+    """A mini-grid customer: the account with its per-site customer ID. The package in force is the
+    account's (`Account.package_code`, written by customers.services.change_package), never a copy."""
 
     account = models.OneToOneField("customers.Account", on_delete=models.PROTECT, related_name="minigrid")
     site = models.ForeignKey("network.MiniGridSite", on_delete=models.PROTECT, related_name="customers")
     customer_id = models.CharField(max_length=24, unique=True)
-    package_code = models.CharField(max_length=24)
     estimated_monthly_bill = models.DecimalField(max_digits=10, decimal_places=2, default=0)
     flagged_at = models.DateTimeField(null=True, blank=True, help_text="credit past the site's limit")
     flag_reason = models.CharField(max_length=200, blank=True)
@@ -28,6 +28,10 @@ class SiteCustomer(models.Model):
 
     def __str__(self) -> str:
         return self.customer_id
+
+    @property
+    def package_code(self) -> str:
+        return self.account.package_code
 
 
 class ChangeStatus(models.TextChoices):

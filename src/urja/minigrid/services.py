@@ -170,7 +170,7 @@ def add_customer(
     )[0]
     monthly = estimated_monthly_bill(package)
     customer = SiteCustomer.objects.create(
-        account=account, site=site, customer_id=customer_id, package_code=package_code, estimated_monthly_bill=monthly
+        account=account, site=site, customer_id=customer_id, estimated_monthly_bill=monthly
     )
     deposits.demand_initial(account=account, estimated_monthly_bill=monthly, actor=actor, channel=channel)
     record_audit(
@@ -451,9 +451,10 @@ def _send_round(change: PackageChange, *, actor=None, channel: str = "system") -
 
 def _put_in_force(change: PackageChange, *, actor=None, channel: str = "system") -> None:
     customer = change.customer
-    customer.package_code = change.to_package
+    # the account's package is what the prepaid day price and the bill run read
+    customers.change_package(actor=actor, channel=channel, account=customer.account, package_code=change.to_package)
     customer.estimated_monthly_bill = estimated_monthly_bill(package_of(customer.site, change.to_package))
-    customer.save(update_fields=["package_code", "estimated_monthly_bill"])
+    customer.save(update_fields=["estimated_monthly_bill"])
     change.in_force_at = timezone.now()
     _move(change, ChangeStatus.IN_FORCE, actor=actor, channel=channel, extra=["in_force_at"])
 

@@ -46,6 +46,13 @@ def test_package_change_without_smart_meter_goes_in_force_when_paid(customer, op
     ch.refresh_from_db()
     customer.refresh_from_db()
     assert ch.status == ChangeStatus.IN_FORCE and customer.package_code == "MG-SOLAR-100W"
+    # the account carries the package (what the prepaid charges and the bill run read), audited
+    from urja.core.models import AuditEvent
+    from urja.customers.models import Account
+
+    assert Account.objects.get(pk=customer.account_id).package_code == "MG-SOLAR-100W"
+    event = AuditEvent.objects.filter(action="account.package_changed").get()
+    assert event.changes == {"from": "MG-SOLAR-50W", "to": "MG-SOLAR-100W"}
 
 
 def test_reject_needs_reason(customer, operator):
