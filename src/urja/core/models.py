@@ -74,6 +74,7 @@ class Role(models.TextChoices):
     BILLING_OFFICER = "billing_officer", "Billing officer"
     MANAGER = "manager", "Manager"
     KEY_ACCOUNT_MANAGER = "key_account_manager", "Key account manager"
+    MINIGRID_OPERATOR = "mgoperator", "Mini-grid operator"
     ADMIN = "admin", "Administrator"
 
 

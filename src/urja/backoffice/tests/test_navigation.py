@@ -12,7 +12,17 @@ from urja.core import testing
 from urja.core.models import Role
 from urja.core.scope import collect_channels
 
-ROLES = ["cre", "billing_officer", "engineer", "manager", "key_account_manager", "field_agent", "mgagent", "superuser"]
+ROLES = [
+    "cre",
+    "billing_officer",
+    "engineer",
+    "manager",
+    "key_account_manager",
+    "field_agent",
+    "mgagent",
+    "mgoperator",
+    "superuser",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -34,6 +44,8 @@ def _user(role, offices):
         return get_user_model().objects.create_superuser(username="root", password="root-pass-1")
     if role == "mgagent":  # the mini-grid's agent: a field agent of the mini-grid's section
         return testing.staff_user("field_agent", offices["section2"], username="mgagent")
+    if role == "mgoperator":  # the mini-grid operator: staff of the site's section
+        return testing.staff_user("mgoperator", offices["section2"], username="mgoperator")
     division_roles = ("manager", "billing_officer", "key_account_manager")
     office = offices["division1"] if role in division_roles else offices["section1"]
     return testing.staff_user(role, office)
