@@ -24,7 +24,7 @@ from urja.billing import ledger as billing_ledger
 from urja.billing.models import EntryType
 from urja.core import regdata
 from urja.core.errors import Conflict, DomainError, NotFound
-from urja.core.money import paise
+from urja.core.money import MoneyError, paise, to_decimal
 from urja.core.services import allocate_numbers, record_audit
 from urja.core.states import transition
 from urja.customers import services as customers
@@ -561,8 +561,10 @@ def record_water_day(
         raise DomainError("litres cannot be negative", code="invalid_litres")
     if litres_sold > litres_produced:
         raise DomainError("more litres sold than produced", code="sold_above_produced")
-    kwh = Decimal(str(kwh_used))
-    money = paise(revenue)
+    try:
+        kwh, money = to_decimal(kwh_used), paise(revenue)
+    except MoneyError as exc:  # a form's "abc" is the operator's mistake, not a server error
+        raise DomainError("energy and revenue must be numbers", code="invalid_amount") from exc
     if kwh < 0 or money < 0:
         raise DomainError("energy and revenue cannot be negative", code="invalid_amount")
     row, _ = WaterDay.objects.update_or_create(

@@ -120,3 +120,19 @@ def test_schedule_sums_exactly(financed, count):
     rows = services.schedule(amount, count, date(2026, 1, 31))
     assert sum(a for _, a in rows) == amount and len(rows) == count
     assert all(rows[i][0] < rows[i + 1][0] for i in range(count - 1))
+
+
+def test_a_water_day_with_words_for_numbers_is_refused_and_not_stored(site, operator):
+    from datetime import date
+
+    from urja.core.errors import DomainError
+    from urja.minigrid.models import WaterDay
+
+    for kwh_used, revenue in (("abc", "10"), ("1", "ten")):
+        with pytest.raises(DomainError) as refused:
+            services.record_water_day(
+                actor=operator, site=site, day=date(2026, 12, 1), litres_produced=100, litres_sold=50,
+                kwh_used=kwh_used, revenue=revenue,
+            )  # fmt: skip
+        assert refused.value.code == "invalid_amount"
+    assert not WaterDay.objects.exists()
