@@ -37,3 +37,86 @@ def bulk_accounts(n: int, *, office_prefix: str, number_prefix: str, name: str):
         batch_size=5000,
     )
     return section, accounts
+
+
+# --- HTTP load benchmarks: a production web server and a locust load generator ---------------------
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+
+
+def children_cpu() -> float:
+    """CPU seconds of the finished child processes (server, load generator)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 60) -> None:
+    import socket
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError("the server did not start")
+
+
+@contextmanager
+def web_server(env: dict, port: int):
+    """gunicorn with the production settings (urja/gunicorn_conf.py) on `port`, stopped on exit."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "-c", "python:urja.gunicorn_conf", "urja.wsgi:application"],
+        env={**env, "WEB_BIND": f"127.0.0.1:{port}"}, cwd=ROOT,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for_port(port)
+        yield server
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def locust(locustfile: str, *, port: int, rate: int, duration: int, env: dict, log=None) -> tuple[float, dict]:
+    """Run `locustfile` headless with `rate` users for `duration` s against the local server:
+    (wall seconds, locust's "Aggregated" stats row)."""
+    import csv
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "locustfile.py"
+        path.write_text(locustfile)
+        prefix = str(Path(tmp) / "stats")
+        started = time.perf_counter()
+        subprocess.run(
+            [str(Path(sys.executable).parent / "locust"), "-f", str(path), "--headless", "--users", str(rate),
+             "--spawn-rate", str(rate), "--run-time", f"{duration}s", "--host", f"http://127.0.0.1:{port}",
+             "--csv", prefix, "--only-summary", "--loglevel", "WARNING"],
+            env=env, cwd=tmp, check=False, stdout=subprocess.DEVNULL, stderr=log or subprocess.DEVNULL,
+        )  # fmt: skip
+        seconds = time.perf_counter() - started
+        with open(f"{prefix}_stats.csv", newline="") as fh:
+            return seconds, {row["Name"]: row for row in csv.DictReader(fh)}["Aggregated"]

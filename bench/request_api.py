@@ -19,20 +19,15 @@ Env: REQUEST_API_RATE (default 100 requests/s), REQUEST_API_ACCOUNTS (default 30
 REQUEST_API_WORKERS / REQUEST_API_THREADS (default: those of urja/gunicorn_conf.py).
 """
 
-import csv
 import os
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
+
+import common
 
 NAME = "request_api"
 DEFAULT_N = 3000
 
 ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
 
 LOCUSTFILE = """
 import json, os, random, time
@@ -81,12 +76,6 @@ class Desk(HttpUser):
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _setup(accounts: int) -> tuple[list[str], str]:
     from escalation_sweep import _setup_offices
     from urja.core import testing
@@ -133,29 +122,11 @@ def _registered_since(moment) -> tuple[int, int]:
     return events.filter(kind="registered").count(), events.filter(kind="repeat").count()
 
 
-def _children_cpu() -> float:
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _purge(broker: str) -> None:
     if broker.startswith("redis://"):
         import redis
 
         redis.Redis.from_url(broker).flushdb()
-
-
-def _wait_for(port: int, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError("the server did not start")
 
 
 def _warm_up(port: int, token: str, requests: int = 48) -> None:
@@ -189,7 +160,7 @@ def run(n: int) -> dict:
     rate = int(os.environ.get("REQUEST_API_RATE", "100"))
     accounts, token = _setup(int(os.environ.get("REQUEST_API_ACCOUNTS", "300")))
     duration = max(5, round(n / rate))
-    port = _free_port()
+    port = common.free_port()
     # Production configuration: tasks (the acknowledgement SMS) go to a Redis broker instead of
     # running inside the request (REQUEST_API_BROKER; the queue is emptied afterwards).
     broker = os.environ.get("REQUEST_API_BROKER", "redis://127.0.0.1:6379/14")
@@ -199,76 +170,26 @@ def run(n: int) -> dict:
         "LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(ROOT / "src"),
         "CELERY_BROKER_URL": broker,
+        # the production settings (urja/gunicorn_conf.py); REQUEST_API_WORKERS / _THREADS override them
+        "WEB_WORKERS": os.environ.get("REQUEST_API_WORKERS", ""),
+        "WEB_THREADS": os.environ.get("REQUEST_API_THREADS", ""),
     }
-    # The production settings (urja/gunicorn_conf.py); REQUEST_API_WORKERS / _THREADS override them.
-    env["WEB_BIND"] = f"127.0.0.1:{port}"
-    env["WEB_WORKERS"] = os.environ.get("REQUEST_API_WORKERS", "")
-    env["WEB_THREADS"] = os.environ.get("REQUEST_API_THREADS", "")
     from django.utils import timezone
 
     began = timezone.now()
-    cpu_before = _children_cpu()
-    server = subprocess.Popen(
-        [
-            str(VENV_BIN / "gunicorn"),
-            "-c",
-            "python:urja.gunicorn_conf",
-            "urja.wsgi:application",
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    cpu_before = common.children_cpu()
     try:
-        _wait_for(port)
-        _warm_up(port, token)
-        with tempfile.TemporaryDirectory() as tmp:
-            locustfile = Path(tmp) / "locustfile.py"
-            locustfile.write_text(LOCUSTFILE)
-            prefix = str(Path(tmp) / "stats")
-            started = time.perf_counter()
-            subprocess.run(
-                [
-                    str(VENV_BIN / "locust"),
-                    "-f",
-                    str(locustfile),
-                    "--headless",
-                    "--users",
-                    str(rate),
-                    "--spawn-rate",
-                    str(rate),
-                    "--run-time",
-                    f"{duration}s",
-                    "--host",
-                    f"http://127.0.0.1:{port}",
-                    "--csv",
-                    prefix,
-                    "--only-summary",
-                    "--loglevel",
-                    "WARNING",
-                ],
+        with common.web_server(env, port):
+            _warm_up(port, token)
+            seconds, total = common.locust(
+                LOCUSTFILE, port=port, rate=rate, duration=duration,
                 env={**env, "SD_ACCOUNTS": json.dumps(accounts), "SD_TOKEN": token},
-                cwd=tmp,
-                check=False,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            seconds = time.perf_counter() - started
-            locust_cpu = _children_cpu() - cpu_before
-            with open(f"{prefix}_stats.csv", newline="") as fh:
-                rows = {row["Name"]: row for row in csv.DictReader(fh)}
+            )  # fmt: skip
+            locust_cpu = common.children_cpu() - cpu_before
     finally:
         _purge(broker)
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-    server_cpu = _children_cpu() - cpu_before - locust_cpu
+    server_cpu = common.children_cpu() - cpu_before - locust_cpu
     created, linked = _registered_since(began)
-    total = rows["Aggregated"]
     count = int(total["Request Count"])
     return {
         "n": count,

@@ -20,21 +20,18 @@ Env: WA_RATE (default 500), WA_NUMBERS (registered numbers, default 200), WA_WOR
 (default: urja/gunicorn_conf.py), WA_BROKER (default redis://127.0.0.1:6379/13).
 """
 
-import csv
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+import common
 
 NAME = "whatsapp_webhook"
 DEFAULT_N = 10000
 SECRET = "bench-app-secret"
 
 ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
 
 LOCUSTFILE = """
 import hashlib, hmac, json, os, random, time, uuid
@@ -75,23 +72,6 @@ class Meta(FastHttpUser):
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for(port: int, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError("the server did not start")
-
-
 def _setup(count: int) -> list[str]:
     """`count` registered consumers (one account, one mobile each) in the bench section; wa_ids."""
     from escalation_sweep import _setup_offices
@@ -109,34 +89,14 @@ def _setup(count: int) -> list[str]:
     return [f"91{n}" for n in numbers]
 
 
-def _children_cpu() -> float:
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _locust(port: int, path: str, rate: int, duration: int, numbers: list[str], env: dict) -> dict:
     import json
 
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        open(Path(tempfile.gettempdir()) / "whatsapp_webhook_locust.log", "a") as log,
-    ):
-        locustfile = Path(tmp) / "locustfile.py"
-        locustfile.write_text(LOCUSTFILE)
-        prefix = str(Path(tmp) / "stats")
-        started = time.perf_counter()
-        subprocess.run(
-            [str(VENV_BIN / "locust"), "-f", str(locustfile), "--headless", "--users", str(rate),
-             "--spawn-rate", str(rate), "--run-time", f"{duration}s", "--host", f"http://127.0.0.1:{port}",
-             "--csv", prefix, "--only-summary", "--loglevel", "WARNING"],
+    with open(Path(tempfile.gettempdir()) / "whatsapp_webhook_locust.log", "a") as log:
+        seconds, total = common.locust(
+            LOCUSTFILE, port=port, rate=rate, duration=duration, log=log,
             env={**env, "WA_NUMBERS_JSON": json.dumps(numbers), "WA_SECRET": SECRET, "WA_PATH": path},
-            cwd=tmp, check=False, stdout=subprocess.DEVNULL, stderr=log,
         )  # fmt: skip
-        seconds = time.perf_counter() - started
-        with open(f"{prefix}_stats.csv", newline="") as fh:
-            total = {row["Name"]: row for row in csv.DictReader(fh)}["Aggregated"]
 
     def ms(key: str) -> float | None:
         return None if total[key] == "N/A" else float(total[key])
@@ -189,7 +149,7 @@ def run(n: int) -> dict:
     rate = int(os.environ.get("WA_RATE", "500"))
     numbers = _setup(int(os.environ.get("WA_NUMBERS", "200")))
     duration = max(5, round(n / rate))
-    port = _free_port()
+    port = common.free_port()
     broker = os.environ.get("WA_BROKER", "redis://127.0.0.1:6379/13")
     env = {
         **os.environ,
@@ -198,37 +158,26 @@ def run(n: int) -> dict:
         "PYTHONPATH": str(ROOT / "src"),
         "CELERY_BROKER_URL": broker,
         "URJA_WHATSAPP_APP_SECRET": SECRET,
-        "WEB_BIND": f"127.0.0.1:{port}",
         "WEB_WORKERS": os.environ.get("WA_WORKERS", ""),
         "WEB_THREADS": os.environ.get("WA_THREADS", ""),
     }
-    cpu_before = _children_cpu()
-    server = subprocess.Popen(
-        [str(VENV_BIN / "gunicorn"), "-c", "python:urja.gunicorn_conf", "urja.wsgi:application"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    cpu_before = common.children_cpu()
     try:
-        _wait_for(port)
-        # warm-up, both paths: every worker has imported the job module, opened its database and
-        # broker connections (the first webhook request of a worker takes seconds); the target is a
-        # sustained rate, not a cold start. Warm-up messages are not counted.
-        _locust(port, "/webhooks/ping", rate, 5, numbers, env)
-        _locust(port, "/webhooks/whatsapp", rate // 5, 8, numbers, env)
-        first_pk = _last_pk() + 1
-        trivial = _locust(port, "/webhooks/ping", rate, duration, numbers, env)
-        webhook = _locust(port, "/webhooks/whatsapp", rate, duration, numbers, env)
+        with common.web_server(env, port):
+            # warm-up, both paths: every worker has imported the job module, opened its database and
+            # broker connections (the first webhook request of a worker takes seconds); the target is a
+            # sustained rate, not a cold start. Warm-up messages are not counted.
+            _locust(port, "/webhooks/ping", rate, 5, numbers, env)
+            _locust(port, "/webhooks/whatsapp", rate // 5, 8, numbers, env)
+            first_pk = _last_pk() + 1
+            trivial = _locust(port, "/webhooks/ping", rate, duration, numbers, env)
+            webhook = _locust(port, "/webhooks/whatsapp", rate, duration, numbers, env)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
         if broker.startswith("redis://"):
             import redis
 
             redis.Redis.from_url(broker).flushdb()  # the queued jobs: drained below, in this process
-    server_and_locust_cpu = _children_cpu() - cpu_before
+    server_and_locust_cpu = common.children_cpu() - cpu_before
     drained = _drain(first_pk)
     return {
         "n": webhook["n"],
