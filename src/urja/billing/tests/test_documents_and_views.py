@@ -139,3 +139,22 @@ def test_security_deposit_lifecycle(make_account):
     assert applied.amount == D("-2350.00") and ledger.balance(account=account) == before - D("2350.00")
     assert deposits.held(account) == 0
     assert not account.ledger.filter(entry_type=EntryType.DEPOSIT_REFUND).exists()
+
+
+def test_bill_fit_to_print_names_the_utility_meter_and_readings_and_gives_english_beside(billed):
+    """Issue 15 part 4: the licensee's name, address and GSTIN (data/billing/utility.toml), the meter
+    number with its reading dates, line names in words; a Hindi or Odia bill carries English beside it."""
+    from urja.core import regdata
+    from urja.metering.models import Installation
+
+    utility = regdata.load("billing/utility.toml")["utility"]
+    serial = Installation.objects.filter(account=billed.account).select_related("meter").first().meter.serial
+    en = documents.render_html(billed, "en")
+    assert utility["name"]["en"] in en and utility["gstin"] in en and utility["address"]["en"] in en
+    assert serial in en
+    assert "slab above 0" not in en and "energy_charge" not in en
+    for language in ("hi", "or"):
+        page = documents.render_html(billed, language)
+        assert utility["name"][language] in page and utility["gstin"] in page
+        assert "— English" in page and utility["name"]["en"] in page  # the English summary box
+        assert billed.bill_number in page
