@@ -402,6 +402,7 @@ def change_package(*, actor, channel: str, account: Account, package_code: str) 
     return account
 
 
+@transaction.atomic
 def change_account_status(*, actor, channel: str, account: Account, status: str, reason: str) -> Account:
     account = Account.objects.select_for_update().get(pk=account.pk)
     ACCOUNT_STATUS.check(account.status, status)

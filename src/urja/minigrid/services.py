@@ -199,7 +199,6 @@ def enrol_account(*, account: Account, actor=None, channel: str = "system") -> S
         account=account,
         site=site,
         customer_id=customer_id,
-        package_code=account.package_code,
         estimated_monthly_bill=estimated_monthly_bill(package) if package else Decimal(0),
     )
     record_audit(
