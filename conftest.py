@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from urja.core import testing
+from urja.demo import testing
 
 
 @pytest.fixture

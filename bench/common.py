@@ -15,8 +15,8 @@ def bulk_accounts(n: int, *, office_prefix: str, number_prefix: str, name: str):
     """n plain domestic accounts (one consumer each) in a new test section, bulk-inserted."""
     from decimal import Decimal
 
-    from urja.core.testing import office_tree
     from urja.customers.models import Account, Consumer
+    from urja.demo.testing import office_tree
 
     section = office_tree(prefix=office_prefix)["section1"]
     consumers = Consumer.objects.bulk_create([Consumer(name=f"{name} {i}") for i in range(n)], batch_size=5000)

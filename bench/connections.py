@@ -21,7 +21,7 @@ BALASORE = ("21.4945", "86.9332")
 
 
 def _setup():
-    from urja.core.testing import office_tree, staff_user
+    from urja.demo.testing import office_tree, staff_user
     from urja.servicedesk import catalogue
     from urja.tariffs import services as tariffs
     from urja.tariffs.models import TariffOrder

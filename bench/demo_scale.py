@@ -25,7 +25,7 @@ def run(n: int) -> dict:
     from django.core.management import call_command
     from django.db import connections
 
-    from urja.core.demo import build
+    from urja.demo import build
 
     conn = connections["default"]
     if conn.vendor != "postgresql":

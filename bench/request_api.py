@@ -78,9 +78,9 @@ class Desk(HttpUser):
 
 def _setup(accounts: int) -> tuple[list[str], str]:
     from escalation_sweep import _setup_offices
-    from urja.core import testing
     from urja.core.models import ApiToken, Role, StaffProfile
     from urja.customers.models import Account
+    from urja.demo import testing
     from urja.servicedesk import catalogue
 
     try:

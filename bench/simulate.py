@@ -38,7 +38,7 @@ def run(n: int) -> dict:
     from django.core.management import call_command
     from django.db import connections
 
-    from urja.core.demo.simulation import simulate
+    from urja.demo.simulation import simulate
 
     months = int(os.environ.get("SIM_MONTHS", "12"))
     consumers = max(1, n // months)

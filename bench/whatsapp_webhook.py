@@ -75,8 +75,8 @@ class Meta(FastHttpUser):
 def _setup(count: int) -> list[str]:
     """`count` registered consumers (one account, one mobile each) in the bench section; wa_ids."""
     from escalation_sweep import _setup_offices
-    from urja.core import testing
     from urja.customers.models import Contact
+    from urja.demo import testing
 
     section = _setup_offices()
     numbers = [f"93{i:08d}" for i in range(count)]

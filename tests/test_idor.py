@@ -20,9 +20,9 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from urja.core import testing
-from urja.core.demo.staff import LOGINS
 from urja.core.models import ApiToken, Role, StaffProfile
+from urja.demo import testing
+from urja.demo.staff import LOGINS
 
 pytestmark = pytest.mark.django_db(transaction=False)
 
@@ -198,7 +198,7 @@ def build_world():
         "order_number": "DO000000000",
         "group_id": 987654,
     }
-    # the demo roles (core/demo/staff.py), placed in division 1
+    # the demo roles (demo/staff.py), placed in division 1
     users = {}
     for login in LOGINS:
         if login.username in users or login.username == "mgagent":

@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from urja.core import testing
+from urja.demo import testing
 
 
 @pytest.mark.django_db

@@ -124,7 +124,7 @@ def _simple_paths():
 
 @pytest.fixture
 def demo(django_db_blocker, settings):
-    from urja.core.demo import build
+    from urja.demo import build
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     build(consumers=12, seed=11, stdout=lambda _line: None)
@@ -135,8 +135,8 @@ def test_no_page_any_demo_role_opens_has_inline_script(demo):
     from django.contrib.auth import get_user_model
 
     from urja.billing.models import Bill
-    from urja.core.demo.staff import LOGINS
     from urja.customers.models import Account
+    from urja.demo.staff import LOGINS
     from urja.payments.models import Payment
 
     account = Account.objects.order_by("id").first()

@@ -17,7 +17,7 @@ FIELDS = {"status", "supply", "state", "vee_status"}
 # (file, start of the offending line) -> why it may stay
 ALLOWED = {
     ("core/errors.py", "self.status = status"): "an HTTP status on an exception, not a model field",
-    ("core/demo/simulation/driver.py", "spec.status, spec.connected_on"): "a dataclass spec before creation",
+    ("demo/simulation/driver.py", "spec.status, spec.connected_on"): "a dataclass spec before creation",
     # Background jobs: claims by conditional UPDATE (queued → running → done | failed), one row each;
     # the job table is the scheduler's own bookkeeping, not an audited business state.
     (
@@ -182,8 +182,8 @@ def test_transition_refuses_before_writing_and_audits_when_it_moves(offices):
     from urja.core.errors import TransitionNotAllowed
     from urja.core.models import AuditEvent
     from urja.core.states import transition
-    from urja.core.testing import domestic_account
     from urja.customers.models import ACCOUNT_STATUS, Account
+    from urja.demo.testing import domestic_account
 
     account = domestic_account(offices["section1"])
     before = account.status
@@ -201,8 +201,8 @@ def test_transition_refuses_before_writing_and_audits_when_it_moves(offices):
 def test_transition_set_moves_only_rows_the_machine_allows(offices):
     from urja.core.models import AuditEvent
     from urja.core.states import StateMachine, transition_set
-    from urja.core.testing import domestic_account
     from urja.customers.models import Account
+    from urja.demo.testing import domestic_account
 
     a, b = domestic_account(offices["section1"]), domestic_account(offices["section1"], mobile="9437000222")
     Account.objects.filter(pk=b.pk).update(status="temp_disconnected")

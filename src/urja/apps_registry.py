@@ -29,6 +29,7 @@ URJA_APPS: tuple[str, ...] = (
     "channels",
     "portal",
     "backoffice",
+    "demo",  # development only: the demo, the simulation, the tests' shared factories
 )
 
 

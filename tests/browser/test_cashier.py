@@ -4,7 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from urja.billing import ledger
-from urja.core import testing
+from urja.demo import testing
 from urja.payments.models import Payment
 
 pytestmark = pytest.mark.browser

@@ -7,7 +7,7 @@ from django.conf import settings
 from playwright.sync_api import expect
 
 from urja.connections.models import Application
-from urja.core import testing
+from urja.demo import testing
 from urja.metering import services as metering
 from urja.payments import services as payments
 from urja.servicedesk import catalogue, clock

@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from urja.core import testing
+from urja.demo import testing
 
 pytestmark = pytest.mark.browser
 

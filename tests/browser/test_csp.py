@@ -5,7 +5,7 @@ policy violation (an inline script or handler would be refused silently otherwis
 import pytest
 from playwright.sync_api import expect
 
-from urja.core import testing
+from urja.demo import testing
 
 pytestmark = pytest.mark.browser
 

@@ -4,7 +4,7 @@ from the navigation, on a phone-sized screen."""
 import pytest
 from playwright.sync_api import expect
 
-from urja.core import testing
+from urja.demo import testing
 from urja.metering import services
 from urja.metering.models import Installation
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import expect
 
-from urja.core import testing
+from urja.demo import testing
 from urja.minigrid import services
 from urja.network.models import MiniGridSite
 

@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from urja.core import testing
+from urja.demo import testing
 from urja.reports import services
 from urja.reports.tests.test_accounting import P, net  # noqa: F401  (fixture)
 

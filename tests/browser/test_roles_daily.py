@@ -9,8 +9,8 @@ from playwright.sync_api import expect
 
 from urja.billing.models import Bill, BillRun
 from urja.billing.tests.conftest import metered_account, steady
-from urja.core import testing
 from urja.customers.models import Account
+from urja.demo import testing
 
 pytestmark = pytest.mark.browser
 

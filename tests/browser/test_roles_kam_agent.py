@@ -9,9 +9,9 @@ from datetime import date
 import pytest
 from playwright.sync_api import expect
 
-from urja.core import testing
 from urja.customers import services as customers
 from urja.customers.models import Account
+from urja.demo import testing
 
 pytestmark = pytest.mark.browser
 

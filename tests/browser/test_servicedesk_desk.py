@@ -4,7 +4,7 @@ is moved forward (the service desk's clock; the sweep is the periodic task itsel
 import pytest
 from playwright.sync_api import expect
 
-from urja.core import testing
+from urja.demo import testing
 from urja.servicedesk import catalogue, clock
 from urja.servicedesk.models import Escalation, ServiceRequest
 from urja.servicedesk.tasks import escalation_sweep

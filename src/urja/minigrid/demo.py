@@ -24,8 +24,8 @@ def _operator(site):
     from django.contrib.auth import get_user_model
     from django.contrib.auth.hashers import make_password
 
-    from urja.core.demo.staff import DEMO_PASSWORD
     from urja.core.models import StaffProfile
+    from urja.demo.staff import DEMO_PASSWORD
 
     User = get_user_model()
     username, full_name, mobile = OPERATOR

@@ -8,9 +8,9 @@ from django.core.cache import cache
 from django.urls import NoReverseMatch, reverse
 
 from urja.backoffice import navigation
-from urja.core import testing
 from urja.core.models import Role
 from urja.core.scope import collect_channels
+from urja.demo import testing
 
 ROLES = [
     "cre",

@@ -7,8 +7,8 @@ import pytest
 from django.core.cache import cache
 
 from urja.billing.models import EntryType, LedgerEntry
-from urja.core import testing
 from urja.customers.models import Account, AccountGroup
+from urja.demo import testing
 
 
 @pytest.fixture(autouse=True)

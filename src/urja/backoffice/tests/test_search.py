@@ -4,7 +4,7 @@ receipt number — within the user's scope only."""
 import pytest
 from django.core.cache import cache
 
-from urja.core import testing
+from urja.demo import testing
 
 
 @pytest.fixture(autouse=True)

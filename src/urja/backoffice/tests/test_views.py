@@ -4,10 +4,10 @@ import pytest
 from django.core.cache import cache
 from django.urls import reverse
 
-from urja.core import testing
 from urja.core.models import AuditEvent
 from urja.customers import services
 from urja.customers.models import Account, Contact
+from urja.demo import testing
 
 
 @pytest.fixture(autouse=True)

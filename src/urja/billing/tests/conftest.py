@@ -3,8 +3,8 @@ from datetime import date, datetime
 import pytest
 
 from urja.core.calendars import IST
-from urja.core.testing import domestic_account
 from urja.customers.models import Account
+from urja.demo.testing import domestic_account
 from urja.metering import services as metering
 from urja.tariffs import services as tariffs
 

@@ -77,7 +77,7 @@ def test_exceptions_queue_and_no_bill_for_them(make_account, offices):
 
 
 def test_unmetered_account_gets_a_fixed_charge_bill_and_prepaid_a_statement(offices, tariffs_loaded):
-    from urja.core.testing import domestic_account
+    from urja.demo.testing import domestic_account
 
     unmetered = domestic_account(offices["section1"], mobile=None, load="3")
     Account.objects.filter(pk=unmetered.pk).update(connected_on=date(2025, 1, 1))
@@ -207,8 +207,8 @@ def test_no_ebill_for_a_backfilled_old_bill(make_account, django_capture_on_comm
 
 def test_revision_maker_checker_and_final_bill(make_account, offices):
     from urja.core.errors import Forbidden
-    from urja.core.testing import staff_user
     from urja.customers import services as customers
+    from urja.demo.testing import staff_user
 
     account = make_account()
     run_june()
@@ -236,7 +236,7 @@ def test_revision_maker_checker_and_final_bill(make_account, offices):
 
 def test_credit_notes_together_cannot_exceed_the_bill(make_account, offices):
     from urja.core.errors import DomainError
-    from urja.core.testing import staff_user
+    from urja.demo.testing import staff_user
 
     make_account()
     run_june()

@@ -11,7 +11,7 @@ from urja.billing import runs, services, tasks
 from urja.billing.models import Bill, BillException, BillRun, BillRunPartition, LedgerEntry, RunStatus
 from urja.core.errors import DomainError
 from urja.core.models import AuditEvent
-from urja.core.testing import staff_user
+from urja.demo.testing import staff_user
 from urja.metering import services as metering
 
 from .conftest import local, metered_account, steady

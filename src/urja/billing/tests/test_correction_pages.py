@@ -7,8 +7,8 @@ import pytest
 
 from urja.billing import ledger, services
 from urja.billing.models import Bill, BillRevision, EntryType, LedgerEntry, SecurityDeposit
-from urja.core.testing import staff_user
 from urja.customers.models import Account
+from urja.demo.testing import staff_user
 
 JUNE = dict(cycle="C01", period="2025-06", bill_date=date(2025, 7, 2))
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from urja.billing import deposits, documents, ledger, services
 from urja.billing.models import Bill, EntryType
-from urja.core.testing import staff_user
+from urja.demo.testing import staff_user
 
 from .conftest import steady
 

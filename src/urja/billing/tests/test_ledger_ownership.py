@@ -15,7 +15,7 @@ from urja.billing import ledger
 from urja.billing.bulk import Column
 from urja.billing.models import EntryType, LedgerEntry
 from urja.core.errors import DomainError
-from urja.core.testing import domestic_account
+from urja.demo.testing import domestic_account
 
 SRC = Path(__file__).resolve().parents[2]  # src/urja
 

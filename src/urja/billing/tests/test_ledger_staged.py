@@ -10,7 +10,7 @@ from django.utils import timezone
 from urja.billing import ledger
 from urja.billing.models import EntryType, LedgerEntry
 from urja.core.errors import DomainError
-from urja.core.testing import domestic_account
+from urja.demo.testing import domestic_account
 
 pytestmark = [
     pytest.mark.django_db,

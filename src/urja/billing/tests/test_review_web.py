@@ -5,7 +5,7 @@ import pytest
 
 from urja.billing.models import Bill, BillRun
 from urja.core.models import AuditEvent
-from urja.core.testing import staff_user
+from urja.demo.testing import staff_user
 from urja.notifications.models import OutboxMessage
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from urja.billing import runs
 from urja.billing.models import Bill
-from urja.core.testing import staff_user
+from urja.demo.testing import staff_user
 
 
 @pytest.mark.django_db(transaction=True)

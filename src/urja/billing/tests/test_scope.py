@@ -6,7 +6,7 @@ import pytest
 
 from urja.billing import services
 from urja.billing.models import Bill
-from urja.core.testing import staff_user
+from urja.demo.testing import staff_user
 
 JUNE = dict(cycle="C01", period="2025-06", bill_date=date(2025, 7, 2))
 

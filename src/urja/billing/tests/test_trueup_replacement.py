@@ -184,7 +184,7 @@ def test_metering_rule_with_and_without_billed_at(make_account):
 def _trueup_violations(account) -> list:
     import random
 
-    from urja.core.demo.simulation import invariants
+    from urja.demo.simulation import invariants
 
     found = invariants.estimates_trued_up(invariants.Scope(month="test", rng=random.Random(0)))
     return [v for v in found if v.consumer_number == account.consumer_number]

@@ -25,8 +25,8 @@ from urja.billing import services as billing
 from urja.billing.models import Bill
 from urja.core.calendars import IST
 from urja.core.errors import DomainError
-from urja.core.testing import domestic_account
 from urja.customers.models import Account
+from urja.demo.testing import domestic_account
 from urja.metering import services as metering
 from urja.metering.models import Reading
 

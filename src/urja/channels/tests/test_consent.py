@@ -3,8 +3,8 @@ sent to the consumer's verified mobile; staff can no longer mark a contact verif
 
 import re
 
-from urja.core import testing
 from urja.customers.models import Contact
+from urja.demo import testing
 from urja.notifications.models import OutboxMessage
 
 

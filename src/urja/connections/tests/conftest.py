@@ -1,7 +1,7 @@
 import pytest
 
 from urja.connections import services
-from urja.core.testing import staff_user
+from urja.demo.testing import staff_user
 from urja.servicedesk import catalogue
 from urja.servicedesk import clock as sd_clock
 from urja.tariffs import services as tariffs

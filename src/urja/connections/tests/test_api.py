@@ -4,7 +4,7 @@ from django.test import Client
 
 from urja.connections.models import Application
 from urja.core.models import ApiToken
-from urja.core.testing import staff_user
+from urja.demo.testing import staff_user
 from urja.metering import services as metering
 
 from .conftest import BALASORE
@@ -114,7 +114,7 @@ def test_another_offices_application_answers_like_a_missing_one(offices, loaded,
 def test_change_request_and_order_through_the_api(offices, loaded, cre, engineer):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from urja.core.testing import domestic_account
+    from urja.demo.testing import domestic_account
 
     account = domestic_account(offices["section1"], mobile="9437055555")
     c = Client()

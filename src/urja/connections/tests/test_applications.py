@@ -13,8 +13,8 @@ from urja.connections.models import Application, ApplicationStatus, DemandNote
 from urja.core import ids
 from urja.core.errors import DomainError, NotFound, TransitionNotAllowed
 from urja.core.models import AuditEvent
-from urja.core.testing import domestic_account
 from urja.customers.models import Account, Consumer, KycDocument
+from urja.demo.testing import domestic_account
 from urja.metering import services as metering
 from urja.metering.models import Installation
 from urja.notifications.models import OutboxMessage

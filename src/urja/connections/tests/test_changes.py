@@ -12,8 +12,8 @@ from urja.billing.models import Bill, LedgerEntry
 from urja.connections import changes
 from urja.connections.models import ChangeRequest, Order
 from urja.core.errors import Conflict, DomainError
-from urja.core.testing import domestic_account
 from urja.customers.models import Account
+from urja.demo.testing import domestic_account
 from urja.metering import services as metering
 from urja.metering.models import Installation, MeterCommand
 from urja.payments import services as payments

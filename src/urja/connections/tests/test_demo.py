@@ -5,7 +5,7 @@ import random
 
 from urja.connections import demo
 from urja.connections.models import Application, ChangeRequest, Escalation, Order
-from urja.core.testing import domestic_account
+from urja.demo.testing import domestic_account
 
 
 def test_the_demo_hook_builds_every_stage_once(offices, loaded, cre, engineer):

@@ -11,7 +11,7 @@ from urja.billing.models import LedgerEntry
 from urja.connections import services
 from urja.connections.models import Compensation, Escalation
 from urja.core.errors import Conflict, DomainError
-from urja.core.testing import staff_user
+from urja.demo.testing import staff_user
 from urja.metering import services as metering
 from urja.payments import services as payments
 from urja.servicedesk import clock

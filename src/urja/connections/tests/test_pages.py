@@ -6,7 +6,7 @@ import re
 from django.test import Client
 
 from urja.connections.models import Application
-from urja.core.testing import staff_user
+from urja.demo.testing import staff_user
 from urja.metering import services as metering
 from urja.payments import services as payments
 

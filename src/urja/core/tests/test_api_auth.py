@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from urja.core.api import TOKEN_SEEN_RESOLUTION
 from urja.core.models import ApiToken
-from urja.core.testing import staff_user
+from urja.demo.testing import staff_user
 
 
 def _me(raw: str):

@@ -12,7 +12,7 @@ from django.utils import timezone
 from urja.core import regdata
 from urja.core.auth import PASSWORD, client_address, purge_throttle, throttle_rule
 from urja.core.models import AuthThrottle
-from urja.core.testing import staff_user
+from urja.demo.testing import staff_user
 
 PASSWORD_OK = "right-pass-1"
 

@@ -10,7 +10,7 @@ from urja.core import boundary, errorpages
 from urja.core.api import api
 from urja.core.models import ApiToken
 from urja.core.money import MoneyError, parse_amount
-from urja.core.testing import staff_user
+from urja.demo.testing import staff_user
 
 OTHER_SCRIPTS = ["१००", "１００", "١٠٠", "১০০", "௧௦௦"]  # Devanagari, fullwidth, Arabic-Indic, Bengali, Tamil
 EXPONENTS = ["1e3", "1E3", "1e+3", "1e30", "1.5e2", "-1e3"]

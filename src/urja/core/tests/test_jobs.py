@@ -10,9 +10,10 @@ import pytest
 from django.utils import timezone
 
 from urja.celery import app
-from urja.core import jobs, testing
+from urja.core import jobs
 from urja.core.errors import DomainError, NotFound
 from urja.core.models import BackgroundJob, DeferredTask
+from urja.demo import testing
 
 UNREACHABLE = "redis://127.0.0.1:1/0"  # nothing listens on port 1: connection refused
 

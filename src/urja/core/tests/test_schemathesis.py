@@ -18,8 +18,8 @@ from hypothesis import settings as hsettings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from urja.core import testing
 from urja.core.models import ApiToken
+from urja.demo import testing
 
 # Examples per operation and mode: ~100 operations x 2 modes x N requests. Kept so the whole run stays
 # within about three minutes on SQLite; URJA_FUZZ_EXAMPLES raises it for a deeper local run.

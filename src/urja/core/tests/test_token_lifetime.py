@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from urja.core.admin import UrjaUserAdmin
 from urja.core.models import ApiToken
-from urja.core.testing import staff_user
+from urja.demo.testing import staff_user
 
 
 def me(raw: str):

@@ -1,8 +1,9 @@
 """core.scope on accounts: the account scope per role (data/core/permissions.toml), incl. the kVA
 key-account threshold, and the 'everything' scope surviving an OR."""
 
-from urja.core import scope, testing
+from urja.core import scope
 from urja.customers.models import Account
+from urja.demo import testing
 
 
 def test_account_scope_per_role(offices):

@@ -2,9 +2,9 @@ import pytest
 from django.test import Client
 
 from urja.core.models import ApiToken
-from urja.core.testing import domestic_account, staff_user
 from urja.customers.models import Account
 from urja.customers.services import register_consumer
+from urja.demo.testing import domestic_account, staff_user
 
 
 def bearer(user) -> dict:

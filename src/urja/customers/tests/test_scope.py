@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 
 from urja.core.models import ApiToken
-from urja.core.testing import domestic_account, staff_user
+from urja.demo.testing import domestic_account, staff_user
 
 
 def bearer(user) -> dict:

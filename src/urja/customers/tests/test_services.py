@@ -5,10 +5,10 @@ import pytest
 from urja.core import ids
 from urja.core.errors import DomainError, TransitionNotAllowed
 from urja.core.models import AuditEvent
-from urja.core.testing import domestic_account, staff_user
 from urja.customers import services
 from urja.customers.models import Account, AccountStatus, Consumer, Contact
 from urja.customers.rules import aadhaar_valid, mask_aadhaar
+from urja.demo.testing import domestic_account, staff_user
 
 VALID_AADHAAR = "234123412346"  # Verhoeff-valid test number
 

@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from urja.core.calendars import IST
-from urja.core.testing import staff_user
+from urja.demo.testing import staff_user
 from urja.metering import services
 
 

@@ -6,7 +6,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from urja.core.models import ApiToken, AuditEvent
-from urja.core.testing import domestic_account, staff_user
+from urja.demo.testing import domestic_account, staff_user
 from urja.metering import demo, services
 from urja.metering.models import MeterTest, Reading, SheetEntry
 

@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from urja.core.errors import Conflict, DomainError
 from urja.core.models import ApiToken
-from urja.core.testing import domestic_account, staff_user
+from urja.demo.testing import domestic_account, staff_user
 from urja.metering import importer, services
 from urja.metering.models import Reading
 

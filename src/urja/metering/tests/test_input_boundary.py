@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from urja.core.models import ApiToken
-from urja.core.testing import staff_user
+from urja.demo.testing import staff_user
 from urja.metering import importer, services
 from urja.metering.models import Reading
 

@@ -10,7 +10,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from urja.core import testing
+from urja.demo import testing
 from urja.metering import services
 from urja.metering.models import ImportBatch, Installation, Meter, MeterTest, Reading, SheetEntry
 from urja.notifications.models import OutboxMessage

@@ -6,8 +6,8 @@ from datetime import date
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from urja.core import testing
 from urja.customers.models import Account
+from urja.demo import testing
 from urja.metering import services
 from urja.metering.models import Reading
 

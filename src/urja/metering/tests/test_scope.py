@@ -3,7 +3,7 @@ importer's; an out-of-scope import or account answers exactly like a nonexistent
 
 from django.test import Client
 
-from urja.core.testing import domestic_account, staff_user
+from urja.demo.testing import domestic_account, staff_user
 from urja.metering.models import ImportBatch
 
 

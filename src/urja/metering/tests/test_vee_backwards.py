@@ -8,7 +8,7 @@ import pytest
 
 from urja.core.errors import DomainError
 from urja.core.models import ApiToken
-from urja.core.testing import staff_user
+from urja.demo.testing import staff_user
 from urja.metering import consumption as calc
 from urja.metering import importer, services
 from urja.metering.models import Reading

@@ -13,8 +13,8 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from urja.core import testing
 from urja.core.errors import DomainError
+from urja.demo import testing
 from urja.metering import services
 from urja.metering.models import Reading, ReadingSource, ReadingStatus, VeeStatus
 

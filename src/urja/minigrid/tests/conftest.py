@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from urja.core.testing import staff_user
+from urja.demo.testing import staff_user
 from urja.minigrid import services
 from urja.network.models import MiniGridSite
 

@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 
 from urja.core.models import ApiToken
-from urja.core.testing import staff_user
+from urja.demo.testing import staff_user
 from urja.minigrid import demo, services
 from urja.minigrid.models import PackageChange, WaterDay
 

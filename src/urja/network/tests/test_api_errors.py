@@ -3,8 +3,8 @@
 import pytest
 from django.test import Client
 
-from urja.core.testing import staff_user
 from urja.core.tests.test_boundary import bearer
+from urja.demo.testing import staff_user
 from urja.network import api as network_api
 
 

@@ -187,7 +187,7 @@ def test_two_concurrent_dispatchers_send_once(scripted, on_postgres):
 def test_concurrent_notify_with_same_key_creates_one_message(on_postgres, offices, scripted):
     if not on_postgres:
         pytest.skip("needs PostgreSQL for real concurrent inserts")
-    from urja.core.testing import domestic_account
+    from urja.demo.testing import domestic_account
 
     account = domestic_account(offices["section1"])
     context = {"bill_number": "B1", "amount": "10", "due_date": dt.date(2025, 1, 1)}

@@ -77,7 +77,7 @@ def test_unknown_event_and_missing_context(account):
 
 
 def test_no_usable_contact_returns_empty(offices, caplog):
-    from urja.core.testing import domestic_account
+    from urja.demo.testing import domestic_account
 
     acc = domestic_account(offices["section2"], mobile="")
     with caplog.at_level("INFO", logger="urja.notifications.services"):
@@ -108,7 +108,7 @@ def test_language_follows_consumer_preference(account):
 
 
 def test_unverified_mobile_is_not_used_but_a_verified_one_is(offices):
-    from urja.core.testing import domestic_account
+    from urja.demo.testing import domestic_account
 
     acc = domestic_account(offices["section1"], mobile="")
     customers.add_contact(actor=None, channel="system", consumer=acc.consumer, kind="mobile", value="9437099999")

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from urja.core.models import ApiToken
-from urja.core.testing import domestic_account, staff_user
+from urja.demo.testing import domestic_account, staff_user
 from urja.notifications import services
 from urja.notifications.models import OutboxMessage
 

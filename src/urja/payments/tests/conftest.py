@@ -1,6 +1,6 @@
 import pytest
 
-from urja.core import testing
+from urja.demo import testing
 from urja.payments import services
 
 

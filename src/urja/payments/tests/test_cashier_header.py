@@ -1,7 +1,7 @@
 """Issue 15: the cashier's header (cash taken, expected in drawer) follows each payment — the
 receipt fragment carries the session totals as an out-of-band swap."""
 
-from urja.core import testing
+from urja.demo import testing
 from urja.payments import services
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from urja.billing import ledger
 from urja.billing.models import EntryType
-from urja.core.testing import domestic_account
+from urja.demo.testing import domestic_account
 from urja.payments import services
 from urja.payments.models import CollectionCase
 

@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from urja.billing import ledger
 from urja.billing.models import EntryType
-from urja.core import testing
 from urja.core.models import AuditEvent, BackgroundJob
+from urja.demo import testing
 from urja.payments import services
 from urja.payments.models import CollectionCase
 

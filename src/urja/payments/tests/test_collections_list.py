@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from urja.core import testing
+from urja.demo import testing
 from urja.payments.models import CollectionCase
 
 

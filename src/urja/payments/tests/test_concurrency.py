@@ -10,7 +10,7 @@ from django.db import connection
 
 from urja.billing import ledger
 from urja.billing.models import EntryType, LedgerEntry
-from urja.core import testing
+from urja.demo import testing
 from urja.payments import services, signing
 from urja.payments.models import Payment
 

@@ -16,8 +16,8 @@ from urja.billing import ledger
 from urja.billing import services as billing_services
 from urja.billing.models import Bill, EntryType, LedgerEntry
 from urja.core.errors import DomainError
-from urja.core.testing import domestic_account
 from urja.customers import services as customers
+from urja.demo.testing import domestic_account
 from urja.payments import seams, selectors, services, signing
 from urja.payments.models import GatewayEvent, GatewayOrder, Payment, PaymentStatus, PrepaidWallet
 

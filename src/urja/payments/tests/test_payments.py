@@ -81,7 +81,7 @@ def test_unknown_account(cashier):
 
 
 def test_counter_needs_open_session_and_collecting_role(offices, account):
-    from urja.core import testing
+    from urja.demo import testing
 
     cre = testing.staff_user("cre", offices["section1"])
     with pytest.raises(DomainError) as exc:
@@ -126,7 +126,7 @@ def test_suspense_payment_is_resolved_to_the_right_account(account, offices, adm
     )
     assert payment.status == PaymentStatus.IN_SUSPENSE and payment.suspense_code == "account_closed"
     assert payment.ledger_entry is None and ledger.balance(account=account) == 0
-    other = __import__("urja.core.testing", fromlist=["x"]).domestic_account(offices["section1"], mobile="9437000001")
+    other = __import__("urja.demo.testing", fromlist=["x"]).domestic_account(offices["section1"], mobile="9437000001")
     resolved = services.resolve_suspense(
         actor=admin_user, payment=payment, consumer_number=other.consumer_number, reason="paid to the wrong number"
     )

@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
-from urja.core import testing
 from urja.core.errors import Forbidden, NotFound
+from urja.demo import testing
 from urja.payments import services
 from urja.payments.models import Payment, PrepaidWallet
 

@@ -75,7 +75,7 @@ def test_bulk_allocation_matches_one_by_one(account_with_bills):
 
 @pytest.fixture
 def account_with_bills(offices):
-    from urja.core.testing import domestic_account
+    from urja.demo.testing import domestic_account
 
     account = domestic_account(offices["section1"], mobile="9437000777")
     for i, (amount, due) in enumerate([("300.00", date(2025, 5, 10)), ("450.00", date(2025, 7, 10))]):

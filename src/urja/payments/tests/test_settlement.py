@@ -10,8 +10,8 @@ from django.utils import timezone
 from urja.billing import ledger
 from urja.billing.models import EntryType, LedgerEntry
 from urja.core.errors import DomainError
-from urja.core.testing import domestic_account
 from urja.customers import services as customers
+from urja.demo.testing import domestic_account
 from urja.payments import services
 from urja.payments.models import Payment, PaymentStatus
 

@@ -24,8 +24,8 @@ from urja.billing.services import create_run, start_run
 # billing's fixtures (payments is the layer above billing): accounts with a June bill of Rs 1,175.00
 from urja.billing.tests.conftest import make_account, tariffs_loaded  # noqa: F401
 from urja.billing.tests.test_documents_and_views import JUNE
-from urja.core.testing import domestic_account
 from urja.customers import services as customers
+from urja.demo.testing import domestic_account
 from urja.payments import settlement
 from urja.payments.models import CollectionCase, Payment
 

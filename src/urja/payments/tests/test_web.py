@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 
 from urja.billing import ledger
-from urja.core import testing
+from urja.demo import testing
 from urja.payments import demo, services, tasks
 from urja.payments.models import Payment
 

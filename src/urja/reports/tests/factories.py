@@ -8,8 +8,8 @@ from decimal import Decimal
 from itertools import count
 
 from urja.billing.models import Bill
-from urja.core import testing
 from urja.core.calendars import IST
+from urja.demo import testing
 from urja.metering import boundary
 from urja.metering import services as metering
 from urja.metering.models import BoundaryReading

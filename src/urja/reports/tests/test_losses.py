@@ -7,9 +7,9 @@ import pytest
 
 from urja.billing.models import Bill, LedgerEntry
 from urja.connections.models import ChangeRequest
-from urja.core import testing
 from urja.core.calendars import IST
 from urja.core.errors import Conflict, DomainError
+from urja.demo import testing
 from urja.metering import services as metering
 from urja.metering.models import SmartMeterEvent
 from urja.reports import losses, services

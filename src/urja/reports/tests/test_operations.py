@@ -6,7 +6,7 @@ from decimal import Decimal as D
 from django.utils import timezone
 
 from urja.billing.ledger import post_entry
-from urja.core import testing
+from urja.demo import testing
 from urja.reports import operations as ops
 from urja.reports.operations import Interruption
 from urja.reports.tests import factories as f

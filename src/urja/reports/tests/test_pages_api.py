@@ -5,8 +5,8 @@ import zipfile
 
 import pytest
 
-from urja.core import testing
 from urja.core.models import ApiToken
+from urja.demo import testing
 from urja.reports import services
 from urja.reports.tests.test_accounting import P, net  # noqa: F401  (fixture)
 

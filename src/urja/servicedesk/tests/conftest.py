@@ -2,7 +2,7 @@
 
 import pytest
 
-from urja.core import testing
+from urja.demo import testing
 from urja.servicedesk import catalogue, clock
 
 

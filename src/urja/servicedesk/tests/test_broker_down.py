@@ -9,9 +9,10 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from urja.core import jobs, testing
+from urja.core import jobs
 from urja.core.models import ApiToken, DeferredTask
 from urja.core.tests.test_jobs import UNREACHABLE, broker
+from urja.demo import testing
 from urja.notifications.models import OutboxMessage
 from urja.servicedesk import catalogue
 

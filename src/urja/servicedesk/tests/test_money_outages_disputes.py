@@ -192,7 +192,7 @@ def test_smart_meter_disconnected_remotely_no_crew(sop, sd_account, cre):
 
 def test_prepaid_without_balance_no_crew(sop, offices, cre):
     payments = pytest.importorskip("urja.payments.models")
-    from urja.core import testing
+    from urja.demo import testing
 
     account = testing.domestic_account(offices["section1"], mobile="9437000222", is_prepaid=True)
     payments.PrepaidWallet.objects.create(account=account, supply="disconnected")

@@ -239,8 +239,8 @@ def test_catalogue_has_every_charter_row(sop):
 
 @pytest.mark.django_db(transaction=True)
 def test_outside_a_transaction_number_is_allocated_first_and_refusals_use_none(offices):
-    from urja.core import testing
     from urja.core.models import NumberSeries
+    from urja.demo import testing
 
     catalogue.load_file("servicedesk/oerc_sop.toml")
     cre = testing.staff_user("cre", offices["division1"])

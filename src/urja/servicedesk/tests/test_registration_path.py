@@ -9,9 +9,10 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from urja.core import ids, testing
+from urja.core import ids
 from urja.core.errors import DomainError, NotFound
 from urja.core.models import ApiToken, AuditEvent, NumberSeries
+from urja.demo import testing
 from urja.servicedesk import catalogue, services
 from urja.servicedesk.models import EscalationClock, RequestEvent, ServiceRequest
 

@@ -6,8 +6,8 @@ import json
 import pytest
 from django.test import Client
 
-from urja.core import testing
 from urja.core.errors import DomainError
+from urja.demo import testing
 from urja.servicedesk import services
 from urja.servicedesk.models import Outage, ServiceRequest
 

@@ -16,7 +16,7 @@ def test_no_lookups_by_name():
 
 
 def test_a_renamed_metering_service_fails_loudly(offices, monkeypatch):
-    from urja.core.testing import domestic_account
+    from urja.demo.testing import domestic_account
     from urja.metering import services as metering
 
     account = domestic_account(offices["section1"], mobile="9437000888")
@@ -26,7 +26,7 @@ def test_a_renamed_metering_service_fails_loudly(offices, monkeypatch):
 
 
 def test_a_renamed_wallet_service_fails_loudly(offices, monkeypatch):
-    from urja.core.testing import domestic_account
+    from urja.demo.testing import domestic_account
     from urja.payments import services as payments
 
     account = domestic_account(offices["section1"], mobile="9437000889", is_prepaid=True)

@@ -5,9 +5,9 @@ from datetime import timedelta
 import pytest
 from django.test import Client
 
-from urja.core import testing
 from urja.core.errors import Conflict, DomainError, NotFound
 from urja.core.models import ApiToken
+from urja.demo import testing
 from urja.servicedesk import catalogue, clock, services
 from urja.servicedesk.models import Feedback, ServiceRequest, SopSchedule
 

@@ -264,11 +264,11 @@ class Simulation:
     # ---- setup -------------------------------------------------------------------------
 
     def setup(self) -> None:
-        from urja.core.demo import DEMO_SERIES, build_organisation, ensure_staff
-        from urja.core.demo.consumers import Lookups, create_with_services, validated_profiles
-        from urja.core.demo.generator import ConsumerGenerator, Profile
-        from urja.core.demo.organisation import people_data
         from urja.core.services import allocate_numbers
+        from urja.demo import DEMO_SERIES, build_organisation, ensure_staff
+        from urja.demo.consumers import Lookups, create_with_services, validated_profiles
+        from urja.demo.generator import ConsumerGenerator, Profile
+        from urja.demo.organisation import people_data
         from urja.tariffs import services as tariffs
 
         rng = self.rng

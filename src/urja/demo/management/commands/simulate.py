@@ -20,7 +20,7 @@ class Command(BaseCommand):
     def handle(self, *args, months, consumers, seed, faults, keep_going, json_path, **options):
         import logging
 
-        from urja.core.demo.simulation import simulate
+        from urja.demo.simulation import simulate
 
         # thousands of eager task results and dev-channel messages would drown the monthly lines
         for name in (

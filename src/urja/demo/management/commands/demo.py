@@ -41,13 +41,13 @@ class Command(BaseCommand):
     ):
         import logging
 
-        from urja.core.demo import DEMO_SIMULATED, LOGINS, build
+        from urja.demo import DEMO_SIMULATED, LOGINS, build
 
         # thousands of eager task results and dev-channel messages would drown the demo's lines
         for name in ("celery", "urja.notifications", "urja.billing", "urja.metering", "urja.payments"):
             logging.getLogger(name).setLevel(logging.WARNING)
         logging.getLogger("urja.core.jobs").setLevel(logging.ERROR)
-        from urja.core.demo.staff import DEMO_PASSWORD
+        from urja.demo.staff import DEMO_PASSWORD
 
         if consumers < 0 or consumers >= 10_000_000:
             raise CommandError("--consumers must be between 0 and 9,999,999")

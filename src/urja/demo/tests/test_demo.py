@@ -12,12 +12,12 @@ from django.db import connection
 from django.test import Client
 
 from urja.core import ids
-from urja.core.demo import build, consumers, generator, run_hooks
-from urja.core.demo.staff import DEMO_PASSWORD, LOGINS
 from urja.core.models import AuditEvent, StaffProfile
 from urja.customers import rules
 from urja.customers.models import Account, AccountGroup, Consumer, Contact
 from urja.customers.services import _power_factor, kam_threshold_kw, validate_consumer_number, validate_load
+from urja.demo import build, consumers, generator, run_hooks
+from urja.demo.staff import DEMO_PASSWORD, LOGINS
 from urja.network.models import CareCentre, DistributionTransformer, Feeder, MiniGridSite, Office
 
 FAST_HASHER = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -219,7 +219,7 @@ def populate(*, accounts, staff, rng, site=None):
 
 @pytest.mark.django_db
 def test_hooks_are_called_once_with_the_contract_and_missing_apps_are_skipped(monkeypatch):
-    import urja.core.demo as demo
+    import urja.demo as demo
 
     monkeypatch.setattr(demo, "HOOKS", ("urja.core.tests.no_such_demo_module", __name__))
     CALLS.clear()
@@ -242,7 +242,7 @@ def test_hooks_are_called_once_with_the_contract_and_missing_apps_are_skipped(mo
 
 @pytest.mark.django_db
 def test_hook_failure_names_the_hook_and_rolls_back_its_work(monkeypatch):
-    import urja.core.demo as demo
+    import urja.demo as demo
 
     result = build(consumers=5, seed=1, hooks=False, stdout=quiet)
 
@@ -289,7 +289,7 @@ def test_demo_command_prints_the_logins_and_rejects_bad_sizes():
 def test_hook_arguments_follow_each_populate_signature():
     from collections.abc import Iterable
 
-    from urja.core.demo import hook_arguments
+    from urja.demo import hook_arguments
 
     cre, agent = object(), object()
     available = {"accounts": [1], "staff": {"cre": cre, "field_agent": agent, "agent": agent}, "rng": 1, "seed": 5}
@@ -318,7 +318,7 @@ def test_hook_arguments_follow_each_populate_signature():
 
 @pytest.mark.django_db
 def test_the_real_hooks_of_the_other_apps_run_on_a_small_demo():
-    import urja.core.demo as demo
+    import urja.demo as demo
 
     result = build(consumers=6, seed=11, strict_hooks=True, stdout=quiet)
     assert set(result.hooks) == set(demo.HOOKS)

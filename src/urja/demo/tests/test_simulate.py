@@ -14,8 +14,8 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from urja.core.demo.simulation import Checker, simulate
-from urja.core.demo.simulation.driver import last_complete_months
+from urja.demo.simulation import Checker, simulate
+from urja.demo.simulation.driver import last_complete_months
 
 # What CI runs on SQLite and on PostgreSQL (issue 10, part 6): 3 months × 300 consumers with faults.
 MONTHS, CONSUMERS = 3, 300

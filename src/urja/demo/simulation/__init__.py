@@ -1,6 +1,6 @@
 """`urja simulate`: months of a utility's life through the public services, checked by invariants.
 
-    from urja.core.demo.simulation import simulate
+    from urja.demo.simulation import simulate
     report = simulate(months=3, consumers=300, seed=1, faults=True)
     report.ok, report.violations, report.as_dict()
 

@@ -7,7 +7,7 @@ database is flushed at the end."""
 import pytest
 from django.core.management import call_command
 
-from urja.core.demo import build
+from urja.demo import build
 
 
 @pytest.fixture(scope="module")

@@ -66,7 +66,7 @@ class _Loader(threading.Thread):
     def run(self) -> None:
         import time
 
-        from urja.core.demo.consumers import copy_text
+        from urja.demo.consumers import copy_text
 
         conn = None
         try:
