@@ -611,3 +611,8 @@ def collections_sweep_status(request, job_id: int):
 from .bbps import router as bbps_router  # noqa: E402
 
 router.add_router("/bbps", bbps_router)
+
+# --- group payments (payments.group, issue 15.6) -------------------------------------------------------
+from .group_api import router as group_router  # noqa: E402
+
+router.add_router("/groups", group_router)

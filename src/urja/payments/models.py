@@ -474,3 +474,31 @@ class AdvanceInterestRun(models.Model):
 
     def __str__(self) -> str:
         return f"advance interest {self.period}"
+
+
+class GroupPayment(models.Model):
+    """One payment for an account group (issue 15.6: a government department or an industry with
+    many connections), spread over its connections' open items (payments.group). Each part is an
+    ordinary Payment under the key `G<id>:<consumer number>`; `spread` keeps the plan, so a replay
+    posts nothing twice and a half-posted one is finished with the same parts."""
+
+    group = models.ForeignKey("customers.AccountGroup", on_delete=models.PROTECT, related_name="payments")
+    channel = models.CharField(max_length=12, choices=PaymentChannel.choices)
+    method = models.CharField(max_length=12, choices=PaymentMethod.choices)
+    idempotency_key = models.CharField(max_length=100)
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    reference = models.CharField(max_length=64, blank=True, help_text="UTR / bank reference")
+    instrument_number = models.CharField(max_length=20, blank=True)
+    received_at = models.DateTimeField()
+    taken_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    # [{"consumer_number": "...", "account_id": 1, "amount": "12.34", "by_category": {...}}, ...]
+    spread = models.JSONField(default=list)
+    posted = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["channel", "idempotency_key"], name="one_group_payment_per_key")]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"group payment {self.pk} of {self.group_id}: {self.amount}"

@@ -3,7 +3,7 @@
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
-from . import views
+from . import group_views, views
 
 app_name = "payments"
 urlpatterns = [
@@ -25,6 +25,7 @@ urlpatterns = [
     path("imports/", views.imports, name="imports"),
     path("imports/<int:batch_id>/report.csv", views.import_report_csv, name="import_report"),
     path("prepaid/<str:consumer_number>/", views.prepaid, name="prepaid"),
+    path("groups/<int:group_id>/", group_views.group_payment, name="group_payment"),
 ]
 
 BACKOFFICE_NAV = [
