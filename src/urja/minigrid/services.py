@@ -1,13 +1,14 @@
 """The mini-grid site's services (seed 001, 2.2; issue 12 part 5, issue 15 part 7).
 
 Add a customer (per-site customer ID, deposit from the estimated monthly bill); package change
-(request → approve / reject → payment → now or next period → meter reprogrammed over MQTT with the
-ack tracked, retried by a periodic job); flag and deactivate customers past the site's credit limit;
-recharges at the site's counter; the water unit's day; appliance sales paid in instalments.
+(request → approve / reject → payment → now or next period → smart meter or load limiter
+reprogrammed over MQTT with the ack tracked, retried by a periodic job); flag and deactivate
+customers past the site's credit limit; recharges at the site's counter; the water unit's day;
+appliance sales paid in instalments.
 
 Money goes through payments (take_payment) and billing (ledger, deposits); meter commands through
-metering (send_command / retry_command); account status through customers. Nothing here writes
-their tables.
+metering (limiters.send_command for smart meters and load limiters alike, retry_command); account
+status through customers. Nothing here writes their tables.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from urja.core.services import allocate_numbers, record_audit
 from urja.core.states import transition
 from urja.customers import services as customers
 from urja.customers.models import Account, AccountStatus
+from urja.metering import limiters
 from urja.metering import services as metering
 from urja.metering.models import CommandStatus, MeterCommand
 from urja.network.models import MiniGridSite
@@ -421,8 +423,10 @@ def _paid(change: PackageChange) -> bool:
 
 
 def _send_round(change: PackageChange, *, actor=None, channel: str = "system") -> None:
+    """Both commands to the customer's smart meter or load limiter: one command path
+    (metering.limiters.send_command), tracked to the device's ack."""
     cfg = rules()["package_change"]
-    meter = _smart_meter(change.customer.account)
+    meter = limiters.programmable_meter(change.customer.account)
     package = package_of(change.customer.site, change.to_package)
     change.rounds += 1
     common = dict(
@@ -433,13 +437,13 @@ def _send_round(change: PackageChange, *, actor=None, channel: str = "system") -
         timeout_seconds=cfg["timeout_seconds"],
         max_attempts=cfg["max_attempts"],
     )
-    change.load_command = metering.send_command(
+    change.load_command = limiters.send_command(
         command="set_load_limit",
         params={"kw": str(Decimal(package["max_load_w"]) / 1000)},
         idempotency_key=f"minigrid:{change.number}:load:{change.rounds}",
         **common,
     )
-    change.hours_command = metering.send_command(
+    change.hours_command = limiters.send_command(
         command="set_supply_hours",
         params={"windows": command_windows(package)},
         idempotency_key=f"minigrid:{change.number}:hours:{change.rounds}",
@@ -460,9 +464,9 @@ def _put_in_force(change: PackageChange, *, actor=None, channel: str = "system")
 
 def advance(*, change: PackageChange, actor=None, channel: str = "system", today: date | None = None) -> PackageChange:
     """Steps 3–5, idempotent (called after each decision and by the periodic job): paid → from its
-    date → reprogram the meter (both commands acknowledged → the package is in force); a command
-    that failed or timed out for good is sent again as a fresh round, the request staying open.
-    A connection without a smart meter goes in force when paid (its load limiter is set by hand)."""
+    date → reprogram the smart meter or the load limiter over MQTT (both commands acknowledged → the
+    package is in force); a command that failed or timed out for good is sent again as a fresh round,
+    the request staying open. A connection with neither (nothing to program) goes in force when paid."""
     today = today or timezone.localdate()
     with transaction.atomic():
         change = (
@@ -482,7 +486,7 @@ def advance(*, change: PackageChange, actor=None, channel: str = "system", today
             return change
         if change.status in (ChangeStatus.APPROVED, ChangeStatus.SCHEDULED):
             _move(change, ChangeStatus.PROGRAMMING, actor=actor, channel=channel)
-            if _smart_meter(change.customer.account) is None:
+            if limiters.programmable_meter(change.customer.account) is None:
                 _put_in_force(change, actor=actor, channel=channel)
                 return change
             _send_round(change, actor=actor, channel=channel)

@@ -1,5 +1,6 @@
-"""Package change round trip against the real MQTT broker: command → ack → package in force; a
-silent meter times out and the request stays open and is retried."""
+"""Package change round trip against the real MQTT broker, for a smart meter and for a load limiter
+(no register: the same command path): command → ack → package in force; a silent device times out
+and the request stays open and is retried."""
 
 import os
 import time
@@ -23,10 +24,10 @@ if not mqtt.port_open(URL):
     pytestmark.append(pytest.mark.skip(reason=f"MQTT broker not reachable at {URL}"))
 
 
-@pytest.fixture
-def rig(customer):
+@pytest.fixture(params=["smart", "load_limiter"])
+def rig(request, customer):
     serial = f"MG{uuid.uuid4().hex[:10].upper()}"
-    meter = metering.register_meter(serial=serial, make="Genus", meter_type="smart", actor=None, channel="system")
+    meter = metering.register_meter(serial=serial, make="Genus", meter_type=request.param, actor=None, channel="system")
     metering.install_meter(
         account=customer.account,
         meter=meter,

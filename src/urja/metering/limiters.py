@@ -1,0 +1,136 @@
+"""Load limiters on the smart meters' command path (issue 12 part 5).
+
+A load limiter has no energy register but its controller takes a load limit and supply hours over
+MQTT like a smart meter (the mini-grid's per-customer limiter). It takes exactly those two commands
+— the package's watts and windows — and nothing else (no remote disconnect: a limiter is not a
+relay the utility switches for dues). Everything after the command is queued is the smart meters'
+own path: the gateway publishes it (`services.claim_commands`), the ack is recorded against the
+meter (`services.record_ack` sets `Meter.load_limit_kw` / `supply_hours`), a silent device times out
+and is retried (`services.sweep_command_timeouts`, `services.retry_command`).
+
+    send_command(command=, meter=|account=, params=, actor=, channel=, ...)  # smart meter or limiter
+    programmable_meter(account)  # the installed meter that takes package commands, or None
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import time
+from decimal import Decimal, InvalidOperation
+
+from django.db import transaction
+
+from urja.core.errors import Conflict, DomainError, NotFound
+from urja.core.services import record_audit
+from urja.customers.models import Account
+
+from . import services
+from .models import REGISTERLESS_TYPES, CommandKind, Installation, Meter, MeterCommand
+
+# What a load limiter's controller understands (the mini-grid package's limit and windows).
+LIMITER_COMMANDS = frozenset({CommandKind.SET_LOAD_LIMIT, CommandKind.SET_SUPPLY_HOURS})
+
+
+def takes(meter: Meter, command: str) -> bool:
+    """Can `meter` take `command` remotely: a smart meter any command, a load limiter its two."""
+    if meter.meter_type in services.meters_config()["commands"]["allowed_meter_types"]:
+        return True
+    return meter.meter_type in REGISTERLESS_TYPES and command in LIMITER_COMMANDS
+
+
+def programmable_meter(account: Account) -> Meter | None:
+    """The account's installed meter when it takes a load limit and supply hours (smart or limiter)."""
+    inst = services.current_installation(account)
+    if inst is not None and takes(inst.meter, CommandKind.SET_LOAD_LIMIT):
+        return inst.meter
+    return None
+
+
+def _params(command: str, params: dict) -> dict:
+    """The limiter's parameters, in the form the smart meters' commands carry them."""
+    if command == CommandKind.SET_LOAD_LIMIT:
+        try:
+            kw = Decimal(str(params.get("kw", "")).strip())
+        except InvalidOperation as exc:
+            raise DomainError("kw must be a number", code="invalid_command_params") from exc
+        if not kw.is_finite() or kw <= 0 or kw > 1000:
+            raise DomainError("load limit must be above zero", code="invalid_command_params")
+        return {"kw": str(kw)}
+    windows = params.get("windows")
+    if not isinstance(windows, list) or not windows:
+        raise DomainError('supply hours need "windows": [["18:00", "23:00"], ...]', code="invalid_command_params")
+    clean = []
+    for window in windows:
+        try:
+            a, b = (time.fromisoformat(str(x)) for x in window)
+        except (TypeError, ValueError) as exc:
+            raise DomainError(f"bad supply window {window!r}", code="invalid_command_params") from exc
+        clean.append([a.strftime("%H:%M"), b.strftime("%H:%M")])
+    return {"windows": clean}
+
+
+@transaction.atomic
+def send_command(
+    *,
+    command: str,
+    actor,
+    channel: str,
+    meter: Meter | None = None,
+    account: Account | None = None,
+    params: dict | None = None,
+    idempotency_key: str | None = None,
+    timeout_seconds: int | None = None,
+    max_attempts: int | None = None,
+) -> MeterCommand:
+    """Queue `command` for a smart meter (metering.services.send_command, unchanged) or a load
+    limiter (its two commands only): one MeterCommand on the one command path, tracked to its ack.
+    The same idempotency_key returns the same command."""
+    if meter is None:
+        if account is None:
+            raise DomainError("give a meter or an account", code="meter_required")
+        inst = services.current_installation(account)
+        if inst is None:
+            raise NotFound("the account has no meter installed", code="no_meter")
+        meter = inst.meter
+    kwargs = dict(
+        command=command, actor=actor, channel=channel, meter=meter, account=account, params=params,
+        idempotency_key=idempotency_key, timeout_seconds=timeout_seconds, max_attempts=max_attempts,
+    )  # fmt: skip
+    if meter.meter_type not in REGISTERLESS_TYPES:
+        return services.send_command(**kwargs)
+    if command not in LIMITER_COMMANDS:
+        raise DomainError(
+            f"load limiter {meter.serial} takes only a load limit and supply hours",
+            code="meter_not_smart",
+            details={"allowed": sorted(LIMITER_COMMANDS)},
+        )
+    if idempotency_key:
+        existing = MeterCommand.objects.filter(idempotency_key=idempotency_key).first()
+        if existing:
+            if existing.command != command:
+                raise Conflict("idempotency key already used for another command", code="idempotency_conflict")
+            return existing
+    if account is None:
+        inst = Installation.objects.filter(meter=meter, removed_at__isnull=True).select_related("account").first()
+        account = inst.account if inst else None
+    cfg = services.meters_config()["commands"]
+    cmd = MeterCommand.objects.create(
+        command_id=str(uuid.uuid4()),
+        meter=meter,
+        account=account,
+        command=command,
+        params=_params(command, params or {}),
+        idempotency_key=idempotency_key or None,
+        timeout_seconds=int(timeout_seconds or cfg["timeout_seconds"]),
+        max_attempts=int(max_attempts or cfg["max_attempts"]),
+        requested_by=actor if getattr(actor, "pk", None) else None,
+        channel=channel,
+    )
+    record_audit(
+        actor=actor,
+        channel=channel,
+        action="meter.command",
+        obj=cmd,
+        changes={"command": command, "meter": meter.serial, "params": cmd.params, "device": "load_limiter"},
+    )
+    return cmd
