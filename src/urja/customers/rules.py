@@ -86,3 +86,27 @@ def aadhaar_valid(raw: str) -> bool:
 def mask_aadhaar(raw: str) -> str:
     digits = raw.replace(" ", "").replace("-", "")
     return "XXXX XXXX " + digits[-4:]
+
+
+# First bytes of the file kinds a KYC document may be (data/customers/document_matrix.toml [upload]).
+FILE_SIGNATURES = {"pdf": (b"%PDF-",), "jpeg": (b"\xff\xd8\xff",), "png": (b"\x89PNG\r\n\x1a\n",)}
+
+
+def file_kind(head: bytes) -> str | None:
+    """'pdf', 'jpeg' or 'png' by the file's first bytes (its name and declared type are not trusted)."""
+    for kind, signatures in FILE_SIGNATURES.items():
+        if any(head.startswith(s) for s in signatures):
+            return kind
+    return None
+
+
+def file_problem(*, head: bytes, size: int, kinds: list[str], max_bytes: int) -> str | None:
+    """None when a document file of `size` bytes starting with `head` is acceptable; else why not."""
+    if size <= 0:
+        return "the file is empty"
+    if size > max_bytes:
+        return f"the file is {size / 1048576:.1f} MB; at most {max_bytes / 1048576:.0f} MB is accepted"
+    kind = file_kind(head)
+    if kind not in kinds:
+        return "only " + ", ".join(k.upper() for k in kinds) + " files are accepted"
+    return None

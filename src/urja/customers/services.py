@@ -139,6 +139,8 @@ def register_consumer(
     name = " ".join(name.split())
     if not name:
         raise DomainError("consumer name is required", code="name_required")
+    if kind not in Consumer.Kind.values:
+        raise DomainError("a consumer is a person or an organisation", code="invalid_consumer_kind")
     matrix = regdata.load("customers/document_matrix.toml")
     if applicant_type not in matrix["applicant_types"]:
         raise DomainError(
@@ -474,10 +476,23 @@ def required_documents(applicant_type: str) -> list[dict]:
     return [d for d in document_types().values() if applicant_type in d.get("required_for", [])]
 
 
-@transaction.atomic
-def add_kyc_document(
-    *, actor, channel: str, consumer: Consumer, document_code: str, proof_type: str = "", number: str = "", file=None
-) -> KycDocument:
+def upload_limits() -> tuple[list[str], int]:
+    """The file kinds and the size a KYC document may have (document matrix [upload])."""
+    upload = regdata.load("customers/document_matrix.toml").get("upload", {})
+    return list(upload.get("kinds", ["pdf", "jpeg", "png"])), int(upload.get("max_bytes", 5 * 1024 * 1024))
+
+
+def document_file_problem(file) -> str | None:
+    """None when `file` (an uploaded file) is a PDF, JPEG or PNG within the size limit; else why not."""
+    kinds, max_bytes = upload_limits()
+    file.seek(0)
+    head = file.read(16)
+    file.seek(0)
+    return rules.file_problem(head=head, size=file.size or 0, kinds=kinds, max_bytes=max_bytes)
+
+
+def _check_document(*, document_code: str, proof_type: str, number: str, file) -> str:
+    """Validate one KYC document against the matrix (nothing written); return the number masked."""
     types = document_types()
     if document_code not in types:
         raise DomainError(
@@ -488,20 +503,33 @@ def add_kyc_document(
         raise DomainError(
             f"{proof_type!r} is not accepted as {types[document_code]['name']}",
             code="proof_type_not_accepted",
-            details={"allowed": allowed_proofs},
+            details={"allowed": allowed_proofs, "document": document_code},
         )
-    masked = ""
+    if file:
+        problem = document_file_problem(file)
+        if problem:
+            raise DomainError(
+                f"{types[document_code]['name']}: {problem}", code="invalid_file", details={"document": document_code}
+            )
     if proof_type == "aadhaar":
         if not rules.aadhaar_valid(number):
             raise DomainError(
-                "Aadhaar number is not valid (12 digits with a Verhoeff check digit)", code="invalid_aadhaar"
+                "Aadhaar number is not valid (12 digits with a Verhoeff check digit)",
+                code="invalid_aadhaar",
+                details={"document": document_code},
             )
-        masked = rules.mask_aadhaar(number)
-        if not consumer.aadhaar_masked:
-            consumer.aadhaar_masked = masked
-            consumer.save(update_fields=["aadhaar_masked"])
-    elif number:
-        masked = ("X" * max(len(number) - 4, 0)) + number[-4:]
+        return rules.mask_aadhaar(number)
+    return ("X" * max(len(number) - 4, 0)) + number[-4:] if number else ""
+
+
+@transaction.atomic
+def add_kyc_document(
+    *, actor, channel: str, consumer: Consumer, document_code: str, proof_type: str = "", number: str = "", file=None
+) -> KycDocument:
+    masked = _check_document(document_code=document_code, proof_type=proof_type, number=number, file=file)
+    if proof_type == "aadhaar" and not consumer.aadhaar_masked:
+        consumer.aadhaar_masked = masked
+        consumer.save(update_fields=["aadhaar_masked"])
     document = KycDocument.objects.create(
         consumer=consumer, document_code=document_code, proof_type=proof_type, number_masked=masked, file=file or ""
     )
@@ -513,6 +541,89 @@ def add_kyc_document(
         changes={"document": document_code, "proof": proof_type, "number": masked},
     )
     return document
+
+
+@dataclass(frozen=True)
+class DocumentUpload:
+    """One line of the checklist as given: the document, which proof of its 'any of', its number, the file."""
+
+    document_code: str
+    proof_type: str = ""
+    number: str = ""
+    file: object = None
+
+
+def missing_documents(*, applicant_type: str, given: set[str] | list[str]) -> list[dict]:
+    """The documents the matrix requires of `applicant_type` (conditional ones excepted) not in `given`."""
+    return [d for d in required_documents(applicant_type) if not d.get("conditional") and d["code"] not in given]
+
+
+def consumer_missing_documents(*, consumer: Consumer) -> list[dict]:
+    """The required documents of the consumer's applicant type that are not on file."""
+    given = set(consumer.documents.values_list("document_code", flat=True))
+    return missing_documents(applicant_type=consumer.applicant_type, given=given)
+
+
+@transaction.atomic
+def register_consumer_with_documents(
+    *,
+    actor,
+    channel: str,
+    name: str,
+    applicant_type: str,
+    documents: list[DocumentUpload],
+    kind: str = Consumer.Kind.PERSON,
+    guardian_name: str = "",
+    aadhaar: str = "",
+    preferred_language: str = "en",
+    contacts: list[ContactInput] | None = None,
+) -> Consumer:
+    """Register a consumer with the KYC documents of the matrix's checklist for `applicant_type`:
+    every required document given (conditional ones when they apply), each typed by its proof and a
+    PDF, JPEG or PNG. Everything is checked before anything is written: a missing or wrong document
+    registers nothing."""
+    checklist = {d["code"] for d in required_documents(applicant_type)}
+    codes = [d.document_code for d in documents]
+    for code in codes:
+        if code not in checklist:
+            raise DomainError(
+                f"{code!r} is not on the checklist of a {applicant_type} applicant",
+                code="document_not_in_checklist",
+                details={"document": code, "allowed": sorted(checklist)},
+            )
+    if len(set(codes)) != len(codes):
+        raise DomainError("a document is given twice", code="duplicate_document")
+    missing = missing_documents(applicant_type=applicant_type, given=set(codes))
+    if missing:
+        raise DomainError(
+            "missing: " + "; ".join(d["name"] for d in missing),
+            code="documents_missing",
+            details={"missing": [d["code"] for d in missing]},
+        )
+    for doc in documents:
+        _check_document(document_code=doc.document_code, proof_type=doc.proof_type, number=doc.number, file=doc.file)
+    consumer = register_consumer(
+        actor=actor,
+        channel=channel,
+        name=name,
+        kind=kind,
+        applicant_type=applicant_type,
+        guardian_name=guardian_name,
+        aadhaar=aadhaar,
+        preferred_language=preferred_language,
+        contacts=contacts,
+    )
+    for doc in documents:
+        add_kyc_document(
+            actor=actor,
+            channel=channel,
+            consumer=consumer,
+            document_code=doc.document_code,
+            proof_type=doc.proof_type,
+            number=doc.number,
+            file=doc.file,
+        )
+    return consumer
 
 
 def _next_prefix(prefix: str) -> str:
