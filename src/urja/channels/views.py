@@ -5,10 +5,10 @@
     POST /webhooks/sms        SMS pull from the gateway: from, text (and id), X-Urja-Gateway-Token checked
     POST /webhooks/ping       a trivial view (no database): the whatsapp_webhook benchmark's reference
 
-The WhatsApp webhook only checks, stores (one INSERT per message, unique by message id) and answers
-200; the reply is worked out by the queued job channels.tasks.handle_inbound (Meta retries a webhook
-that takes long, so the request does no per-message work a job does better). The SMS webhook answers
-in the request: the gateway shows the reply to its operator.
+Both webhooks only check (signature / token), store (one INSERT per message, unique by message id)
+and answer 2xx; the reply is worked out by the job channels.tasks.handle_inbound queued on commit
+(Meta retries a webhook that takes long, and an SMS gateway times out, so the request does no
+per-message work a job does better) and goes out through the notifications outbox.
 
 Errors answer {code, message, details}. A bad or missing signature/token answers 401 and nothing is
 read; a redelivered message id answers 200 and changes nothing.
@@ -18,7 +18,6 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, datetime
-from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -26,6 +25,7 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from urja.core import jobs
 from urja.core.errors import DomainError
 
 from . import tasks
@@ -65,22 +65,32 @@ def whatsapp(request):
     try:
         inbound = [_whatsapp_inbound(m) for value in changes for m in value.get("messages", []) or []]
         statuses = [s for value in changes for s in value.get("statuses", []) or []]
-        with transaction.atomic():
-            for item in inbound:
-                stored = bot.accept(item)  # one INSERT; a redelivered id stores nothing
-                if stored is None:
-                    counts["replayed"] += 1
-                    continue
+        for item in inbound:
+            if _store_and_queue(item):
                 counts["received"] += 1
-                # answered by the queued job once this commits (inline when no broker is configured)
-                transaction.on_commit(partial(tasks.handle_inbound.delay, stored.pk))
-            for status in statuses:
-                counts["statuses"] += _whatsapp_status(status)
+            else:
+                counts["replayed"] += 1
+        if statuses:
+            with transaction.atomic():
+                for status in statuses:
+                    counts["statuses"] += _whatsapp_status(status)
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         return _error(400, "malformed_body", f"the notification lacks a field: {exc}")
     except DomainError as exc:
         return _error(exc.status, exc.code, exc.message)
     return JsonResponse(counts)
+
+
+def _store_and_queue(item: bot.Inbound) -> bool:
+    """Store one message (one INSERT, no transaction of its own) and queue its answer once that is
+    committed; False for a redelivered message id (nothing stored, nothing queued). The job goes
+    through core.jobs: a refusing broker defers it (still answered 2xx), and in the embedded default
+    it runs in the background worker thread, not in this request."""
+    stored = bot.accept(item)
+    if stored is None:
+        return False
+    jobs.enqueue_background(tasks.handle_inbound, stored.pk)
+    return True
 
 
 def _whatsapp_inbound(message: dict) -> bot.Inbound:
@@ -138,12 +148,12 @@ def sms(request):
         or hashlib.sha256(f"{sender}|{text}|{datetime.now(tz=UTC):%Y%m%d%H%M}".encode()).hexdigest()[:40]
     )
     try:
-        outcome = bot.receive(bot.Inbound(channel="sms", message_id=message_id, sender=sender, text=text))
+        queued = _store_and_queue(bot.Inbound(channel="sms", message_id=message_id, sender=sender, text=text))
     except DomainError as exc:  # not a mobile number
         return _error(400, exc.code, exc.message)
-    if outcome is None:
+    if not queued:
         return JsonResponse({"replayed": True})
-    return JsonResponse({"replayed": False, "intent": outcome.intent, "reply": outcome.reply})
+    return JsonResponse({"replayed": False, "id": message_id, "queued": True})
 
 
 def ebill(request, token: str):

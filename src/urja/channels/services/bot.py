@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.core import signing
-from django.db import IntegrityError, transaction
+from django.db import connections, transaction
 from django.template import Context, Template
 from django.urls import reverse
 from django.utils import timezone
@@ -173,32 +173,52 @@ def parse(text: str, *, channel: str) -> tuple[str, str, str | None]:
 
 
 def accept(inbound: Inbound) -> InboundMessage | None:
-    """Store one inbound message (one INSERT); None when this message id was stored before (a
-    redelivery: nothing changes). The answer is worked out by `handle`, in the request (SMS) or in
-    the queued job (WhatsApp: channels.tasks.handle_inbound)."""
+    """Store one inbound message; None when this message id was stored before (a redelivery: nothing
+    changes). One statement — INSERT … ON CONFLICT (channel, message_id) DO NOTHING RETURNING id, on
+    PostgreSQL and SQLite alike — so the webhook makes a single round trip per message, needs no
+    transaction or savepoint of its own and never aborts the caller's. The answer is worked out by
+    `handle`, in the queued job channels.tasks.handle_inbound."""
     try:  # a national number from the SMS gateway, or WhatsApp's wa_id (country code, no plus)
         sender = identity.normalise_mobile(inbound.sender)
     except DomainError:
         sender = identity.normalise_mobile("+" + inbound.sender.strip().lstrip("+"))
-    try:
-        with transaction.atomic():
-            return InboundMessage.objects.create(
-                channel=inbound.channel,
-                message_id=inbound.message_id[:128],
-                sender=sender,
-                kind=inbound.kind[:20],
-                text=inbound.text[:4096],
-                payload=inbound.payload,
-                received_at=inbound.at or timezone.now(),
-            )
-    except IntegrityError:
-        if InboundMessage.objects.filter(channel=inbound.channel, message_id=inbound.message_id[:128]).exists():
-            return None
-        raise
+    values = {
+        "channel": inbound.channel,
+        "message_id": inbound.message_id[:128],
+        "sender": sender,
+        "kind": inbound.kind[:20],
+        "text": inbound.text[:4096],
+        "payload": inbound.payload,
+        "intent": "",
+        "reply": "",
+        "received_at": inbound.at or timezone.now(),
+    }
+    pk = _insert_once(values)
+    return None if pk is None else InboundMessage(pk=pk, **values)
+
+
+def _insert_once(values: dict) -> int | None:
+    meta = InboundMessage._meta
+    connection = connections[InboundMessage.objects.db]
+    quote = connection.ops.quote_name
+    columns, params = [], []
+    for name, value in values.items():
+        field = meta.get_field(name)
+        columns.append(quote(field.column))
+        params.append(field.get_db_prep_save(value, connection))
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"ON CONFLICT ({quote('channel')}, {quote('message_id')}) DO NOTHING RETURNING {quote(meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def receive(inbound: Inbound) -> Outcome | None:
-    """Store and answer one inbound message; None when this message id was handled before."""
+    """Store and answer one inbound message at once (the demo, the simulation, tests); None when this
+    message id was handled before. The webhooks store and queue instead (`accept` + the job)."""
     message = accept(inbound)
     return None if message is None else handle(message_pk=message.pk, reply_id=inbound.reply_id)
 

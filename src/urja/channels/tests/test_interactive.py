@@ -18,7 +18,17 @@ from urja.billing.models import Bill
 from urja.billing.tests.conftest import metered_account, steady
 from urja.channels.models import InboundMessage
 from urja.channels.services import bot
-from urja.channels.tests.test_webhooks import MOBILE, billed, last_reply, list_reply, notification, post, secrets, text
+from urja.channels.tests.test_webhooks import (
+    MOBILE,
+    billed,
+    last_reply,
+    list_reply,
+    notification,
+    post,
+    secrets,
+    sms,
+    text,
+)
 from urja.notifications.channels import HttpSmsChannel, PermanentFailure, WhatsAppCloudChannel, dlt_registration
 from urja.notifications.models import OutboxMessage
 from urja.servicedesk.models import ServiceRequest
@@ -214,13 +224,12 @@ def test_sms_sender_passes_the_dlt_ids_and_refuses_an_unregistered_text():
 
 
 def test_sms_pull_reply_carries_the_dlt_id_of_the_reply_it_is(client, billed):
-    headers = {"HTTP_X_URJA_GATEWAY_TOKEN": "sms-token"}
-    client.post("/webhooks/sms", {"from": "9437012345", "text": "BILL", "id": "sms-dlt-1"}, **headers)
+    sms(client, **{"from": "9437012345", "text": "BILL", "id": "sms-dlt-1"})  # the queued answer run on commit
     reply = last_reply("+919437012345")
     assert reply.payload["dlt_template_id"] == dlt_registration()["bot"]["bill"]["en"]
     assert (
         HttpSmsChannel(url="http://gw.invalid", token="", sender="X", timeout=1).payload(reply)["dlt_template_id"]
         == reply.payload["dlt_template_id"]
     )
-    client.post("/webhooks/sms", {"from": "9437012345", "text": "ZZZ", "id": "sms-dlt-2"}, **headers)
+    sms(client, **{"from": "9437012345", "text": "ZZZ", "id": "sms-dlt-2"})
     assert last_reply("+919437012345").payload["dlt_template_id"] == dlt_registration()["bot"]["unknown"]["en"]

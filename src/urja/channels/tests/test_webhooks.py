@@ -219,22 +219,49 @@ def test_delivery_and_read_statuses_update_the_outbox(client, billed):
     assert reply.delivery_status == "read"
 
 
+def sms(client, **data):
+    """The gateway's POST; the answer is the queued job's (run on commit: no broker in tests)."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return client.post("/webhooks/sms", data, HTTP_X_URJA_GATEWAY_TOKEN="sms-token")
+
+
+def answered(message_id: str) -> InboundMessage:
+    return InboundMessage.objects.get(channel="sms", message_id=message_id)
+
+
 def test_sms_pull(client, billed):
-    headers = {"HTTP_X_URJA_GATEWAY_TOKEN": "sms-token"}
     assert client.post("/webhooks/sms", {"from": "9437012345", "text": "BILL"}).status_code == 401
-    response = client.post("/webhooks/sms", {"from": "9437012345", "text": "BILL", "id": "sms-1"}, **headers)
-    assert response.status_code == 200 and response.json()["intent"] == "bill"
+    response = sms(client, **{"from": "9437012345", "text": "BILL", "id": "sms-1"})
+    assert response.status_code == 200 and response.json() == {"replayed": False, "id": "sms-1", "queued": True}
+    assert answered("sms-1").intent == "bill"
     reply = last_reply("+919437012345")
     assert reply.channel == "sms" and Bill.objects.get(account=billed).bill_number in reply.body
-    again = client.post("/webhooks/sms", {"from": "9437012345", "text": "BILL", "id": "sms-1"}, **headers)
+    again = sms(client, **{"from": "9437012345", "text": "BILL", "id": "sms-1"})
     assert again.json() == {"replayed": True}
-    hindi = client.post("/webhooks/sms", {"from": "9437012345", "text": "बिल", "id": "sms-2"}, **headers)
-    assert hindi.json()["intent"] == "bill"
-    unknown = client.post("/webhooks/sms", {"from": "9437012345", "text": "FOO 1", "id": "sms-3"}, **headers)
-    assert unknown.json()["intent"] == "unknown"
-    help_ = client.post("/webhooks/sms", {"from": "9437012345", "text": "HELP", "id": "sms-4"}, **headers)
-    assert "NOPOWER" in help_.json()["reply"]
-    bad = client.post("/webhooks/sms", {"from": "12", "text": "BILL"}, **headers)
-    assert bad.status_code == 400
-    pay = client.post("/webhooks/sms", {"from": "9437012345", "text": "PAY", "id": "sms-5"}, **headers)
-    assert "upi://pay?" in pay.json()["reply"]
+    assert OutboxMessage.objects.filter(event="channel.reply", to="+919437012345").count() == 1
+    sms(client, **{"from": "9437012345", "text": "बिल", "id": "sms-2"})
+    assert answered("sms-2").intent == "bill"
+    sms(client, **{"from": "9437012345", "text": "FOO 1", "id": "sms-3"})
+    assert answered("sms-3").intent == "unknown"
+    sms(client, **{"from": "9437012345", "text": "HELP", "id": "sms-4"})
+    assert "NOPOWER" in answered("sms-4").reply and "NOPOWER" in last_reply("+919437012345").body
+    stored = InboundMessage.objects.count()
+    bad = sms(client, **{"from": "12", "text": "BILL"})
+    assert bad.status_code == 400 and bad.json()["code"] and InboundMessage.objects.count() == stored
+    sms(client, **{"from": "9437012345", "text": "PAY", "id": "sms-5"})
+    assert "upi://pay?" in answered("sms-5").reply
+
+
+def test_sms_webhook_answers_before_the_conversation_runs(client, billed):
+    """The request stores and queues; until the job runs nothing is answered (no reply, no intent)."""
+    before = OutboxMessage.objects.filter(event="channel.reply").count()
+    response = client.post("/webhooks/sms", {"from": "9437012345", "text": "BILL", "id": "sms-q"},
+                           HTTP_X_URJA_GATEWAY_TOKEN="sms-token")  # fmt: skip
+    assert response.status_code == 200 and response.json()["queued"] is True
+    stored = answered("sms-q")
+    assert stored.intent == "" and OutboxMessage.objects.filter(event="channel.reply").count() == before
+    from urja.channels import tasks
+
+    assert tasks.handle_inbound(stored.pk) == "bill"
+    assert tasks.handle_inbound(stored.pk) == "skipped"  # answered once
+    assert OutboxMessage.objects.filter(event="channel.reply").count() == before + 1
