@@ -47,6 +47,7 @@ from urja.core.calendars import IST
 from urja.core.errors import DomainError
 
 from .clock import SimClock, simulated_time
+from .features import BBPS_PER, Features
 from .invariants import Checker, Violation
 
 log = logging.getLogger("urja.simulate")
@@ -88,6 +89,13 @@ class MonthStats:
     prepaid_charged: int = 0
     closed_late: int = 0
     reconnections: int = 0
+    applications: int = 0
+    energized: int = 0
+    rejected: int = 0
+    bbps: int = 0
+    outages: int = 0
+    mg_recharges: int = 0
+    mg_changes: int = 0
     violations: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -97,7 +105,9 @@ class MonthStats:
             f"{self.month}: bills {self.bills}, statements {self.statements}, payments {self.payments}, "
             f"readings {self.readings} ({self.reviewed} reviewed), exceptions {self.exceptions}, "
             f"suspense {self.suspense}, requests {self.requests} ({self.closed_late} late), "
-            f"violations {self.violations} ({self.seconds:.1f}s)"
+            f"applications {self.applications} ({self.energized} energized, {self.rejected} rejected), "
+            f"BBPS {self.bbps}, outages {self.outages}, mini-grid recharges {self.mg_recharges} "
+            f"changes {self.mg_changes}, violations {self.violations} ({self.seconds:.1f}s)"
         )
 
 
@@ -134,6 +144,13 @@ class SimulationReport:
             "closed_late",
             "reconnections",
             "prepaid_charged",
+            "applications",
+            "energized",
+            "rejected",
+            "bbps",
+            "outages",
+            "mg_recharges",
+            "mg_changes",
         )
         return {k: sum(getattr(m, k) for m in self.per_month) for k in keys}
 
@@ -179,6 +196,7 @@ class Connection:
     payer: str  # prompt | late | partial | advance | never
     channel: str  # counter | cheque | field_agent | online | upi | bank
     closed: bool = False
+    since: datetime | None = None  # a new connection: energized at
 
 
 def last_complete_months(today: date, n: int) -> list[tuple[int, int]]:
@@ -203,7 +221,7 @@ def next_month(y: int, m: int) -> tuple[int, int]:
     return (y, m + 1) if m < 12 else (y + 1, 1)
 
 
-class Simulation:
+class Simulation(Features):
     def __init__(
         self,
         *,
@@ -316,6 +334,7 @@ class Simulation:
         )
         self._meters(accounts)
         self._tariff_changes()
+        self.setup_features()
 
     def _tariff_changes(self) -> None:
         """Say whether a tariff order changes inside the simulated window (a period billed on two
@@ -444,6 +463,8 @@ class Simulation:
                 kind = meter.kind
                 if kind == "smart_prepaid":
                     continue  # its daily midnight registers (prepaid_days) are its readings
+                if conn.since is not None and at <= conn.since:
+                    continue  # connected after this cycle's read day: read from next month
                 if kind == "smart":
                     smart.append((conn, at))
                     continue
@@ -834,6 +855,7 @@ class Simulation:
             plan.append((day, rng.random(), conn, bill, on_time))
         plan.sort(key=lambda p: (p[0], p[1]))
         per_channel: Counter = Counter()
+        bbps_left = max(2, self.n_consumers // BBPS_PER)
         for day, when, conn, bill, on_time in plan:
             # a moment in the day's office hours (the plan is sorted by it): the clock is set, never
             # pushed by a tick per payment (thousands of ticks would carry it weeks past the day)
@@ -845,6 +867,17 @@ class Simulation:
             channel = conn.channel
             if channel == "field_agent" and account.section_id != self.agent.staff.office_id:
                 channel = "counter"
+            if channel == "online" and bbps_left > 0:  # through a BBPS agent (bill fetch, then payment)
+                bbps_left -= 1
+                try:
+                    if self.bbps_payment(
+                        conn=conn, bill=bill, amount=(owed / 2).quantize(Decimal("0.01")), on_time=on_time,
+                        key=f"{y}{m:02d}",
+                    ):  # fmt: skip
+                        stats.payments += 1
+                except DomainError as exc:
+                    self.note(f"BBPS payment refused ({exc.code}: {exc.message}) for {account.consumer_number}")
+                continue
             per_channel[channel] += 1
             if per_channel[channel] > PAYMENT_DETAIL:
                 channel = "bank"  # through the aggregator's settlement file
@@ -1128,7 +1161,7 @@ class Simulation:
         (the simulation lives a day's other events in phases, not hour by hour)."""
         from urja.payments import services as pay
 
-        pre = [c for c in self.connections if c.meter.kind == "smart_prepaid" and not c.closed]
+        pre = [c for c in self.connections + self.mg if c.meter.kind == "smart_prepaid" and not c.closed]
         if not pre:
             return
         days = calendar.monthrange(y, m)[1]
@@ -1498,18 +1531,23 @@ class Simulation:
                 t0 = time.perf_counter()
                 self.stats = MonthStats(month=f"{y}-{m:02d}")
                 for phase in (
+                    self.energize_paid,
+                    self.outages,
                     self.deposits,
                     self.readings,
                     self.prepaid,
+                    self.minigrid,
                     self.complaints,
                     self.payments,
                     self.corrections,
+                    self.connections_phase,
                     self.collections,
                     self.reconnection,
                     self.prepaid_days,
                     self.deposit_review,
                     self.review_queue,
                     self.bill_runs,
+                    self.energy_accounting,
                 ):
                     t_phase = time.perf_counter()
                     phase(y, m)

@@ -12,7 +12,7 @@ import random
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 
 from django.db.models import DecimalField, Exists, F, OuterRef, Q, Subquery, Sum, Value
@@ -49,6 +49,8 @@ class Scope:
     entry_after: int = 0
     audit_after: int = 0
     rng: random.Random | None = None
+    # what the driver saw as it went (BBPS fetches, periods recomputed): {kind: [value, ...]}
+    observations: dict = field(default_factory=dict)
 
 
 def _money(field: str = "amount"):
@@ -614,6 +616,459 @@ def bad_input_landed(scope: Scope, expected: Iterable[dict] = ()) -> list[Violat
     ]
 
 
+# ---- new connections -----------------------------------------------------------------------------
+
+
+def _local_day(moment):
+    from django.utils import timezone
+
+    return timezone.localdate(moment)
+
+
+def demand_notes_paid_once(scope: Scope) -> list[Violation]:
+    """A paid demand note is paid exactly once: the payments on its account up to the energization
+    (net of reversals) sum to the note's total — a replayed payment would make it twice."""
+    from django.utils import timezone
+
+    from urja.billing.models import EntryType, LedgerEntry
+    from urja.connections.models import DemandNote
+
+    out = []
+    notes = DemandNote.objects.filter(status="paid").exclude(application__status__in=["rejected", "withdrawn"])
+    for note in notes.select_related("application__account"):
+        app = note.application
+        if app.account_id is None:
+            out.append(Violation("dn_paid_once", scope.month, "", f"demand note {note.number} paid without an account"))
+            continue
+        until = app.energized_at or timezone.now()
+        paid = LedgerEntry.objects.filter(account_id=app.account_id, posted_at__lte=until).filter(
+            Q(entry_type=EntryType.PAYMENT) | Q(entry_type=EntryType.REVERSAL, reverses__entry_type=EntryType.PAYMENT)
+        )
+        total = -_paise(paid.aggregate(s=_money())["s"])
+        if total != note.total:
+            out.append(
+                Violation(
+                    "dn_paid_once",
+                    scope.month,
+                    app.account.consumer_number,
+                    f"demand note {note.number} of {note.total}: payments on its account up to the "
+                    f"energization sum to {total}",
+                )
+            )
+    return out
+
+
+def energized_account_and_deposit(scope: Scope) -> list[Violation]:
+    """Every energized application has exactly one account (opened for it, active since the
+    energization day, its meter installed) and the demand note's deposit held once."""
+    from urja.billing.models import EntryType, LedgerEntry
+    from urja.connections.models import Application
+    from urja.customers.models import Account
+    from urja.metering.models import Installation
+
+    out = []
+    for app in Application.objects.filter(status="energized").select_related("account", "demand_note"):
+        cn = app.account.consumer_number if app.account_id else ""
+
+        def bad(detail: str, cn=cn, app=app) -> None:
+            out.append(Violation("energized_account", scope.month, cn, f"application {app.number}: {detail}"))
+
+        if app.account_id is None:
+            bad("energized without an account")
+            continue
+        opened = Account.objects.filter(
+            consumer_id=app.consumer_id, created_at__gte=app.registered_at, created_at__lte=app.energized_at
+        ).exclude(pk__in=Application.objects.exclude(pk=app.pk).exclude(account=None).values("account_id"))
+        if list(opened.values_list("pk", flat=True)) != [app.account_id]:
+            bad(f"accounts opened for it: {sorted(opened.values_list('consumer_number', flat=True))}")
+        if app.account.status == "pending" or app.account.connected_on != _local_day(app.energized_at):
+            bad(f"account {app.account.status}, connected on {app.account.connected_on}, energized {app.energized_at}")
+        if not Installation.objects.filter(account_id=app.account_id, installed_at__lte=app.energized_at).exists():
+            bad("no meter installed on its account")
+        deposits = LedgerEntry.objects.filter(
+            account_id=app.account_id, entry_type=EntryType.DEPOSIT, posted_at__lte=app.energized_at
+        ).exclude(reversals__isnull=False)
+        amounts = sorted(deposits.values_list("amount", flat=True))
+        note = getattr(app, "demand_note", None)
+        if note is None or amounts != [note.deposit]:
+            bad(f"deposit entries {amounts}, the demand note's deposit {note.deposit if note else None}")
+    return out
+
+
+def no_bill_before_energization(scope: Scope) -> list[Violation]:
+    """An application's account is billed only once energized: no bill for it before (or without)
+    the energization, none for a period that ended before the connection day."""
+    from urja.billing.models import Bill
+    from urja.connections.models import Application
+
+    apps = {
+        a.account_id: a
+        for a in Application.objects.exclude(account=None).only("account_id", "number", "status", "energized_at")
+    }
+    out = []
+    rows = Bill.objects.filter(pk__gt=scope.bill_after, account_id__in=list(apps)).values_list(
+        "account_id", "account__consumer_number", "bill_number", "period_start", "period_end", "created_at"
+    )
+    for account_id, cn, number, start, end, created in rows:
+        app = apps[account_id]
+        if app.energized_at is None:
+            detail = f"bill {number} for application {app.number}, which is {app.status} (not energized)"
+        elif created < app.energized_at or end < _local_day(app.energized_at):
+            detail = f"bill {number} ({start} – {end}, made {created}) before the energization of {app.energized_at}"
+        else:
+            continue
+        out.append(Violation("no_bill_before_energization", scope.month, cn, detail))
+    return out
+
+
+# ---- BBPS ----------------------------------------------------------------------------------------------
+
+
+def bbps_once_per_reference(scope: Scope) -> list[Violation]:
+    """One payment per BBPS reference (a replay returns the first)."""
+    from django.db.models import Count
+
+    from urja.payments.models import Payment
+
+    rows = (
+        Payment.objects.filter(reference__startswith="BBPS ")
+        .values("reference")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+        .values_list("reference", "n")
+    )
+    out = []
+    for reference, n in rows:
+        cns = sorted(set(Payment.objects.filter(reference=reference).values_list("consumer_number", flat=True)))
+        out.append(
+            Violation("bbps_once_per_reference", scope.month, cns[0] if cns else "", f"{reference}: {n} payments")
+        )
+    return out
+
+
+def bbps_fetch_matches_bill(scope: Scope) -> list[Violation]:
+    """What BBPS fetched is the account's latest bill and what it owed at that moment: the amount is
+    the ledger's balance then and, with nothing paid since the bill, the bill's net payable."""
+    from datetime import datetime
+
+    from urja.billing.models import Bill, EntryType, LedgerEntry
+
+    out = []
+    for seen in scope.observations.get("bbps_fetch", []):
+        at = datetime.fromisoformat(seen["at"])
+        cn = seen["consumer_number"]
+        bill = Bill.objects.filter(bill_number=seen["bill_number"], account_id=seen["account_id"]).first()
+        latest = (
+            Bill.objects.filter(account_id=seen["account_id"], created_at__lte=at)
+            .order_by("-period_start", "-id")
+            .first()
+        )
+        if bill is None or latest is None or bill.pk != latest.pk:
+            out.append(
+                Violation(
+                    "bbps_fetch_matches_bill",
+                    scope.month,
+                    cn,
+                    f"fetched bill {seen['bill_number']}; the latest bill then was "
+                    f"{latest.bill_number if latest else 'none'}",
+                )
+            )
+            continue
+        entries = LedgerEntry.objects.filter(account_id=seen["account_id"], posted_at__lte=at)
+        owed = max(_paise(entries.aggregate(s=_money())["s"]), ZERO)
+        fetched = Decimal(seen["bill_amount"])
+        since = entries.filter(posted_at__gte=bill.created_at).exclude(entry_type=EntryType.BILL_CHARGE)
+        problems = []
+        if fetched != owed:
+            problems.append(f"fetched {fetched}, the ledger owed {owed}")
+        if not since.exists() and fetched != max(bill.net_payable, ZERO):
+            problems.append(f"nothing paid since the bill, whose net payable is {bill.net_payable}")
+        if Decimal(seen["late_payment_amount"]) != min(max(bill.net_payable, ZERO), owed):
+            problems.append(f"late amount {seen['late_payment_amount']} ≠ min(net payable {bill.net_payable}, owed)")
+        if problems:
+            out.append(
+                Violation(
+                    "bbps_fetch_matches_bill", scope.month, cn, f"bill {bill.bill_number}: " + "; ".join(problems)
+                )
+            )
+    return out
+
+
+# ---- outages -------------------------------------------------------------------------------------------
+
+
+def outage_compensated_once(scope: Scope) -> list[Violation]:
+    """Every consumer supplied on a DT (feeder) of a restored detected outage is compensated exactly
+    once when the restoration was late for them: one ledger credit per (outage, account), equal to
+    its award; none to an account off the outage's DT or opened after it started. (The credit is in
+    the arrears of the account's next bill: arrears_equal_ledger.)"""
+    from datetime import timedelta
+
+    from django.db.models import Count
+
+    from urja.billing.models import EntryType, LedgerEntry
+    from urja.core import regdata
+    from urja.customers.models import Account
+    from urja.reports.models import DetectedOutage, OutageAward
+    from urja.servicedesk import catalogue, sla
+    from urja.servicedesk import compensation as comp
+    from urja.servicedesk.models import CompensationAward
+
+    out = []
+    done = DetectedOutage.objects.filter(outage__status="restored", outage__restored_at__isnull=False)
+    if not done.exists():
+        return out
+    schedule = catalogue.active_schedule()
+    cfg = regdata.load("reports/energy.toml").get("outage_compensation", {})
+    for detection in done.select_related("outage"):
+        outage = detection.outage
+        where = Q(transformer_id=outage.transformer_id) if outage.transformer_id else Q(feeder_id=outage.feeder_id)
+        entries = LedgerEntry.objects.filter(
+            entry_type=EntryType.COMPENSATION, reference_type="outage", reference_id=str(outage.pk)
+        ).exclude(reversals__isnull=False)
+        twice = entries.values("account_id").annotate(n=Count("id")).filter(n__gt=1).values_list("account_id", "n")
+        for account_id, n in twice:
+            cn = Account.objects.filter(pk=account_id).values_list("consumer_number", flat=True).first() or ""
+            out.append(
+                Violation("outage_compensated_once", scope.month, cn, f"outage {outage.number}: credited {n} times")
+            )
+        credited = dict(entries.values_list("account_id", "amount"))
+        awards = dict(OutageAward.objects.filter(outage=outage).values_list("account_id", "amount"))
+        for account_id in set(credited) | set(awards):
+            if (
+                credited.get(account_id) is None
+                or awards.get(account_id) is None
+                or (-credited[account_id] != awards[account_id])
+            ):
+                cn = Account.objects.filter(pk=account_id).values_list("consumer_number", flat=True).first() or ""
+                out.append(
+                    Violation(
+                        "outage_compensated_once",
+                        scope.month,
+                        cn,
+                        f"outage {outage.number}: award {awards.get(account_id)}, ledger credit "
+                        f"{credited.get(account_id)}",
+                    )
+                )
+        subtype = (
+            cfg.get("feeder_subtype", "line_breakdown")
+            if outage.transformer_id is None
+            else cfg.get("dt_subtype", "no_power_supply")
+        )
+        rt = catalogue.find_type(type_code="no_power_supply", subtype_code=subtype, schedule=schedule)
+        rule = schedule.document.get("compensation", {}).get(rt.compensation_key)
+        rule = comp.for_subtype(rule, subtype) if rule else None
+        per = "hour" if rule and rule["basis"] == "per_hour" else "day"
+        by_request: dict[int, Decimal] = defaultdict(Decimal)
+        for account_id, amount in CompensationAward.objects.filter(request__outage=outage).values_list(
+            "account_id", "amount"
+        ):
+            by_request[account_id] += amount
+        supplied = Account.objects.filter(where, created_at__lt=outage.starts_at).exclude(
+            status__in=["pending", "perm_disconnected"]
+        )
+        many = outage.affected_accounts >= int(
+            (schedule.document.get("settings") or {}).get("many_affected_threshold", 50)
+        )
+        for account in supplied.only("pk", "consumer_number", "area", "supply_type"):
+            if account.pk in awards or rule is None:
+                continue
+            due = outage.starts_at + timedelta(hours=rt.timeline_value(account.area))
+            late = sla.units_late(due=due, closed_at=outage.restored_at, per=per)
+            owed = comp.compute(
+                rule, units_late=late, supply_class=comp.supply_class_of(account.supply_type), many_affected=many
+            ).amount - by_request.get(account.pk, Decimal(0))
+            if owed > 0:
+                out.append(
+                    Violation(
+                        "outage_compensated_once",
+                        scope.month,
+                        account.consumer_number,
+                        f"outage {outage.number} ({outage.starts_at:%Y-%m-%d %H:%M} – {outage.restored_at:%H:%M}, "
+                        f"{late} {per}(s) late): no compensation; {owed} owed",
+                    )
+                )
+        off = set(awards) - set(Account.objects.filter(where).values_list("pk", flat=True))
+        for account_id in off:
+            cn = Account.objects.filter(pk=account_id).values_list("consumer_number", flat=True).first() or ""
+            out.append(
+                Violation("outage_compensated_once", scope.month, cn, f"outage {outage.number}: award off its area")
+            )
+    return out
+
+
+# ---- energy accounting ---------------------------------------------------------------------------------
+
+
+def energy_accounting_adds_up(scope: Scope) -> list[Violation]:
+    """For each period recomputed: every DT's billed energy and amount are its accounts' bills; a
+    feeder's are its DTs' plus its accounts without a DT; an office's are its child offices' plus its
+    own accounts'; the utility's billed energy (less assessment) is the sum of the period's bills' units."""
+    from urja.billing.models import Bill
+    from urja.reports import services as reports
+    from urja.reports.models import EnergyBalance
+
+    out = []
+    tol = Decimal("0.002")
+    for period in sorted(set(scope.observations.get("accounting_period", []))):
+        first, last = reports.parse_period(period)
+        bills = Bill.objects.filter(period_end__gte=first, period_end__lte=last)
+        rows = {
+            (r["level"], r["node_id"]): r
+            for r in EnergyBalance.objects.filter(period=period, category="").values(
+                "level", "node_id", "code", "parent_level", "parent_id", "billed_kwh", "assessed_kwh", "billed_amount"
+            )
+        }
+        if not rows:
+            out.append(Violation("energy_accounting_adds_up", scope.month, "", f"{period}: no energy balance stored"))
+            continue
+        direct: dict[tuple, list] = defaultdict(lambda: [Decimal(0), Decimal(0)])
+        grouped = bills.values("account__transformer_id", "account__feeder_id", "account__section_id").annotate(
+            kwh=_money("units"), amount=_money("total")
+        )
+        dt_feeder = {nid: r["parent_id"] for (lvl, nid), r in rows.items() if lvl == "dt"}
+        office_of = {nid: (lvl, nid) for (lvl, nid) in rows if lvl not in ("dt", "feeder")}
+        for g in grouped:
+            dt, feeder, section = g["account__transformer_id"], g["account__feeder_id"], g["account__section_id"]
+            kwh, amount = Decimal(str(g["kwh"] or 0)), Decimal(str(g["amount"] or 0))
+            if dt is not None and ("dt", dt) in rows:
+                key = ("dt", dt)
+            else:
+                feeder = feeder if feeder is not None else dt_feeder.get(dt)
+                key = ("feeder", feeder) if feeder is not None else None
+            if key is not None:
+                direct[key][0] += kwh
+                direct[key][1] += amount
+            office_key = office_of.get(section)
+            if office_key is not None:
+                direct[("office", *office_key)][0] += kwh
+                direct[("office", *office_key)][1] += amount
+        children: dict[tuple, list] = defaultdict(lambda: [Decimal(0), Decimal(0)])
+        for (lvl, _nid), r in rows.items():
+            if r["parent_id"] is None:
+                continue
+            parent = (r["parent_level"], r["parent_id"])
+            if lvl == "feeder":  # feeders roll into their feeder total only; offices sum offices
+                continue
+            children[parent][0] += r["billed_kwh"] - r["assessed_kwh"]
+            children[parent][1] += r["billed_amount"]
+        for (lvl, nid), r in rows.items():
+            if lvl in ("dt", "feeder"):
+                expect = direct[(lvl, nid)]
+                if lvl == "feeder":
+                    expect = [expect[0] + children[(lvl, nid)][0], expect[1] + children[(lvl, nid)][1]]
+            else:
+                own = direct[("office", lvl, nid)]
+                expect = [own[0] + children[(lvl, nid)][0], own[1] + children[(lvl, nid)][1]]
+            got = [r["billed_kwh"] - r["assessed_kwh"], r["billed_amount"]]
+            if abs(got[0] - expect[0]) > tol or abs(got[1] - expect[1]) > PAISA:
+                out.append(
+                    Violation(
+                        "energy_accounting_adds_up",
+                        scope.month,
+                        "",
+                        f"{period} {lvl} {r['code']}: billed {got[0]} kWh / {got[1]}; its parts sum to "
+                        f"{expect[0].quantize(Decimal('0.001'))} kWh / {expect[1].quantize(PAISA)}",
+                    )
+                )
+        roots = [r for r in rows.values() if r["parent_id"] is None and r["level"] not in ("dt", "feeder")]
+        units = Decimal(str(bills.aggregate(s=_money("units"))["s"] or 0))
+        billed = sum((r["billed_kwh"] - r["assessed_kwh"] for r in roots), Decimal(0))
+        if abs(billed - units) > tol:
+            out.append(
+                Violation(
+                    "energy_accounting_adds_up",
+                    scope.month,
+                    "",
+                    f"{period}: the utility's billed energy {billed} kWh ≠ the period's bills' units {units}",
+                )
+            )
+    return out
+
+
+# ---- prepaid wallets and the mini-grid ----------------------------------------------------------------
+
+
+def wallets_add_up(scope: Scope) -> list[Violation]:
+    """A prepaid wallet's balance (payments.services.wallet_balance) is what was recharged (posted
+    payments) less what was charged (each day's PrepaidCharge, once a day, and the other debits:
+    deposits, package top-ups, instalments) plus other credits (rebates, compensation)."""
+    from urja.billing.models import EntryType, LedgerEntry
+    from urja.payments import services as pay
+    from urja.payments.models import Payment, PaymentStatus, PrepaidCharge, PrepaidWallet
+
+    out = []
+    for wallet in PrepaidWallet.objects.select_related("account"):
+        account = wallet.account
+        recharged = _paise(
+            Payment.objects.filter(account=account, status=PaymentStatus.POSTED).aggregate(s=_money())["s"]
+        )
+        charges = PrepaidCharge.objects.filter(wallet=wallet)
+        charged = _paise(charges.aggregate(s=_money())["s"])
+        entries = LedgerEntry.objects.filter(account=account)
+        # every other movement: not a payment (or its reversal) nor a day's charge
+        other = entries.exclude(entry_type=EntryType.PAYMENT).exclude(reference_type="prepaid_day")
+        other = other.exclude(entry_type=EntryType.REVERSAL, reverses__entry_type=EntryType.PAYMENT)
+        other = other.exclude(reverses__reference_type="prepaid_day")
+        bounced = Payment.objects.filter(account=account).exclude(status=PaymentStatus.POSTED)
+        bounced = bounced.exclude(status=PaymentStatus.IN_SUSPENSE)
+        other_sum = _paise(other.aggregate(s=_money())["s"])
+        reversed_sum = _paise(
+            entries.filter(entry_type=EntryType.PAYMENT, payment__in=bounced).aggregate(s=_money())["s"]
+        ) + _paise(
+            entries.filter(entry_type=EntryType.REVERSAL, reverses__payment__in=bounced).aggregate(s=_money())["s"]
+        )
+        expect = recharged - charged - other_sum - reversed_sum
+        balance = pay.wallet_balance(account=account)
+        problems = []
+        if balance != expect:
+            problems.append(
+                f"balance {balance}; recharges {recharged} − day charges {charged} − other movements {other_sum} "
+                f"= {expect}"
+            )
+        days = entries.filter(reference_type="prepaid_day").exclude(reversals__isnull=False)
+        dup = days.values("reference_id").annotate(n=Count_("id")).filter(n__gt=1)
+        dup = dup.values_list("reference_id", flat=True)
+        if list(dup):
+            problems.append(f"days charged twice: {sorted(dup)[:5]}")
+        if problems:
+            out.append(Violation("wallet_adds_up", scope.month, account.consumer_number, "; ".join(problems)))
+    return out
+
+
+def Count_(field: str):
+    from django.db.models import Count
+
+    return Count(field)
+
+
+def minigrid_package_in_force(scope: Scope) -> list[Violation]:
+    """The package the account is priced on is the one its latest package change put in force."""
+    from urja.minigrid.models import PackageChange
+
+    out = []
+    latest: dict[int, PackageChange] = {}
+    for change in (
+        PackageChange.objects.filter(status="in_force")
+        .select_related("customer__account")
+        .order_by("in_force_at", "pk")
+    ):
+        latest[change.customer_id] = change
+    for change in latest.values():
+        account = change.customer.account
+        if account.package_code != change.to_package:
+            out.append(
+                Violation(
+                    "minigrid_package_in_force",
+                    scope.month,
+                    account.consumer_number,
+                    f"change {change.number} put {change.to_package} in force; "
+                    f"the account is on {account.package_code}",
+                )
+            )
+    return out
+
+
 CHECKS: dict[str, Callable[[Scope], list[Violation]]] = {
     "units_never_negative": units_never_negative,
     "estimate_trued_up": estimates_trued_up,
@@ -627,6 +1082,15 @@ CHECKS: dict[str, Callable[[Scope], list[Violation]]] = {
     "compensation_once": compensation_once,
     "message_sent_once": message_sent_once,
     "status_change_audited": status_changes_audited,
+    "dn_paid_once": demand_notes_paid_once,
+    "energized_account": energized_account_and_deposit,
+    "no_bill_before_energization": no_bill_before_energization,
+    "bbps_once_per_reference": bbps_once_per_reference,
+    "bbps_fetch_matches_bill": bbps_fetch_matches_bill,
+    "outage_compensated_once": outage_compensated_once,
+    "energy_accounting_adds_up": energy_accounting_adds_up,
+    "wallet_adds_up": wallets_add_up,
+    "minigrid_package_in_force": minigrid_package_in_force,
 }
 
 
@@ -637,6 +1101,12 @@ class Checker:
         self.rng = random.Random(f"{seed}:checks")
         self.checks = dict(checks or CHECKS)
         self.bill_after = self.payment_after = self.entry_after = self.audit_after = 0
+        self.observations: dict[str, list] = defaultdict(list)
+
+    def observe(self, kind: str, value) -> None:
+        """Something the driver saw that a check verifies at the month's end (a BBPS fetch, a
+        period recomputed)."""
+        self.observations[kind].append(value)
 
     def mark(self) -> None:
         """Start from now: data already there is not checked again (a simulation over a demo)."""
@@ -657,9 +1127,11 @@ class Checker:
             entry_after=self.entry_after,
             audit_after=self.audit_after,
             rng=self.rng,
+            observations=dict(self.observations),
         )
         out = list(extra)
         for check in self.checks.values():
             out += check(scope)
+        self.observations = defaultdict(list)
         self.mark()
         return out
