@@ -1,6 +1,9 @@
-"""Read-only reconciliation of payments: money received against the ledger and suspense.
+"""Payments reads: which channels take what (data the services and the reads share), the account
+lookup, receipt checks, cash in hand and the hand-over report, what an account owes and how a
+payment is split over it, wallet balances, overdue amounts and the disconnection list; and the
+read-only reconciliation of payments: money received against the ledger and suspense.
 
-Nothing here writes. Used by back office reports and by the simulation's invariants:
+Nothing here writes. The reconciliation is used by back office reports and by the simulation's invariants:
 
 * `gateway_reconciliation`: per gateway, what it captured = what was posted + what is in suspense
   (+ what was refunded from suspense);
@@ -10,14 +13,38 @@ Nothing here writes. Used by back office reports and by the simulation's invaria
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from urllib.parse import urlencode
 
+from django.conf import settings
+from django.db import connection
 from django.db.models import F, Min, Q, Sum
+from django.utils import timezone
 
+from urja.billing import bulk, ledger
 from urja.billing.models import EntryType, LedgerEntry
-
-from .models import GatewayEvent, Payment, PaymentStatus
+from urja.core import regdata
+from urja.core.errors import NotFound
+from urja.core.models import Role
+from urja.core.money import MoneyError, paise
+from urja.core.permissions import role_of
+from urja.customers.models import Account, AccountStatus
+from urja.payments import allocation as alloc
+from urja.payments import prepaid_rules, signing
+from urja.payments.models import (
+    CashDeposit,
+    CashierSession,
+    CollectionCase,
+    GatewayEvent,
+    GatewayOrder,
+    PaygDevice,
+    Payment,
+    PaymentChannel,
+    PaymentMethod,
+    PaymentStatus,
+)
 
 ZERO = Decimal("0.00")
 # what became of money received, by payment status (failed payments were never received)
@@ -124,3 +151,343 @@ def receipts_reconciliation(*, since: datetime | None = None) -> dict:
         and totals["pending"] == 0
     )
     return report
+
+
+# Channel of the audit trail (core.Channel) for each payment channel.
+AUDIT_CHANNEL = {
+    PaymentChannel.COUNTER: "care_centre",
+    PaymentChannel.FIELD_AGENT: "field_agent",
+    PaymentChannel.ONLINE: "website",
+    PaymentChannel.UPI: "website",
+    PaymentChannel.WALLET: "app",
+    PaymentChannel.CARD: "care_centre",
+    PaymentChannel.ATP: "care_centre",
+    PaymentChannel.FILE: "import",
+}
+
+
+# Which methods each channel accepts.
+CHANNEL_METHODS = {
+    PaymentChannel.COUNTER: {
+        PaymentMethod.CASH,
+        PaymentMethod.CHEQUE,
+        PaymentMethod.DD,
+        PaymentMethod.CARD,
+        PaymentMethod.UPI,
+    },
+    PaymentChannel.FIELD_AGENT: {PaymentMethod.CASH, PaymentMethod.CHEQUE, PaymentMethod.DD, PaymentMethod.UPI},
+    PaymentChannel.ONLINE: {PaymentMethod.CARD, PaymentMethod.NETBANKING, PaymentMethod.UPI, PaymentMethod.WALLET},
+    PaymentChannel.UPI: {PaymentMethod.UPI},
+    PaymentChannel.WALLET: {PaymentMethod.WALLET},
+    PaymentChannel.CARD: {PaymentMethod.CARD},
+    PaymentChannel.ATP: {PaymentMethod.CASH, PaymentMethod.CHEQUE, PaymentMethod.CARD},
+    PaymentChannel.FILE: {
+        PaymentMethod.BANK,
+        PaymentMethod.CASH,
+        PaymentMethod.CHEQUE,
+        PaymentMethod.UPI,
+        PaymentMethod.NETBANKING,
+    },
+}
+
+
+INSTRUMENT_METHODS = {PaymentMethod.CHEQUE, PaymentMethod.DD}
+
+
+COLLECTING_ROLES = {Role.CRE, Role.BILLING_OFFICER, Role.MANAGER, Role.FIELD_AGENT, Role.ADMIN}
+
+
+SUSPENSE_STATUSES = {AccountStatus.PERMANENTLY_DISCONNECTED}
+
+
+# Channels where the payer stands in front of the collector (or the machine): money for a closed
+# account is refused there, not taken. Money that arrives on its own (gateway, UPI, file) is kept in
+# suspense instead, since it has already left the payer.
+PAYER_PRESENT_CHANNELS = {PaymentChannel.COUNTER, PaymentChannel.FIELD_AGENT, PaymentChannel.CARD, PaymentChannel.ATP}
+
+
+# Channels whose money arrives through a gateway order (webhook) or a UPI credit.
+GATEWAY_CHANNELS = (PaymentChannel.ONLINE, PaymentChannel.UPI, PaymentChannel.WALLET)
+
+
+def _data(name: str) -> dict:
+    return regdata.load(f"payments/{name}.toml")
+
+
+def prepaid_rules_data() -> prepaid_rules.Rules:
+    return prepaid_rules.Rules.from_data(_data("prepaid"))
+
+
+def find_account(consumer_number: str) -> Account:
+    number = (consumer_number or "").strip().upper()
+    account = Account.objects.select_related("consumer", "section").filter(consumer_number=number).first()
+    if account is None:
+        raise unknown_account(number)
+    return account
+
+
+def unknown_account(number: str) -> NotFound:
+    return NotFound(
+        f"no account with consumer number {number!r}", code="unknown_account", details={"consumer_number": number}
+    )
+
+
+@dataclass(frozen=True)
+class ReceiptCheck:
+    valid: bool
+    reason: str
+    receipt_number: str
+    consumer_number: str = ""
+    amount: Decimal | None = None
+    day: date | None = None
+    status: str = ""
+
+
+def verify_receipt(*, receipt_number: str, code: str, amount: object | None = None) -> ReceiptCheck:
+    """Check a (paper) receipt: the number must exist, the code must be the utility's signature of
+    that receipt, and — if given — the amount printed must be the amount received."""
+    number = (receipt_number or "").strip().upper()
+    payment = Payment.objects.filter(receipt_number=number).first()
+    if payment is None:
+        return ReceiptCheck(False, "unknown_receipt", number)
+    day = timezone.localdate(payment.received_at)
+    expected = signing.receipt_code(
+        receipt_number=number,
+        consumer_number=payment.consumer_number,
+        amount=payment.amount,
+        day=day,
+        key=signing.receipt_key(),
+    )
+    if not signing.codes_match(expected, code or ""):
+        return ReceiptCheck(False, "code_mismatch", number)
+    if amount not in (None, ""):
+        try:
+            printed = paise(amount)
+        except MoneyError:
+            return ReceiptCheck(False, "amount_mismatch", number)
+        if printed != payment.amount:
+            return ReceiptCheck(False, "amount_mismatch", number)
+    masked = payment.consumer_number[:3] + "*" * max(len(payment.consumer_number) - 6, 0) + payment.consumer_number[-3:]
+    return ReceiptCheck(True, "ok", number, masked, payment.amount, day, payment.status)
+
+
+def cash_in_hand(*, agent) -> Decimal:
+    """Cash a field agent has collected and not yet deposited."""
+    collected = Payment.objects.filter(
+        collected_by=agent,
+        channel__in=PAYER_PRESENT_CHANNELS - {PaymentChannel.COUNTER},  # counter cash is the session's
+        method=PaymentMethod.CASH,
+        status__in=[PaymentStatus.POSTED, PaymentStatus.IN_SUSPENSE, PaymentStatus.REFUNDED],
+    ).aggregate(t=Sum("amount"))["t"] or Decimal(0)
+    deposited = CashDeposit.objects.filter(agent=agent).aggregate(t=Sum("amount"))["t"] or Decimal(0)
+    return paise(collected - deposited)
+
+
+def allocation_order() -> tuple[list[str], dict[str, list[str]]]:
+    data = _data("allocation")["allocation"]
+    return list(data["order"]), {k: list(v) for k, v in data["entry_types"].items()}
+
+
+def allocate_on_ledger(*, account, amount: Decimal, today: date, exclude_entry: int | None = None) -> alloc.Allocation:
+    """How `amount` is split over what `account` owes now (replaying earlier credits)."""
+    order, entry_types = allocation_order()
+    rows = LedgerEntry.objects.filter(account=account).order_by("posted_at", "id")
+    if exclude_entry:
+        rows = rows.exclude(pk=exclude_entry)
+    entries = [
+        (pk, etype, amt, due, timezone.localdate(posted))
+        for pk, etype, amt, due, posted in rows.values_list("pk", "entry_type", "amount", "due_date", "posted_at")
+    ]
+    items, _credit = alloc.open_items(entries, today=today, order=order, entry_types=entry_types)
+    return alloc.allocate(amount, items, order)
+
+
+def ledger_balances(account_ids) -> dict[int, Decimal]:
+    """What each account owes now (0 for an account with no entries), in one query."""
+    ids = list(account_ids)
+    out = dict.fromkeys(ids, Decimal("0.00"))
+    rows = bulk.select_in(
+        "SELECT account_id, SUM(amount) FROM billing_ledgerentry WHERE account_id {in} GROUP BY account_id", ids
+    )
+    # PostgreSQL sums the numeric(…, 2) column exactly; SQLite's raw SUM may come back as a float
+    out.update(rows if connection.vendor == "postgresql" else ((pk, paise(total)) for pk, total in rows))
+    return out
+
+
+def session_totals(session: CashierSession) -> dict:
+    rows = (
+        session.payments.filter(status__in=[PaymentStatus.POSTED, PaymentStatus.IN_SUSPENSE, PaymentStatus.REVERSED])
+        .values("method")
+        .annotate(total=Sum("amount"))
+    )
+    by_method = {row["method"]: paise(row["total"]) for row in rows}
+    cash = by_method.get(PaymentMethod.CASH, Decimal("0.00"))
+    return {"by_method": by_method, "cash": cash, "expected_cash": paise(session.opening_balance + cash)}
+
+
+def handover_report(*, day: date, office_path: str = "") -> dict:
+    """Per collector for one day: collected by method, deposited, cash in hand; shortages flagged."""
+    tz = timezone.get_current_timezone()
+    start = datetime.combine(day, datetime.min.time(), tz)
+    end = start + timedelta(days=1)
+    payments = Payment.objects.filter(
+        received_at__gte=start,
+        received_at__lt=end,
+        collected_by__isnull=False,
+        status__in=[PaymentStatus.POSTED, PaymentStatus.IN_SUSPENSE, PaymentStatus.REVERSED],
+    )
+    if office_path:
+        payments = payments.filter(office__path__startswith=office_path)
+    rows: dict[int, dict] = {}
+    for row in payments.values("collected_by", "collected_by__username", "channel", "method").annotate(
+        total=Sum("amount")
+    ):
+        entry = rows.setdefault(
+            row["collected_by"],
+            {
+                "user_id": row["collected_by"],
+                "username": row["collected_by__username"],
+                "by_method": {},
+                "collected": Decimal("0.00"),
+                "cash": Decimal("0.00"),
+                "deposited": Decimal("0.00"),
+                "sessions": [],
+                "flags": [],
+            },
+        )
+        entry["by_method"][row["method"]] = entry["by_method"].get(row["method"], Decimal(0)) + row["total"]
+        entry["collected"] += row["total"]
+        if row["method"] == PaymentMethod.CASH:
+            entry["cash"] += row["total"]
+    for deposit in (
+        CashDeposit.objects.filter(deposited_at__gte=start, deposited_at__lt=end)
+        .values("agent", "agent__username")
+        .annotate(total=Sum("amount"))
+    ):
+        entry = rows.setdefault(
+            deposit["agent"],
+            {
+                "user_id": deposit["agent"],
+                "username": deposit["agent__username"],
+                "by_method": {},
+                "collected": Decimal("0.00"),
+                "cash": Decimal("0.00"),
+                "deposited": Decimal("0.00"),
+                "sessions": [],
+                "flags": [],
+            },
+        )
+        entry["deposited"] += deposit["total"]
+    for session in CashierSession.objects.filter(opened_at__gte=start, opened_at__lt=end):
+        entry = rows.get(session.cashier_id)
+        if entry is None:
+            continue
+        entry["sessions"].append(
+            {
+                "id": session.pk,
+                "status": session.status,
+                "expected": session.expected_cash,
+                "counted": session.counted_cash,
+                "shortage": session.shortage,
+            }
+        )
+        if session.status == CashierSession.Status.OPEN:
+            entry["flags"].append("session_not_closed")
+        elif session.shortage and session.shortage > 0:
+            entry["flags"].append("shortage")
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects.in_bulk(list(rows))
+    for user_id, entry in rows.items():
+        user = users.get(user_id)
+        if role_of(user) == Role.FIELD_AGENT:
+            entry["in_hand"] = cash_in_hand(agent=user)
+            if entry["in_hand"] > 0:
+                entry["flags"].append("cash_not_deposited")
+        else:  # a counter's cashier: cash taken and not yet deposited
+            entry["in_hand"] = paise(max(entry["cash"] - entry["deposited"], Decimal(0)))
+    return {"day": day, "collectors": sorted(rows.values(), key=lambda e: e["username"])}
+
+
+def upi_vpa() -> str:
+    import os
+
+    return getattr(settings, "URJA_UPI_VPA", None) or os.environ.get("URJA_UPI_VPA", "urja.discom@upi")
+
+
+def upi_intent(order: GatewayOrder) -> str:
+    """The UPI deep link (NPCI linking spec): shown as a QR and as a 'pay with UPI app' link."""
+    params = {
+        "pa": upi_vpa(),
+        "pn": getattr(settings, "URJA_UTILITY_NAME", "Urja"),
+        "am": f"{order.amount:.2f}",
+        "cu": "INR",
+        "tr": order.reference,
+        "tn": f"Electricity {order.consumer_number or order.account.consumer_number}",
+    }
+    return "upi://pay?" + urlencode(params, safe="@")
+
+
+def wallet_balance(*, account: Account) -> Decimal:
+    """Money in the wallet (the ledger's credit; negative = emergency credit in use)."""
+    return -ledger.balance(account=account)
+
+
+def day_price_for(account: Account) -> Decimal:
+    payg = _data("prepaid")["payg"]
+    return Decimal(payg.get("day_price", {}).get(account.package_code, payg["default_day_price"]))
+
+
+def _office_holidays(account: Account):
+    return account.section.calendar().holidays
+
+
+def device_secret(device: PaygDevice) -> str:
+    return signing.device_fernet().decrypt(bytes(device.secret_encrypted)).decode()
+
+
+def _collection_data() -> dict:
+    return _data("collection")
+
+
+def credit_limit_for(category: str) -> Decimal:
+    data = _collection_data()["credit_limit"]
+    return Decimal(data.get("by_category", {}).get(category, data["default"]))
+
+
+def overdue_amounts(*, today: date, account_ids: list[int] | None = None, office_path: str = ""):
+    """(account_id, balance, overdue) for post-paid accounts owing something (under `office_path`, if
+    given). Credits settle the oldest debits first, so what is overdue is the balance less the debits
+    not yet past due + grace."""
+    grace = int(_collection_data()["flag"]["grace_days"])
+    cutoff = today - timedelta(days=grace)
+    cutoff_dt = datetime.combine(cutoff + timedelta(days=1), datetime.min.time(), timezone.get_current_timezone())
+    recent = Q(amount__gt=0) & (Q(due_date__gte=cutoff) | Q(due_date__isnull=True, posted_at__gte=cutoff_dt))
+    qs = LedgerEntry.objects.filter(account__is_prepaid=False)
+    if account_ids is not None:
+        qs = qs.filter(account_id__in=account_ids)
+    if office_path:
+        qs = qs.filter(account__office_path__startswith=office_path)
+    rows = (
+        qs.values("account").annotate(balance=Sum("amount"), recent=Sum("amount", filter=recent)).filter(balance__gt=0)
+    )
+    for row in rows.iterator():
+        recent_total = row["recent"] or Decimal(0)
+        yield row["account"], paise(row["balance"]), paise(max(row["balance"] - recent_total, Decimal(0)))
+
+
+OPEN_CASE = [
+    CollectionCase.Status.FLAGGED,
+    CollectionCase.Status.NOTICE_SENT,
+    CollectionCase.Status.DISCONNECTION_DUE,
+]
+
+
+def disconnection_list(*, office_path: str = "", today: date | None = None):
+    """Cases whose notice period has run out: the service desk's disconnection work."""
+    qs = CollectionCase.objects.filter(status=CollectionCase.Status.DISCONNECTION_DUE).select_related(
+        "account__consumer"
+    )
+    if office_path:
+        qs = qs.filter(account__office_path__startswith=office_path)
+    return qs.order_by("pay_by", "id")

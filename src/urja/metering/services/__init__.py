@@ -23,7 +23,9 @@ chain of readings, the reading schedule, the readers' book, consumption series) 
     _base          register and coordinate parsing, the meter sheet entry (shared)
 """
 
-# reads, re-exported for the callers of services.<name> (new code imports selectors)
+# reads, re-exported for the callers of services.<name> (new code imports selectors); Meter: callers
+# reached the model as services.Meter when this was one module (new code imports models)
+from urja.metering.models import Meter
 from urja.metering.selectors import (
     _day_end,
     _in_window,
@@ -94,6 +96,7 @@ __all__ = [
     "CLOCK_SKEW",
     "MAX_REGISTER",
     "BillingConsumption",
+    "Meter",
     "VeeLookups",
     "_day_end",
     "_in_window",

@@ -15,6 +15,7 @@ from urja.core.models import AuditEvent, BackgroundJob
 from urja.demo import testing
 from urja.payments import services
 from urja.payments.models import CollectionCase
+from urja.payments.services import collection
 
 SWEEP = "/api/v1/payments/collections/sweep"
 
@@ -133,7 +134,7 @@ def test_who_may_sweep_what(offices):
 def test_progress_is_reported_as_accounts_are_worked(offices, monkeypatch):
     for i in range(5):
         overdue(offices["section1"], f"p{i}", f"94370009{i:02d}")
-    monkeypatch.setattr(services, "SWEEP_PROGRESS_EVERY", 2)
+    monkeypatch.setattr(collection, "SWEEP_PROGRESS_EVERY", 2)  # read where the sweep runs
     seen = []
     services.sweep_collections(office_path=offices["division1"].path, progress=lambda d, t: seen.append((d, t)))
     assert seen == [(0, 5), (2, 5), (4, 5), (5, 5)]
@@ -152,7 +153,7 @@ def test_in_the_embedded_default_the_request_returns_before_the_sweep_runs(offic
         assert gate.wait(20)
         return real(**kwargs)
 
-    monkeypatch.setattr(services, "sweep_collections", gated)
+    monkeypatch.setattr(collection, "sweep_collections", gated)  # what the job calls
     api = client_for(testing.staff_user("manager", offices["division1"]))
     started = time.monotonic()
     response = api.post(SWEEP, content_type="application/json")

@@ -10,6 +10,7 @@ from django.db import connection
 
 from urja.billing import ledger
 from urja.billing.models import EntryType, LedgerEntry
+from urja.core.errors import DomainError
 from urja.demo import testing
 from urja.payments import services, signing
 from urja.payments.models import Payment
@@ -130,7 +131,7 @@ def test_field_agent_limit_holds_under_parallel_uploads(offices):
                 idempotency_key=f"dev:{i}",
                 notify=False,
             )
-        except services.DomainError as exc:
+        except DomainError as exc:
             return exc.code
 
     with ThreadPoolExecutor(max_workers=6) as pool:

@@ -12,6 +12,7 @@ from urja.billing import ledger
 from urja.core.models import AuditEvent
 from urja.payments import seams, services
 from urja.payments.models import PrepaidCharge
+from urja.payments.services import prepaid
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +28,7 @@ def test_no_tariff_is_an_explicit_skip_never_a_made_up_price(prepaid_account):
 
 def test_daily_job_lists_and_audits_the_days_it_could_not_price(prepaid_account, monkeypatch):
     monkeypatch.setattr(seams, "day_consumption", lambda **kw: D("5"))
-    monkeypatch.setattr(services, "evaluate_wallet", lambda **kw: None)
+    monkeypatch.setattr(prepaid, "evaluate_wallet", lambda **kw: None)  # what run_prepaid_day calls
     counts = services.run_prepaid_day(day=date(2025, 6, 10))
     assert counts["charged"] == 0 and counts["no_tariff"] == 1
     assert counts["skipped"] == [
