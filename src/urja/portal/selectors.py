@@ -97,3 +97,53 @@ def applications_of(consumer) -> list:
     from urja.connections.models import Application
 
     return list(Application.objects.filter(consumer=consumer).order_by("-id")[:20])
+
+
+def applications_of_mobile(mobile: str) -> list:
+    """An applicant's applications: those lodged with the mobile number they proved by a sign-in code
+    (Application.mobile, the tracking key of any touch point), newest first."""
+    from urja.connections.models import Application
+
+    if not mobile:
+        return []
+    return list(Application.objects.filter(mobile=mobile).order_by("-id")[:20])
+
+
+def own_application(*, number: str, consumer=None, mobile: str = ""):
+    """The application `number` when it is the consumer's (signed in) or was lodged with the applicant's
+    proven `mobile`; None otherwise — another's application answers like a nonexistent one."""
+    from urja.connections.models import Application
+
+    found = Application.objects.select_related("section", "account", "consumer")
+    number = (number or "").strip().upper()
+    if consumer is not None:
+        return found.filter(number=number, consumer=consumer).first()
+    if mobile:
+        return found.filter(number=number, mobile=mobile).first()
+    return None
+
+
+def application_payments(application):
+    """Posted payments on the application's pending account (its demand note), for their receipts."""
+    if application.account_id is None:
+        return Payment.objects.none()
+    return Payment.objects.filter(account_id=application.account_id, status=PaymentStatus.POSTED).select_related(
+        "account"
+    )
+
+
+def applicant_payments(mobile: str):
+    """Posted payments on the pending accounts of the applications lodged with `mobile`."""
+    from urja.connections.models import Application
+
+    if not mobile:
+        return Payment.objects.none()
+    accounts = Application.objects.filter(mobile=mobile, account__isnull=False).values("account_id")
+    return Payment.objects.filter(account_id__in=accounts, status=PaymentStatus.POSTED).select_related("account")
+
+
+def section_offices() -> list:
+    """The section offices an applicant picks from (public: the utility's offices)."""
+    from urja.network.models import Office
+
+    return list(Office.objects.filter(level="section").select_related("parent").order_by("name"))

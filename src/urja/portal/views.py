@@ -37,11 +37,12 @@ from urja.payments import services as payments
 from urja.payments.api import payments_in_scope
 from urja.payments.models import GatewayOrder, PaymentStatus
 
-from . import selectors
+from . import selectors, services
 
 SESSION_ACCOUNT = "portal_account"
 SESSION_TICKET = "portal_otp"
 SESSION_CANDIDATES = "portal_candidates"
+SESSION_APPLICANT = "portal_applicant"  # the proven mobile (E.164) of an applicant without an account
 LANGUAGES = ("en", "hi", "or")
 
 
@@ -75,7 +76,7 @@ def consumer_required(view):
                 return redirect("portal:accounts")
             account = mine[0]
             request.session[SESSION_ACCOUNT] = account.consumer_number
-        request.portal_account = account
+        request.portal_account, request.portal_applicant = account, ""
         return view(request, *args, **kwargs)
 
     return wrapped
@@ -85,6 +86,8 @@ def landing(request):
     """Signed in: the consumer's home. Otherwise the contact card and the sign-in form."""
     if role_of(request.user) == Role.CONSUMER:
         return dashboard(request)
+    if request.session.get(SESSION_APPLICANT):
+        return redirect("portal:connections")
     channels = regdata.load("portal/contact_channels.toml")
     centres = CareCentre.objects.select_related("office").order_by("office__path", "name")
     return render(request, "portal/landing.html", {"channels": channels, "centres": centres})
@@ -99,7 +102,7 @@ def login(request):
     if request.method == "POST":
         mobile = request.POST.get("mobile", "")
         try:
-            ticket = identity.start_login(mobile=mobile, client=client_address(request), language=_language(request))
+            ticket = services.start_sign_in(mobile=mobile, client=client_address(request), language=_language(request))
         except (TooManyAttempts, otp.ResendTooSoon) as exc:
             error, status = _throttle_message(exc), 429
         except DomainError:
@@ -131,7 +134,7 @@ def login_code(request):
     error, status = None, 200
     if request.method == "POST" and "resend" in request.POST:
         try:
-            ticket = identity.start_login(
+            ticket = services.start_sign_in(
                 mobile=pending["mobile"], client=client_address(request), language=_language(request)
             )
             request.session[SESSION_TICKET] = {**pending, "token": ticket.token}
@@ -139,7 +142,7 @@ def login_code(request):
             error, status = _throttle_message(exc), 429
     elif request.method == "POST":
         try:
-            consumers = identity.finish_login(
+            who = services.finish_sign_in(
                 token=pending["token"], code=request.POST.get("code", ""), client=client_address(request)
             )
         except TooManyAttempts as exc:
@@ -148,12 +151,22 @@ def login_code(request):
             error, status = _("The code is wrong or has expired. Check the SMS or ask for a new code."), 400
         else:
             del request.session[SESSION_TICKET]
-            return _signed_in(request, consumers)
+            if who.applicant:
+                return _applicant_signed_in(request, who.applicant)
+            return _signed_in(request, who.consumers)
     context = {"error": error, "mobile": _masked(pending["mobile"])}
     return render(request, "portal/login_code.html", context, status=status)
 
 
+def _applicant_signed_in(request, mobile: str):
+    """A number no consumer has: the applicant's session (no login) sees their applications only."""
+    auth_logout(request)  # a new session: nothing of an earlier sign-in carries over
+    request.session[SESSION_APPLICANT] = mobile
+    return redirect("portal:connections")
+
+
 def _signed_in(request, consumers: list[Consumer]):
+    request.session.pop(SESSION_APPLICANT, None)
     if len(consumers) == 1:
         user = identity.user_for(consumers[0])
         auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
@@ -259,15 +272,6 @@ def payments_list(request):
         .order_by("-received_at")[:50]
     )
     return render(request, "portal/payments.html", {"account": account, "payments": rows})
-
-
-@consumer_required
-def receipt(request, number: str):
-    payment = payments_in_scope(request.user).filter(receipt_number=number.strip().upper()).first()
-    if payment is None:
-        raise Http404
-    verify = f"{reverse('payments:verify')}?number={payment.receipt_number}&code={payment.verification_code}"
-    return render(request, "portal/receipt.html", {"account": request.portal_account, "p": payment, "verify": verify})
 
 
 @consumer_required
@@ -425,11 +429,33 @@ def complaint(request, number: str):
     return render(request, "portal/complaint.html", context)
 
 
-@consumer_required
+def applicant_or_consumer(view):
+    """A signed-in consumer (as consumer_required) or an applicant's session (a mobile proven by a
+    sign-in code, no account): `request.portal_account` is None and `request.portal_applicant` the
+    number. Anyone else goes to the sign-in page."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if role_of(request.user) == Role.CONSUMER:
+            return consumer_required(view)(request, *args, **kwargs)
+        mobile = request.session.get(SESSION_APPLICANT)
+        if not mobile or request.user.is_authenticated:
+            return redirect(f"{reverse('portal:login')}?next={request.path}")
+        request.portal_account, request.portal_applicant = None, mobile
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+@applicant_or_consumer
 def connections(request):
-    """The consumer's new-connection applications, each with its tracking page (connections app)."""
-    consumer = request.portal_account.consumer
-    context = {"account": request.portal_account, "applications": selectors.applications_of(consumer)}
+    """The new-connection applications of the consumer (or of the applicant's number), each with its
+    tracking page (connections app)."""
+    if request.portal_account is None:
+        rows = selectors.applications_of_mobile(request.portal_applicant)
+    else:
+        rows = selectors.applications_of(request.portal_account.consumer)
+    context = {"account": request.portal_account, "applicant": request.portal_applicant, "applications": rows}
     return render(request, "portal/connections.html", context)
 
 
@@ -441,12 +467,13 @@ CATEGORIES = ("domestic", "general_purpose", "irrigation", "industrial")
 
 
 def _own_application(request, number: str):
-    from urja.connections.models import Application
-
-    found = Application.objects.select_related("section", "account").filter(
-        number=number.strip().upper(), consumer=request.portal_account.consumer
+    """One of the caller's applications (the consumer's, or those lodged with the applicant's number);
+    another's answers 404 exactly like one that does not exist."""
+    item = selectors.own_application(
+        number=number,
+        consumer=request.portal_account.consumer if request.portal_account is not None else None,
+        mobile=request.portal_applicant,
     )
-    item = found.first()
     if item is None:
         raise Http404
     return item
@@ -457,11 +484,13 @@ def _mobile_of(consumer) -> str:
     return contact.value if contact else ""
 
 
-@consumer_required
+@applicant_or_consumer
 def apply(request):
     """A new-connection application lodged on the website (the channel matrix's `website` column):
     the checklist of the applicant type, typed proofs, premises and geo point, supply, load, category,
-    urban or rural. The connections app checks everything; errors come back on the form."""
+    urban or rural. A consumer applies as themself, in their account's section; an applicant gives
+    their name and picks the section office, and the application carries the number they proved.
+    The connections app checks everything; errors come back on the form."""
     from urja.connections import rules as conn_rules
     from urja.connections import services as conn
 
@@ -472,6 +501,8 @@ def apply(request):
         applicant_type = "owner"
     context = {
         "account": account,
+        "applicant": request.portal_applicant,
+        "sections": selectors.section_offices() if account is None else (),
         "applicant_types": types,
         "applicant_type": applicant_type,
         "checklist": conn_rules.checklist(conn.matrix(), applicant_type),
@@ -490,13 +521,20 @@ def apply(request):
             )
             for code in request.POST.getlist("documents")
         ]
-        consumer = account.consumer
+        if account is not None:
+            consumer, actor = account.consumer, request.user
+            who = {"name": consumer.name, "mobile": _mobile_of(consumer), "section": account.section}
+        else:  # an applicant: a new consumer is registered with the application (connections app)
+            consumer, actor = None, None
+            section = next((s for s in context["sections"] if str(s.pk) == request.POST.get("section")), None)
+            if section is None:
+                context["error"] = _("Choose the section office of the premises.")
+                return render(request, "portal/apply.html", context, status=400)
+            who = {"name": request.POST.get("name", "")[:200], "mobile": request.portal_applicant, "section": section}
         try:
             app = conn.register_application(
-                actor=request.user,
+                actor=actor,
                 channel="website",
-                name=consumer.name,
-                mobile=_mobile_of(consumer),
                 applicant_type=applicant_type,
                 preferred_language=_language(request),
                 premises_address=request.POST.get("premises_address", "")[:500],
@@ -504,12 +542,12 @@ def apply(request):
                 latitude=request.POST.get("latitude", ""),
                 longitude=request.POST.get("longitude", ""),
                 area_class=request.POST.get("area_class", ""),
-                section=account.section,
                 supply_type=request.POST.get("supply_type", ""),
                 load=request.POST.get("load", ""),
                 category=request.POST.get("category", ""),
                 documents=documents_in,
                 consumer=consumer,
+                **who,
             )
         except DomainError as exc:
             context["error"] = exc.message
@@ -518,10 +556,12 @@ def apply(request):
     return render(request, "portal/apply.html", context)
 
 
-@consumer_required
+@applicant_or_consumer
 def application(request, number: str):
-    """One of the consumer's applications: its stage, timeline and, once the demand note is issued,
-    paying it through the portal's pay flow (the pending account's order at the gateway)."""
+    """One of the caller's applications: its stage, timeline, the demand note and — while it is
+    unpaid — paying it through the gateway (an order on the application's pending account; the
+    gateway's callback posts the payment, and the 60 s sweep of the connections app moves the
+    application on). Receipts of what was paid are linked. A GET changes nothing."""
     from urja.connections import services as conn
 
     app = _own_application(request, number)
@@ -537,29 +577,50 @@ def application(request, number: str):
                 channel="online",
                 gateway=gateways.default_gateway(),
             )
+            checkout = gateways.get_gateway(order.gateway).checkout_url(
+                order, return_url=reverse("portal:application", args=[app.number])
+            )
         except DomainError as exc:
             return render(request, "portal/application.html",
                           _application_context(request, app, outstanding, exc.message), status=400)  # fmt: skip
-        return redirect(gateways.get_gateway(order.gateway).checkout_url(
-            order, return_url=reverse("portal:application", args=[app.number])))  # fmt: skip
+        return redirect(checkout)
     return render(request, "portal/application.html", _application_context(request, app, outstanding, None))
 
 
+@applicant_or_consumer
+def receipt(request, number: str):
+    """A receipt of the consumer's (any of their accounts), or — for an applicant — of a payment on the
+    pending account of one of their applications (the demand note paid online)."""
+    if request.portal_account is not None:
+        found = payments_in_scope(request.user)
+    else:
+        found = selectors.applicant_payments(request.portal_applicant)
+    payment = found.filter(receipt_number=number.strip().upper()).first()
+    if payment is None:
+        raise Http404
+    verify = f"{reverse('payments:verify')}?number={payment.receipt_number}&code={payment.verification_code}"
+    context = {"account": request.portal_account, "applicant": request.portal_applicant, "p": payment,
+               "verify": verify}  # fmt: skip
+    return render(request, "portal/receipt.html", context)
+
+
 def _application_context(request, app, outstanding, error) -> dict:
-    from urja.connections import services as conn
+    """What the application page shows. Read-only: a demand note paid at the gateway but not yet
+    settled shows as received; settling it is the connections sweep's (every 60 s), never a page's."""
     from urja.core.models import AuditEvent
 
-    if app.status == "dn_issued" and outstanding <= 0:
-        conn.settle_demand_note(application=app, channel="website")  # the gateway's payment came in
-        app.refresh_from_db()
     history = AuditEvent.objects.filter(object_type="connections.application", object_id=str(app.pk)).order_by("at")
     steps = [{"at": e.at, "stage": (e.changes or {}).get("to") or "registered"} for e in history
              if (e.changes or {}).get("to") or e.action == "connection.registered"]  # fmt: skip
+    receipts = list(selectors.application_payments(app).order_by("-received_at")[:10]) if app.account_id else []
     return {
         "account": request.portal_account,
+        "applicant": request.portal_applicant,
         "a": app,
         "outstanding": outstanding,
         "note": getattr(app, "demand_note", None) if hasattr(app, "demand_note") else None,
+        "settling": app.status == "dn_issued" and outstanding <= 0 and bool(receipts),
+        "receipts": receipts,
         "history": steps,
         "error": error,
     }
