@@ -43,10 +43,10 @@ ALLOWED = {
     ("metering/importer.py", "ImportBatch.objects.filter(pk=batch.pk).update("): "import failure marker",
     # VEE outcomes on readings: written in bulk by validation (millions of rows), recorded on the
     # reading's own review trail; not a workflow with an audit row per reading.
-    ("metering/services.py", "reading.vee_status = vee.outcome(failures)"): "VEE outcome (bulk validation)",
-    ("metering/services.py", "reading.vee_status = VeeStatus.ACCEPTED"): "VEE review decision (review trail)",
-    ("metering/services.py", "reading.vee_status = VeeStatus.EDITED"): "VEE review decision (review trail)",
-    ("metering/services.py", "reading.vee_status = VeeStatus.REPLACED"): "VEE review decision (review trail)",
+    ("metering/services/readings.py", "reading.vee_status = vee.outcome(failures)"): "VEE outcome (bulk validation)",
+    ("metering/services/readings.py", "reading.vee_status = VeeStatus.ACCEPTED"): "VEE review decision (review trail)",
+    ("metering/services/readings.py", "reading.vee_status = VeeStatus.EDITED"): "VEE review decision (review trail)",
+    ("metering/services/readings.py", "reading.vee_status = VeeStatus.REPLACED"): "VEE review decision (review trail)",
 }
 
 
