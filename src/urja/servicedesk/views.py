@@ -282,8 +282,11 @@ def desk(request):
         "channel": request.GET.get("channel", Channel.CARE_CENTRE),
         "description": "",
         "mobile": "",
+        "office": request.GET.get("office", ""),
     }
     error = None
+    # a complaint without an account is owned by an office the staff member chooses, within their scope
+    offices = list(_scope_offices(request.user))
     try:
         choices = _catalogue_choices()
     except DomainError as exc:
@@ -293,6 +296,12 @@ def desk(request):
         type_code, _sep, subtype = form["kind"].partition("/")
         try:
             _account_in_scope_or_unknown(request.user, form["consumer_number"])
+            office = None
+            if not form["consumer_number"] and form["office"]:
+                # another office's code answers like one that does not exist
+                office = next((o for o in offices if o.code == form["office"]), None)
+                if office is None:
+                    raise DomainError(_("No office %(code)s.") % {"code": form["office"]}, code="unknown_office")
             result = services.register_request(
                 actor=request.user,
                 channel=form["channel"],
@@ -301,6 +310,7 @@ def desk(request):
                 consumer_number=form["consumer_number"] or None,
                 description=form["description"],
                 mobile=form["mobile"],
+                office=office,
             )
         except DomainError as exc:
             error = exc
@@ -333,6 +343,7 @@ def desk(request):
             "form": form,
             "choices": choices,
             "channels": [(c, Channel(c).label) for c in DESK_CHANNELS],
+            "offices": offices,
             "error": error,
         },
         status=400 if error and request.method == "POST" else 200,
