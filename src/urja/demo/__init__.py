@@ -73,6 +73,7 @@ HOOKS: tuple[str, ...] = (
     "urja.notifications.demo",
     "urja.reports.demo",  # needs smart meters, bills and the service-desk catalogue
     "urja.minigrid.demo",  # the mini-grid site console: customer IDs, package changes, water, appliances
+    "urja.outreach.demo",  # RWA / IWA meetings, a Nishta camp with requests on the spot (needs the catalogue)
 )
 HOOK_SAMPLE = 5000
 # By default this many new consumers go through the services (every rule and audit event per
