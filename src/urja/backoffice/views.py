@@ -99,6 +99,8 @@ IDENTIFIERS = (
     ("servicedesk", "ServiceRequest", "number", "account", gettext_lazy("request number")),
     ("payments", "Payment", "receipt_number", "account", gettext_lazy("receipt number")),
     ("connections", "Application", "number", "account", gettext_lazy("application number")),
+    ("connections", "ChangeRequest", "number", "account", gettext_lazy("request number")),
+    ("connections", "Order", "number", "account", gettext_lazy("order number")),
 )
 
 
@@ -164,11 +166,61 @@ def _search(user, query: str, limit: int = 20) -> list[Account]:
     return accounts
 
 
+def _records_without_account(user, query: str, limit: int = 20) -> list[dict]:
+    """What search finds that has no connection yet, each within the user's scope and linked to its own
+    page: an application or a request (a theft report) by its number, a consumer registered without a
+    connection by any word of the name."""
+    from django.apps import apps
+
+    from urja.core.scope import scope_records
+    from urja.customers.selectors import consumers_in_scope
+
+    found: list[dict] = []
+    if len(query.strip()) < MIN_QUERY:
+        return found
+    token = query.strip().upper()
+    if " " not in token and len(token) <= 40 and any(ch.isdigit() for ch in token):
+        if apps.is_installed("urja.connections"):
+            from urja.connections.selectors import applications_in_scope
+
+            for app in applications_in_scope(user).filter(number__iexact=token, account__isnull=True)[:5]:
+                url = navigation.safe_reverse("connections:application", kwargs={"number": app.number})
+                found.append({"what": _("Application"), "number": app.number, "name": app.consumer.name, "url": url})
+        if apps.is_installed("urja.servicedesk"):
+            requests = scope_records(
+                user,
+                apps.get_model("servicedesk", "ServiceRequest").objects.filter(
+                    number__iexact=token, account__isnull=True
+                ),
+                account_prefix="account__",
+                office_path_field="office_path",
+            )
+            for sr in requests[:5]:
+                url = navigation.safe_reverse("servicedesk:request", kwargs={"number": sr.number})
+                found.append({"what": _("Request"), "number": sr.number, "name": sr.contact_name, "url": url})
+    words = [w for w in query.split() if len(w) >= MIN_QUERY and not any(ch.isdigit() for ch in w)][:4]
+    if words:
+        condition = Q()
+        for word in words:
+            condition &= Q(name__icontains=word)
+        consumers = consumers_in_scope(user).filter(condition, accounts__isnull=True).order_by("name")
+        for consumer in consumers[:limit]:
+            url = navigation.safe_reverse("customers:consumer", kwargs={"consumer_id": consumer.pk})
+            found.append({"what": _("Consumer, no connection yet"), "number": "", "name": consumer.name, "url": url})
+    return found[:limit]
+
+
 @staff_required
 def find_consumer(request):
     query = request.GET.get("q", "")[:80]
     accounts = _search(request.user, query)
-    context = {"q": query, "accounts": accounts, "searched": len(query.strip()) >= MIN_QUERY, "min_query": MIN_QUERY}
+    context = {
+        "q": query,
+        "accounts": accounts,
+        "records": _records_without_account(request.user, query),
+        "searched": len(query.strip()) >= MIN_QUERY,
+        "min_query": MIN_QUERY,
+    }
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "results":
         return render(request, "backoffice/_results.html", context)
     return render(request, "backoffice/find.html", context)
