@@ -13,7 +13,7 @@ from urja.core.permissions import require_role, role_of
 from urja.core.scope import office_covers, scope_accounts
 
 from . import documents, ledger, selectors, services
-from .models import Bill, BillCycle, BillRun
+from .models import Bill, BillCycle, BillException, BillRun, NoteStatus
 
 RUN_ROLES = ("billing_officer", "manager")
 
@@ -194,17 +194,49 @@ def _exceptions_in_scope(request, run: BillRun):
 def run_detail(request, pk: int):
     _require_role(request, *RUN_ROLES, "cre", "key_account_manager")
     run = get_object_or_404(BillRun.objects.select_related("cycle"), pk=pk)
+    from urja.core import listing
+
+    # the run's exceptions in the user's offices: open / resolved / all, by kind, a consumer number
+    # prefix; 50 a page; the same rows as CSV (?format=csv)
+    state, kind = request.GET.get("state", ""), request.GET.get("kind", "")
+    q = request.GET.get("q", "").strip().upper()[:20]
+    rows = _exceptions_in_scope(request, run).select_related("account", "account__consumer", "resolved_by")
+    if state in ("open", "resolved"):
+        rows = rows.filter(resolved=state == "resolved")
+    if kind in BillException.Kind.values:
+        rows = rows.filter(kind=kind)
+    if q:
+        rows = rows.filter(account__consumer_number__startswith=q)
+    rows = rows.order_by("resolved", "kind", "id")
+    if listing.wants_csv(request):
+        header = ["consumer_number", "name", "kind", "message", "resolved", "resolved_by", "resolved_at", "resolution"]
+        data = (
+            [e.account.consumer_number, e.account.consumer.name, e.get_kind_display(), e.message,
+             "yes" if e.resolved else "no", e.resolved_by.get_username() if e.resolved_by else "",
+             e.resolved_at.strftime("%d-%m-%Y %H:%M") if e.resolved_at else "", (e.details or {}).get("resolution", "")]
+            for e in rows.iterator(chunk_size=2000)
+        )  # fmt: skip
+        return listing.csv_response(f"bill-run-{run.pk}-exceptions", header, data)
     progress = services.run_progress(run)
     template = "billing/_progress.html" if request.headers.get("HX-Request") else "billing/run.html"
-    exceptions = (
-        _exceptions_in_scope(request, run).select_related("account", "resolved_by").order_by("resolved", "kind", "id")
-    )[:200]
+    page = listing.page_of(request, rows)
     can_act = role_of(request.user) in (*RUN_ROLES, "admin")
     from urja.core.permissions import office_path_of
 
     mine = office_path_of(request.user) or ""
     pending_mine = [p for p in run.partitions.filter(status="pending") if p.division_path.startswith(mine)]
-    context = {"run": run, "p": progress, "exceptions": exceptions, "can_act": can_act, "pending_mine": pending_mine}
+    context = {
+        "run": run,
+        "p": progress,
+        "exceptions": page.object_list,
+        "page": page,
+        "query": listing.query_without(request, "page", "format"),
+        "export_url": listing.export_url(request),
+        "f": {"state": state, "kind": kind, "q": q},
+        "kinds": BillException.Kind.choices,
+        "can_act": can_act,
+        "pending_mine": pending_mine,
+    }
     return render(request, template, context)
 
 
@@ -263,6 +295,8 @@ def _not_found_as_404(fn):
 def revisions(request):
     """Proposed notes waiting for a checker, the recent decisions, and the form to propose one."""
     _require_role(request, *CORRECTION_ROLES)
+    from django.db.models import Q
+
     from urja.core import listing
 
     form = {"bill": request.GET.get("bill", "").strip().upper(), "kind": "credit_note", "amount": "", "reason": ""}
@@ -285,11 +319,42 @@ def revisions(request):
             )
             return redirect("billing:revisions")
     rows = selectors.revisions_in_scope(request.user)
-    page = listing.page_of(request, rows.order_by("-status", "-created_at"), per_page=30)
+    # filters: status, kind, a bill or consumer number (prefix); 30 a page; the same rows as CSV
+    status, kind = request.GET.get("status", ""), request.GET.get("kind", "")
+    q = request.GET.get("q", "").strip().upper()[:32]
+    if status in NoteStatus.values:
+        rows = rows.filter(status=status)
+    if kind in ("credit_note", "debit_note"):
+        rows = rows.filter(kind=kind)
+    if q:
+        rows = rows.filter(Q(bill__bill_number__startswith=q) | Q(bill__account__consumer_number__startswith=q))
+    rows = rows.order_by("-status", "-created_at", "-id")
+    if listing.wants_csv(request):
+        header = ["bill", "consumer_number", "kind", "amount", "reason", "proposed_by", "proposed_on", "status",
+                  "note_number", "decided_by", "decided_on", "decision_note"]  # fmt: skip
+        data = (
+            [r.bill.bill_number, r.bill.account.consumer_number, r.get_kind_display(), r.amount, r.reason,
+             r.proposed_by.get_username(), r.created_at.strftime("%d-%m-%Y"), r.get_status_display(), r.note_number,
+             r.decided_by.get_username() if r.decided_by else "",
+             r.decided_at.strftime("%d-%m-%Y") if r.decided_at else "", r.decision_note]
+            for r in rows.iterator(chunk_size=2000)
+        )  # fmt: skip
+        return listing.csv_response("bill-revisions", header, data)
+    page = listing.page_of(request, rows, per_page=30)
     return render(
         request,
         "billing/revisions.html",
-        {"page": page, "revisions": page.object_list, "form": form, "error": error, "me": request.user.pk},
+        {
+            "page": page,
+            "revisions": page.object_list,
+            "form": form,
+            "error": error,
+            "me": request.user.pk,
+            "query": listing.query_without(request, "page", "format"),
+            "export_url": listing.export_url(request),
+            "f": {"status": status, "kind": kind, "q": q},
+            "statuses": NoteStatus.values,
+        },
         status=400 if error else 200,
     )
 
@@ -334,13 +399,42 @@ def deposits_due(request):
         | Q(security_deposit__last_reviewed_on__isnull=True)
         | Q(security_deposit__last_reviewed_on__lt=fy_start)
     ).select_related("consumer", "security_deposit")
-    query = request.GET.get("q", "").strip().upper()
+    query = request.GET.get("q", "").strip().upper()[:20]
     if query:
         due = due.filter(consumer_number__startswith=query)
-    page = listing.page_of(request, due.order_by("consumer_number"))
+    offices = _divisions(request.user)
+    office_code = request.GET.get("office", "")
+    office = next((o for o in offices if o.code == office_code), None)
+    if office is not None:
+        due = due.filter(office_path__startswith=office.path)
+    due = due.order_by("consumer_number")
+    if listing.wants_csv(request):
+        header = ["consumer_number", "name", "required", "held", "additional_demanded", "last_reviewed_on"]
+        data = ([a.consumer_number, a.consumer.name, *_deposit_cells(a)] for a in due.iterator(chunk_size=2000))
+        return listing.csv_response(f"deposits-due-{fy}", header, data)
+    page = listing.page_of(request, due)
     return render(
-        request, "billing/deposits_due.html", {"page": page, "accounts": page.object_list, "fy": fy, "q": query}
+        request,
+        "billing/deposits_due.html",
+        {
+            "page": page,
+            "accounts": page.object_list,
+            "fy": fy,
+            "q": query,
+            "offices": offices,
+            "office": office_code,
+            "query": listing.query_without(request, "page", "format"),
+            "export_url": listing.export_url(request),
+        },
     )
+
+
+def _deposit_cells(account) -> list:
+    record = getattr(account, "security_deposit", None)
+    if record is None:
+        return ["", "", "", ""]
+    reviewed = record.last_reviewed_on.strftime("%d-%m-%Y") if record.last_reviewed_on else ""
+    return [record.required, record.held, record.additional_demanded, reviewed]
 
 
 @login_required
@@ -427,15 +521,48 @@ def final_bills(request):
     _require_role(request, *CORRECTION_ROLES)
     from urja.core import listing
 
-    accounts = selectors.accounts_in_scope(request.user).filter(status="perm_disconnected")
-    awaiting = accounts.exclude(bills__kind=Bill.Kind.FINAL).select_related("consumer").order_by("consumer_number")
-    issued = (
-        scope_accounts(request.user, Bill.objects.filter(kind=Bill.Kind.FINAL), "account__")
-        .select_related("account")
-        .order_by("-bill_date", "-id")[:30]
+    # two lists on one page: ?list=issued shows the final bills issued, else the accounts awaiting
+    # one; both filtered by a consumer number prefix, 50 a page, and exported as CSV
+    show = "issued" if request.GET.get("list") == "issued" else "awaiting"
+    q = request.GET.get("q", "").strip().upper()[:20]
+    if show == "issued":
+        rows = scope_accounts(request.user, Bill.objects.filter(kind=Bill.Kind.FINAL), "account__").select_related(
+            "account", "account__consumer"
+        )
+        if q:
+            rows = rows.filter(account__consumer_number__startswith=q)
+        rows = rows.order_by("-bill_date", "-id")
+        header = ["bill", "consumer_number", "name", "bill_date", "total", "net_payable"]
+
+        def cells(b):
+            return [b.bill_number, b.account.consumer_number, b.account.consumer.name, b.bill_date.strftime("%d-%m-%Y"),
+                    b.total, b.net_payable]  # fmt: skip
+    else:
+        accounts = selectors.accounts_in_scope(request.user).filter(status="perm_disconnected")
+        rows = accounts.exclude(bills__kind=Bill.Kind.FINAL).select_related("consumer")
+        if q:
+            rows = rows.filter(consumer_number__startswith=q)
+        rows = rows.order_by("consumer_number")
+        header = ["consumer_number", "name", "status"]
+
+        def cells(a):
+            return [a.consumer_number, a.consumer.name, a.get_status_display()]
+
+    if listing.wants_csv(request):
+        return listing.csv_response(f"final-bills-{show}", header, (cells(r) for r in rows.iterator(chunk_size=2000)))
+    page = listing.page_of(request, rows)
+    return render(
+        request,
+        "billing/final_bills.html",
+        {
+            "page": page,
+            "show": show,
+            "rows": page.object_list,
+            "q": q,
+            "query": listing.query_without(request, "page", "format"),
+            "export_url": listing.export_url(request),
+        },
     )
-    page = listing.page_of(request, awaiting)
-    return render(request, "billing/final_bills.html", {"page": page, "awaiting": page.object_list, "issued": issued})
 
 
 @login_required
