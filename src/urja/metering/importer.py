@@ -6,6 +6,11 @@
 * Per-row error report: `ImportRowError` rows (row number, code, message, raw line).
 * PostgreSQL: COPY into a temporary staging table, validation as set-based SQL, then
   INSERT … ON CONFLICT DO NOTHING. SQLite: batched Python validation and bulk_create.
+* Scoped: a file uploaded by a staff member writes readings only for the accounts that member may
+  see (core.scope, the one scope rule). Out of scope answers like nonexistent, per row: a meter
+  installed now on an account out of scope is `unknown_meter`, as a serial no meter has; a row read
+  while the meter served an account out of scope is `meter_not_installed`, as if that installation
+  did not exist. No actor (the command line): the whole utility.
 
 Formats are documented in docs/metering.md ("Bulk import").
 """
@@ -30,7 +35,7 @@ from django.db import DatabaseError, DataError, IntegrityError, connection, tran
 from django.db.models import Count, Max, Min
 from django.utils import timezone
 
-from urja.core import boundary, regdata
+from urja.core import boundary, regdata, scope
 from urja.core.errors import DomainError
 from urja.core.services import record_audit
 from urja.customers.models import Account
@@ -207,6 +212,16 @@ def json_rows(obj_iter: Iterator[object], zones: list[str]) -> Iterator[tuple[li
 # --- import ---------------------------------------------------------------------------------------
 
 
+def scoped_accounts(actor):
+    """The accounts the importer may write readings for (a queryset), or None: every account (no
+    actor, or a role whose scope is the whole utility)."""
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        return None
+    if scope.account_rule(actor) == "all":
+        return None
+    return scope.scope_accounts(actor, Account.objects.all())
+
+
 def import_file(
     *,
     path: str | Path,
@@ -232,6 +247,7 @@ def import_file(
     if not path.exists():
         raise DomainError(f"no such file {path}", code="invalid_file")
     fmt = detect_format(path, file_format)
+    accounts = scoped_accounts(actor)
     sha = file_sha256(path)
     earlier = ImportBatch.objects.filter(file_sha256=sha, source=source, state=ImportBatch.State.DONE).first()
     started = _time.perf_counter()
@@ -245,10 +261,10 @@ def import_file(
     try:
         with transaction.atomic():
             if connection.vendor == "postgresql":
-                counts = _import_postgres(batch, path, fmt, bill_cycle)
+                counts = _import_postgres(batch, path, fmt, bill_cycle, accounts)
             else:
                 try:
-                    counts = _import_python(batch, path, fmt, bill_cycle)
+                    counts = _import_python(batch, path, fmt, bill_cycle, accounts)
                 except UnicodeDecodeError as exc:  # as the PostgreSQL path reports it: not a 500
                     raise DomainError("the file is not UTF-8 text", code="invalid_file") from exc
             batch.rows, batch.inserted, batch.rejected = counts["rows"], counts["inserted"], counts["rejected"]
@@ -329,9 +345,21 @@ def _copy_in(raw, path: Path, fmt: str, cols: list[str], zones: list[str]) -> No
                     copy.write_row([error, *values])
 
 
-def _validated_sql(zones: list[str], *, careful: bool, bill_cycle: str | None = None) -> str:
+def _scope_sql(accounts) -> str | None:
+    """The ids of the accounts in scope as one SQL subquery with its values bound (the same query the
+    scope rule gives the ORM), `%` doubled for the parametrised statements it goes into."""
+    if accounts is None:
+        return None
+    sql, params = accounts.values("id").query.sql_with_params()
+    return connection.ops.compose_sql(sql, params).replace("%", "%%")
+
+
+def _validated_sql(
+    zones: list[str], *, careful: bool, bill_cycle: str | None = None, scope_sql: str | None = None
+) -> str:
     """A query over the staged rows: each row's parsed values, meter, installation and `code` — the
-    first failing check, NULL for a good row.
+    first failing check, NULL for a good row. `scope_sql`: the accounts in the importer's scope
+    (None: all); out of scope reads as nonexistent (see the module's docstring).
 
     Fast path (careful=False): plain casts with cheap shape checks — a clean AMR file never pays for
     pattern matching; any value that fails to cast aborts the statement and the careful path
@@ -370,12 +398,20 @@ def _validated_sql(zones: list[str], *, careful: bool, bill_cycle: str | None = 
         cycle_check = f"WHEN a.bill_cycle <> '{bill_cycle}' THEN 'wrong_bill_cycle'"
         cycle_join = "LEFT JOIN customers_account a ON a.id = i.account_id"
         account_cycle = "a.bill_cycle"
+    hidden_meter, hidden_inst, scope_join = "", "", ""
+    if scope_sql is not None:
+        hidden_meter = "OR (ci.id IS NOT NULL AND cs.id IS NULL)"
+        hidden_inst = "OR si.id IS NULL"
+        scope_join = f"""
+        LEFT JOIN metering_installation ci ON ci.meter_id = m.id AND ci.removed_at IS NULL
+        LEFT JOIN ({scope_sql}) cs ON cs.id = ci.account_id
+        LEFT JOIN ({scope_sql}) si ON si.id = i.account_id"""
     return f"""
         SELECT p.row_no, p.ts, {", ".join(f"p.{c}_n" for c in num_cols)},
             m.id AS meter_id, i.id AS inst_id, i.account_id, {account_cycle} AS account_cycle,
             CASE
                 WHEN p.pre_error IS NOT NULL THEN p.pre_error
-                WHEN m.id IS NULL THEN 'unknown_meter'
+                WHEN m.id IS NULL {hidden_meter} THEN 'unknown_meter'
                 WHEN p.ts IS NULL THEN 'invalid_timestamp'
                 WHEN p.ts > now() + interval '{int(bounds.clock_skew.total_seconds())} seconds'
                     THEN 'timestamp_in_future'
@@ -384,7 +420,7 @@ def _validated_sql(zones: list[str], *, careful: bool, bill_cycle: str | None = 
                 WHEN {neg} THEN 'negative_register'
                 WHEN {bad} THEN 'non_numeric_register'
                 WHEN p.kwh_n >= power(10::numeric, m.register_digits) THEN 'register_out_of_range'
-                WHEN i.id IS NULL THEN 'meter_not_installed'
+                WHEN i.id IS NULL {hidden_inst} THEN 'meter_not_installed'
                 {cycle_check}
             END AS code
         FROM (
@@ -393,7 +429,7 @@ def _validated_sql(zones: list[str], *, careful: bool, bill_cycle: str | None = 
         LEFT JOIN metering_meter m ON m.serial = upper(btrim(p.meter_serial))
         LEFT JOIN metering_installation i
             ON i.meter_id = m.id AND i.installed_at <= p.ts AND (i.removed_at IS NULL OR i.removed_at >= p.ts)
-        {cycle_join}
+        {cycle_join}{scope_join}
     """
 
 
@@ -437,7 +473,14 @@ def _errors_insert(source: str, bill_cycle: str | None = None) -> str:
 
 
 def _insert_and_report(
-    cur, batch: ImportBatch, zones: list[str], rows: int, *, careful: bool, bill_cycle: str | None = None
+    cur,
+    batch: ImportBatch,
+    zones: list[str],
+    rows: int,
+    *,
+    careful: bool,
+    bill_cycle: str | None = None,
+    scope_sql: str | None = None,
 ) -> tuple:
     """(inserted, first id, last id, rejected).
 
@@ -447,7 +490,7 @@ def _insert_and_report(
     same readings) aborts that attempt; then one statement validates the rows once, writes the
     error report and inserts with ON CONFLICT DO NOTHING.
     """
-    validated = f"({_validated_sql(zones, careful=careful, bill_cycle=bill_cycle)})"
+    validated = f"({_validated_sql(zones, careful=careful, bill_cycle=bill_cycle, scope_sql=scope_sql)})"
     insert = _readings_insert(zones, validated, on_conflict=False)
     params = [batch.source, ReadingStatus.ACTUAL, VeeStatus.PENDING, batch.pk]
     try:
@@ -471,9 +514,10 @@ def _insert_and_report(
     return inserted, first_id, last_id, rejected
 
 
-def _import_postgres(batch: ImportBatch, path: Path, fmt: str, bill_cycle: str | None = None) -> dict:
+def _import_postgres(batch: ImportBatch, path: Path, fmt: str, bill_cycle: str | None = None, accounts=None) -> dict:
     zones = tod_zones()
     cols = columns()
+    scope_sql = _scope_sql(accounts)
     with connection.cursor() as cur:
         try:  # a bigger temp buffer keeps the staging table in memory (only settable before first use)
             with transaction.atomic():
@@ -501,12 +545,12 @@ def _import_postgres(batch: ImportBatch, path: Path, fmt: str, bill_cycle: str |
         try:
             with transaction.atomic():
                 inserted, first_id, last_id, rejected = _insert_and_report(
-                    cur, batch, zones, rows, careful=False, bill_cycle=bill_cycle
+                    cur, batch, zones, rows, careful=False, bill_cycle=bill_cycle, scope_sql=scope_sql
                 )
         except DataError:
             # Some value does not even cast: validate every field with patterns first (slower).
             inserted, first_id, last_id, rejected = _insert_and_report(
-                cur, batch, zones, rows, careful=True, bill_cycle=bill_cycle
+                cur, batch, zones, rows, careful=True, bill_cycle=bill_cycle, scope_sql=scope_sql
             )
         cur.execute("DROP TABLE reading_stage")
     return {"rows": rows, "inserted": inserted, "rejected": rejected, "first_id": first_id, "last_id": last_id}
@@ -516,12 +560,15 @@ def _import_postgres(batch: ImportBatch, path: Path, fmt: str, bill_cycle: str |
 
 
 class _Lookup:
-    """Meters and their installations, loaded on demand per batch of serials."""
+    """Meters and their installations, loaded on demand per batch of serials. `accounts`: the
+    accounts in the importer's scope (a queryset; None: all)."""
 
-    def __init__(self):
+    def __init__(self, accounts=None):
         self.meters: dict[str, tuple[int, int] | None] = {}
         self.installs: dict[int, list[tuple[datetime, datetime | None, int, int]]] = {}
         self.cycles: dict[int, str] = {}  # account id → bill cycle
+        self.accounts = accounts
+        self.in_scope: set[int] = set()  # of the accounts loaded, those in scope
 
     def load(self, serials: set[str]) -> None:
         missing = {s for s in serials if s not in self.meters}
@@ -540,6 +587,16 @@ class _Lookup:
             self.installs.setdefault(meter_id, []).append((at, removed, pk, account_id))
         accounts = {a for items in self.installs.values() for *_, a in items} - set(self.cycles)
         self.cycles.update(Account.objects.filter(pk__in=accounts).values_list("id", "bill_cycle"))
+        if self.accounts is not None:
+            self.in_scope.update(self.accounts.filter(pk__in=accounts).values_list("id", flat=True))
+
+    def visible(self, account_id: int) -> bool:
+        return self.accounts is None or account_id in self.in_scope
+
+    def hidden(self, meter_id: int) -> bool:
+        """A meter installed now on an account out of scope: as if no meter had the serial."""
+        current = [a for _at, removed, _pk, a in self.installs.get(meter_id, []) if removed is None]
+        return bool(current) and not self.visible(current[0])
 
     def installation(self, meter_id: int, ts: datetime) -> tuple[int, int] | None:
         best = None
@@ -563,7 +620,7 @@ def check_row(row: dict, lookup: _Lookup, now: datetime, zones: list[str], bill_
     (wrong_bill_cycle: (code, the account's cycle))."""
     serial = (row.get("meter_serial") or "").strip().upper()
     meter = lookup.meters.get(serial)
-    if meter is None:
+    if meter is None or lookup.hidden(meter[0]):
         return "unknown_meter", None
     ts = _parse_ts(row.get("read_at") or "")
     if ts is None:
@@ -585,7 +642,7 @@ def check_row(row: dict, lookup: _Lookup, now: datetime, zones: list[str], bill_
     if Decimal(kwh) >= Decimal(10) ** meter[1]:
         return "register_out_of_range", None
     inst = lookup.installation(meter[0], ts)
-    if inst is None:
+    if inst is None or not lookup.visible(inst[1]):
         return "meter_not_installed", None
     if bill_cycle is not None and lookup.cycles.get(inst[1]) != bill_cycle:
         return "wrong_bill_cycle", lookup.cycles.get(inst[1])
@@ -627,9 +684,9 @@ def _python_rows(path: Path, fmt: str, zones: list[str]) -> Iterator[dict]:
             yield row
 
 
-def _import_python(batch: ImportBatch, path: Path, fmt: str, bill_cycle: str | None = None) -> dict:
+def _import_python(batch: ImportBatch, path: Path, fmt: str, bill_cycle: str | None = None, accounts=None) -> dict:
     zones = tod_zones()
-    lookup = _Lookup()
+    lookup = _Lookup(accounts)
     now = timezone.now()
     rows = rejected = 0
     pending: list[dict] = []
