@@ -251,7 +251,9 @@ def _simulate(*, org: Organisation, consumers: int, months: int, seed: int, stdo
     from .simulation.driver import Simulation
 
     stdout(f"Simulating {months} months of {consumers} consumers through the services …")
-    sim = Simulation(months=months, consumers=consumers, seed=seed, faults=False, stdout=stdout, keep_going=True)
+    sim = Simulation(
+        months=months, consumers=consumers, seed=seed, faults=False, stdout=stdout, keep_going=True, demo=True
+    )
     report = sim.run()
     ids = sorted(c.account.pk for c in sim.connections)
     summary = report.as_dict()

@@ -232,10 +232,14 @@ class Simulation(Features):
         stdout: Callable[[str], None],
         keep_going: bool = False,
         today: date | None = None,
+        demo: bool = False,
     ):
         self.n_months, self.n_consumers, self.seed, self.faults = months, consumers, seed, faults
         self.say = stdout
         self.keep_going = keep_going
+        # the demo's simulation leaves new connections and the mini-grid to their demo hooks, which
+        # build them at every stage and skip when their tables already hold data
+        self.demo = demo
         self.rng = random.Random(seed)
         self.today = today or timezone.localdate()
         self.months = last_complete_months(self.today, months)

@@ -59,7 +59,10 @@ class Features:
         self.mg_customers: dict[int, object] = {}  # account id -> SiteCustomer
         self.outage_dts: list[int] = []
         self._setup_outage_dts()
-        self._setup_minigrid()
+        if self.demo:
+            self.note("demo: new connections and the mini-grid are left to their demo hooks")
+        else:
+            self._setup_minigrid()
 
     def _setup_outage_dts(self) -> None:
         """Boundary meters on the DTs with the most simulated consumers (a DT's own meter's last
@@ -288,12 +291,14 @@ class Features:
     # ---- new connections ---------------------------------------------------------------------------
 
     def connections_phase(self, y: int, m: int) -> None:
-        """The month's applications, on the 28th evening at the section office: register, inspect
-        (one in three not feasible: rejected), demand note, paid (counter / gateway / UPI, with
-        replays); energized on the next 1st (`energize_paid`), then read, billed and paid."""
+        """The month's applications, on the 28th evening at the section office: registered,
+        inspected (every third month one more, not feasible: rejected), demand note, paid (counter,
+        gateway, UPI; replays); energized early next month (`energize_paid`), then read, billed, paid."""
         from urja.connections import services as conn_services
         from urja.connections.demo import OWNER_DOCS, PLACES
 
+        if self.demo:
+            return
         k = self.months.index((y, m))
         n = max(1, self.n_consumers // APPLICATIONS_PER)
         sections = []
@@ -304,11 +309,14 @@ class Features:
             self.note("no section among the simulated accounts: no new connections")
             return
         self.clock.at(date(y, m, 28), 19, 30)
-        for i in range(n):
-            serial_no = k * n + i
+        # n applications that go through to the supply (their demand notes paid on the counter, the
+        # gateway and UPI in turn), and in every third month one more found not feasible
+        plan = [("energize", ("counter", "online", "upi")[(k * n + i) % 3]) for i in range(n)]
+        if k % 3 == 1:
+            plan.append(("reject", ""))
+        for i, (outcome, channel) in enumerate(plan):
+            serial_no = k * (n + 1) + i
             place = PLACES[serial_no % 2]  # around Balasore (inside the licence area)
-            outcome = "reject" if serial_no % 3 == 2 else "energize"
-            channel = ("counter", "online", "upi")[serial_no % 3 if outcome == "energize" else 0]
             self.clock.tick(120)
             try:
                 app = conn_services.register_application(

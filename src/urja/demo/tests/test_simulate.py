@@ -313,3 +313,241 @@ def test_detects_an_estimate_not_trued_up(report):
 
 def test_vendor_is_known():
     assert connection.vendor in ("sqlite", "postgresql")
+
+
+# ---- this wave's features: driven, and each invariant detects a planted violation ----------------
+
+
+@pytest.mark.django_db
+def test_new_features_were_driven(report):
+    from urja.connections.models import Application, DemandNote
+    from urja.minigrid.models import PackageChange
+    from urja.payments.models import Payment
+    from urja.reports.models import AccountingRun, OutageAward
+
+    totals = report.totals()
+    assert totals["applications"] >= MONTHS and totals["energized"] >= 2 and totals["rejected"] >= 1
+    assert totals["bbps"] >= 2 * MONTHS and totals["outages"] == MONTHS
+    assert totals["mg_recharges"] >= MONTHS and totals["mg_changes"] >= 1
+    energized = Application.objects.filter(status="energized").select_related("account")
+    assert energized.count() == totals["energized"]
+    # the first energized connection was read, billed and paid like any other
+    first = energized.order_by("energized_at")[0]
+    assert first.account.bills.filter(units_status="actual").exists() or first.account.bills.exists()
+    assert Application.objects.filter(status="rejected").exists()
+    assert {"counter", "online"} <= set(
+        Payment.objects.filter(account__in=[a.account for a in energized]).values_list("channel", flat=True)
+    )
+    assert DemandNote.objects.filter(status="paid").count() >= totals["energized"]
+    assert Payment.objects.filter(reference__startswith="BBPS ").count() == totals["bbps"]
+    assert OutageAward.objects.exists()
+    assert PackageChange.objects.filter(status="in_force").exists()
+    assert AccountingRun.objects.count() == MONTHS
+    kinds = {e["kind"] for e in report.bad_input}
+    assert "bbps_reference_other_amount" in kinds
+    seen = " | ".join(report.faults_seen)
+    assert "demand note" in seen and "replayed" in seen and "BBPS reference" in seen
+
+
+def _energized():
+    from urja.connections.models import Application
+
+    return Application.objects.filter(status="energized").select_related("account", "demand_note").order_by("pk")[0]
+
+
+@pytest.mark.django_db
+def test_detects_a_demand_note_paid_twice(report):
+    from urja.billing import ledger
+    from urja.billing.models import EntryType
+
+    app = _energized()
+    assert not _found("dn_paid_once", app.account.consumer_number)
+    ledger.post_entry(  # the replayed payment, posted a second time
+        account=app.account,
+        entry_type=EntryType.PAYMENT,
+        amount=-app.demand_note.total,
+        description="planted: the demand note paid again",
+        posted_at=app.dn_paid_at,
+    )
+    found = _found("dn_paid_once", app.account.consumer_number)
+    assert found and app.demand_note.number in found[0].detail
+
+
+@pytest.mark.django_db
+def test_detects_an_energized_connection_without_its_deposit_once(report):
+    from urja.billing import ledger
+    from urja.billing.models import EntryType
+
+    app = _energized()
+    assert not _found("energized_account", app.account.consumer_number)
+    ledger.post_entry(
+        account=app.account,
+        entry_type=EntryType.DEPOSIT,
+        amount=app.demand_note.deposit,
+        description="planted: the deposit demanded twice",
+        posted_at=app.energized_at - timedelta(hours=1),
+    )
+    found = _found("energized_account", app.account.consumer_number)
+    assert found and "deposit" in found[0].detail
+
+
+@pytest.mark.django_db
+def test_detects_an_energized_application_whose_account_stays_pending(report):
+    from urja.customers.models import Account
+
+    app = _energized()
+    Account.objects.filter(pk=app.account_id).update(status="pending")  # its account never activated
+    found = _found("energized_account", app.account.consumer_number)
+    assert found and "pending" in found[0].detail
+
+
+@pytest.mark.django_db
+def test_detects_a_bill_before_energization(report):
+    from urja.billing.models import Bill
+
+    app = _energized()
+    bill = Bill.objects.filter(account=app.account).order_by("pk").first()
+    assert bill is not None, "the first energized connection was billed in a later month"
+    assert not _found("no_bill_before_energization", app.account.consumer_number)
+    Bill.objects.filter(pk=bill.pk).update(created_at=app.energized_at - timedelta(days=3))
+    found = _found("no_bill_before_energization", app.account.consumer_number)
+    assert found and bill.bill_number in found[0].detail
+
+
+@pytest.mark.django_db
+def test_detects_two_payments_for_one_bbps_reference(report):
+    from urja.payments.models import Payment
+
+    paid = Payment.objects.filter(reference__startswith="BBPS ").order_by("pk")[0]
+    assert not _found("bbps_once_per_reference")
+    twin = Payment.objects.get(pk=paid.pk)
+    twin.pk, twin.idempotency_key, twin.receipt_number, twin.ledger_entry = None, "planted-bbps", None, None
+    twin.status = "in_suspense"
+    twin.suspense_reason = "planted"
+    twin.save()
+    found = _found("bbps_once_per_reference", paid.consumer_number)
+    assert found and paid.reference in found[0].detail
+
+
+@pytest.mark.django_db
+def test_detects_a_bbps_fetch_that_is_not_the_bill(report):
+    from django.utils import timezone
+
+    from urja.payments import bbps
+    from urja.payments.models import Payment
+
+    paid = Payment.objects.filter(reference__startswith="BBPS ").order_by("pk")[0]
+    fetched = bbps.fetch_bill(consumer_number=paid.consumer_number)
+    seen = {
+        "consumer_number": paid.consumer_number,
+        "account_id": paid.account_id,
+        "bill_number": fetched["bill_number"],
+        "bill_amount": str(fetched["bill_amount"]),
+        "late_payment_amount": str(fetched["late_payment_amount"]),
+        "early_payment_amount": str(fetched["early_payment_amount"]),
+        "at": (timezone.now() + timedelta(seconds=1)).isoformat(),
+    }
+    checker = Checker()
+    checker.observe("bbps_fetch", seen)
+    assert [v for v in checker.run(month="planted") if v.rule == "bbps_fetch_matches_bill"] == []
+    checker.observe("bbps_fetch", dict(seen, bill_amount=str(fetched["bill_amount"] + Decimal("10.00"))))
+    found = [v for v in checker.run(month="planted") if v.rule == "bbps_fetch_matches_bill"]
+    assert found and found[0].consumer_number == paid.consumer_number and "ledger owed" in found[0].detail
+
+
+@pytest.mark.django_db
+def test_detects_an_outage_compensation_credited_twice_or_missing(report):
+    from urja.billing import ledger
+    from urja.billing.models import EntryType, LedgerEntry
+    from urja.reports.models import OutageAward
+
+    award = OutageAward.objects.select_related("account", "outage").order_by("pk")[0]
+    cn = award.account.consumer_number
+    assert not _found("outage_compensated_once", cn)
+    entry = LedgerEntry.objects.get(pk=award.ledger_entry_id)
+    ledger.post_entry(
+        account=award.account,
+        entry_type=EntryType.COMPENSATION,
+        amount=entry.amount,
+        description="planted: the outage compensated again",
+        reference_type="outage",
+        reference_id=str(award.outage_id),
+    )
+    found = _found("outage_compensated_once", cn)
+    assert found and "2 times" in found[0].detail
+
+
+@pytest.mark.django_db
+def test_detects_an_affected_consumer_not_compensated(report):
+    from urja.billing import ledger
+    from urja.billing.models import LedgerEntry
+    from urja.reports.models import OutageAward
+
+    award = OutageAward.objects.select_related("account", "outage").order_by("pk")[0]
+    ledger.reverse_entry(entry=LedgerEntry.objects.get(pk=award.ledger_entry_id), reason="planted")
+    OutageAward.objects.filter(pk=award.pk).delete()
+    found = _found("outage_compensated_once", award.account.consumer_number)
+    assert found and "no compensation" in found[0].detail
+
+
+@pytest.mark.django_db
+def test_detects_energy_accounting_that_does_not_add_up(report):
+    from urja.billing.models import Bill
+    from urja.reports.models import EnergyBalance
+
+    period = EnergyBalance.objects.order_by("-period").values_list("period", flat=True)[0]
+    checker = Checker()
+    checker.observe("accounting_period", period)
+    assert [v for v in checker.run(month="planted") if v.rule == "energy_accounting_adds_up"] == []
+    # a DT's row that is not its bills (the roll-up lost or doubled an atom)
+    row = EnergyBalance.objects.filter(period=period, level="dt", category="", billed_kwh__gt=0).order_by("pk")[0]
+    EnergyBalance.objects.filter(pk=row.pk).update(billed_kwh=row.billed_kwh + 7)
+    checker.observe("accounting_period", period)
+    found = [v for v in checker.run(month="planted") if v.rule == "energy_accounting_adds_up"]
+    assert any(f"dt {row.code}" in v.detail for v in found), found
+    # a bill changed after the accounting: the utility's billed energy is no longer the bills' units
+    EnergyBalance.objects.filter(pk=row.pk).update(billed_kwh=row.billed_kwh)
+    y, m = map(int, period.split("-"))
+    bill = Bill.objects.filter(period_end__year=y, period_end__month=m).order_by("pk")[0]
+    Bill.objects.filter(pk=bill.pk).update(units=bill.units + 5)
+    checker.observe("accounting_period", period)
+    found = [v for v in checker.run(month="planted") if v.rule == "energy_accounting_adds_up"]
+    assert any("the period's bills' units" in v.detail for v in found), found
+
+
+@pytest.mark.django_db
+def test_detects_a_wallet_charged_twice_for_a_day(report):
+    from urja.billing import ledger
+    from urja.billing.models import EntryType
+    from urja.payments.models import PrepaidCharge
+
+    charge = (
+        PrepaidCharge.objects.filter(amount__gt=0, wallet__account__minigrid_site__isnull=False)
+        .select_related("wallet__account")
+        .order_by("pk")[0]
+    )
+    cn = charge.wallet.account.consumer_number
+    assert not _found("wallet_adds_up", cn)
+    ledger.post_entry(
+        account=charge.wallet.account,
+        entry_type=EntryType.BILL_CHARGE,
+        amount=charge.amount,
+        description="planted: the day charged again",
+        reference_type="prepaid_day",
+        reference_id=charge.day.isoformat(),
+    )
+    found = _found("wallet_adds_up", cn)
+    assert found and "charged twice" in found[0].detail and "balance" in found[0].detail
+
+
+@pytest.mark.django_db
+def test_detects_a_package_change_not_in_force(report):
+    from urja.customers.models import Account
+    from urja.minigrid.models import PackageChange
+
+    change = PackageChange.objects.filter(status="in_force").select_related("customer__account").order_by("-pk")[0]
+    cn = change.customer.account.consumer_number
+    assert not _found("minigrid_package_in_force", cn)
+    Account.objects.filter(pk=change.customer.account_id).update(package_code=change.from_package)
+    found = _found("minigrid_package_in_force", cn)
+    assert found and change.number in found[0].detail

@@ -30,6 +30,10 @@ class Command(BaseCommand):
             "urja.metering",
             "urja.payments",
             "urja.core.jobs",
+            "urja.reports",
+            "urja.servicedesk",
+            "urja.connections",
+            "urja.minigrid",
         ):
             logging.getLogger(name).setLevel(logging.WARNING)
         # the faults are deliberate: their warnings (deferred calls, a partition taken over) are in the report
