@@ -26,11 +26,12 @@ from __future__ import annotations
 import logging
 import math
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Max, Min, Q
+from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 
 from urja.core import regdata
@@ -38,12 +39,13 @@ from urja.core.models import Channel
 from urja.metering import mqtt
 from urja.metering.models import SMART_TYPES, BoundaryInstallation, Installation, SmartMeterEvent
 from urja.metering.services import dead_letter
-from urja.notifications.bulk import notify_accounts
+from urja.notifications.bulk import AreaMessage, notify_accounts, notify_areas
 from urja.servicedesk import catalogue
 from urja.servicedesk import compensation as comp
 from urja.servicedesk import services as desk
 from urja.servicedesk.models import CompensationAward, Outage
 from urja.servicedesk.selectors import affected_accounts, outage_area, setting
+from urja.servicedesk.services.outages import NewOutage, declare_outages
 
 from .models import DetectedOutage, EventCursor, OutageAward
 
@@ -76,19 +78,15 @@ def _latest_states(meter_ids, since: datetime, now: datetime) -> dict[int, tuple
 
 
 def _first_fails(meter_ids, since: datetime, now: datetime) -> dict[int, datetime]:
-    """{meter: its first power failure in [since, now + skew]}."""
-    first: dict[int, datetime] = {}
-    ids = list(meter_ids)
-    for i in range(0, len(ids), 20_000):
-        rows = (
-            SmartMeterEvent.objects.filter(
-                meter_id__in=ids[i : i + 20_000], kind=FAIL, at__gte=since, at__lte=now + mqtt.CLOCK_SKEW
-            )
-            .values_list("meter_id")
-            .annotate(first=Min("at"))
+    """{meter: its first power failure in [since, now + skew]} (a few boundary meters)."""
+    return dict(
+        SmartMeterEvent.objects.filter(
+            meter_id__in=list(meter_ids), kind=FAIL, at__gte=since, at__lte=now + mqtt.CLOCK_SKEW
         )
-        first.update(rows)
-    return first
+        .values_list("meter_id")
+        .annotate(first=Min("at"))
+        .order_by()
+    )
 
 
 def _restored_until(dts, since: datetime) -> dict[int, datetime]:
@@ -107,174 +105,267 @@ def _restored_until(dts, since: datetime) -> dict[int, datetime]:
     return until
 
 
-def _new_events(cursor: EventCursor, now: datetime) -> tuple[list[tuple[int, int, str, datetime]], int]:
-    rows = list(
-        SmartMeterEvent.objects.filter(id__gt=cursor.last_event_id, kind__in=(FAIL, RESTORE))
-        .order_by("id")
-        .values_list("id", "meter_id", "kind", "at")[:BATCH]
-    )
-    good, future = [], 0
-    for row in rows:
-        if row[3] > now + mqtt.CLOCK_SKEW:
-            future += 1
-            dead_letter(
-                topic=f"detector/meter/{row[1]}",
-                payload=f'{{"event_id": {row[0]}, "kind": "{row[2]}", "at": "{row[3].isoformat()}"}}',
-                code="timestamp_in_future",
-                reason="a power event stamped in the future is not used for outage detection",
-            )
+@dataclass
+class Batch:
+    """The power events of one pass: ids (first_id, last_id], counted in SQL, not fetched one by one."""
+
+    first_id: int
+    last_id: int
+    fails: int = 0
+    restores: int = 0
+    first_fail_at: datetime | None = None
+    future: int = 0
+
+    def events(self, *kinds: str):
+        return SmartMeterEvent.objects.filter(id__gt=self.first_id, id__lte=self.last_id, kind__in=kinds)
+
+
+def _new_events(cursor: EventCursor, now: datetime) -> Batch | None:
+    """The next batch after the cursor (at most BATCH power events): its bounds, the usable failures and
+    restores counted per kind, and the events stamped in the future sent to the dead letters."""
+    power = SmartMeterEvent.objects.filter(id__gt=cursor.last_event_id, kind__in=(FAIL, RESTORE))
+    last = list(power.order_by("id").values_list("id", flat=True)[BATCH - 1 : BATCH])
+    last_id = last[0] if last else power.aggregate(m=Max("id"))["m"]
+    if last_id is None:
+        return None
+    batch = Batch(cursor.last_event_id, last_id)
+    limit = now + mqtt.CLOCK_SKEW
+    for event_id, meter_id, kind, at in (
+        batch.events(FAIL, RESTORE).filter(at__gt=limit).values_list("id", "meter_id", "kind", "at")
+    ):
+        batch.future += 1
+        dead_letter(
+            topic=f"detector/meter/{meter_id}",
+            payload=f'{{"event_id": {event_id}, "kind": "{kind}", "at": "{at.isoformat()}"}}',
+            code="timestamp_in_future",
+            reason="a power event stamped in the future is not used for outage detection",
+        )
+    for kind, n, first in (
+        batch.events(FAIL, RESTORE).filter(at__lte=limit).values_list("kind").annotate(n=Count("id"), first=Min("at"))
+        .order_by()
+    ):  # fmt: skip
+        if kind == FAIL:
+            batch.fails, batch.first_fail_at = n, first
         else:
-            good.append(row)
-    return good, future
+            batch.restores = n
+    return batch
 
 
 def run_detector(*, now: datetime | None = None) -> dict:
-    """One pass: declare what the new failures show, close what the restores show. Resumable."""
+    """One pass: declare what the new failures show, close what the restores show. Resumable: the
+    cursor moves only after the pass; a replayed batch declares and tells nothing twice."""
     now = now or timezone.now()
     cfg = config()
     window = timedelta(seconds=int(cfg["window_seconds"]))
     cursor, _ = EventCursor.objects.get_or_create(name=CURSOR)
-    events, future = _new_events(cursor, now)
-    result = {"events": len(events), "future": future, "declared": [], "restored": []}
-    if events:
-        fails = [e for e in events if e[2] == FAIL]
-        if fails:
-            result["declared"] = _declare(fails, cfg, window, now)
-    result["restored"] = _restore(cfg, now)
-    if events:
-        cursor.last_event_id = events[-1][0]
-        cursor.save(update_fields=["last_event_id", "updated_at"])
-    elif future:
-        cursor.last_event_id = SmartMeterEvent.objects.aggregate(m=Max("id"))["m"] or cursor.last_event_id
-        cursor.save(update_fields=["last_event_id", "updated_at"])
+    batch = _new_events(cursor, now)
+    result = {"events": 0, "future": 0, "declared": [], "restored": []}
+    if batch is None:
+        return result
+    result.update(events=batch.fails + batch.restores, future=batch.future)
+    declared: list[Outage] = []
+    if batch.fails:
+        declared = _declare(batch, cfg, window, now)
+        result["declared"] = [o.number for o in declared]
+    if batch.restores or declared:
+        result["restored"] = _restore(cfg, now, batch, declared)
+    cursor.last_event_id = batch.last_id
+    cursor.save(update_fields=["last_event_id", "updated_at"])
     return result
 
 
-def _declare(fails, cfg, window: timedelta, now: datetime) -> list[str]:
-    failed_meter_ids = {e[1] for e in fails}
-    since = min(e[3] for e in fails) - window
-    # which DT / feeder each failing meter stands for
-    consumer = dict(
-        Installation.objects.filter(meter_id__in=failed_meter_ids, removed_at__isnull=True)
+def _declare(batch: Batch, cfg, window: timedelta, now: datetime) -> list[Outage]:
+    """The failures of this pass → outages, set-based: one query per step, never one per event or
+    consumer (100,000 meters' last gasps in a minute are one pass)."""
+    from urja.network.models import DistributionTransformer
+
+    limit = now + mqtt.CLOCK_SKEW
+    since = batch.first_fail_at - window
+    new_fails = batch.events(FAIL).filter(at__lte=limit)
+    # 1. the DTs the new failures stand for: consumers' meters (open installation) and boundary meters
+    dts = set(
+        Installation.objects.filter(removed_at__isnull=True, meter_id__in=new_fails.values("meter_id"))
         .exclude(account__transformer_id=None)
-        .values_list("meter_id", "account__transformer_id")
+        .values_list("account__transformer_id", flat=True)
+        .order_by()
+        .distinct()
     )
     boundary = {
         m: (dt, fd)
         for m, dt, fd in BoundaryInstallation.objects.filter(
-            meter_id__in=failed_meter_ids, removed_at__isnull=True
+            removed_at__isnull=True, meter_id__in=new_fails.values("meter_id")
         ).values_list("meter_id", "transformer_id", "feeder_id")
     }
-    dts = set(consumer.values()) | {dt for dt, _ in boundary.values() if dt}
+    dts |= {dt for dt, _ in boundary.values() if dt}
     if not dts and not any(fd for _, fd in boundary.values()):
         return []
-    # every smart meter on those DTs, and the latest power event of each within the window
-    on_dt: dict[int, list[int]] = defaultdict(list)
-    for meter_id, dt in (
+    # 2. how many smart meters each of those DTs has
+    smart = dict(
         Installation.objects.filter(
             removed_at__isnull=True, account__transformer_id__in=dts, meter__meter_type__in=list(SMART_TYPES)
         )
-        .values_list("meter_id", "account__transformer_id")
-        .iterator(chunk_size=20_000)
-    ):
-        on_dt[dt].append(meter_id)
+        .values_list("account__transformer_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    # 3. failures an outage already restored on the DT or its feeder accounts for do not count again
+    closed_until = _restored_until(dts, since)
+    # 4. every failure in the window of those DTs' smart meters: a meter counts as failed from its first
+    # last gasp after the DT's last restoration, even when its restore came in the same batch (a detector
+    # that lags must still declare — and at once close — the outage)
+    # (meter ids as integers and one earliest time per DT: 50,000 timestamps cost more to parse than to
+    # find; only the DTs an outage was restored on lately need each failure's time)
+    fails = SmartMeterEvent.objects.filter(
+        kind=FAIL,
+        at__gte=since,
+        at__lte=limit,
+        meter__meter_type__in=list(SMART_TYPES),
+        meter__installations__removed_at__isnull=True,
+        meter__installations__account__transformer_id__in=dts,
+    ).order_by()
+    dt_col = "meter__installations__account__transformer_id"
+    plain = [dt for dt in dts if dt not in closed_until]
+    failed: dict[int, set[int]] = defaultdict(set)  # {dt: meters down}
+    for dt, meter_id in fails.filter(**{f"{dt_col}__in": plain}).values_list(dt_col, "meter_id").distinct():
+        failed[dt].add(meter_id)
+    first_at = dict(fails.filter(**{f"{dt_col}__in": plain}).values_list(dt_col).annotate(first=Min("at")))
+    for dt, meter_id, at in fails.filter(**{f"{dt_col}__in": list(closed_until)}).values_list(dt_col, "meter_id", "at"):
+        if at > closed_until[dt]:
+            failed[dt].add(meter_id)
+            first_at[dt] = min(at, first_at.get(dt, at))
+    boundary_first = _first_fails(set(boundary), since, now)
+
+    def boundary_down(meter_id: int) -> datetime | None:
+        at = boundary_first.get(meter_id)
+        dt = boundary[meter_id][0]
+        cut = closed_until.get(dt) if dt else None
+        return at if at is not None and (cut is None or at > cut) else None
+
     dt_meter = {dt: m for m, (dt, _) in boundary.items() if dt}
     feeder_meter = {fd: m for m, (_, fd) in boundary.items() if fd}
-    # a meter counts as failed from its first last gasp in the window, even when its restore came in
-    # the same batch (a detector that lags must still declare — and at once close — the outage), but
-    # not for failures an outage already restored on its DT or feeder accounts for
-    closed_until = _restored_until(dts, since)
-    dt_of_meter = {m: dt for dt, ms in on_dt.items() for m in ms} | {m: dt for m, (dt, _) in boundary.items() if dt}
-    fail_at = _first_fails({m for ms in on_dt.values() for m in ms} | set(boundary), since, now)
-
-    def down(meter_id: int) -> datetime | None:
-        at = fail_at.get(meter_id)
-        limit = closed_until.get(dt_of_meter.get(meter_id))
-        return at if at is not None and (limit is None or at > limit) else None
-
     out_dts: dict[int, tuple[datetime, list[int]]] = {}
     min_meters, min_share = int(cfg["dt_min_meters"]), Decimal(str(cfg["dt_min_share"]))
     for dt in dts:
-        meters = on_dt.get(dt, [])
-        failed = [m for m in meters if down(m)]
+        down = failed.get(dt, set())
         own = dt_meter.get(dt)
-        if own and down(own):
-            out_dts[dt] = (min([down(own), *(down(m) for m in failed)]), [own, *failed])
-        elif meters and len(failed) >= min_meters and Decimal(len(failed)) >= min_share * len(meters):
-            out_dts[dt] = (min(down(m) for m in failed), failed)
-    from urja.network.models import DistributionTransformer, Feeder
-
+        if own and boundary_down(own):
+            out_dts[dt] = (min(boundary_down(own), first_at.get(dt, now)), [own, *sorted(down)])
+        elif smart.get(dt) and len(down) >= min_meters and Decimal(len(down)) >= min_share * smart[dt]:
+            out_dts[dt] = (first_at[dt], sorted(down))
+    # 5. a feeder with enough DTs out (or its head meter down) is one outage on the feeder
     dt_feeder = dict(DistributionTransformer.objects.filter(pk__in=out_dts).values_list("pk", "feeder_id"))
     by_feeder: dict[int, list[int]] = defaultdict(list)
     for dt in out_dts:
         by_feeder[dt_feeder[dt]].append(dt)
     for fd, m in feeder_meter.items():
-        if down(m):
+        if boundary_down(m):
             by_feeder.setdefault(fd, [])
-    declared = []
+    wanted: list[tuple[int | None, int | None, datetime, list[int]]] = []  # (feeder, dt, start, meters)
     feeder_min = int(cfg["feeder_min_dts"])
     for feeder_id, feeder_dts in sorted(by_feeder.items()):
-        head_down = feeder_id in feeder_meter and down(feeder_meter[feeder_id])
+        head = feeder_meter.get(feeder_id)
+        head_down = boundary_down(head) if head else None
         if head_down or len(feeder_dts) >= feeder_min:
             meters = [m for dt in feeder_dts for m in out_dts[dt][1]]
             starts = [out_dts[dt][0] for dt in feeder_dts]
             if head_down:
-                meters.append(feeder_meter[feeder_id])
-                starts.append(down(feeder_meter[feeder_id]))
-            number = _declare_one(feeder=Feeder.objects.get(pk=feeder_id), transformer=None, start=min(starts),
-                                  meters=meters, now=now)  # fmt: skip
-            if number:
-                declared.append(number)
+                meters.append(head)
+                starts.append(head_down)
+            wanted.append((feeder_id, None, min(starts), meters))
         else:
-            for dt in feeder_dts:
-                start, meters = out_dts[dt]
-                number = _declare_one(feeder=None, transformer=DistributionTransformer.objects.get(pk=dt),
-                                      start=start, meters=meters, now=now)  # fmt: skip
-                if number:
-                    declared.append(number)
-    return declared
+            wanted.extend((None, dt, *out_dts[dt]) for dt in sorted(feeder_dts))
+    return _declare_all(wanted, dt_feeder, now)
 
 
-def _declare_one(*, feeder, transformer, start: datetime, meters: list[int], now: datetime) -> str | None:
-    feeder_id = feeder.pk if feeder else transformer.feeder_id
-    where = Q(feeder_id=feeder_id, transformer__isnull=True)  # the whole feeder is out already
-    if transformer is not None:
-        where |= Q(transformer=transformer)
-    active = Outage.objects.filter(status=Outage.Status.ACTIVE).filter(where)
-    existing = active.select_related("detection").first()
-    if existing is not None:  # already known: the new meters join its detection
-        detection = getattr(existing, "detection", None)
-        if detection is not None:
-            ids = sorted(set(detection.failed_meter_ids) | set(meters))
-            if len(ids) != len(detection.failed_meter_ids):
-                detection.failed_meter_ids, detection.meters_failed = ids, len(ids)
-                detection.save(update_fields=["failed_meter_ids", "meters_failed"])
-        return None
+def _declare_all(wanted, dt_feeder: dict[int, int], now: datetime) -> list[Outage]:
+    """Declare what is not known yet, in one transaction: an outage active on the DT or its whole feeder
+    takes the new meters into its detection instead (a replay declares nothing twice); the rest are
+    declared in bulk through the service desk, their detections inserted in bulk and every affected
+    consumer told in one statement (keyed by the outage: nobody is told twice)."""
+    if not wanted:
+        return []
+    feeders = {fd or dt_feeder[dt] for fd, dt, _, _ in wanted}
+    active = list(
+        Outage.objects.filter(status=Outage.Status.ACTIVE)
+        .filter(
+            Q(feeder_id__in=feeders, transformer__isnull=True)
+            | Q(transformer_id__in=[dt for _, dt, _, _ in wanted if dt])
+        )
+        .select_related("detection")
+    )
+    on_feeder = {o.feeder_id: o for o in active if o.transformer_id is None}
+    on_dt = {o.transformer_id: o for o in active if o.transformer_id}
+    joined: dict[int, set[int]] = {}
+    new: list[tuple[int | None, int | None, datetime, list[int]]] = []
+    for fd, dt, start, meters in wanted:
+        existing = on_feeder.get(fd or dt_feeder[dt]) or (on_dt.get(dt) if dt else None)
+        if existing is None:
+            new.append((fd, dt, start, meters))
+        elif getattr(existing, "detection", None) is not None:  # already known: the new meters join it
+            joined.setdefault(existing.pk, set(existing.detection.failed_meter_ids)).update(meters)
     with transaction.atomic():
-        outage = desk.declare_outage(
+        grown = []
+        for outage in active:
+            detection = getattr(outage, "detection", None)
+            ids = joined.get(outage.pk)
+            if detection is not None and ids is not None and len(ids) != len(detection.failed_meter_ids):
+                detection.failed_meter_ids, detection.meters_failed = sorted(ids), len(ids)
+                grown.append(detection)
+        DetectedOutage.objects.bulk_update(grown, ["failed_meter_ids", "meters_failed"])
+        if not new:
+            return []
+        made = declare_outages(
             actor=None,
             channel=Channel.SYSTEM,
-            kind=Outage.Kind.UNPLANNED,
-            reason=f"Detected: loss of supply reported by {len(meters)} smart meter(s)",
-            starts_at=min(start, now),
-            feeder=feeder if feeder else transformer.feeder,
-            transformer=transformer,
+            outages=[
+                NewOutage(
+                    feeder_id=fd,
+                    transformer_id=dt,
+                    starts_at=min(start, now),
+                    reason=f"Detected: loss of supply reported by {len(set(meters))} smart meter(s)",
+                )
+                for fd, dt, start, meters in new
+            ],
         )
-        DetectedOutage.objects.create(
-            outage=outage, first_event_at=start, meters_failed=len(set(meters)), failed_meter_ids=sorted(set(meters))
+        DetectedOutage.objects.bulk_create(
+            DetectedOutage(
+                outage=outage,
+                first_event_at=start,
+                meters_failed=len(set(meters)),
+                failed_meter_ids=sorted(set(meters)),
+            )
+            for outage, (_, _, start, meters) in zip(made, new, strict=True)
         )
-        accounts = affected_accounts(feeder=outage.feeder, transformer=outage.transformer)
-        notify_accounts(
+        names = _area_names(made)
+        notify_areas(
             event="outage.detected",
-            accounts=accounts,
-            context={"area": outage_area(outage), "outage": outage.number, "start": outage.starts_at},
-            key=f"outage_detected:{outage.number}",
+            messages=[
+                AreaMessage(
+                    accounts=affected_accounts(feeder=o.feeder, transformer=o.transformer),
+                    context={"area": names[o.pk], "outage": o.number, "start": o.starts_at},
+                    key=f"outage_detected:{o.number}",
+                )
+                for o in made
+            ],
         )
-    log.info("outage %s declared from %d meters", outage.number, len(meters))
-    return outage.number
+    log.info("%d outage(s) declared from smart meters", len(made))
+    return made
 
 
-def _restore(cfg, now: datetime) -> list[str]:
+def _area_names(outages: list[Outage]) -> dict[int, str]:
+    """{outage: its area as `outage_area` words it}, with the DTs and feeders read in two queries."""
+    from urja.network.models import DistributionTransformer, Feeder
+
+    dts = {d.pk: d for d in DistributionTransformer.objects.filter(pk__in={o.transformer_id for o in outages})}
+    feeders = {f.pk: f for f in Feeder.objects.filter(pk__in={o.feeder_id for o in outages})}
+    for o in outages:
+        if o.transformer_id:
+            o.transformer = dts[o.transformer_id]
+        o.feeder = feeders[o.feeder_id]
+    return {o.pk: outage_area(o) for o in outages}
+
+
+def _restore(cfg, now: datetime, batch: Batch, declared: list[Outage]) -> list[str]:
     share = Decimal(str(cfg["restore_share"]))
     restored = []
     active = list(
@@ -284,16 +375,34 @@ def _restore(cfg, now: datetime) -> list[str]:
     )
     if not active:
         return restored
-    # one read of the restores of every active detection's meters (most passes find none)
-    earliest = min(d.first_event_at for d in active)
-    meters = sorted({m for d in active for m in d.failed_meter_ids})
-    restoring: set[int] = set()
-    for i in range(0, len(meters), 20_000):  # SQLite's limit of bound variables
+    # only a restore can close an outage: the meters that sent one in this batch, and — for the outages
+    # declared in this pass — restores stored before their failures arrived (events out of order)
+    limit = now + mqtt.CLOCK_SKEW
+    restoring = set(batch.events(RESTORE).filter(at__lte=limit).values_list("meter_id", flat=True).order_by())
+    fresh = [d for d in active if d.outage_id in {o.pk for o in declared}]
+    if fresh:
+        earliest = min(d.first_event_at for d in fresh)
+        dts = [d.outage.transformer_id for d in fresh if d.outage.transformer_id]
+        feeders = [d.outage.feeder_id for d in fresh if not d.outage.transformer_id]
+        earlier = SmartMeterEvent.objects.filter(kind=RESTORE, at__gte=earliest, at__lte=limit, id__lte=batch.first_id)
         restoring.update(
-            SmartMeterEvent.objects.filter(
-                meter_id__in=meters[i : i + 20_000], kind=RESTORE, at__gte=earliest
-            ).values_list("meter_id", flat=True)
+            earlier.filter(
+                Q(meter__installations__account__transformer_id__in=dts)
+                | Q(meter__installations__account__feeder_id__in=feeders),
+                meter__installations__removed_at__isnull=True,
+            )
+            .values_list("meter_id", flat=True)
+            .order_by()
         )
+        boundary = BoundaryInstallation.objects.filter(
+            Q(transformer_id__in=dts) | Q(feeder_id__in=feeders) | Q(transformer__feeder_id__in=feeders),
+            removed_at__isnull=True,
+        )
+        restoring.update(
+            earlier.filter(meter_id__in=boundary.values("meter_id")).values_list("meter_id", flat=True).order_by()
+        )
+    if not restoring:
+        return restored
     for detection in active:
         failed = detection.failed_meter_ids
         need = max(1, math.ceil(share * len(failed)))

@@ -1,6 +1,9 @@
 """Area messages in bulk (notifications.bulk): the set-based INSERT … SELECT queues exactly what the
 row-by-row reference queues — same recipients, addresses, languages and texts — and a rerun adds nothing."""
 
+import pytest
+
+from urja.core.errors import DomainError
 from urja.customers.models import Account, Contact
 from urja.customers.services import ContactInput, open_account, register_consumer
 from urja.notifications import bulk
@@ -34,3 +37,37 @@ def test_set_based_equals_the_row_by_row_reference(offices):
     assert _fields("sql:") == _fields("py:")
     assert {m.language for m in OutboxMessage.objects.filter(idempotency_key__startswith="sql:")} == {"en", "hi", "or"}
     assert bulk.notify_accounts(event="outage.detected", accounts=accounts, context=context, key="sql") == 0
+
+
+def test_many_areas_in_one_statement_each_consumer_gets_their_areas_text(offices, django_assert_max_num_queries):
+    sec = offices["section1"]
+    made = []
+    for i, lang in enumerate(["en", "hi", "or"]):
+        consumer = register_consumer(actor=None, channel="system", name=f"A{i}", preferred_language=lang,
+                                     contacts=[ContactInput("mobile", f"94372{i:05d}", True)])  # fmt: skip
+        made.append(open_account(actor=None, channel="system", consumer=consumer, section=sec, premises_address="x",
+                                 category="domestic", supply_type="lt_1ph", sanctioned_load="2"))  # fmt: skip
+    start = made[0].created_at
+    east = Account.objects.filter(pk__in=[made[0].pk, made[1].pk])
+    west = Account.objects.filter(pk__in=[made[1].pk, made[2].pk])  # made[1] is in both areas
+    messages = [
+        bulk.AreaMessage(east, {"area": "DT East-7", "outage": "OUT26E", "start": start}, "area:E"),
+        bulk.AreaMessage(west, {"area": "DT West-9", "outage": "OUT26W", "start": start}, "area:W"),
+    ]
+    with django_assert_max_num_queries(4):  # the INSERT … SELECT (and the JIT switch on PostgreSQL)
+        assert bulk.notify_areas(event="outage.detected", messages=messages) == 4
+    rows = {(m.idempotency_key.split(":")[1], m.account_id): m for m in OutboxMessage.objects.filter(
+        idempotency_key__startswith="area:")}  # fmt: skip
+    assert set(rows) == {("E", made[0].pk), ("E", made[1].pk), ("W", made[1].pk), ("W", made[2].pk)}
+    assert "East-7" in rows[("E", made[1].pk)].body and "West-9" in rows[("W", made[1].pk)].body
+    assert "OUT26W" in rows[("W", made[2].pk)].body and rows[("W", made[2].pk)].language == "or"
+    assert rows[("E", made[1].pk)].language == "hi" and rows[("E", made[1].pk)].to.endswith("9437200001")
+    # the same again: nobody is told twice
+    assert bulk.notify_areas(event="outage.detected", messages=messages) == 0
+    # an area without its context: refused before anything is queued for any area
+    bad = [*messages[:1], bulk.AreaMessage(west, {"area": "DT West-9"}, "area:X")]
+    before = OutboxMessage.objects.count()
+    with pytest.raises(DomainError) as err:
+        bulk.notify_areas(event="outage.detected", messages=bad)
+    assert err.value.code == "missing_context" and OutboxMessage.objects.count() == before
+    assert bulk.notify_areas(event="outage.detected", messages=[]) == 0

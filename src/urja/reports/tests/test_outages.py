@@ -19,7 +19,7 @@ from urja.metering.models import DeadLetter, SmartMeterEvent
 from urja.metering.simulator import Simulator
 from urja.notifications.models import OutboxMessage
 from urja.reports import outages
-from urja.reports.models import DetectedOutage, OutageAward
+from urja.reports.models import DetectedOutage, EventCursor, OutageAward
 from urja.reports.tests import factories as f
 from urja.servicedesk import catalogue, clock
 from urja.servicedesk import services as desk
@@ -181,3 +181,53 @@ def test_many_dts_of_a_feeder_make_one_feeder_outage(offices):
     assert len(result["declared"]) == 1
     outage = Outage.objects.get()
     assert (outage.feeder_id, outage.transformer_id, outage.affected_accounts) == (feeder.pk, None, 9)
+
+
+def _feeder_with_failing_dts(offices, dts=3, meters=3, now=None):
+    feeder = f.feeder(offices["section1"])
+    made = []
+    for _ in range(dts):
+        dt = f.dt(feeder)
+        for _ in range(meters):
+            account = f.account(offices["section1"], transformer=dt)
+            meter = metering.register_meter(serial=f"RP{uuid.uuid4().hex[:8]}", make="G", meter_type="smart",
+                                            actor=None, channel="system")  # fmt: skip
+            metering.install_meter(account=account, meter=meter, actor=None, channel="system",
+                                   installed_at=now - timedelta(days=3))  # fmt: skip
+            made.append(meter)
+    return feeder, made
+
+
+def test_replayed_events_declare_nothing_twice_and_tell_no_one_twice(offices, django_assert_max_num_queries):
+    catalogue.load_file("servicedesk/oerc_sop.toml")
+    now = timezone.now()
+    feeder, meters = _feeder_with_failing_dts(offices, now=now)
+    other, more = _feeder_with_failing_dts(offices, dts=1, now=now)  # a DT outage on another feeder
+    for n, meter in enumerate(meters + more):
+        SmartMeterEvent.objects.create(meter=meter, at=now - timedelta(seconds=30 - n), kind="power_fail")
+    # set-based: a fixed number of queries, whatever the number of events, meters or consumers
+    with django_assert_max_num_queries(55):
+        result = outages.run_detector(now=now)
+    assert len(result["declared"]) == 2 and result["events"] == 12
+    by_place = {(o.feeder_id, o.transformer_id): o for o in Outage.objects.all()}
+    assert set(by_place) == {(feeder.pk, None), (other.pk, more[0].installations.get().account.transformer_id)}
+    assert by_place[(feeder.pk, None)].affected_accounts == 9
+    assert by_place[(feeder.pk, None)].detection.meters_failed == 9
+    told = OutboxMessage.objects.filter(event="outage.detected").count()
+    assert told == 12  # one SMS per consumer (none opted in to WhatsApp)
+    # the same events replayed (the cursor lost): nothing declared, nobody told again
+    EventCursor.objects.filter(name=outages.CURSOR).update(last_event_id=0)
+    assert outages.run_detector(now=now)["declared"] == []
+    assert Outage.objects.count() == 2 and OutboxMessage.objects.filter(event="outage.detected").count() == told
+    # a late last gasp on the out feeder joins its outage's detection; no second outage, no new message
+    extra = f.account(offices["section1"], transformer=feeder.transformers.first())
+    meter = metering.register_meter(serial=f"RP{uuid.uuid4().hex[:8]}", make="G", meter_type="smart", actor=None,
+                                    channel="system")  # fmt: skip
+    metering.install_meter(
+        account=extra, meter=meter, actor=None, channel="system", installed_at=now - timedelta(days=3)
+    )
+    SmartMeterEvent.objects.create(meter=meter, at=now - timedelta(seconds=2), kind="power_fail")
+    assert outages.run_detector(now=now)["declared"] == []
+    detection = DetectedOutage.objects.get(outage=by_place[(feeder.pk, None)])
+    assert detection.meters_failed == 10 and meter.pk in detection.failed_meter_ids
+    assert OutboxMessage.objects.filter(event="outage.detected").count() == told

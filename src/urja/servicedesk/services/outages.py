@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from urja.core.errors import Conflict, DomainError
 from urja.core.models import Channel
-from urja.core.services import next_number, record_audit
+from urja.core.services import allocate_numbers, next_number, record_audit
 from urja.core.states import transition as change_state
 from urja.core.states import transition_set
 from urja.servicedesk import catalogue, clock
@@ -118,6 +120,96 @@ def declare_outage(
         ).select_related("request_type__schedule", "consumer", "account"):
             _link_to_outage(request, outage, actor=actor, channel=channel)
     return outage
+
+
+@dataclass(frozen=True)
+class NewOutage:
+    """An unplanned outage to declare in bulk: on a DT (`transformer_id`) or a whole feeder."""
+
+    starts_at: datetime
+    reason: str
+    feeder_id: int | None = None
+    transformer_id: int | None = None
+
+
+@transaction.atomic
+def declare_outages(*, actor, channel: str, outages: Sequence[NewOutage]) -> list[Outage]:
+    """Declare many unplanned outages at once (the outage detector's pass), with `declare_outage`'s
+    rules and effects, set-based: one query per step — the DTs' feeders, the feeders' offices, the
+    affected accounts counted per DT and per feeder, the numbers allocated in one step, one bulk insert —
+    then one audit event per outage and the waiting complaints on any of them linked (found in one
+    query). Telling the consumers is the caller's (one `notifications.bulk.notify_areas` for all).
+    Bad input (no location, no reason, an unknown DT or feeder) raises before anything is written."""
+    if not outages:
+        return []
+    for o in outages:
+        if o.feeder_id is None and o.transformer_id is None:
+            raise DomainError("an outage is on a feeder or a distribution transformer", code="outage_location_required")
+        if not o.reason.strip():
+            raise DomainError("give the reason for the outage", code="reason_required")
+    from urja.customers.models import Account
+    from urja.network.models import DistributionTransformer, Feeder
+
+    dt_ids = {o.transformer_id for o in outages if o.transformer_id}
+    feeder_of = dict(DistributionTransformer.objects.filter(pk__in=dt_ids).values_list("pk", "feeder_id"))
+    feeder_ids = {o.feeder_id for o in outages if o.feeder_id} | set(feeder_of.values())
+    office_of = dict(Feeder.objects.filter(pk__in=feeder_ids).values_list("pk", "office_id"))
+    unknown = sorted(dt_ids - set(feeder_of)) or sorted({o.feeder_id for o in outages if o.feeder_id} - set(office_of))
+    if unknown:
+        raise DomainError("no such distribution transformer or feeder", code="outage_location_unknown",
+                          details={"ids": unknown})  # fmt: skip
+    on_dt = dict(
+        Account.objects.filter(transformer_id__in=dt_ids)
+        .values_list("transformer_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    whole = {o.feeder_id for o in outages if o.transformer_id is None}
+    on_feeder = dict(
+        Account.objects.filter(feeder_id__in=whole).values_list("feeder_id").annotate(n=Count("id")).order_by()
+    )
+    schedule = catalogue.active_schedule()
+    numbers = allocate_numbers(
+        key="servicedesk:outage",
+        template=setting(schedule, "outage_number_template", "OUT{yy}{seq:6}{check}"),
+        count=len(outages),
+    )
+    created_by = actor if getattr(actor, "pk", None) else None
+    rows = []
+    for number, o in zip(numbers, outages, strict=True):
+        feeder_id = o.feeder_id or feeder_of[o.transformer_id]
+        rows.append(
+            Outage(
+                number=number,
+                kind=Outage.Kind.UNPLANNED,
+                status=Outage.Status.ACTIVE,
+                feeder_id=feeder_id,
+                transformer_id=o.transformer_id,
+                office_id=office_of[feeder_id],
+                reason=o.reason.strip()[:200],
+                starts_at=o.starts_at,
+                affected_accounts=on_dt.get(o.transformer_id, 0) if o.transformer_id else on_feeder.get(feeder_id, 0),
+                created_by=created_by,
+            )
+        )
+    made = Outage.objects.bulk_create(rows)
+    for outage in made:
+        record_audit(actor=actor, channel=channel, action="servicedesk.outage", obj=outage,
+                     changes={"kind": outage.kind})  # fmt: skip
+    # complaints already lodged on these DTs / feeders join their outage (as declare_outage)
+    by_dt = {o.transformer_id: o for o in made if o.transformer_id}
+    by_feeder = {o.feeder_id: o for o in made if o.transformer_id is None}
+    waiting = {*catalogue.states_in_role(schedule, "initial"), *catalogue.states_in_role(schedule, "assigned")}
+    for request in ServiceRequest.objects.filter(
+        Q(account__transformer_id__in=list(by_dt)) | Q(account__feeder_id__in=list(by_feeder)),
+        outage__isnull=True,
+        type_code__in=_outage_types(),
+        status__in=sorted(waiting),
+    ).select_related("request_type__schedule", "consumer", "account"):
+        outage = by_feeder.get(request.account.feeder_id) or by_dt.get(request.account.transformer_id)
+        if outage is not None:
+            _link_to_outage(request, outage, actor=actor, channel=channel)
+    return made
 
 
 def _tell_accounts(accounts: QuerySet, *, event: str, key: str, context: dict[str, Any]) -> int:
