@@ -12,6 +12,7 @@ from functools import wraps
 
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
+from django.db.models import Case, IntegerField, Value, When
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -68,15 +69,19 @@ def consumer_required(view):
         if role_of(request.user) != Role.CONSUMER:
             return redirect(f"{reverse('portal:login')}?next={request.path}")
         accounts = scope_accounts(request.user, Account.objects.select_related("consumer", "section"))
-        number = request.session.get(SESSION_ACCOUNT)
-        account = accounts.filter(consumer_number=number).first() if number else None
-        if account is None:
-            mine = list(accounts.order_by("consumer_number")[:2])
-            if len(mine) != 1:
-                return redirect("portal:accounts")
+        number = request.session.get(SESSION_ACCOUNT) or ""
+        # one query: the picked account first, and whether the consumer has another
+        picked_first = Case(When(consumer_number=number, then=Value(0)), default=Value(1), output_field=IntegerField())
+        mine = list(accounts.annotate(picked_first=picked_first).order_by("picked_first", "consumer_number")[:2])
+        if mine and number and mine[0].consumer_number == number:
+            account = mine[0]
+        elif len(mine) == 1:
             account = mine[0]
             request.session[SESSION_ACCOUNT] = account.consumer_number
+        else:
+            return redirect("portal:accounts")
         request.portal_account, request.portal_applicant = account, ""
+        request.portal_several = len(mine) > 1
         return view(request, *args, **kwargs)
 
     return wrapped
@@ -217,8 +222,7 @@ def logout(request):
 def dashboard(request):
     account = request.portal_account
     summary = selectors.account_summary(account)
-    several = scope_accounts(request.user, Account.objects.all()).count() > 1
-    return render(request, "portal/home.html", {"account": account, "several": several, **summary})
+    return render(request, "portal/home.html", {"account": account, "several": request.portal_several, **summary})
 
 
 @consumer_required

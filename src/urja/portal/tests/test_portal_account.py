@@ -216,3 +216,30 @@ def test_connections_page_lists_the_consumers_applications(client, billed):
     sign_in(client)
     page = client.get("/portal/connections/")
     assert page.status_code == 200 and "/connections/track/" in page.content.decode()
+
+
+def test_a_consumer_with_two_accounts_picks_one_and_can_change(client, billed):
+    from urja.customers import services as customers
+
+    second = customers.open_account(
+        actor=None, channel="system", consumer=billed.consumer, section=billed.section,
+        premises_address="Shop 3, Station Road, Balasore", supply_type="lt_1ph", sanctioned_load="1",
+        category="domestic",
+    )  # fmt: skip
+    assert sign_in(client)["Location"] == "/portal/"
+    assert client.get("/portal/")["Location"] == "/portal/accounts/"  # two accounts: pick one first
+    picker = client.get("/portal/accounts/").content.decode()
+    assert billed.consumer_number in picker and second.consumer_number in picker
+    client.post("/portal/accounts/", {"account": second.consumer_number})
+    home = client.get("/portal/").content.decode()
+    assert second.consumer_number in home and "/portal/accounts/" in home  # "Change account"
+    assert client.post("/portal/accounts/", {"account": "NOSUCH"}).status_code == 404
+    client.post("/portal/accounts/", {"account": billed.consumer_number})
+    home = client.get("/portal/").content.decode()
+    assert billed.consumer_number in home and Bill.objects.get(account=billed).bill_number in home
+
+
+def test_a_consumer_with_one_account_has_no_picker(client, billed):
+    sign_in(client)
+    home = client.get("/portal/").content.decode()
+    assert billed.consumer_number in home and "/portal/accounts/" not in home
