@@ -63,6 +63,8 @@ def build_world():
     from urja.metering.models import Reading
     from urja.network.models import Feeder
     from urja.notifications.models import OutboxMessage
+    from urja.outreach import services as outreach
+    from urja.payments import group as group_payments
     from urja.payments import services as payments
     from urja.payments.models import ImportBatch as PaymentImport
     from urja.servicedesk import catalogue
@@ -140,6 +142,17 @@ def build_world():
         prepaid = testing.domestic_account(section, name=f"Prepaid {n}", mobile=f"94371000{n}3", is_prepaid=True)
         group = AccountGroup.objects.create(name=f"Steel Group {n}", kind="industrial")
         Account.objects.filter(pk=side.key_account.pk).update(group=group)
+        group_payment = group_payments.take_group_payment(
+            actor=officer, group_id=group.pk, amount="50", channel="file", method="bank", idempotency_key=f"gp-{n}",
+            reference=f"UTR{n}",
+        )  # fmt: skip
+        event = outreach.plan_event(
+            actor=cashier, channel="api", kind="nishta_camp", office=section, held_on=date(2025, 6, 1), venue="Hall",
+            today=date(2025, 6, 2),
+        )  # fmt: skip
+        issue = outreach.raise_issue(
+            actor=cashier, channel="api", event=event, text="x", owner_username=cashier.username
+        )
         side.values.update(
             consumer_number=account.consumer_number,
             prepaid_number=prepaid.consumer_number,
@@ -161,6 +174,9 @@ def build_world():
             change_number=change.number,
             order_number=connection_order.number,
             group_id=group.pk,
+            group_payment_id=group_payment.pk,
+            event_id=event.pk,
+            issue_id=issue.pk,
         )
     billing.start_run(run=billing.create_run(cycle="C01", period="2025-06", bill_date=date(2025, 7, 2)))
     for n, side in sides.items():
@@ -197,6 +213,9 @@ def build_world():
         "change_number": "CR000000000",
         "order_number": "DO000000000",
         "group_id": 987654,
+        "group_payment_id": 987654,
+        "event_id": 987654,
+        "issue_id": 987654,
     }
     # the demo roles (demo/staff.py), placed in division 1
     users = {}
@@ -249,6 +268,10 @@ PARAM_KINDS: list[tuple[str, str, str | None]] = [
     (r".", "revision_id", "revision_id"),
     (r"/notifications/outbox/", "pk", "outbox_id"),
     (r"/backoffice/groups/", "group_id", "group_id"),
+    (r"/payments/groups/", "group_id", "group_id"),
+    (r".", "group_payment_id", "group_payment_id"),
+    (r"/outreach/", "event_id", "event_id"),
+    (r"/outreach/", "issue_id", "issue_id"),
     (r".", "job_id", "job_id"),
     (r"/minigrid/", "customer_id", None),  # a site customer: scoped by site, covered by minigrid/tests
     (r"/minigrid/", "number", None),  # a package change: scoped by site, covered by minigrid/tests
