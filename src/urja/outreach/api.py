@@ -15,7 +15,7 @@ from .models import EventIssue, OutreachEvent
 router = Router(tags=["outreach"])
 
 
-class EventIn(Schema):
+class OutreachEventIn(Schema):
     kind: Text(24)
     office: Text(16)
     held_on: boundary.Day
@@ -23,16 +23,16 @@ class EventIn(Schema):
     partner: Text(160) = ""
 
 
-class AttendanceIn(Schema):
+class OutreachAttendanceIn(Schema):
     attendance: int
     notes: Text(2000, multiline=True) = ""
 
 
-class NoteIn(Schema):
+class OutreachNoteIn(Schema):
     note: Text(500) = ""
 
 
-class IssueIn(Schema):
+class OutreachIssueIn(Schema):
     text: Text(500)
     owner: Text(150)
     due_on: boundary.Day | None = None
@@ -40,12 +40,12 @@ class IssueIn(Schema):
     consumer_number: Text(40) = ""
 
 
-class IssueStatusIn(Schema):
+class OutreachIssueStatusIn(Schema):
     status: Text(12)
     note: Text(500) = ""
 
 
-class RequestIn(Schema):
+class OutreachRequestIn(Schema):
     type_code: Text(40)
     subtype_code: Text(40) = ""
     consumer_number: Text(40) = ""
@@ -54,7 +54,7 @@ class RequestIn(Schema):
     name: Text(120) = ""
 
 
-class IssueOut(Schema):
+class OutreachIssueOut(Schema):
     id: int
     event_id: int
     text: str
@@ -67,7 +67,7 @@ class IssueOut(Schema):
     resolution: str
 
 
-class EventOut(Schema):
+class OutreachEventOut(Schema):
     id: int
     kind: str
     office: str
@@ -80,12 +80,12 @@ class EventOut(Schema):
     created_at: datetime
 
 
-class EventDetailOut(EventOut):
-    issues: list[IssueOut]
+class OutreachEventDetailOut(OutreachEventOut):
+    issues: list[OutreachIssueOut]
     requests: list[str]
 
 
-class RequestOut(Schema):
+class OutreachRequestOut(Schema):
     number: str
     created: bool
     channel: str
@@ -132,15 +132,15 @@ def _detail(user, event_id: int) -> dict:
     return {**_event(e), "issues": [_issue(i) for i in issues], "requests": [r.request.number for r in requests]}
 
 
-@router.get("/events", response=list[EventOut], summary="Events of the caller's offices (newest first)")
+@router.get("/events", response=list[OutreachEventOut], summary="Events of the caller's offices (newest first)")
 def list_events(request, kind: str = "", status: str = "", limit: int = Limit(50)):
     services.check_role(request.user)
     qs = selectors.filter_events(selectors.events_in_scope(request.user), kind=kind[:24], status=status[:12])
     return [_event(e) for e in qs.order_by("-held_on", "-id")[: cap_limit(limit)]]
 
 
-@router.post("/events", response={201: EventOut}, summary="Plan an event (or record one held)")
-def plan_event(request, body: EventIn):
+@router.post("/events", response={201: OutreachEventOut}, summary="Plan an event (or record one held)")
+def plan_event(request, body: OutreachEventIn):
     services.check_role(request.user)
     office = selectors.scoped_office(request.user, body.office)
     event = services.plan_event(
@@ -155,14 +155,14 @@ def plan_event(request, body: EventIn):
     return Status(201, _event(event))
 
 
-@router.get("/events/{event_id}", response=EventDetailOut, summary="An event with its issues and requests")
+@router.get("/events/{event_id}", response=OutreachEventDetailOut, summary="An event with its issues and requests")
 def get_event(request, event_id: int):
     services.check_role(request.user)
     return _detail(request.user, event_id)
 
 
-@router.post("/events/{event_id}/attendance", response=EventOut, summary="Record the attendance (held)")
-def record_attendance(request, event_id: int, body: AttendanceIn):
+@router.post("/events/{event_id}/attendance", response=OutreachEventOut, summary="Record the attendance (held)")
+def record_attendance(request, event_id: int, body: OutreachAttendanceIn):
     services.check_role(request.user)
     event = selectors.scoped_event(request.user, event_id)
     event = services.record_attendance(
@@ -171,22 +171,22 @@ def record_attendance(request, event_id: int, body: AttendanceIn):
     return _event(event)
 
 
-@router.post("/events/{event_id}/close", response=EventOut, summary="Close a held event")
-def close_event(request, event_id: int, body: NoteIn):
+@router.post("/events/{event_id}/close", response=OutreachEventOut, summary="Close a held event")
+def close_event(request, event_id: int, body: OutreachNoteIn):
     services.check_role(request.user)
     event = selectors.scoped_event(request.user, event_id)
     return _event(services.close_event(actor=request.user, channel="api", event=event, note=body.note))
 
 
-@router.post("/events/{event_id}/cancel", response=EventOut, summary="Cancel a planned event")
-def cancel_event(request, event_id: int, body: NoteIn):
+@router.post("/events/{event_id}/cancel", response=OutreachEventOut, summary="Cancel a planned event")
+def cancel_event(request, event_id: int, body: OutreachNoteIn):
     services.check_role(request.user)
     event = selectors.scoped_event(request.user, event_id)
     return _event(services.cancel_event(actor=request.user, channel="api", event=event, reason=body.note))
 
 
-@router.post("/events/{event_id}/issues", response={201: IssueOut}, summary="Record an issue raised")
-def raise_issue(request, event_id: int, body: IssueIn):
+@router.post("/events/{event_id}/issues", response={201: OutreachIssueOut}, summary="Record an issue raised")
+def raise_issue(request, event_id: int, body: OutreachIssueIn):
     services.check_role(request.user)
     event = selectors.scoped_event(request.user, event_id)
     issue = services.raise_issue(
@@ -202,8 +202,10 @@ def raise_issue(request, event_id: int, body: IssueIn):
     return Status(201, _issue(issue))
 
 
-@router.post("/events/{event_id}/requests", response={201: RequestOut}, summary="Register a request on the spot")
-def register_request(request, event_id: int, body: RequestIn):
+@router.post(
+    "/events/{event_id}/requests", response={201: OutreachRequestOut}, summary="Register a request on the spot"
+)
+def register_request(request, event_id: int, body: OutreachRequestIn):
     services.check_role(request.user)
     event = selectors.scoped_event(request.user, event_id)
     reg = services.register_request(
@@ -220,7 +222,7 @@ def register_request(request, event_id: int, body: RequestIn):
     return Status(201, {"number": r.number, "created": reg.created, "channel": r.channel, "status": r.status})
 
 
-@router.get("/issues", response=list[IssueOut], summary="Issues to follow up (open by default)")
+@router.get("/issues", response=list[OutreachIssueOut], summary="Issues to follow up (open by default)")
 def list_issues(request, status: str = "open", overdue: bool = False, limit: int = Limit(50)):
     from django.utils import timezone
 
@@ -232,8 +234,10 @@ def list_issues(request, status: str = "open", overdue: bool = False, limit: int
     return [_issue(i, today) for i in qs.order_by("due_on", "id")[: cap_limit(limit)]]
 
 
-@router.post("/issues/{issue_id}/status", response=IssueOut, summary="Follow an issue up (status, what was done)")
-def set_issue_status(request, issue_id: int, body: IssueStatusIn):
+@router.post(
+    "/issues/{issue_id}/status", response=OutreachIssueOut, summary="Follow an issue up (status, what was done)"
+)
+def set_issue_status(request, issue_id: int, body: OutreachIssueStatusIn):
     services.check_role(request.user)
     issue = selectors.scoped_issue(request.user, issue_id)
     issue = services.set_issue_status(

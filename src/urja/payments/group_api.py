@@ -28,7 +28,7 @@ class GroupPaymentIn(Schema):
     received_at: PastMoment | None = None
 
 
-class PartOut(Schema):
+class GroupPartOut(Schema):
     consumer_number: str
     amount: Decimal
     by_category: dict[str, Decimal]
@@ -44,10 +44,10 @@ class GroupPaymentOut(Schema):
     reference: str
     received_at: datetime
     posted: bool
-    parts: list[PartOut]
+    parts: list[GroupPartOut]
 
 
-class StatementRowOut(Schema):
+class GroupStatementRowOut(Schema):
     consumer_number: str
     name: str
     status: str
@@ -58,14 +58,14 @@ class StatementRowOut(Schema):
     payable: bool
 
 
-class StatementOut(Schema):
+class GroupStatementOut(Schema):
     group_id: int
     name: str
     kind: str
     connections: int
     total_balance: Decimal
     total_open: Decimal
-    rows: list[StatementRowOut]
+    rows: list[GroupStatementRowOut]
     payments: list[GroupPaymentOut]
 
 
@@ -92,7 +92,7 @@ def group_payment_out(gp: GroupPayment) -> dict:
     }
 
 
-@router.get("/{group_id}/statement", response=StatementOut, summary="A group's consolidated statement")
+@router.get("/{group_id}/statement", response=GroupStatementOut, summary="A group's consolidated statement")
 def group_statement(request, group_id: int):
     """The group's connections in the caller's scope: balance, open items by category (in the order a
     group payment settles them), totals and the recent group payments. No connection in scope: 404."""
