@@ -11,7 +11,9 @@ from decimal import Decimal
 from ninja import Field, File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 
+from urja.core.api import Error
 from urja.core.boundary import Limit, Offset, Quantity, Text, cap_limit
+from urja.core.labels import label
 from urja.core.models import Role
 from urja.core.permissions import require_role
 
@@ -251,6 +253,70 @@ def list_applications(request, status: Text(12) = "", limit: int = Limit(50), of
 @router.get("/applications/{number}", response=ApplicationOut)
 def get_application(request, number: str):
     return application_out(selectors.scoped_application(request.user, number))
+
+
+class ApplicationDocumentOut(Schema):
+    code: str
+    name: str
+    proof_type: str
+    number_masked: str
+    has_file: bool
+    uploaded_at: datetime
+
+
+def document_out(line) -> dict:
+    kyc = line.document
+    return {
+        "code": line.document_code,
+        "name": label(line.document_code),
+        "proof_type": kyc.proof_type,
+        "number_masked": kyc.number_masked,
+        "has_file": bool(kyc.file),
+        "uploaded_at": kyc.uploaded_at,
+    }
+
+
+@router.get(
+    "/applications/{number}/documents", response=list[ApplicationDocumentOut], summary="The application's documents"
+)
+def list_documents(request, number: str):
+    require_role(request.user, *FRONT)
+    app = selectors.scoped_application(request.user, number)
+    return [document_out(d) for d in app.documents.select_related("document").order_by("document_code")]
+
+
+@router.post(
+    "/applications/{number}/documents",
+    response={201: ApplicationDocumentOut, 413: Error, 415: Error},
+    summary="Upload a document of the checklist (multipart)",
+    description=(
+        "A typed upload for one line of the application's checklist (data/customers/document_matrix.toml "
+        "for the applicant's type): `code`, `proof_type` (one of the line's `any_of`), `proof_number`, `file` "
+        "(PDF, JPEG or PNG by its first bytes, up to the matrix's [upload] max_bytes). 400 "
+        "`unknown_document_type`, `document_not_on_checklist`, `proof_type_not_accepted`, `invalid_aadhaar`, "
+        "`file_empty`; 413 `file_too_large`; 415 `unsupported_file_type`; 409 `application_closed`; 404 for an "
+        "application not in the caller's scope. A document given before is replaced by the newer file."
+    ),
+)
+def upload_document(
+    request,
+    number: str,
+    code: Text(40) = Form(...),  # noqa: B008 (ninja declares parameters so)
+    file: UploadedFile = File(...),  # noqa: B008
+    proof_type: Text(40) = Form(""),  # noqa: B008
+    proof_number: Text(40) = Form(""),  # noqa: B008
+):
+    require_role(request.user, *FRONT)
+    line = services.attach_document(
+        actor=request.user,
+        channel="api",
+        application=selectors.scoped_application(request.user, number),
+        document_code=code,
+        file=file,
+        proof_type=proof_type,
+        number=proof_number,
+    )
+    return Status(201, document_out(line))
 
 
 class InspectionIn(Schema):

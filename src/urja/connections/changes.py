@@ -18,7 +18,8 @@ from urja.billing import deposits
 from urja.billing import ledger as billing_ledger
 from urja.billing.models import EntryType
 from urja.core import boundary
-from urja.core.errors import Conflict, DomainError
+from urja.core.errors import Conflict
+from urja.core.labels import label
 from urja.core.money import paise
 from urja.core.services import allocate_numbers, record_audit
 from urja.core.states import transition
@@ -39,6 +40,7 @@ from .models import (
     OrderKind,
     OrderStatus,
 )
+from .refusals import refuse
 from .services import _channel, _sop_document, check_channel, data, fee_in_force
 
 CHANNEL_ROW = {
@@ -116,7 +118,7 @@ def supply_type_for(load: Decimal, unit: str) -> str:
             continue
         if customer_rules.load_problem(supply, load, unit, customers._power_factor()) is None:
             return code
-    raise DomainError(f"no supply type takes {load} {unit}", code="load_out_of_range")
+    raise refuse("load_out_of_range", load=load, unit=unit)
 
 
 # --- requesting ------------------------------------------------------------------------------------
@@ -126,16 +128,16 @@ def request_change(*, actor, channel: str, account: Account, kind: str, details:
     """Register a change on an account, checked now: a load within some supply type's range, a
     known category, a new holder's name and applicant type; the channel matrix of the SoP schedule."""
     if kind not in ChangeKind.values:
-        raise DomainError(f"unknown request {kind!r}", code="unknown_request", details={"allowed": ChangeKind.values})
+        raise refuse("unknown_request", kind=kind, details={"allowed": ChangeKind.values})
     channel = check_channel(channel, row=CHANNEL_ROW[kind])
     if account.status == AccountStatus.PERMANENTLY_DISCONNECTED:
-        raise Conflict("the connection is closed", code="account_closed")
+        raise refuse("account_closed", error=Conflict)
     if account.status == AccountStatus.PENDING:
-        raise Conflict("the connection is not energized yet", code="account_pending")
+        raise refuse("account_pending", error=Conflict)
     if ChangeRequest.objects.filter(
         account=account, kind=kind, status__in=[ChangeStatus.REQUESTED, ChangeStatus.APPROVED, ChangeStatus.SCHEDULED]
     ).exists():
-        raise Conflict("a request of this kind is already open on the account", code="request_open")
+        raise refuse("request_open", error=Conflict)
     now = clock.now()
     today = timezone.localdate(now)
     clean: dict = {}
@@ -143,15 +145,15 @@ def request_change(*, actor, channel: str, account: Account, kind: str, details:
     if kind == ChangeKind.LOAD_CHANGE:
         unit = str(details.get("unit", account.load_unit))
         if unit not in ("kW", "kVA"):
-            raise DomainError("load unit must be kW or kVA", code="invalid_load_unit")
+            raise refuse("invalid_load_unit")
         try:
             load = boundary.parse_quantity(details.get("load"), name="load")
         except boundary.InvalidInput as exc:
-            raise DomainError(exc.message, code="invalid_load") from exc
+            raise refuse("invalid_load", details=exc.details) from exc
         if load <= 0:
-            raise DomainError("the new load must be above zero", code="invalid_load")
+            raise refuse("load_not_positive", code="invalid_load")
         if load == account.sanctioned_load and unit == account.load_unit:
-            raise DomainError("the new load is the load sanctioned now", code="no_change")
+            raise refuse("same_load", code="no_change")
         supply = supply_type_for(load, unit)
         clean = {
             "load": str(load),
@@ -165,15 +167,15 @@ def request_change(*, actor, channel: str, account: Account, kind: str, details:
         category, sub = str(details.get("category", "")), str(details.get("sub_category", "general"))
         categories = {c["code"]: c for c in customers.regdata.load("customers/categories.toml")["category"]}
         if category not in categories or sub not in categories[category]["sub_categories"]:
-            raise DomainError(f"unknown category {category}/{sub}", code="unknown_category")
+            raise refuse("unknown_category", category=f"{category}/{sub}", details={"allowed": sorted(categories)})
         if (category, sub) == (account.category, account.sub_category):
-            raise DomainError("the account is already in that category", code="no_change")
+            raise refuse("same_category", code="no_change")
         clean = {"category": category, "sub_category": sub, "from": f"{account.category}/{account.sub_category}"}
         effective = rules.first_of_next_month(today)
     elif kind == ChangeKind.NAME_CHANGE:
         name = " ".join(boundary.clean_text(details.get("name", ""), name="name", max_length=160).split())
         if not name:
-            raise DomainError("the new holder's name is required", code="name_required")
+            raise refuse("holder_name_required", code="name_required")
         applicant_type = str(details.get("applicant_type", "owner"))
         clean = {
             "name": name,
@@ -183,12 +185,12 @@ def request_change(*, actor, channel: str, account: Account, kind: str, details:
         }
     elif kind == ChangeKind.TEMPORARY_DISCONNECTION:
         if account.status != AccountStatus.ACTIVE:
-            raise Conflict("only an active connection can be disconnected", code="not_active")
+            raise refuse("not_active", error=Conflict)
     elif kind == ChangeKind.PERMANENT_DISCONNECTION:
         try:
             final_kwh = boundary.parse_quantity(details.get("final_kwh"), name="final_kwh")
         except boundary.InvalidInput as exc:
-            raise DomainError(exc.message, code="invalid_reading") from exc
+            raise refuse("invalid_reading", details=exc.details) from exc
         clean = {"final_kwh": str(final_kwh), "reason": str(details.get("reason", "move-out"))[:200]}
     with transaction.atomic():
         change = ChangeRequest.objects.create(
@@ -241,7 +243,7 @@ def decide(*, actor, channel: str, change: ChangeRequest, approve: bool, reason:
         change.decided_at = now
         if not approve:
             if not reason:
-                raise DomainError("a rejection needs its reason", code="reason_required")
+                raise refuse("rejection_reason_required", code="reason_required")
             change.reason = reason
             _set(change, ChangeStatus.REJECTED, actor=actor, channel=channel, reason=reason,
                  extra=["decided_at", "reason"])  # fmt: skip
@@ -267,11 +269,7 @@ def decide(*, actor, channel: str, change: ChangeRequest, approve: bool, reason:
         if change.kind == ChangeKind.NAME_CHANGE and not change.details.get("carry_dues"):
             dues = billing_ledger.balance(account=account)
             if dues > 0:
-                raise DomainError(
-                    f"dues of Rs {dues} must be settled first (or carried by the new holder)",
-                    code="dues_unsettled",
-                    details={"dues": str(dues)},
-                )
+                raise refuse("dues_unsettled", dues=dues, details={"dues": str(dues)})
         change.charge = charge
         _set(change, ChangeStatus.APPROVED, actor=actor, channel=channel, reason=reason or "approved",
              extra=["decided_at", "charge", "outcome"])  # fmt: skip
@@ -347,7 +345,7 @@ def _order(
     from urja.metering import services as metering
 
     if Order.objects.filter(account=account, kind=kind, status__in=[OrderStatus.OPEN, OrderStatus.SENT]).exists():
-        raise Conflict(f"a {kind} order is already open for the account", code="order_open")
+        raise refuse("order_open", error=Conflict, kind=label(kind))
     now = clock.now()
     due = None
     if kind == OrderKind.RECONNECT:
@@ -397,11 +395,11 @@ def complete_order(
         )
         ORDER_STATUS.check(order.status, OrderStatus.DONE)
         if order.status == OrderStatus.OPEN and not photo:
-            raise DomainError("a field order is closed with photo proof", code="photo_required")
+            raise refuse("photo_required")
         account = order.account
         now = clock.now()
         if order.kind == OrderKind.RECONNECT and billing_ledger.balance(account=account) > 0:
-            raise DomainError("dues and the reconnection charge are not paid", code="dues_unpaid")
+            raise refuse("dues_unpaid")
         order.done_at = now
         order.notes = boundary.clean_text(notes, name="notes", max_length=500)
         if photo:
@@ -536,14 +534,10 @@ def request_reconnection(*, actor, channel: str, account: Account) -> Order:
     """Dues plus the reconnection charge paid → a reconnection order due within 4 working hours."""
     channel = _channel(channel)
     if account.status != AccountStatus.TEMPORARILY_DISCONNECTED:
-        raise Conflict("only a temporarily disconnected connection is reconnected", code="not_disconnected")
+        raise refuse("not_disconnected", error=Conflict)
     dues = billing_ledger.balance(account=account)
     if dues > 0:
-        raise DomainError(
-            f"pay the dues and the reconnection charge first (Rs {dues})",
-            code="dues_unpaid",
-            details={"dues": str(dues)},
-        )
+        raise refuse("reconnect_dues_unpaid", code="dues_unpaid", dues=dues, details={"dues": str(dues)})
     with transaction.atomic():
         return _order(account, kind=OrderKind.RECONNECT, reason="paid", to=AccountStatus.ACTIVE, actor=actor,
                       channel=channel)  # fmt: skip
@@ -553,11 +547,11 @@ def order_disconnection(*, actor, channel: str, account: Account, reason: str = 
     """Staff open a disconnection order for an account whose notice has expired (or the sweep does)."""
     channel = _channel(channel)
     if account.status != AccountStatus.ACTIVE:
-        raise Conflict("only an active connection can be disconnected", code="not_active")
+        raise refuse("not_active", error=Conflict)
     if reason != "non_payment":
-        raise DomainError("staff disconnect for non-payment; a consumer asks through a request", code="invalid_reason")
+        raise refuse("invalid_reason")
     if billing_ledger.balance(account=account) <= 0:
-        raise DomainError("nothing is due on the account", code="nothing_due")
+        raise refuse("nothing_due")
     with transaction.atomic():
         return _order(account, kind=OrderKind.DISCONNECT, reason=reason, to=AccountStatus.TEMPORARILY_DISCONNECTED,
                       actor=actor, channel=channel)  # fmt: skip

@@ -23,7 +23,8 @@ from urja.billing import deposits
 from urja.billing import ledger as billing_ledger
 from urja.billing.models import EntryType, LedgerEntry
 from urja.core import boundary, ids, regdata
-from urja.core.errors import Conflict, DomainError, NotFound
+from urja.core.errors import Conflict, NotFound
+from urja.core.labels import label
 from urja.core.models import Channel
 from urja.core.money import paise
 from urja.core.services import allocate_numbers, record_audit
@@ -55,6 +56,7 @@ from .models import (
     MeterOption,
     Pause,
 )
+from .refusals import refuse, words
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,7 @@ def matrix() -> dict:
 
 def _channel(channel: str) -> str:
     if channel not in Channel.values:
-        raise DomainError(f"unknown channel {channel!r}", code="unknown_channel", details={"allowed": Channel.values})
+        raise refuse("unknown_channel", channel=channel, details={"allowed": Channel.values})
     return channel
 
 
@@ -83,9 +85,9 @@ def check_channel(channel: str, *, row: str) -> str:
     allowed = schedule.document.get("channel_matrix", {}).get(row)
     column = sop.channel_column(schedule, channel)
     if allowed is not None and column not in allowed:
-        raise DomainError(
-            f"this request cannot be lodged through {sop.channel_label(schedule, column)}",
-            code="channel_not_allowed",
+        raise refuse(
+            "channel_not_allowed",
+            channel=label(channel),
             details={"allowed": [sop.channel_label(schedule, c) for c in allowed]},
         )
     return channel
@@ -109,9 +111,7 @@ def fee_in_force(*, key: str, on: date) -> tuple[str, Decimal]:
     for order in orders:
         if key in (order.fees or {}):
             return order.code, paise(order.fees[key])
-    raise DomainError(
-        f"no tariff order in force on {on} sets the fee {key!r}", code="fee_not_in_tariff", details={"fee": key}
-    )
+    raise refuse("fee_not_in_tariff", date=on.strftime("%d-%m-%Y"), fee=key, details={"fee": key})
 
 
 # --- arrears on other or earlier accounts -------------------------------------------------------------
@@ -151,53 +151,139 @@ def _office(value) -> Office:
         return value
     office = Office.objects.filter(code=str(value)).first()
     if office is None:
-        raise DomainError(f"unknown office {value!r}", code="unknown_office")
+        raise refuse("unknown_office", office=value)
     return office
 
 
 def _check_documents(applicant_type: str, documents: list[DocumentIn]) -> None:
-    lines = {d["code"]: d for d in rules.checklist(matrix(), applicant_type)}
-    known = {d["code"]: d for d in matrix()["document"]}
     seen = set()
     for doc in documents:
-        if doc.code not in known:
-            raise DomainError(
-                f"unknown document type {doc.code!r}", code="unknown_document_type", details={"allowed": sorted(known)}
-            )
-        if doc.code not in lines and not known[doc.code].get("conditional"):
-            raise DomainError(
-                f"{known[doc.code]['name']} is not on the checklist of a {applicant_type} applicant",
-                code="document_not_on_checklist",
-                details={"document": doc.code, "checklist": sorted(lines)},
-            )
-        proofs = known[doc.code].get("any_of", [])
-        if proofs and doc.proof_type not in proofs:
-            raise DomainError(
-                f"{known[doc.code]['name']}: give which proof it is (one of {', '.join(proofs)})",
-                code="proof_type_not_accepted",
-                details={"document": doc.code, "allowed": proofs},
-            )
-        if doc.proof_type == "aadhaar" and not customer_rules.aadhaar_valid(doc.number):
-            raise DomainError(
-                "Aadhaar number is not valid (12 digits with a Verhoeff check digit)", code="invalid_aadhaar"
-            )
+        _check_line(applicant_type, doc)
         if doc.code in seen:
-            raise DomainError(f"{doc.code} given twice", code="duplicate_document", details={"document": doc.code})
+            raise refuse("duplicate_document", document=label(doc.code), details={"document": doc.code})
         seen.add(doc.code)
     missing = rules.missing_documents(matrix(), applicant_type, seen)
     if missing:
-        raise DomainError(
-            f"documents missing for a {applicant_type} applicant: {', '.join(missing)}",
-            code="documents_missing",
+        raise refuse(
+            "documents_missing",
+            applicant_type=label(applicant_type),
+            missing=words(missing),
             details={"missing": missing, "applicant_type": applicant_type},
         )
+
+
+def check_file(document_code: str, file) -> str:
+    """A document's file within the limits of the document matrix's [upload] (customers owns them):
+    not empty, not larger than max_bytes (413), a kind it accepts by its first bytes — its name and
+    declared type are not trusted (415). Returns the kind ('pdf', 'jpeg', 'png')."""
+    kinds, max_bytes = customers.upload_limits()
+    size = int(getattr(file, "size", 0) or 0)
+    name = label(document_code)
+    if size <= 0:
+        raise refuse("file_empty", document=name, details={"document": document_code})
+    if size > max_bytes:
+        raise refuse(
+            "file_too_large",
+            status=413,
+            document=name,
+            size=f"{size / 1048576:.1f}",
+            limit=f"{max_bytes / 1048576:.0f}",
+            details={"document": document_code, "size": size, "max_bytes": max_bytes},
+        )
+    file.seek(0)
+    head = file.read(16)
+    file.seek(0)
+    kind = customer_rules.file_kind(head)
+    if kind not in kinds:
+        raise refuse(
+            "unsupported_file_type",
+            status=415,
+            document=name,
+            kinds=", ".join(k.upper() for k in kinds),
+            details={"document": document_code, "allowed": kinds},
+        )
+    return kind
+
+
+def _check_line(applicant_type: str, doc: DocumentIn) -> dict:
+    """One typed document against the applicant type's checklist; returns its matrix row."""
+    lines = {d["code"]: d for d in rules.checklist(matrix(), applicant_type)}
+    known = {d["code"]: d for d in matrix()["document"]}
+    if doc.code not in known:
+        raise refuse("unknown_document_type", document=doc.code, details={"allowed": sorted(known)})
+    if doc.code not in lines and not known[doc.code].get("conditional"):
+        raise refuse(
+            "document_not_on_checklist",
+            document=label(doc.code),
+            applicant_type=label(applicant_type),
+            details={"document": doc.code, "checklist": sorted(lines)},
+        )
+    proofs = known[doc.code].get("any_of", [])
+    if proofs and doc.proof_type not in proofs:
+        raise refuse(
+            "proof_type_not_accepted",
+            document=label(doc.code),
+            allowed=words(proofs),
+            details={"document": doc.code, "allowed": proofs},
+        )
+    if doc.proof_type == "aadhaar" and not customer_rules.aadhaar_valid(doc.number):
+        raise refuse("invalid_aadhaar", details={"document": doc.code})
+    if doc.file:
+        check_file(doc.code, doc.file)
+    return known[doc.code]
+
+
+def attach_document(
+    *, actor, channel: str, application: Application, document_code: str, file, proof_type: str = "", number: str = ""
+) -> ApplicationDocument:
+    """A typed upload for one line of the application's checklist (the document matrix for the
+    applicant's type): the file checked (`check_file`), kept as the consumer's KYC document
+    (customers), and the application's line for that document pointed at it — a new line for a
+    document not given yet, the newer file for one given before. Only while the application is open."""
+    channel = _channel(channel)
+    code = (document_code or "").strip()
+    if not file:
+        raise refuse("file_required", details={"document": code})
+    with transaction.atomic():
+        application = _lock(application)
+        if application.status not in OPEN_APPLICATION:
+            raise refuse("application_closed", error=Conflict, details={"status": application.status})
+        given = DocumentIn(code, (proof_type or "").strip(), (number or "").strip(), file)
+        _check_line(application.consumer.applicant_type, given)
+        kind = check_file(code, file)
+        kyc = customers.add_kyc_document(
+            actor=actor,
+            channel=channel,
+            consumer=application.consumer,
+            document_code=code,
+            proof_type=given.proof_type,
+            number=given.number,
+            file=file,
+        )
+        line, created = ApplicationDocument.objects.update_or_create(
+            application=application, document_code=code, defaults={"document": kyc}
+        )
+        record_audit(
+            actor=actor,
+            channel=channel,
+            action="connection.document_added",
+            obj=application,
+            changes={
+                "document": code,
+                "proof": given.proof_type,
+                "kind": kind,
+                "bytes": file.size,
+                "replaced": not created,
+            },
+        )
+    return line
 
 
 def _coordinate(value: object, *, name: str, bound: int) -> Decimal:
     try:
         number = boundary.parse_decimal(value, name=name, code="invalid_location", minimum=-bound, maximum=bound)
     except boundary.InvalidInput as exc:
-        raise DomainError(exc.message, code="invalid_location", details=exc.details) from exc
+        raise refuse("invalid_location", details=exc.details) from exc
     return number.quantize(Decimal("0.000001"))
 
 
@@ -246,59 +332,51 @@ def register_application(
     if received_at is not None:
         received_at = boundary.check_moment(received_at, name="received_at", now=now)
         if received_at < now - timedelta(days=30):
-            raise DomainError("a paper application is keyed in within 30 days", code="received_too_early")
+            raise refuse("received_too_early")
         now = received_at
     today = timezone.localdate(now)
     name = " ".join((name or "").split())
     if not name:
-        raise DomainError("the applicant's name is required", code="name_required")
+        raise refuse("name_required")
     if applicant_type not in matrix()["applicant_types"]:
-        raise DomainError(
-            f"unknown applicant type {applicant_type!r}",
-            code="unknown_applicant_type",
-            details={"allowed": matrix()["applicant_types"]},
+        raise refuse(
+            "unknown_applicant_type", applicant_type=applicant_type, details={"allowed": matrix()["applicant_types"]}
         )
     mobile = customers.normalise_contact(Contact.Kind.MOBILE, mobile)
     if area_class not in AreaClass.values:
-        raise DomainError("area class must be metro, municipal, rural or hilly_rural", code="invalid_area_class")
+        raise refuse("invalid_area_class", details={"allowed": AreaClass.values})
     if meter_option not in MeterOption.values:
-        raise DomainError(f"unknown meter option {meter_option!r}", code="invalid_meter_option")
+        raise refuse("invalid_meter_option", option=meter_option, details={"allowed": MeterOption.values})
     kind = Application.Kind.TEMPORARY if supply_type == "temporary" else Application.Kind.NEW
     if kind == Application.Kind.TEMPORARY:
         if temporary_until is None or temporary_until <= today:
-            raise DomainError("a temporary connection needs an end date after today", code="temporary_end_required")
+            raise refuse("temporary_end_required")
     elif temporary_until is not None:
-        raise DomainError("only a temporary connection has an end date", code="not_temporary")
+        raise refuse("not_temporary")
     value = customers.validate_load(supply_type=supply_type, load=load, unit=load_unit)
     categories = {c["code"]: c for c in regdata.load("customers/categories.toml")["category"]}
     if category not in categories or sub_category not in categories[category]["sub_categories"]:
-        raise DomainError(
-            f"unknown category {category}/{sub_category}",
-            code="unknown_category",
-            details={"allowed": sorted(categories)},
-        )
+        raise refuse("unknown_category", category=f"{category}/{sub_category}", details={"allowed": sorted(categories)})
     address = boundary.clean_text(premises_address, name="premises address", multiline=True, max_length=500).strip()
     if not address:
-        raise DomainError("the premises address is required", code="address_required")
+        raise refuse("address_required")
     lat = _coordinate(latitude, name="latitude", bound=90)
     lon = _coordinate(longitude, name="longitude", bound=180)
     if not rules.inside(doc["area"]["polygon"], float(lat), float(lon)):
-        raise DomainError(
-            f"the premises ({lat}, {lon}) are outside {doc['area']['name']}",
-            code="outside_service_area",
+        raise refuse(
+            "outside_service_area",
+            latitude=lat,
+            longitude=lon,
+            area=doc["area"]["name"],
             details={"latitude": str(lat), "longitude": str(lon)},
         )
     section = _office(section)
     if section.level != "section":
-        raise DomainError("an application belongs to a section office", code="not_a_section")
+        raise refuse("not_a_section")
     _check_documents(applicant_type, documents)
     arrears = arrears_of(consumer=consumer, mobile=mobile)
     if arrears:
-        raise DomainError(
-            "the applicant has dues on other or earlier connections; pay them first",
-            code="arrears",
-            details={"accounts": arrears},
-        )
+        raise refuse("arrears", details={"accounts": arrears})
     fee_order, fee = fee_in_force(key=rules.fee_key(doc, supply_type=supply_type), on=today)
     problems = rules.fast_track_problems(doc, supply_type=supply_type, load_kw=_load_kw(value, load_unit))
     plan = rules.plan(doc, area_class=area_class, supply_type=supply_type, fast_track=not problems)
@@ -456,13 +534,13 @@ def _reschedule(application: Application, *, status: str | None = None) -> list[
 def pause_clock(*, actor, channel: str, application: Application, reason: str) -> Application:
     reason = boundary.clean_text(reason, name="reason", max_length=300).strip()
     if not reason:
-        raise DomainError("a pause needs the reason attributable to the applicant", code="reason_required")
+        raise refuse("pause_reason_required", code="reason_required")
     with transaction.atomic():
         application = _lock(application)
         if application.status not in OPEN_APPLICATION:
-            raise Conflict("only an open application's clock can be paused", code="not_open")
+            raise refuse("not_open", error=Conflict)
         if application.pauses.filter(ended_at__isnull=True).exists():
-            raise Conflict("the clock is already paused", code="already_paused")
+            raise refuse("already_paused", error=Conflict)
         Pause.objects.create(
             application=application,
             started_at=clock.now(),
@@ -485,7 +563,7 @@ def resume_clock(*, actor, channel: str, application: Application) -> Applicatio
         application = _lock(application)
         pause = application.pauses.filter(ended_at__isnull=True).first()
         if pause is None:
-            raise Conflict("the clock is not paused", code="not_paused")
+            raise refuse("not_paused", error=Conflict)
         pause.ended_at = max(clock.now(), pause.started_at)
         pause.save(update_fields=["ended_at"])
         application.save(update_fields=_reschedule(application))
@@ -523,7 +601,7 @@ def record_inspection(
         estimate = boundary.parse_amount(extension_estimate, name="extension_estimate", allow_zero=True)
     notes = boundary.clean_text(notes, name="notes", multiline=True, max_length=2000)
     if not feasible and not notes.strip():
-        raise DomainError("say why the connection is not feasible", code="reason_required")
+        raise refuse("not_feasible_reason", code="reason_required")
     with transaction.atomic():
         application = _lock(application)
         APPLICATION_STATUS.check(application.status, ApplicationStatus.INSPECTED)
@@ -605,7 +683,7 @@ def issue_demand_note(*, actor, channel: str, application: Application) -> Deman
         today = timezone.localdate(clock.now())
         monthly = estimated_monthly_bill(application, on=today)
         if monthly <= 0:
-            raise DomainError("the estimated monthly bill is not positive", code="estimate_failed")
+            raise refuse("estimate_failed")
         inspection = application.inspection
         advance = Decimal("0.00")
         if application.kind == Application.Kind.TEMPORARY and doc["charges"].get("temporary_advance"):
@@ -785,12 +863,12 @@ def energize(
     channel = _channel(channel)
     serial = (meter_serial or "").strip()
     if not serial:
-        raise DomainError("energizing needs the meter installed: give its serial", code="meter_required")
+        raise refuse("meter_required")
     with transaction.atomic():
         application = _lock(application)
         APPLICATION_STATUS.check(application.status, ApplicationStatus.ENERGIZED)
         if outstanding(application) > 0:
-            raise DomainError("the demand note is not paid", code="dn_unpaid")
+            raise refuse("dn_unpaid")
         meter = metering.get_meter(serial=serial)
         now = clock.now()
         metering.install_meter(
@@ -885,7 +963,7 @@ def reject(
     channel = _channel(channel)
     reason = boundary.clean_text(reason, name="reason", max_length=500).strip()
     if not reason:
-        raise DomainError("a rejection needs its reason", code="reason_required")
+        raise refuse("rejection_reason_required", code="reason_required")
     code = boundary.clean_text(code or "other", name="code", max_length=40).strip() or "other"
     target = ApplicationStatus.WITHDRAWN if withdrawn else ApplicationStatus.REJECTED
     with transaction.atomic():
@@ -1076,11 +1154,21 @@ def escalate_late(*, now: datetime | None = None) -> int:
 # --- tracking (any touch point) ------------------------------------------------------------------
 
 
+def is_application_number(number: str) -> bool:
+    """Does `number` look like an application number (the template's prefix, then digits)? Lets a
+    touch point tell it from a complaint or consumer number; `track` judges the rest (a wrong check
+    character answers like an unknown number)."""
+    prefix = data()["numbers"]["application_template"].split("{", 1)[0]
+    number = (number or "").strip().upper()
+    rest = number.removeprefix(prefix)
+    return bool(prefix) and number.startswith(prefix) and len(rest) >= 6 and rest[:-1].isdigit()
+
+
 def track(*, number: str, mobile: str) -> Application:
     """The application for its number and the applicant's mobile. A wrong mobile, a mistyped number
     and an unknown one get the same answer."""
     number = (number or "").strip().upper()
-    error = NotFound("no application with this number and mobile", code="application_not_found")
+    error = refuse("application_not_found", error=NotFound)
     if not ids.has_valid_check(number):
         raise error
     normalised = customer_rules.normalise_mobile(mobile or "")

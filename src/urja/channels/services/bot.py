@@ -250,9 +250,9 @@ def handle(*, message_pk: int, reply_id: str | None = None) -> Outcome | None:
             channel=inbound.channel, sender=sender, defaults={"last_inbound_at": now}
         )
         consumers = identity.consumers_with_mobile(sender)
-        language = (
-            consumers[0].preferred_language if consumers else _script_language(inbound.text) or conversation.language
-        )
+        # an account holder's or an applicant's own choice, else the script written in, else the last one
+        own = consumers[0].preferred_language if consumers else _applicant_language(sender)
+        language = own or _script_language(inbound.text) or conversation.language
         token = _reply.set({"keys": [], "whatsapp": None})
         try:
             intent, reply = _respond(inbound, conversation, consumers, language, sender, now)
@@ -267,6 +267,19 @@ def handle(*, message_pk: int, reply_id: str | None = None) -> Outcome | None:
         reply_language = conversation.language if not consumers else language
         _queue_reply(message, reply, reply_language, consumers, shape, intent)
     return Outcome(message, intent, reply)
+
+
+def _applicant_language(sender: str) -> str | None:
+    """The language of an applicant with this mobile and no account yet (a new-connection applicant
+    is a consumer without one): their own choice, nothing about anyone else."""
+    from urja.customers.models import Contact
+
+    return (
+        Consumer.objects.filter(contacts__kind=Contact.Kind.MOBILE, contacts__value=sender)
+        .order_by("-pk")
+        .values_list("preferred_language", flat=True)
+        .first()
+    )
 
 
 def _queue_reply(message, reply: str, language: str, consumers: list[Consumer], shape: dict, intent: str) -> None:
@@ -329,7 +342,7 @@ def _respond(inbound, conversation, consumers, language, sender, now) -> tuple[s
         action = data()["menu"]["items"][int(text) - 1]
     else:
         action, arg, keyword_language = parse(text or inbound.reply_id, channel=inbound.channel)
-        if not consumers and keyword_language:
+        if not consumers and keyword_language and not _applicant_language(sender):
             language = keyword_language
     if not consumers:
         conversation.language = language
@@ -471,6 +484,8 @@ def _status(consumers, language, sender, arg) -> str:
     from urja.servicedesk.models import ServiceRequest
     from urja.servicedesk.selectors import find_for_consumer
 
+    if arg and _is_application(arg.split()[0].upper()):
+        return _application(arg.split()[0].upper(), sender, language)
     if arg:
         try:
             found = [find_for_consumer(number=arg.split()[0].upper(), mobile=sender)]
@@ -489,6 +504,34 @@ def _status(consumers, language, sender, arg) -> str:
     return "\n".join(
         _say("status_line", language, number=r.number, label=r.request_type.name, status=r.status) for r in found
     )
+
+
+def _is_application(number: str) -> bool:
+    from urja.connections import services as connections
+
+    return connections.is_application_number(number)
+
+
+def _application(number: str, sender: str, language: str) -> str:
+    """A new-connection application tracked by its number from the mobile given on it (any number
+    may ask: an applicant has no account yet). A wrong mobile and an unknown number get the same
+    answer — the connections app's refusal, in the sender's language."""
+    from django.utils import translation
+
+    from urja.connections import services as connections
+    from urja.core.errors import NotFound
+    from urja.core.labels import label
+
+    with translation.override(language):
+        try:
+            app = connections.track(number=number, mobile=sender)
+        except NotFound as exc:
+            return _say("application_refused", language, message=exc.message)
+    amount = connections.outstanding(app) if app.status == "dn_issued" else 0
+    energized = app.status == "energized" and app.account_id
+    return _say("application_status", language, number=app.number, status=label(app.status, language),
+                amount=f"{amount:.2f}" if amount else "",
+                consumer_number=app.account.consumer_number if energized else "")  # fmt: skip
 
 
 def _register_step(conversation, consumers, language, sender, text, now) -> tuple[str, str]:

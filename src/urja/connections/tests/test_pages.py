@@ -97,7 +97,7 @@ def test_public_tracking_page_by_number_and_mobile(apply):
     assert ok.status_code == 200 and b"track-result" in ok.content and app.number.encode() in ok.content
     wrong = c.get(f"/connections/track/?number={app.number}&mobile=9861099999").content.decode()
     unknown = c.get("/connections/track/?number=NC000000000&mobile=9861012345").content.decode()
-    assert "track-result" not in wrong and "no application with this number and mobile" in wrong
+    assert "track-result" not in wrong and "No application with this number and mobile" in wrong
 
     def main(page: str, number: str) -> str:  # the page's own content (the shell carries tokens and the URL)
         return re.search(r"<main.*</main>", page, re.S).group(0).replace(number, "X")
