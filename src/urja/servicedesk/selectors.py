@@ -17,7 +17,7 @@ from urja.core import regdata
 from urja.core.errors import Conflict, DomainError, NotFound
 from urja.core.links import public_url
 from urja.core.models import Role
-from urja.customers.models import Account, Contact
+from urja.customers.models import Account, AccountStatus, Contact
 from urja.customers.rules import normalise_mobile
 from urja.network.models import LEVEL_ORDER, Office
 from urja.servicedesk import catalogue, clock, sla
@@ -181,9 +181,15 @@ def known_outage(*, account: Account, at: datetime) -> Outage | None:
 
 
 def affected_accounts(*, feeder=None, transformer=None) -> QuerySet:
-    if transformer is not None:
-        return Account.objects.filter(transformer=transformer)
-    return Account.objects.filter(feeder=feeder)
+    """The accounts an outage of the DT (else the feeder) leaves without supply: not those with no
+    connection to lose — awaiting connection (a new connection's pending account) or permanently
+    disconnected (they would be told of it and compensated for it)."""
+    qs = (
+        Account.objects.filter(transformer=transformer)
+        if transformer is not None
+        else Account.objects.filter(feeder=feeder)
+    )
+    return qs.exclude(status__in=[AccountStatus.PENDING, AccountStatus.PERMANENTLY_DISCONNECTED])
 
 
 def _outage_types() -> list[str]:

@@ -1238,7 +1238,9 @@ class Simulation(Features):
             )
             billing.decide_revision(revision=rev, approve=True, actor=self.billing_officer, note="checked")
         if k == 0 and len(open_conns) > 10:
-            self._final_bill(open_conns[-1], date(y, m, 28))
+            # on a DT the outages visit when there is one: a closed connection has no supply to lose
+            on_dt = [c for c in open_conns if c.account.transformer_id in self.outage_dts[:1]]
+            self._final_bill(on_dt[-1] if len(on_dt) > 1 else open_conns[-1], date(y, m, 28))
 
     def _final_bill(self, conn: Connection, day: date) -> None:
         from urja.billing import services as billing

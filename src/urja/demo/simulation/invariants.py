@@ -661,6 +661,8 @@ def demand_notes_paid_once(scope: Scope) -> list[Violation]:
 def energized_account_and_deposit(scope: Scope) -> list[Violation]:
     """Every energized application has exactly one account (opened for it, active since the
     energization day, its meter installed) and the demand note's deposit held once."""
+    from datetime import timedelta
+
     from urja.billing.models import EntryType, LedgerEntry
     from urja.connections.models import Application
     from urja.customers.models import Account
@@ -683,7 +685,11 @@ def energized_account_and_deposit(scope: Scope) -> list[Violation]:
             bad(f"accounts opened for it: {sorted(opened.values_list('consumer_number', flat=True))}")
         if app.account.status == "pending" or app.account.connected_on != _local_day(app.energized_at):
             bad(f"account {app.account.status}, connected on {app.account.connected_on}, energized {app.energized_at}")
-        if not Installation.objects.filter(account_id=app.account_id, installed_at__lte=app.energized_at).exists():
+        # installed as it was energized (metering stamps its own now, a moment after the application's)
+        installed = Installation.objects.filter(
+            account_id=app.account_id, installed_at__lte=app.energized_at + timedelta(minutes=5)
+        )
+        if not installed.exists():
             bad("no meter installed on its account")
         deposits = LedgerEntry.objects.filter(
             account_id=app.account_id, entry_type=EntryType.DEPOSIT, posted_at__lte=app.energized_at
@@ -886,6 +892,29 @@ def outage_compensated_once(scope: Scope) -> list[Violation]:
                         account.consumer_number,
                         f"outage {outage.number} ({outage.starts_at:%Y-%m-%d %H:%M} – {outage.restored_at:%H:%M}, "
                         f"{late} {per}(s) late): no compensation; {owed} owed",
+                    )
+                )
+        # no award to an account without supply at the outage: pending (never energized) or
+        # permanently disconnected before it started (its audited status change)
+        from urja.core.models import AuditEvent
+
+        for account_id, cn, status in Account.objects.filter(
+            pk__in=list(awards), status__in=["pending", "perm_disconnected"]
+        ).values_list("pk", "consumer_number", "status"):
+            closed_before = AuditEvent.objects.filter(
+                object_type="customers.account",
+                object_id=str(account_id),
+                action="account.status_changed",
+                changes__to="perm_disconnected",
+                at__lt=outage.starts_at,
+            ).exists()
+            if status == "pending" or closed_before:
+                out.append(
+                    Violation(
+                        "outage_compensated_once",
+                        scope.month,
+                        cn,
+                        f"outage {outage.number}: {awards[account_id]} awarded to an account without supply ({status})",
                     )
                 )
         off = set(awards) - set(Account.objects.filter(where).values_list("pk", flat=True))
