@@ -94,6 +94,7 @@ class ConsumerForm(forms.Form):
     channel = forms.ChoiceField(label=_("Received at"))
 
     def __init__(self, *args, applicant_type: str = "owner", **kwargs):
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.fields["applicant_type"].choices = applicant_type_choices()
         self.fields["applicant_type"].initial = applicant_type
@@ -147,6 +148,7 @@ class DocumentForm(forms.Form):
     file = forms.FileField(label=_("File"), widget=forms.ClearableFileInput(attrs={"accept": ACCEPT}))
 
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         types = services.document_types()
         self.fields["document_code"].choices = [("", "—")] + [(code, label(code)) for code in types]
@@ -197,6 +199,7 @@ class AccountForm(forms.Form):
     load_unit = forms.ChoiceField(label=_("Load unit"), choices=Account.LoadUnit.choices)
 
     def __init__(self, *args, sections, **kwargs):
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.fields["section"].choices = [("", "—")] + [(s.code, f"{s.name} ({s.code})") for s in sections]
         types = services.supply_type_table()
