@@ -1,11 +1,12 @@
 """The WhatsApp bot and the SMS pull service: one conversation engine for both channels.
 
-`receive(Inbound(...))` stores the message once by (channel, message id) — a redelivery returns None
-and changes nothing — works out what the sender wants (keywords and texts are data:
-data/channels/bot.toml, per language), does it through the owning apps' services (bills and balance
-from billing, orders from payments, power-cut complaints and status from servicedesk, e-mail
-registration by one-time code) and queues the reply through the notifications outbox
-(event channel.reply), all in one transaction.
+`accept(Inbound(...))` stores the message once by (channel, message id) — a redelivery returns None
+and changes nothing — and `handle` (the queued job channels.tasks.handle_inbound; `receive` does
+both at once) works out what the sender wants (keywords and texts are data: data/channels/bot.toml,
+per language), does it through the owning apps' services (bills and balance from billing, orders
+from payments, power-cut complaints and status from servicedesk, application tracking from
+connections, e-mail registration by one-time code) and queues the reply through the notifications
+outbox (event channel.reply), in one transaction.
 
 Who the sender is: the consumers with the sender's mobile among their contacts. An unknown number is
 told how to link an account; a consumer number that is not the sender's is refused without saying
