@@ -182,3 +182,72 @@ def feeders_under(user, *, period: str, office: EnergyBalance, limit: int = 200)
         category="", level=Level.FEEDER, office_path__startswith=office.office_path
     )
     return sorted(rows, key=lambda r: (r.atc_loss is None, -(r.atc_loss or 0), r.code))[:limit]
+
+
+# --- the outage board: current, planned and recent outages by feeder → DT -------------------------
+
+OUTAGE_BOARD_DAYS = 7
+
+
+def outage_board(user, *, now=None, days: int = OUTAGE_BOARD_DAYS) -> list[dict]:
+    """Outages on the feeders of the user's office: in force, announced ahead (planned), and restored or
+    cancelled in the last `days` days — grouped by feeder, then the feeder-wide ones and each DT's.
+    Each row: the start and restoration as the meters measured them where the detector declared it
+    (`DetectedOutage`), else as recorded; its duration (running for one in force); declared by the
+    meters or by hand (who). Two queries: the outages with their detection, the network names."""
+    from datetime import timedelta
+
+    from django.db.models import Q
+
+    from urja.servicedesk.models import Outage
+
+    now = now or timezone.now()
+    since = now - timedelta(days=days)
+    S = Outage.Status
+    outages = (
+        scope_offices(user, Outage.objects.all(), "feeder__office__path")
+        .filter(
+            Q(status__in=[S.ACTIVE, S.ANNOUNCED])
+            | Q(status=S.RESTORED, restored_at__gte=since)
+            | Q(status=S.CANCELLED, starts_at__gte=since)
+        )
+        .select_related("feeder", "transformer", "created_by", "detection")
+        .order_by("feeder__code", "transformer__code", "-starts_at")
+    )
+    feeders: dict[int, dict] = {}
+    for o in outages:
+        detection = getattr(o, "detection", None)
+        start = detection.first_event_at if detection else o.starts_at
+        restored = (detection.restored_at if detection and detection.restored_at else None) or o.restored_at
+        if detection and detection.measured_minutes is not None:
+            minutes = detection.measured_minutes
+        elif restored:
+            minutes = int((restored - start).total_seconds() // 60)
+        elif o.status == S.ACTIVE:
+            minutes = int((now - start).total_seconds() // 60)
+        else:
+            minutes = None
+        row = {
+            "outage": o,
+            "start": start,
+            "restored": restored,
+            "minutes": minutes,
+            "running": o.status == S.ACTIVE,
+            "ahead": o.status == S.ANNOUNCED,
+            "by_meters": detection is not None,
+            "meters": detection.meters_failed if detection else None,
+            "by": (o.created_by.get_username() if o.created_by else "") if detection is None else "",
+        }
+        group = feeders.setdefault(
+            o.feeder_id, {"feeder": o.feeder, "whole": [], "dts": {}, "active": 0, "affected": 0}
+        )
+        if o.transformer_id:
+            group["dts"].setdefault(o.transformer_id, {"dt": o.transformer, "rows": []})["rows"].append(row)
+        else:
+            group["whole"].append(row)
+        if row["running"]:
+            group["active"] += 1
+            group["affected"] += o.affected_accounts
+    for group in feeders.values():
+        group["dts"] = list(group["dts"].values())
+    return list(feeders.values())

@@ -10,4 +10,5 @@ urlpatterns = [
     path("node/<str:level>/<int:node_id>/", views.node, name="node"),
     path("losses/", views.losses, name="losses"),
     path("operations/", views.operations, name="operations"),
+    path("outages/", views.outages, name="outages"),
 ]

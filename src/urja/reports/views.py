@@ -18,18 +18,25 @@ from urja.core.permissions import role_of
 from . import exports, selectors
 
 REPORT_ROLES = (Role.MANAGER, Role.ENGINEER, Role.BILLING_OFFICER, Role.ADMIN)
+OUTAGE_ROLES = (Role.MANAGER, Role.ENGINEER, Role.ADMIN)  # the network's people (data/reports/navigation.toml)
 
 
-def manager_required(view):
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if role_of(request.user) not in REPORT_ROLES and not request.user.is_superuser:
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
+def roles_required(roles):
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if role_of(request.user) not in roles and not request.user.is_superuser:
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
 
-    return wrapper
+        return wrapper
+
+    return decorator
+
+
+manager_required = roles_required(REPORT_ROLES)
 
 
 def _period(request) -> str:
@@ -217,3 +224,23 @@ def operations(request):
         "prepaid": ops.prepaid_summary(accounts=accounts, since=start, until=end),
     }
     return render(request, "reports/operations.html", context)
+
+
+@roles_required(OUTAGE_ROLES)
+def outages(request):
+    """Outages by feeder → DT for engineers and managers: in force, planned ahead, recent (`?days=`)."""
+    try:
+        days = min(max(int(request.GET.get("days", selectors.OUTAGE_BOARD_DAYS)), 1), 90)
+    except ValueError:
+        days = selectors.OUTAGE_BOARD_DAYS
+    groups = selectors.outage_board(request.user, days=days)
+    return render(
+        request,
+        "reports/outages.html",
+        {
+            "groups": groups,
+            "days": days,
+            "active": sum(g["active"] for g in groups),
+            "affected": sum(g["affected"] for g in groups),
+        },
+    )

@@ -1,0 +1,89 @@
+"""The outage view by feeder and DT (issue 14.4): engineers and managers of an office see the outages in
+force, planned ahead and restored lately on their feeders, grouped feeder → DT, with the start and
+restoration measured by the meters, the duration and who declared them; another office's are not shown."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from urja.backoffice.navigation import rows_for
+from urja.demo import testing
+from urja.reports.models import DetectedOutage
+from urja.reports.tests import factories as f
+from urja.servicedesk import catalogue
+from urja.servicedesk import services as desk
+
+
+@pytest.fixture
+def board(offices):
+    catalogue.load_file("servicedesk/oerc_sop.toml")
+    engineer = testing.staff_user("engineer", offices["division1"])
+    feeder = f.feeder(offices["section1"], code="FBX1")
+    dt_a, dt_b = f.dt(feeder, code="DTA1"), f.dt(feeder, code="DTB1")
+    for dt in (dt_a, dt_a, dt_b):
+        f.account(offices["section1"], transformer=dt)
+    now = timezone.now()
+    # by the meters: began 50 min ago by the meters' clock, restored 8 min ago (42 min measured)
+    detected = desk.declare_outage(actor=None, channel="system", kind="unplanned", reason="Detected: 2 smart meter(s)",
+                                   transformer=dt_a, starts_at=now - timedelta(minutes=50))  # fmt: skip
+    desk.restore_outage(actor=None, channel="system", outage=detected, restored_at=now - timedelta(minutes=8))
+    DetectedOutage.objects.create(outage=detected, first_event_at=now - timedelta(minutes=50), meters_failed=2,
+                                  failed_meter_ids=[1, 2], meters_restored=2, restored_at=now - timedelta(minutes=8),
+                                  measured_minutes=42)  # fmt: skip
+    # by hand, in force on DT B for 30 minutes
+    by_hand = desk.declare_outage(actor=engineer, channel="backoffice", kind="unplanned", reason="DT fuse blown",
+                                  transformer=dt_b, starts_at=now - timedelta(minutes=30))  # fmt: skip
+    # planned for tomorrow on the whole feeder
+    planned = desk.declare_outage(actor=engineer, channel="backoffice", kind="planned", reason="Line maintenance",
+                                  feeder=feeder, starts_at=now + timedelta(days=1),
+                                  expected_restore_at=now + timedelta(days=1, hours=3))  # fmt: skip
+    # another division's outage, and an old one of this feeder (restored 10 days ago)
+    away = f.feeder(offices["section2"], code="FAWAY")
+    elsewhere = desk.declare_outage(actor=None, channel="system", kind="unplanned", reason="Far away", feeder=away,
+                                    starts_at=now - timedelta(minutes=5))  # fmt: skip
+    old = desk.declare_outage(actor=None, channel="system", kind="unplanned", reason="Old", transformer=dt_b,
+                              starts_at=now - timedelta(days=10, hours=2))  # fmt: skip
+    desk.restore_outage(actor=None, channel="system", outage=old, restored_at=now - timedelta(days=10))
+    return {"engineer": engineer, "detected": detected, "by_hand": by_hand, "planned": planned,
+            "elsewhere": elsewhere, "old": old, "feeder": feeder}  # fmt: skip
+
+
+def _rows(html):
+    import re
+
+    return dict(re.findall(r'data-number="([^"]+)">(.*?)</tr>', html, re.S))
+
+
+def test_engineer_sees_their_feeders_outages_grouped_by_feeder_and_dt(client, board):
+    client.force_login(board["engineer"])
+    page = client.get("/reports/outages/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    rows = _rows(html)
+    assert set(rows) == {board["detected"].number, board["by_hand"].number, board["planned"].number}
+    assert board["elsewhere"].number not in html and board["old"].number not in html
+    assert html.index("Whole feeder") < html.index("DTA1") < html.index("DTB1")  # feeder → its DTs
+    detected = rows[board["detected"].number]
+    assert "42 min" in detected and "by the meters (2 smart meters)" in detected and "Restored" in detected
+    by_hand = rows[board["by_hand"].number]
+    assert "In force" in by_hand and "by hand" in by_hand and board["engineer"].username in by_hand
+    assert "30 min" in by_hand and "so far" in by_hand
+    assert "Planned" in rows[board["planned"].number] and "expected" in rows[board["planned"].number]
+    assert "1 outage in force" in html
+    # ?days widens the recent window: the outage restored 10 days ago appears; bad input falls back
+    assert board["old"].number in client.get("/reports/outages/", {"days": "30"}).content.decode()
+    assert client.get("/reports/outages/", {"days": "many"}).status_code == 200
+
+
+def test_only_the_network_roles_in_the_navigation_open_it(client, offices):
+    link = "reports:outages"
+    for role in ("engineer", "manager", "billing_officer", "cre", "field_agent"):
+        user = testing.staff_user(role, offices["division1"])
+        in_nav = any(row.url_name == link for row in rows_for(user, "link"))
+        client.force_login(user)
+        status = client.get("/reports/outages/").status_code
+        assert in_nav == (role in ("engineer", "manager"))
+        assert status == (200 if in_nav else 403), role
+    client.logout()
+    assert client.get("/reports/outages/").status_code == 302  # to the login
