@@ -264,6 +264,9 @@ PARAM_KINDS: list[tuple[str, str, str | None]] = [
     (r".", "payment_id", "payment_id"),
     (r".", "session_id", "session_id"),
     (r".", "consumer_id", "consumer_id"),
+    # a KYC document is reached only under its consumer (/customers/consumers/<id>/documents/<id>/): the
+    # consumer's scope decides; out of scope = nonexistent proved in customers/tests/test_pages.py
+    (r"/customers/consumers/", "document_id", None),
     (r".", "reading_id", "reading_id"),
     (r".", "revision_id", "revision_id"),
     (r"/notifications/outbox/", "pk", "outbox_id"),
