@@ -1,10 +1,9 @@
-"""Ledger services: post (one entry, or in bulk), reverse, balance and arrears ageing.
+"""Ledger services: post (one entry, or in bulk), reverse and balance (arrears ageing: payments.ageing).
 
 The only writers of LedgerEntry: no other module (and no other app) creates, updates or deletes
 ledger rows; on PostgreSQL a trigger refuses UPDATE and DELETE on the table (migration 0008).
 """
 
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -421,31 +420,3 @@ def balance(*, account, as_of: datetime | None = None) -> Decimal:
     if as_of is not None:
         qs = qs.filter(posted_at__lte=as_of)
     return paise(qs.aggregate(total=Sum("amount"))["total"] or 0)
-
-
-@dataclass(frozen=True)
-class AgeingBucket:
-    label: str
-    min_days: int
-    max_days: int | None
-    amount: Decimal
-
-
-AGEING_BUCKETS = [
-    ("current", 0, 0),
-    ("1-30", 1, 30),
-    ("31-60", 31, 60),
-    ("61-90", 61, 90),
-    ("91-180", 91, 180),
-    ("181-365", 181, 365),
-    ("over 365", 366, None),
-]
-
-
-def arrears_ageing(*, account, today: date | None = None) -> list[AgeingBucket]:
-    """Outstanding debits by age past their due date, oldest paid first (FIFO credits)."""
-    from . import ageing
-
-    today = today or timezone.localdate()
-    entries = list(LedgerEntry.objects.filter(account=account).values_list("amount", "due_date", "posted_at"))
-    return ageing.age(entries, today=today, buckets=AGEING_BUCKETS)

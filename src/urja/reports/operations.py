@@ -15,18 +15,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from django.db.models import Count, Sum
 from django.utils import timezone
 
-from urja.billing.ledger import AGEING_BUCKETS
 from urja.billing.models import LedgerEntry
 from urja.core import regdata
 from urja.customers.models import Account
 from urja.network.models import Feeder
-from urja.payments import allocation as alloc
+from urja.payments import ageing
 from urja.servicedesk.models import CompensationAward, Outage
 
 from .models import DetectedOutage, OutageAward
@@ -112,46 +111,9 @@ def compensation_paid(*, accounts, since: datetime, until: datetime) -> dict[str
     return {"requests": a, "outages": b, "total": a + b, "outage_awards": outages.count()}
 
 
-def age_items(items: Iterable[alloc.OpenItem], *, today: date) -> dict[str, Decimal]:
-    """Open items into billing's ageing buckets by days past their due date."""
-    totals = {label: Decimal("0.00") for label, _, _ in AGEING_BUCKETS}
-    for item in items:
-        days = max((today - item.due).days, 0)
-        for label, lo, hi in AGEING_BUCKETS:
-            if lo <= days and (hi is None or days <= hi):
-                totals[label] += item.amount
-                break
-    return totals
-
-
-def arrears_ageing(*, accounts, today: date | None = None) -> dict[str, Decimal]:
-    """The accounts' arrears by age: every account's ledger replayed through payments' open items
-    (streamed in account order; one pass)."""
-    from urja.payments.services import allocation_order
-
-    today = today or timezone.localdate()
-    order, entry_types = allocation_order()
-    totals = {label: Decimal("0.00") for label, _, _ in AGEING_BUCKETS}
-    rows = (
-        LedgerEntry.objects.filter(account__in=accounts)
-        .order_by("account_id", "posted_at", "id")
-        .values_list("account_id", "pk", "entry_type", "amount", "due_date", "posted_at")
-    )
-    current, history = None, []
-
-    def flush():
-        if history:
-            items, _ = alloc.open_items(history, today=today, order=order, entry_types=entry_types)
-            for label, amount in age_items(items, today=today).items():
-                totals[label] += amount
-
-    for account_id, pk, etype, amount, due, posted in rows.iterator(chunk_size=10_000):
-        if account_id != current:
-            flush()
-            current, history = account_id, []
-        history.append((pk, etype, amount, due, timezone.localdate(posted)))
-    flush()
-    return totals
+# arrears ageing: payments' one definition (open items aged by due date), re-exported for the pages
+age_items = ageing.age_items
+arrears_ageing = ageing.arrears_ageing
 
 
 def feeders_in_scope(user):

@@ -114,3 +114,10 @@ def test_connections_pending_and_prepaid_panels(client, offices):
     assert rows[0].startswith("Status,") and len(rows) == 5
     xlsx = client.get("/reports/operations/", {"table": "sla", "format": "xlsx"})
     assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+
+
+def test_the_dashboard_ages_arrears_by_payments_one_definition():
+    from urja.payments import ageing
+    from urja.reports import operations
+
+    assert operations.arrears_ageing is ageing.arrears_ageing and operations.age_items is ageing.age_items

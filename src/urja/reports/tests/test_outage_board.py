@@ -7,7 +7,6 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from urja.backoffice.navigation import rows_for
 from urja.demo import testing
 from urja.reports.models import DetectedOutage
 from urja.reports.tests import factories as f
@@ -77,11 +76,12 @@ def test_engineer_sees_their_feeders_outages_grouped_by_feeder_and_dt(client, bo
 
 
 def test_only_the_network_roles_in_the_navigation_open_it(client, offices):
-    link = "reports:outages"
     for role in ("engineer", "manager", "billing_officer", "cre", "field_agent"):
         user = testing.staff_user(role, offices["division1"])
-        in_nav = any(row.url_name == link for row in rows_for(user, "link"))
         client.force_login(user)
+        home = client.get("/backoffice/")
+        assert home.status_code == 200, role
+        in_nav = 'href="/reports/outages/"' in home.content.decode()  # the navigation drawn for the role
         status = client.get("/reports/outages/").status_code
         assert in_nav == (role in ("engineer", "manager"))
         assert status == (200 if in_nav else 403), role
