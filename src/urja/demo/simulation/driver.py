@@ -569,19 +569,29 @@ class Simulation(Features):
         """The field agents' handheld devices upload the day's register values as one file."""
         from urja.metering import importer
 
-        path = self.tmp / f"handheld-{cycle}-{y}{m:02d}.csv"
-        with path.open("w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(importer.columns())
-            width = len(importer.columns())
-            for conn, at in items:
-                w.writerow([conn.meter.serial, at.isoformat(), conn.meter.register] + [""] * (width - 3))
-        batch = importer.import_file(
-            path=path, actor=self.agent, channel="field_agent", source="field_agent", bill_cycle=cycle
-        )
-        self.stats.readings += batch.inserted
-        if batch.rejected:
-            self.note(f"handheld file {path.name}: {batch.rejected} rows rejected")
+        # a file is imported in its uploader's scope: the agent uploads his section's, the billing
+        # office the other sections' agents' files
+        own = [(c, at) for c, at in items if c.account.section_id == self.agent.staff.office_id]
+        others = [(c, at) for c, at in items if c.account.section_id != self.agent.staff.office_id]
+        for actor, channel, rows, suffix in (
+            (self.agent, "field_agent", own, ""),
+            (self.billing_officer, "import", others, "-office"),
+        ):
+            if not rows:
+                continue
+            path = self.tmp / f"handheld-{cycle}-{y}{m:02d}{suffix}.csv"
+            with path.open("w", newline="") as fh:
+                w = csv.writer(fh)
+                w.writerow(importer.columns())
+                width = len(importer.columns())
+                for conn, at in rows:
+                    w.writerow([conn.meter.serial, at.isoformat(), conn.meter.register] + [""] * (width - 3))
+            batch = importer.import_file(
+                path=path, actor=actor, channel=channel, source="field_agent", bill_cycle=cycle
+            )
+            self.stats.readings += batch.inserted
+            if batch.rejected:
+                self.note(f"handheld file {path.name}: {batch.rejected} rows rejected")
 
     def _gateway(self):
         """The MQTT gateway, fed through its inbox (no broker connection): messages are parsed,

@@ -551,3 +551,14 @@ def test_detects_a_package_change_not_in_force(report):
     Account.objects.filter(pk=change.customer.account_id).update(package_code=change.from_package)
     found = _found("minigrid_package_in_force", cn)
     assert found and change.number in found[0].detail
+
+
+@pytest.mark.django_db
+def test_detects_an_outage_award_to_an_account_without_supply(report):
+    from urja.customers.models import Account
+    from urja.reports.models import OutageAward
+
+    award = OutageAward.objects.select_related("account").order_by("pk")[0]
+    Account.objects.filter(pk=award.account_id).update(status="pending")  # never energized
+    found = _found("outage_compensated_once", award.account.consumer_number)
+    assert any("without supply" in v.detail for v in found), found
