@@ -118,6 +118,7 @@ def _machines():
     from urja.metering import models as metering
     from urja.minigrid import models as minigrid
     from urja.notifications import models as notifications
+    from urja.outreach import models as outreach
     from urja.payments import models as payments
     from urja.reports import models as reports
     from urja.servicedesk import models as servicedesk
@@ -144,6 +145,8 @@ def _machines():
         (minigrid.PackageChange, "status", minigrid.CHANGE_STATUS),
         (minigrid.InstalmentPlan, "status", minigrid.PLAN_STATUS),
         (minigrid.Instalment, "status", minigrid.INSTALMENT_STATUS),
+        (outreach.OutreachEvent, "status", outreach.EVENT_STATUS),
+        (outreach.EventIssue, "status", outreach.ISSUE_STATUS),
     ]
 
 
