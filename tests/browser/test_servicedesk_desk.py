@@ -27,7 +27,7 @@ def test_cre_registers_complaint_and_sees_it_escalate(page, login, screenshot, d
     _, _, account = desk
     login(page, "cre_desk", "desk-pass-1")
     page.goto("/servicedesk/desk/")
-    page.get_by_label("Consumer number").fill(account.consumer_number)
+    page.get_by_label("Consumer number", exact=True).fill(account.consumer_number)
     page.get_by_label("Type").select_option("no_power_supply/no_power_supply")
     page.get_by_label("Lodged through").select_option("call_centre")
     page.get_by_label("What the consumer says").fill("No supply in the whole lane since 7 pm")
@@ -43,7 +43,7 @@ def test_cre_registers_complaint_and_sees_it_escalate(page, login, screenshot, d
 
     # A refused channel tells the CRE where it can be lodged.
     page.goto("/servicedesk/desk/")
-    page.get_by_label("Consumer number").fill(account.consumer_number)
+    page.get_by_label("Consumer number", exact=True).fill(account.consumer_number)
     page.get_by_label("Type").select_option("bill_revision/disputed_bill")
     page.get_by_label("Lodged through").select_option("whatsapp")
     page.get_by_role("button", name="Register").click()

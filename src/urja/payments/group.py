@@ -99,6 +99,8 @@ def spread(
 def group_accounts(*, actor, group_id: int) -> tuple[AccountGroup, list[Account]]:
     """The group and its connections in the actor's scope (consumer-number order). A group with no
     connection in scope answers like one that does not exist."""
+    if not 0 < group_id < 2**63:  # an id no database row can have (the API takes any integer)
+        raise scope.not_found("group", group_id)
     accounts = list(
         scope.scope_accounts(actor, Account.objects.filter(group_id=group_id))
         .select_related("consumer", "group", "section")
