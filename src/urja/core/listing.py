@@ -1,30 +1,62 @@
-"""Lists on pages (issue 15 part 5): one way to paginate, filter and export a list as CSV.
+"""Lists on pages (issue 15 part 5): one way to paginate, filter and export a list as CSV or Excel.
 
-    page = listing.page_of(request, queryset)            # 50 a page, ?page=N (bad N: the first/last)
-    if listing.wants_csv(request):
-        return listing.csv_response("collections", header, rows_from(queryset))
-    context = {"page": page, "export_url": listing.export_url(request)}
+    if listing.wants_export(request):                    # ?format=csv or ?format=xlsx
+        return listing.export_response(request, "collections", header, rows_from(queryset))
+    context = {**listing.pager(request, queryset), ...}  # page, query, exports (50 a page, ?page=N)
 
-Templates include "core/_pager.html" (page x of y, previous / next keep the filters, CSV link).
-CSV cells that would start a formula (=, +, -, @) are prefixed with a quote (spreadsheet injection).
+Templates include "core/_pager.html" (rows, page x of y, previous / next keep the filters, CSV and Excel
+links). Cells that would start a formula (=, +, -, @) are written as text with a leading quote in both
+formats (spreadsheet injection); an export stops at EXPORT_LIMIT rows (a bigger one belongs to a report job).
+
+In the .xlsx numbers stay numbers, a Decimal keeps its own decimals (money: 2), dates and times are dates
+(dd-mm-yyyy, times in India Standard Time). It is written by XlsxWriter in constant-memory mode: rows go to
+a temporary file as they come, so a 100,000-row export does not sit in memory.
+
+`wants_csv` / `csv_response` / `export_url` are the first, CSV-only form, kept for callers not moved yet.
 """
 
 from __future__ import annotations
 
 import csv
+import math
+import tempfile
 from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import IO
 from urllib.parse import urlencode
 
+import xlsxwriter
 from django.core.paginator import Page, Paginator
-from django.http import StreamingHttpResponse
+from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.utils import timezone
 
 PER_PAGE = 50
-CSV_LIMIT = 100_000  # rows; a bigger export belongs to a report job
+EXPORT_LIMIT = 100_000  # rows; a bigger export belongs to a report job
+CSV_LIMIT = EXPORT_LIMIT
+FORMATS = ("csv", "xlsx")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+EXCEL_EXACT_INT = 10**15  # Excel keeps 15 significant digits: a longer integer goes as text
 
 
 def page_of(request, queryset, per_page: int = PER_PAGE) -> Page:
     return Paginator(queryset, per_page).get_page(request.GET.get("page"))
+
+
+def pager(request, queryset, per_page: int = PER_PAGE) -> dict:
+    """What core/_pager.html needs: the page, the filters to keep on page links, the export links."""
+    return {"page": page_of(request, queryset, per_page), "query": query_without(request, "page", "format"),
+            "exports": export_urls(request)}  # fmt: skip
+
+
+def export_format(request) -> str | None:
+    fmt = request.GET.get("format")
+    return fmt if fmt in FORMATS else None
+
+
+def wants_export(request) -> bool:
+    return export_format(request) is not None
 
 
 def wants_csv(request) -> bool:
@@ -37,9 +69,14 @@ def query_without(request, *drop: str) -> str:
     return urlencode(pairs)
 
 
-def export_url(request) -> str:
+def export_urls(request) -> dict[str, str]:
+    """{"csv": "?<filters>&format=csv", "xlsx": ...}: the same rows as the page, every page of them."""
     rest = query_without(request, "page", "format")
-    return f"?{rest}&format=csv" if rest else "?format=csv"
+    return {fmt: f"?{rest}&format={fmt}" if rest else f"?format={fmt}" for fmt in FORMATS}
+
+
+def export_url(request) -> str:
+    return export_urls(request)["csv"]
 
 
 def safe_cell(value) -> str:
@@ -55,6 +92,13 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def export_response(request, name: str, header: Sequence[str], rows: Iterable[Sequence]) -> HttpResponse:
+    """The list as a download: .xlsx for ?format=xlsx, CSV otherwise; `rows` may be a generator."""
+    if export_format(request) == "xlsx":
+        return xlsx_response(name, header, rows)
+    return csv_response(name, header, rows)
+
+
 class _Echo:
     def write(self, value):
         return value
@@ -67,10 +111,104 @@ def csv_response(name: str, header: Sequence[str], rows: Iterable[Sequence]) -> 
     def lines():
         yield "\ufeff" + writer.writerow([safe_cell(h) for h in header])
         for n, row in enumerate(rows):
-            if n >= CSV_LIMIT:
+            if n >= EXPORT_LIMIT:
                 break
             yield writer.writerow([safe_cell(cell) for cell in row])
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
     return response
+
+
+def xlsx_response(name: str, header: Sequence[str], rows: Iterable[Sequence]) -> FileResponse:
+    return FileResponse(
+        write_xlsx(header, rows, sheet=name), as_attachment=True, filename=f"{name}.xlsx", content_type=XLSX_TYPE
+    )
+
+
+def write_xlsx(
+    header: Sequence[str], rows: Iterable[Sequence], *, sheet: str = "Sheet1", limit: int | None = None
+) -> IO[bytes]:
+    """One sheet: a bold, frozen header row and at most `limit` rows; the file returned is read from 0."""
+    out = tempfile.TemporaryFile()  # noqa: SIM115 -- handed to the caller (FileResponse closes it)
+    try:
+        _fill(out, header, rows, sheet=sheet, limit=EXPORT_LIMIT if limit is None else limit)
+    except BaseException:
+        out.close()
+        raise
+    out.seek(0)
+    return out
+
+
+def _fill(out, header, rows, *, sheet: str, limit: int) -> None:
+    book = xlsxwriter.Workbook(
+        out,
+        # constant_memory: each finished row goes to a temporary file (and strings are inline); the other
+        # two keep text as text: no cell becomes a formula or a link because of what a user typed
+        {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False},
+    )
+    formats = _Formats(book)
+    ws = book.add_worksheet(_sheet_name(sheet))
+    for c, title in enumerate(header):
+        ws.set_column(c, c, min(max(len(str(title)) + 2, 10), 40))
+    ws.freeze_panes(1, 0)
+    for c, title in enumerate(header):
+        ws.write_string(0, c, safe_cell(title), formats.bold)
+    for n, row in enumerate(rows):
+        if n >= limit:
+            break
+        for c, value in enumerate(row):
+            _write(ws, n + 1, c, value, formats)
+    book.close()
+
+
+class _Formats:
+    def __init__(self, book):
+        self.book = book
+        self.bold = book.add_format({"bold": True})
+        self.date = book.add_format({"num_format": "dd-mm-yyyy"})
+        self.datetime = book.add_format({"num_format": "dd-mm-yyyy hh:mm"})
+        self._decimals: dict[int, object] = {}
+
+    def decimals(self, places: int):
+        if places not in self._decimals:
+            pattern = "#,##0" + ("." + "0" * places if places else "")
+            self._decimals[places] = self.book.add_format({"num_format": pattern})
+        return self._decimals[places]
+
+
+def _write(ws, row: int, col: int, value, formats: _Formats) -> None:
+    if value is None or value == "":
+        return
+    if isinstance(value, bool):
+        ws.write_boolean(row, col, value)
+    elif isinstance(value, Decimal):
+        if not value.is_finite():
+            ws.write_string(row, col, str(value))
+        else:
+            exponent = value.as_tuple().exponent
+            places = min(-exponent, 6) if isinstance(exponent, int) and exponent < 0 else 0
+            ws.write_number(row, col, float(value), formats.decimals(places))
+    elif isinstance(value, int):
+        if abs(value) < EXCEL_EXACT_INT:
+            ws.write_number(row, col, value)
+        else:
+            ws.write_string(row, col, str(value))
+    elif isinstance(value, float):
+        if math.isfinite(value):
+            ws.write_number(row, col, value)
+        else:
+            ws.write_string(row, col, str(value))
+    elif isinstance(value, datetime):
+        local = timezone.localtime(value) if timezone.is_aware(value) else value
+        ws.write_datetime(row, col, local.replace(tzinfo=None), formats.datetime)
+    elif isinstance(value, date):
+        ws.write_datetime(row, col, value, formats.date)
+    else:
+        ws.write_string(row, col, safe_cell(value))
+
+
+def _sheet_name(name: str) -> str:
+    """Excel's rule: at most 31 characters, none of []:*?/\\, not starting or ending with a quote."""
+    clean = "".join("-" if ch in "[]:*?/\\" else ch for ch in str(name)).strip("' ")[:31].strip("' ")
+    return clean or "Sheet1"
