@@ -23,9 +23,9 @@ from urja.core import regdata
 from urja.core.errors import DomainError
 from urja.core.labels import label as code_label
 from urja.core.links import public_url
-from urja.core.money import amount_in_words, format_inr
+from urja.core.money import amount_in_words, format_inr, group_indian
 
-from . import services, wording
+from . import runs, services, wording
 from .models import Bill
 
 LANGUAGES = ("en", "hi", "or")
@@ -101,6 +101,15 @@ def _decimal(value) -> Decimal | None:
         return None
 
 
+def units_text(value: Decimal | None) -> str:
+    """kWh with Indian grouping and no trailing zeros: 6000.000 → '6,000'; 1234.5 → '1,234.5'."""
+    if value is None:
+        return "—"
+    whole, _dot, frac = f"{abs(value):.3f}".partition(".")
+    frac = frac.rstrip("0")
+    return f"{'-' if value < 0 else ''}{group_indian(whole)}{'.' + frac if frac else ''}"
+
+
 def meter_facts(bill: Bill) -> dict:
     """Meter number and MF, the dates of the opening and closing readings, and (where the meter
     records them) the power factor of the period and the time-of-day split, from metering's records."""
@@ -155,14 +164,19 @@ def context(bill: Bill, language: str | None = None) -> dict:
     if ht and bill.recorded_md is not None and bill.sanctioned_load:
         md_share = (bill.recorded_md * 100 / bill.sanctioned_load).quantize(Decimal("0.1"))
     duty = sum((ln.amount for ln in computation.lines if ln.code == "ED"), Decimal(0))
-    windows = {w.code: w for seg in computation.segments for w in seg.schedule.tod}
+    # A ToD zone is named by the tariff's window with its hours (data: the order file), whether the row
+    # comes from the meter's registers (zone "peak") or from the bill (window code "TOD_PEAK").
+    windows = {}
+    for seg in computation.segments:
+        for w in seg.schedule.tod:
+            windows[w.code] = windows[runs.tod_zone(w.code)] = w
     tod = []
     for row in meter["tod"]:
         w = windows.get(row["zone"])
         name = (
             f"{wording.translate(w.name, language)} ({w.start:%H:%M}–{w.end:%H:%M})" if w else code_label(row["zone"])
         )
-        tod.append({**row, "name": name})
+        tod.append({**row, "name": name, "units_text": units_text(row["units"])})
     return {
         "utility": utility(language),
         "meter": meter,

@@ -511,6 +511,7 @@ class ChunkResult:
     overdue_days: np.ndarray
     e_bill: np.ndarray
     versions: list[str]
+    tod_units: list[dict | None]  # per account: kWh by the tariff's ToD window code, as the bill stores them
     good: np.ndarray  # bool: billed (bill or statement)
     exceptions: list[tuple]  # (account_id, kind, message, details)
     totals: dict[str, int]
@@ -594,6 +595,7 @@ def compute_chunk(run: BillRun, rows: list[tuple], segcache: SegmentCache, *, dr
     groups = {name: np.zeros(n, dtype=np.int64) for name in GROUP_FIELDS}
     total, due_reb, dig_reb = (np.zeros(n, dtype=np.int64) for _ in range(3))
     versions = [""] * n
+    tod_units: list[dict | None] = [None] * n
     prepaid = np.fromiter((r[A_PREPAID] for r in rows), dtype=bool, count=n)
     for key, members in by_key.items():
         segs = segcache.get(key)
@@ -602,13 +604,14 @@ def compute_chunk(run: BillRun, rows: list[tuple], segcache: SegmentCache, *, dr
             ok[idx] = False
             exceptions += [(rows[i][A_ID], "missing_tariff", segs.message[:240], segs.details) for i in members]
             continue
-        tod_codes = {w.code for s in segs for w in s.schedule.tod}
+        tod_codes = sorted({w.code for s in segs for w in s.schedule.tod})
+        tod = {code: _tod_units(usage.tod, members, tod_zone(code)) for code in tod_codes}
         batch = vector.Batch(
             units=usage.units[idx],
             load=np.fromiter((rows[i][A_LOAD] for i in members), dtype=np.int64, count=len(members)),
             load_kva=np.fromiter((rows[i][A_UNIT] == "kVA" for i in members), dtype=bool, count=len(members)),
             md=usage.md[idx],
-            tod={code: _tod_units(usage.tod, members, _zone(code)) for code in tod_codes},
+            tod=tod,
             rural=np.fromiter((rows[i][A_AREA] == "rural" for i in members), dtype=bool, count=len(members)),
             metered=usage.metered[idx],
             meter_type=usage.meter_type[idx],
@@ -628,6 +631,12 @@ def compute_chunk(run: BillRun, rows: list[tuple], segcache: SegmentCache, *, dr
         text = ",".join(str(tariff_version_id(s, segcache.version_ids)) for s in segs)
         for i in members:
             versions[i] = text
+        # The ToD units the engine billed, stored on the bill (by window code, kWh) so that its printed
+        # lines (services.bill_lines) are the ones billed: ToD lines, and riders on a base with ToD.
+        for code, arr in tod.items():
+            for k in np.flatnonzero(arr >= 0).tolist():
+                i = members[k]
+                tod_units[i] = {**(tod_units[i] or {}), code: _milli(int(arr[k]))}
     current = sum(groups[k] for k in ("energy", "tod", "fixed", "monthly", "minimum", "rider"))
     negative = ok & ~prepaid & ((total < 0) | (current < 0))
     for i in np.flatnonzero(negative):
@@ -645,7 +654,7 @@ def compute_chunk(run: BillRun, rows: list[tuple], segcache: SegmentCache, *, dr
     totals["units_m"] = int(usage.units[good].sum())
     return ChunkResult(
         rows=rows, usage=usage, groups=groups, total=total, due_reb=due_reb, dig_reb=dig_reb, arrears=arrears,
-        overdue=overdue, overdue_days=overdue_days, e_bill=e_bill, versions=versions, good=good,
+        overdue=overdue, overdue_days=overdue_days, e_bill=e_bill, versions=versions, tod_units=tod_units, good=good,
         exceptions=exceptions, totals=totals,
     )  # fmt: skip
 
@@ -712,7 +721,7 @@ def _tod_units(tod: dict[int, dict[str, int]], members: list[int], zone: str) ->
     return np.fromiter((tod.get(i, {}).get(zone, -1) for i in members), dtype=np.int64, count=len(members))
 
 
-def _zone(code: str) -> str:
+def tod_zone(code: str) -> str:
     """TOD window code in the tariff (TOD_PEAK) → register zone name from metering (peak)."""
     return code.lower().removeprefix("tod_")
 
@@ -771,7 +780,8 @@ def write_chunk(run: BillRun, part: BillRunPartition, out: ChunkResult) -> None:
                 Column("units_withdrawn", withdrawn[idx], 3),
                 Column("opening_kwh", u.opening[idx], 3, nullable=True),
                 Column("closing_kwh", u.closing[idx], 3, nullable=True),
-                Column("recorded_md", u.md[idx], 3, nullable=True), Column("tod_units", None),
+                Column("recorded_md", u.md[idx], 3, nullable=True),
+                Column("tod_units", [out.tod_units[i] for i in pick]),
                 Column("sanctioned_load", load[idx], 3), Column("load_unit", [unit[i] for i in pick]),
                 Column("area", [area[i] for i in pick]), Column("metered", u.metered[idx]),
                 Column("meter_type", mtype_names[u.meter_type[idx]].tolist()),

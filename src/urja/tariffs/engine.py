@@ -340,17 +340,20 @@ def _segment_lines(
                 in_slab = max(Decimal(0), (units if upper is None else min(units, upper)) - lower)
                 if in_slab > 0:
                     band = f"{fmt(lower)}–{fmt(upper)}" if upper is not None else f"above {fmt(lower)}"
+                    # one rate for every unit (no slabs): no slab to name
+                    single = len(s.energy.slabs) == 1 and upper is None
+                    how = "single rate" if single else f"telescopic slab {band} kWh"
                     lines.append(
                         Line(
                             f"EC{i + 1}",
-                            f"Energy charge, slab {band} kWh",
+                            "Energy charge" if single else f"Energy charge, slab {band} kWh",
                             "energy",
                             in_slab,
                             "kWh",
                             sl.rate,
                             "Rs/kWh",
                             money(in_slab * sl.rate),
-                            f"{fmt(in_slab)} kWh × Rs {fmt(sl.rate)} (telescopic slab {band} kWh; {factor_text})",
+                            f"{fmt(in_slab)} kWh × Rs {fmt(sl.rate)} ({how}; {factor_text})",
                             index,
                         )
                     )
