@@ -8,15 +8,16 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from urja.core import listing
 from urja.core.errors import DomainError, NotFound
 from urja.core.models import Channel, Role
 from urja.core.permissions import require_role, role_of
+from urja.network.selectors import offices_in_scope
 
 from . import changes, selectors, services
 from .models import ApplicationStatus, ChangeKind, ChangeStatus, OrderStatus
@@ -44,6 +45,18 @@ def _application_or_404(user, number: str):
         raise Http404("no such application") from None
 
 
+def _filtered(request, qs, *, date_field: str, search: tuple[str, ...]):
+    """The list's shared filters (number or consumer, office in scope, date range) and their context."""
+    filters = listing.read_filters(request)
+    offices = offices_in_scope(request.user)
+    qs, _office = listing.by_office(qs, filters, offices, "office_path")
+    qs = listing.by_dates(listing.by_search(qs, filters, *search), filters, date_field)
+    return qs, {"filters": filters, "offices": offices}
+
+
+ACCOUNT_SEARCH = ("number__iexact", "account__consumer_number__startswith", "account__consumer__name__icontains")
+
+
 @staff_required
 def queue(request):
     status = request.GET.get("status", "open")
@@ -54,12 +67,29 @@ def queue(request):
         )
     elif status in ApplicationStatus.values:
         qs = qs.filter(status=status)
-    page = Paginator(qs.order_by("-registered_at"), 50).get_page(request.GET.get("page"))
-    rows = [{"a": a, "colour": services.sla_colour(a)} for a in page]
+    search = ("number__iexact", "mobile__endswith", "consumer__name__icontains")
+    qs, filtering = _filtered(request, qs, date_field="registered_at", search=search)
+    qs = qs.order_by("-registered_at", "-pk")
+    if listing.wants_export(request):
+        header = ["Number", "Registered", "Applicant", "Mobile", "Section", "Supply type", "Load", "Unit", "Category",
+                  "Status", "Mo Bidyut", "Demand note due", "Connection due", "Energized", "SLA"]  # fmt: skip
+        rows = (
+            [a.number, a.registered_at, a.consumer.name, a.mobile, a.section.name, a.supply_type, a.load, a.load_unit,
+             a.category, a.get_status_display(), a.fast_track, a.dn_due_at, a.connection_due_at, a.energized_at,
+             services.sla_colour(a)]
+            for a in qs.iterator(chunk_size=2000)
+        )  # fmt: skip
+        return listing.export_response(request, f"applications-{status or 'all'}", header, rows)
+    context = listing.pager(request, qs)
+    rows = [{"a": a, "colour": services.sla_colour(a)} for a in context["page"]]
     counts = selectors.queue_counts(request.user)
     tabs = [("open", _("Open"), sum(counts.get(s, 0) for s in ("registered", "inspected", "dn_issued", "dn_paid")))]
     tabs += [(value, label, counts.get(value, 0)) for value, label in ApplicationStatus.choices]
-    return render(request, "connections/queue.html", {"rows": rows, "page": page, "status": status, "tabs": tabs})
+    return render(
+        request,
+        "connections/queue.html",
+        {**context, **filtering, "rows": rows, "status": status, "tabs": tabs},
+    )
 
 
 def _documents(post) -> list[services.DocumentIn]:
@@ -207,15 +237,30 @@ def application_action(request, number: str):
 @staff_required
 def change_queue(request):
     status = request.GET.get("status", "")
+    kind = request.GET.get("kind", "")
     qs = selectors.change_requests_in_scope(request.user)
     if status in ChangeStatus.values:
         qs = qs.filter(status=status)
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    if kind in ChangeKind.values:
+        qs = qs.filter(kind=kind)
+    qs, filtering = _filtered(request, qs, date_field="requested_at", search=ACCOUNT_SEARCH)
+    qs = qs.order_by("-requested_at", "-pk")
+    if listing.wants_export(request):
+        header = ["Number", "Requested", "Consumer number", "Consumer", "Request", "Details", "Status", "Charge",
+                  "Effective", "Decided", "Reason"]  # fmt: skip
+        rows = (
+            [c.number, c.requested_at, c.account.consumer_number, c.account.consumer.name, c.get_kind_display(),
+             "; ".join(f"{k}: {v}" for k, v in c.details.items()), c.get_status_display(), c.charge, c.effective_on,
+             c.decided_at, c.reason]
+            for c in qs.iterator(chunk_size=2000)
+        )  # fmt: skip
+        return listing.export_response(request, f"change-requests-{status or 'all'}", header, rows)
     return render(
         request,
         "connections/changes.html",
-        {"page": page, "status": status, "statuses": ChangeStatus.choices, "kinds": ChangeKind.choices},
-    )
+        {**listing.pager(request, qs), **filtering, "status": status, "kind": kind,
+         "statuses": ChangeStatus.choices, "kinds": ChangeKind.choices},
+    )  # fmt: skip
 
 
 @staff_required
@@ -247,8 +292,22 @@ def order_queue(request):
         qs = qs.filter(status__in=[OrderStatus.OPEN, OrderStatus.SENT])
     elif status in OrderStatus.values:
         qs = qs.filter(status=status)
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
-    return render(request, "connections/orders.html", {"page": page, "status": status, "statuses": OrderStatus.choices})
+    qs, filtering = _filtered(request, qs, date_field="created_at", search=ACCOUNT_SEARCH)
+    qs = qs.order_by("-created_at", "-pk")
+    if listing.wants_export(request):
+        header = ["Number", "Created", "Consumer number", "Consumer", "Order", "Reason", "Status", "Remote",
+                  "Due", "Done", "Compensation"]  # fmt: skip
+        rows = (
+            [o.number, o.created_at, o.account.consumer_number, o.account.consumer.name, o.get_kind_display(),
+             o.reason, o.get_status_display(), bool(o.command_id), o.due_at, o.done_at, o.compensation]
+            for o in qs.iterator(chunk_size=2000)
+        )  # fmt: skip
+        return listing.export_response(request, f"orders-{status or 'all'}", header, rows)
+    return render(
+        request,
+        "connections/orders.html",
+        {**listing.pager(request, qs), **filtering, "status": status, "statuses": OrderStatus.choices},
+    )
 
 
 @staff_required

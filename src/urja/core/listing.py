@@ -12,6 +12,10 @@ In the .xlsx numbers stay numbers, a Decimal keeps its own decimals (money: 2), 
 (dd-mm-yyyy, times in India Standard Time). It is written by XlsxWriter in constant-memory mode: rows go to
 a temporary file as they come, so a 100,000-row export does not sit in memory.
 
+Filters a list page shares (`read_filters`, then `by_search`, `by_office`, `by_dates`; the form fields
+in "core/_list_filters.html"): ?q= a number or a name, ?office= an office code within the user's scope,
+?from= / ?to= a date range (days in India Standard Time, either end open, swapped when reversed).
+
 `wants_csv` / `csv_response` / `export_url` are the first, CSV-only form, kept for callers not moved yet.
 """
 
@@ -21,13 +25,15 @@ import csv
 import math
 import tempfile
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import IO
 from urllib.parse import urlencode
 
 import xlsxwriter
 from django.core.paginator import Page, Paginator
+from django.db.models import Q, QuerySet
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 
@@ -38,6 +44,70 @@ FORMATS = ("csv", "xlsx")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 EXCEL_EXACT_INT = 10**15  # Excel keeps 15 significant digits: a longer integer goes as text
+
+
+@dataclass(frozen=True)
+class Filters:
+    q: str = ""
+    office: str = ""  # an office code; honoured only when the office is among the page's (scoped) offices
+    since: date | None = None
+    until: date | None = None
+
+
+def _day(text: str | None) -> date | None:
+    text = (text or "").strip()
+    for parse in (date.fromisoformat, lambda t: datetime.strptime(t, "%d-%m-%Y").date()):
+        try:
+            return parse(text)
+        except ValueError:
+            continue
+    return None
+
+
+def read_filters(request) -> Filters:
+    since, until = _day(request.GET.get("from")), _day(request.GET.get("to"))
+    if since and until and until < since:
+        since, until = until, since
+    q = (request.GET.get("q") or "").strip()[:100]
+    return Filters(q=q, office=(request.GET.get("office") or "").strip()[:40], since=since, until=until)
+
+
+def by_search(queryset: QuerySet, filters: Filters, *lookups: str) -> QuerySet:
+    """Rows where any of `lookups` (e.g. "number__iexact", "consumer__name__icontains") matches ?q=."""
+    if not filters.q or not lookups:
+        return queryset
+    where = Q()
+    for lookup in lookups:
+        where |= Q(**{lookup: filters.q})
+    return queryset.filter(where)
+
+
+def by_office(queryset: QuerySet, filters: Filters, offices: QuerySet, office_path_field: str):
+    """(rows under the chosen office, that office) — an office outside `offices` (the user's scope) is
+    ignored like an unknown code, so the filter never widens what the page shows."""
+    if not filters.office:
+        return queryset, None
+    office = offices.filter(code=filters.office).first()
+    if office is None:
+        return queryset, None
+    return queryset.filter(**{f"{office_path_field}__startswith": office.path}), office
+
+
+def by_dates(queryset: QuerySet, filters: Filters, field: str, *, moments: bool = True) -> QuerySet:
+    """Rows whose `field` lies in [from, to] (whole days; `moments`: a DateTimeField, days in IST)."""
+    if filters.since:
+        start = _start_of(filters.since) if moments else filters.since
+        queryset = queryset.filter(**{f"{field}__gte": start})
+    if filters.until:
+        if moments:
+            queryset = queryset.filter(**{f"{field}__lt": _start_of(filters.until + timedelta(days=1))})
+        else:
+            queryset = queryset.filter(**{f"{field}__lte": filters.until})
+    return queryset
+
+
+def _start_of(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time()))
 
 
 def page_of(request, queryset, per_page: int = PER_PAGE) -> Page:
