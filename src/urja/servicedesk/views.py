@@ -8,22 +8,22 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from urja.core import boundary
+from urja.core import boundary, listing
 from urja.core.errors import DomainError, NotFound
 from urja.core.models import Channel, Role
 from urja.core.permissions import role_of, scope_by_office
 from urja.core.scope import scope_accounts, scope_offices, scope_records
 from urja.customers.models import Account
 from urja.network.models import DistributionTransformer, Feeder, Office
+from urja.network.selectors import offices_in_scope
 
-from . import catalogue, clock, services
+from . import catalogue, clock, lists, services
 from .models import CompensationAward, Hearing, Outage, ServiceRequest, StaffNotice
 
 STAFF_ROLES = [r for r in Role.values if r != Role.CONSUMER]
@@ -103,10 +103,31 @@ def _staff_in_scope(user):
     return qs.order_by("username")
 
 
+QUEUE_SEARCH = (
+    "number__iexact",
+    "account__consumer_number__startswith",
+    "contact_mobile__endswith",
+    "contact_name__icontains",
+    "account__consumer__name__icontains",
+)
+QUEUE_HEADER = ["Number", "Registered", "Type", "Request", "Consumer number", "Consumer / contact", "Office", "Team",
+                "Status", "Escalation level", "Due", "SLA", "Assigned to", "Closed"]  # fmt: skip
+
+
+def _queue_cells(r, now) -> list:
+    state = services.clock_state(r, now=now)
+    who = r.account.consumer.name if r.account_id else r.contact_name
+    assigned = (r.assigned_to.get_full_name() or r.assigned_to.get_username()) if r.assigned_to_id else ""
+    return [r.number, r.registered_at, r.request_type.type_name, r.request_type.name,
+            r.account.consumer_number if r.account_id else "", who, r.office.name, r.team, r.status,
+            r.escalation_level, None if state.paused else state.due, state.status, assigned, r.closed_at]  # fmt: skip
+
+
 @staff_required
 def queue(request):
-    office_code = request.GET.get("office", "")
-    office = Office.objects.filter(code=office_code).first() if office_code else None
+    filters = listing.read_filters(request)
+    offices = offices_in_scope(request.user)
+    office = offices.filter(code=filters.office).first() if filters.office else None
     team = request.GET.get("team", "")
     status = request.GET.get("status", "open")
     escalated = request.GET.get("escalated") == "1"
@@ -114,17 +135,22 @@ def queue(request):
     qs = services.queue(
         user=request.user, office=office, team=team, status=status, escalated=escalated, assigned_to_me=mine
     )
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    qs = listing.by_dates(listing.by_search(qs, filters, *QUEUE_SEARCH), filters, "registered_at")
     now = clock.now()
+    if listing.wants_export(request):
+        rows = (_queue_cells(r, now) for r in qs.select_related("account__consumer").iterator(chunk_size=2000))
+        return listing.export_response(request, f"requests-{status or 'all'}", QUEUE_HEADER, rows)
+    context = listing.pager(request, qs)
     notices = StaffNotice.objects.filter(user=request.user, read_at__isnull=True)[:10]
     teams = sorted(set(_scoped(request.user).values_list("team", flat=True).distinct()))
     return render(
         request,
         "servicedesk/queue.html",
         {
-            "page": page,
-            "rows": _rows(page.object_list, now),
-            "offices": _scope_offices(request.user),
+            **context,
+            "rows": _rows(context["page"].object_list, now),
+            "filters": filters,
+            "offices": offices,
             "teams": teams,
             "office": office,
             "team": team,
@@ -374,8 +400,21 @@ def account_panel(request, consumer_number: str):
 def compliance(request):
     days = boundary.window_days(request.GET.get("days") or 30)  # "abc" or 1000000: a 4xx page, not a 500
     now = clock.now()
-    rows = services.sla_compliance(user=request.user, since=now - timedelta(days=days), until=now)
-    return render(request, "servicedesk/compliance.html", {"rows": rows, "days": days})
+    filters = listing.read_filters(request)
+    offices = offices_in_scope(request.user)
+    office = offices.filter(code=filters.office).first() if filters.office else None
+    rows = services.sla_compliance(user=request.user, since=now - timedelta(days=days), until=now, office=office)
+    if listing.wants_export(request):
+        header = ["Type", "Office", "Registered", "Closed in time", "Closed late", "Open", "Open, breached",
+                  "Compliance %"]  # fmt: skip
+        cells = ([r["type"], r["office"], r["total"], r["closed_in_time"], r["closed_late"], r["open"],
+                  r["open_breached"], r["compliance_pct"]] for r in rows)  # fmt: skip
+        return listing.export_response(request, f"sla-compliance-{days}-days", header, cells)
+    return render(
+        request,
+        "servicedesk/compliance.html",
+        {"rows": rows, "days": days, "filters": filters, "offices": offices, "exports": listing.export_urls(request)},
+    )
 
 
 @staff_required
@@ -386,9 +425,29 @@ def compensation(request):
         month = date.fromisoformat(f"{month_text}-01")
     except ValueError:
         month, month_text = today.replace(day=1), today.strftime("%Y-%m")
-    rows = services.compensation_report(month=month)
+    filters = listing.read_filters(request)
+    offices = offices_in_scope(request.user)
+    awards, _office = listing.by_office(
+        lists.awards_in_scope(request.user, month=month), filters, offices, "request__office_path"
+    )
+    awards = listing.by_search(awards, filters, "request__number__iexact", "account__consumer_number__startswith")
+    if listing.wants_export(request):
+        header = ["Request", "Type", "Consumer number", "Consumer", "Division", "Amount", "Units late", "Basis",
+                  "Capped", "Credited"]  # fmt: skip
+        rows = (
+            [a.request.number, a.request.request_type.type_name, a.account.consumer_number, a.account.consumer.name,
+             a.division.name if a.division_id else "", a.amount, a.units_late, a.basis, a.capped, a.created_at]
+            for a in awards.iterator(chunk_size=2000)
+        )  # fmt: skip
+        return listing.export_response(request, f"compensation-{month_text}", header, rows)
+    rows = lists.summary(awards)
     total = sum((r["amount"] for r in rows), start=0)
-    return render(request, "servicedesk/compensation.html", {"rows": rows, "month": month_text, "total": total})
+    return render(
+        request,
+        "servicedesk/compensation.html",
+        {**listing.pager(request, awards), "rows": rows, "month": month_text, "total": total,
+         "filters": filters, "offices": offices},
+    )  # fmt: skip
 
 
 @staff_required
