@@ -43,8 +43,13 @@ from urja.notifications.bulk import AreaMessage, notify_accounts, notify_areas
 from urja.servicedesk import catalogue
 from urja.servicedesk import compensation as comp
 from urja.servicedesk import services as desk
-from urja.servicedesk.models import CompensationAward, Outage
-from urja.servicedesk.selectors import affected_accounts, outage_area, setting
+from urja.servicedesk.models import CompensationAward, Outage, OutageAccount
+from urja.servicedesk.selectors import accounts_of_outage, outage_area, setting
+from urja.servicedesk.services.outage_accounts import (
+    close_overdue_accounts,
+    close_reported_restorations,
+    record_outage_awards,
+)
 from urja.servicedesk.services.outages import NewOutage, declare_outages
 
 from .models import DetectedOutage, EventCursor, OutageAward
@@ -169,18 +174,23 @@ def run_detector(*, now: datetime | None = None) -> dict:
                 c.execute("SELECT set_config('jit', 'off', true)")
         cursor = EventCursor.objects.select_for_update().get(name=CURSOR)
         batch = _new_events(cursor, now)
-        result = {"events": 0, "future": 0, "declared": [], "restored": []}
-        if batch is None:
-            return result
-        result.update(events=batch.fails + batch.restores, future=batch.future)
-        declared: list[Outage] = []
-        if batch.fails:
-            declared = _declare(batch, cfg, window, now)
-            result["declared"] = [o.number for o in declared]
-        if batch.restores or declared:
-            result["restored"] = _restore(cfg, now, batch, declared)
-        cursor.last_event_id = batch.last_id
-        cursor.save(update_fields=["last_event_id", "updated_at"])
+        result = {"events": 0, "future": 0, "declared": [], "restored": [], "compensated": 0}
+        if batch is not None:
+            result.update(events=batch.fails + batch.restores, future=batch.future)
+            declared: list[Outage] = []
+            if batch.fails:
+                declared = _declare(batch, cfg, window, now)
+                result["declared"] = [o.number for o in declared]
+            if batch.restores or declared:
+                # each affected account's row closes at its own meter's restore, then the outages
+                close_reported_restorations(until=now + mqtt.CLOCK_SKEW)
+                result["restored"] = _restore(cfg, now, batch, declared)
+            cursor.last_event_id = batch.last_id
+            cursor.save(update_fields=["last_event_id", "updated_at"])
+        # a restore that never came: the row takes the outage's restoration after the grace
+        close_overdue_accounts(now=now, grace=timedelta(minutes=int(cfg.get("account_restore_grace_minutes", 360))))
+        # rows closed after their outage (late restores, the grace, an engineer's restoration): compensated
+        result["compensated"] = compensate_due(now=now)
     return result
 
 
@@ -355,7 +365,7 @@ def _declare_all(wanted, dt_feeder: dict[int, int], now: datetime) -> list[Outag
             event="outage.detected",
             messages=[
                 AreaMessage(
-                    accounts=affected_accounts(feeder=o.feeder, transformer=o.transformer),
+                    accounts=accounts_of_outage(o),
                     context={"area": names[o.pk], "outage": o.number, "start": o.starts_at},
                     key=f"outage_detected:{o.number}",
                 )
@@ -439,14 +449,14 @@ def _restore(cfg, now: datetime, batch: Batch, declared: list[Outage]) -> list[s
             detection.restored_at = outage.restored_at
             detection.measured_minutes = int((outage.restored_at - outage.starts_at).total_seconds() // 60)
             detection.save(update_fields=["meters_restored", "restored_at", "measured_minutes"])
-            accounts = affected_accounts(feeder=outage.feeder, transformer=outage.transformer)
+            accounts = accounts_of_outage(outage)
             notify_accounts(
                 event="outage.restored",
                 accounts=accounts,
                 context={"area": outage_area(outage), "restored_at": outage.restored_at},
                 key=f"outage_restored:{outage.number}",
             )
-            detection.compensated = compensate_outage(outage=outage)
+            detection.compensated = compensate_outage(outage=outage, now=now)
             detection.save(update_fields=["compensated"])
         restored.append(outage.number)
     return restored
@@ -455,11 +465,42 @@ def _restore(cfg, now: datetime, batch: Batch, declared: list[Outage]) -> list[s
 # --- compensation without a complaint ---------------------------------------------------------------
 
 
-def compensate_outage(*, outage: Outage) -> int:
-    """Credit every consumer affected by a restored outage: the supply-restoration standard's rule,
-    the delay counted from the outage's start (not from a complaint). A consumer whose linked complaint
-    was compensated already gets only the difference. Idempotent per (outage, account)."""
+def compensate_due(*, now: datetime | None = None) -> int:
+    """Compensate the stored accounts of restored unplanned outages that are closed and not judged yet
+    (restores that came after the outage closed, rows closed after the grace, outages restored by the
+    engineer); one query finds the outages (the unjudged rows' partial index). Idempotent."""
+    outages = (
+        Outage.objects.filter(
+            kind=Outage.Kind.UNPLANNED,
+            status=Outage.Status.RESTORED,
+            pk__in=OutageAccount.objects.filter(judged_at__isnull=True, restored_at__isnull=False).values("outage_id"),
+        )
+        .select_related("feeder", "transformer")
+        .order_by("pk")
+    )
+    credited = 0
+    for outage in outages:
+        with transaction.atomic():
+            credited += compensate_outage(outage=outage, now=now)
+    return credited
+
+
+def compensate_outage(*, outage: Outage, now: datetime | None = None) -> int:
+    """Credit every account stored as affected by a restored outage whose row is closed: the
+    supply-restoration standard's rule, the delay counted from the **outage's start** (the Rules) to the
+    account's **own** restoration (its meter's restore, else the outage's). A row whose meter proved
+    supply throughout gets nothing; a consumer whose linked complaint was compensated already gets only
+    the difference. Each row is judged once (`judged_at`), the ledger credit keyed per (outage,
+    account): replays never pay twice. Returns the accounts credited."""
     if outage.restored_at is None:
+        return 0
+    now = now or timezone.now()
+    rows = list(
+        OutageAccount.objects.filter(outage=outage, judged_at__isnull=True, restored_at__isnull=False)
+        .select_related("account__consumer")
+        .order_by("pk")
+    )
+    if not rows:
         return 0
     schedule = catalogue.active_schedule()
     cfg = regdata.load("reports/energy.toml").get("outage_compensation", {})
@@ -471,6 +512,7 @@ def compensate_outage(*, outage: Outage) -> int:
     rt = catalogue.find_type(type_code="no_power_supply", subtype_code=subtype, schedule=schedule)
     rule = schedule.document.get("compensation", {}).get(rt.compensation_key)
     if not rule:
+        record_outage_awards(judged=[(row.pk, Decimal(0), 0) for row in rows], at=now)
         return 0
     rule = comp.for_subtype(rule, subtype)
     many = outage.affected_accounts >= int(setting(schedule, "many_affected_threshold", 50))
@@ -484,16 +526,21 @@ def compensate_outage(*, outage: Outage) -> int:
     ):
         request_amounts[account_id] += amount
     done = set(OutageAward.objects.filter(outage=outage).values_list("account_id", flat=True))
+    judged: list[tuple[int, Decimal, int]] = []
     credited = 0
-    accounts = affected_accounts(feeder=outage.feeder, transformer=outage.transformer).exclude(pk__in=done)
-    for account in accounts.select_related("consumer").iterator(chunk_size=2000):
+    for row in rows:
+        account = row.account
+        if row.supplied:
+            judged.append((row.pk, Decimal(0), 0))
+            continue
         due = outage.starts_at + timedelta(hours=rt.timeline_value(account.area))
-        late = sla.units_late(due=due, closed_at=outage.restored_at, per=per)
+        late = sla.units_late(due=due, closed_at=row.restored_at, per=per)
         award = comp.compute(
             rule, units_late=late, supply_class=comp.supply_class_of(account.supply_type), many_affected=many
         )
-        amount = award.amount - request_amounts.get(account.pk, Decimal(0))
-        if amount <= 0:
+        amount = max(award.amount - request_amounts.get(account.pk, Decimal(0)), Decimal(0))
+        judged.append((row.pk, amount, late))
+        if amount <= 0 or account.pk in done:
             continue
         entry = post_entry(
             account=account,
@@ -523,4 +570,5 @@ def compensate_outage(*, outage: Outage) -> int:
             key=f"outage_compensation:{outage.pk}:{account.pk}",
         )
         credited += 1
+    record_outage_awards(judged=judged, at=now)
     return credited

@@ -130,6 +130,45 @@ class Outage(models.Model):
         return f"{self.number} ({self.get_status_display()})"
 
 
+class OutageAccount(models.Model):
+    """One account an outage affected, fixed when the outage is declared (the network may change after:
+    a consumer moved to another DT, an account opened later). Its own power-fail and restore times where
+    its smart meter reported them (last gasp / restore), else the outage's; its award once judged."""
+
+    outage = models.ForeignKey(Outage, on_delete=models.PROTECT, related_name="affected")
+    account = models.ForeignKey("customers.Account", on_delete=models.PROTECT, related_name="+")
+    transformer = models.ForeignKey(
+        "network.DistributionTransformer", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # the smart meter installed on the account when the outage was declared (none: no meter to report)
+    meter = models.ForeignKey(
+        "metering.Meter", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    failed_at = models.DateTimeField(help_text="its meter's last gasp, else the outage's start")
+    fail_reported = models.BooleanField(default=False, help_text="the last gasp came from its own meter")
+    restored_at = models.DateTimeField(null=True, blank=True, help_text="its meter's restore, else the outage's")
+    restore_reported = models.BooleanField(default=False, help_text="the restore came from its own meter")
+    supplied = models.BooleanField(
+        default=False, help_text="its meter recorded energy during the outage and reported no failure: never out"
+    )
+    award = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    units_late = models.PositiveIntegerField(null=True, blank=True)
+    judged_at = models.DateTimeField(null=True, blank=True, help_text="when its compensation was decided (once)")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["outage", "account"], name="one_row_per_outage_account")]
+        indexes = [
+            # the detector's pass: the rows still waiting for a restore, and those to judge
+            models.Index(fields=["meter"], condition=Q(restored_at__isnull=True), name="outage_account_open"),
+            models.Index(fields=["outage"], condition=Q(judged_at__isnull=True), name="outage_account_unjudged"),
+            models.Index(fields=["account"], name="outage_account_account"),
+        ]
+        ordering = ["outage", "account"]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} in outage {self.outage_id}"
+
+
 OS = Outage.Status
 # A planned outage is announced, becomes active at its start (the periodic sweep) and is restored,
 # or is cancelled before it begins; an unplanned one starts active. Restoring an announced outage

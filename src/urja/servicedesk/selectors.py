@@ -25,6 +25,7 @@ from urja.servicedesk.models import (
     CompensationAward,
     EscalationTier,
     Outage,
+    OutageAccount,
     RequestEvent,
     RequestType,
     ServiceRequest,
@@ -180,16 +181,54 @@ def known_outage(*, account: Account, at: datetime) -> Outage | None:
     )
 
 
+# accounts with no supply an outage could take away: awaiting connection (a new connection's pending
+# account), disconnected (for arrears, or for good) — they are not told of an outage nor compensated
+NO_SUPPLY_STATUSES = frozenset(
+    {AccountStatus.PENDING, AccountStatus.TEMPORARILY_DISCONNECTED, AccountStatus.PERMANENTLY_DISCONNECTED}
+)
+
+
 def affected_accounts(*, feeder=None, transformer=None) -> QuerySet:
-    """The accounts an outage of the DT (else the feeder) leaves without supply: not those with no
-    connection to lose — awaiting connection (a new connection's pending account) or permanently
-    disconnected (they would be told of it and compensated for it)."""
+    """The accounts an outage of the DT (else the feeder) would leave without supply *now* (those
+    with a supply to lose: not `NO_SUPPLY_STATUSES`). An outage keeps its own list from the moment it
+    is declared: `outage_accounts` / `accounts_of_outage`."""
     qs = (
         Account.objects.filter(transformer=transformer)
         if transformer is not None
         else Account.objects.filter(feeder=feeder)
     )
-    return qs.exclude(status__in=[AccountStatus.PENDING, AccountStatus.PERMANENTLY_DISCONNECTED])
+    return qs.exclude(status__in=sorted(NO_SUPPLY_STATUSES))
+
+
+def accounts_of_outage(outage: Outage) -> QuerySet:
+    """The accounts stored as affected when the outage was declared (whatever the network is now)."""
+    return Account.objects.filter(pk__in=OutageAccount.objects.filter(outage=outage).values("account_id"))
+
+
+def outage_accounts(outage: Outage) -> QuerySet:
+    """The outage's rows, each with its account and consumer: own failure and restoration, award."""
+    return (
+        OutageAccount.objects.filter(outage=outage)
+        .select_related("account__consumer", "transformer")
+        .order_by("account__consumer_number")
+    )
+
+
+def outage_account_counts(outage_ids) -> dict[int, dict[str, int]]:
+    """{outage: {"affected", "restored", "compensated"}} in one grouped query."""
+    from django.db.models import Count, Q
+
+    return {
+        row["outage_id"]: row
+        for row in OutageAccount.objects.filter(outage_id__in=list(outage_ids))
+        .values("outage_id")
+        .annotate(
+            affected=Count("id"),
+            restored=Count("id", filter=Q(restored_at__isnull=False)),
+            compensated=Count("id", filter=Q(award__gt=0)),
+        )
+        .order_by()
+    }
 
 
 def _outage_types() -> list[str]:

@@ -8,13 +8,14 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Q, QuerySet
 
 from urja.core.errors import Conflict, DomainError
 from urja.core.models import Channel
 from urja.core.services import allocate_numbers, next_number, record_audit
 from urja.core.states import transition as change_state
 from urja.core.states import transition_set
+from urja.metering.mqtt import CLOCK_SKEW
 from urja.servicedesk import catalogue, clock
 from urja.servicedesk.models import (
     OUTAGE_STATUS,
@@ -25,7 +26,7 @@ from urja.servicedesk.models import (
 from urja.servicedesk.selectors import (
     _final_states,
     _outage_types,
-    affected_accounts,
+    accounts_of_outage,
     find_office,
     outage_area,
     schedule_of,
@@ -33,6 +34,7 @@ from urja.servicedesk.selectors import (
     states_of,
 )
 from urja.servicedesk.services._base import _event, _save, send
+from urja.servicedesk.services.outage_accounts import close_outage_accounts, fill_outage_accounts
 from urja.servicedesk.services.workflow import _close, _lock, _set_status
 
 
@@ -76,7 +78,6 @@ def declare_outage(
         feeder = transformer.feeder
     office = find_office(office) if office is not None else feeder.office
     schedule = catalogue.active_schedule()
-    accounts = affected_accounts(feeder=feeder, transformer=transformer)
     outage = Outage.objects.create(
         number=next_number(
             key="servicedesk:outage", template=setting(schedule, "outage_number_template", "OUT{yy}{seq:6}{check}")
@@ -90,9 +91,11 @@ def declare_outage(
         starts_at=starts_at,
         expected_restore_at=expected_restore_at,
         announced_at=now if kind == Outage.Kind.PLANNED else None,
-        affected_accounts=accounts.count(),
         created_by=actor if getattr(actor, "pk", None) else None,
     )
+    # who is affected is fixed now, with each smart meter's own last gasp since the start
+    fill_outage_accounts(outages=[outage], until=now + CLOCK_SKEW)
+    accounts = accounts_of_outage(outage)
     record_audit(actor=actor, channel=channel, action="servicedesk.outage", obj=outage, changes={"kind": kind})
     if kind == Outage.Kind.PLANNED:
         _tell_accounts(
@@ -136,9 +139,10 @@ class NewOutage:
 def declare_outages(*, actor, channel: str, outages: Sequence[NewOutage]) -> list[Outage]:
     """Declare many unplanned outages at once (the outage detector's pass), with `declare_outage`'s
     rules and effects, set-based: one query per step — the DTs' feeders, the feeders' offices, the
-    affected accounts counted per DT and per feeder, the numbers allocated in one step, one bulk insert —
-    then one audit event per outage and the waiting complaints on any of them linked (found in one
-    query). Telling the consumers is the caller's (one `notifications.bulk.notify_areas` for all).
+    numbers allocated in one step, one bulk insert, the affected accounts of every outage stored by ONE
+    `INSERT … SELECT` (`fill_outage_accounts`, each with its meter's own last gasp) — then one audit
+    event per outage and the waiting complaints on any of them linked (found in one query). Telling the
+    consumers is the caller's (one `notifications.bulk.notify_areas` for all).
     Bad input (no location, no reason, an unknown DT or feeder) raises before anything is written."""
     if not outages:
         return []
@@ -147,7 +151,6 @@ def declare_outages(*, actor, channel: str, outages: Sequence[NewOutage]) -> lis
             raise DomainError("an outage is on a feeder or a distribution transformer", code="outage_location_required")
         if not o.reason.strip():
             raise DomainError("give the reason for the outage", code="reason_required")
-    from urja.customers.models import Account
     from urja.network.models import DistributionTransformer, Feeder
 
     dt_ids = {o.transformer_id for o in outages if o.transformer_id}
@@ -158,16 +161,6 @@ def declare_outages(*, actor, channel: str, outages: Sequence[NewOutage]) -> lis
     if unknown:
         raise DomainError("no such distribution transformer or feeder", code="outage_location_unknown",
                           details={"ids": unknown})  # fmt: skip
-    on_dt = dict(
-        Account.objects.filter(transformer_id__in=dt_ids)
-        .values_list("transformer_id")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    whole = {o.feeder_id for o in outages if o.transformer_id is None}
-    on_feeder = dict(
-        Account.objects.filter(feeder_id__in=whole).values_list("feeder_id").annotate(n=Count("id")).order_by()
-    )
     schedule = catalogue.active_schedule()
     numbers = allocate_numbers(
         key="servicedesk:outage",
@@ -188,11 +181,11 @@ def declare_outages(*, actor, channel: str, outages: Sequence[NewOutage]) -> lis
                 office_id=office_of[feeder_id],
                 reason=o.reason.strip()[:200],
                 starts_at=o.starts_at,
-                affected_accounts=on_dt.get(o.transformer_id, 0) if o.transformer_id else on_feeder.get(feeder_id, 0),
                 created_by=created_by,
             )
         )
     made = Outage.objects.bulk_create(rows)
+    fill_outage_accounts(outages=made, until=clock.now() + CLOCK_SKEW)
     for outage in made:
         record_audit(actor=actor, channel=channel, action="servicedesk.outage", obj=outage,
                      changes={"kind": outage.kind})  # fmt: skip
@@ -233,6 +226,7 @@ def restore_outage(*, actor, channel: str, outage: Outage, restored_at: datetime
     outage.restored_at = now
     change_state(outage, OUTAGE_STATUS, Outage.Status.RESTORED, actor=actor, channel=channel,
                  extra_fields=("restored_at",), action="servicedesk.outage_restored")  # fmt: skip
+    close_outage_accounts(outage=outage)
     for request in ServiceRequest.objects.filter(outage=outage).exclude(status__in=_final_states()):
         request = _lock(request)
         if request.status in states_of(request).paused:  # the consumer holds it up: not closed for them
@@ -256,7 +250,7 @@ def cancel_outage(*, actor, channel: str, outage: Outage, reason: str) -> Outage
     change_state(outage, OUTAGE_STATUS, Outage.Status.CANCELLED, actor=actor, channel=channel, reason=reason,
                  action="servicedesk.outage_cancelled")  # fmt: skip
     _tell_accounts(
-        affected_accounts(feeder=outage.feeder, transformer=outage.transformer),
+        accounts_of_outage(outage),
         event="outage.cancelled",
         key=f"outage_cancelled:{outage.number}",
         context={"outage": outage.number, "area": outage_area(outage), "reason": reason},
