@@ -5,7 +5,7 @@ import pytest
 from playwright.sync_api import expect
 
 from urja.demo import testing
-from urja.metering import services
+from urja.metering import selectors
 from urja.metering.models import Installation
 
 pytestmark = pytest.mark.browser
@@ -49,5 +49,5 @@ def test_engineer_installs_then_replaces_a_meter(page, login, screenshot, site):
     page.wait_for_url("**/metering/meters/GEN0002/")
     old = Installation.objects.get(meter__serial="GEN0001")
     assert old.final_kwh == 240 and old.removed_at is not None
-    assert services.current_installation(site).meter.serial == "GEN0002"
+    assert selectors.current_installation(site).meter.serial == "GEN0002"
     screenshot(page, "meter-replaced")

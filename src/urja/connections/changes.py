@@ -331,7 +331,7 @@ def apply_if_due(*, change: ChangeRequest, actor=None, channel: str = "system") 
 
 
 def _smart(account: Account) -> bool:
-    from urja.metering import services as metering
+    from urja.metering import selectors as metering
 
     inst = metering.current_installation(account)
     return bool(inst and inst.meter.is_smart)
@@ -559,7 +559,7 @@ def order_disconnection(*, actor, channel: str, account: Account, reason: str = 
 
 def disconnect_for_non_payment(*, actor=None, channel: str = "system", today: date | None = None) -> int:
     """Notices that have expired (payments' disconnection list) become disconnection orders."""
-    from urja.payments import services as payments
+    from urja.payments import selectors as payments
 
     made = 0
     for case in payments.disconnection_list(today=today):

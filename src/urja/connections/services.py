@@ -830,7 +830,7 @@ def pay_demand_note(
 
 def _audit_channel(channel: str) -> str:
     """The audit channel of a payment channel (payments' own table)."""
-    from urja.payments.services import AUDIT_CHANNEL
+    from urja.payments.selectors import AUDIT_CHANNEL
 
     found = AUDIT_CHANNEL.get(channel, channel)
     return found if found in Channel.values else "system"

@@ -20,7 +20,7 @@ from urja.core.scope import get_scoped, scope_accounts, scope_by_creator
 from urja.customers.models import Account
 from urja.customers.services import get_account
 
-from . import importer, services
+from . import importer, selectors, services
 from .models import DeadLetter, ImportBatch, Installation, Meter, MeterCommand, Reading, SheetEntry, VeeStatus
 
 router = Router(tags=["metering"])
@@ -42,7 +42,7 @@ def scoped_account(request, consumer_number: str) -> Account:
 
 
 def scoped_meter(request, serial: str) -> Meter:
-    meter = services.get_meter(serial=serial)
+    meter = selectors.get_meter(serial=serial)
     inst = Installation.objects.filter(meter=meter, removed_at__isnull=True).select_related("account").first()
     if inst and not scope_accounts(request.user, Account.objects.filter(pk=inst.account_id)).exists():
         raise NotFound(f"no meter with serial {serial}", code="unknown_meter")
@@ -363,7 +363,7 @@ def installations(request, consumer_number: str):
 def install(request, consumer_number: str, data: InstallIn):
     require_role(request.user, *METER_ROLES)
     account = scoped_account(request, consumer_number)
-    meter = services.get_meter(serial=data.meter)
+    meter = selectors.get_meter(serial=data.meter)
     fields = data.dict(exclude={"meter"})
     return Status(
         201, services.install_meter(account=account, meter=meter, actor=request.user, channel=Channel.API, **fields)
@@ -374,7 +374,7 @@ def install(request, consumer_number: str, data: InstallIn):
 def replace(request, consumer_number: str, data: ReplaceIn):
     require_role(request.user, *METER_ROLES)
     account = scoped_account(request, consumer_number)
-    new_meter = services.get_meter(serial=data.new_meter)
+    new_meter = selectors.get_meter(serial=data.new_meter)
     fields = data.dict(exclude={"new_meter"})
     inst = services.replace_meter(
         account=account, new_meter=new_meter, actor=request.user, channel=Channel.API, **fields
@@ -410,7 +410,7 @@ def account_readings(request, consumer_number: str, limit: int = Limit(50)):
 @router.get("/accounts/{consumer_number}/consumption", response=list[MonthOut])
 def account_consumption(request, consumer_number: str, months: int = 12):
     require_role(request.user, *VIEW_ROLES)
-    return services.consumption_series(scoped_account(request, consumer_number), months=min(max(months, 1), 36))
+    return selectors.consumption_series(scoped_account(request, consumer_number), months=min(max(months, 1), 36))
 
 
 @router.get("/accounts/{consumer_number}/billing-consumption")
@@ -478,7 +478,7 @@ def route_book(
     route: str | None = None,
 ):
     require_role(request.user, *VIEW_ROLES)
-    return services.route_book(
+    return selectors.route_book(
         office_path=office_path_of(request.user) or "", bill_cycle=bill_cycle, year=year, month=month, route=route
     )
 

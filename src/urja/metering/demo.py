@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from urja.core.calendars import IST
 
-from . import schedule, services
+from . import schedule, selectors
 from .models import (
     Installation,
     Meter,
@@ -123,7 +123,7 @@ def populate(accounts: list, months: int = 12, *, seed: int = 42) -> dict:
         monthly = max(30.0, load * rng.uniform(45, 110))
         register = inst.initial_kwh
         solar_register = Decimal(0)  # TOD registers are cumulative, like the main register
-        day = services.read_day(account.bill_cycle)
+        day = selectors.read_day(account.bill_cycle)
         source = {
             MeterType.SMART: ReadingSource.SMART_METER,
             MeterType.SMART_PREPAID: ReadingSource.SMART_METER,

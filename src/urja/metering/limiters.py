@@ -24,7 +24,7 @@ from urja.core.errors import Conflict, DomainError, NotFound
 from urja.core.services import record_audit
 from urja.customers.models import Account
 
-from . import services
+from . import selectors, services
 from .models import REGISTERLESS_TYPES, CommandKind, Installation, Meter, MeterCommand
 
 # What a load limiter's controller understands (the mini-grid package's limit and windows).
@@ -33,14 +33,14 @@ LIMITER_COMMANDS = frozenset({CommandKind.SET_LOAD_LIMIT, CommandKind.SET_SUPPLY
 
 def takes(meter: Meter, command: str) -> bool:
     """Can `meter` take `command` remotely: a smart meter any command, a load limiter its two."""
-    if meter.meter_type in services.meters_config()["commands"]["allowed_meter_types"]:
+    if meter.meter_type in selectors.meters_config()["commands"]["allowed_meter_types"]:
         return True
     return meter.meter_type in REGISTERLESS_TYPES and command in LIMITER_COMMANDS
 
 
 def programmable_meter(account: Account) -> Meter | None:
     """The account's installed meter when it takes a load limit and supply hours (smart or limiter)."""
-    inst = services.current_installation(account)
+    inst = selectors.current_installation(account)
     if inst is not None and takes(inst.meter, CommandKind.SET_LOAD_LIMIT):
         return inst.meter
     return None
@@ -88,7 +88,7 @@ def send_command(
     if meter is None:
         if account is None:
             raise DomainError("give a meter or an account", code="meter_required")
-        inst = services.current_installation(account)
+        inst = selectors.current_installation(account)
         if inst is None:
             raise NotFound("the account has no meter installed", code="no_meter")
         meter = inst.meter
@@ -113,7 +113,7 @@ def send_command(
     if account is None:
         inst = Installation.objects.filter(meter=meter, removed_at__isnull=True).select_related("account").first()
         account = inst.account if inst else None
-    cfg = services.meters_config()["commands"]
+    cfg = selectors.meters_config()["commands"]
     cmd = MeterCommand.objects.create(
         command_id=str(uuid.uuid4()),
         meter=meter,

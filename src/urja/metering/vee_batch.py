@@ -22,7 +22,7 @@ from django.db import transaction
 
 from urja.customers.models import Account
 
-from . import services, vee
+from . import selectors, services, vee
 from .models import REGISTER_STATUSES, USABLE_VEE, Installation, Reading, ReadingStatus, VeeStatus
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ class Preloaded(services.VeeLookups):
         if found is not None:
             return found
         # none since the loaded window began: an older one is in the database, untouched by this batch
-        return services.previous_reading(reading, actual_only=True)
+        return selectors.previous_reading(reading, actual_only=True)
 
     def next_actual(self, reading: Reading) -> Reading | None:
         rows, keys = self._rows(reading.account_id)
@@ -108,7 +108,7 @@ class Preloaded(services.VeeLookups):
         return None
 
     def consumption(self, opening: Reading, closing: Reading) -> Decimal:
-        return services.consumption_between(
+        return selectors.consumption_between(
             opening, closing, installations=self.installations.get(closing.account_id, [])
         )
 
@@ -117,12 +117,12 @@ class Preloaded(services.VeeLookups):
         rows, keys = self._rows(account.pk)
         lo = bisect.bisect_left(keys, (since, -1))
         hi = bisect.bisect_left(keys, (before, -1))
-        return services.history_of(rows[lo:hi], consumption=self.consumption)
+        return selectors.history_of(rows[lo:hi], consumption=self.consumption)
 
     def in_window(self, account: Account, day: date) -> bool:
         key = (account.section_id, account.bill_cycle, day)
         if key not in self.windows:
-            self.windows[key] = services._in_window(account, day)
+            self.windows[key] = selectors._in_window(account, day)
         return self.windows[key]
 
     # -- writes ----------------------------------------------------------------------------
@@ -139,7 +139,7 @@ class Preloaded(services.VeeLookups):
     def reconcile(self, reading: Reading) -> None:
         last = self._last_actual_before(reading)
         if last is None:
-            last = services.previous_reading(reading, actual_only=True)
+            last = selectors.previous_reading(reading, actual_only=True)
         left = []
         for r in self.unsettled.get(reading.account_id, []):
             if r.read_at < reading.read_at and (last is None or r.read_at > last.read_at):

@@ -16,7 +16,7 @@ from urja.core.permissions import ALL_STAFF_ROLES, office_path_of, role_of
 from urja.core.scope import scope_accounts
 from urja.customers.models import Account
 
-from . import charts, services
+from . import charts, selectors, services
 from .api import COMMAND_ROLES, METER_ROLES, REVIEW_ROLES
 from .models import Installation, Meter, MeterCommand, Reading, SheetEntry, VeeStatus
 
@@ -36,9 +36,9 @@ def _account(request, consumer_number: str) -> Account:
 
 
 def _account_context(account: Account, months: int = 12) -> dict:
-    inst = services.current_installation(account)
+    inst = selectors.current_installation(account)
     readings = list(Reading.objects.filter(account=account).select_related("meter").order_by("-read_at", "-id")[:12])
-    series = services.consumption_series(account, months=months)
+    series = selectors.consumption_series(account, months=months)
     return {
         "account": account,
         "installation": inst,
@@ -46,7 +46,7 @@ def _account_context(account: Account, months: int = 12) -> dict:
         "readings": readings,
         "chart": charts.monthly_bars(series, title=_("Consumption, last %(n)s months (kWh)") % {"n": months}),
         "series": series,
-        "rent": services.meter_rent_applies(account),
+        "rent": selectors.meter_rent_applies(account),
     }
 
 
@@ -220,7 +220,7 @@ def route_book(request):
         year = int(request.GET.get("year", today.year))
         month = int(request.GET.get("month", today.month))
         datetime.date(year, month, 1)  # a real month, whether or not a cycle is chosen
-        rows = services.route_book(
+        rows = selectors.route_book(
             office_path=office_path_of(request.user) or "",
             bill_cycle=cycle,
             year=year,

@@ -10,7 +10,7 @@ from urja.billing.models import LedgerEntry
 from urja.core.errors import NotFound
 from urja.core.models import StaffProfile
 from urja.metering.models import Installation, MeterCommand
-from urja.payments import services as payments
+from urja.payments import selectors as payments
 from urja.payments.models import Payment, PaymentStatus
 
 from . import services

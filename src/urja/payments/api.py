@@ -25,7 +25,7 @@ from urja.core.scope import (
 )
 from urja.customers.models import Account
 
-from . import services
+from . import selectors, services
 from .models import CashierSession, CollectionCase, ImportBatch, PaygDevice, Payment, PaymentChannel
 
 router = Router(tags=["payments"])
@@ -55,7 +55,7 @@ class PaymentIn(Schema):
 def _check_received_at(item: "PaymentIn") -> None:
     """Not before the account existed (the schema already refused the future and absurd years)."""
     if item.received_at is not None:
-        account = services.find_account(item.consumer_number)
+        account = selectors.find_account(item.consumer_number)
         boundary.check_moment(item.received_at, not_before=boundary.account_floor(account))
 
 
@@ -114,7 +114,7 @@ def _scoped_account(request, consumer_number: str) -> Account:
     """The account in the caller's scope; out of scope answers exactly like an unknown number."""
     number = (consumer_number or "").strip().upper()
     accounts = scope_accounts(request.user, Account.objects.select_related("consumer", "section"))
-    return get_scoped(accounts, services.unknown_account(number), consumer_number=number)
+    return get_scoped(accounts, selectors.unknown_account(number), consumer_number=number)
 
 
 @router.post("/payments", response=PaymentOut)
@@ -238,7 +238,7 @@ class VerifyOut(Schema):
 @router.get("/receipts/verify", response=VerifyOut, auth=None)
 def verify_receipt(request, number: str, code: str, amount: str | None = None):
     """Anyone can check a receipt: its number, the printed verification code and (optionally) amount."""
-    return services.verify_receipt(receipt_number=number, code=code, amount=amount).__dict__
+    return selectors.verify_receipt(receipt_number=number, code=code, amount=amount).__dict__
 
 
 # --- online gateway and UPI ----------------------------------------------------------------------
@@ -266,7 +266,7 @@ def _order_out(order) -> dict:
         "status": order.status,
         "channel": order.channel,
         "pay_url": f"/payments/gateway/dev/{order.reference}/",
-        "upi_intent": services.upi_intent(order),
+        "upi_intent": selectors.upi_intent(order),
     }
 
 
@@ -410,7 +410,7 @@ def deposit(request, body: DepositIn):
         "amount": record.amount,
         "reference": record.reference,
         "deposited_at": record.deposited_at,
-        "in_hand": services.cash_in_hand(agent=agent),
+        "in_hand": selectors.cash_in_hand(agent=agent),
     }
 
 
@@ -418,7 +418,7 @@ def deposit(request, body: DepositIn):
 def my_cash(request):
     require_role(request.user, Role.FIELD_AGENT)
     limit = request.user.staff.cash_limit
-    return {"in_hand": str(services.cash_in_hand(agent=request.user)), "limit": str(limit) if limit else None}
+    return {"in_hand": str(selectors.cash_in_hand(agent=request.user)), "limit": str(limit) if limit else None}
 
 
 @router.get("/reports/handover")
@@ -426,7 +426,7 @@ def handover(request, day: boundary.Day):
     require_role(request.user, *BACKOFFICE, Role.CRE)
     from urja.core.permissions import office_path_of
 
-    report = services.handover_report(day=day, office_path=office_path_of(request.user) or "")
+    report = selectors.handover_report(day=day, office_path=office_path_of(request.user) or "")
     return _jsonable(report)
 
 
@@ -474,7 +474,7 @@ def prepaid(request, consumer_number: str):
     tokens = PaygToken.objects.filter(device__account=account).order_by("-issued_at")[:50]
     return {
         "consumer_number": account.consumer_number,
-        "balance": services.wallet_balance(account=account),
+        "balance": selectors.wallet_balance(account=account),
         "supply": wallet.supply,
         "charged_through": wallet.charged_through,
         "tokens": list(tokens),

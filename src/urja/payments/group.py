@@ -42,7 +42,7 @@ from urja.core.services import record_audit
 from urja.customers.models import Account, AccountGroup
 
 from . import allocation as alloc
-from . import services
+from . import selectors, services
 from .models import GroupPayment, Payment, PaymentChannel, PaymentMethod
 
 ZERO = Decimal("0.00")
@@ -53,7 +53,7 @@ GROUP_CHANNELS = {
     PaymentChannel.COUNTER: (PaymentMethod.CHEQUE, PaymentMethod.DD, PaymentMethod.CASH),
     PaymentChannel.FILE: (PaymentMethod.BANK,),
 }
-EXCLUDED_STATUSES = tuple(services.SUSPENSE_STATUSES)
+EXCLUDED_STATUSES = tuple(selectors.SUSPENSE_STATUSES)
 
 
 # --- the pure rule ---------------------------------------------------------------------------------
@@ -113,7 +113,7 @@ def group_accounts(*, actor, group_id: int) -> tuple[AccountGroup, list[Account]
 
 def open_items(accounts: Sequence[Account], *, today: date) -> dict[str, list[alloc.OpenItem]]:
     """Each connection's open items now (every earlier credit replayed), in one query."""
-    order, entry_types = services.allocation_order()
+    order, entry_types = selectors.allocation_order()
     histories: dict[int, list] = defaultdict(list)
     ids = [a.pk for a in accounts]
     for start in range(0, len(ids), 5000):
@@ -136,7 +136,7 @@ def plan(*, accounts: Sequence[Account], amount: Decimal, today: date) -> list[S
         raise DomainError(
             "no connection of the group in your area can take a payment", code="group_has_no_payable_connection"
         )
-    order, _types = services.allocation_order()
+    order, _types = selectors.allocation_order()
     return spread(amount, open_items(eligible, today=today), order, advance_to=eligible[0].consumer_number)
 
 
@@ -233,7 +233,7 @@ def take_group_payment(
     the first group payment; the same key for another group or amount answers 409."""
     value = services.validate_amount(amount)
     key = _check(actor=actor, channel=channel, method=method, key=idempotency_key)
-    if method in services.INSTRUMENT_METHODS and not instrument_number.strip():
+    if method in selectors.INSTRUMENT_METHODS and not instrument_number.strip():
         raise DomainError("cheque / DD number is required", code="instrument_required")
     if channel == PaymentChannel.FILE and not reference.strip():
         raise DomainError("give the bank transfer's UTR / reference", code="reference_required")

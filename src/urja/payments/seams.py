@@ -7,7 +7,7 @@ silently turns a behaviour off.
 * `notify_consumer(...)`     → urja.notifications.services.notify, after commit.
 * `send_meter_command(...)`  → urja.metering.services.send_command, published by the metering MQTT
                                gateway; NoSmartMeter when the account has no smart meter.
-* `day_consumption(...)`     → urja.metering.services.day_consumption (kWh of one day; None: no data).
+* `day_consumption(...)`     → urja.metering.selectors.day_consumption (kWh of one day; None: no data).
 * `price_energy(...)`        → urja.tariffs.services.calculate; NoTariff when no tariff prices the
                                account (never a made-up price: the day is skipped with that reason).
 """
@@ -93,7 +93,7 @@ def mqtt_address() -> tuple[str, int]:
 
 def day_consumption(*, account, day: date) -> Decimal | None:
     """kWh the account's meter recorded on `day` (None: no data yet)."""
-    from urja.metering import services as metering
+    from urja.metering import selectors as metering
 
     value = metering.day_consumption(account=account, day=day)
     return None if value is None else Decimal(str(value))

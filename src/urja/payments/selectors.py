@@ -13,6 +13,8 @@ Nothing here writes. The reconciliation is used by back office reports and by th
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -300,6 +302,40 @@ def allocate_on_ledger(*, account, amount: Decimal, today: date, exclude_entry: 
     ]
     items, _credit = alloc.open_items(entries, today=today, order=order, entry_types=entry_types)
     return alloc.allocate(amount, items, order)
+
+
+def allocate_payments(
+    *, payments: Sequence[tuple[int, Decimal, date]], balances: dict[int, Decimal]
+) -> list[alloc.Allocation]:
+    """How each payment (account id, amount, day), posted one after the other, is split over what
+    its account owes then — what `allocate_on_ledger` gives for each at the time it is posted.
+    `balances` are the accounts' balances before the first. An account that owes nothing has no
+    open item (allocation.open_items), so its payment is all advance without reading its history;
+    only the histories of accounts that owe are read, in one query."""
+    order, entry_types = allocation_order()
+    owing = [pk for pk, balance in balances.items() if balance > 0]
+    histories: dict[int, list] = defaultdict(list)
+    for start in range(0, len(owing), 5000):
+        for account_id, pk, etype, amt, due, posted in (
+            LedgerEntry.objects.filter(account_id__in=owing[start : start + 5000])
+            .order_by("account_id", "posted_at", "id")
+            .values_list("account_id", "pk", "entry_type", "amount", "due_date", "posted_at")
+        ):
+            histories[account_id].append((pk, etype, amt, due, timezone.localdate(posted)))
+    running = dict(balances)
+    out = []
+    for account_id, amount, day in payments:
+        owed = running.get(account_id, Decimal(0))
+        if owed > 0:
+            items, _credit = alloc.open_items(histories[account_id], today=day, order=order, entry_types=entry_types)
+            split = alloc.allocate(amount, items, order)
+            # the next payment of the account is split after this one
+            histories[account_id].append((0, EntryType.PAYMENT, -amount, None, day))
+        else:
+            split = alloc.Allocation((), amount)
+        running[account_id] = owed - amount
+        out.append(split)
+    return out
 
 
 def ledger_balances(account_ids) -> dict[int, Decimal]:

@@ -7,7 +7,7 @@ Format (CSV, UTF-8, header row, any column order, extra columns ignored):
 `row_key` is the agency's unique transaction id: a row posts once per (source, row_key) however
 often the file is imported. Valid rows are posted in chunks, in one transaction, through the same
 post-payment steps as a counter payment (services._post), each done for the whole chunk at once:
-receipt numbers (services.issue_receipts), allocation (services.allocate_payments), the ledger
+receipt numbers (services.issue_receipts), allocation (selectors.allocate_payments), the ledger
 entries (billing.ledger.post_entries: checked, COPY on PostgreSQL), the bills' conditional rebates
 (billing.rebates.rebates_on_payments), collection-case settlement (services.settle_collection_cases)
 and, for prepaid accounts, the recharge follow-ups. Called from services.import_settlement (the
@@ -43,6 +43,7 @@ from urja.core.services import record_audit
 from urja.customers.models import Account, AccountStatus
 from urja.network.models import Office
 
+from . import selectors
 from .models import ImportBatch, Payment, PaymentChannel, PaymentMethod, PaymentStatus, SuspenseCode
 
 REQUIRED = ("row_key", "consumer_number", "amount", "paid_at")
@@ -513,7 +514,7 @@ def _post_chunk(
     days = _local_days(good)
     paying = {good[i][1]["id"] for i in post}
     balances = {pk: known[pk] for pk in paying & known.keys()}
-    balances.update(services.ledger_balances(paying - known.keys()))
+    balances.update(selectors.ledger_balances(paying - known.keys()))
     splits = _splits(good, post, days, balances)
     if staged:
         # the entries' ids now, so they come before the rebates' as when posted here (generic)
@@ -522,7 +523,7 @@ def _post_chunk(
         entry_ids = _post_ledger_generic(good, post, receipts, batch=batch, source=source, actor=actor)
     # Balances after each payment, then the bills' conditional rebates those payments earn (not for
     # prepaid accounts: their recharge rebate comes with the follow-ups), carried into the balances.
-    digital = set(services._data("charges")["digital_payment"]["methods"])
+    digital = set(selectors._data("charges")["digital_payment"]["methods"])
     running = dict(balances)
     after: list[Decimal] = []
     per_account: dict[int, list] = {}
@@ -564,15 +565,13 @@ def _post_chunk(
 
 def _splits(good, post: list[int], days: list, balances: dict[int, Decimal]) -> dict[int, object]:
     """The allocation of each posted row (by its position in `post`) of an account that owes before
-    the chunk (services.allocate_payments); the others are all advance — an account that owes
+    the chunk (selectors.allocate_payments); the others are all advance — an account that owes
     nothing owes nothing after paying, so allocate_payments splits none of its payments."""
-    from . import services
-
     owing = {pk: balance for pk, balance in balances.items() if balance > 0}
     if not owing:
         return {}
     ks = [k for k, i in enumerate(post) if good[i][1]["id"] in owing]
-    splits = services.allocate_payments(
+    splits = selectors.allocate_payments(
         payments=[(good[post[k]][1]["id"], good[post[k]][0][_AMOUNT], days[post[k]]) for k in ks], balances=owing
     )
     return dict(zip(ks, splits, strict=True))

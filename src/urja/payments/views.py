@@ -26,7 +26,7 @@ from urja.core.permissions import office_path_of, role_of, scope_by_office
 from urja.core.scope import collect_channels, collect_scope, scope_accounts, scope_by_creator
 from urja.customers.models import Account
 
-from . import services
+from . import selectors, services
 from .api import payments_in_scope
 from .models import CashierSession, CollectionCase, GatewayOrder, ImportBatch, PaygToken, Payment, PaymentChannel
 
@@ -73,7 +73,7 @@ def cashier(request):
     prefill = request.GET.get("consumer", "").strip().upper()
     context = {
         "session": session,
-        "totals": services.session_totals(session) if session else None,
+        "totals": selectors.session_totals(session) if session else None,
         "prefill": prefill if prefill.isalnum() and len(prefill) <= 30 else "",
     }
     return render(request, "payments/cashier.html", context)
@@ -140,7 +140,7 @@ def cashier_pay(request):
         return _pay_form(request, account, limited, error=exc.message, values=post)
     # the session's totals in the page header are swapped in with the receipt (out of band)
     session = CashierSession.objects.filter(cashier=user, status=CashierSession.Status.OPEN).first()
-    totals = services.session_totals(session) if session else None
+    totals = selectors.session_totals(session) if session else None
     return render(request, "payments/_paid.html", {"payment": payment, "session": session, "totals": totals})
 
 
@@ -221,7 +221,7 @@ def verify(request):
     """Public page: anyone holding a receipt can check it (no login)."""
     check = None
     if request.GET.get("number"):
-        check = services.verify_receipt(
+        check = selectors.verify_receipt(
             receipt_number=request.GET.get("number", ""),
             code=request.GET.get("code", ""),
             amount=request.GET.get("amount") or None,
@@ -261,7 +261,7 @@ def dev_gateway(request, reference: str):
     return render(
         request,
         "payments/dev_gateway.html",
-        {"order": order, "result": result, "upi_intent": services.upi_intent(order), "back": back},
+        {"order": order, "result": result, "upi_intent": selectors.upi_intent(order), "back": back},
     )
 
 
@@ -292,7 +292,7 @@ def handover(request):
         day = date.fromisoformat(request.GET.get("day", ""))
     except ValueError:
         day = timezone.localdate()
-    report = services.handover_report(day=day, office_path=office_path_of(request.user) or "")
+    report = selectors.handover_report(day=day, office_path=office_path_of(request.user) or "")
     return render(request, "payments/handover.html", {"report": report, "day": day})
 
 
@@ -415,7 +415,7 @@ def prepaid(request, consumer_number: str):
     context = {
         "account": account,
         "wallet": wallet,
-        "balance": services.wallet_balance(account=account),
+        "balance": selectors.wallet_balance(account=account),
         "charges": wallet.charges.all()[:31] if wallet.pk else [],
         "tokens": PaygToken.objects.filter(device__account=account)[:50],
         "payments": account.payments.all()[:20],

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from urja.metering import services as metering
-from urja.payments import services as payments
+from urja.metering import selectors as metering
+from urja.payments import selectors as payments
 from urja.payments.models import PrepaidWallet
 
 PREPAID_NO_BALANCE = "prepaid_no_balance"

@@ -86,7 +86,7 @@ def estimates_trued_up(scope: Scope) -> list[Violation]:
     """Over the bills since the last actual one, Σ units − Σ units withdrawn equals the register
     advance between the two actual readings (metering.services.consumption_between)."""
     from urja.billing.models import Bill
-    from urja.metering import services as metering
+    from urja.metering import selectors as metering
     from urja.metering.models import USABLE_VEE, Reading, ReadingStatus
 
     new_actual = Bill.objects.filter(pk__gt=scope.bill_after, kind=Bill.Kind.BILL, units_status="actual")
@@ -1023,7 +1023,7 @@ def wallets_add_up(scope: Scope) -> list[Violation]:
     payments) less what was charged (each day's PrepaidCharge, once a day, and the other debits:
     deposits, package top-ups, instalments) plus other credits (rebates, compensation)."""
     from urja.billing.models import EntryType, LedgerEntry
-    from urja.payments import services as pay
+    from urja.payments import selectors as pay
     from urja.payments.models import Payment, PaymentStatus, PrepaidCharge, PrepaidWallet
 
     out = []

@@ -10,7 +10,7 @@ What other apps call:
 
 One module per subdomain; the read-only queries (configuration, installations, consumption over a
 chain of readings, the reading schedule, the readers' book, consumption series) are in
-`urja.metering.selectors`. Every name callers used as `services.<name>` is re-exported here:
+`urja.metering.selectors` (import them from there). The services are re-exported here:
 
     registry       register_meter, change_meter_status, install_meter, remove_meter, replace_meter,
                    change_seals, shift_meter, send_test_notice, record_meter_test
@@ -23,31 +23,17 @@ chain of readings, the reading schedule, the readers' book, consumption series) 
     _base          register and coordinate parsing, the meter sheet entry (shared)
 """
 
-# reads, re-exported for the callers of services.<name> (new code imports selectors); Meter: callers
-# reached the model as services.Meter when this was one module (new code imports models)
+# Reads live in urja.metering.selectors and this app's views, API, tasks and modules import them from
+# there. These few stay re-exported only for callers in other apps that reach a read and a service
+# through one `services` alias (changing them is their owners' call): Meter (reports/tests/test_outages),
+# current_installation (connections.changes, minigrid.services), meters_config (minigrid.services),
+# get_meter (connections.services), read_day (demo.simulation.driver). New code imports selectors.
 from urja.metering.models import Meter
 from urja.metering.selectors import (
-    _day_end,
-    _in_window,
-    consumption_between,
-    consumption_series,
     current_installation,
-    day_consumption,
     get_meter,
-    history_of,
-    installation_at,
-    meter_rent_applies,
     meters_config,
-    monthly_history,
-    next_reading,
-    previous_reading,
     read_day,
-    reading_config,
-    reading_window,
-    rollover_margin,
-    route_book,
-    vee_config,
-    vee_rules,
 )
 from urja.metering.services._base import (
     CLOCK_SKEW,
@@ -98,32 +84,19 @@ __all__ = [
     "BillingConsumption",
     "Meter",
     "VeeLookups",
-    "_day_end",
-    "_in_window",
     "billing_consumption",
     "cancel_command",
     "change_meter_status",
     "change_seals",
     "claim_commands",
     "command_payload",
-    "consumption_between",
-    "consumption_series",
     "current_installation",
-    "day_consumption",
     "dead_letter",
     "estimate_reading",
     "get_meter",
-    "history_of",
     "install_meter",
-    "installation_at",
-    "meter_rent_applies",
     "meters_config",
-    "monthly_history",
-    "next_reading",
-    "previous_reading",
     "read_day",
-    "reading_config",
-    "reading_window",
     "record_ack",
     "record_meter_test",
     "record_reading",
@@ -132,8 +105,6 @@ __all__ = [
     "replace_meter",
     "retry_command",
     "review_reading",
-    "rollover_margin",
-    "route_book",
     "run_vee_pending",
     "send_command",
     "send_test_notice",
@@ -143,6 +114,4 @@ __all__ = [
     "validate_many",
     "validate_one_by_one",
     "validate_reading",
-    "vee_config",
-    "vee_rules",
 ]

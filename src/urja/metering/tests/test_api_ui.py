@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from urja.core.models import ApiToken, AuditEvent
 from urja.demo.testing import domestic_account, staff_user
-from urja.metering import demo, services
+from urja.metering import demo, selectors, services
 from urja.metering.models import MeterTest, Reading, SheetEntry
 
 from .conftest import days_ago
@@ -247,7 +247,7 @@ def test_meter_side_actions_are_on_the_sheet(client, engineer, account, make_met
             account=account, new_meter=make_meter(), final_kwh="5", reason="x", actor=engineer, channel="field_agent"
         )
     assert err.value.code == "negative_consumption"
-    assert services.current_installation(account).meter == new
+    assert selectors.current_installation(account).meter == new
 
 
 def test_demo_populate_gives_meters_and_a_year_of_readings(offices):
@@ -255,8 +255,8 @@ def test_demo_populate_gives_meters_and_a_year_of_readings(offices):
     result = demo.populate(accounts, months=12)
     assert result["meters"] == 6 and result["readings"] >= 6 * 12
     assert demo.populate(accounts) == {"meters": 0, "readings": 0}  # idempotent
-    assert any(services.current_installation(a).meter.is_smart for a in accounts)
-    series = services.consumption_series(accounts[1])
+    assert any(selectors.current_installation(a).meter.is_smart for a in accounts)
+    series = selectors.consumption_series(accounts[1])
     assert sum(1 for r in series if r["kwh"]) >= 10
     today = timezone.localdate()
     bc = services.billing_consumption(

@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 
 from urja.core.errors import DomainError
-from urja.metering import services
+from urja.metering import selectors, services
 from urja.metering.models import Reading, ReadingSource, ReadingStatus
 
 from .conftest import days_ago, local
@@ -99,4 +99,4 @@ def test_no_meter_is_a_clear_error(account):
 def test_meter_rent_not_applied_to_consumer_owned_meter(account, make_meter):
     meter = make_meter(ownership="consumer_bought")
     services.install_meter(account=account, meter=meter, actor=None, channel="system", installed_at=days_ago(5))
-    assert services.meter_rent_applies(account) is False
+    assert selectors.meter_rent_applies(account) is False

@@ -4,7 +4,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from urja.core.calendars import IST
-from urja.metering import services
+from urja.metering import selectors, services
 from urja.metering.models import IntervalReading
 
 DAY = date(2025, 3, 10)
@@ -22,15 +22,15 @@ def test_registers_at_the_two_midnights(installed):
     read(account, MIDNIGHT - timedelta(minutes=2), "1200.5")
     read(account, MIDNIGHT + timedelta(hours=12), "1203")  # midday read: not a boundary
     read(account, MIDNIGHT + timedelta(days=1, minutes=3), "1207.25")
-    assert services.day_consumption(account=account, day=DAY) == Decimal("6.75")
+    assert selectors.day_consumption(account=account, day=DAY) == Decimal("6.75")
 
 
 def test_day_not_complete_gives_none(installed):
     account = installed.account
     read(account, MIDNIGHT, "1200")
-    assert services.day_consumption(account=account, day=DAY) is None  # no closing register yet
+    assert selectors.day_consumption(account=account, day=DAY) is None  # no closing register yet
     read(account, MIDNIGHT + timedelta(days=1, hours=3), "1210")  # too far after midnight to bound the day
-    assert services.day_consumption(account=account, day=DAY) is None
+    assert selectors.day_consumption(account=account, day=DAY) is None
 
 
 def test_intervals_when_they_cover_the_whole_day(installed):
@@ -40,7 +40,7 @@ def test_intervals_when_they_cover_the_whole_day(installed):
         for i in range(47)
     ]
     IntervalReading.objects.bulk_create(rows)
-    assert services.day_consumption(account=account, day=DAY) is None  # 47 of 48 half-hours
+    assert selectors.day_consumption(account=account, day=DAY) is None  # 47 of 48 half-hours
     IntervalReading.objects.create(meter=meter, ts=MIDNIGHT + timedelta(days=1), minutes=30, kwh=Decimal("0.5"))
     IntervalReading.objects.create(meter=meter, ts=MIDNIGHT + timedelta(days=1, minutes=30), minutes=30, kwh=9)
-    assert services.day_consumption(account=account, day=DAY) == Decimal("6.375")  # 47 × 0.125 + 0.5
+    assert selectors.day_consumption(account=account, day=DAY) == Decimal("6.375")  # 47 × 0.125 + 0.5

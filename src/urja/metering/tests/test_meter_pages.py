@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from urja.demo import testing
-from urja.metering import services
+from urja.metering import selectors, services
 from urja.metering.models import ImportBatch, Installation, Meter, MeterTest, Reading, SheetEntry
 from urja.notifications.models import OutboxMessage
 
@@ -73,7 +73,7 @@ def test_install_replace_shift_seals_remove(eng, account, make_meter):
         },
     )
     assert r.status_code == 302
-    inst = services.current_installation(account)
+    inst = selectors.current_installation(account)
     assert inst.meter == old and inst.initial_kwh == 10 and inst.location == "Verandah"
     # the final reading below the initial one is refused, the form keeps what was typed
     bad = eng.post(
@@ -88,7 +88,7 @@ def test_install_replace_shift_seals_remove(eng, account, make_meter):
         },
     )
     assert bad.status_code == 400 and 'value="NEW001"' in bad.content.decode()
-    assert services.current_installation(account).meter == old
+    assert selectors.current_installation(account).meter == old
     ok = eng.post(
         "/metering/work/replace/",
         {
@@ -104,10 +104,10 @@ def test_install_replace_shift_seals_remove(eng, account, make_meter):
     old.refresh_from_db()
     closed = Installation.objects.get(meter=old)
     assert closed.final_kwh == 250 and old.status == "burnt"
-    assert services.current_installation(account).meter == new
+    assert selectors.current_installation(account).meter == new
     assert eng.post("/metering/work/shift/", {"consumer_number": cn, "location": ""}).status_code == 400
     assert eng.post("/metering/work/shift/", {"consumer_number": cn, "location": "Gate pillar"}).status_code == 302
-    assert services.current_installation(account).location == "Gate pillar"
+    assert selectors.current_installation(account).location == "Gate pillar"
     assert SheetEntry.objects.filter(meter=new, kind="shift").exists()
     assert eng.post("/metering/work/seals/", {"serial": "NEW001", "seals": "A9", "reason": "new"}).status_code == 302
     new.refresh_from_db()
@@ -115,7 +115,7 @@ def test_install_replace_shift_seals_remove(eng, account, make_meter):
     r = eng.post(
         "/metering/work/remove/", {"consumer_number": cn, "final_kwh": "9", "reason": "PDC", "meter_status": "removed"}
     )
-    assert r.status_code == 302 and services.current_installation(account) is None
+    assert r.status_code == 302 and selectors.current_installation(account) is None
 
 
 def test_test_notice_goes_to_outbox_and_test_needs_it(eng, account, installed, django_capture_on_commit_callbacks):
@@ -156,7 +156,7 @@ def test_roles_and_scope(client, offices, billing_officer, account, installed):
     other = testing.staff_user("engineer", offices["division2"], username="eng2")
     client.force_login(other)
     r = client.post("/metering/work/shift/", {"consumer_number": account.consumer_number, "location": "X"})
-    assert r.status_code == 404 and services.current_installation(account).location == ""
+    assert r.status_code == 404 and selectors.current_installation(account).location == ""
     assert client.get("/metering/work/nope/").status_code == 404
 
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from urja.core.errors import DomainError
 from urja.demo import testing
-from urja.metering import services
+from urja.metering import selectors, services
 from urja.metering.models import Reading, ReadingSource, ReadingStatus, VeeStatus
 
 from .conftest import local
@@ -51,7 +51,7 @@ def two_accounts(offices, make_meter):
 
 def _plant(account, steps, *, start, replace_after, make_meter) -> list[int]:
     """Readings of `steps` stored as given (pending ones wait for VEE); returns the pending ids."""
-    inst = services.current_installation(account)
+    inst = selectors.current_installation(account)
     at, register, pending = start, inst.initial_kwh, []
     size = Decimal(10**6)
     for n, (days, kind, units, status, vee_status, md, source) in enumerate(steps):
@@ -71,7 +71,7 @@ def _plant(account, steps, *, start, replace_after, make_meter) -> list[int]:
             except DomainError:  # a final reading below an earlier one is refused: the old meter stays
                 pass
             else:
-                inst, register = services.current_installation(account), Decimal(0)
+                inst, register = selectors.current_installation(account), Decimal(0)
         delta = {"up": units, "flat": 0, "back": -units, "spike": units * 40}[kind]
         register = (register + Decimal(delta)) % size
         r = Reading.objects.create(
@@ -135,7 +135,7 @@ def test_batch_vee_holds_a_backwards_register_and_settles_an_estimate(two_accoun
     """A concrete case of the property: an estimate settled by the next actual, a register that
     went backwards held for review, in one batch."""
     a, _ = two_accounts
-    inst = services.current_installation(a)
+    inst = selectors.current_installation(a)
     common = {"meter": inst.meter, "account": a, "installation": inst, "source": ReadingSource.AMR}
     Reading.objects.create(read_at=local(2025, 2, 1), kwh=Decimal("1100"), vee_status="passed", **common)
     est = Reading.objects.create(

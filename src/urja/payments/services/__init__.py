@@ -7,10 +7,10 @@ payments keep the balance exact.
 
 One module per subdomain; the read-only queries (channel rules, account lookup, receipt check, cash
 in hand, allocation of what is owed, hand-over report, wallet balance, overdue amounts, the
-disconnection list) are in `urja.payments.selectors`. Every name callers used as `services.<name>`
-is re-exported here:
+disconnection list, and `allocate_payments`: how payments split over what is owed) are in
+`urja.payments.selectors` (import them from there). The services are re-exported here:
 
-    posting      take_payment, allocate_payments, resolve_suspense, refund_suspense, bounce_cheque,
+    posting      take_payment, resolve_suspense, refund_suspense, bounce_cheque,
                  refund (and _post, the one posting pipeline, which settlement files use)
     receipts     receipt_series, issue_receipts
     cash         open_session, close_session, record_deposit
@@ -25,36 +25,14 @@ is re-exported here:
     _base        the amount rule and the idempotency-key check (shared)
 """
 
-# reads, re-exported for the callers of services.<name> (new code imports selectors)
+# Reads live in urja.payments.selectors and this app's views, API, tasks and modules import them from
+# there. These stay re-exported only for callers in other apps that reach a read and a service through
+# one `services` alias (changing them is their owners' call): upi_intent (channels.services.bot,
+# portal.views), cash_in_hand and session_totals (demo.simulation.driver). New code imports selectors.
 from urja.payments.selectors import (
-    AUDIT_CHANNEL,
-    CHANNEL_METHODS,
-    COLLECTING_ROLES,
-    GATEWAY_CHANNELS,
-    INSTRUMENT_METHODS,
-    OPEN_CASE,
-    PAYER_PRESENT_CHANNELS,
-    SUSPENSE_STATUSES,
-    ReceiptCheck,
-    _data,
-    allocate_on_ledger,
-    allocation_order,
     cash_in_hand,
-    credit_limit_for,
-    day_price_for,
-    device_secret,
-    disconnection_list,
-    find_account,
-    handover_report,
-    ledger_balances,
-    overdue_amounts,
-    prepaid_rules_data,
     session_totals,
-    unknown_account,
     upi_intent,
-    upi_vpa,
-    verify_receipt,
-    wallet_balance,
 )
 from urja.payments.services._base import (
     validate_amount,
@@ -90,7 +68,6 @@ from urja.payments.services.online import (
 )
 from urja.payments.services.posting import (
     _post,
-    allocate_payments,
     bounce_cheque,
     refund,
     refund_suspense,
@@ -113,49 +90,27 @@ from urja.payments.services.receipts import (
 )
 
 __all__ = [
-    "AUDIT_CHANNEL",
-    "CHANNEL_METHODS",
-    "COLLECTING_ROLES",
     "COLLECTIONS_SWEEP",
-    "GATEWAY_CHANNELS",
-    "INSTRUMENT_METHODS",
-    "OPEN_CASE",
-    "PAYER_PRESENT_CHANNELS",
-    "SUSPENSE_STATUSES",
     "SWEEP_PROGRESS_EVERY",
-    "ReceiptCheck",
     "WebhookResult",
     "_after_prepaid_recharge",
-    "_data",
     "_post",
     "accrue_advance_interest",
-    "allocate_on_ledger",
-    "allocate_payments",
-    "allocation_order",
     "bounce_cheque",
     "cash_in_hand",
     "charge_prepaid_day",
     "close_session",
     "collections_sweep_job",
     "create_order",
-    "credit_limit_for",
-    "day_price_for",
     "dev_gateway_event",
-    "device_secret",
-    "disconnection_list",
     "ensure_wallet",
     "evaluate_wallet",
-    "find_account",
     "handle_webhook",
-    "handover_report",
     "import_settlement",
     "issue_disconnection_notices",
     "issue_payg_token",
     "issue_receipts",
-    "ledger_balances",
     "open_session",
-    "overdue_amounts",
-    "prepaid_rules_data",
     "process_gateway_event",
     "receipt_series",
     "reconcile_upi",
@@ -172,10 +127,6 @@ __all__ = [
     "sweep_collections",
     "sweep_prepaid_supply",
     "take_payment",
-    "unknown_account",
     "upi_intent",
-    "upi_vpa",
     "validate_amount",
-    "verify_receipt",
-    "wallet_balance",
 ]

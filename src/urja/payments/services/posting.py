@@ -3,8 +3,6 @@ collection cases, notice to the consumer); suspense, cheque bounce and refunds."
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -20,7 +18,6 @@ from urja.core.models import StaffProfile
 from urja.core.services import record_audit
 from urja.core.states import transition
 from urja.customers.models import Account
-from urja.payments import allocation as alloc
 from urja.payments import seams
 from urja.payments.models import (
     PAYMENT_STATUS,
@@ -38,7 +35,7 @@ from urja.payments.selectors import (
     PAYER_PRESENT_CHANNELS,
     SUSPENSE_STATUSES,
     _data,
-    allocation_order,
+    allocate_payments,
     cash_in_hand,
     find_account,
     unknown_account,
@@ -75,40 +72,6 @@ def _check_cash_limit(*, agent, amount: Decimal) -> None:
             code="cash_limit_exceeded",
             details={"in_hand": str(in_hand), "limit": str(profile.cash_limit), "amount": str(amount)},
         )
-
-
-def allocate_payments(
-    *, payments: Sequence[tuple[int, Decimal, date]], balances: dict[int, Decimal]
-) -> list[alloc.Allocation]:
-    """How each payment (account id, amount, day), posted one after the other, is split over what
-    its account owes then — what `allocate_on_ledger` gives for each at the time it is posted.
-    `balances` are the accounts' balances before the first. An account that owes nothing has no
-    open item (allocation.open_items), so its payment is all advance without reading its history;
-    only the histories of accounts that owe are read, in one query."""
-    order, entry_types = allocation_order()
-    owing = [pk for pk, balance in balances.items() if balance > 0]
-    histories: dict[int, list] = defaultdict(list)
-    for start in range(0, len(owing), 5000):
-        for account_id, pk, etype, amt, due, posted in (
-            LedgerEntry.objects.filter(account_id__in=owing[start : start + 5000])
-            .order_by("account_id", "posted_at", "id")
-            .values_list("account_id", "pk", "entry_type", "amount", "due_date", "posted_at")
-        ):
-            histories[account_id].append((pk, etype, amt, due, timezone.localdate(posted)))
-    running = dict(balances)
-    out = []
-    for account_id, amount, day in payments:
-        owed = running.get(account_id, Decimal(0))
-        if owed > 0:
-            items, _credit = alloc.open_items(histories[account_id], today=day, order=order, entry_types=entry_types)
-            split = alloc.allocate(amount, items, order)
-            # the next payment of the account is split after this one
-            histories[account_id].append((0, EntryType.PAYMENT, -amount, None, day))
-        else:
-            split = alloc.Allocation((), amount)
-        running[account_id] = owed - amount
-        out.append(split)
-    return out
 
 
 def take_payment(

@@ -6,7 +6,7 @@ import pytest
 from urja.billing import ledger
 from urja.billing.models import EntryType
 from urja.demo.testing import domestic_account
-from urja.payments import services
+from urja.payments import selectors, services
 from urja.payments.models import CollectionCase
 
 pytestmark = pytest.mark.django_db
@@ -51,8 +51,8 @@ def test_flag_notice_and_disconnection_list(offices, cashier):
 
     after = case.pay_by + timedelta(days=1)
     services.sweep_collections(today=after)
-    assert [c.account_id for c in services.disconnection_list()] == [late.pk, big.pk] or {
-        c.account_id for c in services.disconnection_list()
+    assert [c.account_id for c in selectors.disconnection_list()] == [late.pk, big.pk] or {
+        c.account_id for c in selectors.disconnection_list()
     } == {late.pk, big.pk}
 
     # paying the dues settles the case at once and takes it off the list
@@ -64,7 +64,7 @@ def test_flag_notice_and_disconnection_list(offices, cashier):
         idempotency_key="settle",
     )
     assert CollectionCase.objects.get(pk=case.pk).status == "settled"
-    assert late.pk not in {c.account_id for c in services.disconnection_list()}
+    assert late.pk not in {c.account_id for c in selectors.disconnection_list()}
 
 
 def test_list_through_the_api(offices, admin_user, client):

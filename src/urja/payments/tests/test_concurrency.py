@@ -12,7 +12,7 @@ from urja.billing import ledger
 from urja.billing.models import EntryType, LedgerEntry
 from urja.core.errors import DomainError
 from urja.demo import testing
-from urja.payments import services, signing
+from urja.payments import selectors, services, signing
 from urja.payments.models import Payment
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres_only]
@@ -138,7 +138,7 @@ def test_field_agent_limit_holds_under_parallel_uploads(offices):
         results = list(pool.map(collect, range(6)))
     assert sum(1 for r in results if isinstance(r, Payment)) == 3
     assert results.count("cash_limit_exceeded") == 3
-    assert services.cash_in_hand(agent=agent) == Decimal("900.00")
+    assert selectors.cash_in_hand(agent=agent) == Decimal("900.00")
 
 
 def test_the_same_settlement_file_imported_twice_at_once_posts_once(offices):

@@ -12,6 +12,7 @@ from urja.billing.models import LedgerEntry
 # billing's fixtures (payments is the layer above billing): a June bill of Rs 1,175.00, digital rebate −47.00
 from urja.billing.tests.conftest import make_account, tariffs_loaded  # noqa: F401
 from urja.billing.tests.test_documents_and_views import billed  # noqa: F401
+from urja.payments import selectors
 from urja.payments import services as payments
 from urja.payments.models import CollectionCase, Payment
 
@@ -43,7 +44,7 @@ def test_file_payment_in_full_earns_rebate_allocation_receipt_and_settles_the_ca
     assert sum(D(p["amount"]) for p in payment.allocation["parts"]) == amount
     # a receipt like the counter's: numbered in the office's file series, with a code that verifies
     assert payment.receipt_number and payment.verification_code
-    check = payments.verify_receipt(receipt_number=payment.receipt_number, code=payment.verification_code)
+    check = selectors.verify_receipt(receipt_number=payment.receipt_number, code=payment.verification_code)
     assert check.valid and check.amount == amount
     case.refresh_from_db()
     assert case.status == CollectionCase.Status.SETTLED
@@ -69,7 +70,7 @@ def test_file_part_payments_allocate_in_turn_and_cash_earns_no_digital_rebate(bi
     assert D(second.allocation["advance"]) == D("20.00") and second.balance_after == D("-20.00")
     assert D("-47.00") not in rebates(account)  # cash is not digital
     # the same split as the counter would make, one after the other
-    first_split = payments.allocate_payments(payments=[(account.pk, D("1.00"), date(2025, 7, 5))], balances={})
+    first_split = selectors.allocate_payments(payments=[(account.pk, D("1.00"), date(2025, 7, 5))], balances={})
     assert first_split[0].advance == D("1.00")  # an account not known to owe: all advance
 
 

@@ -7,7 +7,7 @@ import pytest
 from urja.billing import ledger
 from urja.billing.models import EntryType, LedgerEntry
 from urja.core.errors import DomainError
-from urja.payments import services, signing
+from urja.payments import selectors, services, signing
 from urja.payments.models import GatewayEvent, GatewayOrder, Payment, PaymentStatus
 
 pytestmark = pytest.mark.django_db
@@ -96,7 +96,7 @@ def test_dev_gateway_success_and_failure(account):
 
 def test_upi_intent_and_reconciliation_by_reference(account, admin_user):
     order = services.create_order(consumer_number=account.consumer_number, amount="399", channel="upi")
-    intent = services.upi_intent(order)
+    intent = selectors.upi_intent(order)
     assert intent.startswith("upi://pay?pa=")
     assert f"tr={order.reference}" in intent and "am=399.00" in intent and "cu=INR" in intent
     payment = services.reconcile_upi(actor=admin_user, reference=order.reference, amount="399.00", utr="412345678901")

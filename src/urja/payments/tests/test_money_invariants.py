@@ -350,7 +350,7 @@ def test_prepaid_recharge_retry_posts_once_with_one_rebate(cashier, prepaid_acco
     )  # fmt: skip
     assert first.pk == again.pk
     assert rebates(prepaid_account) == [Decimal("-20.00")]
-    assert services.wallet_balance(account=prepaid_account) == Decimal("520.00")
+    assert selectors.wallet_balance(account=prepaid_account) == Decimal("520.00")
 
 
 def test_prepaid_recharge_by_file_twice_earns_one_rebate(prepaid_account, admin_user):
@@ -358,7 +358,7 @@ def test_prepaid_recharge_by_file_twice_earns_one_rebate(prepaid_account, admin_
     for _ in range(2):
         services.import_settlement(actor=admin_user, source="ATP", filename="p.csv", stream=io.BytesIO(data))
     assert rebates(prepaid_account) == [Decimal("-4.00")]
-    assert services.wallet_balance(account=prepaid_account) == Decimal("104.00")
+    assert selectors.wallet_balance(account=prepaid_account) == Decimal("104.00")
 
 
 def test_recharge_for_a_closed_prepaid_account(cashier, prepaid_account, admin_user, client):

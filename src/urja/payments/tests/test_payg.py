@@ -6,7 +6,7 @@ import pytest
 from openpaygo import TokenType, decode_token
 
 from urja.core.errors import DomainError
-from urja.payments import services
+from urja.payments import selectors, services
 from urja.payments.models import PaygDevice, PaygToken
 
 pytestmark = pytest.mark.django_db
@@ -23,7 +23,7 @@ def device(prepaid_account, admin_user):
 def test_secret_is_stored_encrypted(device):
     raw = bytes(PaygDevice.objects.get(pk=device.pk).secret_encrypted)
     assert SECRET.encode() not in raw
-    assert services.device_secret(device) == SECRET
+    assert selectors.device_secret(device) == SECRET
 
 
 def test_payment_buys_days_and_the_token_decodes_to_them(cashier, prepaid_account, device):
@@ -36,7 +36,7 @@ def test_payment_buys_days_and_the_token_decodes_to_them(cashier, prepaid_accoun
         idempotency_key="payg1",
     )
     assert payment.payg_token  # on the receipt and in the SMS context
-    price = services.day_price_for(prepaid_account)
+    price = selectors.day_price_for(prepaid_account)
     days = int(Decimal("75.00") // price)
     value, token_type, count, used = decode_token(
         token=payment.payg_token,

@@ -9,7 +9,7 @@ from urja.billing.models import EntryType, LedgerEntry
 from urja.core.errors import Conflict, DomainError, Forbidden, NotFound
 from urja.core.models import AuditEvent
 from urja.customers import services as customers
-from urja.payments import services
+from urja.payments import selectors, services
 from urja.payments.models import CashierSession, Payment, PaymentStatus
 
 pytestmark = pytest.mark.django_db
@@ -265,7 +265,7 @@ def test_field_agent_cash_limit_and_deposit(agent, account, admin_user):
         instrument_number="99",
     )
     services.record_deposit(actor=admin_user, agent=agent, amount="3000", reference="SLIP-1")
-    assert services.cash_in_hand(agent=agent) == Decimal("1000.00")
+    assert selectors.cash_in_hand(agent=agent) == Decimal("1000.00")
     services.take_payment(
         actor=agent,
         channel="field_agent",
@@ -276,7 +276,7 @@ def test_field_agent_cash_limit_and_deposit(agent, account, admin_user):
     with pytest.raises(DomainError) as exc:
         services.record_deposit(actor=admin_user, agent=agent, amount="9000", reference="SLIP-2")
     assert exc.value.code == "deposit_exceeds_cash"
-    report = services.handover_report(day=timezone.localdate())
+    report = selectors.handover_report(day=timezone.localdate())
     row = next(r for r in report["collectors"] if r["user_id"] == agent.pk)
     assert row["cash"] == Decimal("5500.00") and row["deposited"] == Decimal("3000.00")
     assert row["in_hand"] == Decimal("2500.00") and "cash_not_deposited" in row["flags"]
@@ -290,7 +290,7 @@ def test_cashier_session_close_flags_shortage(cashier, account):
     assert closed.expected_cash == Decimal("1500.00")
     assert closed.shortage == Decimal("50.00")
     assert closed.cheques_count == 1 and closed.cheques_total == Decimal("700.00")
-    row = services.handover_report(day=timezone.localdate())["collectors"][0]
+    row = selectors.handover_report(day=timezone.localdate())["collectors"][0]
     assert "shortage" in row["flags"]
     with pytest.raises(DomainError):
         pay(cashier, account, "10", "s3")  # no open session any more

@@ -12,7 +12,7 @@ import pytest
 
 from urja.billing import ledger
 from urja.billing.models import EntryType
-from urja.payments import seams, services
+from urja.payments import seams, selectors, services
 from urja.payments.models import PrepaidCharge, PrepaidWallet
 
 pytestmark = pytest.mark.django_db
@@ -67,7 +67,7 @@ def test_recharge_earns_the_prepaid_rebate(cashier, prepaid_account):
     payment = recharge(cashier, prepaid_account, "500.00", "pp1")
     rebates = prepaid_account.ledger.filter(entry_type=EntryType.REBATE)
     assert [r.amount for r in rebates] == [Decimal("-20.00")]  # OERC: 4% of the prepaid amount
-    assert services.wallet_balance(account=prepaid_account) == Decimal("520.00")
+    assert selectors.wallet_balance(account=prepaid_account) == Decimal("520.00")
     assert payment.balance_after == Decimal("-520.00")
 
 
@@ -121,7 +121,7 @@ def test_run_down_disconnect_recharge_reconnect_over_mqtt(
     wallet.refresh_from_db()
     assert wallet.supply == "disconnected"
     # one that clears it reconnects at once, whatever the hour
-    debt = -services.wallet_balance(account=prepaid_account)
+    debt = -selectors.wallet_balance(account=prepaid_account)
     recharge(cashier, prepaid_account, str(debt + Decimal("50.00")), "r3")
     wallet.refresh_from_db()
     assert wallet.supply == PrepaidWallet.Supply.CONNECTED and wallet.commands_sent == 2

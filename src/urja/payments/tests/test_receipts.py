@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from urja.payments import services, signing
+from urja.payments import selectors, services, signing
 
 pytestmark = pytest.mark.django_db
 
@@ -19,13 +19,13 @@ def payment(cashier, account):
 
 
 def test_genuine_receipt_verifies(payment, client):
-    check = services.verify_receipt(
+    check = selectors.verify_receipt(
         receipt_number=payment.receipt_number, code=payment.verification_code, amount="1234.50"
     )
     assert check.valid and check.amount == Decimal("1234.50")
     # typed in lower case, without the dash, with 0/O confusion: still fine
     sloppy = payment.verification_code.replace("-", "").lower().replace("o", "0")
-    assert services.verify_receipt(receipt_number=payment.receipt_number.lower(), code=sloppy).valid
+    assert selectors.verify_receipt(receipt_number=payment.receipt_number.lower(), code=sloppy).valid
     response = client.get(
         "/api/v1/payments/receipts/verify", {"number": payment.receipt_number, "code": payment.verification_code}
     )
@@ -34,9 +34,9 @@ def test_genuine_receipt_verifies(payment, client):
 
 def test_forged_receipt_fails(payment, client):
     # a made-up code for a real number
-    assert not services.verify_receipt(receipt_number=payment.receipt_number, code="ABCDE-FGHIJ").valid
+    assert not selectors.verify_receipt(receipt_number=payment.receipt_number, code="ABCDE-FGHIJ").valid
     # a real code copied onto a receipt with a higher amount
-    check = services.verify_receipt(
+    check = selectors.verify_receipt(
         receipt_number=payment.receipt_number, code=payment.verification_code, amount="9234.50"
     )
     assert not check.valid and check.reason == "amount_mismatch"
@@ -48,7 +48,7 @@ def test_forged_receipt_fails(payment, client):
         day=payment.received_at.date(),
         key=b"guess",
     )
-    assert services.verify_receipt(receipt_number="X1C2500000019", code=fake).reason == "unknown_receipt"
+    assert selectors.verify_receipt(receipt_number="X1C2500000019", code=fake).reason == "unknown_receipt"
     # an issued number with a code forged without the key
     forged = signing.receipt_code(
         receipt_number=payment.receipt_number,

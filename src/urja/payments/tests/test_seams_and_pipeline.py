@@ -10,7 +10,7 @@ import pytest
 
 from urja.billing import ledger
 from urja.core.models import AuditEvent
-from urja.payments import seams, services
+from urja.payments import seams, selectors, services
 from urja.payments.models import PrepaidCharge
 from urja.payments.services import prepaid
 
@@ -51,7 +51,7 @@ def test_seams_call_their_apps_directly():
 
 
 def test_a_failing_meter_service_is_not_swallowed(prepaid_account, monkeypatch):
-    from urja.metering import services as metering
+    from urja.metering import selectors as metering
 
     def broken(**kw):
         raise RuntimeError("metering is broken")
@@ -65,12 +65,12 @@ def test_bulk_allocation_matches_one_by_one(account_with_bills):
     account, payments_ = account_with_bills
     day = date(2025, 7, 5)
     balance = ledger.balance(account=account)
-    bulk = services.allocate_payments(
+    bulk = selectors.allocate_payments(
         payments=[(account.pk, amount, day) for amount in payments_], balances={account.pk: balance}
     )
     # one by one: each payment allocated over the ledger after the ones before it were posted
     for amount, split in zip(payments_, bulk, strict=True):
-        assert services.allocate_on_ledger(account=account, amount=amount, today=day) == split
+        assert selectors.allocate_on_ledger(account=account, amount=amount, today=day) == split
         ledger.post_entry(account=account, entry_type="payment", amount=-amount, description="p")
 
 

@@ -12,7 +12,7 @@ from urja.billing.models import EntryType, LedgerEntry
 from urja.core.errors import DomainError
 from urja.customers import services as customers
 from urja.demo.testing import domestic_account
-from urja.payments import services
+from urja.payments import selectors, services
 from urja.payments.models import Payment, PaymentStatus
 
 pytestmark = pytest.mark.django_db
@@ -90,7 +90,7 @@ def test_prepaid_account_paid_by_file_gets_its_rebate(offices, admin_user):
     prepaid = domestic_account(offices["section1"], mobile="9437000021", is_prepaid=True)
     data = f"row_key,consumer_number,amount,paid_at\nP1,{prepaid.consumer_number},100.00,2025-03-01\n".encode()
     services.import_settlement(actor=admin_user, source="ATP", filename="p.csv", stream=io.BytesIO(data))
-    assert services.wallet_balance(account=prepaid) == Decimal("104.00")
+    assert selectors.wallet_balance(account=prepaid) == Decimal("104.00")
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ def test_no_lookups_by_name():
 
 def test_a_renamed_metering_service_fails_loudly(offices, monkeypatch):
     from urja.demo.testing import domestic_account
-    from urja.metering import services as metering
+    from urja.metering import selectors as metering
 
     account = domestic_account(offices["section1"], mobile="9437000888")
     monkeypatch.delattr(metering, "current_installation")
@@ -31,6 +31,6 @@ def test_a_renamed_wallet_service_fails_loudly(offices, monkeypatch):
 
     account = domestic_account(offices["section1"], mobile="9437000889", is_prepaid=True)
     payments.ensure_wallet(account=account)
-    monkeypatch.delattr(payments, "wallet_balance")
+    monkeypatch.delattr(supply_checks.payments, "wallet_balance")  # the reads it calls (payments.selectors)
     with pytest.raises(AttributeError):
         supply_checks.check(account)
