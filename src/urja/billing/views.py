@@ -13,7 +13,7 @@ from urja.core.permissions import require_role, role_of
 from urja.core.scope import office_covers, scope_accounts
 
 from . import documents, ledger, selectors, services
-from .models import Bill, BillCycle, BillException, BillRun, NoteStatus
+from .models import Bill, BillCycle, BillException, BillRun, NoteStatus, RunStatus
 
 RUN_ROLES = ("billing_officer", "manager")
 
@@ -103,20 +103,66 @@ def _scope_choice(request, code: str) -> tuple[str, str]:
     return office_path_of(request.user) or "", _("all my divisions")
 
 
+def _runs_in_scope(user):
+    """Runs with a division of the user's office (below it, or above it: a utility-wide run), or none yet."""
+    from django.db.models import Q
+
+    from urja.core.permissions import office_path_of
+
+    runs = BillRun.objects.select_related("cycle")
+    mine = office_path_of(user)
+    if not mine:  # admin and utility staff: every run
+        return runs
+    parts = [p for p in mine.strip("/").split("/") if p]
+    above = ["/" + "/".join(parts[: i + 1]) + "/" for i in range(len(parts))]
+    touching = Q(partitions__division_path__startswith=mine) | Q(partitions__division_path__in=above)
+    return runs.filter(touching | Q(partitions__isnull=True)).distinct()
+
+
 @login_required
 def console(request):
     _require_role(request, *RUN_ROLES, "cre", "key_account_manager")
     from urja.core import listing
 
-    runs = BillRun.objects.select_related("cycle")
-    page = listing.page_of(request, runs, per_page=30)
+    # the runs touching the user's divisions: status, cycle, period (YYYY-MM prefix) and started-on dates;
+    # 30 a page; the same rows as CSV / Excel
+    filters = listing.read_filters(request)
+    status, cycle = request.GET.get("status", ""), request.GET.get("cycle", "")
+    runs = _runs_in_scope(request.user)
+    if status in RunStatus.values:
+        runs = runs.filter(status=status)
+    if cycle:
+        runs = runs.filter(cycle__code=cycle)
+    if filters.q:
+        runs = runs.filter(period__startswith=filters.q)
+    runs = listing.by_dates(runs, filters, "created_at").order_by("-created_at", "-pk")
+    if listing.wants_export(request):
+        from decimal import Decimal, InvalidOperation
+
+        def total(r):
+            try:
+                return Decimal(str((r.totals or {}).get("total", "")))
+            except InvalidOperation:
+                return None
+
+        header = ["Run", "Cycle", "Period", "Scope", "Dry run / review", "Status", "Accounts", "Bills", "Exceptions",
+                  "Total billed", "Bill date", "Due date", "Created", "Finished"]  # fmt: skip
+        rows = (
+            [r.pk, r.cycle.code, r.period, (r.report or {}).get("scope_name", ""), r.dry_run, r.status,
+             r.accounts_due, r.bills, r.exceptions, total(r), r.bill_date, r.due_date, r.created_at, r.finished_at]
+            for r in runs.iterator(chunk_size=2000)
+        )  # fmt: skip
+        return listing.export_response(request, "bill-runs", header, rows)
+    context = listing.pager(request, runs, per_page=30)
     return render(
         request,
         "billing/console.html",
         {
-            "runs": page.object_list,
-            "page": page,
-            "query": "",
+            **context,
+            "runs": context["page"].object_list,
+            "filters": filters,
+            "f": {"status": status, "cycle": cycle},
+            "statuses": RunStatus.choices,
             "error": request.GET.get("error", ""),
             "cycles": _cycles(),
             "divisions": _divisions(request.user),
@@ -208,15 +254,15 @@ def run_detail(request, pk: int):
     if q:
         rows = rows.filter(account__consumer_number__startswith=q)
     rows = rows.order_by("resolved", "kind", "id")
-    if listing.wants_csv(request):
+    if listing.wants_export(request):
         header = ["consumer_number", "name", "kind", "message", "resolved", "resolved_by", "resolved_at", "resolution"]
         data = (
-            [e.account.consumer_number, e.account.consumer.name, e.get_kind_display(), e.message,
-             "yes" if e.resolved else "no", e.resolved_by.get_username() if e.resolved_by else "",
-             e.resolved_at.strftime("%d-%m-%Y %H:%M") if e.resolved_at else "", (e.details or {}).get("resolution", "")]
+            [e.account.consumer_number, e.account.consumer.name, e.get_kind_display(), e.message, e.resolved,
+             e.resolved_by.get_username() if e.resolved_by else "", e.resolved_at,
+             (e.details or {}).get("resolution", "")]
             for e in rows.iterator(chunk_size=2000)
         )  # fmt: skip
-        return listing.csv_response(f"bill-run-{run.pk}-exceptions", header, data)
+        return listing.export_response(request, f"bill-run-{run.pk}-exceptions", header, data)
     progress = services.run_progress(run)
     template = "billing/_progress.html" if request.headers.get("HX-Request") else "billing/run.html"
     page = listing.page_of(request, rows)
@@ -231,7 +277,7 @@ def run_detail(request, pk: int):
         "exceptions": page.object_list,
         "page": page,
         "query": listing.query_without(request, "page", "format"),
-        "export_url": listing.export_url(request),
+        "exports": listing.export_urls(request),
         "f": {"state": state, "kind": kind, "q": q},
         "kinds": BillException.Kind.choices,
         "can_act": can_act,
@@ -329,17 +375,19 @@ def revisions(request):
     if q:
         rows = rows.filter(Q(bill__bill_number__startswith=q) | Q(bill__account__consumer_number__startswith=q))
     rows = rows.order_by("-status", "-created_at", "-id")
-    if listing.wants_csv(request):
+    if listing.wants_export(request):
+        from django.utils import timezone
+
         header = ["bill", "consumer_number", "kind", "amount", "reason", "proposed_by", "proposed_on", "status",
                   "note_number", "decided_by", "decided_on", "decision_note"]  # fmt: skip
         data = (
             [r.bill.bill_number, r.bill.account.consumer_number, r.get_kind_display(), r.amount, r.reason,
-             r.proposed_by.get_username(), r.created_at.strftime("%d-%m-%Y"), r.get_status_display(), r.note_number,
-             r.decided_by.get_username() if r.decided_by else "",
-             r.decided_at.strftime("%d-%m-%Y") if r.decided_at else "", r.decision_note]
+             r.proposed_by.get_username(), timezone.localtime(r.created_at).date(), r.get_status_display(),
+             r.note_number, r.decided_by.get_username() if r.decided_by else "",
+             timezone.localtime(r.decided_at).date() if r.decided_at else None, r.decision_note]
             for r in rows.iterator(chunk_size=2000)
         )  # fmt: skip
-        return listing.csv_response("bill-revisions", header, data)
+        return listing.export_response(request, "bill-revisions", header, data)
     page = listing.page_of(request, rows, per_page=30)
     return render(
         request,
@@ -351,7 +399,7 @@ def revisions(request):
             "error": error,
             "me": request.user.pk,
             "query": listing.query_without(request, "page", "format"),
-            "export_url": listing.export_url(request),
+            "exports": listing.export_urls(request),
             "f": {"status": status, "kind": kind, "q": q},
             "statuses": NoteStatus.values,
         },
@@ -408,10 +456,10 @@ def deposits_due(request):
     if office is not None:
         due = due.filter(office_path__startswith=office.path)
     due = due.order_by("consumer_number")
-    if listing.wants_csv(request):
+    if listing.wants_export(request):
         header = ["consumer_number", "name", "required", "held", "additional_demanded", "last_reviewed_on"]
         data = ([a.consumer_number, a.consumer.name, *_deposit_cells(a)] for a in due.iterator(chunk_size=2000))
-        return listing.csv_response(f"deposits-due-{fy}", header, data)
+        return listing.export_response(request, f"deposits-due-{fy}", header, data)
     page = listing.page_of(request, due)
     return render(
         request,
@@ -424,7 +472,7 @@ def deposits_due(request):
             "offices": offices,
             "office": office_code,
             "query": listing.query_without(request, "page", "format"),
-            "export_url": listing.export_url(request),
+            "exports": listing.export_urls(request),
         },
     )
 
@@ -433,8 +481,7 @@ def _deposit_cells(account) -> list:
     record = getattr(account, "security_deposit", None)
     if record is None:
         return ["", "", "", ""]
-    reviewed = record.last_reviewed_on.strftime("%d-%m-%Y") if record.last_reviewed_on else ""
-    return [record.required, record.held, record.additional_demanded, reviewed]
+    return [record.required, record.held, record.additional_demanded, record.last_reviewed_on]
 
 
 @login_required
@@ -535,8 +582,8 @@ def final_bills(request):
         header = ["bill", "consumer_number", "name", "bill_date", "total", "net_payable"]
 
         def cells(b):
-            return [b.bill_number, b.account.consumer_number, b.account.consumer.name, b.bill_date.strftime("%d-%m-%Y"),
-                    b.total, b.net_payable]  # fmt: skip
+            return [b.bill_number, b.account.consumer_number, b.account.consumer.name, b.bill_date, b.total,
+                    b.net_payable]  # fmt: skip
     else:
         accounts = selectors.accounts_in_scope(request.user).filter(status="perm_disconnected")
         rows = accounts.exclude(bills__kind=Bill.Kind.FINAL).select_related("consumer")
@@ -548,8 +595,9 @@ def final_bills(request):
         def cells(a):
             return [a.consumer_number, a.consumer.name, a.get_status_display()]
 
-    if listing.wants_csv(request):
-        return listing.csv_response(f"final-bills-{show}", header, (cells(r) for r in rows.iterator(chunk_size=2000)))
+    if listing.wants_export(request):
+        data = (cells(r) for r in rows.iterator(chunk_size=2000))
+        return listing.export_response(request, f"final-bills-{show}", header, data)
     page = listing.page_of(request, rows)
     return render(
         request,
@@ -560,7 +608,7 @@ def final_bills(request):
             "rows": page.object_list,
             "q": q,
             "query": listing.query_without(request, "page", "format"),
-            "export_url": listing.export_url(request),
+            "exports": listing.export_urls(request),
         },
     )
 
