@@ -183,7 +183,9 @@ def check_tariffs(run: BillRun) -> list[dict]:
 # ---------------------------------------------------------------------------------------
 # Accounts of a chunk (raw SQL: ints and strings only, no per-row ORM conversion)
 
-A_ID, A_CONSUMER, A_CATEGORY, A_SUB, A_AREA, A_SUPPLY, A_LOAD, A_UNIT, A_PREPAID, A_PACKAGE, A_LANG = range(11)
+A_ID, A_CONSUMER, A_CATEGORY, A_SUB, A_AREA, A_SUPPLY, A_LOAD, A_UNIT, A_PREPAID, A_PACKAGE, A_LANG, A_CONNECTED = (
+    range(12)
+)
 
 
 def fetch_accounts(run: BillRun, division_path: str | None, after: int, limit: int) -> tuple[list[tuple], int | None]:
@@ -194,7 +196,8 @@ def fetch_accounts(run: BillRun, division_path: str | None, after: int, limit: i
     sql = [
         "SELECT a.id, a.consumer_id, a.category, a.sub_category, a.area, a.supply_type,",
         " CAST(ROUND(a.sanctioned_load * 1000) AS BIGINT), a.load_unit, a.is_prepaid, a.package_code,",
-        " c.preferred_language FROM customers_account a JOIN customers_consumer c ON c.id = a.consumer_id",
+        " c.preferred_language, a.connected_on",
+        " FROM customers_account a JOIN customers_consumer c ON c.id = a.consumer_id",
         " WHERE a.bill_cycle = %s AND a.id > %s AND (a.connected_on IS NULL OR a.connected_on <= %s)",
     ]
     params: list = [run.cycle.code, after, ops.adapt_datefield_value(run.period_end)]
@@ -219,12 +222,31 @@ def fetch_accounts(run: BillRun, division_path: str | None, after: int, limit: i
         # bills index for every chunk, which grows with the run.
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         where, params = id_filter("account_id", ids)
+        # within the period: a new connection's first bill starts on its connection day (billing_start)
         c.execute(
-            f"SELECT DISTINCT account_id FROM billing_bill WHERE {where} AND period_start = %s",
-            [*params, ops.adapt_datefield_value(run.period_start)],
+            f"SELECT DISTINCT account_id FROM billing_bill WHERE {where} AND period_start >= %s AND period_start <= %s",
+            [*params, ops.adapt_datefield_value(run.period_start), ops.adapt_datefield_value(run.period_end)],
         )
         billed = {a for (a,) in c.fetchall()}
-    return [(*r[:8], bool(r[8]), *r[9:]) for r in rows if r[0] not in billed], rows[-1][0]
+    return [(*r[:8], bool(r[8]), r[9], r[10], _date(r[11])) for r in rows if r[0] not in billed], rows[-1][0]
+
+
+def _date(value) -> date | None:
+    """A DATE column read by a raw query (SQLite gives text)."""
+    return date.fromisoformat(str(value)[:10]) if value is not None and not isinstance(value, date) else value
+
+
+def billing_start(run: BillRun, connected_on: date | None) -> date:
+    """The first day an account's bill of this run covers: the run's period, or — a new connection energized
+    inside it — its connection day, so the first bill's fixed charges and slab widths are pro-rated to the days
+    from energization (the engine's month factor of the shorter period). An account connected before the
+    period is billed for the whole period."""
+    return connected_on if connected_on is not None and connected_on > run.period_start else run.period_start
+
+
+def from_day(segments: list[engine.Segment], start: date) -> list[engine.Segment]:
+    """The run's tariff segments cut to begin on `start` (as engine.segments_for would split [start, end])."""
+    return [engine.Segment(s.schedule, max(s.start, start), s.end) for s in segments if s.end >= start]
 
 
 # ---------------------------------------------------------------------------------------
@@ -511,6 +533,7 @@ class ChunkResult:
     overdue_days: np.ndarray
     e_bill: np.ndarray
     versions: list[str]
+    period_start: list[date]  # per account: billing_start (the run's period start, or a new connection's day)
     tod_units: list[dict | None]  # per account: kWh by the tariff's ToD window code, as the bill stores them
     good: np.ndarray  # bool: billed (bill or statement)
     exceptions: list[tuple]  # (account_id, kind, message, details)
@@ -588,22 +611,25 @@ def compute_chunk(run: BillRun, rows: list[tuple], segcache: SegmentCache, *, dr
         exceptions.append((rows[i][A_ID], *exc))
     _skip_resolved(run, rows, ok, exceptions)
     _hold_implausible_demand(rows, usage, ok, exceptions)
+    starts = [billing_start(run, r[A_CONNECTED]) for r in rows]
     by_key: dict[tuple, list[int]] = defaultdict(list)
     for i, r in enumerate(rows):
         if ok[i]:
-            by_key[(r[A_CATEGORY], r[A_SUB], r[A_AREA], r[A_SUPPLY], r[A_PACKAGE] or "")].append(i)
+            by_key[(r[A_CATEGORY], r[A_SUB], r[A_AREA], r[A_SUPPLY], r[A_PACKAGE] or "", starts[i])].append(i)
     groups = {name: np.zeros(n, dtype=np.int64) for name in GROUP_FIELDS}
     total, due_reb, dig_reb = (np.zeros(n, dtype=np.int64) for _ in range(3))
     versions = [""] * n
     tod_units: list[dict | None] = [None] * n
     prepaid = np.fromiter((r[A_PREPAID] for r in rows), dtype=bool, count=n)
-    for key, members in by_key.items():
-        segs = segcache.get(key)
+    for (*key, start), members in by_key.items():
+        segs = segcache.get(tuple(key))
         idx = np.array(members, dtype=np.int64)
         if isinstance(segs, DomainError):
             ok[idx] = False
             exceptions += [(rows[i][A_ID], "missing_tariff", segs.message[:240], segs.details) for i in members]
             continue
+        if start != run.period_start:
+            segs = from_day(segs, start)
         tod_codes = sorted({w.code for s in segs for w in s.schedule.tod})
         tod = {code: _tod_units(usage.tod, members, tod_zone(code)) for code in tod_codes}
         batch = vector.Batch(
@@ -654,8 +680,8 @@ def compute_chunk(run: BillRun, rows: list[tuple], segcache: SegmentCache, *, dr
     totals["units_m"] = int(usage.units[good].sum())
     return ChunkResult(
         rows=rows, usage=usage, groups=groups, total=total, due_reb=due_reb, dig_reb=dig_reb, arrears=arrears,
-        overdue=overdue, overdue_days=overdue_days, e_bill=e_bill, versions=versions, tod_units=tod_units, good=good,
-        exceptions=exceptions, totals=totals,
+        overdue=overdue, overdue_days=overdue_days, e_bill=e_bill, versions=versions, period_start=starts,
+        tod_units=tod_units, good=good, exceptions=exceptions, totals=totals,
     )  # fmt: skip
 
 
@@ -773,7 +799,7 @@ def write_chunk(run: BillRun, part: BillRunPartition, out: ChunkResult) -> None:
             pick = idx.tolist()
             return [
                 Column("account_id", account[idx]), Column("run_id", run.pk),
-                Column("period_start", run.period_start), Column("period_end", run.period_end),
+                Column("period_start", [out.period_start[i] for i in pick]), Column("period_end", run.period_end),
                 Column("bill_date", run.bill_date), Column("kind", kind), Column("bill_number", nums),
                 Column("due_date", due), Column("tariff_versions", [out.versions[i] for i in pick]),
                 Column("units", u.units[idx], 3), Column("units_status", status_names[u.status[idx]].tolist()),
