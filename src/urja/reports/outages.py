@@ -429,8 +429,9 @@ def _restore(cfg, now: datetime, batch: Batch, declared: list[Outage]) -> list[s
         return restored
     for detection in active:
         failed = detection.failed_meter_ids
-        need = max(1, math.ceil(share * len(failed)))
-        if len(restoring.intersection(failed)) < need:
+        # a restore of one of its meters in this batch: count them all (earlier passes' restores too —
+        # the restores of one outage come over many passes)
+        if not restoring.intersection(failed):
             continue
         state = _latest_states(failed, detection.first_event_at, now)
         back = sorted(at for kind, at in state.values() if kind == RESTORE and at >= detection.first_event_at)

@@ -24,7 +24,7 @@ from urja.reports.models import DetectedOutage, EventCursor, OutageAward
 from urja.reports.tests import factories as f
 from urja.servicedesk import catalogue, clock
 from urja.servicedesk import services as desk
-from urja.servicedesk.models import CompensationAward, Outage
+from urja.servicedesk.models import CompensationAward, Outage, OutageAccount
 
 URL = os.environ.get("URJA_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
 BROKER = mqtt.port_open(URL)
@@ -82,7 +82,7 @@ def test_last_gasp_declares_restore_closes_and_every_consumer_is_compensated(dt_
     # a consumer complained an hour into the outage (before the detector saw it)
     clock.advance(hours=-6)
     complaint = desk.register_request(actor=None, channel="call_centre", type_code="no_power_supply",
-                                      subtype_code="no_power_supply", account=accounts[0],
+                                      subtype_code="no_power_supply", account=accounts[2],
                                       description="No supply since morning").request  # fmt: skip
     clock.reset()
 
@@ -109,12 +109,28 @@ def test_last_gasp_declares_restore_closes_and_every_consumer_is_compensated(dt_
         assert {m.language for m in told} == {"en", "hi", "or"}
         assert outages.run_detector()["declared"] == []  # no second outage for the same DT
 
-        # supply back: the restores, the 3rd at t0 + 6 h 30 min decides (80% of 3 meters = 3)
-        for k, serial in enumerate(serials[:3]):
-            sim.publish_event(serial, "power_restore", at=t0 + timedelta(hours=6, minutes=10 * k + 10))
+        # supply back meter by meter: the first at t0 + 4 h 30, the second at 5 h 40; the 3rd at 6 h 30
+        # decides (80% of 3 meters = 3)
+        restores = [t0 + timedelta(hours=4, minutes=30), t0 + timedelta(hours=5, minutes=40),
+                    t0 + timedelta(hours=6, minutes=30)]  # fmt: skip
+        for serial, at in zip(serials[:2], restores, strict=False):
+            sim.publish_event(serial, "power_restore", at=at)
+        assert _until(gateway, lambda: SmartMeterEvent.objects.filter(kind="power_restore").count() == 2)
+        assert outages.run_detector()["restored"] == []  # 2 of 3: still out, but their rows are closed
+        rows = {r.account_id: r for r in OutageAccount.objects.filter(outage=outage)}
+        assert [rows[a.pk].restored_at for a in accounts[:4]] == [*restores[:2], None, None]
+        sim.publish_event(serials[2], "power_restore", at=restores[2])
         assert _until(gateway, lambda: SmartMeterEvent.objects.filter(kind="power_restore").count() == 3)
         result = outages.run_detector()
         assert result["restored"] == [outage.number]
+        # the meters re-send their restores (QoS 1 redelivery) and the cursor is lost: nothing paid twice
+        for serial, at in zip(serials[:3], restores, strict=True):
+            sim.publish_event(serial, "power_restore", at=at)
+        time.sleep(0.3)
+        gateway.drain()
+        EventCursor.objects.filter(name=outages.CURSOR).update(last_event_id=0)
+        replay = outages.run_detector()
+        assert (replay["declared"], replay["restored"], replay["compensated"]) == ([], [], 0)
     finally:
         sim.stop()
         gateway.stop()
@@ -124,23 +140,32 @@ def test_last_gasp_declares_restore_closes_and_every_consumer_is_compensated(dt_
     assert (detection.meters_failed, detection.meters_restored, detection.measured_minutes) == (3, 3, 389)
     complaint.refresh_from_db()
     assert complaint.status == "closed"
-    # every consumer of the DT is compensated, counted from the outage's start: 4 h standard (urban),
-    # restored 6 h 20 min after the start → 3 started hours late × Rs 50
-    awards = {a.account_id: a for a in OutageAward.objects.filter(outage=outage)}
-    assert set(awards) == {a.pk for a in accounts[:4]}
+    # every consumer of the DT is compensated for its OWN restoration, counted from the outage's start
+    # (t0 + 10 s; 4 h standard, urban; Rs 50 a started hour late): 4 h 29 min 50 s → 1 hour, 5 h 39 min
+    # 50 s → 2 hours, 6 h 29 min 50 s → 3 hours; the 4th meter reported nothing: the outage's restoration
+    rows = {r.account_id: r for r in OutageAccount.objects.filter(outage=outage)}
+    assert [rows[a.pk].restored_at for a in accounts[:4]] == [*restores, restores[2]]
+    assert [rows[a.pk].restore_reported for a in accounts[:4]] == [True, True, True, False]
+    assert [rows[a.pk].units_late for a in accounts[:4]] == [1, 2, 3, 3]
     by_request = CompensationAward.objects.filter(request=complaint).first()
     paid_for_request = by_request.amount if by_request else Decimal(0)
-    assert awards[accounts[0].pk].amount == Decimal("150.00") - paid_for_request
-    assert all(awards[a.pk].amount == Decimal("150.00") and awards[a.pk].units_late == 3 for a in accounts[1:4])
+    expected = [Decimal("50.00"), Decimal("100.00"), Decimal("150.00") - paid_for_request, Decimal("150.00")]
+    assert [rows[a.pk].award for a in accounts[:4]] == expected
+    awards = {a.account_id: a for a in OutageAward.objects.filter(outage=outage)}
+    assert {k: v.amount for k, v in awards.items()} == {
+        a.pk: amount for a, amount in zip(accounts[:4], expected, strict=True) if amount > 0
+    }
+    assert accounts[4].pk not in rows  # the quiet DT was not out
+    credits = LedgerEntry.objects.filter(entry_type="compensation", reference_type="outage")
+    assert sorted(credits.values_list("account_id", "amount")) == sorted(
+        (k, -v.amount) for k, v in awards.items()
+    )  # one credit each, replays included
     credit = LedgerEntry.objects.get(account=accounts[1], entry_type="compensation")
-    assert (
-        credit.amount == Decimal("-150.00")
-        and outage.number in credit.description
-        and "3 hours of delay" in credit.description
-    )
+    assert outage.number in credit.description and "2 hours of delay" in credit.description
     assert OutboxMessage.objects.filter(event="outage.compensation_credited", account=accounts[1]).exists()
     assert OutboxMessage.objects.filter(event="outage.restored").count() == 4
     assert outages.compensate_outage(outage=outage) == 0  # idempotent
+    assert outages.compensate_due() == 0
 
 
 def test_below_threshold_or_future_events_declare_nothing(dt_with_smart_meters):
