@@ -20,10 +20,13 @@ date. Figures computed by hand on a test order (so they do not move when data/ta
       bill                                                                     = ₹156.90
 """
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal as D
+from types import SimpleNamespace
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from urja.billing import runs, services
 from urja.billing.models import Bill, BillException
@@ -31,7 +34,9 @@ from urja.core.calendars import IST
 from urja.customers.models import Account, AccountStatus
 from urja.demo import testing
 from urja.metering import services as metering
+from urja.tariffs import engine, vector
 from urja.tariffs import services as tariffs
+from urja.tariffs.tests.test_vector import schedules
 
 ORDER = """
 [source]
@@ -159,3 +164,39 @@ def test_a_final_bill_before_any_bill_runs_from_the_connection_day(offices):
     final = services.final_bill(account=account, closing_kwh_units="20", disconnected_on=date(2025, 6, 25))
     assert (final.period_start, final.period_end) == (date(2025, 6, 21), date(2025, 6, 25))
     assert final.energy == D("72.00") and final.fixed == D("6.67") and final.total == D("78.67")
+
+
+# --- the run cuts its period's tariff segments to the connection day: the same split (and so the same bill)
+# as the reference engine's for the shorter period (pure, no database)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_segments_cut_to_the_connection_day_are_the_reference_split(data):
+    start = date(2024, 1, 1) + timedelta(days=data.draw(st.integers(0, 400)))
+    end = start + timedelta(days=data.draw(st.integers(0, 62)))
+    change = data.draw(st.one_of(st.none(), st.integers(1, 60)))
+    if change is not None and start + timedelta(days=change) <= end:
+        cut = start + timedelta(days=change)
+        versions = [
+            data.draw(schedules(start=date(2020, 1, 1), end=cut - timedelta(days=1))),
+            data.draw(schedules(start=cut)),
+        ]
+    else:
+        versions = [data.draw(schedules(start=date(2020, 1, 1)))]
+    connected = start + timedelta(days=data.draw(st.integers(-40, (end - start).days)))
+    run = SimpleNamespace(period_start=start, period_end=end)
+    first = runs.billing_start(run, connected)
+    assert first == max(start, connected)
+    cut_segments = runs.from_day(engine.segments_for(versions, start, end), first)
+    assert cut_segments == engine.segments_for(versions, first, end)
+
+    units = data.draw(st.decimals(min_value=0, max_value=3000, places=3))
+    load = data.draw(st.decimals(min_value=D("0.1"), max_value=40, places=3))
+    bill = engine.calculate(
+        engine.segments_for(versions, first, end),
+        engine.BillInput(period_start=first, period_end=end, units=units, sanctioned_load=load),
+    )
+    result = vector.calculate(cut_segments, vector.Batch(units=[int(units * 1000)], load=[int(load * 1000)],
+                                                         load_kva=[False]))  # fmt: skip
+    assert int(result.total[0]) == int(bill.total * 100)

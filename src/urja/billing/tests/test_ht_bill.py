@@ -95,8 +95,8 @@ def local(y, m, d, h=12) -> datetime:
     return datetime(y, m, d, h, tzinfo=IST)
 
 
-@pytest.fixture
-def ht_bill(offices):
+def make_ht_bill(offices, *, md: str = "150", kvah: bool = True, serial: str = "HT0042001") -> Bill:
+    """The HT bill of June 2025 described above (`md`: the June MD in kVA; `kvah`: the meter records kVAh)."""
     tariffs.load_text(text=HT_ORDER, file_name="test_ht_order.toml")
     account = testing.domestic_account(
         offices["section1"],
@@ -108,25 +108,28 @@ def ht_bill(offices):
         sub_category="large",
     )
     Account.objects.filter(pk=account.pk).update(connected_on=date(2025, 5, 1))
-    meter = metering.register_meter(
-        serial="HT0042001", make="Secure", meter_type="static", actor=None, channel="system"
-    )
+    meter = metering.register_meter(serial=serial, make="Secure", meter_type="static", actor=None, channel="system")
     metering.install_meter(
         account=account, meter=meter, actor=None, channel="system", installed_at=local(2025, 5, 1),
-        initial_kwh="10000", initial_kvah="12000", initial_tod={"peak": "2000", "offpeak": "3000"},
+        initial_kwh="10000", initial_kvah="12000" if kvah else None, initial_tod={"peak": "2000", "offpeak": "3000"},
     )  # fmt: skip
-    for when, kwh, kvah, tod, md in (  # May as June, so the month is not a spike for VEE
+    for when, kwh, kvah_read, tod, demand in (  # May as June, so the month is not a spike for VEE
         (local(2025, 5, 31), "40000", "44500", {"peak": "8000", "offpeak": "10000"}, "140"),
-        (local(2025, 6, 30), "70000", "77000", {"peak": "14000", "offpeak": "17000"}, "150"),
+        (local(2025, 6, 30), "70000", "77000", {"peak": "14000", "offpeak": "17000"}, md),
     ):
         metering.record_reading(
             actor=None, channel="system", source="amr", account=account, read_at=when,
-            kwh=kwh, kvah=kvah, tod=tod, md_kva=md,
+            kwh=kwh, kvah=kvah_read if kvah else None, tod=tod, md_kva=demand,
         )  # fmt: skip
     run = services.create_run(cycle="C01", period="2025-06", bill_date=date(2025, 7, 2))
     services.start_run(run=run)
     assert not BillException.objects.filter(account=account).exists()  # billed: no VEE hold, no missing tariff
     return Bill.objects.get(account=account)
+
+
+@pytest.fixture
+def ht_bill(offices):
+    return make_ht_bill(offices)
 
 
 def _text(html: str) -> str:
@@ -244,3 +247,17 @@ def test_the_time_of_day_zones_are_named_with_their_hours_and_grouped(ht_bill):
 
 def test_a_single_rate_energy_line_names_no_slab(ht_bill):
     assert "slab above 0" not in _text(documents.render_html(ht_bill, "en"))
+
+
+def test_md_above_contract_demand_is_billed_and_shown_and_an_unread_pf_says_so(offices):
+    """MD 230 kVA on a 200 kVA contract: billed on the actual MD (230 × ₹250 = ₹57,500.00), shown as 115.0%
+    of contract demand; a meter without a kVAh register gives no power factor, and the bill says it was not
+    read (no figure is made up). Duty 5% × (1,50,000 + 1,250 + 57,500 = 2,08,750) = ₹10,437.50."""
+    bill = make_ht_bill(offices, md="230", kvah=False, serial="HT0042002")
+    assert bill.recorded_md == D("230") and bill.fixed == D("57500.00") and bill.riders == D("10437.50")
+    context = documents.context(bill, "en")
+    assert context["md_share"] == D("115.0") and context["meter"]["pf"] is None
+    text = _text(documents.render_html(bill, "en"))
+    assert "Contract demand: 200 kVA · 115.0% of contract demand" in text
+    assert "Power factor: not read" in text
+    assert re.search(r"Demand charge 230 kVA \(recorded MD\) × Rs 250/kVA/month .*? 57,500\.00", text)
