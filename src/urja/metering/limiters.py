@@ -14,18 +14,16 @@ and is retried (`services.sweep_command_timeouts`, `services.retry_command`).
 
 from __future__ import annotations
 
-import uuid
-from datetime import time
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
 
-from urja.core.errors import Conflict, DomainError, NotFound
-from urja.core.services import record_audit
+from urja.core.errors import DomainError
 from urja.customers.models import Account
 
 from . import selectors, services
-from .models import REGISTERLESS_TYPES, CommandKind, Installation, Meter, MeterCommand
+from .models import REGISTERLESS_TYPES, CommandKind, Meter, MeterCommand
+from .services import commands
 
 # What a load limiter's controller understands (the mini-grid package's limit and windows).
 LIMITER_COMMANDS = frozenset({CommandKind.SET_LOAD_LIMIT, CommandKind.SET_SUPPLY_HOURS})
@@ -56,17 +54,7 @@ def _params(command: str, params: dict) -> dict:
         if not kw.is_finite() or kw <= 0 or kw > 1000:
             raise DomainError("load limit must be above zero", code="invalid_command_params")
         return {"kw": str(kw)}
-    windows = params.get("windows")
-    if not isinstance(windows, list) or not windows:
-        raise DomainError('supply hours need "windows": [["18:00", "23:00"], ...]', code="invalid_command_params")
-    clean = []
-    for window in windows:
-        try:
-            a, b = (time.fromisoformat(str(x)) for x in window)
-        except (TypeError, ValueError) as exc:
-            raise DomainError(f"bad supply window {window!r}", code="invalid_command_params") from exc
-        clean.append([a.strftime("%H:%M"), b.strftime("%H:%M")])
-    return {"windows": clean}
+    return commands.supply_windows(params)
 
 
 @transaction.atomic
@@ -83,54 +71,26 @@ def send_command(
     max_attempts: int | None = None,
 ) -> MeterCommand:
     """Queue `command` for a smart meter (metering.services.send_command, unchanged) or a load
-    limiter (its two commands only): one MeterCommand on the one command path, tracked to its ack.
-    The same idempotency_key returns the same command."""
-    if meter is None:
-        if account is None:
-            raise DomainError("give a meter or an account", code="meter_required")
-        inst = selectors.current_installation(account)
-        if inst is None:
-            raise NotFound("the account has no meter installed", code="no_meter")
-        meter = inst.meter
-    kwargs = dict(
-        command=command, actor=actor, channel=channel, meter=meter, account=account, params=params,
-        idempotency_key=idempotency_key, timeout_seconds=timeout_seconds, max_attempts=max_attempts,
-    )  # fmt: skip
+    limiter (its two commands only, queued by the same services.commands.queue_command): one
+    MeterCommand on the one command path, tracked to its ack. The same idempotency_key returns the
+    same command."""
+    meter, account = commands.command_target(meter=meter, account=account)
     if meter.meter_type not in REGISTERLESS_TYPES:
-        return services.send_command(**kwargs)
+        return services.send_command(
+            command=command, actor=actor, channel=channel, meter=meter, account=account, params=params,
+            idempotency_key=idempotency_key, timeout_seconds=timeout_seconds, max_attempts=max_attempts,
+        )  # fmt: skip
     if command not in LIMITER_COMMANDS:
         raise DomainError(
             f"load limiter {meter.serial} takes only a load limit and supply hours",
             code="meter_not_smart",
             details={"allowed": sorted(LIMITER_COMMANDS)},
         )
-    if idempotency_key:
-        existing = MeterCommand.objects.filter(idempotency_key=idempotency_key).first()
-        if existing:
-            if existing.command != command:
-                raise Conflict("idempotency key already used for another command", code="idempotency_conflict")
-            return existing
-    if account is None:
-        inst = Installation.objects.filter(meter=meter, removed_at__isnull=True).select_related("account").first()
-        account = inst.account if inst else None
-    cfg = selectors.meters_config()["commands"]
-    cmd = MeterCommand.objects.create(
-        command_id=str(uuid.uuid4()),
-        meter=meter,
-        account=account,
-        command=command,
-        params=_params(command, params or {}),
-        idempotency_key=idempotency_key or None,
-        timeout_seconds=int(timeout_seconds or cfg["timeout_seconds"]),
-        max_attempts=int(max_attempts or cfg["max_attempts"]),
-        requested_by=actor if getattr(actor, "pk", None) else None,
-        channel=channel,
-    )
-    record_audit(
-        actor=actor,
-        channel=channel,
-        action="meter.command",
-        obj=cmd,
-        changes={"command": command, "meter": meter.serial, "params": cmd.params, "device": "load_limiter"},
-    )
-    return cmd
+    existing = commands.existing_command(command=command, idempotency_key=idempotency_key)
+    if existing:
+        return existing
+    return commands.queue_command(
+        command=command, meter=meter, account=account, params=_params(command, params or {}), actor=actor,
+        channel=channel, idempotency_key=idempotency_key, timeout_seconds=timeout_seconds, max_attempts=max_attempts,
+        device="load_limiter",
+    )  # fmt: skip

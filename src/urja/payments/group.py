@@ -114,15 +114,7 @@ def group_accounts(*, actor, group_id: int) -> tuple[AccountGroup, list[Account]
 def open_items(accounts: Sequence[Account], *, today: date) -> dict[str, list[alloc.OpenItem]]:
     """Each connection's open items now (every earlier credit replayed), in one query."""
     order, entry_types = selectors.allocation_order()
-    histories: dict[int, list] = defaultdict(list)
-    ids = [a.pk for a in accounts]
-    for start in range(0, len(ids), 5000):
-        for account_id, pk, etype, amount, due, posted in (
-            LedgerEntry.objects.filter(account_id__in=ids[start : start + 5000])
-            .order_by("account_id", "posted_at", "id")
-            .values_list("account_id", "pk", "entry_type", "amount", "due_date", "posted_at")
-        ):
-            histories[account_id].append((pk, etype, amount, due, timezone.localdate(posted)))
+    histories = selectors.ledger_histories([a.pk for a in accounts])
     out = {}
     for account in accounts:
         items, _credit = alloc.open_items(histories[account.pk], today=today, order=order, entry_types=entry_types)

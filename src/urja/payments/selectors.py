@@ -304,6 +304,21 @@ def allocate_on_ledger(*, account, amount: Decimal, today: date, exclude_entry: 
     return alloc.allocate(amount, items, order)
 
 
+def ledger_histories(account_ids: Sequence[int]) -> defaultdict[int, list]:
+    """Each account's ledger in posting order as `allocation.open_items` replays it — (id, type, amount,
+    due date, local day posted) — read in chunks of 5,000 accounts; an account with no entry: []."""
+    histories: defaultdict[int, list] = defaultdict(list)
+    ids = list(account_ids)
+    for start in range(0, len(ids), 5000):
+        for account_id, pk, etype, amount, due, posted in (
+            LedgerEntry.objects.filter(account_id__in=ids[start : start + 5000])
+            .order_by("account_id", "posted_at", "id")
+            .values_list("account_id", "pk", "entry_type", "amount", "due_date", "posted_at")
+        ):
+            histories[account_id].append((pk, etype, amount, due, timezone.localdate(posted)))
+    return histories
+
+
 def allocate_payments(
     *, payments: Sequence[tuple[int, Decimal, date]], balances: dict[int, Decimal]
 ) -> list[alloc.Allocation]:
@@ -314,14 +329,7 @@ def allocate_payments(
     only the histories of accounts that owe are read, in one query."""
     order, entry_types = allocation_order()
     owing = [pk for pk, balance in balances.items() if balance > 0]
-    histories: dict[int, list] = defaultdict(list)
-    for start in range(0, len(owing), 5000):
-        for account_id, pk, etype, amt, due, posted in (
-            LedgerEntry.objects.filter(account_id__in=owing[start : start + 5000])
-            .order_by("account_id", "posted_at", "id")
-            .values_list("account_id", "pk", "entry_type", "amount", "due_date", "posted_at")
-        ):
-            histories[account_id].append((pk, etype, amt, due, timezone.localdate(posted)))
+    histories = ledger_histories(owing)
     running = dict(balances)
     out = []
     for account_id, amount, day in payments:
@@ -361,6 +369,22 @@ def session_totals(session: CashierSession) -> dict:
     return {"by_method": by_method, "cash": cash, "expected_cash": paise(session.opening_balance + cash)}
 
 
+def _collector(rows: dict[int, dict], user_id: int, username: str) -> dict:
+    """The hand-over report's row of a collector (cashier or field agent), started at zero."""
+    if user_id not in rows:
+        rows[user_id] = {
+            "user_id": user_id,
+            "username": username,
+            "by_method": {},
+            "collected": Decimal("0.00"),
+            "cash": Decimal("0.00"),
+            "deposited": Decimal("0.00"),
+            "sessions": [],
+            "flags": [],
+        }
+    return rows[user_id]
+
+
 def handover_report(*, day: date, office_path: str = "") -> dict:
     """Per collector for one day: collected by method, deposited, cash in hand; shortages flagged."""
     tz = timezone.get_current_timezone()
@@ -378,19 +402,7 @@ def handover_report(*, day: date, office_path: str = "") -> dict:
     for row in payments.values("collected_by", "collected_by__username", "channel", "method").annotate(
         total=Sum("amount")
     ):
-        entry = rows.setdefault(
-            row["collected_by"],
-            {
-                "user_id": row["collected_by"],
-                "username": row["collected_by__username"],
-                "by_method": {},
-                "collected": Decimal("0.00"),
-                "cash": Decimal("0.00"),
-                "deposited": Decimal("0.00"),
-                "sessions": [],
-                "flags": [],
-            },
-        )
+        entry = _collector(rows, row["collected_by"], row["collected_by__username"])
         entry["by_method"][row["method"]] = entry["by_method"].get(row["method"], Decimal(0)) + row["total"]
         entry["collected"] += row["total"]
         if row["method"] == PaymentMethod.CASH:
@@ -400,19 +412,7 @@ def handover_report(*, day: date, office_path: str = "") -> dict:
         .values("agent", "agent__username")
         .annotate(total=Sum("amount"))
     ):
-        entry = rows.setdefault(
-            deposit["agent"],
-            {
-                "user_id": deposit["agent"],
-                "username": deposit["agent__username"],
-                "by_method": {},
-                "collected": Decimal("0.00"),
-                "cash": Decimal("0.00"),
-                "deposited": Decimal("0.00"),
-                "sessions": [],
-                "flags": [],
-            },
-        )
+        entry = _collector(rows, deposit["agent"], deposit["agent__username"])
         entry["deposited"] += deposit["total"]
     for session in CashierSession.objects.filter(opened_at__gte=start, opened_at__lt=end):
         entry = rows.get(session.cashier_id)

@@ -32,6 +32,21 @@ from urja.metering.services._base import (
 )
 
 
+def supply_windows(params: dict) -> dict:
+    """`{"windows": [["18:00", "23:00"], ...]}` as a meter or a load limiter takes it (HH:MM pairs)."""
+    windows = params.get("windows")
+    if not isinstance(windows, list) or not windows:
+        raise DomainError('supply hours need "windows": [["18:00", "23:00"], ...]', code="invalid_command_params")
+    clean = []
+    for w in windows:
+        try:
+            a, b = (time.fromisoformat(str(x)) for x in w)
+        except (TypeError, ValueError) as exc:
+            raise DomainError(f"bad supply window {w!r}", code="invalid_command_params") from exc
+        clean.append([a.strftime("%H:%M"), b.strftime("%H:%M")])
+    return {"windows": clean}
+
+
 def _command_params(command: str, params: dict) -> dict:
     params = dict(params or {})
     if command == CommandKind.SET_LOAD_LIMIT:
@@ -40,17 +55,7 @@ def _command_params(command: str, params: dict) -> dict:
             raise DomainError("load limit must be above zero", code="invalid_command_params")
         return {"kw": str(kw)}
     if command == CommandKind.SET_SUPPLY_HOURS:
-        windows = params.get("windows")
-        if not isinstance(windows, list) or not windows:
-            raise DomainError('supply hours need "windows": [["18:00", "23:00"], ...]', code="invalid_command_params")
-        clean = []
-        for w in windows:
-            try:
-                a, b = (time.fromisoformat(str(x)) for x in w)
-            except (TypeError, ValueError) as exc:
-                raise DomainError(f"bad supply window {w!r}", code="invalid_command_params") from exc
-            clean.append([a.strftime("%H:%M"), b.strftime("%H:%M")])
-        return {"windows": clean}
+        return supply_windows(params)
     if command in (CommandKind.DISCONNECT, CommandKind.RECONNECT):
         return {"reason": str(params.get("reason", ""))[:120]}
     return {}
@@ -78,45 +83,83 @@ def send_command(
         raise DomainError(
             f"unknown command {command!r}", code="invalid_command", details={"allowed": CommandKind.values}
         )
-    if idempotency_key:
-        existing = MeterCommand.objects.filter(idempotency_key=idempotency_key).first()
-        if existing:
-            if existing.command != command:
-                raise Conflict("idempotency key already used for another command", code="idempotency_conflict")
-            return existing
+    existing = existing_command(command=command, idempotency_key=idempotency_key)
+    if existing:
+        return existing
+    meter, account = command_target(meter=meter, account=account)
+    if meter.meter_type not in meters_config()["commands"]["allowed_meter_types"]:
+        raise DomainError(
+            f"meter {meter.serial} ({meter.meter_type}) cannot take remote commands", code="meter_not_smart"
+        )
+    return queue_command(
+        command=command, meter=meter, account=account, params=_command_params(command, params or {}), actor=actor,
+        channel=channel, idempotency_key=idempotency_key, timeout_seconds=timeout_seconds, max_attempts=max_attempts,
+    )  # fmt: skip
+
+
+def existing_command(*, command: str, idempotency_key: str | None) -> MeterCommand | None:
+    """The command already queued under `idempotency_key` (a retried callback gets it back); the key
+    used for another command is a conflict."""
+    if not idempotency_key:
+        return None
+    existing = MeterCommand.objects.filter(idempotency_key=idempotency_key).first()
+    if existing and existing.command != command:
+        raise Conflict("idempotency key already used for another command", code="idempotency_conflict")
+    return existing
+
+
+def command_target(*, meter: Meter | None, account: Account | None) -> tuple[Meter, Account | None]:
+    """The meter a command goes to (the account's installed one when only the account is given) and
+    the account it serves (the meter's current installation when only the meter is given)."""
     if meter is None:
         if account is None:
             raise DomainError("give a meter or an account", code="meter_required")
         inst = current_installation(account)
         if inst is None:
             raise NotFound("the account has no meter installed", code="no_meter")
-        meter = inst.meter
-    elif account is None:
+        return inst.meter, account
+    if account is None:
         inst = Installation.objects.filter(meter=meter, removed_at__isnull=True).select_related("account").first()
         account = inst.account if inst else None
+    return meter, account
+
+
+def queue_command(
+    *,
+    command: str,
+    meter: Meter,
+    account: Account | None,
+    params: dict,
+    actor,
+    channel: str,
+    idempotency_key: str | None = None,
+    timeout_seconds: int | None = None,
+    max_attempts: int | None = None,
+    device: str = "",
+) -> MeterCommand:
+    """The one way a command is queued, for smart meters and load limiters alike, once the device's
+    rules have allowed it and cleaned its params: the row (timeout and attempts from meters.toml unless
+    given) and its audit. The MQTT gateway publishes it and tracks the acknowledgement."""
     cfg = meters_config()["commands"]
-    if meter.meter_type not in cfg["allowed_meter_types"]:
-        raise DomainError(
-            f"meter {meter.serial} ({meter.meter_type}) cannot take remote commands", code="meter_not_smart"
-        )
     cmd = MeterCommand.objects.create(
         command_id=str(uuid.uuid4()),
         meter=meter,
         account=account,
         command=command,
-        params=_command_params(command, params or {}),
+        params=params,
         idempotency_key=idempotency_key or None,
         timeout_seconds=int(timeout_seconds or cfg["timeout_seconds"]),
         max_attempts=int(max_attempts or cfg["max_attempts"]),
         requested_by=actor if getattr(actor, "pk", None) else None,
         channel=channel,
     )
+    changes = {"command": command, "meter": meter.serial, "params": cmd.params}
     record_audit(
         actor=actor,
         channel=channel,
         action="meter.command",
         obj=cmd,
-        changes={"command": command, "meter": meter.serial, "params": cmd.params},
+        changes=changes | ({"device": device} if device else {}),
     )
     return cmd
 

@@ -212,6 +212,19 @@ def install_meter(
     return inst
 
 
+def _installed_for_update(account: Account) -> Installation:
+    """The account's open installation, locked (removal, replacement and shifting change it)."""
+    inst = (
+        Installation.objects.select_for_update()
+        .select_related("meter")
+        .filter(account=account, removed_at__isnull=True)
+        .first()
+    )
+    if inst is None:
+        raise NotFound("the account has no meter installed", code="no_meter")
+    return inst
+
+
 def _remove(*, inst: Installation, at, final_kwh, final_kvah, final_tod, reason, status, actor, channel) -> None:
     meter = inst.meter
     if at < inst.installed_at:
@@ -278,14 +291,7 @@ def remove_meter(
     acknowledged_by: str = "",
 ) -> Installation:
     at = _check_at(removed_at)
-    inst = (
-        Installation.objects.select_for_update()
-        .select_related("meter")
-        .filter(account=account, removed_at__isnull=True)
-        .first()
-    )
-    if inst is None:
-        raise NotFound("the account has no meter installed", code="no_meter")
+    inst = _installed_for_update(account)
     _remove(
         inst=inst,
         at=at,
@@ -336,14 +342,7 @@ def replace_meter(
         raise DomainError("a reason is required", code="reason_required")
     if old_meter_status not in (MeterStatus.REMOVED, MeterStatus.DEFECTIVE, MeterStatus.BURNT):
         raise DomainError("old meter status must be removed, defective or burnt", code="invalid_meter_status")
-    old = (
-        Installation.objects.select_for_update()
-        .select_related("meter")
-        .filter(account=account, removed_at__isnull=True)
-        .first()
-    )
-    if old is None:
-        raise NotFound("the account has no meter installed", code="no_meter")
+    old = _installed_for_update(account)
     new_meter = Meter.objects.select_for_update().get(pk=new_meter.pk)
     if new_meter.pk == old.meter_id:
         raise DomainError("the new meter is the installed meter", code="same_meter")
@@ -438,14 +437,7 @@ def shift_meter(
     at = _check_at(shifted_at)
     if not location.strip():
         raise DomainError("the new location is required", code="location_required")
-    inst = (
-        Installation.objects.select_for_update()
-        .select_related("meter")
-        .filter(account=account, removed_at__isnull=True)
-        .first()
-    )
-    if inst is None:
-        raise NotFound("the account has no meter installed", code="no_meter")
+    inst = _installed_for_update(account)
     old = inst.location
     inst.location = location
     inst.save(update_fields=["location"])

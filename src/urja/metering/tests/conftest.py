@@ -51,3 +51,13 @@ def installed(account, make_meter):
         account=account, meter=meter, actor=None, channel="system", installed_at=local(2025, 1, 1), initial_kwh="1000"
     )
     return inst
+
+
+@pytest.fixture
+def smart(account, make_meter):
+    """The account with a smart prepaid meter installed three days ago (it takes remote commands)."""
+    meter = make_meter(meter_type="smart_prepaid")
+    services.install_meter(
+        account=account, meter=meter, actor=None, channel="system", installed_at=timezone.now() - timedelta(days=3)
+    )
+    return meter

@@ -11,15 +11,6 @@ from urja.metering import services
 from urja.metering.models import COMMAND_STATUS, CommandStatus, MeterCommand
 
 
-@pytest.fixture
-def smart(account, make_meter):
-    meter = make_meter(meter_type="smart_prepaid")
-    services.install_meter(
-        account=account, meter=meter, actor=None, channel="system", installed_at=timezone.now() - timedelta(days=3)
-    )
-    return meter
-
-
 def _trail(cmd):
     events = AuditEvent.objects.filter(object_type="metering.metercommand", object_id=str(cmd.pk)).order_by("id")
     return [(e.changes.get("from"), e.changes.get("to")) for e in events if "to" in e.changes]

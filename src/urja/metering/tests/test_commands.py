@@ -8,15 +8,6 @@ from urja.metering import services
 from urja.metering.models import CommandStatus
 
 
-@pytest.fixture
-def smart(account, make_meter):
-    meter = make_meter(meter_type="smart_prepaid")
-    services.install_meter(
-        account=account, meter=meter, actor=None, channel="system", installed_at=timezone.now() - timedelta(days=3)
-    )
-    return meter
-
-
 def test_command_lifecycle_and_idempotency(smart, account):
     cmd = services.send_command(
         account=account,

@@ -78,7 +78,8 @@ def test_late_reading_is_checked_against_its_true_neighbours(account, history):
     assert "from 160.000 to 100.000" in too_low.exceptions[0]["message"]
 
 
-def test_backwards_smart_meter_reading_from_the_gateway_goes_to_review(account, make_meter):
+def _smart_meter_read_backwards(account, make_meter):
+    """A smart meter whose gateway stores four monthly registers, the last one back at zero (pending VEE)."""
     meter = make_meter(meter_type="smart")
     services.install_meter(
         account=account, meter=meter, actor=None, channel="system", installed_at=local(2025, 1, 1), initial_kwh="0"
@@ -88,6 +89,11 @@ def test_backwards_smart_meter_reading_from_the_gateway_goes_to_review(account, 
         for m, k in [(2, "160"), (3, "320"), (4, "485.490"), (5, "0.000")]
     ]
     services.store_smart_batch(readings=items, intervals=[], events=[])
+    return meter
+
+
+def test_backwards_smart_meter_reading_from_the_gateway_goes_to_review(account, make_meter):
+    meter = _smart_meter_read_backwards(account, make_meter)
     ids = list(Reading.objects.filter(meter=meter, vee_status="pending").values_list("id", flat=True))
     assert services.validate_many(ids) == 4
     statuses = list(Reading.objects.filter(meter=meter, source="smart_meter").values_list("kwh", "vee_status"))
@@ -143,15 +149,7 @@ def test_a_spike_can_still_be_accepted(account, history):
 
 
 def test_the_vee_job_validates_smart_readings_the_gateway_left_pending(account, make_meter):
-    meter = make_meter(meter_type="smart")
-    services.install_meter(
-        account=account, meter=meter, actor=None, channel="system", installed_at=local(2025, 1, 1), initial_kwh="0"
-    )
-    items = [
-        {"serial": meter.serial, "ts": local(2025, m, 15, 0), "kwh": Decimal(k)}
-        for m, k in [(2, "160"), (3, "320"), (4, "485.490"), (5, "0.000")]
-    ]
-    services.store_smart_batch(readings=items, intervals=[], events=[])  # the gateway then failed to validate
+    meter = _smart_meter_read_backwards(account, make_meter)  # the gateway then failed to validate
     assert services.run_vee_pending(limit=3) == 3  # oldest first, within the job's limit
     assert services.run_vee_pending() == 1
     last = Reading.objects.get(meter=meter, read_at=local(2025, 5, 15, 0))

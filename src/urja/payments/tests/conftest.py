@@ -1,5 +1,7 @@
 import pytest
 
+from urja.billing import ledger
+from urja.billing.models import EntryType
 from urja.demo import testing
 from urja.payments import services
 
@@ -30,3 +32,15 @@ def tariffs_loaded(db):
     from urja.tariffs import services as tariffs
 
     tariffs.load_all()
+
+
+def bill(account, amount, *, due, key):
+    """A bill charge on the account's ledger, due on `due` (what a payment then settles)."""
+    return ledger.post_entry(
+        account=account,
+        entry_type=EntryType.BILL_CHARGE,
+        amount=amount,
+        description="bill",
+        due_date=due,
+        idempotency_key=key,
+    )

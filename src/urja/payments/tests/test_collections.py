@@ -3,25 +3,13 @@ from decimal import Decimal
 
 import pytest
 
-from urja.billing import ledger
-from urja.billing.models import EntryType
 from urja.demo.testing import domestic_account
 from urja.payments import selectors, services
 from urja.payments.models import CollectionCase
+from urja.payments.tests.conftest import bill
 
 pytestmark = pytest.mark.django_db
 TODAY = date(2025, 6, 10)
-
-
-def bill(account, amount, due, key):
-    ledger.post_entry(
-        account=account,
-        entry_type=EntryType.BILL_CHARGE,
-        amount=amount,
-        description="bill",
-        due_date=due,
-        idempotency_key=key,
-    )
 
 
 def test_flag_notice_and_disconnection_list(offices, cashier):
@@ -29,10 +17,10 @@ def test_flag_notice_and_disconnection_list(offices, cashier):
     in_grace = domestic_account(offices["section1"], mobile="9437000032")
     big = domestic_account(offices["section1"], mobile="9437000033")
     small = domestic_account(offices["section1"], mobile="9437000034")
-    bill(late, "1500.00", TODAY - timedelta(days=20), "l1")
-    bill(in_grace, "900.00", TODAY - timedelta(days=2), "g1")  # grace is 3 days (data)
-    bill(big, "30000.00", TODAY + timedelta(days=5), "b1")  # not due, but above the credit limit
-    bill(small, "50.00", TODAY - timedelta(days=40), "s1")  # below the minimum overdue
+    bill(late, "1500.00", due=TODAY - timedelta(days=20), key="l1")
+    bill(in_grace, "900.00", due=TODAY - timedelta(days=2), key="g1")  # grace is 3 days (data)
+    bill(big, "30000.00", due=TODAY + timedelta(days=5), key="b1")  # not due, but above the credit limit
+    bill(small, "50.00", due=TODAY - timedelta(days=40), key="s1")  # below the minimum overdue
     counts = services.sweep_collections(today=TODAY)
     assert counts["flagged"] == 2
     cases = {c.account_id: c for c in CollectionCase.objects.all()}
@@ -69,7 +57,7 @@ def test_flag_notice_and_disconnection_list(offices, cashier):
 
 def test_list_through_the_api(offices, admin_user, client):
     late = domestic_account(offices["section1"], mobile="9437000041")
-    bill(late, "1500.00", TODAY - timedelta(days=20), "l1")
+    bill(late, "1500.00", due=TODAY - timedelta(days=20), key="l1")
     services.sweep_collections(today=TODAY)
     client.force_login(admin_user)
     body = client.get("/api/v1/payments/collections").json()

@@ -11,19 +11,9 @@ from urja.core.models import AuditEvent
 from urja.customers import services as customers
 from urja.payments import selectors, services
 from urja.payments.models import CashierSession, Payment, PaymentStatus
+from urja.payments.tests.conftest import bill
 
 pytestmark = pytest.mark.django_db
-
-
-def bill(account, amount, *, due, key):
-    return ledger.post_entry(
-        account=account,
-        entry_type=EntryType.BILL_CHARGE,
-        amount=amount,
-        description="bill",
-        due_date=due,
-        idempotency_key=key,
-    )
 
 
 def pay(cashier, account, amount, key, **kw):
@@ -237,42 +227,22 @@ def test_advance_interest_once_per_period(cashier, account):
 
 
 def test_field_agent_cash_limit_and_deposit(agent, account, admin_user):
-    services.take_payment(
-        actor=agent,
-        channel="field_agent",
-        consumer_number=account.consumer_number,
-        amount="4000",
-        idempotency_key="device-1:0001",
-    )
+    def collect(amount, key, **kw):
+        return services.take_payment(
+            actor=agent, channel="field_agent", consumer_number=account.consumer_number, amount=amount,
+            idempotency_key=key, **kw,
+        )  # fmt: skip
+
+    collect("4000", "device-1:0001")
     with pytest.raises(DomainError) as exc:
-        services.take_payment(
-            actor=agent,
-            channel="field_agent",
-            consumer_number=account.consumer_number,
-            amount="1500",
-            idempotency_key="device-1:0002",
-        )
+        collect("1500", "device-1:0002")
     assert exc.value.code == "cash_limit_exceeded"
     assert Payment.objects.count() == 1
     # cheques do not count against the cash limit
-    services.take_payment(
-        actor=agent,
-        channel="field_agent",
-        consumer_number=account.consumer_number,
-        amount="1500",
-        idempotency_key="device-1:0003",
-        method="cheque",
-        instrument_number="99",
-    )
+    collect("1500", "device-1:0003", method="cheque", instrument_number="99")
     services.record_deposit(actor=admin_user, agent=agent, amount="3000", reference="SLIP-1")
     assert selectors.cash_in_hand(agent=agent) == Decimal("1000.00")
-    services.take_payment(
-        actor=agent,
-        channel="field_agent",
-        consumer_number=account.consumer_number,
-        amount="1500",
-        idempotency_key="device-1:0002",
-    )
+    collect("1500", "device-1:0002")
     with pytest.raises(DomainError) as exc:
         services.record_deposit(actor=admin_user, agent=agent, amount="9000", reference="SLIP-2")
     assert exc.value.code == "deposit_exceeds_cash"
