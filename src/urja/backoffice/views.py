@@ -348,20 +348,24 @@ def portfolio(request):
 
     if role_of(request.user) not in PORTFOLIO_ROLES:
         raise PermissionDenied
+    from urja.network.selectors import offices_in_scope
+
     q = request.GET.get("q", "").strip()[:60]
     accounts = pf.key_accounts(request.user).order_by("-sanctioned_load", "consumer_number")
     if q:
         accounts = pf.search(accounts, q)
-    if listing.wants_csv(request):
+    filters, offices = listing.read_filters(request), offices_in_scope(request.user)
+    accounts, _office = listing.by_office(accounts, filters, offices, "office_path")
+    if listing.wants_export(request):
         rows = (
             [a.consumer_number, a.consumer.name, a.group.name if a.group else "", a.sanctioned_load, a.load_unit,
              a.last_bill.units if a.last_bill else "", a.last_bill.recorded_md if a.last_bill else "", a.balance,
              a.open_requests]
-            for a in pf.annotate(list(accounts[: listing.CSV_LIMIT]))
+            for a in pf.annotate(list(accounts[: listing.EXPORT_LIMIT]))
         )  # fmt: skip
         header = ["consumer_number", "name", "group", "contract_demand", "unit", "last_units_kwh", "last_md", "balance",
                   "open_requests"]  # fmt: skip
-        return listing.csv_response("key-accounts", header, rows)
+        return listing.export_response(request, "key-accounts", header, rows)
     page = listing.page_of(request, accounts)
     pf.annotate(page.object_list)
     return render(
@@ -370,8 +374,10 @@ def portfolio(request):
         {
             "page": page,
             "query": listing.query_without(request, "page", "format"),
-            "export_url": listing.export_url(request),
+            "exports": listing.export_urls(request),
             "q": q,
+            "filters": filters,
+            "offices": offices,
             "groups": pf.groups(request.user),
         },
     )
@@ -388,4 +394,20 @@ def group_statement(request, group_id: int):
         raise Http404("no such group")
     group, accounts = found
     total = sum((a.balance for a in accounts), Decimal("0"))
-    return render(request, "backoffice/group.html", {"group": group, "accounts": accounts, "total": total})
+    from urja.core import listing
+
+    if listing.wants_export(request):  # the statement as CSV / Excel: the same connections, in scope
+        header = ["consumer_number", "name", "address", "last_units_kwh", "last_bill_amount", "last_bill_due",
+                  "balance", "open_requests"]  # fmt: skip
+        rows = (
+            [a.consumer_number, a.consumer.name, a.premises_address, a.last_bill.units if a.last_bill else None,
+             a.last_bill.net_payable if a.last_bill else None, a.last_bill.due_date if a.last_bill else None,
+             a.balance, a.open_requests]
+            for a in accounts
+        )  # fmt: skip
+        return listing.export_response(request, f"group-{group.pk}-statement", header, rows)
+    return render(
+        request,
+        "backoffice/group.html",
+        {"group": group, "accounts": accounts, "total": total, "exports": listing.export_urls(request)},
+    )

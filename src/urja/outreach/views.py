@@ -87,7 +87,7 @@ def events(request):
         until=until,
         q=q,
     ).order_by("-held_on", "-id")
-    if listing.wants_csv(request):
+    if listing.wants_export(request):
         header = [
             "id",
             "kind",
@@ -106,18 +106,18 @@ def events(request):
                 e.pk,
                 label(e.kind),
                 e.office.name,
-                e.held_on.strftime("%d-%m-%Y"),
+                e.held_on,
                 e.venue,
                 e.partner,
                 label(e.status),
-                "" if e.attendance is None else e.attendance,
+                e.attendance,
                 e.n_issues,
                 e.n_open,
                 e.n_requests,
             ]
             for e in qs.iterator(chunk_size=2000)
         )
-        return listing.csv_response("outreach-events", header, rows)
+        return listing.export_response(request, "outreach-events", header, rows)
     today = timezone.localdate()
     return render(
         request,
@@ -125,7 +125,7 @@ def events(request):
         {
             "page": listing.page_of(request, qs),
             "query": listing.query_without(request, "page", "format"),
-            "export_url": listing.export_url(request),
+            "exports": listing.export_urls(request),
             "kinds": list(selectors.kinds()),
             "statuses": OutreachEvent.Status.values,
             "offices": offices,
@@ -240,8 +240,11 @@ def issues(request):
         owner_id=int(owner) if owner.isdigit() else None,
         overdue_on=today if overdue else None,
         kind=kind if kind in selectors.kinds() else "",
-    ).order_by("due_on", "id")
-    if listing.wants_csv(request):
+    )
+    filters = listing.read_filters(request)  # a word of the issue or a consumer number; due dates
+    qs = listing.by_search(qs, filters, "text__icontains", "account__consumer_number__startswith")
+    qs = listing.by_dates(qs, filters, "due_on", moments=False).order_by("due_on", "id")
+    if listing.wants_export(request):
         header = [
             "id",
             "event",
@@ -260,26 +263,27 @@ def issues(request):
                 i.pk,
                 i.event.venue,
                 label(i.event.kind),
-                i.event.held_on.strftime("%d-%m-%Y"),
+                i.event.held_on,
                 i.text,
                 i.raised_by,
                 i.account.consumer_number if i.account_id else "",
                 i.owner.get_full_name() or i.owner.username,
-                i.due_on.strftime("%d-%m-%Y"),
+                i.due_on,
                 label(i.status),
                 i.resolution,
             ]
             for i in qs.iterator(chunk_size=2000)
         )
-        return listing.csv_response("outreach-issues", header, rows)
+        return listing.export_response(request, "outreach-issues", header, rows)
     return render(
         request,
         "outreach/issues.html",
         {
             "page": listing.page_of(request, qs),
             "query": listing.query_without(request, "page", "format"),
-            "export_url": listing.export_url(request),
+            "exports": listing.export_urls(request),
             "f": {"status": status, "kind": kind, "owner": owner, "overdue": overdue},
+            "filters": filters,
             "statuses": ["open", *EventIssue.Status.values],
             "kinds": list(selectors.kinds()),
             "owners": selectors.owners_for(request.user)[:200],
