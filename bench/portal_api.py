@@ -196,12 +196,12 @@ def _chunk(first: int, last: int, bills: int, ids: str, paths: str) -> None:
 def sessions(n: int, users: int) -> list[str]:
     """Signed-in sessions of `users` consumers spread over the N accounts (login created once)."""
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-    from django.contrib.sessions.backends.db import SessionStore
 
     from urja.core.models import Role, StaffProfile
     from urja.customers.models import Account, Consumer
 
     User = get_user_model()
+    SessionStore = _session_store()
     keys = []
     for i in range(users):
         g = 1 + i * max(1, n // users)
@@ -221,6 +221,15 @@ def sessions(n: int, users: int) -> list[str]:
         session.create()
         keys.append(session.session_key)
     return keys
+
+
+def _session_store():
+    """The session engine the server uses (settings.SESSION_ENGINE), so the bench's sessions are real."""
+    from importlib import import_module
+
+    from django.conf import settings
+
+    return import_module(settings.SESSION_ENGINE).SessionStore
 
 
 def plans(n: int) -> dict:
@@ -246,6 +255,65 @@ def plans(n: int) -> dict:
         c.execute("EXPLAIN SELECT SUM(amount) FROM billing_ledgerentry WHERE account_id = %s", [account.pk])
         out["balance"] = " | ".join(row[0].strip() for row in c.fetchall())[:300]
     selectors.account_summary(account)  # the selector runs (its queries are the ones above)
+    return out
+
+
+def page_costs(key: str, rounds: int = 200) -> dict:
+    """Per-request cost of each hot page, measured in this process through Django's WSGI handler with
+    the production middleware (no HTTP, no locust): queries per page (on PostgreSQL, JIT's SET
+    statements included) and CPU ms per page (process time, after a warm-up). Unlike p95 on a shared
+    machine, these do not move with the load of other processes, so before/after compare honestly."""
+    import time
+    from io import BytesIO
+
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.db import connection, reset_queries
+
+    handler = WSGIHandler()
+    # (the bill document is not among them: the bench's set-based bills have no tariff or readings to
+    # print; its budget is a test, portal/tests/test_page_budgets.py)
+    pages = {
+        "home": "/portal/",
+        "bills": "/portal/bills/",
+        "payments": "/portal/payments/",
+        "trivial": "/webhooks/ping",
+    }
+
+    def call(path: str) -> int:
+        status = []
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
+                   "SERVER_PORT": "80", "HTTP_HOST": "127.0.0.1", "HTTP_COOKIE": f"sessionid={key}",
+                   "REMOTE_ADDR": "127.0.0.1", "wsgi.input": BytesIO(), "wsgi.url_scheme": "http",
+                   "wsgi.errors": BytesIO(), "wsgi.version": (1, 0), "wsgi.multithread": False,
+                   "wsgi.multiprocess": True, "wsgi.run_once": False}  # fmt: skip
+        body = handler(environ, lambda s, h, *a: status.append(s))
+        b"".join(body)
+        body.close()
+        return int(status[0].split()[0])
+
+    out = {}
+    for name, path in pages.items():
+        for _ in range(5):
+            assert call(path) == 200, path
+        connection.force_debug_cursor = True
+        reset_queries()
+        call(path)
+        queries = len(connection.queries)
+        connection.force_debug_cursor = False
+        started = time.process_time()
+        for _ in range(rounds):
+            call(path)
+        out[name] = {"queries": queries, "cpu_ms": round((time.process_time() - started) * 1000 / rounds, 2)}
+        if os.environ.get("PORTAL_PROFILE") == name:  # where a page's CPU goes, to stderr
+            import cProfile
+            import pstats
+            import sys
+
+            profile = cProfile.Profile(time.process_time)  # CPU, not the waits on the server
+            profile.runcall(lambda p=path: [call(p) for _ in range(rounds)])
+            pstats.Stats(profile, stream=sys.stderr).sort_stats(
+                os.environ.get("PORTAL_PROFILE_SORT", "tottime")
+            ).print_stats(45)
     return out
 
 
@@ -278,7 +346,10 @@ def run(n: int) -> dict:
     prepared = setup(n, bills)
     keys = sessions(n, int(os.environ.get("PORTAL_USERS", "200")))
     query_plans = plans(n)
+    costs = page_costs(keys[0])
     duration = int(os.environ.get("PORTAL_SECONDS", "30"))
+    if duration == 0:  # PORTAL_SECONDS=0: the per-page costs only, no load
+        return {"n": 0, "seconds": 0, "accounts": n, "page_costs": costs, **prepared}
     port = common.free_port()
     env = {
         **os.environ,
@@ -317,5 +388,6 @@ def run(n: int) -> dict:
         "target_rps": rate,
         "target_p95_ms": 100,
         **prepared,
+        "page_costs": costs,
         "plans": query_plans,
     }
