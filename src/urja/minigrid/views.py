@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from urja.core import listing
 from urja.core.errors import DomainError, Forbidden, NotFound
 from urja.payments.models import Payment
 
@@ -31,11 +32,25 @@ def console(request):
     except NotFound:
         return render(request, "minigrid/console.html", {"site": None})
     status = request.GET.get("status", "")
+    # the site's customers: status, a customer id / consumer number / name word; 50 a page; CSV / Excel
+    rows = selectors.customer_rows(site, status=status)
+    q = listing.read_filters(request).q.casefold()
+    if q:
+        rows = [r for r in rows if q in r["name"].casefold() or str(r["customer_id"]).casefold() == q
+                or r["consumer_number"].startswith(q.upper())]  # fmt: skip
+    if listing.wants_export(request):
+        header = ["Customer ID", "Consumer number", "Name", "Status", "Package", "Prepaid", "Owed", "Flagged"]
+        cells = ([r["customer_id"], r["consumer_number"], r["name"], r["status"], r["package_code"], r["prepaid"],
+                  r["owed"], r["flagged"]] for r in rows)  # fmt: skip
+        return listing.export_response(request, f"minigrid-{site.pk}-customers", header, cells)
+    pager = listing.pager(request, rows)
     ctx = {
+        **pager,
         "site": site,
         "summary": selectors.site_summary(site),
         "status": status,
-        "rows": selectors.customer_rows(site, status=status),
+        "q": q,
+        "rows": pager["page"].object_list,
         "to_deactivate": selectors.customer_rows(site, to_deactivate=True),
         "packages": services.packages(site).values(),
         "changes": selectors.package_changes(site)[:30],
