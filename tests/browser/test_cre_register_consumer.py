@@ -1,13 +1,14 @@
 """Issue 15 part 2, in a real browser: a CRE registers a consumer with the KYC documents of the
 checklist (choosing another applicant type reloads the checklist), is told which field is wrong when a
-document is missing, opens the connection with a load out of range then within it, and lands on the
-360° page."""
+document is missing, opens the connection with a load out of range then within it on a DT, bill cycle
+and route of its section (issue 12), and lands on the 360° page."""
 
 import pytest
 from playwright.sync_api import expect
 
 from urja.customers.models import Account, Consumer
 from urja.demo import testing
+from urja.network.models import DistributionTransformer, Feeder
 
 pytestmark = pytest.mark.browser
 
@@ -22,6 +23,8 @@ def cre(offices, settings, tmp_path):
 
 
 def test_cre_registers_a_consumer_with_kyc_and_opens_the_connection(page, login, screenshot, cre, offices):
+    feeder = Feeder.objects.create(code="F-STN", name="Station Road 11 kV", office=offices["section1"])
+    dt = DistributionTransformer.objects.create(code="DT-STN-1", feeder=feeder, capacity_kva=100)
     login(page, "cre_kyc", "kyc-pass-1")
     page.get_by_role("link", name="Register consumer").click()
     page.wait_for_url("**/customers/new/")
@@ -66,6 +69,9 @@ def test_cre_registers_a_consumer_with_kyc_and_opens_the_connection(page, login,
     page.get_by_label("Supply type").select_option("lt_1ph")
     page.get_by_label("Category", exact=True).select_option("domestic")
     page.get_by_label("Sanctioned load").fill("7")
+    page.get_by_label("Distribution transformer (DT)").select_option("DT-STN-1")
+    page.get_by_label("Bill cycle").select_option("C02")
+    page.get_by_label("Reading route (book)").fill("S1-R04")
     page.get_by_role("button", name="Open connection").click()
     expect(page.locator("#id_sanctioned_load-error")).to_contain_text("allows at most 5.0 kW")
     assert Account.objects.count() == 0
@@ -74,6 +80,7 @@ def test_cre_registers_a_consumer_with_kyc_and_opens_the_connection(page, login,
     page.get_by_role("button", name="Open connection").click()
     page.wait_for_url("**/backoffice/accounts/*/")
     account = Account.objects.get()
+    assert (account.transformer, account.feeder, account.bill_cycle, account.route) == (dt, feeder, "C02", "S1-R04")
     expect(page.locator("#consumer-number")).to_have_text(account.consumer_number)
     expect(page.locator(".messages")).to_contain_text(f"Connection {account.consumer_number} opened.")
     screenshot(page, "connection-opened-360")

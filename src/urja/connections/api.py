@@ -100,6 +100,7 @@ class ApplicationOut(Schema):
     escalation_level: int
     consumer_number: str | None
     account_status: str | None
+    placement: dict | None = Field(None, description="the account's DT, feeder, bill cycle and route")
     demand_note: DemandNoteOut | None
     rejection_code: str
     rejection_reason: str
@@ -139,6 +140,14 @@ def application_out(app: Application) -> dict:
         "escalation_level": app.escalation_level,
         "consumer_number": app.account.consumer_number if app.account_id else None,
         "account_status": app.account.status if app.account_id else None,
+        "placement": {
+            "transformer": app.account.transformer.code if app.account.transformer_id else None,
+            "feeder": app.account.feeder.code if app.account.feeder_id else None,
+            "bill_cycle": app.account.bill_cycle,
+            "route": app.account.route,
+        }
+        if app.account_id
+        else None,
         "demand_note": None
         if note is None
         else {
@@ -326,6 +335,7 @@ class InspectionIn(Schema):
     extension_needed: bool = False
     extension_estimate: Text(20) = ""
     notes: Text(2000, multiline=True) = ""
+    transformer: Text(24) = Field("", description="the connecting point: a DT code of the section (blank: the nearest)")
 
 
 @router.post("/applications/{number}/inspection", response=ApplicationOut, summary="Record the site inspection")
@@ -374,6 +384,9 @@ def pay(request, number: str, payload: PaymentIn):
 class EnergizeIn(Schema):
     meter_serial: Text(40)
     initial_kwh: Quantity() = Decimal("0")
+    transformer: Text(24) = Field("", description="DT code of the section (blank: the inspection's connecting point)")
+    bill_cycle: Text(12) = Field("", description="bill cycle (blank: the section's usual one)")
+    route: Text(16) = Field("", description="reading route / book of the section (blank: the section's usual one)")
 
 
 @router.post("/applications/{number}/energize", response=ApplicationOut, summary="Energize: meter, account, welcome")
@@ -385,6 +398,9 @@ def energize(request, number: str, payload: EnergizeIn):
         application=selectors.scoped_application(request.user, number),
         meter_serial=payload.meter_serial,
         initial_kwh=payload.initial_kwh,
+        transformer=payload.transformer,
+        bill_cycle=payload.bill_cycle,
+        route=payload.route,
     )
     return application_out(selectors.scoped_application(request.user, app.number))
 

@@ -165,6 +165,11 @@ class Inspection(models.Model):
     right_of_way_issue = models.BooleanField(default=False)
     extension_needed = models.BooleanField(default=False)
     extension_estimate = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    # the connecting point: the section's DT the service line is drawn from (energization places the
+    # account on it unless the engineer then chooses another)
+    transformer = models.ForeignKey(
+        "network.DistributionTransformer", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     notes = models.TextField(blank=True)
 
     def __str__(self) -> str:

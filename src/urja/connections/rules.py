@@ -238,3 +238,13 @@ def fee_key(doc: Mapping, *, supply_type: str, category: str = "*", which: str =
 
 def first_of_next_month(day: date) -> date:
     return date(day.year + (day.month == 12), day.month % 12 + 1, 1)
+
+
+def distance_m(lat1, lon1, lat2, lon2) -> float:
+    """Great-circle distance in metres (haversine; ample for 'the nearest DT' within a section)."""
+    from math import asin, cos, radians, sin, sqrt
+
+    p1, p2 = radians(float(lat1)), radians(float(lat2))
+    dp, dl = p2 - p1, radians(float(lon2) - float(lon1))
+    h = sin(dp / 2) ** 2 + cos(p1) * cos(p2) * sin(dl / 2) ** 2
+    return 2 * 6_371_000 * asin(sqrt(h))

@@ -56,3 +56,48 @@ def sections_in_scope(user):
     from urja.network.models import Office
 
     return scope_offices(user, Office.objects.filter(level="section").order_by("name"), "path")
+
+
+def nearest_transformer(application: Application):
+    """The section's DT nearest to the premises (those with a mapped geo point), or None: the
+    inspection's default connecting point. A section has a handful of DTs: measured here."""
+    from urja.customers.services import section_transformers
+
+    from . import rules
+
+    best, best_d = None, None
+    for dt in section_transformers(application.section).exclude(latitude__isnull=True).exclude(longitude__isnull=True):
+        d = rules.distance_m(application.latitude, application.longitude, dt.latitude, dt.longitude)
+        if best_d is None or d < best_d:
+            best, best_d = dt, d
+    return best
+
+
+def default_placement(application: Application) -> dict:
+    """Where energization puts the new account unless the engineer says otherwise: the inspection's
+    connecting point, and the bill cycle and route most accounts of the section in the supply type's
+    cycle class are read in; a section with none starts the route the data file names."""
+    from django.db.models import Count
+
+    from urja.customers.models import Account
+
+    from .services import data
+
+    placement = data()["placement"]
+    inspection = getattr(application, "inspection", None) if hasattr(application, "inspection") else None
+    cycle = placement["cycle_of"].get(application.supply_type, placement["default_cycle"])
+    qs = Account.objects.filter(section_id=application.section_id).exclude(route="")
+    if cycle in placement["separate_cycles"]:
+        qs = qs.filter(bill_cycle=cycle)
+    else:
+        qs = qs.exclude(bill_cycle__in=placement["separate_cycles"])
+    row = qs.values("bill_cycle", "route").annotate(n=Count("pk")).order_by("-n", "route").first()
+    if row:
+        cycle, route = row["bill_cycle"], row["route"]
+    else:
+        route = placement["new_route"].format(section=application.section.code, cycle=cycle)
+    return {
+        "transformer": inspection.transformer if inspection is not None else None,
+        "bill_cycle": cycle,
+        "route": route,
+    }

@@ -39,7 +39,7 @@ from urja.servicedesk import compensation as comp
 from urja.servicedesk import services as servicedesk
 from urja.tariffs.models import TariffOrder
 
-from . import rules
+from . import rules, selectors
 from .models import (
     APPLICATION_STATUS,
     DEMAND_NOTE_STATUS,
@@ -591,10 +591,17 @@ def record_inspection(
     extension_needed: bool = False,
     extension_estimate: object = None,
     notes: str = "",
+    transformer: object = None,
 ) -> Application:
     """The section engineer's report. Not feasible: the application is rejected with the notes as the
-    reason. The fast track holds only within 30 m and with no right-of-way issue or extension."""
+    reason. The fast track holds only within 30 m and with no right-of-way issue or extension.
+    `transformer` (the connecting point) must be one of the section's DTs; none given: the section's DT
+    nearest to the premises, if any is mapped."""
     channel = _channel(channel)
+    if transformer in (None, ""):
+        transformer = selectors.nearest_transformer(application)
+    else:
+        transformer = customers.check_placement(section=application.section, transformer=transformer).transformer
     distance = boundary.parse_int(distance_m, name="distance_m", minimum=0, maximum=1_000_000)
     estimate = None
     if extension_estimate not in (None, ""):
@@ -616,6 +623,7 @@ def record_inspection(
             extension_estimate=rules.extension_estimate(data(), distance_m=distance, given=estimate)
             if extension_needed
             else Decimal("0.00"),
+            transformer=transformer,
             notes=notes,
         )
         fields = []
@@ -855,9 +863,15 @@ def energize(
     application: Application,
     meter_serial: str,
     initial_kwh: object = 0,
+    transformer: object = None,
+    bill_cycle: str = "",
+    route: str = "",
 ) -> Application:
-    """The supply is on: the meter installed (metering), the account active with its consumer number,
-    the deposit held (billing's ledger), the welcome message sent; compensation when late."""
+    """The supply is on: the meter installed (metering), the account placed on the network and in a
+    bill cycle and route of its section (customers.place_account: the DT chosen, else the inspection's
+    connecting point; the cycle and route given, else the section's usual ones), the account active with
+    its consumer number, the deposit held (billing's ledger), the welcome message sent; compensation
+    when late."""
     from urja.metering import services as metering
 
     channel = _channel(channel)
@@ -869,6 +883,15 @@ def energize(
         APPLICATION_STATUS.check(application.status, ApplicationStatus.ENERGIZED)
         if outstanding(application) > 0:
             raise refuse("dn_unpaid")
+        where = selectors.default_placement(application)
+        customers.place_account(
+            actor=actor,
+            channel=channel,
+            account=application.account,
+            transformer=transformer or where["transformer"],
+            bill_cycle=bill_cycle or where["bill_cycle"],
+            route=route or where["route"],
+        )
         meter = metering.get_meter(serial=serial)
         now = clock.now()
         metering.install_meter(

@@ -151,8 +151,10 @@ def application(request, number: str):
     note = getattr(app, "demand_note", None) if hasattr(app, "demand_note") else None
     inspection = getattr(app, "inspection", None) if hasattr(app, "inspection") else None
     from urja.core.models import AuditEvent
+    from urja.customers import services as customers
 
     history = AuditEvent.objects.filter(object_type="connections.application", object_id=str(app.pk)).order_by("at")
+    placing = app.status in ("registered", "dn_paid")  # the inspection's and energization's forms
     return render(
         request,
         "connections/application.html",
@@ -166,6 +168,10 @@ def application(request, number: str):
             "history": history,
             "documents": app.documents.select_related("document"),
             "escalations": app.escalations.all(),
+            "transformers": list(customers.section_transformers(app.section)) if placing else [],
+            "nearest": selectors.nearest_transformer(app) if app.status == "registered" else None,
+            "placement": selectors.default_placement(app) if app.status == "dn_paid" else None,
+            "cycles": customers.bill_cycle_codes() if app.status == "dn_paid" else [],
         },
     )
 
@@ -190,6 +196,7 @@ def application_action(request, number: str):
                 extension_needed=bool(post.get("extension")),
                 extension_estimate=post.get("extension_estimate", ""),
                 notes=post.get("notes", ""),
+                transformer=post.get("transformer", ""),
             )
         elif action == "demand_note":
             require_role(user, Role.ENGINEER, Role.MANAGER)
@@ -211,6 +218,9 @@ def application_action(request, number: str):
                 application=app,
                 meter_serial=post.get("meter_serial", ""),
                 initial_kwh=post.get("initial_kwh", "0") or "0",
+                transformer=post.get("transformer", ""),
+                bill_cycle=post.get("bill_cycle", ""),
+                route=post.get("route", ""),
             )
         elif action == "pause":
             services.pause_clock(actor=user, channel="backoffice", application=app, reason=post.get("reason", ""))

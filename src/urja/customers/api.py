@@ -99,6 +99,7 @@ class AccountIn(Schema):
     area: ColumnText(Account, "area") = "urban"
     bill_cycle: ColumnText(Account, "bill_cycle") = "C01"
     route: ColumnText(Account, "route") = ""
+    transformer: Text(24) | None = Field(None, description="code of the DT it is fed from: one of the section's")
     is_prepaid: bool = False
 
 

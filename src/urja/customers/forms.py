@@ -197,11 +197,24 @@ class AccountForm(forms.Form):
         label=_("Sanctioned load"), max_length=20, widget=forms.TextInput({"inputmode": "decimal"})
     )
     load_unit = forms.ChoiceField(label=_("Load unit"), choices=Account.LoadUnit.choices)
+    # where the connection sits: billed in its cycle and route, counted on its DT and feeder
+    transformer = forms.ChoiceField(label=_("Distribution transformer (DT)"), required=False)
+    bill_cycle = forms.ChoiceField(label=_("Bill cycle"))
+    route = forms.CharField(label=_("Reading route (book)"), max_length=16)
 
     def __init__(self, *args, sections, **kwargs):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.fields["section"].choices = [("", "—")] + [(s.code, f"{s.name} ({s.code})") for s in sections]
+        # the DTs of each section, grouped by section (the service refuses a DT of another section)
+        groups = []
+        for s in sections:
+            dts = [(d.code, f"{d.code} · {d.feeder.code} {d.feeder.name}") for d in services.section_transformers(s)]
+            if dts:
+                groups.append((f"{s.name} ({s.code})", dts))
+        self.fields["transformer"].choices = [("", "—"), *groups]
+        self.fields["bill_cycle"].choices = [(c, c) for c in services.bill_cycle_codes()]
+        self.fields["route"].widget.attrs.update({"list": "route-list", "autocomplete": "off"})
         types = services.supply_type_table()
         self.fields["supply_type"].choices = [(t.code, f"{label(t.code)} ({self._range(t)})") for t in types.values()]
         categories = services.regdata.load("customers/categories.toml")["category"]
@@ -259,6 +272,15 @@ ERROR_FIELDS = {
     "unknown_category": "category",
     "unknown_sub_category": "sub_category",
     "invalid_area": "area",
+    "unknown_transformer": "transformer",
+    "transformer_not_in_section": "transformer",
+    "transformer_required": "transformer",
+    "feeder_mismatch": "transformer",
+    "unknown_cycle": "bill_cycle",
+    "route_required": "route",
+    "invalid_route": "route",
+    "route_of_another_section": "route",
+    "route_in_another_cycle": "route",
 }
 
 

@@ -45,3 +45,26 @@ def consumers_in_scope(user) -> QuerySet:
 def scoped_consumer(user, consumer_id: int) -> Consumer:
     consumers = consumers_in_scope(user).prefetch_related("contacts")
     return get_scoped(consumers, not_found("consumer", consumer_id), pk=consumer_id)
+
+
+def routes_of_sections(sections, *, limit: int = 500) -> list[str]:
+    """The reading routes (books) in use by the accounts of the given sections (for the open-account
+    form's suggestions)."""
+    ids = [s.pk for s in sections]
+    qs = Account.objects.filter(section_id__in=ids).exclude(route="").order_by("route").values_list("route", flat=True)
+    return list(qs.distinct()[:limit])
+
+
+def usual_placement(section) -> dict[str, str]:
+    """The bill cycle and route most accounts of the section are read in ({} when it has none)."""
+    from django.db.models import Count
+
+    row = (
+        Account.objects.filter(section=section)
+        .exclude(route="")
+        .values("bill_cycle", "route")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "route")
+        .first()
+    )
+    return {"bill_cycle": row["bill_cycle"], "route": row["route"]} if row else {}

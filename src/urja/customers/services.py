@@ -184,6 +184,166 @@ def register_consumer(
     return consumer
 
 
+# --- placing a connection on the network and in a bill cycle (issue 12) ---------------------------
+
+
+def bill_cycle_codes() -> list[str]:
+    """The bill cycles of the utility's billing calendar (data/billing/cycles.toml; billing creates the
+    rows on first use, so the data file, not the table, is the list)."""
+    return [row["code"] for row in regdata.load("billing/cycles.toml")["cycle"] if row.get("active", True)]
+
+
+def _path_ids(office: Office) -> list[int]:
+    """The office and every office above it (its materialised path)."""
+    return [int(p) for p in office.path.strip("/").split("/") if p]
+
+
+def section_transformers(section: Office) -> QuerySet:
+    """The distribution transformers a connection of `section` may hang on: those of the feeders of the
+    section or of an office above it (a feeder kept by the sub-division runs through its sections)."""
+    from urja.network.models import DistributionTransformer
+
+    return (
+        DistributionTransformer.objects.filter(feeder__office_id__in=_path_ids(section))
+        .select_related("feeder")
+        .order_by("feeder__code", "code")
+    )
+
+
+def _transformer(value):
+    from urja.network.models import DistributionTransformer
+
+    if value in (None, ""):
+        return None
+    if isinstance(value, DistributionTransformer):
+        return value
+    found = DistributionTransformer.objects.select_related("feeder").filter(code=str(value).strip()).first()
+    if found is None:
+        raise DomainError(f"unknown distribution transformer {value!r}", code="unknown_transformer")
+    return found
+
+
+def _feeder(value):
+    from urja.network.models import Feeder
+
+    if value in (None, ""):
+        return None
+    if isinstance(value, Feeder):
+        return value
+    found = Feeder.objects.filter(code=str(value).strip()).first()
+    if found is None:
+        raise DomainError(f"unknown feeder {value!r}", code="unknown_feeder")
+    return found
+
+
+@dataclass(frozen=True)
+class Placement:
+    feeder: object
+    transformer: object
+    bill_cycle: str
+    route: str
+
+
+def check_placement(
+    *, section: Office, feeder=None, transformer=None, bill_cycle: str = "", route: str = "", required: bool = False
+) -> Placement:
+    """Where a connection sits: its DT (and the DT's feeder) must be one of its section's; with
+    `required` (the open-account page, energization) a DT is needed wherever the section has any, the
+    bill cycle must be one of the billing calendar's and the route one of this section's (a route
+    read in another section, or in another cycle here, is refused). Raises DomainError (400), with
+    nothing changed."""
+    transformer, feeder = _transformer(transformer), _feeder(feeder)
+    allowed = set(_path_ids(section))
+    if transformer is not None:
+        if transformer.feeder.office_id not in allowed:
+            raise DomainError(
+                f"DT {transformer.code} is not on a feeder of section {section.code}",
+                code="transformer_not_in_section",
+                details={"transformer": transformer.code, "section": section.code},
+            )
+        if feeder is not None and feeder.pk != transformer.feeder_id:
+            raise DomainError(
+                f"DT {transformer.code} is on feeder {transformer.feeder.code}, not {feeder.code}",
+                code="feeder_mismatch",
+                details={"transformer": transformer.code, "feeder": feeder.code},
+            )
+        feeder = transformer.feeder
+    elif feeder is not None and feeder.office_id not in allowed:
+        raise DomainError(
+            f"feeder {feeder.code} is not a feeder of section {section.code}",
+            code="feeder_not_in_section",
+            details={"feeder": feeder.code, "section": section.code},
+        )
+    route = " ".join(str(route or "").split()).upper()
+    if len(route) > Account._meta.get_field("route").max_length:
+        raise DomainError("the route code is too long", code="invalid_route")
+    bill_cycle = str(bill_cycle or "").strip().upper()
+    if required:
+        if transformer is None and section_transformers(section).exists():
+            raise DomainError(
+                f"choose the DT of section {section.code} the connection is fed from",
+                code="transformer_required",
+            )
+        cycles = bill_cycle_codes()
+        if bill_cycle not in cycles:
+            raise DomainError(f"unknown bill cycle {bill_cycle!r}", code="unknown_cycle", details={"allowed": cycles})
+        if not route:
+            raise DomainError("give the meter-reading route (book) of the section", code="route_required")
+        # the (bill_cycle, route) index answers both questions
+        elsewhere = Account.objects.filter(bill_cycle__in=cycles, route=route).exclude(section=section)
+        if elsewhere.exists():
+            raise DomainError(
+                f"route {route} is read in another section",
+                code="route_of_another_section",
+                details={"route": route, "section": section.code},
+            )
+        other = (
+            Account.objects.filter(bill_cycle__in=cycles, route=route, section=section)
+            .exclude(bill_cycle=bill_cycle)
+            .values_list("bill_cycle", flat=True)
+            .first()
+        )
+        if other:
+            raise DomainError(
+                f"route {route} is read in bill cycle {other}, not {bill_cycle}",
+                code="route_in_another_cycle",
+                details={"route": route, "bill_cycle": other},
+            )
+    return Placement(feeder=feeder, transformer=transformer, bill_cycle=bill_cycle or "C01", route=route)
+
+
+@transaction.atomic
+def place_account(*, actor, channel: str, account: Account, transformer=None, bill_cycle: str, route: str) -> Account:
+    """Put a (new) connection on the network and in a bill cycle and route of its section, so that it
+    is billed and counted in energy accounting (energization of a new connection)."""
+    account = Account.objects.select_for_update().select_related("section").get(pk=account.pk)
+    where = check_placement(
+        section=account.section, transformer=transformer, bill_cycle=bill_cycle, route=route, required=True
+    )
+    before = {
+        "transformer": account.transformer.code if account.transformer_id else None,
+        "bill_cycle": account.bill_cycle,
+        "route": account.route,
+    }
+    account.feeder, account.transformer = where.feeder, where.transformer
+    account.bill_cycle, account.route = where.bill_cycle, where.route
+    account.save(update_fields=["feeder", "transformer", "bill_cycle", "route"])
+    record_audit(
+        actor=actor,
+        channel=channel,
+        action="account.placed",
+        obj=account,
+        changes={
+            "from": before,
+            "feeder": where.feeder.code if where.feeder else None,
+            "transformer": where.transformer.code if where.transformer else None,
+            "bill_cycle": where.bill_cycle,
+            "route": where.route,
+        },
+    )
+    return account
+
+
 @transaction.atomic
 def open_account(
     *,
@@ -210,10 +370,24 @@ def open_account(
     minigrid_site=None,
     package_code: str = "",
     pending: bool = False,
+    placement_required: bool = False,
 ) -> Account:
     """`pending`: opened for a new connection's demand note (status pending, no connection date);
-    `activate_account` makes it active when the supply is on."""
+    `activate_account` makes it active when the supply is on. The DT (and its feeder) must be the
+    section's (`check_placement`); `placement_required` (the open-account page) also demands the DT,
+    a bill cycle of the billing calendar and a route of the section."""
     section = _office(section)
+    where = check_placement(
+        section=section,
+        feeder=feeder,
+        transformer=transformer,
+        bill_cycle=bill_cycle,
+        route=route,
+        required=placement_required,
+    )
+    feeder, transformer = where.feeder, where.transformer
+    if placement_required:
+        bill_cycle, route = where.bill_cycle, where.route
     load = validate_load(supply_type=supply_type, load=sanctioned_load, unit=load_unit)
     categories = {c["code"]: c for c in regdata.load("customers/categories.toml")["category"]}
     if category not in categories:

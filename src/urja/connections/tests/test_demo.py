@@ -9,11 +9,30 @@ from urja.demo.testing import domestic_account
 
 
 def test_the_demo_hook_builds_every_stage_once(offices, loaded, cre, engineer):
-    accounts = [domestic_account(offices["section1"], name=f"Demo {i}", mobile=f"94370{i:05d}") for i in range(5)]
+    from urja.network.models import DistributionTransformer, Feeder
+
+    feeder = Feeder.objects.create(code="F-DEMO", name="Demo 11 kV", office=offices["section1"])
+    dt = DistributionTransformer.objects.create(
+        code="DT-DEMO", feeder=feeder, capacity_kva=100, latitude="21.49", longitude="86.93"
+    )
+    accounts = [
+        domestic_account(offices["section1"], name=f"Demo {i}", mobile=f"94370{i:05d}", bill_cycle="C02",
+                         route="DEMO-R03", transformer=dt)
+        for i in range(5)
+    ]  # fmt: skip
     counts = demo.populate(accounts=accounts, staff={"cre": cre, "engineer": engineer}, rng=random.Random(6))
     statuses = set(Application.objects.values_list("status", flat=True))
     assert statuses == {"registered", "inspected", "dn_issued", "dn_paid", "energized", "rejected", "withdrawn"}
     fast = Application.objects.get(fast_track=True, status="energized")
+    # energized connections are on the network and in their section's cycle and route
+    for app in Application.objects.filter(status="energized").select_related("account"):
+        placed = app.account
+        assert (placed.transformer_id, placed.feeder_id, placed.bill_cycle, placed.route) == (
+            dt.pk,
+            feeder.pk,
+            "C02",
+            "DEMO-R03",
+        )
     assert fast.energized_at - fast.dn_paid_at < fast.connection_due_at - fast.dn_paid_at
     assert Application.objects.filter(kind="temporary").exists()
     assert counts["escalations"] >= 2 and Escalation.objects.exists()

@@ -93,6 +93,8 @@ def account_post(office, **changes):
         "sub_category": "general",
         "sanctioned_load": "3",
         "load_unit": "kW",
+        "bill_cycle": "C01",  # the section has no DT registered: cycle and route place it
+        "route": f"{office.code}-R01",
     }
     data.update(changes)
     return data

@@ -110,7 +110,7 @@ PAY = st.tuples(
 def test_set_based_atoms_equal_a_python_sum(offices, bills, pays):
     k = next(_period)
     period = f"{2000 + k:04d}-03"
-    fd = f.feeder(offices["section1"])
+    fd = f.feeder(offices["circle"])  # a circle feeder: its DTs serve both sections
     dts = [f.dt(fd), f.dt(fd)]
     accounts = [
         f.account(offices["section1"], transformer=dts[0]),
