@@ -166,10 +166,11 @@ def context(bill: Bill, language: str | None = None) -> dict:
     duty = sum((ln.amount for ln in computation.lines if ln.code == "ED"), Decimal(0))
     # A ToD zone is named by the tariff's window with its hours (data: the order file), whether the row
     # comes from the meter's registers (zone "peak") or from the bill (window code "TOD_PEAK").
-    windows = {}
+    windows, order = {}, {}
     for seg in computation.segments:
         for w in seg.schedule.tod:
             windows[w.code] = windows[runs.tod_zone(w.code)] = w
+            order.setdefault(w.code, len(order))
     tod = []
     for row in meter["tod"]:
         w = windows.get(row["zone"])
@@ -177,6 +178,7 @@ def context(bill: Bill, language: str | None = None) -> dict:
             f"{wording.translate(w.name, language)} ({w.start:%H:%M}–{w.end:%H:%M})" if w else code_label(row["zone"])
         )
         tod.append({**row, "name": name, "units_text": units_text(row["units"])})
+    tod.sort(key=lambda t: order.get(windows[t["zone"]].code, len(order)) if t["zone"] in windows else len(order))
     return {
         "utility": utility(language),
         "meter": meter,
@@ -185,6 +187,11 @@ def context(bill: Bill, language: str | None = None) -> dict:
         "duty": duty,
         "levies_duty": any(ln.code == "ED" for ln in computation.lines),
         "tod": tod,
+        # kWh and kW/kVA figures with Indian grouping, no trailing zeros (30,000; 40,000; 57.4)
+        "figures": {
+            name: units_text(getattr(bill, name))
+            for name in ("units", "opening_kwh", "closing_kwh", "recorded_md", "sanctioned_load")
+        },
         "E": labels("en"),
         "other_languages": [
             {

@@ -13,6 +13,7 @@ from decimal import Decimal
 from functools import lru_cache
 
 from urja.core import regdata
+from urja.core.money import group_indian
 from urja.tariffs.engine import fmt
 
 
@@ -73,10 +74,17 @@ def computation(line, language: str, w: Wording | None = None) -> str:
     if line.base is not None and unit != "%":
         base = line.base if isinstance(line.base, Decimal) else Decimal(str(line.base))
         base_unit = line.base_unit or unit.split("/")[1]  # e.g. a per-kWh rebate on kWh
-        return f"{fmt(base)} {base_unit} × {rate}"
+        return f"{grouped(fmt(base))} {base_unit} × {rate}"
     if line.base is not None:
-        return f"{rate} × ₹{fmt(Decimal(str(line.base)))}"
+        return f"{rate} × ₹{grouped(fmt(Decimal(str(line.base))))}"
     return rate
+
+
+def grouped(number: str) -> str:
+    """A formatted number with Indian digit grouping of its whole part: '191250.00' → '1,91,250.00'."""
+    sign, digits = ("-", number[1:]) if number.startswith("-") else ("", number)
+    whole, dot, frac = digits.partition(".")
+    return f"{sign}{group_indian(whole)}{dot}{frac}" if whole.isdigit() else number
 
 
 @dataclass(frozen=True)
