@@ -302,7 +302,7 @@ OPEN_CASES = ("flagged", "notice_sent", "due")
 @login_required
 def collections(request):
     """The collection work list: filtered (status, reason, office, a word of the name or the number,
-    amount at least), 50 a page, and the same rows as CSV (?format=csv)."""
+    amount at least), 50 a page, and the same rows as CSV (?format=csv) or Excel (?format=xlsx)."""
     from django.db.models import Q
 
     from urja.core import listing
@@ -335,21 +335,19 @@ def collections(request):
     except (ArithmeticError, ValueError):
         min_amount = ""
     qs = qs.order_by("-amount_due", "id")
-    if listing.wants_csv(request):
+    if listing.wants_export(request):
         header = ["consumer_number", "name", "reason", "amount_due", "flagged_on", "notice", "pay_by", "status"]
         rows = (
             [c.account.consumer_number, c.account.consumer.name, c.get_reason_display(), c.amount_due,
-             c.flagged_on, c.notice_number, c.pay_by or "", c.get_status_display()]
+             c.flagged_on, c.notice_number, c.pay_by, c.get_status_display()]
             for c in qs.iterator(chunk_size=2000)
         )  # fmt: skip
-        return listing.csv_response("collections", header, rows)
+        return listing.export_response(request, "collections", header, rows)
     return render(
         request,
         "payments/collections.html",
         {
-            "page": listing.page_of(request, qs),
-            "query": listing.query_without(request, "page", "format"),
-            "export_url": listing.export_url(request),
+            **listing.pager(request, qs),
             "status": status,
             "statuses": [("open", _("Open")), *CollectionCase.Status.choices],
             "reason": reason,

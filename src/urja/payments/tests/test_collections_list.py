@@ -2,11 +2,12 @@
 
 import csv
 import io
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
 
+from urja.core.tests.xlsx import read_cells
 from urja.demo import testing
 from urja.payments.models import CollectionCase
 
@@ -56,6 +57,23 @@ def test_collections_are_paged_filtered_and_exported(client, offices, cases):
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
     assert rows[0][0] == "consumer_number"
     assert len(rows) == 1 + len([c for c in cases[:50] if "Ltd" in c.account.consumer.name])
+
+
+def test_collections_download_as_excel(client, offices, cases):
+    client.force_login(testing.staff_user("manager", offices["circle"]))
+    page = client.get("/payments/collections/", {"q": "ltd"}).content.decode()
+    assert "format=xlsx" in page and "q=ltd" in page  # the page offers the same rows as Excel
+    response = client.get("/payments/collections/", {"q": "ltd", "format": "xlsx"})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert 'filename="collections.xlsx"' in response["Content-Disposition"]
+    rows = read_cells(b"".join(response.streaming_content))
+    assert [c.value for c in rows[0]][:4] == ["consumer_number", "name", "reason", "amount_due"]
+    open_ltd = sorted((c for c in cases[:50] if "Ltd" in c.account.consumer.name), key=lambda c: -c.amount_due)
+    assert [r[0].value for r in rows[1:]] == [c.account.consumer_number for c in open_ltd]  # largest first
+    # the amount is a number with two places and the day a date, not text
+    assert rows[1][3].value == float(open_ltd[0].amount_due) and "0.00" in rows[1][3].number_format
+    assert rows[1][4].value == datetime(2026, 11, 1)
 
 
 def test_collections_list_stays_in_scope(client, offices, cases):
