@@ -248,6 +248,7 @@ PARAM_KINDS: list[tuple[str, str, str | None]] = [
     (r"/connections/changes/", "number", "change_number"),
     (r"/connections/orders/", "number", "order_number"),
     (r"/servicedesk/outages/", "number", "outage_number"),
+    (r"/reports/outages/", "number", "outage_number"),
     (r"/servicedesk/", "number", "request_number"),
     (r"/servicedesk/r/", "number", "request_number"),
     (r"/payments/receipt/", "number", "receipt"),

@@ -214,6 +214,10 @@ def outage_board(user, *, now=None, days: int = OUTAGE_BOARD_DAYS) -> list[dict]
         .select_related("feeder", "transformer", "created_by", "detection")
         .order_by("feeder__code", "transformer__code", "-starts_at")
     )
+    outages = list(outages)
+    from urja.servicedesk.selectors import outage_account_counts
+
+    counts = outage_account_counts(o.pk for o in outages)
     feeders: dict[int, dict] = {}
     for o in outages:
         detection = getattr(o, "detection", None)
@@ -237,6 +241,9 @@ def outage_board(user, *, now=None, days: int = OUTAGE_BOARD_DAYS) -> list[dict]
             "by_meters": detection is not None,
             "meters": detection.meters_failed if detection else None,
             "by": (o.created_by.get_username() if o.created_by else "") if detection is None else "",
+            # the accounts stored at the declaration (an outage from before the table: its count only)
+            "affected": counts[o.pk]["affected"] if o.pk in counts else o.affected_accounts,
+            "restored_accounts": counts[o.pk]["restored"] if o.pk in counts else None,
         }
         group = feeders.setdefault(
             o.feeder_id, {"feeder": o.feeder, "whole": [], "dts": {}, "active": 0, "affected": 0}
@@ -251,3 +258,68 @@ def outage_board(user, *, now=None, days: int = OUTAGE_BOARD_DAYS) -> list[dict]
     for group in feeders.values():
         group["dts"] = list(group["dts"].values())
     return list(feeders.values())
+
+
+# --- one outage: its stored accounts, their restoration and award, its complaints ----------------------
+
+
+def outage(user, number: str):
+    """The outage `number` on a feeder of the user's office (else not found, like a nonexistent one)."""
+    from urja.servicedesk.models import Outage
+
+    found = (
+        scope_offices(user, Outage.objects.all(), "feeder__office__path")
+        .select_related("feeder", "transformer", "created_by", "detection")
+        .filter(number=number)
+        .first()
+    )
+    if found is None:
+        raise not_found("outage", number)
+    return found
+
+
+def outage_summary(outage) -> dict:
+    """Affected, restored and compensated accounts (stored rows) and the compensation awarded."""
+    from django.db.models import Count, Q, Sum
+
+    from urja.servicedesk.models import OutageAccount
+
+    return OutageAccount.objects.filter(outage=outage).aggregate(
+        affected=Count("id"),
+        restored=Count("id", filter=Q(restored_at__isnull=False)),
+        reported=Count("id", filter=Q(restore_reported=True)),
+        supplied=Count("id", filter=Q(supplied=True)),
+        compensated=Count("id", filter=Q(award__gt=0)),
+        awarded=Sum("award"),
+    )
+
+
+def outage_complaints(outage):
+    """The complaints linked to the outage (joined on lodging, or when it was declared)."""
+    from urja.servicedesk.models import ServiceRequest
+
+    return ServiceRequest.objects.filter(outage=outage).select_related("consumer", "account").order_by("registered_at")
+
+
+def outage_account_rows(outage):
+    """The outage's stored accounts, by consumer number (a page of them, or all for an export)."""
+    from urja.servicedesk.selectors import outage_accounts
+
+    return outage_accounts(outage).select_related("meter")
+
+
+def outage_account_row(outage, row) -> dict:
+    """One stored account as the page and the export show it: its own failure and restoration, the
+    duration counted from the outage's start (what the compensation counts), the award."""
+    minutes = int((row.restored_at - outage.starts_at).total_seconds() // 60) if row.restored_at else None
+    return {
+        "row": row,
+        "consumer_number": row.account.consumer_number,
+        "name": row.account.consumer.name,
+        "dt": row.transformer.code if row.transformer_id else "",
+        "meter": row.meter.serial if row.meter_id else "",
+        "failed_at": row.failed_at,
+        "restored_at": row.restored_at,
+        "minutes": minutes,
+        "award": row.award,
+    }

@@ -11,4 +11,5 @@ urlpatterns = [
     path("losses/", views.losses, name="losses"),
     path("operations/", views.operations, name="operations"),
     path("outages/", views.outages, name="outages"),
+    path("outages/<str:number>/", views.outage, name="outage"),
 ]

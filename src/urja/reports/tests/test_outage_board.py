@@ -87,3 +87,52 @@ def test_only_the_network_roles_in_the_navigation_open_it(client, offices):
         assert status == (200 if in_nav else 403), role
     client.logout()
     assert client.get("/reports/outages/").status_code == 302  # to the login
+
+
+def test_the_board_counts_affected_and_restored_accounts(client, board):
+    client.force_login(board["engineer"])
+    rows = _rows(client.get("/reports/outages/").content.decode())
+    assert "2 <span" in rows[board["detected"].number] and "(2 restored)" in rows[board["detected"].number]
+    assert "(0 restored)" in rows[board["by_hand"].number]
+    assert f'href="/reports/outages/{board["by_hand"].number}/"' in rows[board["by_hand"].number]
+
+
+def test_one_outage_lists_its_accounts_a_page_at_a_time_with_duration_award_and_complaints(client, board, offices):
+    from decimal import Decimal
+
+    from urja.core import listing
+    from urja.reports import outages
+    from urja.servicedesk.models import OutageAccount
+
+    by_hand = board["by_hand"]
+    dt_b = by_hand.transformer
+    extra = [f.account(offices["section1"], transformer=dt_b) for _ in range(listing.PER_PAGE)]
+    # accounts opened after a declaration are not its outage's: DT B is out again, with them
+    desk.restore_outage(actor=None, channel="system", outage=by_hand, restored_at=timezone.now())
+    complaint = desk.register_request(actor=None, channel="call_centre", type_code="no_power_supply",
+                                      subtype_code="no_power_supply", account=extra[0]).request  # fmt: skip
+    start = timezone.now() - timedelta(hours=6)
+    outage = desk.declare_outage(actor=board["engineer"], channel="backoffice", kind="unplanned",
+                                 reason="Jumper cut", transformer=dt_b, starts_at=start)  # fmt: skip
+    complaint.refresh_from_db()
+    assert complaint.outage_id == outage.pk
+    desk.restore_outage(actor=None, channel="system", outage=outage, restored_at=start + timedelta(hours=5))
+    outages.compensate_due()
+    client.force_login(board["engineer"])
+    html = client.get(f"/reports/outages/{outage.number}/").content.decode()
+    n = 1 + len(extra)
+    assert f'data-affected="{n}"' in html and f'data-restored="{n}"' in html and f'data-compensated="{n}"' in html
+    assert complaint.number in html and "Complaints linked to this outage" in html
+    assert html.count("data-consumer=") == listing.PER_PAGE and "page 1 of 2" in html
+    # 5 h from the outage's start, 1 hour late; 52 consumers ≥ many_affected_threshold (50): Rs 25 each
+    assert "300 min" in html and "₹25.00" in html
+    second = client.get(f"/reports/outages/{outage.number}/", {"page": "2"}).content.decode()
+    assert second.count("data-consumer=") == 1
+    export = client.get(f"/reports/outages/{outage.number}/", {"format": "csv"})
+    lines = b"".join(export.streaming_content).decode("utf-8-sig").strip().splitlines()
+    assert lines[0].startswith("consumer_number,name,dt,meter,power_failed,restored,minutes_from_outage_start")
+    assert len(lines) == 1 + n and all(line.endswith(",25.00") and ",300," in line for line in lines[1:])
+    assert set(OutageAccount.objects.filter(outage=outage).values_list("award", flat=True)) == {Decimal("25.00")}
+    # another office's outage answers like a nonexistent one
+    assert client.get(f"/reports/outages/{board['elsewhere'].number}/").status_code == 404
+    assert client.get("/reports/outages/OUT000000000/").status_code == 404
