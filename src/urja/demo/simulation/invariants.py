@@ -804,103 +804,110 @@ def bbps_fetch_matches_bill(scope: Scope) -> list[Violation]:
 
 
 def outage_compensated_once(scope: Scope) -> list[Violation]:
-    """Every consumer supplied on a DT (feeder) of a restored detected outage is compensated exactly
-    once when the restoration was late for them: one ledger credit per (outage, account), equal to
-    its award; none to an account off the outage's DT or opened after it started. (The credit is in
-    the arrears of the account's next bill: arrears_equal_ledger.)"""
+    """Every account stored as affected by a restored unplanned outage (servicedesk.OutageAccount, filled
+    when it was declared) is judged once it is restored, and compensated exactly once when the
+    restoration was late for it: its award is the schedule's for the delay from the outage's start to
+    its OWN restoration (its meter's restore, else the outage's; nothing when its meter proved supply),
+    less what a linked complaint earned; one ledger credit per (outage, account), equal to the award;
+    no credit to an account the outage did not store, nor to one without supply (pending, or closed
+    before the outage). (The credit is in the arrears of the next bill: arrears_equal_ledger.)"""
     from datetime import timedelta
 
     from django.db.models import Count
 
     from urja.billing.models import EntryType, LedgerEntry
     from urja.core import regdata
+    from urja.core.models import AuditEvent
     from urja.customers.models import Account
-    from urja.reports.models import DetectedOutage, OutageAward
+    from urja.reports.models import OutageAward
     from urja.servicedesk import catalogue, sla
     from urja.servicedesk import compensation as comp
-    from urja.servicedesk.models import CompensationAward
+    from urja.servicedesk.models import CompensationAward, Outage, OutageAccount
 
     out = []
-    done = DetectedOutage.objects.filter(outage__status="restored", outage__restored_at__isnull=False)
-    if not done.exists():
+    restored = Outage.objects.filter(
+        kind="unplanned", status="restored", restored_at__isnull=False, pk__in=OutageAccount.objects.values("outage_id")
+    )
+    if not restored.exists():
         return out
     schedule = catalogue.active_schedule()
     cfg = regdata.load("reports/energy.toml").get("outage_compensation", {})
-    for detection in done.select_related("outage"):
-        outage = detection.outage
-        where = Q(transformer_id=outage.transformer_id) if outage.transformer_id else Q(feeder_id=outage.feeder_id)
+    threshold = int((schedule.document.get("settings") or {}).get("many_affected_threshold", 50))
+    number_of: dict[int, str] = {}
+
+    def cn(account_id: int) -> str:
+        if account_id not in number_of:
+            number_of[account_id] = (
+                Account.objects.filter(pk=account_id).values_list("consumer_number", flat=True).first() or ""
+            )
+        return number_of[account_id]
+
+    def flag(account_id: int, text: str) -> None:
+        out.append(Violation("outage_compensated_once", scope.month, cn(account_id), text))
+
+    for outage in restored.order_by("pk"):
         entries = LedgerEntry.objects.filter(
             entry_type=EntryType.COMPENSATION, reference_type="outage", reference_id=str(outage.pk)
         ).exclude(reversals__isnull=False)
         twice = entries.values("account_id").annotate(n=Count("id")).filter(n__gt=1).values_list("account_id", "n")
         for account_id, n in twice:
-            cn = Account.objects.filter(pk=account_id).values_list("consumer_number", flat=True).first() or ""
-            out.append(
-                Violation("outage_compensated_once", scope.month, cn, f"outage {outage.number}: credited {n} times")
-            )
+            flag(account_id, f"outage {outage.number}: credited {n} times")
         credited = dict(entries.values_list("account_id", "amount"))
         awards = dict(OutageAward.objects.filter(outage=outage).values_list("account_id", "amount"))
-        for account_id in set(credited) | set(awards):
-            if (
-                credited.get(account_id) is None
-                or awards.get(account_id) is None
-                or (-credited[account_id] != awards[account_id])
-            ):
-                cn = Account.objects.filter(pk=account_id).values_list("consumer_number", flat=True).first() or ""
-                out.append(
-                    Violation(
-                        "outage_compensated_once",
-                        scope.month,
-                        cn,
-                        f"outage {outage.number}: award {awards.get(account_id)}, ledger credit "
-                        f"{credited.get(account_id)}",
-                    )
-                )
-        subtype = (
-            cfg.get("feeder_subtype", "line_breakdown")
-            if outage.transformer_id is None
-            else cfg.get("dt_subtype", "no_power_supply")
-        )
+        rows = {
+            r.account_id: r
+            for r in OutageAccount.objects.filter(outage=outage).select_related("account").only(
+                "account_id", "restored_at", "supplied", "award", "judged_at", "account__area",
+                "account__supply_type", "account__created_at",
+            )
+        }  # fmt: skip
+        for account_id in (set(credited) | set(awards)) - set(rows):
+            flag(account_id, f"outage {outage.number}: award off its area (not among the accounts it stored)")
+        subtype = cfg.get("feeder_subtype", "line_breakdown") if outage.transformer_id is None else cfg.get(
+            "dt_subtype", "no_power_supply"
+        )  # fmt: skip
         rt = catalogue.find_type(type_code="no_power_supply", subtype_code=subtype, schedule=schedule)
         rule = schedule.document.get("compensation", {}).get(rt.compensation_key)
         rule = comp.for_subtype(rule, subtype) if rule else None
         per = "hour" if rule and rule["basis"] == "per_hour" else "day"
+        many = outage.affected_accounts >= threshold
         by_request: dict[int, Decimal] = defaultdict(Decimal)
         for account_id, amount in CompensationAward.objects.filter(request__outage=outage).values_list(
             "account_id", "amount"
         ):
             by_request[account_id] += amount
-        supplied = Account.objects.filter(where, created_at__lt=outage.starts_at).exclude(
-            status__in=["pending", "perm_disconnected"]
-        )
-        many = outage.affected_accounts >= int(
-            (schedule.document.get("settings") or {}).get("many_affected_threshold", 50)
-        )
-        for account in supplied.only("pk", "consumer_number", "area", "supply_type"):
-            if account.pk in awards or rule is None:
+        for account_id, row in rows.items():
+            if row.account.created_at > outage.created_at:
+                flag(account_id, f"outage {outage.number}: stored an account opened after it was declared")
+            if row.restored_at is None:
+                continue  # its meter's restore still awaited (the grace closes it)
+            if row.judged_at is None:
+                flag(account_id, f"outage {outage.number}: restored {row.restored_at:%Y-%m-%d %H:%M}, never judged")
                 continue
-            due = outage.starts_at + timedelta(hours=rt.timeline_value(account.area))
-            late = sla.units_late(due=due, closed_at=outage.restored_at, per=per)
-            owed = comp.compute(
-                rule, units_late=late, supply_class=comp.supply_class_of(account.supply_type), many_affected=many
-            ).amount - by_request.get(account.pk, Decimal(0))
-            if owed > 0:
-                out.append(
-                    Violation(
-                        "outage_compensated_once",
-                        scope.month,
-                        account.consumer_number,
-                        f"outage {outage.number} ({outage.starts_at:%Y-%m-%d %H:%M} – {outage.restored_at:%H:%M}, "
-                        f"{late} {per}(s) late): no compensation; {owed} owed",
-                    )
-                )
+            owed = Decimal(0)
+            late = 0
+            if rule is not None and not row.supplied:
+                due = outage.starts_at + timedelta(hours=rt.timeline_value(row.account.area))
+                late = sla.units_late(due=due, closed_at=row.restored_at, per=per)
+                supply_class = comp.supply_class_of(row.account.supply_type)
+                full = comp.compute(rule, units_late=late, supply_class=supply_class, many_affected=many).amount
+                owed = max(full - by_request.get(account_id, Decimal(0)), Decimal(0))
+            if row.award != owed:
+                flag(account_id, f"outage {outage.number} ({outage.starts_at:%Y-%m-%d %H:%M} – its restoration "
+                                 f"{row.restored_at:%Y-%m-%d %H:%M}, {late} {per}(s) late): awarded {row.award}, "
+                                 f"{owed} due")  # fmt: skip
+            paid = -credited[account_id] if account_id in credited else None
+            if owed > 0 and (paid is None or awards.get(account_id) is None):
+                flag(account_id, f"outage {outage.number}: no compensation; {owed} owed (award "
+                                 f"{awards.get(account_id)}, ledger credit {credited.get(account_id)})")  # fmt: skip
+            elif (paid is not None or account_id in awards) and (paid, awards.get(account_id)) != (row.award,) * 2:
+                flag(account_id, f"outage {outage.number}: award {awards.get(account_id)}, ledger credit "
+                                 f"{credited.get(account_id)}, judged {row.award}")  # fmt: skip
         # no award to an account without supply at the outage: pending (never energized) or
         # permanently disconnected before it started (its audited status change)
-        from urja.core.models import AuditEvent
-
-        for account_id, cn, status in Account.objects.filter(
+        for account_id, status in Account.objects.filter(
             pk__in=list(awards), status__in=["pending", "perm_disconnected"]
-        ).values_list("pk", "consumer_number", "status"):
+        ).values_list("pk", "status"):
             closed_before = AuditEvent.objects.filter(
                 object_type="customers.account",
                 object_id=str(account_id),
@@ -909,20 +916,8 @@ def outage_compensated_once(scope: Scope) -> list[Violation]:
                 at__lt=outage.starts_at,
             ).exists()
             if status == "pending" or closed_before:
-                out.append(
-                    Violation(
-                        "outage_compensated_once",
-                        scope.month,
-                        cn,
-                        f"outage {outage.number}: {awards[account_id]} awarded to an account without supply ({status})",
-                    )
-                )
-        off = set(awards) - set(Account.objects.filter(where).values_list("pk", flat=True))
-        for account_id in off:
-            cn = Account.objects.filter(pk=account_id).values_list("consumer_number", flat=True).first() or ""
-            out.append(
-                Violation("outage_compensated_once", scope.month, cn, f"outage {outage.number}: award off its area")
-            )
+                flag(account_id, f"outage {outage.number}: {awards[account_id]} awarded to an account without supply "
+                                 f"({status})")  # fmt: skip
     return out
 
 

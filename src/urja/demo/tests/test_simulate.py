@@ -562,3 +562,28 @@ def test_detects_an_outage_award_to_an_account_without_supply(report):
     Account.objects.filter(pk=award.account_id).update(status="pending")  # never energized
     found = _found("outage_compensated_once", award.account.consumer_number)
     assert any("without supply" in v.detail for v in found), found
+
+
+@pytest.mark.django_db
+def test_detects_an_outage_award_that_is_not_for_the_accounts_own_restoration(report):
+    from datetime import timedelta
+
+    from urja.servicedesk.models import OutageAccount
+
+    row = OutageAccount.objects.filter(award__gt=0).select_related("account").order_by("pk")[0]
+    cn = row.account.consumer_number
+    assert not _found("outage_compensated_once", cn)
+    # its restore came a day later than stored: the award on the ledger is no longer what is due
+    OutageAccount.objects.filter(pk=row.pk).update(restored_at=row.restored_at + timedelta(days=1))
+    found = _found("outage_compensated_once", cn)
+    assert any("due" in v.detail and "its restoration" in v.detail for v in found), found
+
+
+@pytest.mark.django_db
+def test_detects_an_outage_award_to_an_account_the_outage_did_not_store(report):
+    from urja.servicedesk.models import OutageAccount
+
+    row = OutageAccount.objects.filter(award__gt=0).select_related("account").order_by("pk")[0]
+    OutageAccount.objects.filter(pk=row.pk).delete()  # as if recomputed from a network that changed
+    found = _found("outage_compensated_once", row.account.consumer_number)
+    assert any("not among the accounts it stored" in v.detail for v in found), found
