@@ -8,13 +8,17 @@ events stored since its cursor and:
    a DT is out when at least `dt_min_meters` meters and `dt_min_share` of its smart meters failed,
    or its boundary meter did; `feeder_min_dts` DTs of one feeder out (or the feeder-head meter) make
    one outage on the feeder (thresholds in data/reports/energy.toml [outage_detection]);
-2. declares each through the service desk (`servicedesk.services.declare_outage`: numbered, audited,
-   waiting complaints linked) unless one is already active there, and tells every affected consumer
-   at once (`outage.detected`, en/hi/or, queued in bulk);
-3. closes an outage when `restore_share` of its failed meters sent a restore
-   (`servicedesk.services.restore_outage`, which closes linked complaints), at the moment the share
-   was reached — the duration is measured from the meters — tells the consumers (`outage.restored`)
-   and compensates *every* affected consumer (`compensate_outage`), not only those who complained.
+2. declares each through the service desk (`servicedesk.services.declare_outages`: numbered, audited,
+   waiting complaints linked, its affected accounts stored with each meter's own last gasp — one
+   INSERT … SELECT) unless one is already active there, and tells every stored account at once
+   (`outage.detected`, en/hi/or, queued in bulk);
+3. closes each account's row at its own meter's restore, and an outage when `restore_share` of its
+   failed meters sent a restore (`servicedesk.services.restore_outage`, which closes linked complaints
+   and the rows with nothing of their own to wait for), at the moment the share was reached — the
+   duration is measured from the meters — tells the consumers (`outage.restored`) and compensates
+   *every* stored account (`compensate_outage`) for its own restoration, not only those who complained;
+4. on every pass, closes the rows whose restore never came after the grace and compensates the rows
+   closed since (`compensate_due`) — once each.
 
 Events are taken by their time (`at`), not their arrival order: a restore that arrives before its
 failure is still the later event. An event stamped in the future (beyond the gateway's clock skew) is
