@@ -456,10 +456,12 @@ def resume(request, number: str):
 class ChangeIn(Schema):
     consumer_number: Text(20)
     kind: Text(20) = Field(
-        ..., description="load_change, name_change, category_change, temp_disconnection, perm_disconnection"
+        ...,
+        description="load_change, name_change, category_change, temp_disconnection, perm_disconnection, meter_shifting",
     )
     details: dict = Field(
-        default_factory=dict, description="load/unit, category/sub_category, name/carry_dues, final_kwh"
+        default_factory=dict,
+        description="load/unit, category/sub_category, name/carry_dues, final_kwh; meter_shifting: location, reason",
     )
     channel: Text(20) = "care_centre"
 
@@ -474,11 +476,34 @@ class ChangeOut(Schema):
     effective_on: date | None
     charge: Decimal
     applied_at: datetime | None
+    due_at: datetime | None
     reason: str
     outcome: dict
+    inspection: dict | None = Field(None, description="meter shifting: the site inspection")
+    still_to_pay: Decimal = Field(Decimal("0.00"), description="meter shifting: what the demand note still wants")
+
+
+def _inspection_of(change) -> dict | None:
+    from .models import ChangeInspection
+
+    try:
+        i = change.inspection
+    except ChangeInspection.DoesNotExist:
+        return None
+    return {
+        "inspected_at": i.inspected_at,
+        "feasible": i.feasible,
+        "new_location": i.new_location,
+        "latitude": str(i.latitude) if i.latitude is not None else None,
+        "longitude": str(i.longitude) if i.longitude is not None else None,
+        "estimate": str(i.estimate),
+        "notes": i.notes,
+    }
 
 
 def change_out(change) -> dict:
+    from . import shifting
+
     return {
         "number": change.number,
         "kind": change.kind,
@@ -489,8 +514,11 @@ def change_out(change) -> dict:
         "effective_on": change.effective_on,
         "charge": change.charge,
         "applied_at": change.applied_at,
+        "due_at": change.due_at,
         "reason": change.reason,
         "outcome": change.outcome or {},
+        "inspection": _inspection_of(change),
+        "still_to_pay": shifting.still_to_pay(change) if change.kind == "meter_shifting" else Decimal("0.00"),
     }
 
 
@@ -535,6 +563,81 @@ def decide(request, number: str, payload: DecisionIn):
         change=selectors.scoped_change_request(request.user, number),
         approve=payload.approve,
         reason=payload.reason,
+    )
+    return change_out(change)
+
+
+class ShiftingInspectionIn(Schema):
+    feasible: bool
+    new_location: Text(200) = Field("", description="where on the premises the meter goes")
+    latitude: Text(20) = Field("", description="the new geo point (decimal degrees), with longitude")
+    longitude: Text(20) = ""
+    estimate: Text(20) = Field("", description="material and labour, Rs (the demand note's amount)")
+    notes: Text(2000, multiline=True) = ""
+
+
+@router.post("/changes/{number}/inspection", response=ChangeOut, summary="Meter shifting: record the site inspection")
+def shifting_inspection(request, number: str, payload: ShiftingInspectionIn):
+    from . import shifting
+
+    require_role(request.user, *FIELD)
+    change = shifting.inspect(
+        actor=request.user,
+        channel="api",
+        change=selectors.scoped_change_request(request.user, number),
+        **payload.dict(),
+    )
+    return change_out(change)
+
+
+@router.post("/changes/{number}/demand-note", response=ChangeOut, summary="Meter shifting: issue the demand note")
+def shifting_demand_note(request, number: str):
+    from . import shifting
+
+    require_role(request.user, *FIELD)
+    change = shifting.issue_demand_note(
+        actor=request.user, channel="api", change=selectors.scoped_change_request(request.user, number)
+    )
+    return change_out(change)
+
+
+@router.post(
+    "/changes/{number}/demand-note/payment",
+    response=ChangeOut,
+    summary="Meter shifting: take the demand note's payment",
+)
+def shifting_payment(request, number: str, payload: PaymentIn):
+    from . import shifting
+
+    require_role(request.user, *COLLECT)
+    change = shifting.pay_demand_note(
+        actor=request.user,
+        channel=payload.channel,
+        change=selectors.scoped_change_request(request.user, number),
+        idempotency_key=payload.idempotency_key,
+        method=payload.method,
+        reference=payload.reference,
+    )
+    return change_out(change)
+
+
+class ShiftedIn(Schema):
+    location: Text(200) = Field("", description="blank: the inspection's new location")
+    latitude: Text(20) = Field("", description="blank: the inspection's geo point")
+    longitude: Text(20) = ""
+    acknowledged_by: Text(150) = Field("", description="the consumer or representative who signed the sheet")
+
+
+@router.post("/changes/{number}/field-work", response=ChangeOut, summary="Meter shifting: the meter is shifted")
+def shifting_done(request, number: str, payload: ShiftedIn):
+    from . import shifting
+
+    require_role(request.user, *FIELD)
+    change = shifting.complete(
+        actor=request.user,
+        channel="api",
+        change=selectors.scoped_change_request(request.user, number),
+        **payload.dict(),
     )
     return change_out(change)
 

@@ -31,7 +31,7 @@ from urja.servicedesk import compensation as comp
 
 from . import rules
 from .models import (
-    CHANGE_STATUS,
+    OPEN_CHANGE,
     ORDER_STATUS,
     ChangeKind,
     ChangeRequest,
@@ -39,6 +39,7 @@ from .models import (
     Order,
     OrderKind,
     OrderStatus,
+    machine_for,
 )
 from .refusals import refuse
 from .services import _channel, _sop_document, check_channel, data, fee_in_force
@@ -49,6 +50,7 @@ CHANNEL_ROW = {
     ChangeKind.CATEGORY_CHANGE: "category_change",
     ChangeKind.TEMPORARY_DISCONNECTION: "disconnection",
     ChangeKind.PERMANENT_DISCONNECTION: "disconnection",
+    ChangeKind.METER_SHIFTING: "meter_shifting",
 }
 OUTCOME_TEXT = {
     ChangeStatus.APPROVED: "approved",
@@ -134,9 +136,7 @@ def request_change(*, actor, channel: str, account: Account, kind: str, details:
         raise refuse("account_closed", error=Conflict)
     if account.status == AccountStatus.PENDING:
         raise refuse("account_pending", error=Conflict)
-    if ChangeRequest.objects.filter(
-        account=account, kind=kind, status__in=[ChangeStatus.REQUESTED, ChangeStatus.APPROVED, ChangeStatus.SCHEDULED]
-    ).exists():
+    if ChangeRequest.objects.filter(account=account, kind=kind, status__in=OPEN_CHANGE).exists():
         raise refuse("request_open", error=Conflict)
     now = clock.now()
     today = timezone.localdate(now)
@@ -192,6 +192,15 @@ def request_change(*, actor, channel: str, account: Account, kind: str, details:
         except boundary.InvalidInput as exc:
             raise refuse("invalid_reading", details=exc.details) from exc
         clean = {"final_kwh": str(final_kwh), "reason": str(details.get("reason", "move-out"))[:200]}
+    elif kind == ChangeKind.METER_SHIFTING:
+        from . import shifting
+
+        clean = shifting.check_request(account=account, details=details)
+    due = None
+    if kind == ChangeKind.METER_SHIFTING:
+        from . import shifting
+
+        due = shifting.due_from(now, account=account)
     with transaction.atomic():
         change = ChangeRequest.objects.create(
             number=_number("change"),
@@ -202,6 +211,7 @@ def request_change(*, actor, channel: str, account: Account, kind: str, details:
             details=clean,
             requested_at=now,
             effective_on=effective,
+            due_at=due,
             created_by=actor if getattr(actor, "pk", None) else None,
         )
         record_audit(actor=actor, channel=channel, action="connection.change_requested", obj=change, changes=clean)
@@ -220,7 +230,7 @@ def request_change(*, actor, channel: str, account: Account, kind: str, details:
 def _set(change: ChangeRequest, to: str, *, actor, channel: str, reason: str = "", extra=()) -> None:
     transition(
         change,
-        CHANGE_STATUS,
+        machine_for(change.kind),
         to,
         actor=actor,
         channel=channel,
@@ -244,12 +254,19 @@ def decide(*, actor, channel: str, change: ChangeRequest, approve: bool, reason:
         if not approve:
             if not reason:
                 raise refuse("rejection_reason_required", code="reason_required")
+            machine_for(change.kind).check(change.status, ChangeStatus.REJECTED)
+            if change.kind == ChangeKind.METER_SHIFTING:
+                from . import shifting
+
+                shifting.cancel_demand_note(change, actor=actor, channel=channel, reason=reason)
             change.reason = reason
             _set(change, ChangeStatus.REJECTED, actor=actor, channel=channel, reason=reason,
                  extra=["decided_at", "reason"])  # fmt: skip
             _tell(change, outcome="rejected: " + reason, key=f"change:{change.number}:rejected")
             return change
-        CHANGE_STATUS.check(change.status, ChangeStatus.APPROVED)
+        if change.kind == ChangeKind.METER_SHIFTING:  # approved by its inspection and demand note
+            raise refuse("shifting_needs_inspection", error=Conflict)
+        machine_for(change.kind).check(change.status, ChangeStatus.APPROVED)
         account = change.account
         charge = Decimal("0.00")
         if change.kind == ChangeKind.LOAD_CHANGE:
@@ -288,6 +305,8 @@ def apply_if_due(*, change: ChangeRequest, actor=None, channel: str = "system") 
             return change
         if change.kind in (ChangeKind.TEMPORARY_DISCONNECTION, ChangeKind.PERMANENT_DISCONNECTION):
             return change  # applied by its order
+        if change.kind == ChangeKind.METER_SHIFTING:
+            return change  # paid: shifting.settle_payment; applied by its field work
         account = change.account
         if change.charge > 0 and billing_ledger.balance(account=account) > 0:
             return change  # waiting for the payment
@@ -632,12 +651,17 @@ def run_due_work() -> dict:
     """The periodic job: changes that are due, orders from expired notices and paid dues, remote
     acknowledgements, temporary connections past their end date."""
     applied = 0
-    for change in ChangeRequest.objects.filter(status__in=[ChangeStatus.APPROVED, ChangeStatus.SCHEDULED]):
+    from . import shifting
+
+    for change in ChangeRequest.objects.filter(status__in=[ChangeStatus.APPROVED, ChangeStatus.SCHEDULED]).exclude(
+        kind=ChangeKind.METER_SHIFTING
+    ):
         before = change.status
         if apply_if_due(change=change).status != before:
             applied += 1
     return {
         "changes": applied,
+        "shifting_paid": shifting.settle_payments(),
         "disconnections": disconnect_for_non_payment(),
         "reconnections": reconnect_paid(),
         "remote": acknowledge_commands(),

@@ -240,4 +240,30 @@ def _account_requests(accounts, *, cre, engineer) -> dict[str, int]:
         changes.reconnect_paid()
 
     attempt("disconnected_then_reconnection_ordered", non_payment)
+
+    def shifting_request(account, *, through: bool) -> None:
+        from . import shifting
+
+        change = changes.request_change(
+            actor=cre, channel="care_centre", account=account, kind="meter_shifting",
+            details={"location": "verandah, east wall", "reason": "house extension"},
+        )  # fmt: skip
+        change = shifting.inspect(
+            actor=engineer, channel="section_office", change=change, feasible=True,
+            new_location="verandah, east wall, 1.5 m high", estimate="650",
+            latitude=account.latitude, longitude=account.longitude, notes="service cable 6 m",
+        )  # fmt: skip
+        change = shifting.issue_demand_note(actor=engineer, channel="section_office", change=change)
+        if not through:
+            return  # awaiting the consumer's payment
+        gateway_order = payments.create_order(consumer_number=account.consumer_number, amount=change.charge)
+        payments.simulate_gateway(order=gateway_order, outcome="success")
+        shifting.settle_payments()
+        change.refresh_from_db()
+        shifting.complete(actor=engineer, channel="section_office", change=change, acknowledged_by="consumer")
+
+    if len(active) > 4:
+        attempt("meter_shifting_awaiting_payment", lambda: shifting_request(active[4], through=False))
+    if len(active) > 5:
+        attempt("meter_shifted", lambda: shifting_request(active[5], through=True))
     return done

@@ -246,17 +246,21 @@ class ChangeKind(models.TextChoices):
     CATEGORY_CHANGE = "category_change", "Category change"
     TEMPORARY_DISCONNECTION = "temp_disconnection", "Temporary disconnection on request"
     PERMANENT_DISCONNECTION = "perm_disconnection", "Permanent disconnection / move-out"
+    METER_SHIFTING = "meter_shifting", "Meter shifting within the premises"
 
 
 class ChangeStatus(models.TextChoices):
     REQUESTED = "requested", "Requested"
+    INSPECTED = "inspected", "Site inspected"
     APPROVED = "approved", "Approved (awaiting payment)"
     SCHEDULED = "scheduled", "Scheduled (applies from its effective date)"
+    FIELD_WORK = "field_work", "Paid: field work due"
     APPLIED = "applied", "Applied"
     REJECTED = "rejected", "Rejected"
 
 
-CHANGE_STATUS = StateMachine(
+# Load, name and category changes and disconnections on request.
+REQUEST_STATUS = StateMachine(
     "change request",
     {
         ChangeStatus.REQUESTED: {
@@ -271,6 +275,34 @@ CHANGE_STATUS = StateMachine(
         ChangeStatus.REJECTED: set(),
     },
 )
+# Meter shifting: site inspection (feasibility, new location, estimate) → demand note (approved,
+# awaiting payment; skipped when nothing is charged) → paid, field work due → shifted (applied);
+# rejected with reasons until the consumer has paid.
+SHIFTING_STATUS = StateMachine(
+    "meter shifting request",
+    {
+        ChangeStatus.REQUESTED: {ChangeStatus.INSPECTED, ChangeStatus.REJECTED},
+        ChangeStatus.INSPECTED: {ChangeStatus.APPROVED, ChangeStatus.FIELD_WORK, ChangeStatus.REJECTED},
+        ChangeStatus.APPROVED: {ChangeStatus.FIELD_WORK, ChangeStatus.REJECTED},
+        ChangeStatus.FIELD_WORK: {ChangeStatus.APPLIED},
+        ChangeStatus.APPLIED: set(),
+        ChangeStatus.REJECTED: set(),
+    },
+)
+# The status field's whole machine (every move some kind may make); services move a request by the
+# machine of its kind (`machine_for`).
+CHANGE_STATUS = StateMachine(
+    "change request (any kind)",
+    {
+        state: REQUEST_STATUS.allowed(state) | SHIFTING_STATUS.allowed(state)
+        for state in REQUEST_STATUS.states | SHIFTING_STATUS.states
+    },
+)
+OPEN_CHANGE = [s for s in ChangeStatus.values if s not in (ChangeStatus.APPLIED, ChangeStatus.REJECTED)]
+
+
+def machine_for(kind: str) -> StateMachine:
+    return SHIFTING_STATUS if kind == ChangeKind.METER_SHIFTING else REQUEST_STATUS
 
 
 class ChangeRequest(models.Model):
@@ -296,6 +328,24 @@ class ChangeRequest(models.Model):
 
     def __str__(self) -> str:
         return self.number
+
+
+class ChangeInspection(models.Model):
+    """The engineer's site visit for a request that needs one (meter shifting): feasible or not, where the
+    meter goes within the premises, and the estimate charged on the demand note."""
+
+    change_request = models.OneToOneField(ChangeRequest, on_delete=models.CASCADE, related_name="inspection")
+    engineer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    inspected_at = models.DateTimeField()
+    feasible = models.BooleanField()
+    new_location = models.CharField(max_length=200, blank=True, help_text="where on the premises")
+    latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    estimate = models.DecimalField(max_digits=12, decimal_places=2, default=0, help_text="material and labour, Rs")
+    notes = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"inspection of {self.change_request_id}"
 
 
 class OrderKind(models.TextChoices):

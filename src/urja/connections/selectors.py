@@ -23,7 +23,7 @@ def scoped_application(user, number: str) -> Application:
 
 
 def change_requests_in_scope(user) -> QuerySet:
-    qs = ChangeRequest.objects.select_related("account", "account__consumer")
+    qs = ChangeRequest.objects.select_related("account", "account__consumer", "inspection")
     return scope_records(user, qs, account_prefix="account__", office_path_field="office_path")
 
 

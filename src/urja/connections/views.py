@@ -269,7 +269,7 @@ def change_queue(request):
         request,
         "connections/changes.html",
         {**listing.pager(request, qs), **filtering, "status": status, "kind": kind,
-         "statuses": ChangeStatus.choices, "kinds": ChangeKind.choices},
+         "statuses": ChangeStatus.choices, "kinds": ChangeKind.choices, "channels": CHANNELS},
     )  # fmt: skip
 
 
@@ -292,6 +292,125 @@ def change_action(request, number: str):
     except DomainError as exc:
         messages.error(request, f"{exc.message} ({exc.code})")
     return redirect("connections:changes")
+
+
+def _change_or_404(user, number: str):
+    try:
+        return selectors.scoped_change_request(user, number)
+    except NotFound:
+        raise Http404("no such request") from None
+
+
+@staff_required
+@require_POST
+def request_shifting(request):
+    """A consumer asks at the counter (or by phone, e-mail, the app) to shift the meter within the
+    premises: the request, then its page with the next step."""
+    from urja.customers.selectors import scoped_account
+
+    try:
+        require_role(request.user, Role.CRE, Role.ENGINEER, Role.MANAGER, Role.FIELD_AGENT)
+        try:
+            account = scoped_account(request.user, request.POST.get("consumer_number", ""))
+        except NotFound as exc:
+            raise DomainError(exc.message, code=exc.code, status=404) from exc
+        change = changes.request_change(
+            actor=request.user,
+            channel=request.POST.get("channel", "care_centre"),
+            account=account,
+            kind=ChangeKind.METER_SHIFTING,
+            details={"location": request.POST.get("location", ""), "reason": request.POST.get("reason", "")},
+        )
+    except DomainError as exc:
+        messages.error(request, f"{exc.message} ({exc.code})")
+        return redirect("connections:changes")
+    messages.success(request, _("Request %(number)s registered.") % {"number": change.number})
+    return redirect("connections:change", number=change.number)
+
+
+@staff_required
+def change_detail(request, number: str):
+    from urja.core.models import AuditEvent
+    from urja.servicedesk import clock
+
+    from . import shifting
+
+    change = _change_or_404(request.user, number)
+    history = AuditEvent.objects.filter(object_type="connections.changerequest", object_id=str(change.pk))
+    inspection = getattr(change, "inspection", None) if hasattr(change, "inspection") else None
+    is_open = change.status not in (ChangeStatus.APPLIED, ChangeStatus.REJECTED)
+    return render(
+        request,
+        "connections/change.html",
+        {
+            "c": change,
+            "inspection": inspection,
+            "note": (change.outcome or {}).get("demand_note"),
+            "still_to_pay": shifting.still_to_pay(change) if change.kind == ChangeKind.METER_SHIFTING else None,
+            "late": bool(is_open and change.due_at and change.due_at < clock.now()),
+            "history": history.order_by("at"),
+        },
+    )
+
+
+@staff_required
+@require_POST
+def change_step(request, number: str):
+    """The next step of a meter shifting: inspection, demand note, payment, field work, rejection."""
+    from . import shifting
+
+    change = _change_or_404(request.user, number)
+    post, user = request.POST, request.user
+    action = post.get("action", "")
+    try:
+        if action == "inspection":
+            require_role(user, Role.ENGINEER, Role.MANAGER)
+            shifting.inspect(
+                actor=user,
+                channel="section_office",
+                change=change,
+                feasible=post.get("feasible") == "yes",
+                new_location=post.get("new_location", ""),
+                latitude=post.get("latitude", ""),
+                longitude=post.get("longitude", ""),
+                estimate=post.get("estimate", ""),
+                notes=post.get("notes", ""),
+            )
+        elif action == "demand_note":
+            require_role(user, Role.ENGINEER, Role.MANAGER)
+            shifting.issue_demand_note(actor=user, channel="section_office", change=change)
+        elif action == "pay":
+            require_role(user, Role.CRE, Role.BILLING_OFFICER, Role.MANAGER)
+            shifting.pay_demand_note(
+                actor=user,
+                channel="counter",
+                change=change,
+                idempotency_key=post.get("key", "") or f"shifting-page-{change.number}",
+                method=post.get("method", "cash"),
+            )
+        elif action == "field_work":
+            require_role(user, Role.ENGINEER, Role.MANAGER)
+            shifting.complete(
+                actor=user,
+                channel="section_office",
+                change=change,
+                location=post.get("location", ""),
+                latitude=post.get("latitude", ""),
+                longitude=post.get("longitude", ""),
+                acknowledged_by=post.get("acknowledged_by", ""),
+            )
+        elif action == "reject":
+            require_role(user, Role.MANAGER, Role.ENGINEER, Role.BILLING_OFFICER)
+            changes.decide(
+                actor=user, channel="backoffice", change=change, approve=False, reason=post.get("reason", "")
+            )
+        else:
+            raise DomainError("unknown action", code="unknown_action")
+    except DomainError as exc:
+        messages.error(request, f"{exc.message} ({exc.code})")
+    else:
+        messages.success(request, _("Done."))
+    return redirect("connections:change", number=change.number)
 
 
 @staff_required

@@ -17,9 +17,15 @@ def test_the_demo_hook_builds_every_stage_once(offices, loaded, cre, engineer):
     )
     accounts = [
         domestic_account(offices["section1"], name=f"Demo {i}", mobile=f"94370{i:05d}", bill_cycle="C02",
-                         route="DEMO-R03", transformer=dt)
-        for i in range(5)
+                         route="DEMO-R03", transformer=dt, latitude="21.4945", longitude="86.9332")
+        for i in range(6)
     ]  # fmt: skip
+    from urja.metering import services as metering
+
+    for i, account in enumerate(accounts[4:]):  # the meter-shifting demo needs meters
+        meter = metering.register_meter(serial=f"DEMOSH{i}", make="Genus", meter_type="static", actor=None,
+                                        channel="system")  # fmt: skip
+        metering.install_meter(account=account, meter=meter, actor=None, channel="system", location="gate")
     counts = demo.populate(accounts=accounts, staff={"cre": cre, "engineer": engineer}, rng=random.Random(6))
     statuses = set(Application.objects.values_list("status", flat=True))
     assert statuses == {"registered", "inspected", "dn_issued", "dn_paid", "energized", "rejected", "withdrawn"}
@@ -40,6 +46,11 @@ def test_the_demo_hook_builds_every_stage_once(offices, loaded, cre, engineer):
     assert ChangeRequest.objects.filter(kind="category_change", status="scheduled").exists()
     assert Order.objects.filter(kind="disconnect", status="done", reason="non_payment").exists()
     assert Order.objects.filter(kind="reconnect", status="open").exists()
+    assert counts["meter_shifting_awaiting_payment"] == 1 and counts["meter_shifted"] == 1
+    assert set(ChangeRequest.objects.filter(kind="meter_shifting").values_list("status", flat=True)) == {
+        "approved",
+        "applied",
+    }
     before = (Application.objects.count(), ChangeRequest.objects.count(), Order.objects.count())
     assert demo.populate(accounts=accounts, staff={"cre": cre, "engineer": engineer}, rng=random.Random(6))["skipped"]
     assert (Application.objects.count(), ChangeRequest.objects.count(), Order.objects.count()) == before

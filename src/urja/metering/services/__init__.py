@@ -73,6 +73,7 @@ from urja.metering.services.registry import (
     send_test_notice,
     shift_meter,
 )
+from urja.metering.services.shifting import shift_meter_on_request  # noqa: F401 (issue 12: connections)
 from urja.metering.services.smart_data import (
     dead_letter,
     store_smart_batch,
