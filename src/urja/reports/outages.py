@@ -187,8 +187,9 @@ def run_detector(*, now: datetime | None = None) -> dict:
                 result["declared"] = [o.number for o in declared]
             if batch.restores or declared:
                 # each affected account's row closes at its own meter's restore, then the outages
-                close_reported_restorations(until=now + mqtt.CLOCK_SKEW)
+                touched = close_reported_restorations(until=now + mqtt.CLOCK_SKEW)
                 result["restored"] = _restore(cfg, now, batch, declared)
+                result["restored"] += _restore_by_accounts(cfg, now, touched)
             cursor.last_event_id = batch.last_id
             cursor.save(update_fields=["last_event_id", "updated_at"])
         # a restore that never came: the row takes the outage's restoration after the grace
@@ -391,6 +392,33 @@ def _area_names(outages: list[Outage]) -> dict[int, str]:
             o.transformer = dts[o.transformer_id]
         o.feeder = feeders[o.feeder_id]
     return {o.pk: outage_area(o) for o in outages}
+
+
+def _restore_by_accounts(cfg, now: datetime, touched: set[int]) -> list[str]:
+    """An outage declared by hand (no detection) whose stored accounts' meters reported the failure is
+    restored when `restore_share` of them reported their restore — at the moment that share was reached —
+    as a detected one is; the engineer may still declare it restored before."""
+    share = Decimal(str(cfg["restore_share"]))
+    restored = []
+    for outage in Outage.objects.filter(pk__in=touched, status=Outage.Status.ACTIVE, detection__isnull=True).order_by(
+        "pk"
+    ):
+        reported = OutageAccount.objects.filter(outage=outage, fail_reported=True)
+        back = sorted(reported.filter(restore_reported=True).values_list("restored_at", flat=True))
+        need = max(1, math.ceil(share * reported.count()))
+        if not back or len(back) < need:
+            continue
+        with transaction.atomic():
+            outage = desk.restore_outage(actor=None, channel=Channel.SYSTEM, outage=outage, restored_at=back[need - 1])
+            notify_accounts(
+                event="outage.restored",
+                accounts=accounts_of_outage(outage),
+                context={"area": outage_area(outage), "restored_at": outage.restored_at},
+                key=f"outage_restored:{outage.number}",
+            )
+            compensate_outage(outage=outage, now=now)
+        restored.append(outage.number)
+    return restored
 
 
 def _restore(cfg, now: datetime, batch: Batch, declared: list[Outage]) -> list[str]:

@@ -135,15 +135,20 @@ class OutageAccount(models.Model):
     a consumer moved to another DT, an account opened later). Its own power-fail and restore times where
     its smart meter reported them (last gasp / restore), else the outage's; its award once judged."""
 
-    outage = models.ForeignKey(Outage, on_delete=models.PROTECT, related_name="affected")
-    account = models.ForeignKey("customers.Account", on_delete=models.PROTECT, related_name="+")
+    # A feeder outage stores 10,000+ rows in one statement: lean on writes — the rows come from a join of
+    # existing accounts, DTs and meters (no database constraint checks them again, as for readings) and no
+    # index beyond what the queries use (the unique key leads with the outage).
+    outage = models.ForeignKey(Outage, on_delete=models.PROTECT, related_name="affected", db_index=False)
+    account = models.ForeignKey("customers.Account", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
     transformer = models.ForeignKey(
-        "network.DistributionTransformer", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+        "network.DistributionTransformer", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
+        db_index=False, related_name="+",
+    )  # fmt: skip
     # the smart meter installed on the account when the outage was declared (none: no meter to report)
     meter = models.ForeignKey(
-        "metering.Meter", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
-    )
+        "metering.Meter", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False,
+        related_name="+",
+    )  # fmt: skip
     failed_at = models.DateTimeField(help_text="its meter's last gasp, else the outage's start")
     fail_reported = models.BooleanField(default=False, help_text="the last gasp came from its own meter")
     restored_at = models.DateTimeField(null=True, blank=True, help_text="its meter's restore, else the outage's")
@@ -161,7 +166,6 @@ class OutageAccount(models.Model):
             # the detector's pass: the rows still waiting for a restore, and those to judge
             models.Index(fields=["meter"], condition=Q(restored_at__isnull=True), name="outage_account_open"),
             models.Index(fields=["outage"], condition=Q(judged_at__isnull=True), name="outage_account_unjudged"),
-            models.Index(fields=["account"], name="outage_account_account"),
         ]
         ordering = ["outage", "account"]
 

@@ -87,3 +87,30 @@ def test_a_restore_that_never_comes_is_compensated_after_the_grace(dt_outage):
     assert result["compensated"] == 1
     row = OutageAccount.objects.get(outage=outage, account=d["metered"])
     assert (row.restored_at, row.units_late, row.award) == (start + timedelta(hours=5), 1, Decimal("50.00"))
+
+
+def test_an_outage_declared_by_hand_is_restored_by_its_accounts_meters(offices):
+    catalogue.load_file("servicedesk/oerc_sop.toml")
+    dt = f.dt(f.feeder(offices["section1"]))
+    start = timezone.now() - timedelta(hours=9)
+    meters = []
+    for i in range(3):
+        account = f.account(offices["section1"], transformer=dt)
+        meter = metering.register_meter(serial=f"HB-{i}", make="Genus", meter_type="smart", actor=None,
+                                        channel="system")  # fmt: skip
+        metering.install_meter(account=account, meter=meter, actor=None, channel="system",
+                               installed_at=start - timedelta(days=30))  # fmt: skip
+        SmartMeterEvent.objects.create(meter=meter, kind="power_fail", at=start + timedelta(seconds=i))
+        meters.append(meter)
+    outage = desk.declare_outage(actor=None, channel="system", kind="unplanned", reason="Pole fire",
+                                 starts_at=start, transformer=dt)  # fmt: skip
+    # 80 % of 3 reported failures = 3 restores: two do not restore it, the third does, at its time
+    for i, meter in enumerate(meters[:2]):
+        SmartMeterEvent.objects.create(meter=meter, kind="power_restore", at=start + timedelta(hours=5 + i))
+    assert outages.run_detector(now=start + timedelta(hours=7))["restored"] == []
+    SmartMeterEvent.objects.create(meter=meters[2], kind="power_restore", at=start + timedelta(hours=8))
+    assert outages.run_detector(now=start + timedelta(hours=8, minutes=5))["restored"] == [outage.number]
+    outage.refresh_from_db()
+    assert (outage.status, outage.restored_at) == ("restored", start + timedelta(hours=8))
+    awards = sorted(OutageAccount.objects.filter(outage=outage).values_list("units_late", "award"))
+    assert awards == [(1, Decimal("50.00")), (2, Decimal("100.00")), (4, Decimal("200.00"))]
