@@ -7,11 +7,14 @@ reading thread, ahead of the posting), then per chunk of 10,000 rows the post-pa
 (accounts and duplicates by key, receipt numbers, allocation, rebates, collection cases; on
 PostgreSQL the chunk's rows by one COPY into a staging table, billing's set-based checked ledger
 post and the payments by INSERT … SELECT), in one transaction. Also reported: the re-import of the same file
-(idempotency: nothing posted, every row reported as a duplicate).
+(idempotency: nothing posted, every row reported as a duplicate), and a raw COPY of the same file into an indexed
+table right after, in the same process (`raw_copy_per_s`, `ratio_to_raw_copy`). The target of issue 11 is stated
+against reading_import's raw COPY in the same `make bench` run (docs/benchmarks.md); this one is its same-rows twin.
 """
 
 import os
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -68,6 +71,27 @@ def _setup(n: int, tag: str):
     return path, bad
 
 
+def _raw_copy(path: Path) -> float:
+    """Ceiling: COPY the same CSV into an indexed table (no validation, no lookups), as reading_import's."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(
+            "CREATE TEMP TABLE raw_payments (row_key text, consumer_number text, amount numeric, paid_at timestamptz,"
+            " reference text) ON COMMIT DROP"
+        )
+        cur.execute("CREATE INDEX ON raw_payments (row_key)")  # not unique: the file repeats a key on purpose
+        started = time.perf_counter()
+        with (
+            cur.connection.cursor() as pcur,
+            pcur.copy("COPY raw_payments FROM STDIN (FORMAT csv, HEADER)") as copy,
+            open(path, "rb") as fh,
+        ):
+            while chunk := fh.read(1 << 20):
+                copy.write(chunk)
+        return time.perf_counter() - started
+
+
 def run(n: int) -> dict:
     from django.db import connection
 
@@ -87,6 +111,10 @@ def run(n: int) -> dict:
         assert second.posted == 0
         result["reimport_seconds"] = round(again["seconds"], 3)
         result["reimport_duplicates"] = second.duplicates
+        raw = _raw_copy(path)
+        result["raw_copy_seconds"] = round(raw, 3)
+        result["raw_copy_per_s"] = round(n / raw, 1)
+        result["ratio_to_raw_copy"] = round(raw / result["seconds"], 4)
     finally:
         os.unlink(path)
     return result
