@@ -14,11 +14,10 @@ against reading_import's raw COPY in the same `make bench` run (docs/benchmarks.
 
 import os
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
-from common import bulk_accounts, timer
+from common import bulk_accounts, raw_copy, timer
 
 NAME = "payment_import"
 DEFAULT_N = 1_000_000
@@ -71,27 +70,6 @@ def _setup(n: int, tag: str):
     return path, bad
 
 
-def _raw_copy(path: Path) -> float:
-    """Ceiling: COPY the same CSV into an indexed table (no validation, no lookups), as reading_import's."""
-    from django.db import connection, transaction
-
-    with transaction.atomic(), connection.cursor() as cur:
-        cur.execute(
-            "CREATE TEMP TABLE raw_payments (row_key text, consumer_number text, amount numeric, paid_at timestamptz,"
-            " reference text) ON COMMIT DROP"
-        )
-        cur.execute("CREATE INDEX ON raw_payments (row_key)")  # not unique: the file repeats a key on purpose
-        started = time.perf_counter()
-        with (
-            cur.connection.cursor() as pcur,
-            pcur.copy("COPY raw_payments FROM STDIN (FORMAT csv, HEADER)") as copy,
-            open(path, "rb") as fh,
-        ):
-            while chunk := fh.read(1 << 20):
-                copy.write(chunk)
-        return time.perf_counter() - started
-
-
 def run(n: int) -> dict:
     from django.db import connection
 
@@ -111,7 +89,12 @@ def run(n: int) -> dict:
         assert second.posted == 0
         result["reimport_seconds"] = round(again["seconds"], 3)
         result["reimport_duplicates"] = second.duplicates
-        raw = _raw_copy(path)
+        # the same ceiling as reading_import's; not unique: the file repeats a key on purpose
+        raw = raw_copy(
+            path,
+            columns="row_key text, consumer_number text, amount numeric, paid_at timestamptz, reference text",
+            index="row_key",
+        )
         result["raw_copy_seconds"] = round(raw, 3)
         result["raw_copy_per_s"] = round(n / raw, 1)
         result["ratio_to_raw_copy"] = round(raw / result["seconds"], 4)

@@ -16,7 +16,7 @@ import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from common import bulk_accounts, timer
+from common import bulk_accounts, raw_copy, timer
 
 NAME = "reading_import"
 DEFAULT_N = 1_000_000
@@ -65,27 +65,6 @@ def _setup(n: int, tag: str):
     return path, written, [a.pk for a in accounts], [m.pk for m in meters], [a.consumer_id for a in accounts]
 
 
-def _raw_copy(path: Path) -> float:
-    """Ceiling: COPY the same CSV into an indexed table (no validation, no joins)."""
-    from django.db import connection, transaction
-
-    with transaction.atomic(), connection.cursor() as cur:
-        cur.execute(
-            "CREATE TEMP TABLE raw_copy (meter_serial text, read_at timestamptz, kwh numeric, kvah numeric, "
-            "md_kw numeric) ON COMMIT DROP"
-        )
-        cur.execute("CREATE UNIQUE INDEX ON raw_copy (meter_serial, read_at)")
-        started = time.perf_counter()
-        with (
-            cur.connection.cursor() as pcur,
-            pcur.copy("COPY raw_copy FROM STDIN (FORMAT csv, HEADER)") as copy,
-            open(path, "rb") as fh,
-        ):
-            while chunk := fh.read(1 << 20):
-                copy.write(chunk)
-        return time.perf_counter() - started
-
-
 def _cleanup(meter_ids, account_ids, consumer_ids) -> None:
     """Remove the bench's rows. Foreign-key triggers are skipped for the bulk delete (superuser bench
     database): checking 1M deleted readings against unindexed referencing columns would take minutes."""
@@ -123,7 +102,12 @@ def run(n: int) -> dict:
         result["rejected"] = batch.rejected
         result["file_mb"] = round(os.path.getsize(path) / 1e6, 1)
         if connection.vendor == "postgresql":
-            raw = _raw_copy(path)
+            raw = raw_copy(
+                path,
+                columns="meter_serial text, read_at timestamptz, kwh numeric, kvah numeric, md_kw numeric",
+                index="meter_serial, read_at",
+                unique=True,
+            )
             result["raw_copy_seconds"] = round(raw, 3)
             result["raw_copy_per_s"] = round(written / raw, 1)
             result["ratio_to_raw_copy"] = round(raw / result["seconds"], 3)
