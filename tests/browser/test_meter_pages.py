@@ -5,7 +5,7 @@ import pytest
 from playwright.sync_api import expect
 
 from urja.demo import testing
-from urja.metering import selectors
+from urja.metering import selectors, services
 from urja.metering.models import Installation
 
 pytestmark = pytest.mark.browser
