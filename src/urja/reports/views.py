@@ -256,7 +256,7 @@ OUTAGE_EXPORT_HEADER = (
 def outage(request, number: str):
     """One outage: how many accounts it affected and how many are back, the complaints linked to it,
     and its affected accounts a page at a time — each with its own failure and restoration, the duration
-    from the outage's start and the award; CSV (Excel where core.listing offers it) of every account."""
+    from the outage's start and the award; CSV or Excel of every account (core.listing)."""
     from urja.core import listing
     from urja.core.templatetags.urja_format import when
 
@@ -265,33 +265,25 @@ def outage(request, number: str):
     except NotFound as exc:
         raise Http404(exc.message) from exc
     rows = selectors.outage_account_rows(found)
+    if listing.wants_export(request):
+        # Excel keeps times as dates (shown in IST); CSV writes them dd-mm-yyyy HH:MM in IST
+        moment = (lambda v: v) if listing.export_format(request) == "xlsx" else when
 
-    def export_rows():
-        for row in rows.iterator(chunk_size=2000):
-            r = selectors.outage_account_row(found, row)
-            yield (r["consumer_number"], r["name"], r["dt"], r["meter"], when(r["failed_at"]),
-                   when(r["restored_at"]) if r["restored_at"] else "", r["minutes"],
-                   "yes" if row.restore_reported else "no", "yes" if row.supplied else "no",
-                   r["award"] if r["award"] is not None else "")  # fmt: skip
+        def export_rows():
+            for row in rows.iterator(chunk_size=2000):
+                r = selectors.outage_account_row(found, row)
+                yield (r["consumer_number"], r["name"], r["dt"], r["meter"], moment(r["failed_at"]),
+                       moment(r["restored_at"]) if r["restored_at"] else "", r["minutes"],
+                       "yes" if row.restore_reported else "no", "yes" if row.supplied else "no",
+                       r["award"] if r["award"] is not None else "")  # fmt: skip
 
-    name = f"outage-{found.number}-accounts"
-    export_response = getattr(listing, "export_response", None)  # Excel as well, once core.listing has it
-    if export_response is not None and listing.wants_export(request):
-        return export_response(request, name, OUTAGE_EXPORT_HEADER, export_rows())
-    if listing.wants_csv(request):
-        return listing.csv_response(name, OUTAGE_EXPORT_HEADER, export_rows())
-    page = listing.page_of(request, rows)
-    detection = getattr(found, "detection", None)
-    context = {
-        "outage": found,
-        "detection": detection,
-        "summary": selectors.outage_summary(found),
-        "complaints": selectors.outage_complaints(found),
-        "page": page,
-        "accounts": [selectors.outage_account_row(found, row) for row in page.object_list],
-        "query": listing.query_without(request, "page", "format"),
-        "export_url": listing.export_url(request),
-    }
-    if hasattr(listing, "export_urls"):
-        context["exports"] = listing.export_urls(request)
+        return listing.export_response(request, f"outage-{found.number}-accounts", OUTAGE_EXPORT_HEADER, export_rows())
+    context = listing.pager(request, rows)
+    context.update(
+        outage=found,
+        detection=getattr(found, "detection", None),
+        summary=selectors.outage_summary(found),
+        complaints=selectors.outage_complaints(found),
+        accounts=[selectors.outage_account_row(found, row) for row in context["page"].object_list],
+    )
     return render(request, "reports/outage.html", context)

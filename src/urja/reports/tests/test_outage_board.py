@@ -133,6 +133,9 @@ def test_one_outage_lists_its_accounts_a_page_at_a_time_with_duration_award_and_
     assert lines[0].startswith("consumer_number,name,dt,meter,power_failed,restored,minutes_from_outage_start")
     assert len(lines) == 1 + n and all(line.endswith(",25.00") and ",300," in line for line in lines[1:])
     assert set(OutageAccount.objects.filter(outage=outage).values_list("award", flat=True)) == {Decimal("25.00")}
+    xlsx = client.get(f"/reports/outages/{outage.number}/", {"format": "xlsx"})
+    assert xlsx.status_code == 200 and xlsx["Content-Type"].startswith("application/vnd.openxmlformats")
+    assert 'href="?format=xlsx"' in html
     # another office's outage answers like a nonexistent one
     assert client.get(f"/reports/outages/{board['elsewhere'].number}/").status_code == 404
     assert client.get("/reports/outages/OUT000000000/").status_code == 404
