@@ -136,6 +136,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+# The portal's backend loads a signed-in consumer and their role in one query (urja/portal/auth.py).
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend", "urja.portal.auth.ConsumerBackend"]
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/backoffice/"
 LOGOUT_REDIRECT_URL = "/login/"

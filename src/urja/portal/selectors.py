@@ -2,39 +2,105 @@
 account already cut to the consumer's own (core.scope), so nothing here widens what is seen."""
 
 from decimal import Decimal
+from urllib.parse import quote
 
-from urja.billing import ledger
-from urja.billing.models import Bill
+from django.db import connections
+from django.urls import reverse
+from django.utils.http import RFC3986_SUBDELIMS
+
+from urja.billing.models import Bill, LedgerEntry
+from urja.core.money import paise
 from urja.customers.models import Account
 from urja.payments.models import Payment, PaymentStatus, PrepaidCharge
 
-
-def latest_bill(account: Account) -> Bill | None:
-    return Bill.objects.filter(account=account).order_by("-period_start", "-id").first()
+BILL_LIST_FIELDS = ("bill_number", "period_start", "period_end", "bill_date", "due_date", "units", "net_payable")
 
 
 def bills(account: Account, *, limit: int = 24) -> list[Bill]:
-    return list(
-        Bill.objects.filter(account=account)
-        .only("bill_number", "period_start", "period_end", "bill_date", "due_date", "units", "net_payable", "kind")
-        .order_by("-period_start", "-id")[:limit]
+    """The account's latest bills, each with its page and PDF addresses (`url`, `pdf_url`) built from
+    one reverse() per page instead of two or three per row: a list of 24 bills spent more CPU
+    resolving URL patterns than reading the bills."""
+    rows = list(Bill.objects.filter(account=account).only(*BILL_LIST_FIELDS).order_by("-period_start", "-id")[:limit])
+    return _with_urls(rows)
+
+
+def _with_urls(rows: list[Bill]) -> list[Bill]:
+    prefix = reverse("portal:bill", args=["0"]).removesuffix("0/")
+    for bill in rows:  # quoted as reverse() quotes an argument
+        bill.url = f"{prefix}{quote(bill.bill_number, safe=RFC3986_SUBDELIMS + '~:@')}/"
+        bill.pdf_url = f"{bill.url}pdf/"
+    return rows
+
+
+def _home_sql() -> str:
+    """The latest bill, the balance (billing.ledger.balance: the sum of the account's ledger entries)
+    and the last posted payment of one account, in one statement and always one row. The subqueries
+    take the account id as a parameter (not correlated), so PostgreSQL runs each once as an index
+    scan (InitPlan) and finds the bill and payment rows by primary key."""
+    bill, entry, payment = Bill._meta.db_table, LedgerEntry._meta.db_table, Payment._meta.db_table
+    return (
+        f"SELECT b.id, b.bill_number, b.period_start, b.period_end, b.due_date, b.units, b.net_payable,"
+        f" (SELECT SUM(e.amount) FROM {entry} e WHERE e.account_id = %s),"
+        f" p.amount, p.received_at, p.receipt_number"
+        f" FROM (SELECT 1 AS one) o"
+        f" LEFT JOIN {bill} b ON b.id = (SELECT id FROM {bill} WHERE account_id = %s"
+        f"  ORDER BY period_start DESC, id DESC LIMIT 1)"
+        f" LEFT JOIN {payment} p ON p.id = (SELECT id FROM {payment} WHERE account_id = %s AND status = %s"
+        f"  ORDER BY received_at DESC LIMIT 1)"
     )
+
+
+HOME_COLUMNS = (
+    (Bill, "id"),
+    (Bill, "bill_number"),
+    (Bill, "period_start"),
+    (Bill, "period_end"),
+    (Bill, "due_date"),
+    (Bill, "units"),
+    (Bill, "net_payable"),
+    (LedgerEntry, "amount"),
+    (Payment, "amount"),
+    (Payment, "received_at"),
+    (Payment, "receipt_number"),
+)
+
+
+def _home_row(account: Account) -> list:
+    """One row of _home_sql with each column converted as the ORM converts that model field (dates and
+    decimals come back as text or floats from SQLite)."""
+    connection = connections[Bill.objects.db]
+    with connection.cursor() as cursor:
+        cursor.execute(_home_sql(), [account.pk, account.pk, account.pk, PaymentStatus.POSTED])
+        row = list(cursor.fetchone())
+    for i, (model, name) in enumerate(HOME_COLUMNS):
+        if row[i] is None:
+            continue
+        field = model._meta.get_field(name)
+        column = field.get_col(model._meta.db_table)
+        for converter in connection.ops.get_db_converters(column) + field.get_db_converters(connection):
+            row[i] = converter(row[i], column, connection)
+    return row
 
 
 def account_summary(account: Account) -> dict:
-    """Home page: what is owed (or the prepaid wallet's balance), the latest bill and last payment."""
-    balance = ledger.balance(account=account)
-    last_payment = (
-        Payment.objects.filter(account=account, status=PaymentStatus.POSTED)
-        .only("receipt_number", "amount", "received_at")
-        .order_by("-received_at")
-        .first()
-    )
+    """Home page: what is owed (or the prepaid wallet's balance), the latest bill and last payment, in
+    one statement (_home_sql). Its ORM form compiled to more Python work than the three queries it
+    replaced (four subqueries), so it is written once as SQL."""
+    (bill_id, number, start, end, due, units, payable, total, paid, paid_at, receipt) = _home_row(account)
+    bill = None
+    if bill_id is not None:
+        bill = Bill(id=bill_id, account_id=account.pk, bill_number=number, period_start=start, period_end=end,
+                    due_date=due, units=units, net_payable=payable)  # fmt: skip
+        _with_urls([bill])
+    balance = paise(Decimal(str(total)) if total is not None else 0)
+    last_payment = None
+    if receipt is not None:
+        last_payment = Payment(amount=paid, received_at=paid_at, receipt_number=receipt)
     summary = {
         "balance": balance,
         "due": max(balance, Decimal("0")),
         "credit": max(-balance, Decimal("0")),
-        "bill": latest_bill(account),
+        "bill": bill,
         "last_payment": last_payment,
     }
     if account.is_prepaid:

@@ -38,7 +38,7 @@ from urja.payments import services as payments
 from urja.payments.api import payments_in_scope
 from urja.payments.models import GatewayOrder, PaymentStatus
 
-from . import selectors, services
+from . import auth, selectors, services
 
 SESSION_ACCOUNT = "portal_account"
 SESSION_TICKET = "portal_otp"
@@ -174,7 +174,7 @@ def _signed_in(request, consumers: list[Consumer]):
     request.session.pop(SESSION_APPLICANT, None)
     if len(consumers) == 1:
         user = identity.user_for(consumers[0])
-        auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        auth_login(request, user, backend=auth.PATH)
         response = redirect("portal:home")
         from django.conf import settings
 
@@ -203,7 +203,7 @@ def accounts(request):
             raise Http404
         if role_of(request.user) != Role.CONSUMER or account.consumer.user_id != request.user.pk:
             user = identity.user_for(account.consumer)
-            auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            auth_login(request, user, backend=auth.PATH)
         request.session[SESSION_ACCOUNT] = account.consumer_number
         return redirect("portal:home")
     return render(request, "portal/accounts.html", {"accounts": rows})

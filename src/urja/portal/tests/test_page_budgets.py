@@ -1,0 +1,123 @@
+"""Query budgets of the portal's hot pages for a signed-in consumer (issue 13's portal_api bench:
+the cost of a page is mostly its queries' compilation and round trips), so a change that adds a
+query per page fails here, not months later in a bench. Counts are the same on SQLite and
+PostgreSQL: none of these pages runs a statement that switches PostgreSQL's JIT off and back (the
+two extra SET statements notifications/tests/test_bulk.py counts for its bulk INSERT).
+
+Every page: the session, the user with their role (portal.auth.ConsumerBackend: one query), the
+picked account (and whether there is another) — then the page's own reads."""
+
+import re
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from urja.billing import ledger
+from urja.billing.models import Bill
+from urja.payments.models import Payment
+from urja.portal import selectors
+from urja.portal.tests.test_portal_account import billed, sign_in  # noqa: F401  (fixture)
+
+SIGNED_IN = 3  # session, user + role, the picked account
+
+
+@pytest.fixture
+def consumer(client, billed):  # noqa: F811
+    sign_in(client)
+    return billed
+
+
+def _page(client, path: str, budget: int, django_assert_max_num_queries) -> str:
+    client.get(path)  # the first request of a session may save it; the budget is for the next ones
+    with django_assert_max_num_queries(budget):
+        response = client.get(path)
+    assert response.status_code == 200, path
+    return response.content.decode()
+
+
+def pay_online(client, amount: str = "500") -> None:
+    """A payment through the development gateway (order → checkout → signed callback → posted)."""
+    order_url = client.post("/portal/pay/", {"amount": amount, "method": "online"})["Location"]
+    reference = order_url.rstrip("/").rsplit("/", 1)[1]
+    client.post(f"/payments/gateway/dev/{reference}/?next={order_url}", {"outcome": "success"})
+
+
+def test_home_is_one_query_after_sign_in(client, consumer, django_assert_max_num_queries):
+    """Home: the latest bill, the balance and the last payment in one statement."""
+    pay_online(client)
+    page = _page(client, "/portal/", SIGNED_IN + 1, django_assert_max_num_queries)
+    bill = Bill.objects.get(account=consumer)
+    payment = Payment.objects.get(account=consumer)
+    assert f"₹{ledger.balance(account=consumer)}" in page and f"₹{payment.amount}" in page
+    assert reverse("portal:receipt", args=[payment.receipt_number]) in page
+    assert reverse("portal:bill", args=[bill.bill_number]) in page
+    assert reverse("portal:bill_pdf", args=[bill.bill_number]) in page
+
+
+def test_bills_list_is_one_query_and_links_as_reverse_does(client, consumer, django_assert_max_num_queries):
+    page = _page(client, "/portal/bills/", SIGNED_IN + 1, django_assert_max_num_queries)
+    for bill in Bill.objects.filter(account=consumer):
+        assert f'href="{reverse("portal:bill", args=[bill.bill_number])}"' in page
+        assert f'href="{reverse("portal:bill_pdf", args=[bill.bill_number])}"' in page
+    client.cookies["django_language"] = "hi"  # the English copy is linked beside every bill
+    hindi = _page(client, "/portal/bills/", SIGNED_IN + 1, django_assert_max_num_queries)
+    for bill in Bill.objects.filter(account=consumer):
+        assert f'href="{reverse("portal:bill", args=[bill.bill_number])}?lang=en"' in hindi
+
+
+def test_navigation_links_are_the_portals(client, consumer, django_assert_max_num_queries):
+    page = _page(client, "/portal/payments/", SIGNED_IN + 1, django_assert_max_num_queries)
+    for name in ("home", "bills", "pay", "payments", "usage", "complaints", "connections", "changes", "profile"):
+        assert f'href="{reverse("portal:" + name)}"' in page
+    assert f'action="{reverse("portal:logout")}"' in page
+
+
+def test_bill_document_budget(client, consumer, django_assert_max_num_queries):
+    bill = Bill.objects.get(account=consumer)
+    # the bill with its account (scope cut) + the document's reads (billing.documents: tariff version,
+    # installation, two readings, the usage history)
+    page = _page(client, f"/portal/bills/{bill.bill_number}/", SIGNED_IN + 6, django_assert_max_num_queries)
+    assert bill.bill_number in page
+
+
+def test_complaint_track_budget(client, consumer, django_assert_max_num_queries):
+    from urja.servicedesk import catalogue
+
+    catalogue.load_file("servicedesk/oerc_sop.toml")
+    page = client.get("/portal/complaints/").content.decode()
+    choice = re.search(r'value="(no_power_supply/[^"]+)"', page).group(1)
+    where = client.post("/portal/complaints/", {"type": choice, "description": "No supply"})["Location"]
+    _page(client, "/portal/complaints/", SIGNED_IN + 3, django_assert_max_num_queries)
+    # the request (scope cut) + the desk's status view and timeline (schedule, pauses, escalations, events)
+    assert "timeline" in _page(client, where, SIGNED_IN + 7, django_assert_max_num_queries)
+
+
+@pytest.mark.parametrize("paid", [False, True])
+def test_home_figures_are_billings(client, consumer, paid):
+    """The home's one statement gives what billing.ledger.balance and the ORM give: the balance, the
+    latest bill with its fields and types, the last posted payment."""
+    if paid:
+        pay_online(client, "300")
+        pay_online(client, "200")
+    summary = selectors.account_summary(consumer)
+    assert summary["balance"] == ledger.balance(account=consumer) and isinstance(summary["balance"], Decimal)
+    latest = Bill.objects.filter(account=consumer).order_by("-period_start", "-id").first()
+    assert summary["bill"].pk == latest.pk
+    for field in ("bill_number", "period_start", "period_end", "due_date", "units", "net_payable"):
+        assert getattr(summary["bill"], field) == getattr(latest, field), field
+    posted = Payment.objects.filter(account=consumer, status="posted").order_by("-received_at").first()
+    shown = summary["last_payment"]
+    if not paid:
+        assert posted is None and shown is None
+    else:
+        assert posted.amount == Decimal("200.00")  # the later of the two
+        assert (shown.receipt_number, shown.amount, shown.received_at) == (
+            posted.receipt_number, posted.amount, posted.received_at,
+        )  # fmt: skip
+    assert summary["due"] == max(summary["balance"], Decimal(0))
+
+
+def test_home_of_an_account_without_a_bill(account):
+    summary = selectors.account_summary(account)
+    assert summary["bill"] is None and summary["last_payment"] is None and summary["balance"] == Decimal("0.00")
