@@ -166,7 +166,19 @@ def export_response(request, name: str, header: Sequence[str], rows: Iterable[Se
     """The list as a download: .xlsx for ?format=xlsx, CSV otherwise; `rows` may be a generator."""
     if export_format(request) == "xlsx":
         return xlsx_response(name, header, rows)
-    return csv_response(name, header, rows)
+    return _csv_stream(name, header, rows, csv_cell)
+
+
+def csv_cell(value) -> str:
+    """A CSV cell as export_response writes it: dates dd-mm-yyyy, times dd-mm-yyyy HH:MM in IST,
+    yes / no, the rest as text through the injection guard (Decimals keep their places)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return (timezone.localtime(value) if timezone.is_aware(value) else value).strftime("%d-%m-%Y %H:%M")
+    if isinstance(value, date):
+        return value.strftime("%d-%m-%Y")
+    return safe_cell(value)
 
 
 class _Echo:
@@ -175,7 +187,12 @@ class _Echo:
 
 
 def csv_response(name: str, header: Sequence[str], rows: Iterable[Sequence]) -> StreamingHttpResponse:
-    """A streamed CSV download (UTF-8 with BOM, so spreadsheet programs read Hindi and Odia)."""
+    """A streamed CSV download (UTF-8 with BOM, so spreadsheet programs read Hindi and Odia); cells as
+    str() gives them (the first form; export_response writes dates dd-mm-yyyy)."""
+    return _csv_stream(name, header, rows, safe_cell)
+
+
+def _csv_stream(name, header, rows, cell) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
 
     def lines():
@@ -183,7 +200,7 @@ def csv_response(name: str, header: Sequence[str], rows: Iterable[Sequence]) -> 
         for n, row in enumerate(rows):
             if n >= EXPORT_LIMIT:
                 break
-            yield writer.writerow([safe_cell(cell) for cell in row])
+            yield writer.writerow([cell(value) for value in row])
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}.csv"'

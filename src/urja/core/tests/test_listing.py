@@ -87,6 +87,9 @@ def test_csv_is_utf8_with_bom_and_xlsx_is_named_and_typed():
     body = b"".join(csv_response.streaming_content).decode("utf-8")
     assert body.startswith("\ufeffConsumer,") and "सुनीता बेहेरा" in body and "ସୁନୀତା" in body
     assert csv_response["Content-Disposition"] == 'attachment; filename="bills.csv"'
+    line = next(csv.reader(io.StringIO(body.splitlines()[1])))
+    # dates as the utility writes them (dd-mm-yyyy, times in IST), amounts with their places
+    assert line == ["1101000001", "सुनीता बेहेरा", "120", "1234.50", "05-12-2026", "05-12-2026 10:00", "no"]
     xlsx_response = listing.export_response(rf.get("/", {"format": "xlsx"}), "bills", HEADER, ROWS)
     assert xlsx_response["Content-Type"] == listing.XLSX_TYPE
     assert 'filename="bills.xlsx"' in xlsx_response["Content-Disposition"]
@@ -98,6 +101,12 @@ def test_sheet_names_follow_excels_rule():
     )
     assert len(listing._sheet_name("x" * 40)) == 31
     assert listing._sheet_name("''") == "Sheet1"
+
+
+def test_filters_read_dates_both_ways_and_keep_the_office_in_scope():
+    f = listing.read_filters(rf.get("/", {"from": "31-12-2026", "to": "2026-12-01", "q": "  Behera ", "office": "X"}))
+    assert (f.since, f.until, f.q) == (date(2026, 12, 1), date(2026, 12, 31), "Behera")  # reversed: swapped
+    assert listing.read_filters(rf.get("/", {"from": "yesterday"})).since is None  # nonsense: no filter
 
 
 def test_export_links_and_pager_keep_the_filters():
