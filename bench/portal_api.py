@@ -20,8 +20,12 @@ Target: p95 < 100 ms at 200 requests/s with N = 1,000,000. Figures: p95/p50/p99 
 their ratio, failures, achieved rate, server+locust CPU, the setup time and the query plans of the
 per-account reads (index scans, not sequential scans).
 
+Before the load, `page_costs`: each page through Django's WSGI handler in this process — queries,
+CPU ms and Python function calls per page (the last does not move with the machine's load).
+
 Env: N (accounts), PORTAL_RATE (default 200), PORTAL_BILLS (default 6), PORTAL_USERS (default 200),
-PORTAL_WORKERS / PORTAL_THREADS (default: urja/gunicorn_conf.py).
+PORTAL_WORKERS / PORTAL_THREADS (default: urja/gunicorn_conf.py), PORTAL_SECONDS (default 30; 0: the
+page costs only), PORTAL_PROFILE=<page> (that page's CPU profile to stderr).
 """
 
 import os
