@@ -43,6 +43,7 @@ from . import auth, selectors, services
 SESSION_ACCOUNT = "portal_account"
 SESSION_TICKET = "portal_otp"
 SESSION_CANDIDATES = "portal_candidates"
+SESSION_SEVERAL = "portal_several"  # whether the signed-in consumer has another account to pick
 SESSION_APPLICANT = "portal_applicant"  # the proven mobile (E.164) of an applicant without an account
 LANGUAGES = ("en", "hi", "or")
 
@@ -70,6 +71,12 @@ def consumer_required(view):
             return redirect(f"{reverse('portal:login')}?next={request.path}")
         accounts = scope_accounts(request.user, Account.objects.select_related("consumer", "section"))
         number = request.session.get(SESSION_ACCOUNT) or ""
+        several = request.session.get(SESSION_SEVERAL)
+        if number and several is not None:  # picked before in this session: the account alone, by its number
+            account = accounts.filter(consumer_number=number).first()
+            if account is not None:
+                request.portal_account, request.portal_applicant, request.portal_several = account, "", several
+                return view(request, *args, **kwargs)
         # one query: the picked account first, and whether the consumer has another
         picked_first = Case(When(consumer_number=number, then=Value(0)), default=Value(1), output_field=IntegerField())
         mine = list(accounts.annotate(picked_first=picked_first).order_by("picked_first", "consumer_number")[:2])
@@ -80,6 +87,9 @@ def consumer_required(view):
             request.session[SESSION_ACCOUNT] = account.consumer_number
         else:
             return redirect("portal:accounts")
+        # remembered for the session: the next pages read the account alone (an account opened
+        # meanwhile shows "Change account" after the next pick or sign-in)
+        request.session[SESSION_SEVERAL] = len(mine) > 1
         request.portal_account, request.portal_applicant = account, ""
         request.portal_several = len(mine) > 1
         return view(request, *args, **kwargs)
@@ -205,6 +215,7 @@ def accounts(request):
             user = identity.user_for(account.consumer)
             auth_login(request, user, backend=auth.PATH)
         request.session[SESSION_ACCOUNT] = account.consumer_number
+        request.session.pop(SESSION_SEVERAL, None)  # the next page asks again
         return redirect("portal:home")
     return render(request, "portal/accounts.html", {"accounts": rows})
 
