@@ -461,6 +461,9 @@ def _special_accounts(*, org: Organisation, staff: dict, consumers: int, seed: i
             is_prepaid=False,
         )
         spec.section = org.place("BED", "Balasore").sections[0]
+        # the home must sit on a DT of its own section (customers.check_placement refuses another's)
+        dt = next((d for d in lookups.dts.values() if lookups.feeders[d.feeder_id].office_id == spec.section.id), None)
+        spec.transformer_id, spec.feeder_id = (dt.pk, dt.feeder_id) if dt else (None, None)
         account = create_with_services([spec], actor=None, lookups=lookups)[0]
         Consumer.objects.filter(pk=account.consumer_id).update(user=user)
         created.append(account)
