@@ -15,8 +15,6 @@ a temporary file as they come, so a 100,000-row export does not sit in memory.
 Filters a list page shares (`read_filters`, then `by_search`, `by_office`, `by_dates`; the form fields
 in "core/_list_filters.html"): ?q= a number or a name, ?office= an office code within the user's scope,
 ?from= / ?to= a date range (days in India Standard Time, either end open, swapped when reversed).
-
-`wants_csv` / `csv_response` / `export_url` are the first, CSV-only form, kept for callers not moved yet.
 """
 
 from __future__ import annotations
@@ -37,9 +35,10 @@ from django.db.models import Q, QuerySet
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 
+from urja.core.templatetags.urja_format import when
+
 PER_PAGE = 50
 EXPORT_LIMIT = 100_000  # rows; a bigger export belongs to a report job
-CSV_LIMIT = EXPORT_LIMIT
 FORMATS = ("csv", "xlsx")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -129,10 +128,6 @@ def wants_export(request) -> bool:
     return export_format(request) is not None
 
 
-def wants_csv(request) -> bool:
-    return request.GET.get("format") == "csv"
-
-
 def query_without(request, *drop: str) -> str:
     """The request's query string without `drop` keys (for page links and the export link)."""
     pairs = [(k, v) for k, values in request.GET.lists() if k not in drop for v in values]
@@ -143,10 +138,6 @@ def export_urls(request) -> dict[str, str]:
     """{"csv": "?<filters>&format=csv", "xlsx": ...}: the same rows as the page, every page of them."""
     rest = query_without(request, "page", "format")
     return {fmt: f"?{rest}&format={fmt}" if rest else f"?format={fmt}" for fmt in FORMATS}
-
-
-def export_url(request) -> str:
-    return export_urls(request)["csv"]
 
 
 def safe_cell(value) -> str:
@@ -166,18 +157,16 @@ def export_response(request, name: str, header: Sequence[str], rows: Iterable[Se
     """The list as a download: .xlsx for ?format=xlsx, CSV otherwise; `rows` may be a generator."""
     if export_format(request) == "xlsx":
         return xlsx_response(name, header, rows)
-    return _csv_stream(name, header, rows, csv_cell)
+    return _csv_stream(name, header, rows)
 
 
 def csv_cell(value) -> str:
-    """A CSV cell as export_response writes it: dates dd-mm-yyyy, times dd-mm-yyyy HH:MM in IST,
-    yes / no, the rest as text through the injection guard (Decimals keep their places)."""
+    """A CSV cell as export_response writes it: dates and times as on the pages (core's `when`: dd-mm-yyyy,
+    times HH:MM in IST), yes / no, the rest as text through the injection guard (Decimals keep their places)."""
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, datetime):
-        return (timezone.localtime(value) if timezone.is_aware(value) else value).strftime("%d-%m-%Y %H:%M")
     if isinstance(value, date):
-        return value.strftime("%d-%m-%Y")
+        return when(value)
     return safe_cell(value)
 
 
@@ -186,13 +175,8 @@ class _Echo:
         return value
 
 
-def csv_response(name: str, header: Sequence[str], rows: Iterable[Sequence]) -> StreamingHttpResponse:
-    """A streamed CSV download (UTF-8 with BOM, so spreadsheet programs read Hindi and Odia); cells as
-    str() gives them (the first form; export_response writes dates dd-mm-yyyy)."""
-    return _csv_stream(name, header, rows, safe_cell)
-
-
-def _csv_stream(name, header, rows, cell) -> StreamingHttpResponse:
+def _csv_stream(name, header, rows) -> StreamingHttpResponse:
+    """A streamed CSV download (UTF-8 with BOM, so spreadsheet programs read Hindi and Odia)."""
     writer = csv.writer(_Echo())
 
     def lines():
@@ -200,7 +184,7 @@ def _csv_stream(name, header, rows, cell) -> StreamingHttpResponse:
         for n, row in enumerate(rows):
             if n >= EXPORT_LIMIT:
                 break
-            yield writer.writerow([cell(value) for value in row])
+            yield writer.writerow([csv_cell(value) for value in row])
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
