@@ -366,15 +366,13 @@ def portfolio(request):
         header = ["consumer_number", "name", "group", "contract_demand", "unit", "last_units_kwh", "last_md", "balance",
                   "open_requests"]  # fmt: skip
         return listing.export_response(request, "key-accounts", header, rows)
-    page = listing.page_of(request, accounts)
-    pf.annotate(page.object_list)
+    pager = listing.pager(request, accounts)
+    pf.annotate(pager["page"].object_list)
     return render(
         request,
         "backoffice/portfolio.html",
         {
-            "page": page,
-            "query": listing.query_without(request, "page", "format"),
-            "exports": listing.export_urls(request),
+            **pager,
             "q": q,
             "filters": filters,
             "offices": offices,

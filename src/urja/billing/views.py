@@ -243,7 +243,7 @@ def run_detail(request, pk: int):
     from urja.core import listing
 
     # the run's exceptions in the user's offices: open / resolved / all, by kind, a consumer number
-    # prefix; 50 a page; the same rows as CSV (?format=csv)
+    # prefix; 50 a page; the same rows as CSV or Excel (?format=csv|xlsx)
     state, kind = request.GET.get("state", ""), request.GET.get("kind", "")
     q = request.GET.get("q", "").strip().upper()[:20]
     rows = _exceptions_in_scope(request, run).select_related("account", "account__consumer", "resolved_by")
@@ -265,7 +265,7 @@ def run_detail(request, pk: int):
         return listing.export_response(request, f"bill-run-{run.pk}-exceptions", header, data)
     progress = services.run_progress(run)
     template = "billing/_progress.html" if request.headers.get("HX-Request") else "billing/run.html"
-    page = listing.page_of(request, rows)
+    pager = listing.pager(request, rows)
     can_act = role_of(request.user) in (*RUN_ROLES, "admin")
     from urja.core.permissions import office_path_of
 
@@ -274,10 +274,8 @@ def run_detail(request, pk: int):
     context = {
         "run": run,
         "p": progress,
-        "exceptions": page.object_list,
-        "page": page,
-        "query": listing.query_without(request, "page", "format"),
-        "exports": listing.export_urls(request),
+        **pager,
+        "exceptions": pager["page"].object_list,
         "f": {"state": state, "kind": kind, "q": q},
         "kinds": BillException.Kind.choices,
         "can_act": can_act,
@@ -365,7 +363,7 @@ def revisions(request):
             )
             return redirect("billing:revisions")
     rows = selectors.revisions_in_scope(request.user)
-    # filters: status, kind, a bill or consumer number (prefix); 30 a page; the same rows as CSV
+    # filters: status, kind, a bill or consumer number (prefix); 30 a page; the same rows as CSV or Excel
     status, kind = request.GET.get("status", ""), request.GET.get("kind", "")
     q = request.GET.get("q", "").strip().upper()[:32]
     if status in NoteStatus.values:
@@ -388,18 +386,16 @@ def revisions(request):
             for r in rows.iterator(chunk_size=2000)
         )  # fmt: skip
         return listing.export_response(request, "bill-revisions", header, data)
-    page = listing.page_of(request, rows, per_page=30)
+    pager = listing.pager(request, rows, per_page=30)
     return render(
         request,
         "billing/revisions.html",
         {
-            "page": page,
-            "revisions": page.object_list,
+            **pager,
+            "revisions": pager["page"].object_list,
             "form": form,
             "error": error,
             "me": request.user.pk,
-            "query": listing.query_without(request, "page", "format"),
-            "exports": listing.export_urls(request),
             "f": {"status": status, "kind": kind, "q": q},
             "statuses": NoteStatus.values,
         },
@@ -460,19 +456,17 @@ def deposits_due(request):
         header = ["consumer_number", "name", "required", "held", "additional_demanded", "last_reviewed_on"]
         data = ([a.consumer_number, a.consumer.name, *_deposit_cells(a)] for a in due.iterator(chunk_size=2000))
         return listing.export_response(request, f"deposits-due-{fy}", header, data)
-    page = listing.page_of(request, due)
+    pager = listing.pager(request, due)
     return render(
         request,
         "billing/deposits_due.html",
         {
-            "page": page,
-            "accounts": page.object_list,
+            **pager,
+            "accounts": pager["page"].object_list,
             "fy": fy,
             "q": query,
             "offices": offices,
             "office": office_code,
-            "query": listing.query_without(request, "page", "format"),
-            "exports": listing.export_urls(request),
         },
     )
 
@@ -569,7 +563,7 @@ def final_bills(request):
     from urja.core import listing
 
     # two lists on one page: ?list=issued shows the final bills issued, else the accounts awaiting
-    # one; both filtered by a consumer number prefix, 50 a page, and exported as CSV
+    # one; both filtered by a consumer number prefix, 50 a page, and exported as CSV or Excel
     show = "issued" if request.GET.get("list") == "issued" else "awaiting"
     q = request.GET.get("q", "").strip().upper()[:20]
     if show == "issued":
@@ -598,17 +592,15 @@ def final_bills(request):
     if listing.wants_export(request):
         data = (cells(r) for r in rows.iterator(chunk_size=2000))
         return listing.export_response(request, f"final-bills-{show}", header, data)
-    page = listing.page_of(request, rows)
+    pager = listing.pager(request, rows)
     return render(
         request,
         "billing/final_bills.html",
         {
-            "page": page,
+            **pager,
             "show": show,
-            "rows": page.object_list,
+            "rows": pager["page"].object_list,
             "q": q,
-            "query": listing.query_without(request, "page", "format"),
-            "exports": listing.export_urls(request),
         },
     )
 

@@ -123,9 +123,7 @@ def events(request):
         request,
         "outreach/events.html",
         {
-            "page": listing.page_of(request, qs),
-            "query": listing.query_without(request, "page", "format"),
-            "exports": listing.export_urls(request),
+            **listing.pager(request, qs),
             "kinds": list(selectors.kinds()),
             "statuses": OutreachEvent.Status.values,
             "offices": offices,
@@ -279,9 +277,7 @@ def issues(request):
         request,
         "outreach/issues.html",
         {
-            "page": listing.page_of(request, qs),
-            "query": listing.query_without(request, "page", "format"),
-            "exports": listing.export_urls(request),
+            **listing.pager(request, qs),
             "f": {"status": status, "kind": kind, "owner": owner, "overdue": overdue},
             "filters": filters,
             "statuses": ["open", *EventIssue.Status.values],
