@@ -20,7 +20,7 @@ date. Figures computed by hand on a test order (so they do not move when data/ta
       bill                                                                     = ₹156.90
 """
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal as D
 from types import SimpleNamespace
 
@@ -30,13 +30,13 @@ from hypothesis import strategies as st
 
 from urja.billing import runs, services
 from urja.billing.models import Bill, BillException
-from urja.core.calendars import IST
+from urja.billing.tests.test_ht_bill import local
 from urja.customers.models import Account, AccountStatus
 from urja.demo import testing
 from urja.metering import services as metering
 from urja.tariffs import engine, vector
 from urja.tariffs import services as tariffs
-from urja.tariffs.tests.test_vector import schedules
+from urja.tariffs.tests.test_vector import draw_versions
 
 ORDER = """
 [source]
@@ -68,10 +68,6 @@ basis = "sanctioned_load"
 unit = "kW"
 rate = "20"
 """
-
-
-def local(y, m, d, h=12) -> datetime:
-    return datetime(y, m, d, h, tzinfo=IST)
 
 
 _serial = iter(range(1, 10_000))
@@ -175,15 +171,7 @@ def test_a_final_bill_before_any_bill_runs_from_the_connection_day(offices):
 def test_segments_cut_to_the_connection_day_are_the_reference_split(data):
     start = date(2024, 1, 1) + timedelta(days=data.draw(st.integers(0, 400)))
     end = start + timedelta(days=data.draw(st.integers(0, 62)))
-    change = data.draw(st.one_of(st.none(), st.integers(1, 60)))
-    if change is not None and start + timedelta(days=change) <= end:
-        cut = start + timedelta(days=change)
-        versions = [
-            data.draw(schedules(start=date(2020, 1, 1), end=cut - timedelta(days=1))),
-            data.draw(schedules(start=cut)),
-        ]
-    else:
-        versions = [data.draw(schedules(start=date(2020, 1, 1)))]
+    versions = draw_versions(data, start, end)
     connected = start + timedelta(days=data.draw(st.integers(-40, (end - start).days)))
     run = SimpleNamespace(period_start=start, period_end=end)
     first = runs.billing_start(run, connected)

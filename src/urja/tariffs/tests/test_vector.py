@@ -169,20 +169,24 @@ accounts = st.fixed_dictionaries(
 )
 
 
+def draw_versions(data, start: date, end: date) -> list:
+    """One tariff version over [start, end], or two when a drawn change day falls inside it."""
+    change = data.draw(st.one_of(st.none(), st.integers(1, 60)))
+    if change is not None and start + timedelta(days=change) <= end:
+        cut = start + timedelta(days=change)
+        return [
+            data.draw(schedules(start=date(2020, 1, 1), end=cut - timedelta(days=1))),
+            data.draw(schedules(start=cut)),
+        ]
+    return [data.draw(schedules(start=date(2020, 1, 1)))]
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data(), rows=st.lists(accounts, min_size=1, max_size=12))
 def test_vector_agrees_with_scalar(data, rows):
     start = date(2024, 1, 1) + timedelta(days=data.draw(st.integers(0, 400)))
     end = start + timedelta(days=data.draw(st.integers(0, 70)))
-    change = data.draw(st.one_of(st.none(), st.integers(1, 60)))
-    if change is not None and start + timedelta(days=change) <= end:
-        cut = start + timedelta(days=change)
-        versions = [
-            data.draw(schedules(start=date(2020, 1, 1), end=cut - timedelta(days=1))),
-            data.draw(schedules(start=cut)),
-        ]
-    else:
-        versions = [data.draw(schedules(start=date(2020, 1, 1)))]
+    versions = draw_versions(data, start, end)
     segments = engine.segments_for(versions, start, end)
 
     batch = vector.Batch(
