@@ -472,7 +472,7 @@ def compensation_report(request, month: str):
         first = date.fromisoformat(f"{month}-01")
     except ValueError as exc:
         raise DomainError("month must be YYYY-MM", code="invalid_month") from exc
-    rows = services.compensation_report(month=first)
+    rows = services.compensation_report(month=first, user=request.user)
     return [{**r, "amount": str(r["amount"])} for r in rows]
 
 

@@ -33,6 +33,7 @@ from urja.servicedesk.models import (
 )
 
 FEEDBACK_SALT = "urja.servicedesk.feedback"
+PAISE = Decimal("0.01")
 
 
 def schedule_of(request: ServiceRequest) -> SopSchedule:
@@ -140,28 +141,50 @@ def division_of(office: Office) -> Office | None:
     return office if office.level == "division" else office.ancestor_at("division")
 
 
-def compensation_report(*, month: date, division: Office | None = None) -> list[dict[str, Any]]:
-    """Compensation credited in a month, per division: count, total, by request type."""
-    first = month.replace(day=1)
-    qs = CompensationAward.objects.filter(month=first)
+def awards_in_scope(user, *, month: date) -> QuerySet:
+    """The awards of `month` on requests the user may see (their account, else the request's office)."""
+    from urja.core.scope import scope_records
+
+    qs = CompensationAward.objects.filter(month=month.replace(day=1))
+    qs = scope_records(user, qs, account_prefix="account__", office_path_field="request__office_path")
+    return qs.select_related("division", "request__request_type", "account__consumer").order_by("-created_at", "-pk")
+
+
+def compensation_summary(awards: QuerySet) -> list[dict[str, Any]]:
+    """Count and total of `awards` by division and request type, in one grouped query (totals in rupees
+    and paise: SQLite's sum drops the places)."""
+    from django.db.models import Min, Sum
+
+    grouped = (
+        awards.order_by()
+        .values("division_id", "request__type_code")
+        .annotate(
+            office=Min("division__name"),
+            office_code=Min("division__code"),
+            type_name=Min("request__request_type__type_name"),
+            n=Count("id"),
+            total=Sum("amount"),
+        )
+    )
+    rows = [
+        {"division": r["office"] or "", "division_code": r["office_code"] or "", "type": r["type_name"],
+         "count": r["n"], "amount": r["total"].quantize(PAISE)}
+        for r in grouped
+    ]  # fmt: skip
+    return sorted(rows, key=lambda r: (r["division"], r["type"]))
+
+
+def compensation_report(*, month: date, division: Office | None = None, user=None) -> list[dict[str, Any]]:
+    """Compensation credited in a month, per division: count, total, by request type (within the
+    user's scope when one is given)."""
+    qs = (
+        awards_in_scope(user, month=month)
+        if user is not None
+        else CompensationAward.objects.filter(month=month.replace(day=1))
+    )
     if division is not None:
         qs = qs.filter(division=division)
-    rows: dict[tuple, dict[str, Any]] = {}
-    for award in qs.select_related("division", "request__request_type"):
-        key = (award.division_id, award.request.type_code)
-        row = rows.setdefault(
-            key,
-            {
-                "division": award.division.name if award.division else "",
-                "division_code": award.division.code if award.division else "",
-                "type": award.request.request_type.type_name,
-                "count": 0,
-                "amount": Decimal("0.00"),
-            },
-        )
-        row["count"] += 1
-        row["amount"] += award.amount
-    return sorted(rows.values(), key=lambda r: (r["division"], r["type"]))
+    return compensation_summary(qs)
 
 
 def known_outage(*, account: Account, at: datetime) -> Outage | None:

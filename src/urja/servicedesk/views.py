@@ -23,7 +23,7 @@ from urja.customers.models import Account
 from urja.network.models import DistributionTransformer, Feeder, Office
 from urja.network.selectors import offices_in_scope
 
-from . import catalogue, clock, lists, services
+from . import catalogue, clock, selectors, services
 from .models import CompensationAward, Hearing, Outage, ServiceRequest, StaffNotice
 
 STAFF_ROLES = [r for r in Role.values if r != Role.CONSUMER]
@@ -428,7 +428,7 @@ def compensation(request):
     filters = listing.read_filters(request)
     offices = offices_in_scope(request.user)
     awards, _office = listing.by_office(
-        lists.awards_in_scope(request.user, month=month), filters, offices, "request__office_path"
+        selectors.awards_in_scope(request.user, month=month), filters, offices, "request__office_path"
     )
     awards = listing.by_search(awards, filters, "request__number__iexact", "account__consumer_number__startswith")
     if listing.wants_export(request):
@@ -440,7 +440,7 @@ def compensation(request):
             for a in awards.iterator(chunk_size=2000)
         )  # fmt: skip
         return listing.export_response(request, f"compensation-{month_text}", header, rows)
-    rows = lists.summary(awards)
+    rows = selectors.compensation_summary(awards)
     total = sum((r["amount"] for r in rows), start=0)
     return render(
         request,

@@ -4,6 +4,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
@@ -72,6 +73,16 @@ def test_breached_request_is_compensated_once_on_the_ledger(sop, sd_account, cre
             "amount": Decimal("200.00"),
         }
     ]
+    # the API's report is the page's: a manager of another division sees none of it, one of this division all
+    from urja.core.models import ApiToken
+    from urja.demo import testing
+
+    month = award.month.strftime("%Y-%m")
+    for office, expected in (("division2", []), ("division1", [{**rows[0], "amount": "200.00"}])):
+        _, raw = ApiToken.issue(user=testing.staff_user("manager", offices[office]), name="test")
+        answer = Client(HTTP_AUTHORIZATION=f"Bearer {raw}").get("/api/v1/servicedesk/reports/compensation",
+                                                                {"month": month})  # fmt: skip
+        assert answer.status_code == 200 and answer.json() == expected, office
 
 
 def test_in_time_request_earns_nothing(sop, sd_account, cre):
