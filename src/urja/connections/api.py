@@ -17,7 +17,7 @@ from urja.core.labels import label
 from urja.core.models import Role
 from urja.core.permissions import require_role
 
-from . import changes, rules, selectors, services
+from . import changes, rules, selectors, services, shifting
 from .models import Application
 
 router = Router(tags=["connections"])
@@ -484,11 +484,8 @@ class ChangeOut(Schema):
 
 
 def _inspection_of(change) -> dict | None:
-    from .models import ChangeInspection
-
-    try:
-        i = change.inspection
-    except ChangeInspection.DoesNotExist:
+    i = getattr(change, "inspection", None)  # the reverse one-to-one raises an AttributeError when absent
+    if i is None:
         return None
     return {
         "inspected_at": i.inspected_at,
@@ -502,8 +499,6 @@ def _inspection_of(change) -> dict | None:
 
 
 def change_out(change) -> dict:
-    from . import shifting
-
     return {
         "number": change.number,
         "kind": change.kind,
@@ -578,8 +573,6 @@ class ShiftingInspectionIn(Schema):
 
 @router.post("/changes/{number}/inspection", response=ChangeOut, summary="Meter shifting: record the site inspection")
 def shifting_inspection(request, number: str, payload: ShiftingInspectionIn):
-    from . import shifting
-
     require_role(request.user, *FIELD)
     change = shifting.inspect(
         actor=request.user,
@@ -592,8 +585,6 @@ def shifting_inspection(request, number: str, payload: ShiftingInspectionIn):
 
 @router.post("/changes/{number}/demand-note", response=ChangeOut, summary="Meter shifting: issue the demand note")
 def shifting_demand_note(request, number: str):
-    from . import shifting
-
     require_role(request.user, *FIELD)
     change = shifting.issue_demand_note(
         actor=request.user, channel="api", change=selectors.scoped_change_request(request.user, number)
@@ -607,8 +598,6 @@ def shifting_demand_note(request, number: str):
     summary="Meter shifting: take the demand note's payment",
 )
 def shifting_payment(request, number: str, payload: PaymentIn):
-    from . import shifting
-
     require_role(request.user, *COLLECT)
     change = shifting.pay_demand_note(
         actor=request.user,
@@ -630,8 +619,6 @@ class ShiftedIn(Schema):
 
 @router.post("/changes/{number}/field-work", response=ChangeOut, summary="Meter shifting: the meter is shifted")
 def shifting_done(request, number: str, payload: ShiftedIn):
-    from . import shifting
-
     require_role(request.user, *FIELD)
     change = shifting.complete(
         actor=request.user,

@@ -27,9 +27,8 @@ from urja.customers import rules as customer_rules
 from urja.customers import services as customers
 from urja.customers.models import Account, AccountStatus
 from urja.servicedesk import clock, sla
-from urja.servicedesk import compensation as comp
 
-from . import rules
+from . import rules, shifting
 from .models import (
     OPEN_CHANGE,
     ORDER_STATUS,
@@ -42,7 +41,7 @@ from .models import (
     machine_for,
 )
 from .refusals import refuse
-from .services import _channel, _sop_document, check_channel, data, fee_in_force
+from .services import _channel, _sop_document, check_channel, credit_late, data, fee_in_force
 
 CHANNEL_ROW = {
     ChangeKind.LOAD_CHANGE: "load_change",
@@ -193,14 +192,8 @@ def request_change(*, actor, channel: str, account: Account, kind: str, details:
             raise refuse("invalid_reading", details=exc.details) from exc
         clean = {"final_kwh": str(final_kwh), "reason": str(details.get("reason", "move-out"))[:200]}
     elif kind == ChangeKind.METER_SHIFTING:
-        from . import shifting
-
         clean = shifting.check_request(account=account, details=details)
-    due = None
-    if kind == ChangeKind.METER_SHIFTING:
-        from . import shifting
-
-        due = shifting.due_from(now, account=account)
+    due = shifting.due_from(now, account=account) if kind == ChangeKind.METER_SHIFTING else None
     with transaction.atomic():
         change = ChangeRequest.objects.create(
             number=_number("change"),
@@ -256,8 +249,6 @@ def decide(*, actor, channel: str, change: ChangeRequest, approve: bool, reason:
                 raise refuse("rejection_reason_required", code="reason_required")
             machine_for(change.kind).check(change.status, ChangeStatus.REJECTED)
             if change.kind == ChangeKind.METER_SHIFTING:
-                from . import shifting
-
                 shifting.cancel_demand_note(change, actor=actor, channel=channel, reason=reason)
             change.reason = reason
             _set(change, ChangeStatus.REJECTED, actor=actor, channel=channel, reason=reason,
@@ -491,13 +482,14 @@ def _close_account(order: Order, *, actor, channel: str, final_kwh: object) -> N
     from urja.billing import services as billing
     from urja.metering import services as metering
     from urja.metering.models import Reading
+    from urja.metering.selectors import current_installation
     from urja.payments import services as payments
 
     account = order.account
     change = order.change_request
     reading = final_kwh if final_kwh not in (None, "") else (change.details.get("final_kwh") if change else None)
     units = Decimal("0")
-    inst = metering.current_installation(account)
+    inst = current_installation(account)
     if inst is not None:
         last = (
             Reading.objects.filter(account=account, status="actual")
@@ -525,28 +517,20 @@ def _close_account(order: Order, *, actor, channel: str, final_kwh: object) -> N
 
 
 def _compensate_reconnection(order: Order) -> None:
-    if not order.due_at or order.done_at <= order.due_at:
-        return
-    rule = _sop_document().get("compensation", {}).get(data()["lateness"]["reconnection_compensation"])
-    if not rule:
-        return
-    per = "hour" if rule["basis"] == "per_hour" else "day"
-    late = sla.units_late(due=order.due_at, closed_at=order.done_at, per=per)
-    award = comp.compute(rule, units_late=late, supply_class=comp.supply_class_of(order.account.supply_type))
-    if award.amount <= 0:
-        return
-    billing_ledger.post_entry(
+    credit = credit_late(
+        rule_key=data()["lateness"]["reconnection_compensation"],
         account=order.account,
-        entry_type=EntryType.COMPENSATION,
-        amount=-award.amount,
-        description=f"Compensation: reconnection {order.number} late by {late} {per}(s)",
-        channel="system",
+        supply_type=order.account.supply_type,
+        due=order.due_at,
+        done=order.done_at,
+        what=f"reconnection {order.number}",
         reference_type="connection_order",
         reference_id=order.number,
         idempotency_key=f"compensation:order:{order.pk}",
     )
-    order.compensation = award.amount
-    order.save(update_fields=["compensation"])
+    if credit is not None:
+        order.compensation = credit.amount
+        order.save(update_fields=["compensation"])
 
 
 def request_reconnection(*, actor, channel: str, account: Account) -> Order:
@@ -651,8 +635,6 @@ def run_due_work() -> dict:
     """The periodic job: changes that are due, orders from expired notices and paid dues, remote
     acknowledgements, temporary connections past their end date."""
     applied = 0
-    from . import shifting
-
     for change in ChangeRequest.objects.filter(status__in=[ChangeStatus.APPROVED, ChangeStatus.SCHEDULED]).exclude(
         kind=ChangeKind.METER_SHIFTING
     ):

@@ -873,6 +873,7 @@ def energize(
     its consumer number, the deposit held (billing's ledger), the welcome message sent; compensation
     when late."""
     from urja.metering import services as metering
+    from urja.metering.selectors import get_meter
 
     channel = _channel(channel)
     serial = (meter_serial or "").strip()
@@ -892,7 +893,7 @@ def energize(
             bill_cycle=bill_cycle or where["bill_cycle"],
             route=route or where["route"],
         )
-        meter = metering.get_meter(serial=serial)
+        meter = get_meter(serial=serial)
         now = clock.now()
         metering.install_meter(
             account=application.account,
@@ -935,41 +936,81 @@ def _sop_document() -> dict:
     return sop.active_schedule().document
 
 
-def _compensate(application: Application) -> Compensation | None:
-    """Late energization earns the SoP schedule's compensation (servicedesk.compensation), credited
-    to the new account once."""
-    due = application.connection_due_at
-    if due is None or application.energized_at is None or application.energized_at <= due:
+@dataclass(frozen=True)
+class LateCredit:
+    amount: Decimal
+    units_late: int
+    per: str
+    basis: str
+    rule: dict
+    entry: LedgerEntry
+
+
+def credit_late(
+    *,
+    rule_key: str,
+    account: Account,
+    supply_type: str,
+    due: datetime | None,
+    done: datetime | None,
+    what: str,
+    reference_type: str,
+    reference_id: str,
+    idempotency_key: str,
+) -> LateCredit | None:
+    """Work done after its due moment earns the SoP schedule's compensation rule `rule_key`
+    (servicedesk.compensation), credited to the account's ledger once (the idempotency key); None when
+    on time, with no such rule (or no schedule), or nothing earned. New connections, reconnections and
+    meter shifting share it."""
+    if due is None or done is None or done <= due:
         return None
-    key = data()["lateness"]["compensation"]
     try:
-        rule = _sop_document().get("compensation", {}).get(key)
+        rule = _sop_document().get("compensation", {}).get(rule_key) if rule_key else None
     except NotFound:
         rule = None
     if not rule:
         return None
     per = "hour" if rule["basis"] == "per_hour" else "day"
-    late = sla.units_late(due=due, closed_at=application.energized_at, per=per)
-    award = comp.compute(rule, units_late=late, supply_class=comp.supply_class_of(application.supply_type))
+    late = sla.units_late(due=due, closed_at=done, per=per)
+    award = comp.compute(rule, units_late=late, supply_class=comp.supply_class_of(supply_type))
     if award.amount <= 0:
         return None
     entry = billing_ledger.post_entry(
-        account=application.account,
+        account=account,
         entry_type=EntryType.COMPENSATION,
         amount=-award.amount,
-        description=f"Compensation: new connection {application.number} late by {late} {per}(s)",
+        description=f"Compensation: {what} late by {late} {per}(s)",
         channel="system",
+        reference_type=reference_type,
+        reference_id=reference_id,
+        idempotency_key=idempotency_key,
+    )
+    return LateCredit(amount=award.amount, units_late=late, per=per, basis=award.basis, rule=rule, entry=entry)
+
+
+def _compensate(application: Application) -> Compensation | None:
+    """Late energization earns the SoP schedule's compensation, credited to the new account once."""
+    key = data()["lateness"]["compensation"]
+    credit = credit_late(
+        rule_key=key,
+        account=application.account,
+        supply_type=application.supply_type,
+        due=application.connection_due_at,
+        done=application.energized_at,
+        what=f"new connection {application.number}",
         reference_type="connection_application",
         reference_id=application.number,
         idempotency_key=f"compensation:connection:{application.pk}",
     )
+    if credit is None:
+        return None
     return Compensation.objects.create(
         application=application,
-        amount=award.amount,
-        units_late=late,
-        basis=award.basis,
-        rule=dict(rule, key=key),
-        ledger_entry_id=entry.pk,
+        amount=credit.amount,
+        units_late=credit.units_late,
+        basis=credit.basis,
+        rule=dict(credit.rule, key=key),
+        ledger_entry_id=credit.entry.pk,
         created_at=clock.now(),
     )
 

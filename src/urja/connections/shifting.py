@@ -32,11 +32,10 @@ from urja.core.money import paise
 from urja.core.services import allocate_numbers, record_audit
 from urja.customers.models import Account, AccountStatus
 from urja.servicedesk import clock, sla
-from urja.servicedesk import compensation as comp
 
 from .models import SHIFTING_STATUS, ChangeInspection, ChangeKind, ChangeRequest, ChangeStatus
 from .refusals import refuse
-from .services import _channel, _sop_document, data, fee_in_force
+from .services import _channel, _sop_document, credit_late, data, fee_in_force
 
 REFERENCE_TYPE = "change_request"
 
@@ -129,6 +128,8 @@ def _lock(change: ChangeRequest) -> ChangeRequest:
     return change
 
 
+# changes.py imports this module (a request of kind meter_shifting is checked, timed and cancelled here),
+# so its status and message helpers are reached at call time.
 def _set(change: ChangeRequest, to: str, *, actor, channel: str, reason: str = "", extra=()) -> None:
     from .changes import _set as set_status
 
@@ -406,27 +407,20 @@ def complete(
 
 def _compensate(change: ChangeRequest) -> Decimal | None:
     """Late shifting earns the SoP type's compensation rule, credited to the account once."""
-    if not change.due_at or change.applied_at <= change.due_at:
-        return None
     found = _sop_type()
-    rule = _sop_document().get("compensation", {}).get(found[0].get("compensation", "")) if found else None
-    if not rule:
-        return None
-    per = "hour" if rule["basis"] == "per_hour" else "day"
-    late = sla.units_late(due=change.due_at, closed_at=change.applied_at, per=per)
-    award = comp.compute(rule, units_late=late, supply_class=comp.supply_class_of(change.account.supply_type))
-    if award.amount <= 0:
-        return None
-    billing_ledger.post_entry(
+    credit = credit_late(
+        rule_key=found[0].get("compensation", "") if found else "",
         account=change.account,
-        entry_type=EntryType.COMPENSATION,
-        amount=-award.amount,
-        description=f"Compensation: meter shifting {change.number} late by {late} {per}(s)",
-        channel="system",
+        supply_type=change.account.supply_type,
+        due=change.due_at,
+        done=change.applied_at,
+        what=f"meter shifting {change.number}",
         reference_type=REFERENCE_TYPE,
         reference_id=change.number,
         idempotency_key=f"compensation:change:{change.pk}",
     )
+    if credit is None:
+        return None
     record_audit(actor=None, channel="system", action="connection.shifting_compensated", obj=change,
-                 changes={"amount": str(award.amount), "late": late, "per": per})  # fmt: skip
-    return award.amount
+                 changes={"amount": str(credit.amount), "late": credit.units_late, "per": credit.per})  # fmt: skip
+    return credit.amount

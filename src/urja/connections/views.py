@@ -15,11 +15,14 @@ from django.views.decorators.http import require_POST
 
 from urja.core import listing
 from urja.core.errors import DomainError, NotFound
-from urja.core.models import Channel, Role
+from urja.core.models import AuditEvent, Channel, Role
 from urja.core.permissions import require_role, role_of
+from urja.customers import services as customers
+from urja.customers.selectors import scoped_account
 from urja.network.selectors import offices_in_scope
+from urja.servicedesk import clock
 
-from . import changes, selectors, services
+from . import changes, selectors, services, shifting
 from .models import ApplicationStatus, ChangeKind, ChangeStatus, OrderStatus
 
 STAFF_ROLES = [r for r in Role.values if r != Role.CONSUMER]
@@ -150,9 +153,6 @@ def application(request, number: str):
     app = _application_or_404(request.user, number)
     note = getattr(app, "demand_note", None) if hasattr(app, "demand_note") else None
     inspection = getattr(app, "inspection", None) if hasattr(app, "inspection") else None
-    from urja.core.models import AuditEvent
-    from urja.customers import services as customers
-
     history = AuditEvent.objects.filter(object_type="connections.application", object_id=str(app.pk)).order_by("at")
     placing = app.status in ("registered", "dn_paid")  # the inspection's and energization's forms
     return render(
@@ -306,8 +306,6 @@ def _change_or_404(user, number: str):
 def request_shifting(request):
     """A consumer asks at the counter (or by phone, e-mail, the app) to shift the meter within the
     premises: the request, then its page with the next step."""
-    from urja.customers.selectors import scoped_account
-
     try:
         require_role(request.user, Role.CRE, Role.ENGINEER, Role.MANAGER, Role.FIELD_AGENT)
         try:
@@ -330,14 +328,9 @@ def request_shifting(request):
 
 @staff_required
 def change_detail(request, number: str):
-    from urja.core.models import AuditEvent
-    from urja.servicedesk import clock
-
-    from . import shifting
-
     change = _change_or_404(request.user, number)
     history = AuditEvent.objects.filter(object_type="connections.changerequest", object_id=str(change.pk))
-    inspection = getattr(change, "inspection", None) if hasattr(change, "inspection") else None
+    inspection = getattr(change, "inspection", None)
     is_open = change.status not in (ChangeStatus.APPLIED, ChangeStatus.REJECTED)
     return render(
         request,
@@ -357,8 +350,6 @@ def change_detail(request, number: str):
 @require_POST
 def change_step(request, number: str):
     """The next step of a meter shifting: inspection, demand note, payment, field work, rejection."""
-    from . import shifting
-
     change = _change_or_404(request.user, number)
     post, user = request.POST, request.user
     action = post.get("action", "")
