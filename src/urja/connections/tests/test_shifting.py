@@ -326,6 +326,11 @@ def test_the_whole_shifting_through_the_api(metered, cre, engineer, offices):
     other = staff_user("engineer", offices["division2"])
     assert c.get(url, **_bearer(other)).status_code == 404
     assert c.post(f"{url}/demand-note", **_bearer(other)).status_code == 404
+    missing = "CR2600000000"
+    for path in ("", "/demand-note"):
+        theirs = (c.get if not path else c.post)(f"{url}{path}", **_bearer(other)).json()
+        absent = (c.get if not path else c.post)(f"/api/v1/connections/changes/{missing}{path}", **_bearer(other))
+        assert theirs == {k: v.replace(missing, number) if isinstance(v, str) else v for k, v in absent.json().items()}
 
 
 def test_staff_pages_take_a_shifting_from_the_counter_to_the_field(client, metered, cre, engineer):
