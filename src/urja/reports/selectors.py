@@ -279,19 +279,11 @@ def outage(user, number: str):
 
 
 def outage_summary(outage) -> dict:
-    """Affected, restored and compensated accounts (stored rows) and the compensation awarded."""
-    from django.db.models import Count, Q, Sum
+    """Affected, restored, never-out and compensated accounts (stored rows) and the compensation awarded."""
+    from urja.servicedesk.selectors import outage_account_counts
 
-    from urja.servicedesk.models import OutageAccount
-
-    return OutageAccount.objects.filter(outage=outage).aggregate(
-        affected=Count("id"),
-        restored=Count("id", filter=Q(restored_at__isnull=False)),
-        reported=Count("id", filter=Q(restore_reported=True)),
-        supplied=Count("id", filter=Q(supplied=True)),
-        compensated=Count("id", filter=Q(award__gt=0)),
-        awarded=Sum("award"),
-    )
+    none = {"affected": 0, "restored": 0, "supplied": 0, "compensated": 0, "awarded": None}
+    return outage_account_counts([outage.pk]).get(outage.pk, none)
 
 
 def outage_complaints(outage):

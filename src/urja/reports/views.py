@@ -258,7 +258,6 @@ def outage(request, number: str):
     and its affected accounts a page at a time — each with its own failure and restoration, the duration
     from the outage's start and the award; CSV or Excel of every account (core.listing)."""
     from urja.core import listing
-    from urja.core.templatetags.urja_format import when
 
     try:
         found = selectors.outage(request.user, number)
@@ -266,16 +265,13 @@ def outage(request, number: str):
         raise Http404(exc.message) from exc
     rows = selectors.outage_account_rows(found)
     if listing.wants_export(request):
-        # Excel keeps times as dates (shown in IST); CSV writes them dd-mm-yyyy HH:MM in IST
-        moment = (lambda v: v) if listing.export_format(request) == "xlsx" else when
-
+        # times as export_response writes them (Excel dates, CSV dd-mm-yyyy HH:MM in IST; none: blank)
         def export_rows():
             for row in rows.iterator(chunk_size=2000):
                 r = selectors.outage_account_row(found, row)
-                yield (r["consumer_number"], r["name"], r["dt"], r["meter"], moment(r["failed_at"]),
-                       moment(r["restored_at"]) if r["restored_at"] else "", r["minutes"],
-                       "yes" if row.restore_reported else "no", "yes" if row.supplied else "no",
-                       r["award"] if r["award"] is not None else "")  # fmt: skip
+                yield (r["consumer_number"], r["name"], r["dt"], r["meter"], r["failed_at"], r["restored_at"],
+                       r["minutes"], "yes" if row.restore_reported else "no", "yes" if row.supplied else "no",
+                       r["award"])  # fmt: skip
 
         return listing.export_response(request, f"outage-{found.number}-accounts", OUTAGE_EXPORT_HEADER, export_rows())
     context = listing.pager(request, rows)

@@ -237,9 +237,10 @@ def outage_accounts(outage: Outage) -> QuerySet:
     )
 
 
-def outage_account_counts(outage_ids) -> dict[int, dict[str, int]]:
-    """{outage: {"affected", "restored", "compensated"}} in one grouped query."""
-    from django.db.models import Count, Q
+def outage_account_counts(outage_ids) -> dict[int, dict[str, Any]]:
+    """{outage: {"affected", "restored", "supplied" (never out), "compensated", "awarded" (the sum)}} of
+    the stored rows, in one grouped query."""
+    from django.db.models import Q, Sum
 
     return {
         row["outage_id"]: row
@@ -248,7 +249,9 @@ def outage_account_counts(outage_ids) -> dict[int, dict[str, int]]:
         .annotate(
             affected=Count("id"),
             restored=Count("id", filter=Q(restored_at__isnull=False)),
+            supplied=Count("id", filter=Q(supplied=True)),
             compensated=Count("id", filter=Q(award__gt=0)),
+            awarded=Sum("award"),
         )
         .order_by()
     }
