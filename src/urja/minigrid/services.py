@@ -33,6 +33,7 @@ from urja.customers.models import Account, AccountStatus
 from urja.metering import limiters
 from urja.metering import services as metering
 from urja.metering.models import CommandStatus, MeterCommand
+from urja.metering.selectors import current_installation, meters_config
 from urja.network.models import MiniGridSite
 from urja.payments import services as payments
 from urja.payments.models import PaymentChannel, PaymentMethod
@@ -219,8 +220,8 @@ def credit_of(customer: SiteCustomer) -> Decimal:
 
 
 def _smart_meter(account: Account):
-    inst = metering.current_installation(account)
-    if inst and inst.meter.meter_type in metering.meters_config()["commands"]["allowed_meter_types"]:
+    inst = current_installation(account)
+    if inst and inst.meter.meter_type in meters_config()["commands"]["allowed_meter_types"]:
         return inst.meter
     return None
 

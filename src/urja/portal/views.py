@@ -37,6 +37,7 @@ from urja.payments import gateways
 from urja.payments import services as payments
 from urja.payments.api import payments_in_scope
 from urja.payments.models import GatewayOrder, PaymentStatus
+from urja.payments.selectors import upi_intent
 
 from . import auth, selectors, services
 
@@ -323,7 +324,7 @@ def order(request, reference: str):
     )
     if order is None:
         raise Http404
-    intent = payments.upi_intent(order)
+    intent = upi_intent(order)
     context = {
         "account": request.portal_account,
         "order": order,

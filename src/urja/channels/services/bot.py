@@ -444,6 +444,7 @@ def _bill(account, language, sender, now, channel) -> str:
 
 def _pay(account, language, sender, now, channel) -> str:
     from urja.payments import services as payments
+    from urja.payments.selectors import upi_intent
 
     due = _due(account)
     if due <= 0:
@@ -451,7 +452,7 @@ def _pay(account, language, sender, now, channel) -> str:
     order = payments.create_order(consumer_number=account.consumer_number, amount=due, channel="upi")
     link = public_url(reverse("payments:dev_gateway", args=[order.reference]))
     return _say("pay", language, consumer_number=account.consumer_number, due=f"{due:.2f}",
-                upi=payments.upi_intent(order), link=link)  # fmt: skip
+                upi=upi_intent(order), link=link)  # fmt: skip
 
 
 def _nopower(account, language, sender, now, channel) -> str:

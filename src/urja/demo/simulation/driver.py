@@ -445,6 +445,7 @@ class Simulation(Features):
         from urja.metering import importer
         from urja.metering import services as metering
         from urja.metering.models import ReadingSource, ReadingStatus
+        from urja.metering.selectors import read_day
 
         rng, stats = self.rng, self.stats
         k = self.months.index((y, m))
@@ -452,7 +453,7 @@ class Simulation(Features):
             conns = [c for c in self.by_cycle[cycle] if not c.closed]
             if not conns:
                 continue
-            day = date(y, m, min(metering.read_day(cycle), 28))
+            day = date(y, m, min(read_day(cycle), 28))
             smart, amr, handheld = [], [], []
             for n, conn in enumerate(conns):
                 at = datetime.combine(day, datetime.min.time(), IST).replace(hour=9 + n % 8, minute=(n * 7) % 60)
@@ -839,6 +840,7 @@ class Simulation(Features):
         from urja.billing import ledger
         from urja.billing.models import Bill
         from urja.payments import services as pay
+        from urja.payments.selectors import cash_in_hand, session_totals
 
         rng, stats = self.rng, self.stats
         bill_day = date(y, m, 2)
@@ -931,11 +933,11 @@ class Simulation(Features):
                     )
                     cheques.append(p)
                 elif channel == "field_agent":
-                    if pay.cash_in_hand(agent=self.agent) + amount > Decimal("40000"):
+                    if cash_in_hand(agent=self.agent) + amount > Decimal("40000"):
                         pay.record_deposit(
                             actor=self.cre,
                             agent=self.agent,
-                            amount=pay.cash_in_hand(agent=self.agent),
+                            amount=cash_in_hand(agent=self.agent),
                             reference=f"DEP-{key}",
                         )
                     pay.take_payment(
@@ -987,13 +989,13 @@ class Simulation(Features):
         # the cashier closes the day's session with the cash counted = expected
         self.clock.at(date(y, m, 28), 18)
         session.refresh_from_db()
-        totals = pay.session_totals(session)
+        totals = session_totals(session)
         pay.close_session(actor=self.cre, session=session, counted_cash=totals["expected_cash"])
-        if pay.cash_in_hand(agent=self.agent) > 0:
+        if cash_in_hand(agent=self.agent) > 0:
             pay.record_deposit(
                 actor=self.cre,
                 agent=self.agent,
-                amount=pay.cash_in_hand(agent=self.agent),
+                amount=cash_in_hand(agent=self.agent),
                 reference=f"DEP-{y}{m:02d}",
             )
 

@@ -5,8 +5,12 @@ What other apps call:
 * `billing_consumption(account=, period_start=, period_end=)` → `BillingConsumption` (billing).
 * `send_command(meter=|account=, command=, params=, actor=, channel=)` → `MeterCommand`
   (payments: prepaid disconnect/reconnect; service desk; mini-grid package changes).
-* `meter_rent_applies(account)` → bool (billing: no rent for consumer-owned meters).
+* `shift_meter_on_request(...)` (connections: a meter shifted on a paid change request).
 * meter-side actions for service requests: `record_meter_test`, `replace_meter`, `change_seals`, `shift_meter`.
+
+Reads other apps call are in `urja.metering.selectors`: `current_installation`, `get_meter`,
+`meters_config`, `read_day`, `day_consumption`, `meter_rent_applies` (billing: no rent for
+consumer-owned meters; `billing_consumption` carries it too).
 
 One module per subdomain; the read-only queries (configuration, installations, consumption over a
 chain of readings, the reading schedule, the readers' book, consumption series) are in
@@ -19,22 +23,12 @@ chain of readings, the reading schedule, the readers' book, consumption series) 
     billing_feed   billing_consumption, BillingConsumption
     commands       send_command, command_payload, claim_commands, record_ack, sweep_command_timeouts,
                    retry_command, cancel_command
+    shifting       shift_meter_on_request
     smart_data     store_smart_batch, dead_letter
     _base          register and coordinate parsing, the meter sheet entry (shared)
 """
 
-# Reads live in urja.metering.selectors and this app's views, API, tasks and modules import them from
-# there. These few stay re-exported only for callers in other apps that reach a read and a service
-# through one `services` alias (changing them is their owners' call): Meter (reports/tests/test_outages),
-# current_installation (connections.changes, minigrid.services), meters_config (minigrid.services),
-# get_meter (connections.services), read_day (demo.simulation.driver). New code imports selectors.
-from urja.metering.models import Meter
-from urja.metering.selectors import (
-    current_installation,
-    get_meter,
-    meters_config,
-    read_day,
-)
+# Reads are in urja.metering.selectors (every caller imports them from there): none is re-exported.
 from urja.metering.services._base import (
     CLOCK_SKEW,
     MAX_REGISTER,
@@ -73,7 +67,7 @@ from urja.metering.services.registry import (
     send_test_notice,
     shift_meter,
 )
-from urja.metering.services.shifting import shift_meter_on_request  # noqa: F401 (issue 12: connections)
+from urja.metering.services.shifting import shift_meter_on_request
 from urja.metering.services.smart_data import (
     dead_letter,
     store_smart_batch,
@@ -83,7 +77,6 @@ __all__ = [
     "CLOCK_SKEW",
     "MAX_REGISTER",
     "BillingConsumption",
-    "Meter",
     "VeeLookups",
     "billing_consumption",
     "cancel_command",
@@ -91,13 +84,9 @@ __all__ = [
     "change_seals",
     "claim_commands",
     "command_payload",
-    "current_installation",
     "dead_letter",
     "estimate_reading",
-    "get_meter",
     "install_meter",
-    "meters_config",
-    "read_day",
     "record_ack",
     "record_meter_test",
     "record_reading",
@@ -110,6 +99,7 @@ __all__ = [
     "send_command",
     "send_test_notice",
     "shift_meter",
+    "shift_meter_on_request",
     "store_smart_batch",
     "sweep_command_timeouts",
     "validate_many",

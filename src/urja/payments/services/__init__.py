@@ -25,15 +25,7 @@ disconnection list, and `allocate_payments`: how payments split over what is owe
     _base        the amount rule and the idempotency-key check (shared)
 """
 
-# Reads live in urja.payments.selectors and this app's views, API, tasks and modules import them from
-# there. These stay re-exported only for callers in other apps that reach a read and a service through
-# one `services` alias (changing them is their owners' call): upi_intent (channels.services.bot,
-# portal.views), cash_in_hand and session_totals (demo.simulation.driver). New code imports selectors.
-from urja.payments.selectors import (
-    cash_in_hand,
-    session_totals,
-    upi_intent,
-)
+# Reads are in urja.payments.selectors (every caller imports them from there): none is re-exported.
 from urja.payments.services._base import (
     validate_amount,
 )
@@ -97,7 +89,6 @@ __all__ = [
     "_post",
     "accrue_advance_interest",
     "bounce_cheque",
-    "cash_in_hand",
     "charge_prepaid_day",
     "close_session",
     "collections_sweep_job",
@@ -120,13 +111,11 @@ __all__ = [
     "register_payg_device",
     "resolve_suspense",
     "run_prepaid_day",
-    "session_totals",
     "settle_collection_cases",
     "simulate_gateway",
     "start_collections_sweep",
     "sweep_collections",
     "sweep_prepaid_supply",
     "take_payment",
-    "upi_intent",
     "validate_amount",
 ]

@@ -16,7 +16,7 @@ from urja.customers.services import ContactInput
 from urja.metering import mqtt
 from urja.metering import services as metering
 from urja.metering.gateway import Gateway
-from urja.metering.models import DeadLetter, SmartMeterEvent
+from urja.metering.models import DeadLetter, Meter, SmartMeterEvent
 from urja.metering.simulator import Simulator
 from urja.notifications.models import OutboxMessage
 from urja.reports import outages
@@ -170,7 +170,7 @@ def test_last_gasp_declares_restore_closes_and_every_consumer_is_compensated(dt_
 
 def test_below_threshold_or_future_events_declare_nothing(dt_with_smart_meters):
     net = dt_with_smart_meters
-    meters = {m.serial: m for m in metering.Meter.objects.filter(serial__in=net["serials"])}
+    meters = {m.serial: m for m in Meter.objects.filter(serial__in=net["serials"])}
     now = timezone.now()
     # two of four meters fail (threshold: 3 meters and half the DT) — no outage
     for serial in net["serials"][:2]:
