@@ -4,7 +4,10 @@ exactly like nonexistent)."""
 from django.db.models import Q, QuerySet
 
 from urja.core.scope import account_rule, get_scoped, not_found, record_q, scope_records
+from urja.customers.selectors import usual_placement
+from urja.customers.services import section_transformers
 
+from . import rules
 from .models import Application, ChangeRequest, Order
 
 
@@ -61,10 +64,6 @@ def sections_in_scope(user):
 def nearest_transformer(application: Application):
     """The section's DT nearest to the premises (those with a mapped geo point), or None: the
     inspection's default connecting point. A section has a handful of DTs: measured here."""
-    from urja.customers.services import section_transformers
-
-    from . import rules
-
     best, best_d = None, None
     for dt in section_transformers(application.section).exclude(latitude__isnull=True).exclude(longitude__isnull=True):
         d = rules.distance_m(application.latitude, application.longitude, dt.latitude, dt.longitude)
@@ -77,27 +76,17 @@ def default_placement(application: Application) -> dict:
     """Where energization puts the new account unless the engineer says otherwise: the inspection's
     connecting point, and the bill cycle and route most accounts of the section in the supply type's
     cycle class are read in; a section with none starts the route the data file names."""
-    from django.db.models import Count
-
-    from urja.customers.models import Account
-
-    from .services import data
+    from .services import data  # services reads through this module
 
     placement = data()["placement"]
-    inspection = getattr(application, "inspection", None) if hasattr(application, "inspection") else None
+    inspection = getattr(application, "inspection", None)
     cycle = placement["cycle_of"].get(application.supply_type, placement["default_cycle"])
-    qs = Account.objects.filter(section_id=application.section_id).exclude(route="")
-    if cycle in placement["separate_cycles"]:
-        qs = qs.filter(bill_cycle=cycle)
-    else:
-        qs = qs.exclude(bill_cycle__in=placement["separate_cycles"])
-    row = qs.values("bill_cycle", "route").annotate(n=Count("pk")).order_by("-n", "route").first()
-    if row:
-        cycle, route = row["bill_cycle"], row["route"]
-    else:
-        route = placement["new_route"].format(section=application.section.code, cycle=cycle)
+    separate = tuple(placement["separate_cycles"])
+    usual = usual_placement(
+        application.section, **({"cycle": cycle} if cycle in separate else {"other_than": separate})
+    )
     return {
         "transformer": inspection.transformer if inspection is not None else None,
-        "bill_cycle": cycle,
-        "route": route,
+        "bill_cycle": usual.get("bill_cycle", cycle),
+        "route": usual.get("route") or placement["new_route"].format(section=application.section.code, cycle=cycle),
     }

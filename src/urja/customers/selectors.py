@@ -1,7 +1,7 @@
 """Customers' scoped lookups (read-only, core.scope): an account or a consumer the caller may see, or
 the very same NotFound as for one that does not exist."""
 
-from django.db.models import IntegerField, Q, QuerySet
+from django.db.models import Count, IntegerField, Q, QuerySet
 from django.db.models.functions import Cast
 
 from urja.core.models import AuditEvent, Role
@@ -55,16 +55,13 @@ def routes_of_sections(sections, *, limit: int = 500) -> list[str]:
     return list(qs.distinct()[:limit])
 
 
-def usual_placement(section) -> dict[str, str]:
-    """The bill cycle and route most accounts of the section are read in ({} when it has none)."""
-    from django.db.models import Count
-
-    row = (
-        Account.objects.filter(section=section)
-        .exclude(route="")
-        .values("bill_cycle", "route")
-        .annotate(n=Count("pk"))
-        .order_by("-n", "route")
-        .first()
-    )
+def usual_placement(section, *, cycle: str = "", other_than: tuple[str, ...] = ()) -> dict[str, str]:
+    """The bill cycle and route most accounts of the section are read in ({} when it has none); only
+    in `cycle`, or in none of `other_than` (cycles kept apart, such as HT), when given."""
+    qs = Account.objects.filter(section=section).exclude(route="")
+    if cycle:
+        qs = qs.filter(bill_cycle=cycle)
+    if other_than:
+        qs = qs.exclude(bill_cycle__in=other_than)
+    row = qs.values("bill_cycle", "route").annotate(n=Count("pk")).order_by("-n", "route").first()
     return {"bill_cycle": row["bill_cycle"], "route": row["route"]} if row else {}

@@ -174,11 +174,6 @@ def document_file(request, consumer_id: int, document_id: int):
     return FileResponse(doc.file.open("rb"), as_attachment=False, filename=doc.file.name.rsplit("/", 1)[-1])
 
 
-def _routes(sections) -> list[str]:
-    """Reading routes in use in the sections (the route field's suggestions)."""
-    return selectors.routes_of_sections(sections)
-
-
 @staff_required
 def open_account(request, consumer_id: int):
     """A connection for a consumer whose required documents are on file; the 360° page follows."""
@@ -219,10 +214,17 @@ def open_account(request, consumer_id: int):
                 messages.success(request, _("Connection %(number)s opened.") % {"number": account.consumer_number})
                 return redirect("backoffice:account", consumer_number=account.consumer_number)
         return render(
-            request, "customers/open_account.html", {**context, "form": form, "routes": _routes(sections)}, status=400
+            request,
+            "customers/open_account.html",
+            {**context, "form": form, "routes": selectors.routes_of_sections(sections)},
+            status=400,
         )
     initial = {"section": sections[0].code} if len(sections) == 1 else {}
     if len(sections) == 1:  # the section's usual cycle and route to start from
         initial.update(selectors.usual_placement(sections[0]))
     form = AccountForm(sections=sections, initial={**initial, "sub_category": "general"})
-    return render(request, "customers/open_account.html", {**context, "form": form, "routes": _routes(sections)})
+    return render(
+        request,
+        "customers/open_account.html",
+        {**context, "form": form, "routes": selectors.routes_of_sections(sections)},
+    )

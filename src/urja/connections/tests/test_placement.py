@@ -65,6 +65,14 @@ def test_inspection_defaults_to_the_nearest_dt_and_energization_places_the_accou
     app = _to_paid(apply, engineer, cre)
     assert app.inspection.transformer == net["near"]
     assert selectors.default_placement(app) == {"transformer": net["near"], "bill_cycle": "C03", "route": "MOTI-R07"}
+    # an HT connection is read in the HT cycle's route; an LT one never on it
+    for i in range(3):  # more than any LT route, so only keeping HT apart keeps an LT connection off it
+        domestic_account(offices["section1"], mobile=f"94370001{i:02d}", bill_cycle="HT", route="MOTI-H01")
+    app.supply_type, lt = "ht", app.supply_type
+    assert {k: v for k, v in selectors.default_placement(app).items() if k != "transformer"} == {
+        "bill_cycle": "HT", "route": "MOTI-H01"}  # fmt: skip
+    app.supply_type = lt
+    assert selectors.default_placement(app)["route"] == "MOTI-R07"  # the HT route stays apart
     services.energize(actor=engineer, channel="section_office", application=app, meter_serial=_meter("P1").serial)
     account = Account.objects.get(pk=app.account_id)
     assert account.status == "active"
