@@ -43,6 +43,9 @@ FORMATS = ("csv", "xlsx")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 EXCEL_EXACT_INT = 10**15  # Excel keeps 15 significant digits: a longer integer goes as text
+# A filter day is held within these: no list has rows outside them, and 0001-01-01 or 9999-12-31 (a date
+# picker's ends) would overflow when the day is turned into an IST moment or moved past its end.
+EARLIEST_DAY, LATEST_DAY = date(1900, 1, 1), date(2999, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ def _day(text: str | None) -> date | None:
     text = (text or "").strip()
     for parse in (date.fromisoformat, lambda t: datetime.strptime(t, "%d-%m-%Y").date()):
         try:
-            return parse(text)
+            return min(max(parse(text), EARLIEST_DAY), LATEST_DAY)
         except ValueError:
             continue
     return None
