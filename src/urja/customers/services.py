@@ -13,7 +13,7 @@ from urja.core.errors import DomainError, NotFound
 from urja.core.models import Role, StaffProfile
 from urja.core.services import allocate_numbers, record_audit
 from urja.core.states import transition
-from urja.network.models import Office, OfficeLevel
+from urja.network.models import DistributionTransformer, Feeder, Office, OfficeLevel
 
 from . import rules
 from .models import ACCOUNT_STATUS, Account, AccountGroup, AccountStatus, Consumer, Contact, KycDocument
@@ -201,8 +201,6 @@ def _path_ids(office: Office) -> list[int]:
 def section_transformers(section: Office) -> QuerySet:
     """The distribution transformers a connection of `section` may hang on: those of the feeders of the
     section or of an office above it (a feeder kept by the sub-division runs through its sections)."""
-    from urja.network.models import DistributionTransformer
-
     return (
         DistributionTransformer.objects.filter(feeder__office_id__in=_path_ids(section))
         .select_related("feeder")
@@ -211,8 +209,6 @@ def section_transformers(section: Office) -> QuerySet:
 
 
 def _transformer(value):
-    from urja.network.models import DistributionTransformer
-
     if value in (None, ""):
         return None
     if isinstance(value, DistributionTransformer):
@@ -224,8 +220,6 @@ def _transformer(value):
 
 
 def _feeder(value):
-    from urja.network.models import Feeder
-
     if value in (None, ""):
         return None
     if isinstance(value, Feeder):
@@ -309,7 +303,7 @@ def check_placement(
                 code="route_in_another_cycle",
                 details={"route": route, "bill_cycle": other},
             )
-    return Placement(feeder=feeder, transformer=transformer, bill_cycle=bill_cycle or "C01", route=route)
+    return Placement(feeder=feeder, transformer=transformer, bill_cycle=bill_cycle, route=route)
 
 
 @transaction.atomic
@@ -444,7 +438,7 @@ def open_account(
 
 def pick_key_account_manager(section: Office):
     """The key-account manager nearest above the section, with the fewest key accounts."""
-    ancestor_ids = [int(p) for p in section.path.strip("/").split("/") if p]
+    ancestor_ids = _path_ids(section)
     candidates = (
         StaffProfile.objects.filter(role=Role.KEY_ACCOUNT_MANAGER)
         .filter(Q(office_id__in=ancestor_ids) | Q(office__isnull=True))
