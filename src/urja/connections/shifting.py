@@ -191,10 +191,12 @@ def inspect(
         )
         _set(change, ChangeStatus.INSPECTED, actor=actor, channel=channel,
              reason="feasible" if feasible else "not feasible")  # fmt: skip
-    if not feasible:
-        from .changes import decide
+        if not feasible:  # rejected in the same transaction: an infeasible inspection never leaves it open
+            from .changes import decide
 
-        return decide(actor=actor, channel=channel, change=change, approve=False, reason=notes)
+            limit = ChangeRequest._meta.get_field("reason").max_length  # the notes may be longer
+            reason = notes if len(notes) <= limit else notes[: limit - 1].rstrip() + "…"
+            return decide(actor=actor, channel=channel, change=change, approve=False, reason=reason)
     return change
 
 

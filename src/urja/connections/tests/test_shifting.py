@@ -366,3 +366,14 @@ def test_staff_pages_take_a_shifting_from_the_counter_to_the_field(client, meter
     client.force_login(cre)
     client.post("/connections/changes/shifting/", {"consumer_number": "NOPE", "location": "x"})
     assert ChangeRequest.objects.filter(kind=KIND).count() == 1
+
+
+def test_long_not_feasible_notes_reject_the_request_in_one_step(metered, cre, engineer):
+    # the inspection takes notes up to 2,000 characters, a rejection reason 500: the inspection and its
+    # rejection stand or fall together, and a not-feasible inspection never leaves the request open
+    change = _request(metered, cre)
+    notes = "the only wall that takes the meter board is the neighbour's; " * 20
+    change = shifting.inspect(actor=engineer, channel="section_office", change=change, feasible=False, notes=notes)
+    change.refresh_from_db()
+    assert change.status == ChangeStatus.REJECTED and change.reason and notes.startswith(change.reason[:60])
+    assert change.inspection.notes == notes.strip()
