@@ -239,7 +239,8 @@ def _exceptions_in_scope(request, run: BillRun):
 @login_required
 def run_detail(request, pk: int):
     _require_role(request, *RUN_ROLES, "cre", "key_account_manager")
-    run = get_object_or_404(BillRun.objects.select_related("cycle"), pk=pk)
+    # a run the console does not list for the user (no division of theirs) answers as one that does not exist
+    run = get_object_or_404(_runs_in_scope(request.user), pk=pk)
     from urja.core import listing
 
     # the run's exceptions in the user's offices: open / resolved / all, by kind, a consumer number

@@ -269,3 +269,17 @@ def test_every_list_exports_its_scope_as_csv_and_excel(client, offices, page, qu
     # the page itself offers both downloads, keeping its filters
     html = client.get(url, query).content.decode()
     assert "format=csv" in html and "format=xlsx" in html, url
+
+
+def test_a_run_the_console_does_not_list_answers_like_one_that_does_not_exist(client, offices):
+    """The division-2 run is not in the division-1 manager's console: its page (and its download) is the
+    404 of a run number that was never used, not a page with the run's figures and no rows."""
+    w = {"offices": offices, "manager": testing.staff_user("manager", offices["division1"])}
+    _runs(w)
+    client.force_login(w["manager"])
+    assert client.get(f"/billing/runs/{w['run']}/").status_code == 200
+    missing = client.get("/billing/runs/999999/")
+    assert missing.status_code == 404
+    for query in ({}, {"format": "xlsx"}):
+        theirs = client.get(f"/billing/runs/{w['other_run']}/", query)
+        assert theirs.status_code == 404 and b"2025-05" not in theirs.content  # nothing of the run shows
