@@ -23,7 +23,8 @@ from urja.core import regdata
 from urja.core.errors import DomainError
 from urja.core.labels import label as code_label
 from urja.core.links import public_url
-from urja.core.money import amount_in_words, format_inr, group_indian
+from urja.core.money import amount_in_words, format_inr
+from urja.core.templatetags.urja_format import indian
 
 from . import runs, services, wording
 from .models import Bill
@@ -102,12 +103,10 @@ def _decimal(value) -> Decimal | None:
 
 
 def units_text(value: Decimal | None) -> str:
-    """kWh with Indian grouping and no trailing zeros: 6000.000 → '6,000'; 1234.5 → '1,234.5'."""
+    """kWh with Indian grouping (core's `indian`, to 0.001) and no trailing zeros: 6000.000 → '6,000'."""
     if value is None:
         return "—"
-    whole, _dot, frac = f"{abs(value):.3f}".partition(".")
-    frac = frac.rstrip("0")
-    return f"{'-' if value < 0 else ''}{group_indian(whole)}{'.' + frac if frac else ''}"
+    return indian(value, 3).rstrip("0").rstrip(".")
 
 
 def meter_facts(bill: Bill) -> dict:
