@@ -550,7 +550,6 @@ def compensate_outage(*, outage: Outage, now: datetime | None = None) -> int:
     rule = comp.for_subtype(rule, subtype)
     many = outage.affected_accounts >= int(setting(schedule, "many_affected_threshold", 50))
     per = "hour" if rule["basis"] == "per_hour" else "day"
-    from urja.billing.ledger import post_entry
     from urja.servicedesk import sla
 
     request_amounts: dict[int, Decimal] = defaultdict(Decimal)
@@ -560,7 +559,7 @@ def compensate_outage(*, outage: Outage, now: datetime | None = None) -> int:
         request_amounts[account_id] += amount
     done = set(OutageAward.objects.filter(outage=outage).values_list("account_id", flat=True))
     judged: list[tuple[int, Decimal, int]] = []
-    credited = 0
+    pay: list[tuple[OutageAccount, Decimal, int, comp.Award]] = []
     for row in rows:
         account = row.account
         if row.supplied:
@@ -573,35 +572,69 @@ def compensate_outage(*, outage: Outage, now: datetime | None = None) -> int:
         )
         amount = max(award.amount - request_amounts.get(account.pk, Decimal(0)), Decimal(0))
         judged.append((row.pk, amount, late))
-        if amount <= 0 or account.pk in done:
-            continue
-        entry = post_entry(
-            account=account,
-            entry_type="compensation",
-            amount=-amount,
-            description=f"Compensation: outage {outage.number}, supply restored late: {comp.describe(award)}",
-            channel="system",
-            reference_type="outage",
-            reference_id=str(outage.pk),
-            idempotency_key=f"outage_compensation:{outage.pk}:{account.pk}",
-        )
-        OutageAward.objects.create(
-            outage=outage,
-            account=account,
-            amount=amount,
-            units_late=late,
-            basis=award.basis,
-            many_affected=award.many_affected,
-            capped=award.capped,
-            ledger_entry_id=entry.pk,
-        )
-        desk.send(
-            event="outage.compensation_credited",
-            consumer=account.consumer,
-            account=account,
-            context={"amount": str(amount), "outage": outage.number, "units_late": late, "per": per},
-            key=f"outage_compensation:{outage.pk}:{account.pk}",
-        )
-        credited += 1
+        if amount > 0 and account.pk not in done:
+            pay.append((row, amount, late, award))
+    if pay:
+        _credit(outage, pay, per)
     record_outage_awards(judged=judged, at=now)
-    return credited
+    return len(pay)
+
+
+def _credit(outage: Outage, pay: list, per: str) -> None:
+    """The credits of one judgement in bulk (a feeder outage pays 10,000+ accounts): ONE ledger post
+    (billing's `post_entries`, the idempotency key `outage_compensation:{outage}:{account}` per entry: a
+    repeat posts nothing again) with one audit event, one insert of the `OutageAward`s, and the messages
+    queued set-based (`notify_areas`), one area per (amount, delay) — keyed per account as before."""
+    from urja.billing.bulk import Column
+    from urja.billing.ledger import post_entries
+    from urja.core.services import record_audit
+    from urja.customers.models import Account
+
+    accounts = [row.account_id for row, *_ in pay]
+    entry_ids = post_entries(
+        [
+            (
+                len(pay),
+                [
+                    Column("account_id", accounts),
+                    Column("entry_type", "compensation"),
+                    Column("amount", [-amount for _, amount, _, _ in pay]),
+                    Column("posted_at", timezone.now()),
+                    Column(
+                        "description",
+                        [
+                            f"Compensation: outage {outage.number}, supply restored late: {comp.describe(award)}"
+                            for *_, award in pay
+                        ],
+                    ),
+                    Column("reference_type", "outage"),
+                    Column("reference_id", str(outage.pk)),
+                    Column("idempotency_key", [f"outage_compensation:{outage.pk}:{a}" for a in accounts]),
+                ],
+            )
+        ],
+        channel="system",
+        return_ids=True,
+    )
+    record_audit(actor=None, channel="system", action="ledger.compensation", obj=outage,
+                 changes={"accounts": len(pay), "amount": sum(amount for _, amount, _, _ in pay),
+                          "reference": f"outage:{outage.pk}"})  # fmt: skip
+    made = OutageAward.objects.bulk_create(
+        OutageAward(outage=outage, account_id=row.account_id, amount=amount, units_late=late, basis=award.basis,
+                    many_affected=award.many_affected, capped=award.capped, ledger_entry_id=entry_id)
+        for (row, amount, late, award), entry_id in zip(pay, entry_ids, strict=True)
+    )  # fmt: skip
+    # the accounts of this judgement, by the awards just made (a subquery: no list of 10,000 ids as parameters)
+    new = OutageAward.objects.filter(outage=outage, pk__range=(min(a.pk for a in made), max(a.pk for a in made)))
+    groups = sorted({(amount, late) for _, amount, late, _ in pay})
+    notify_areas(
+        event="outage.compensation_credited",
+        messages=[
+            AreaMessage(
+                accounts=Account.objects.filter(pk__in=new.filter(amount=amount, units_late=late).values("account_id")),
+                context={"amount": str(amount), "outage": outage.number, "units_late": late, "per": per},
+                key=f"servicedesk:outage_compensation:{outage.pk}",
+            )
+            for amount, late in groups
+        ],
+    )

@@ -114,3 +114,42 @@ def test_an_outage_declared_by_hand_is_restored_by_its_accounts_meters(offices):
     assert (outage.status, outage.restored_at) == ("restored", start + timedelta(hours=8))
     awards = sorted(OutageAccount.objects.filter(outage=outage).values_list("units_late", "award"))
     assert awards == [(1, Decimal("50.00")), (2, Decimal("100.00")), (4, Decimal("200.00"))]
+
+
+def test_compensating_costs_the_same_queries_for_3_or_30_accounts(offices):
+    """The credits of a judgement are posted in bulk: ledger entries, awards and messages in a few
+    statements whatever the number of accounts (a feeder outage pays 10,000+), each still keyed per account."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from urja.notifications.models import OutboxMessage
+
+    catalogue.load_file("servicedesk/oerc_sop.toml")
+    spent = {}
+    for n in (3, 30):
+        dt = f.dt(f.feeder(offices["section1"]))
+        accounts = [f.account(offices["section1"], transformer=dt) for _ in range(n)]
+        start = timezone.now() - timedelta(hours=20)
+        outage = desk.declare_outage(actor=None, channel="system", kind="unplanned", reason="DT fuse blown",
+                                     starts_at=start, transformer=dt)  # fmt: skip
+        outage = desk.restore_outage(
+            actor=None, channel="system", outage=outage, restored_at=start + timedelta(hours=7)
+        )
+        with CaptureQueriesContext(connection) as queries:
+            assert outages.compensate_outage(outage=outage, now=start + timedelta(hours=8)) == n
+        spent[n] = len(queries)
+        # 7 h against the 4 h standard: 3 started hours at Rs 50
+        assert _credits(outage) == sorted((a.pk, Decimal("-150.00")) for a in accounts)
+        awards = OutageAward.objects.filter(outage=outage)
+        assert awards.count() == n and {a.amount for a in awards} == {Decimal("150.00")}
+        assert set(awards.values_list("ledger_entry_id", flat=True)) == set(
+            LedgerEntry.objects.filter(reference_type="outage", reference_id=str(outage.pk)).values_list(
+                "pk", flat=True
+            )
+        )
+        told = OutboxMessage.objects.filter(event="outage.compensation_credited", channel="sms", account__in=accounts)
+        assert sorted(told.values_list("idempotency_key", flat=True)) == sorted(
+            f"servicedesk:outage_compensation:{outage.pk}:{a.pk}:sms" for a in accounts
+        )
+        assert outages.compensate_outage(outage=outage) == 0  # judged once
+    assert spent[3] == spent[30]
