@@ -33,21 +33,28 @@ def _with_urls(rows: list[Bill]) -> list[Bill]:
 
 
 def _home_sql() -> str:
-    """The latest bill, the balance (billing.ledger.balance: the sum of the account's ledger entries)
-    and the last posted payment of one account, in one statement and always one row. The subqueries
-    take the account id as a parameter (not correlated), so PostgreSQL runs each once as an index
-    scan (InitPlan) and finds the bill and payment rows by primary key."""
+    """The latest bill, the balance (billing.ledger.balance: the sum of the account's ledger entries),
+    the last posted payment of one account and whether its consumer has another account (the page's
+    "Change account"; a consumer's scope is their own accounts, Consumer.user being one-to-one), in one
+    statement and always one row. The subqueries take the ids as parameters (not correlated), so
+    PostgreSQL runs each once as an index scan (InitPlan) and finds the bill and payment rows by
+    primary key."""
     bill, entry, payment = Bill._meta.db_table, LedgerEntry._meta.db_table, Payment._meta.db_table
     return (
         f"SELECT b.id, b.bill_number, b.period_start, b.period_end, b.due_date, b.units, b.net_payable,"
         f" (SELECT SUM(e.amount) FROM {entry} e WHERE e.account_id = %s),"
-        f" p.amount, p.received_at, p.receipt_number"
+        f" p.amount, p.received_at, p.receipt_number,"
+        f" EXISTS (SELECT 1 FROM {Account._meta.db_table} WHERE consumer_id = %s AND id <> %s)"
         f" FROM (SELECT 1 AS one) o"
         f" LEFT JOIN {bill} b ON b.id = (SELECT id FROM {bill} WHERE account_id = %s"
         f"  ORDER BY period_start DESC, id DESC LIMIT 1)"
         f" LEFT JOIN {payment} p ON p.id = (SELECT id FROM {payment} WHERE account_id = %s AND status = %s"
         f"  ORDER BY received_at DESC LIMIT 1)"
     )
+
+
+def _home_params(account: Account) -> list:
+    return [account.pk, account.consumer_id, account.pk, account.pk, account.pk, PaymentStatus.POSTED]
 
 
 HOME_COLUMNS = (
@@ -70,7 +77,7 @@ def _home_row(account: Account) -> list:
     decimals come back as text or floats from SQLite)."""
     connection = connections[Bill.objects.db]
     with connection.cursor() as cursor:
-        cursor.execute(_home_sql(), [account.pk, account.pk, account.pk, PaymentStatus.POSTED])
+        cursor.execute(_home_sql(), _home_params(account))
         row = list(cursor.fetchone())
     for i, (model, name) in enumerate(HOME_COLUMNS):
         if row[i] is None:
@@ -83,10 +90,11 @@ def _home_row(account: Account) -> list:
 
 
 def account_summary(account: Account) -> dict:
-    """Home page: what is owed (or the prepaid wallet's balance), the latest bill and last payment, in
-    one statement (_home_sql). Its ORM form compiled to more Python work than the three queries it
-    replaced (four subqueries), so it is written once as SQL."""
-    (bill_id, number, start, end, due, units, payable, total, paid, paid_at, receipt) = _home_row(account)
+    """Home page: what is owed (or the prepaid wallet's balance), the latest bill and last payment, and
+    whether the consumer has another account to change to (`several`), in one statement (_home_sql).
+    Its ORM form compiled to more Python work than the three queries it replaced (four subqueries), so
+    it is written once as SQL."""
+    (bill_id, number, start, end, due, units, payable, total, paid, paid_at, receipt, several) = _home_row(account)
     bill = None
     if bill_id is not None:
         bill = Bill(id=bill_id, account_id=account.pk, bill_number=number, period_start=start, period_end=end,
@@ -102,6 +110,7 @@ def account_summary(account: Account) -> dict:
         "credit": max(-balance, Decimal("0")),
         "bill": bill,
         "last_payment": last_payment,
+        "several": bool(several),
     }
     if account.is_prepaid:
         summary["wallet"] = -balance

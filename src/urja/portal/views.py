@@ -12,7 +12,6 @@ from functools import wraps
 
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
-from django.db.models import Case, IntegerField, Value, When
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -44,7 +43,6 @@ from . import auth, selectors, services
 SESSION_ACCOUNT = "portal_account"
 SESSION_TICKET = "portal_otp"
 SESSION_CANDIDATES = "portal_candidates"
-SESSION_SEVERAL = "portal_several"  # whether the signed-in consumer has another account to pick
 SESSION_APPLICANT = "portal_applicant"  # the proven mobile (E.164) of an applicant without an account
 LANGUAGES = ("en", "hi", "or")
 
@@ -72,27 +70,19 @@ def consumer_required(view):
             return redirect(f"{reverse('portal:login')}?next={request.path}")
         accounts = scope_accounts(request.user, Account.objects.select_related("consumer", "section"))
         number = request.session.get(SESSION_ACCOUNT) or ""
-        several = request.session.get(SESSION_SEVERAL)
-        if number and several is not None:  # picked before in this session: the account alone, by its number
+        if number:  # picked before in this session: the account alone, by its number (still in scope)
             account = accounts.filter(consumer_number=number).first()
             if account is not None:
-                request.portal_account, request.portal_applicant, request.portal_several = account, "", several
+                request.portal_account, request.portal_applicant = account, ""
                 return view(request, *args, **kwargs)
-        # one query: the picked account first, and whether the consumer has another
-        picked_first = Case(When(consumer_number=number, then=Value(0)), default=Value(1), output_field=IntegerField())
-        mine = list(accounts.annotate(picked_first=picked_first).order_by("picked_first", "consumer_number")[:2])
-        if mine and number and mine[0].consumer_number == number:
-            account = mine[0]
-        elif len(mine) == 1:
-            account = mine[0]
-            request.session[SESSION_ACCOUNT] = account.consumer_number
-        else:
+        # none picked yet (or no longer in scope): the only account, else the picker. Whether there is
+        # another to change to is the home's to ask, afresh on each visit (selectors.account_summary).
+        mine = list(accounts.order_by("consumer_number")[:2])
+        if len(mine) != 1:
             return redirect("portal:accounts")
-        # remembered for the session: the next pages read the account alone (an account opened
-        # meanwhile shows "Change account" after the next pick or sign-in)
-        request.session[SESSION_SEVERAL] = len(mine) > 1
+        account = mine[0]
+        request.session[SESSION_ACCOUNT] = account.consumer_number
         request.portal_account, request.portal_applicant = account, ""
-        request.portal_several = len(mine) > 1
         return view(request, *args, **kwargs)
 
     return wrapped
@@ -216,7 +206,6 @@ def accounts(request):
             user = identity.user_for(account.consumer)
             auth_login(request, user, backend=auth.PATH)
         request.session[SESSION_ACCOUNT] = account.consumer_number
-        request.session.pop(SESSION_SEVERAL, None)  # the next page asks again
         return redirect("portal:home")
     return render(request, "portal/accounts.html", {"accounts": rows})
 
@@ -234,7 +223,7 @@ def logout(request):
 def dashboard(request):
     account = request.portal_account
     summary = selectors.account_summary(account)
-    return render(request, "portal/home.html", {"account": account, "several": request.portal_several, **summary})
+    return render(request, "portal/home.html", {"account": account, **summary})
 
 
 @consumer_required

@@ -243,3 +243,20 @@ def test_a_consumer_with_one_account_has_no_picker(client, billed):
     sign_in(client)
     home = client.get("/portal/").content.decode()
     assert billed.consumer_number in home and "/portal/accounts/" not in home
+
+
+def test_an_account_opened_during_the_session_can_be_changed_to_at_once(client, billed):
+    """The home asks afresh whether there is another account: one opened while the consumer is signed
+    in (at the counter, or by their own application) shows "Change account" on the next visit."""
+    from urja.customers import services as customers
+
+    sign_in(client)
+    assert "/portal/accounts/" not in client.get("/portal/").content.decode()
+    second = customers.open_account(
+        actor=None, channel="system", consumer=billed.consumer, section=billed.section,
+        premises_address="Shop 3, Station Road, Balasore", supply_type="lt_1ph", sanctioned_load="1",
+        category="domestic",
+    )  # fmt: skip
+    home = client.get("/portal/").content.decode()
+    assert billed.consumer_number in home and "/portal/accounts/" in home  # still the picked account
+    assert second.consumer_number in client.get("/portal/accounts/").content.decode()
