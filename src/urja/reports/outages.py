@@ -406,19 +406,25 @@ def _restore_by_accounts(cfg, now: datetime, touched: set[int]) -> list[str]:
         reported = OutageAccount.objects.filter(outage=outage, fail_reported=True)
         back = sorted(reported.filter(restore_reported=True).values_list("restored_at", flat=True))
         need = max(1, math.ceil(share * reported.count()))
-        if not back or len(back) < need:
+        if len(back) < need:
             continue
         with transaction.atomic():
-            outage = desk.restore_outage(actor=None, channel=Channel.SYSTEM, outage=outage, restored_at=back[need - 1])
-            notify_accounts(
-                event="outage.restored",
-                accounts=accounts_of_outage(outage),
-                context={"area": outage_area(outage), "restored_at": outage.restored_at},
-                key=f"outage_restored:{outage.number}",
-            )
-            compensate_outage(outage=outage, now=now)
+            _close(outage, restored_at=back[need - 1], now=now)
         restored.append(outage.number)
     return restored
+
+
+def _close(outage: Outage, *, restored_at: datetime, now: datetime) -> tuple[Outage, int]:
+    """Restore the outage at the moment its meters' share was reached, tell its stored accounts and
+    compensate those whose rows closed; returns the restored outage and the accounts credited."""
+    outage = desk.restore_outage(actor=None, channel=Channel.SYSTEM, outage=outage, restored_at=restored_at)
+    notify_accounts(
+        event="outage.restored",
+        accounts=accounts_of_outage(outage),
+        context={"area": outage_area(outage), "restored_at": outage.restored_at},
+        key=f"outage_restored:{outage.number}",
+    )
+    return outage, compensate_outage(outage=outage, now=now)
 
 
 def _restore(cfg, now: datetime, batch: Batch, declared: list[Outage]) -> list[str]:
@@ -472,25 +478,12 @@ def _restore(cfg, now: datetime, batch: Batch, declared: list[Outage]) -> list[s
             continue
         at = back[need - 1]
         with transaction.atomic():
-            outage = desk.restore_outage(
-                actor=None,
-                channel=Channel.SYSTEM,
-                outage=detection.outage,
-                restored_at=max(at, detection.outage.starts_at),
-            )
+            outage, credited = _close(detection.outage, restored_at=max(at, detection.outage.starts_at), now=now)
             detection.meters_restored = len(back)
             detection.restored_at = outage.restored_at
             detection.measured_minutes = int((outage.restored_at - outage.starts_at).total_seconds() // 60)
-            detection.save(update_fields=["meters_restored", "restored_at", "measured_minutes"])
-            accounts = accounts_of_outage(outage)
-            notify_accounts(
-                event="outage.restored",
-                accounts=accounts,
-                context={"area": outage_area(outage), "restored_at": outage.restored_at},
-                key=f"outage_restored:{outage.number}",
-            )
-            detection.compensated = compensate_outage(outage=outage, now=now)
-            detection.save(update_fields=["compensated"])
+            detection.compensated = credited
+            detection.save(update_fields=["meters_restored", "restored_at", "measured_minutes", "compensated"])
         restored.append(outage.number)
     return restored
 
