@@ -163,13 +163,14 @@ def context(bill: Bill, language: str | None = None) -> dict:
     if ht and bill.recorded_md is not None and bill.sanctioned_load:
         md_share = (bill.recorded_md * 100 / bill.sanctioned_load).quantize(Decimal("0.1"))
     duty = sum((ln.amount for ln in computation.lines if ln.code == "ED"), Decimal(0))
-    # A ToD zone is named by the tariff's window with its hours (data: the order file), whether the row
-    # comes from the meter's registers (zone "peak") or from the bill (window code "TOD_PEAK").
+    # A meter's ToD zone ("peak") is named by the tariff's window for it (TOD_PEAK) with its hours (data: the
+    # order file), and the zones listed in the order file's order.
     windows, order = {}, {}
     for seg in computation.segments:
         for w in seg.schedule.tod:
-            windows[w.code] = windows[runs.tod_zone(w.code)] = w
-            order.setdefault(w.code, len(order))
+            zone = runs.tod_zone(w.code)
+            windows[zone] = w
+            order.setdefault(zone, len(order))
     tod = []
     for row in meter["tod"]:
         w = windows.get(row["zone"])
@@ -177,7 +178,7 @@ def context(bill: Bill, language: str | None = None) -> dict:
             f"{wording.translate(w.name, language)} ({w.start:%H:%M}–{w.end:%H:%M})" if w else code_label(row["zone"])
         )
         tod.append({**row, "name": name, "units_text": units_text(row["units"])})
-    tod.sort(key=lambda t: order.get(windows[t["zone"]].code, len(order)) if t["zone"] in windows else len(order))
+    tod.sort(key=lambda t: order.get(t["zone"], len(order)))  # zones the tariff does not name: last
     return {
         "utility": utility(language),
         "meter": meter,

@@ -243,6 +243,8 @@ def test_the_time_of_day_zones_are_named_with_their_hours_and_grouped(ht_bill):
     text = _text(documents.render_html(ht_bill, "en"))
     assert "Peak hours surcharge (18:00–22:00) 6,000" in text
     assert "Off-peak hours rebate (00:00–06:00) 7,000" in text
+    # in the order file's order (peak first), not the meter's alphabetical one (offpeak, peak)
+    assert [t["zone"] for t in documents.context(ht_bill, "en")["tod"]] == ["peak", "offpeak"]
     odia = _text(documents.render_html(ht_bill, "or"))  # the zones in Odia, figures grouped in the computation
     assert "ପିକ୍ ଘଣ୍ଟା ଅଧିଭାର (18:00–22:00) 6,000" in odia and "ଅଫ୍-ପିକ୍ ଘଣ୍ଟା ରିହାତି (00:00–06:00) 7,000" in odia
     assert "30,000 kWh × ₹5/kWh" in odia and "5% × ₹1,91,250" in odia and "Off-peak" not in odia
