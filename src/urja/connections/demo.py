@@ -19,7 +19,7 @@ from django.core.files.base import ContentFile
 
 from urja.core.errors import DomainError
 
-from . import changes, services
+from . import changes, services, shifting
 from .models import Application
 
 log = logging.getLogger("urja.demo")
@@ -242,8 +242,6 @@ def _account_requests(accounts, *, cre, engineer) -> dict[str, int]:
     attempt("disconnected_then_reconnection_ordered", non_payment)
 
     def shifting_request(account, *, through: bool) -> None:
-        from . import shifting
-
         change = changes.request_change(
             actor=cre, channel="care_centre", account=account, kind="meter_shifting",
             details={"location": "verandah, east wall", "reason": "house extension"},
