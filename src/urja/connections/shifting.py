@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from urja.billing import ledger as billing_ledger
@@ -31,6 +30,7 @@ from urja.core.errors import Conflict, DomainError, NotFound
 from urja.core.money import paise
 from urja.core.services import allocate_numbers, record_audit
 from urja.customers.models import Account, AccountStatus
+from urja.payments import selectors as payments_selectors
 from urja.servicedesk import clock, sla
 
 from .models import SHIFTING_STATUS, ChangeInspection, ChangeKind, ChangeRequest, ChangeStatus
@@ -265,29 +265,37 @@ def issue_demand_note(*, actor, channel: str, change: ChangeRequest) -> ChangeRe
 # --- payment ----------------------------------------------------------------------------------------
 
 
-def paid_towards(change: ChangeRequest) -> Decimal:
-    """What the consumer has paid since the demand note was issued (payments on any channel)."""
-    note = (change.outcome or {}).get("demand_note")
-    if not note:
-        return Decimal("0.00")
-    since = datetime.fromisoformat(note["issued_at"])
-    paid = LedgerEntry.objects.filter(
-        account_id=change.account_id, entry_type=EntryType.PAYMENT, posted_at__gte=since
-    ).aggregate(total=Sum("amount"))["total"]
-    return -(paid or Decimal("0.00"))
-
-
 def still_to_pay(change: ChangeRequest) -> Decimal:
+    """What must still be paid for the demand note to be settled. Its charges sit on the account's
+    ledger, so a payment settles them in the utility's allocation order (data/payments/allocation.toml:
+    instalments, arrears, surcharge and the current bill come before a charge): a payment of the
+    monthly bill is not a payment of the note. The answer is every open item up to the note's last
+    charge in that order."""
     if change.status != ChangeStatus.APPROVED:
         return Decimal("0.00")
-    if billing_ledger.balance(account=change.account) <= 0:
+    owed = billing_ledger.balance(account=change.account)
+    if owed <= 0:
         return Decimal("0.00")
-    return max(change.charge - paid_towards(change), Decimal("0.00"))
+    note_entries = {
+        str(pk)
+        for pk in LedgerEntry.objects.filter(
+            account_id=change.account_id, reference_type=REFERENCE_TYPE, reference_id=change.number,
+            entry_type=EntryType.CHARGE,
+        ).values_list("pk", flat=True)
+    }  # fmt: skip
+    # allocating the whole balance lists every open item in the order a payment would settle them
+    split = payments_selectors.allocate_on_ledger(account=change.account, amount=owed, today=timezone.localdate())
+    needed = running = Decimal(0)
+    for part in split.parts:
+        running += part.amount
+        if part.key in note_entries:
+            needed = running
+    return paise(needed)
 
 
 def settle_payment(*, change: ChangeRequest, actor=None, channel: str = "system") -> bool:
-    """The demand note is paid — at least its total paid since it was issued, or nothing owed on the
-    account — so the field work is due: the clock runs again from now with the time it had left."""
+    """The demand note is paid — its charges settled on the ledger (`still_to_pay`) — so the field
+    work is due: the clock runs again from now with the time it had left."""
     with transaction.atomic():
         change = _lock(change)
         if change.status != ChangeStatus.APPROVED or still_to_pay(change) > 0:

@@ -377,3 +377,24 @@ def test_long_not_feasible_notes_reject_the_request_in_one_step(metered, cre, en
     change.refresh_from_db()
     assert change.status == ChangeStatus.REJECTED and change.reason and notes.startswith(change.reason[:60])
     assert change.inspection.notes == notes.strip()
+
+
+def test_paying_the_monthly_bill_does_not_pay_the_demand_note(metered, cre, engineer):
+    """The note's charge is settled in the ledger's allocation order (the bill first), so a payment
+    the size of the note that goes to an unpaid bill leaves the note unpaid — and the counter is asked
+    for the bill and the note together."""
+    billing_ledger.post_entry(account=metered, entry_type="bill_charge", amount=Decimal("620.00"),
+                              description="bill", due_date=timezone.localdate() + timedelta(days=10))  # fmt: skip
+    change = shifting.issue_demand_note(
+        actor=engineer, channel="section_office", change=_inspected(metered, cre, engineer, estimate="400")
+    )
+    assert shifting.still_to_pay(change) == Decimal("1020.00")
+    payments.open_session(actor=cre, opening_balance="0")
+    payments.take_payment(actor=cre, channel="counter", consumer_number=metered.consumer_number, amount="400",
+                          idempotency_key="bill-sized")  # fmt: skip
+    assert changes.run_due_work()["shifting_paid"] == 0
+    change = ChangeRequest.objects.get(pk=change.pk)
+    assert change.status == ChangeStatus.APPROVED and shifting.still_to_pay(change) == Decimal("620.00")
+    change = shifting.pay_demand_note(actor=cre, channel="counter", change=change, idempotency_key="the-rest")
+    assert change.status == ChangeStatus.FIELD_WORK and shifting.still_to_pay(change) == 0
+    assert billing_ledger.balance(account=metered) == 0
