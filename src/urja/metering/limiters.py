@@ -14,10 +14,9 @@ and is retried (`services.sweep_command_timeouts`, `services.retry_command`).
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-
 from django.db import transaction
 
+from urja.core import boundary
 from urja.core.errors import DomainError
 from urja.customers.models import Account
 
@@ -47,12 +46,12 @@ def programmable_meter(account: Account) -> Meter | None:
 def _params(command: str, params: dict) -> dict:
     """The limiter's parameters, in the form the smart meters' commands carry them."""
     if command == CommandKind.SET_LOAD_LIMIT:
-        try:
-            kw = Decimal(str(params.get("kw", "")).strip())
-        except InvalidOperation as exc:
-            raise DomainError("kw must be a number", code="invalid_command_params") from exc
-        if not kw.is_finite() or kw <= 0 or kw > 1000:
-            raise DomainError("load limit must be above zero", code="invalid_command_params")
+        try:  # the boundary's rule, as for a meter's kW: ASCII digits, no exponent, no NaN
+            kw = boundary.parse_decimal(params.get("kw"), name="kw", code="invalid_command_params")
+        except boundary.InvalidInput as exc:
+            raise DomainError(exc.message, code="invalid_command_params", details=exc.details) from exc
+        if kw <= 0 or kw > 1000:
+            raise DomainError("load limit must be above zero and at most 1000 kW", code="invalid_command_params")
         return {"kw": str(kw)}
     return commands.supply_windows(params)
 

@@ -4,8 +4,8 @@ import pytest
 from django.utils import timezone
 
 from urja.core.errors import DomainError, TransitionNotAllowed
-from urja.metering import services
-from urja.metering.models import CommandStatus
+from urja.metering import limiters, services
+from urja.metering.models import CommandStatus, MeterCommand
 
 
 def test_command_lifecycle_and_idempotency(smart, account):
@@ -68,3 +68,21 @@ def test_non_smart_meter_takes_no_commands(make_meter):
     with pytest.raises(DomainError) as err:
         services.send_command(meter=make_meter(), command="disconnect", actor=None, channel="system")
     assert err.value.code == "meter_not_smart"
+
+
+@pytest.mark.parametrize("kw", ["0", "-1", "abc", "1e2", "NaN", "Infinity", "१", "1001", "", None])
+def test_a_load_limiter_refuses_a_limit_that_is_not_a_plain_number_in_range(account, make_meter, kw):
+    """A load limiter's kW goes through the boundary's number rule (no exponent, no non-ASCII digits,
+    no NaN) and its range; a refusal queues nothing."""
+    limiter = make_meter(meter_type="load_limiter")
+    services.install_meter(
+        account=account, meter=limiter, actor=None, channel="system", installed_at=timezone.now() - timedelta(days=3)
+    )
+    with pytest.raises(DomainError) as err:
+        limiters.send_command(command="set_load_limit", meter=limiter, params={"kw": kw}, actor=None, channel="x")
+    assert err.value.code == "invalid_command_params" and err.value.status == 400
+    assert not MeterCommand.objects.filter(meter=limiter).exists()
+    cmd = limiters.send_command(
+        command="set_load_limit", meter=limiter, params={"kw": "2.50"}, actor=None, channel="system"
+    )
+    assert cmd.params == {"kw": "2.50"} and cmd.account == account
