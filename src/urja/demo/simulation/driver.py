@@ -92,6 +92,7 @@ class MonthStats:
     applications: int = 0
     energized: int = 0
     rejected: int = 0
+    shiftings: int = 0
     bbps: int = 0
     outages: int = 0
     mg_recharges: int = 0
@@ -106,7 +107,8 @@ class MonthStats:
             f"readings {self.readings} ({self.reviewed} reviewed), exceptions {self.exceptions}, "
             f"suspense {self.suspense}, requests {self.requests} ({self.closed_late} late), "
             f"applications {self.applications} ({self.energized} energized, {self.rejected} rejected), "
-            f"BBPS {self.bbps}, outages {self.outages}, mini-grid recharges {self.mg_recharges} "
+            f"meter shiftings {self.shiftings}, BBPS {self.bbps}, outages {self.outages}, "
+            f"mini-grid recharges {self.mg_recharges} "
             f"changes {self.mg_changes}, violations {self.violations} ({self.seconds:.1f}s)"
         )
 
@@ -147,6 +149,7 @@ class SimulationReport:
             "applications",
             "energized",
             "rejected",
+            "shiftings",
             "bbps",
             "outages",
             "mg_recharges",
@@ -1559,6 +1562,7 @@ class Simulation(Features):
                     self.payments,
                     self.corrections,
                     self.connections_phase,
+                    self.meter_shifting,
                     self.collections,
                     self.reconnection,
                     self.prepaid_days,

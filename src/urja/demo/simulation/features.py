@@ -7,6 +7,9 @@
   same reference (and one with another amount, refused);
 * outages from smart meters: last-gasp / power-restore events through the MQTT gateway on a DT with
   a boundary meter; `reports.outages.run_detector` declares, restores and compensates;
+* meter shifting within the premises (`connections.shifting`): requested at the care centre,
+  inspected, demand note on the ledger, the consumer's dues and the note taken at the counter, the
+  meter shifted by the crew; a payment of less than the dues before the note does not pay it;
 * energy accounting (`reports.services.compute_period`) of the month and the one before;
 * mini-grid (`minigrid.services`): customers with smart prepaid meters, recharges at the site's
   counter, package changes (request → approve → top-up paid → meter reprogrammed, acks through the
@@ -460,6 +463,69 @@ class Features:
         )
         self.connections.append(conn)
         self.by_cycle[app.account.bill_cycle].append(conn)
+
+    # ---- meter shifting ------------------------------------------------------------------------------
+
+    def meter_shifting(self, y: int, m: int) -> None:
+        """One meter shifted within the premises a month, on the 28th evening after the applications:
+        requested at the care centre, inspected (new location, geo point, estimate), demand note on the
+        ledger. With faults the consumer first pays part of what is owed at the counter, which the
+        ledger's allocation order gives to the older dues: the note must stay unpaid. Then the counter
+        takes what settles the note and the crew shifts the meter."""
+        from urja.connections import changes, shifting
+        from urja.connections.models import ChangeStatus
+        from urja.payments import services as pay
+
+        if self.demo:
+            return
+        pool = [
+            c for c in self.connections if not c.closed and not c.account.is_prepaid and c.account.status == "active"
+        ]
+        if not pool:
+            return
+        if self.faults:  # a consumer who owes, so that a payment can go to older dues than the note
+            pool = [c for c in pool if c.payer in ("never", "late", "partial")] or pool
+        conn = pool[(self.months.index((y, m)) * 37 + self.seed) % len(pool)]
+        self.clock.tick(600)
+        try:
+            change = changes.request_change(
+                actor=self.cre, channel="care_centre", account=conn.account, kind="meter_shifting",
+                details={"location": "inside the verandah, east wall (simulated)"},
+            )  # fmt: skip
+        except DomainError as exc:
+            self.note(f"meter shifting refused ({exc.code}): {exc.message}")
+            return
+        self.clock.tick(1800)
+        change = shifting.inspect(
+            actor=self.engineer, channel="section_office", change=change, feasible=True,
+            new_location="verandah, east wall", latitude="21.494600", longitude="86.933300", estimate="650",
+        )  # fmt: skip
+        change = shifting.issue_demand_note(actor=self.engineer, channel="section_office", change=change)
+        self.clock.tick(1800)
+        self._cashier_session()
+        due = shifting.still_to_pay(change)
+        if self.faults and due > change.charge:
+            pay.take_payment(
+                actor=self.cre, channel="counter", consumer_number=conn.account.consumer_number,
+                amount=change.charge, idempotency_key=f"sim{self.seed}:shift-part:{change.number}", notify=False,
+            )  # fmt: skip
+            self.stats.payments += 1
+            if shifting.settle_payment(change=change):
+                self.note(f"meter shifting {change.number}: a payment short of the dues before its note paid it")
+            self.report.faults_seen.append(
+                f"meter shifting {change.number}: a payment the size of the note went to older dues"
+            )
+        change.refresh_from_db()
+        change = shifting.pay_demand_note(
+            actor=self.cre, channel="counter", change=change, idempotency_key=f"sim{self.seed}:shift:{change.number}"
+        )
+        self.stats.payments += 1
+        if change.status != ChangeStatus.FIELD_WORK:
+            self.note(f"meter shifting {change.number}: demand note not settled after payment ({change.status})")
+            return
+        self.clock.tick(3 * 3600)
+        shifting.complete(actor=self.engineer, channel="section_office", change=change, acknowledged_by="the consumer")
+        self.stats.shiftings += 1
 
     # ---- energy accounting -------------------------------------------------------------------------
 

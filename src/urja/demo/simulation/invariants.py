@@ -84,7 +84,7 @@ def units_never_negative(scope: Scope) -> list[Violation]:
 
 def estimates_trued_up(scope: Scope) -> list[Violation]:
     """Over the bills since the last actual one, Σ units − Σ units withdrawn equals the register
-    advance between the two actual readings (metering.services.consumption_between)."""
+    advance between the two actual readings (metering.selectors.consumption_between)."""
     from urja.billing.models import Bill
     from urja.metering import selectors as metering
     from urja.metering.models import USABLE_VEE, Reading, ReadingStatus
@@ -1014,7 +1014,7 @@ def energy_accounting_adds_up(scope: Scope) -> list[Violation]:
 
 
 def wallets_add_up(scope: Scope) -> list[Violation]:
-    """A prepaid wallet's balance (payments.services.wallet_balance) is what was recharged (posted
+    """A prepaid wallet's balance (payments.selectors.wallet_balance) is what was recharged (posted
     payments) less what was charged (each day's PrepaidCharge, once a day, and the other debits:
     deposits, package top-ups, instalments) plus other credits (rebates, compensation)."""
     from urja.billing.models import EntryType, LedgerEntry
@@ -1093,6 +1093,55 @@ def minigrid_package_in_force(scope: Scope) -> list[Violation]:
     return out
 
 
+def shifting_note_settled_before_work(scope: Scope) -> list[Violation]:
+    """A meter shifting goes to the field only once its demand note is paid: replaying the account's
+    ledger up to the moment the work became due (`paid_at`) in the allocation order, none of the
+    note's charges is still open — a payment of the monthly bill is not a payment of the note."""
+    from datetime import datetime
+
+    from urja.billing.models import EntryType, LedgerEntry
+    from urja.connections.models import ChangeRequest
+    from urja.connections.shifting import REFERENCE_TYPE
+    from urja.payments import allocation as alloc
+    from urja.payments import selectors as pay
+
+    order, entry_types = pay.allocation_order()
+    out = []
+    for change in ChangeRequest.objects.filter(kind="meter_shifting").select_related("account"):
+        outcome = change.outcome or {}
+        if not outcome.get("demand_note") or not outcome.get("paid_at"):
+            continue
+        paid_at = datetime.fromisoformat(outcome["paid_at"])
+        rows = LedgerEntry.objects.filter(account_id=change.account_id, posted_at__lte=paid_at).order_by(
+            "posted_at", "id"
+        )
+        entries = [
+            (pk, etype, amount, due, _local_day(posted))
+            for pk, etype, amount, due, posted in rows.values_list(
+                "pk", "entry_type", "amount", "due_date", "posted_at"
+            )
+        ]
+        items, _ = alloc.open_items(entries, today=_local_day(paid_at), order=order, entry_types=entry_types)
+        note = {
+            str(pk)
+            for pk in rows.filter(
+                reference_type=REFERENCE_TYPE, reference_id=change.number, entry_type=EntryType.CHARGE
+            ).values_list("pk", flat=True)
+        }
+        unpaid = sum((i.amount for i in items if i.key in note), ZERO)
+        if unpaid > 0:
+            out.append(
+                Violation(
+                    "shifting_note_settled",
+                    scope.month,
+                    change.account.consumer_number,
+                    f"meter shifting {change.number} sent to the field with {_paise(unpaid)} of its demand note "
+                    f"{outcome['demand_note']['number']} unpaid",
+                )
+            )
+    return out
+
+
 CHECKS: dict[str, Callable[[Scope], list[Violation]]] = {
     "units_never_negative": units_never_negative,
     "estimate_trued_up": estimates_trued_up,
@@ -1115,6 +1164,7 @@ CHECKS: dict[str, Callable[[Scope], list[Violation]]] = {
     "energy_accounting_adds_up": energy_accounting_adds_up,
     "wallet_adds_up": wallets_add_up,
     "minigrid_package_in_force": minigrid_package_in_force,
+    "shifting_note_settled": shifting_note_settled_before_work,
 }
 
 

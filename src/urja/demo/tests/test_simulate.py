@@ -343,6 +343,12 @@ def test_new_features_were_driven(report):
     assert OutageAward.objects.exists()
     assert PackageChange.objects.filter(status="in_force").exists()
     assert AccountingRun.objects.count() == MONTHS
+    # a meter shifted each month, and the fault (a note-sized payment that went to older dues) was fed
+    from urja.connections.models import ChangeRequest
+
+    assert totals["shiftings"] == MONTHS
+    assert ChangeRequest.objects.filter(kind="meter_shifting", status="applied").count() == MONTHS
+    assert any("went to older dues" in f for f in report.faults_seen)
     kinds = {e["kind"] for e in report.bad_input}
     assert "bbps_reference_other_amount" in kinds
     seen = " | ".join(report.faults_seen)
@@ -587,3 +593,17 @@ def test_detects_an_outage_award_to_an_account_the_outage_did_not_store(report):
     OutageAccount.objects.filter(pk=row.pk).delete()  # as if recomputed from a network that changed
     found = _found("outage_compensated_once", row.account.consumer_number)
     assert any("not among the accounts it stored" in v.detail for v in found), found
+
+
+@pytest.mark.django_db
+def test_detects_a_meter_shifting_sent_to_the_field_with_its_demand_note_unpaid(report):
+    from urja.connections.models import ChangeRequest
+
+    change = ChangeRequest.objects.filter(kind="meter_shifting", status="applied").select_related("account")[0]
+    cn = change.account.consumer_number
+    assert not _found("shifting_note_settled", cn)
+    # the work made due the moment the note was issued, before anything was paid towards it
+    issued = change.outcome["demand_note"]["issued_at"]
+    ChangeRequest.objects.filter(pk=change.pk).update(outcome={**change.outcome, "paid_at": issued})
+    found = _found("shifting_note_settled", cn)
+    assert found and change.outcome["demand_note"]["number"] in found[0].detail
