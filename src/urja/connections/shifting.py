@@ -11,7 +11,7 @@ The charge: the tariff order's `[fees]` line when an order names one (`[charges]
 else — the sources give no amount — the engineer's estimate (material and labour) at inspection.
 The clock: the SoP schedule's `shifting / meter_shifting` timeline from the request, stopped while the
 demand note waits for the consumer; late completion earns the SoP type's compensation.
-The field work moves the meter through metering (`shift_meter_on_request`): the installation's location
+The field work moves the meter through metering (`shift_meter`): the installation's location
 and the sheet's geo point change, the meter's sheet keeps the history.
 """
 
@@ -389,7 +389,7 @@ def complete(
         if (lat is None) != (lon is None):
             raise refuse("invalid_geo_point", details={"latitude": str(latitude), "longitude": str(longitude)})
         now = clock.now()
-        inst = metering.shift_meter_on_request(
+        inst = metering.shift_meter(
             account=change.account,
             location=where,
             latitude=lat,

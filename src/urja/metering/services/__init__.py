@@ -5,7 +5,6 @@ What other apps call:
 * `billing_consumption(account=, period_start=, period_end=)` → `BillingConsumption` (billing).
 * `send_command(meter=|account=, command=, params=, actor=, channel=)` → `MeterCommand`
   (payments: prepaid disconnect/reconnect; service desk; mini-grid package changes).
-* `shift_meter_on_request(...)` (connections: a meter shifted on a paid change request).
 * meter-side actions for service requests: `record_meter_test`, `replace_meter`, `change_seals`, `shift_meter`.
 
 Reads other apps call are in `urja.metering.selectors`: `current_installation`, `get_meter`,
@@ -17,13 +16,13 @@ chain of readings, the reading schedule, the readers' book, consumption series) 
 `urja.metering.selectors` (import them from there). The services are re-exported here:
 
     registry       register_meter, change_meter_status, install_meter, remove_meter, replace_meter,
-                   change_seals, shift_meter, send_test_notice, record_meter_test
+                   change_seals, send_test_notice, record_meter_test
     readings       record_reading, estimate_reading, review_reading, validate_reading, VeeLookups,
                    run_vee_pending, validate_many, validate_one_by_one
     billing_feed   billing_consumption, BillingConsumption
     commands       send_command, command_payload, claim_commands, record_ack, sweep_command_timeouts,
                    retry_command, cancel_command
-    shifting       shift_meter_on_request
+    shifting       shift_meter
     smart_data     store_smart_batch, dead_letter
     _base          register and coordinate parsing, the meter sheet entry (shared)
 """
@@ -65,9 +64,8 @@ from urja.metering.services.registry import (
     remove_meter,
     replace_meter,
     send_test_notice,
-    shift_meter,
 )
-from urja.metering.services.shifting import shift_meter_on_request
+from urja.metering.services.shifting import shift_meter
 from urja.metering.services.smart_data import (
     dead_letter,
     store_smart_batch,
@@ -99,7 +97,6 @@ __all__ = [
     "send_command",
     "send_test_notice",
     "shift_meter",
-    "shift_meter_on_request",
     "store_smart_batch",
     "sweep_command_timeouts",
     "validate_many",

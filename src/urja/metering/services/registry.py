@@ -425,38 +425,6 @@ def change_seals(
 
 
 @transaction.atomic
-def shift_meter(
-    *,
-    account: Account,
-    location: str,
-    actor,
-    channel: str,
-    shifted_at: datetime | None = None,
-    acknowledged_by: str = "",
-) -> Installation:
-    at = _check_at(shifted_at)
-    if not location.strip():
-        raise DomainError("the new location is required", code="location_required")
-    inst = _installed_for_update(account)
-    old = inst.location
-    inst.location = location
-    inst.save(update_fields=["location"])
-    _sheet(
-        meter=inst.meter,
-        account=account,
-        kind=SheetEntry.Kind.SHIFT,
-        at=at,
-        summary=f"Shifted from {old or '—'} to {location}",
-        details={"from": old, "to": location},
-        actor=actor,
-        channel=channel,
-        acknowledged_by=acknowledged_by,
-    )
-    record_audit(actor=actor, channel=channel, action="meter.shifted", obj=inst, changes={"from": old, "to": location})
-    return inst
-
-
-@transaction.atomic
 def send_test_notice(*, meter: Meter, test_on: date, actor, channel: str) -> date:
     """Tell the consumer of the meter's account when the meter will be tested, at least the Supply
     Code's notice days ahead (data/metering/meters.toml `test_notice_days`), through the outbox

@@ -1,4 +1,5 @@
-"""Meter shifting on the consumer's request (issue 12): the field work of a connections change request.
+"""Meter shifting within the premises: from the meter pages and API, and as the field work of a
+connections change request (issue 12).
 
 The meter moves within the premises: the open installation keeps the meter and its readings, its
 location changes, and the meter particulars sheet (append-only) records where from, where to, the new
@@ -37,17 +38,17 @@ def last_geo_point(installation: Installation) -> dict | None:
     """The meter's geo point as its sheet last recorded it on this installation (None: never shifted)."""
     entry = (
         SheetEntry.objects.filter(meter=installation.meter, account=installation.account, kind=SheetEntry.Kind.SHIFT)
-        .exclude(details__latitude=None)
+        .filter(details__has_key="latitude")  # the last shift that recorded a point, not the last shift
         .order_by("-at", "-id")
         .first()
     )
-    if entry is None or "latitude" not in entry.details:
+    if entry is None:
         return None
     return {"latitude": entry.details["latitude"], "longitude": entry.details["longitude"]}
 
 
 @transaction.atomic
-def shift_meter_on_request(
+def shift_meter(
     *,
     account: Account,
     location: str,
@@ -59,8 +60,9 @@ def shift_meter_on_request(
     shifted_at: datetime | None = None,
     acknowledged_by: str = "",
 ) -> Installation:
-    """Move the account's meter to `location` (and geo point) within the premises for the request
-    `reference`; one sheet entry and one audit event. Nothing changes on a refusal."""
+    """Move the account's meter to `location` (and geo point) within the premises — for the change
+    request `reference` when a connections request asked for it; one sheet entry and one audit event.
+    Nothing changes on a refusal."""
     at = _check_at(shifted_at)
     location = " ".join(str(location or "").split())
     if not location:
