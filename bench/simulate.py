@@ -16,6 +16,7 @@ Env: SIM_MONTHS (default 12), SIM_SEED (default 1), SIM_FAULTS (default 1).
 """
 
 import os
+import sys
 
 import psycopg
 
@@ -66,7 +67,8 @@ def run(n: int) -> dict:
                 seed=int(os.environ.get("SIM_SEED", "1")),
                 faults=os.environ.get("SIM_FAULTS", "1") == "1",
                 keep_going=True,
-                stdout=lambda line: None,
+                # month-by-month progress on stderr; the JSON line stays alone on stdout
+                stdout=lambda line: print(line, file=sys.stderr, flush=True),
             )
         summary = report.as_dict()
         result["violations"] = summary["violations"]
