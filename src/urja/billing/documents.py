@@ -148,8 +148,12 @@ def meter_facts(bill: Bill) -> dict:
             a, b = _decimal(closing.tod[zone]), _decimal(opening.tod[zone])
             if a is not None and b is not None:
                 facts["tod"].append({"zone": zone, "units": ((a - b) * mf).quantize(Decimal("0.001"))})
-    if not facts["tod"] and bill.tod_units:
-        facts["tod"] = [{"zone": k, "units": _decimal(v)} for k, v in sorted(bill.tod_units.items())]
+    # The units the bill charged for a ToD window are the ones it stored (a reading revised after the run
+    # must not make the table disagree with the lines); zones the tariff has no window for (normal hours)
+    # come from the registers.
+    billed = {runs.tod_zone(code): _decimal(v) for code, v in (bill.tod_units or {}).items()}
+    rows = [{**row, "units": billed.pop(row["zone"], row["units"])} for row in facts["tod"]]
+    facts["tod"] = rows + [{"zone": zone, "units": units} for zone, units in sorted(billed.items())]
     return facts
 
 

@@ -266,3 +266,17 @@ def test_md_above_contract_demand_is_billed_and_shown_and_an_unread_pf_says_so(o
     assert "Contract demand: 200 kVA · 115.0% of contract demand" in text
     assert "Power factor: not read" in text
     assert re.search(r"Demand charge 230 kVA \(recorded MD\) × Rs 250/kVA/month .*? 57,500\.00", text)
+
+
+def test_the_time_of_day_table_prints_the_units_billed_not_a_later_register(ht_bill):
+    """The ToD table and the ToD lines both come from the units the run billed: a register corrected after
+    the run (peak 14,000 → 15,000 on the closing reading) does not make the table say 7,000 beside a line
+    charged on 6,000; a zone the tariff has no window for still comes from the registers."""
+    from urja.metering.models import Reading
+
+    closing = Reading.objects.get(account_id=ht_bill.account_id, kwh=ht_bill.closing_kwh)
+    opening = Reading.objects.filter(account_id=ht_bill.account_id, kwh=ht_bill.opening_kwh).get()
+    Reading.objects.filter(pk=opening.pk).update(tod={**opening.tod, "normal": "20000"})
+    Reading.objects.filter(pk=closing.pk).update(tod={"peak": "15000", "offpeak": "17000", "normal": "31000"})
+    table = {t["zone"]: t["units"] for t in documents.context(ht_bill, "en")["tod"]}
+    assert table == {"peak": D("6000.000"), "offpeak": D("7000.000"), "normal": D("11000.000")}
