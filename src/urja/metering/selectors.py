@@ -8,7 +8,7 @@ import itertools
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from urja.core import regdata
@@ -211,14 +211,9 @@ def history_of(readings: list[Reading], *, consumption=consumption_between) -> l
 
 
 def read_day(bill_cycle: str) -> int:
-    row = ReadCycle.objects.filter(code=bill_cycle).first()
-    if row:
-        return row.read_day
-    cycles = reading_config().get("cycles", {})
-    if bill_cycle in cycles:
-        return int(cycles[bill_cycle])
-    digits = "".join(ch for ch in bill_cycle if ch.isdigit())
-    return min(max(int(digits or 1), 1), 28)
+    """The cycle's fixed reading day: its ReadCycle row, else data/metering/reading.toml [cycles], else the
+    code's digits (C07 → 7th), capped to 28."""
+    return read_days([bill_cycle])[bill_cycle]
 
 
 def reading_window(*, account: Account, year: int, month: int) -> tuple[date, date, date]:
@@ -231,46 +226,106 @@ def _in_window(account: Account, day: date) -> bool:
     return schedule.in_window(account.section.calendar(), day, read_day(account.bill_cycle), tolerance)
 
 
-def route_book(*, office_path: str, bill_cycle: str, year: int, month: int, route: str | None = None) -> list[dict]:
-    """The readers' book: accounts of a cycle (and route) under an office, with meter and last reading."""
+def read_days(bill_cycles) -> dict[str, int]:
+    """`read_day` of many cycles in one query (the ReadCycle rows), the rest from reading.toml."""
+    codes = sorted(set(bill_cycles))
+    found = dict(ReadCycle.objects.filter(code__in=codes).values_list("code", "read_day")) if codes else {}
+    cycles = reading_config().get("cycles", {})
+    out = {}
+    for code in codes:
+        if code in found:
+            out[code] = found[code]
+        elif code in cycles:
+            out[code] = int(cycles[code])
+        else:
+            digits = "".join(ch for ch in code if ch.isdigit())
+            out[code] = min(max(int(digits or 1), 1), 28)
+    return out
+
+
+def _check_period(year: int, month: int) -> None:
     if not (1 <= month <= 12 and 1 <= year <= 9999):
         raise DomainError(f"no month {year}-{month}", code="invalid_period")
-    accounts = Account.objects.filter(
-        office_path__startswith=office_path, bill_cycle=bill_cycle, status=AccountStatus.ACTIVE
-    ).select_related("consumer", "section")
+
+
+def route_book_accounts(
+    *, office_path: str, bill_cycle: str | None = None, route: str | None = None, routes: list[str] | None = None
+):
+    """The book's accounts (a queryset, by route then number): active accounts under the office, of one
+    cycle (None: every cycle), of one route and / or of a beat's routes."""
+    accounts = Account.objects.filter(office_path__startswith=office_path, status=AccountStatus.ACTIVE)
+    if bill_cycle is not None:
+        accounts = accounts.filter(bill_cycle=bill_cycle)
     if route:
         accounts = accounts.filter(route=route)
-    accounts = list(accounts.order_by("route", "consumer_number"))
+    if routes:
+        accounts = accounts.filter(route__in=routes)
+    return accounts.select_related("consumer", "section").order_by("route", "consumer_number", "pk")
+
+
+def last_readings(account_ids) -> dict[int, dict]:
+    """{account id: {read_at, kwh}} of each account's last usable reading — one query for all of them
+    (per account, the newest usable row through the (account, read_at) index)."""
+    ids = list(account_ids)
+    if not ids:
+        return {}
+    newest = _usable(Reading.objects.filter(account_id=OuterRef("pk"))).order_by("-read_at", "-id").values("pk")[:1]
+    picked = Account.objects.filter(pk__in=ids).annotate(last=Subquery(newest)).values("last")
+    rows = Reading.objects.filter(pk__in=picked).values("account_id", "read_at", "kwh")
+    return {row["account_id"]: row for row in rows}
+
+
+def route_book_rows(accounts, *, year: int, month: int) -> list[dict]:
+    """The book's rows for these accounts (a page of them): meter, location, last usable reading and the
+    account's own reading window (its cycle's fixed day ± tolerance on its section's calendar). Queries:
+    installations, last readings and read days once each, whatever the number of accounts."""
+    _check_period(year, month)
+    accounts = list(accounts)
+    ids = [acc.pk for acc in accounts]
     insts = {
         i.account_id: i
-        for i in Installation.objects.select_related("meter").filter(account__in=accounts, removed_at__isnull=True)
+        for i in Installation.objects.select_related("meter").filter(account_id__in=ids, removed_at__isnull=True)
     }
+    last = last_readings([pk for pk in ids if pk in insts])
+    days = read_days(acc.bill_cycle for acc in accounts)
+    tolerance = int(reading_config()["tolerance_working_days"])
+    calendars: dict[int, object] = {}
+    windows: dict[tuple[int, int], tuple[date, date, date]] = {}
     rows = []
-    window = None
     for acc in accounts:
         inst = insts.get(acc.pk)
-        if window is None:
-            window = reading_window(account=acc, year=year, month=month)
-        last = (
-            _usable(Reading.objects.filter(account=acc)).order_by("-read_at").values("read_at", "kwh").first()
-            if inst
-            else None
-        )
+        day = days[acc.bill_cycle]
+        key = (acc.section_id, day)
+        if key not in windows:
+            if acc.section_id not in calendars:
+                calendars[acc.section_id] = acc.section.calendar()
+            windows[key] = schedule.reading_window(calendars[acc.section_id], year, month, day, tolerance)
+        window = windows[key]
+        seen = last.get(acc.pk)
         rows.append(
             {
                 "route": acc.route,
+                "bill_cycle": acc.bill_cycle,
                 "consumer_number": acc.consumer_number,
                 "name": acc.consumer.name,
                 "address": acc.premises_address,
                 "meter": inst.meter.serial if inst else None,
                 "meter_type": inst.meter.meter_type if inst else None,
                 "location": inst.location if inst else "",
-                "last_read_at": last["read_at"] if last else None,
-                "last_kwh": last["kwh"] if last else None,
+                "last_read_at": seen["read_at"] if seen else None,
+                "last_kwh": seen["kwh"] if seen else None,
                 "window": {"earliest": window[0], "scheduled": window[1], "latest": window[2]},
             }
         )
     return rows
+
+
+def route_book(*, office_path: str, bill_cycle: str, year: int, month: int, route: str | None = None) -> list[dict]:
+    """The readers' book: accounts of a cycle (and route) under an office, with meter, last reading and
+    each account's own reading window."""
+    _check_period(year, month)
+    accounts = route_book_accounts(office_path=office_path, bill_cycle=bill_cycle, route=route)
+    return route_book_rows(accounts, year=year, month=month)
 
 
 def consumption_series(account: Account, *, months: int = 12, today: date | None = None) -> list[dict]:

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from urja.core import listing
 from urja.core.errors import DomainError
 from urja.core.models import Channel
 from urja.core.permissions import ALL_STAFF_ROLES, office_path_of, role_of
@@ -206,10 +207,24 @@ def _beat(request) -> list[str]:
     return profile.route_codes if profile is not None and account_rule(request.user) == "routes" else []
 
 
+ALL_CYCLES = "all"
+ROUTE_BOOK_HEADER = ["Route", "Bill cycle", "Consumer number", "Name", "Address", "Meter", "Meter location",
+                     "Last reading (kWh)", "Last read", "Read from", "Scheduled", "Read by"]  # fmt: skip
+
+
+def _route_book_cells(row: dict) -> list:
+    window = row["window"]
+    return [row["route"], row["bill_cycle"], row["consumer_number"], row["name"], row["address"], row["meter"] or "",
+            row["location"], row["last_kwh"], row["last_read_at"], window["earliest"], window["scheduled"],
+            window["latest"]]  # fmt: skip
+
+
 @login_required
 def route_book(request):
     """The readers' book of the user's scope (a field agent's beat), with a reading form per meter:
-    phone-friendly, labelled, the photo taken with the phone's camera."""
+    phone-friendly, labelled, the photo taken with the phone's camera. One cycle (the most common by
+    default) or every cycle (?cycle=all: a route mixing cycles), each account with its own reading
+    window; 50 accounts a page, the whole book as CSV / Excel."""
     _staff(request)
     today = timezone.localdate()
     cycles = _cycles_in_scope(request)
@@ -220,20 +235,30 @@ def route_book(request):
         year = int(request.GET.get("year", today.year))
         month = int(request.GET.get("month", today.month))
         datetime.date(year, month, 1)  # a real month, whether or not a cycle is chosen
-        rows = selectors.route_book(
-            office_path=office_path_of(request.user) or "",
-            bill_cycle=cycle,
-            year=year,
-            month=month,
-            route=route or None,
-        ) if cycle else []  # fmt: skip
-    except (ValueError, DomainError):
+    except (ValueError, OverflowError):
         return HttpResponseBadRequest(_("Year and month must be numbers of a real month."))
-    if beat:
-        rows = [row for row in rows if row["route"] in beat]
+    accounts = selectors.route_book_accounts(
+        office_path=office_path_of(request.user) or "",
+        bill_cycle=None if cycle == ALL_CYCLES else cycle,
+        route=route or None,
+        routes=beat or None,
+    ) if cycle else Account.objects.none()  # fmt: skip
+    if listing.wants_export(request):
+        rows = (
+            cells
+            for chunk in _chunks(accounts.iterator(chunk_size=500), 500)
+            for cells in map(_route_book_cells, selectors.route_book_rows(chunk, year=year, month=month))
+        )
+        return listing.export_response(request, f"route-book-{cycle}-{year}-{month:02d}", ROUTE_BOOK_HEADER, rows)
+    pager = listing.pager(request, accounts)
+    rows = selectors.route_book_rows(pager["page"].object_list, year=year, month=month)
+    windows = {(r["window"]["earliest"], r["window"]["scheduled"], r["window"]["latest"]) for r in rows}
     context = {
+        **pager,
         "rows": rows,
+        "one_window": rows[0]["window"] if len(windows) == 1 else None,
         "cycle": cycle,
+        "all_cycles": ALL_CYCLES,
         "cycles": cycles,
         "year": year,
         "month": month,
@@ -246,6 +271,17 @@ def route_book(request):
         ],
     }
     return render(request, "metering/route_book.html", context)
+
+
+def _chunks(items, size: int):
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 @login_required
