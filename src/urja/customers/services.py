@@ -200,9 +200,10 @@ def _path_ids(office: Office) -> list[int]:
 
 def section_transformers(section: Office) -> QuerySet:
     """The distribution transformers a connection of `section` may hang on: those of the feeders of the
-    section or of an office above it (a feeder kept by the sub-division runs through its sections)."""
+    section or of an office above it (a feeder kept by the sub-division runs through its sections). A
+    mini-grid site's node is not among them: only the site's own accounts hang on it."""
     return (
-        DistributionTransformer.objects.filter(feeder__office_id__in=_path_ids(section))
+        DistributionTransformer.objects.filter(feeder__office_id__in=_path_ids(section), minigrid_site__isnull=True)
         .select_related("feeder")
         .order_by("feeder__code", "code")
     )
@@ -239,7 +240,14 @@ class Placement:
 
 
 def check_placement(
-    *, section: Office, feeder=None, transformer=None, bill_cycle: str = "", route: str = "", required: bool = False
+    *,
+    section: Office,
+    feeder=None,
+    transformer=None,
+    bill_cycle: str = "",
+    route: str = "",
+    required: bool = False,
+    minigrid_site=None,
 ) -> Placement:
     """Where a connection sits: its DT (and the DT's feeder) must be one of its section's; with
     `required` (the open-account page, energization) a DT is needed wherever the section has any, the
@@ -254,6 +262,13 @@ def check_placement(
                 f"DT {transformer.code} is not on a feeder of section {section.code}",
                 code="transformer_not_in_section",
                 details={"transformer": transformer.code, "section": section.code},
+            )
+        node_of = getattr(transformer, "minigrid_site", None)  # the reverse one-to-one: None when absent
+        if node_of is not None and node_of.pk != getattr(minigrid_site, "pk", None):
+            raise DomainError(
+                f"DT {transformer.code} is the node of mini-grid site {node_of.code}: only its accounts hang on it",
+                code="transformer_of_minigrid",
+                details={"transformer": transformer.code, "site": node_of.code},
             )
         if feeder is not None and feeder.pk != transformer.feeder_id:
             raise DomainError(
@@ -312,7 +327,12 @@ def place_account(*, actor, channel: str, account: Account, transformer=None, bi
     is billed and counted in energy accounting (energization of a new connection)."""
     account = Account.objects.select_for_update().select_related("section").get(pk=account.pk)
     where = check_placement(
-        section=account.section, transformer=transformer, bill_cycle=bill_cycle, route=route, required=True
+        section=account.section,
+        transformer=transformer,
+        bill_cycle=bill_cycle,
+        route=route,
+        required=True,
+        minigrid_site=account.minigrid_site,
     )
     before = {
         "transformer": account.transformer.code if account.transformer_id else None,
@@ -378,6 +398,7 @@ def open_account(
         bill_cycle=bill_cycle,
         route=route,
         required=placement_required,
+        minigrid_site=minigrid_site,
     )
     feeder, transformer = where.feeder, where.transformer
     if placement_required:

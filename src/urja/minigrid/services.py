@@ -34,6 +34,7 @@ from urja.metering import limiters
 from urja.metering import services as metering
 from urja.metering.models import CommandStatus, MeterCommand
 from urja.metering.selectors import current_installation, meters_config
+from urja.network import services as network
 from urja.network.models import MiniGridSite
 from urja.payments import services as payments
 from urja.payments.models import PaymentChannel, PaymentMethod
@@ -144,8 +145,11 @@ def add_customer(
     sub_category: str = "household",
 ) -> SiteCustomer:
     """Seed 001, 2.2.2: register the customer, open the account on the site's section with the
-    package, give the per-site customer ID and demand the deposit (2.2.8)."""
+    package — on the site's node of the network (its DT) and in the site's bill cycle and book — give the
+    per-site customer ID and demand the deposit (2.2.8)."""
     package = package_of(site, package_code)
+    node = network.site_transformer(site=site)
+    where = rules()["network"]
     consumer = customers.register_consumer(
         actor=actor,
         channel=channel,
@@ -166,6 +170,9 @@ def add_customer(
         is_prepaid=package["mode"] == "prepaid",
         minigrid_site=site,
         package_code=package_code,
+        transformer=node,
+        bill_cycle=where["bill_cycle"],
+        route=where["route"].format(site=site.code),
     )
     cfg = rules()["customer_id"]
     customer_id = allocate_numbers(
@@ -186,13 +193,36 @@ def add_customer(
     return customer
 
 
+def place_on_site(*, account: Account, actor=None, channel: str = "system") -> Account:
+    """Put a mini-grid account opened without a DT on its site's node (customers.place_account: the DT
+    and its feeder; the bill cycle and book it has, or the site's). Idempotent."""
+    if account.minigrid_site_id is None:
+        raise DomainError("the account is not on a mini-grid site", code="not_minigrid")
+    site = account.minigrid_site
+    node = network.site_transformer(site=site)
+    if account.transformer_id == node.pk:
+        return account
+    where = rules()["network"]
+    return customers.place_account(
+        actor=actor,
+        channel=channel,
+        account=account,
+        transformer=node,
+        bill_cycle=account.bill_cycle or where["bill_cycle"],
+        route=account.route or where["route"].format(site=site.code),
+    )
+
+
 def enrol_account(*, account: Account, actor=None, channel: str = "system") -> SiteCustomer:
-    """Give an existing mini-grid account (demo, migration) its per-site customer ID. Idempotent."""
+    """Give an existing mini-grid account (demo, migration) its per-site customer ID, and place it on the
+    site's node when it has no DT. Idempotent."""
+    if account.minigrid_site_id is None:
+        raise DomainError("the account is not on a mini-grid site", code="not_minigrid")
+    if account.transformer_id is None:
+        account = place_on_site(account=account, actor=actor, channel=channel)
     existing = SiteCustomer.objects.filter(account=account).first()
     if existing:
         return existing
-    if account.minigrid_site_id is None:
-        raise DomainError("the account is not on a mini-grid site", code="not_minigrid")
     site = account.minigrid_site
     package = packages(site).get(account.package_code)
     customer_id = allocate_numbers(

@@ -117,6 +117,11 @@ class MiniGridSite(models.Model):
     capacity_kw = models.DecimalField(max_digits=8, decimal_places=2)
     storage_kwh = models.DecimalField(max_digits=8, decimal_places=2, default=0)
     operator = models.CharField(max_length=120)
+    # the site's distribution point on the network (its own feeder and DT): the site's accounts hang on it,
+    # so energy accounting and outages see them (network.services.site_transformer creates it)
+    transformer = models.OneToOneField(
+        DistributionTransformer, null=True, blank=True, on_delete=models.PROTECT, related_name="minigrid_site"
+    )
 
     def __str__(self) -> str:
         return f"{self.code} {self.name}"
