@@ -32,6 +32,7 @@ from . import rules, shifting
 from .models import (
     OPEN_CHANGE,
     ORDER_STATUS,
+    SHIFTING_KINDS,
     ChangeKind,
     ChangeRequest,
     ChangeStatus,
@@ -130,7 +131,7 @@ def request_change(*, actor, channel: str, account: Account, kind: str, details:
     known category, a new holder's name and applicant type; the channel matrix of the SoP schedule."""
     if kind not in ChangeKind.values:
         raise refuse("unknown_request", kind=kind, details={"allowed": ChangeKind.values})
-    channel = check_channel(channel, row=CHANNEL_ROW[kind])
+    channel = check_channel(channel, row=shifting.channel_row(kind) if kind in SHIFTING_KINDS else CHANNEL_ROW[kind])
     if account.status == AccountStatus.PERMANENTLY_DISCONNECTED:
         raise refuse("account_closed", error=Conflict)
     if account.status == AccountStatus.PENDING:
@@ -191,9 +192,9 @@ def request_change(*, actor, channel: str, account: Account, kind: str, details:
         except boundary.InvalidInput as exc:
             raise refuse("invalid_reading", details=exc.details) from exc
         clean = {"final_kwh": str(final_kwh), "reason": str(details.get("reason", "move-out"))[:200]}
-    elif kind == ChangeKind.METER_SHIFTING:
-        clean = shifting.check_request(account=account, details=details)
-    due = shifting.due_from(now, account=account) if kind == ChangeKind.METER_SHIFTING else None
+    elif kind in SHIFTING_KINDS:
+        clean = shifting.check_request(account=account, kind=kind, details=details)
+    due = shifting.due_from(now, account=account, kind=kind) if kind in SHIFTING_KINDS else None
     with transaction.atomic():
         change = ChangeRequest.objects.create(
             number=_number("change"),
@@ -248,15 +249,17 @@ def decide(*, actor, channel: str, change: ChangeRequest, approve: bool, reason:
             if not reason:
                 raise refuse("rejection_reason_required", code="reason_required")
             machine_for(change.kind).check(change.status, ChangeStatus.REJECTED)
-            if change.kind == ChangeKind.METER_SHIFTING:
+            if change.kind in SHIFTING_KINDS:
                 shifting.cancel_demand_note(change, actor=actor, channel=channel, reason=reason)
             change.reason = reason
             _set(change, ChangeStatus.REJECTED, actor=actor, channel=channel, reason=reason,
                  extra=["decided_at", "reason"])  # fmt: skip
             _tell(change, outcome="rejected: " + reason, key=f"change:{change.number}:rejected")
             return change
-        if change.kind == ChangeKind.METER_SHIFTING:  # approved by its inspection and demand note
-            raise refuse("shifting_needs_inspection", error=Conflict)
+        if change.kind in SHIFTING_KINDS:  # approved by its inspection and demand note
+            meter = change.kind == ChangeKind.METER_SHIFTING
+            key = "shifting_needs_inspection" if meter else "shifting_approved_by_inspection"
+            raise refuse(key, code="shifting_needs_inspection", error=Conflict)
         machine_for(change.kind).check(change.status, ChangeStatus.APPROVED)
         account = change.account
         charge = Decimal("0.00")
@@ -296,7 +299,7 @@ def apply_if_due(*, change: ChangeRequest, actor=None, channel: str = "system") 
             return change
         if change.kind in (ChangeKind.TEMPORARY_DISCONNECTION, ChangeKind.PERMANENT_DISCONNECTION):
             return change  # applied by its order
-        if change.kind == ChangeKind.METER_SHIFTING:
+        if change.kind in SHIFTING_KINDS:
             return change  # paid: shifting.settle_payment; applied by its field work
         account = change.account
         if change.charge > 0 and billing_ledger.balance(account=account) > 0:
@@ -636,7 +639,7 @@ def run_due_work() -> dict:
     acknowledgements, temporary connections past their end date."""
     applied = 0
     for change in ChangeRequest.objects.filter(status__in=[ChangeStatus.APPROVED, ChangeStatus.SCHEDULED]).exclude(
-        kind=ChangeKind.METER_SHIFTING
+        kind__in=SHIFTING_KINDS
     ):
         before = change.status
         if apply_if_due(change=change).status != before:

@@ -247,6 +247,21 @@ class ChangeKind(models.TextChoices):
     TEMPORARY_DISCONNECTION = "temp_disconnection", "Temporary disconnection on request"
     PERMANENT_DISCONNECTION = "perm_disconnection", "Permanent disconnection / move-out"
     METER_SHIFTING = "meter_shifting", "Meter shifting within the premises"
+    LT_LINE_SHIFTING = "lt_line_shifting", "Shifting of an LT line"
+    LINE_11KV_SHIFTING = "11kv_line_shifting", "Shifting of an 11 kV line"
+    LINE_33KV_SHIFTING = "33kv_line_shifting", "Shifting of a 33 kV line"
+    DT_SHIFTING = "dt_shifting", "Shifting of a DT structure"
+
+
+# The kinds of shifting on request (seed 003 "Shifting": meter 15 days, LT line 30, 11 kV 60, 33 kV 90,
+# DT structure 90): one machine, one module (shifting.py), their rules in data/connections/connections.toml.
+SHIFTING_KINDS = (
+    ChangeKind.METER_SHIFTING,
+    ChangeKind.LT_LINE_SHIFTING,
+    ChangeKind.LINE_11KV_SHIFTING,
+    ChangeKind.LINE_33KV_SHIFTING,
+    ChangeKind.DT_SHIFTING,
+)
 
 
 class ChangeStatus(models.TextChoices):
@@ -275,11 +290,11 @@ REQUEST_STATUS = StateMachine(
         ChangeStatus.REJECTED: set(),
     },
 )
-# Meter shifting: site inspection (feasibility, new location, estimate) → demand note (approved,
-# awaiting payment; skipped when nothing is charged) → paid, field work due → shifted (applied);
-# rejected with reasons until the consumer has paid.
+# Shifting (a meter, a line, a DT structure): site inspection (feasibility, new location, estimate) →
+# demand note (approved, awaiting payment; skipped when nothing is charged) → paid, field work due →
+# done (applied); rejected with reasons until the consumer has paid.
 SHIFTING_STATUS = StateMachine(
-    "meter shifting request",
+    "shifting request",
     {
         ChangeStatus.REQUESTED: {ChangeStatus.INSPECTED, ChangeStatus.REJECTED},
         ChangeStatus.INSPECTED: {ChangeStatus.APPROVED, ChangeStatus.FIELD_WORK, ChangeStatus.REJECTED},
@@ -302,7 +317,7 @@ OPEN_CHANGE = [s for s in ChangeStatus.values if s not in (ChangeStatus.APPLIED,
 
 
 def machine_for(kind: str) -> StateMachine:
-    return SHIFTING_STATUS if kind == ChangeKind.METER_SHIFTING else REQUEST_STATUS
+    return SHIFTING_STATUS if kind in SHIFTING_KINDS else REQUEST_STATUS
 
 
 class ChangeRequest(models.Model):
@@ -331,8 +346,10 @@ class ChangeRequest(models.Model):
 
 
 class ChangeInspection(models.Model):
-    """The engineer's site visit for a request that needs one (meter shifting): feasible or not, where the
-    meter goes within the premises, and the estimate charged on the demand note."""
+    """The engineer's site visit for a request that needs one (a shifting): feasible or not, where the
+    meter, line or structure goes, and the estimate charged on the demand note. A line or DT structure
+    shifting also names the network element (the feeder of an 11 / 33 kV line, the DT of an LT line or
+    of the structure) with the route length and the structures to move."""
 
     change_request = models.OneToOneField(ChangeRequest, on_delete=models.CASCADE, related_name="inspection")
     engineer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
@@ -342,6 +359,15 @@ class ChangeInspection(models.Model):
     latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
     longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
     estimate = models.DecimalField(max_digits=12, decimal_places=2, default=0, help_text="material and labour, Rs")
+    route_length_m = models.PositiveIntegerField(null=True, blank=True, help_text="line shifting: new route, metres")
+    structures = models.PositiveSmallIntegerField(null=True, blank=True, help_text="poles / structures to move")
+    feeder = models.ForeignKey(
+        "network.Feeder", null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="11 / 33 kV line"
+    )
+    transformer = models.ForeignKey(
+        "network.DistributionTransformer", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="LT line's DT, or the DT structure moved",
+    )  # fmt: skip
     notes = models.TextField(blank=True)
 
     def __str__(self) -> str:

@@ -1,18 +1,24 @@
-"""Meter shifting within the premises on the consumer's request (issue 12; seed 003: "Meter shifting",
-15 days; channel matrix row `meter_shifting`).
+"""Shifting on request (issue 12; seed 003 "Shifting"; channel matrix row `meter_shifting`): a meter
+within the premises (15 days), an LT line (30), an 11 kV line (60), a 33 kV line (90) or a DT structure
+(90) — one change request of a shifting kind (SHIFTING_KINDS, one machine SHIFTING_STATUS in models.py):
 
-A change request of kind `meter_shifting` (SHIFTING_STATUS in models.py):
-
-    requested ──inspect──▶ inspected ──demand note──▶ approved ──paid──▶ field_work ──shifted──▶ applied
+    requested ──inspect──▶ inspected ──demand note──▶ approved ──paid──▶ field_work ──done──▶ applied
         │                     │  (nothing to charge: straight to field_work)  │
         └──────── rejected (with reasons; the unpaid demand note reversed) ◀──┘
 
-The charge: the tariff order's `[fees]` line when an order names one (`[charges] shifting_fee_key`),
-else — the sources give no amount — the engineer's estimate (material and labour) at inspection.
-The clock: the SoP schedule's `shifting / meter_shifting` timeline from the request, stopped while the
-demand note waits for the consumer; late completion earns the SoP type's compensation.
-The field work moves the meter through metering (`shift_meter`): the installation's location
-and the sheet's geo point change, the meter's sheet keeps the history.
+Each kind's rules are data (data/connections/connections.toml [shifting.kind.<kind>]): its SoP subtype
+(timeline, channel row; the SoP type's compensation), its `fee_key` in a tariff order's [fees] and the
+network element its inspection names (the account's meter; a DT of the section — the LT line's, or the
+structure moved; a feeder of the section of the kind's voltage).
+Who asks: the account holder — the consumer, or a builder or other affected party through their own
+connection (recorded as `requester`); the account's ledger carries the demand note.
+The charge: the tariff order's `[fees]` line when an order names the kind's key, else — the sources give
+no amount, nor a supervision charge for deposit works — the engineer's estimate at inspection.
+The clock: the kind's SoP timeline from the request, stopped while the demand note waits; late
+completion earns the SoP type's compensation.
+The field work: a meter moves through metering (`shift_meter`: the installation's location and the
+sheet's geo point); a line or structure shifting records the work done (route length, structures), and
+a DT structure's geo point moves through network (`move_transformer`).
 """
 
 from __future__ import annotations
@@ -27,29 +33,47 @@ from urja.billing import ledger as billing_ledger
 from urja.billing.models import EntryType, LedgerEntry
 from urja.core import boundary
 from urja.core.errors import Conflict, DomainError, NotFound
+from urja.core.labels import label
 from urja.core.money import paise
 from urja.core.services import allocate_numbers, record_audit
 from urja.customers.models import Account, AccountStatus
+from urja.network.models import DistributionTransformer, Feeder
 from urja.payments import selectors as payments_selectors
 from urja.servicedesk import clock, sla
 
-from .models import SHIFTING_STATUS, ChangeInspection, ChangeKind, ChangeRequest, ChangeStatus
+from .models import (
+    SHIFTING_KINDS,
+    SHIFTING_STATUS,
+    ChangeInspection,
+    ChangeKind,
+    ChangeRequest,
+    ChangeStatus,
+)
 from .refusals import refuse
 from .services import _channel, _sop_document, credit_late, data, fee_in_force
 
 REFERENCE_TYPE = "change_request"
+METER = ChangeKind.METER_SHIFTING
 
 
 # --- rules read from the data ---------------------------------------------------------------------
 
 
-def _sop_type() -> tuple[dict, dict] | None:
-    """(type, subtype) of the SoP schedule for meter shifting, or None with no schedule loaded."""
+def kind_rules(kind: str) -> dict:
+    """The kind's row of [shifting.kind] (its SoP subtype, fee key, network element)."""
+    found = data()["shifting"]["kind"].get(str(kind)) if kind in SHIFTING_KINDS else None
+    if found is None:
+        raise refuse("not_a_shifting_request", code="not_a_shifting", error=Conflict)
+    return found
+
+
+def _sop_type(kind: str = METER) -> tuple[dict, dict] | None:
+    """(type, subtype) of the SoP schedule for the kind, or None with no schedule loaded."""
     try:
         types = _sop_document().get("types", [])
     except NotFound:
         return None
-    code, sub_code = data()["charges"]["shifting_sop"]
+    code, sub_code = data()["shifting"]["sop_type"], kind_rules(kind)["sop"]
     for t in types:
         if t["code"] == code:
             for sub in t.get("subtypes", []):
@@ -58,25 +82,35 @@ def _sop_type() -> tuple[dict, dict] | None:
     return None
 
 
-def due_from(start: datetime, *, account: Account) -> datetime | None:
-    """When a shifting requested at `start` is due (the SoP's meter-shifting timeline, on the section's
-    calendar for working units)."""
-    found = _sop_type()
+def channel_row(kind: str) -> str:
+    """The channel matrix row the kind is lodged on: its SoP subtype's (the charter puts every shifting on
+    the meter-shifting row)."""
+    found = _sop_type(kind)
+    return found[1].get("channel_row", "meter_shifting") if found else "meter_shifting"
+
+
+def due_from(start: datetime, *, account: Account, kind: str = METER) -> datetime | None:
+    """When a shifting of `kind` requested at `start` is due (the SoP's timeline for the kind, on the
+    section's calendar for working units)."""
+    found = _sop_type(kind)
     if found is None:
         return None
     sub = found[1]
     return sla.due_at(start, sla.Timeline(sub["unit"], int(sub["value"])), account.section.calendar())
 
 
-def fee_line() -> tuple[str, Decimal] | None:
-    """(order, amount) of the tariff order's shifting fee in force, or None when no order names one."""
-    key = data()["charges"].get("shifting_fee_key")
+def _fee(key: str) -> tuple[str, Decimal] | None:
     if not key:
         return None
     try:
         return fee_in_force(key=key, on=timezone.localdate(clock.now()))
     except DomainError:
         return None
+
+
+def fee_line(kind: str = METER) -> tuple[str, Decimal] | None:
+    """(order, amount) of the tariff order's fee for the kind in force, or None when no order names one."""
+    return _fee(kind_rules(kind).get("fee_key", ""))
 
 
 def _text(value: object, *, name: str, max_length: int) -> str:
@@ -93,14 +127,88 @@ def _geo(value: object, *, name: str, bound: int) -> Decimal | None:
     return number.quantize(Decimal("0.000001"))
 
 
+def _count(value: object, *, name: str, key: str, minimum: int) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        return boundary.parse_int(value, name=name, minimum=minimum, maximum=100_000)
+    except boundary.InvalidInput as exc:
+        raise refuse(key, details=exc.details) from exc
+
+
+def _section_ids(account: Account) -> list[int]:
+    return [int(p) for p in account.section.path.strip("/").split("/") if p]
+
+
+def network_element(kind: str, *, account: Account, code: object) -> Feeder | DistributionTransformer | None:
+    """The network element a line or structure shifting is on, named by its code: a DT of the account's
+    section (an LT line's, or the structure moved), or a feeder of the section or above of the kind's
+    voltage. Blank: None. Anything else is refused (`unknown_element`), as out of scope is."""
+    from urja.customers import services as customers
+
+    rules = kind_rules(kind)
+    code = _text(code, name="element", max_length=24).upper()
+    if not code or rules["element"] == "meter":
+        return None
+    if rules["element"] == "transformer":
+        found = customers.section_transformers(account.section).filter(code__iexact=code).first()
+        what = "DT"
+    else:
+        found = (
+            Feeder.objects.filter(office_id__in=_section_ids(account), code__iexact=code)
+            .filter(voltage_kv=Decimal(rules["feeder_kv"]))
+            .first()
+        )
+        what = f"{rules['feeder_kv']} kV feeder"
+    if found is None:
+        raise refuse("shifting_unknown_element", code="unknown_element", element=code, what=what,
+                     details={"element": code, "section": account.section.code})  # fmt: skip
+    return found
+
+
+def elements(kind: str, *, account: Account) -> list:
+    """The elements a shifting of `kind` on `account` may name (the inspection form's choices)."""
+    from urja.customers import services as customers
+
+    rules = kind_rules(kind)
+    if rules["element"] == "transformer":
+        return list(customers.section_transformers(account.section))
+    if rules["element"] == "feeder":
+        return list(
+            Feeder.objects.filter(office_id__in=_section_ids(account), voltage_kv=Decimal(rules["feeder_kv"]))
+            .order_by("code")
+        )  # fmt: skip
+    return []
+
+
 # --- the request ----------------------------------------------------------------------------------
 
 
-def check_request(*, account: Account, details: dict) -> dict:
-    """What a shifting request holds: where the consumer wants the meter, and why. The supply must be on
-    and a meter installed."""
+def check_request(*, account: Account, details: dict, kind: str = METER) -> dict:
+    """What a shifting request holds. A meter: where the consumer wants it (the supply on, a meter
+    installed). A line or structure: what is to be shifted and where to, why, who asks (the consumer, a
+    builder or another affected party, through this account) and, if known, the feeder or DT."""
     from urja.metering import selectors as metering
 
+    if kind != METER:
+        kind_rules(kind)
+        wanted = _text(details.get("location"), name="location", max_length=200)
+        if not wanted:
+            raise refuse("shifting_route_required", code="location_required")
+        requesters = data()["shifting"]["requesters"]
+        requester = str(details.get("requester") or requesters[0])
+        if requester not in requesters:
+            raise refuse("unknown_requester", allowed=", ".join(label(f"shifting_by_{r}") for r in requesters),
+                         details={"allowed": requesters})  # fmt: skip
+        named = network_element(kind, account=account, code=details.get("element"))
+        return {
+            "location": wanted,
+            "reason": _text(details.get("reason"), name="reason", max_length=200),
+            "requester": requester,
+            "requested_by": _text(details.get("requested_by"), name="requested_by", max_length=160)
+            or account.consumer.name,
+            "element": named.code if named is not None else "",
+        }
     if account.status != AccountStatus.ACTIVE:
         raise refuse("shifting_not_active", error=Conflict)
     inst = metering.current_installation(account)
@@ -123,12 +231,12 @@ def _lock(change: ChangeRequest) -> ChangeRequest:
         .select_related("account", "account__section")
         .get(pk=change.pk)
     )
-    if change.kind != ChangeKind.METER_SHIFTING:
-        raise refuse("not_a_shifting", error=Conflict)
+    if change.kind not in SHIFTING_KINDS:
+        raise refuse("not_a_shifting_request", code="not_a_shifting", error=Conflict)
     return change
 
 
-# changes.py imports this module (a request of kind meter_shifting is checked, timed and cancelled here),
+# changes.py imports this module (a request of a shifting kind is checked, timed and cancelled here),
 # so its status and message helpers are reached at call time.
 def _set(change: ChangeRequest, to: str, *, actor, channel: str, reason: str = "", extra=()) -> None:
     from .changes import _set as set_status
@@ -156,10 +264,17 @@ def inspect(
     longitude: object = None,
     estimate: object = None,
     notes: object = "",
+    element: object = "",
+    route_length_m: object = None,
+    structures: object = None,
 ) -> ChangeRequest:
-    """The engineer's site visit: feasible (the new location within the premises, its geo point and the
-    estimate of material and labour) or not (rejected with the notes as the reason)."""
+    """The engineer's site visit: feasible or not (rejected with the notes as the reason). Feasible: a
+    meter's new location within the premises (and geo point); a line's new route, its length in metres,
+    the structures to move and the feeder (11 / 33 kV) or DT (LT) it is on; a DT structure's DT and new
+    geo point — and the estimate of material and labour, the demand note's amount."""
     channel = _channel(channel)
+    line = change.kind != METER
+    rules = kind_rules(change.kind)
     location = _text(new_location, name="new_location", max_length=200)
     notes = boundary.clean_text(notes or "", name="notes", multiline=True, max_length=2000).strip()
     lat, lon = _geo(latitude, name="latitude", bound=90), _geo(longitude, name="longitude", bound=180)
@@ -171,10 +286,24 @@ def inspect(
             amount = boundary.parse_amount(estimate, name="estimate", allow_zero=True)
         except boundary.InvalidInput as exc:
             raise refuse("invalid_estimate", details=exc.details) from exc
-    if feasible and not location:
-        raise refuse("shifting_location_required", code="location_required")
+    length = _count(route_length_m, name="route_length_m", key="invalid_route_length", minimum=1) if line else None
+    moved = _count(structures, name="structures", key="invalid_structures", minimum=0) if line else None
+    named = network_element(change.kind, account=change.account, code=element or change.details.get("element"))
+    if feasible and not (location or (line and change.details.get("location"))):
+        raise refuse("shifting_location_required" if not line else "shifting_route_required", code="location_required")
+    if feasible and line:
+        if named is None:
+            what = "DT" if rules["element"] == "transformer" else f"{rules['feeder_kv']} kV feeder"
+            raise refuse("shifting_element_required", code="element_required", what=what)
+        if rules.get("structure"):
+            if lat is None:
+                raise refuse("shifting_geo_point_required", code="geo_point_required")
+            moved = 1 if moved is None else moved
+        elif length is None:
+            raise refuse("invalid_route_length", code="route_length_required")
     if not feasible and not notes:
-        raise refuse("shifting_not_feasible_reason", code="reason_required")
+        raise refuse("shifting_not_feasible_reason" if not line else "shifting_work_not_feasible_reason",
+                     code="reason_required")  # fmt: skip
     with transaction.atomic():
         change = _lock(change)
         SHIFTING_STATUS.check(change.status, ChangeStatus.INSPECTED)
@@ -187,6 +316,10 @@ def inspect(
             latitude=lat,
             longitude=lon,
             estimate=amount,
+            route_length_m=length,
+            structures=moved,
+            feeder=named if isinstance(named, Feeder) else None,
+            transformer=named if isinstance(named, DistributionTransformer) else None,
             notes=notes,
         )
         _set(change, ChangeStatus.INSPECTED, actor=actor, channel=channel,
@@ -200,15 +333,26 @@ def inspect(
     return change
 
 
+def _kind_label(kind: str) -> str:
+    return ChangeKind(kind).label
+
+
 def demand_note_lines(inspection: ChangeInspection) -> list[dict]:
-    """The shifting fee of the tariff order in force (if an order names one) and the inspection's
-    estimate; zero lines are left out."""
+    """The kind's fee of the tariff order in force (if an order names one), a supervision charge on
+    deposit works (if an order names one: none does) and the inspection's estimate; zero lines are left
+    out."""
+    kind = inspection.change_request.kind
+    what = _kind_label(kind)
     lines = []
-    fee = fee_line()
+    fee = fee_line(kind)
     if fee is not None and fee[1] > 0:
-        lines.append({"code": "shifting_fee", "label": f"Meter shifting fee ({fee[0]} [fees])", "amount": fee[1]})
+        lines.append({"code": "shifting_fee", "label": f"{what}: fee ({fee[0]} [fees])", "amount": fee[1]})
+    supervision = _fee(data()["shifting"].get("supervision_fee_key", ""))
+    if kind != METER and supervision is not None and supervision[1] > 0:
+        lines.append({"code": "supervision", "label": f"{what}: supervision ({supervision[0]} [fees])",
+                      "amount": supervision[1]})  # fmt: skip
     if inspection.estimate > 0:
-        lines.append({"code": "shifting_estimate", "label": "Meter shifting: material and labour (estimate)",
+        lines.append({"code": "shifting_estimate", "label": f"{what}: material and labour (estimate)",
                       "amount": inspection.estimate})  # fmt: skip
     return lines
 
@@ -319,8 +463,8 @@ def pay_demand_note(
 
     from .services import _audit_channel
 
-    if change.kind != ChangeKind.METER_SHIFTING:
-        raise refuse("not_a_shifting", error=Conflict)
+    if change.kind not in SHIFTING_KINDS:
+        raise refuse("not_a_shifting_request", code="not_a_shifting", error=Conflict)
     SHIFTING_STATUS.check(change.status, ChangeStatus.FIELD_WORK)
     amount = still_to_pay(change)
     if amount > 0:
@@ -341,7 +485,7 @@ def pay_demand_note(
 def settle_payments() -> int:
     """The periodic job: shifting demand notes paid on channels that do not call us."""
     moved = 0
-    for change in ChangeRequest.objects.filter(kind=ChangeKind.METER_SHIFTING, status=ChangeStatus.APPROVED):
+    for change in ChangeRequest.objects.filter(kind__in=SHIFTING_KINDS, status=ChangeStatus.APPROVED):
         if settle_payment(change=change):
             moved += 1
     return moved
@@ -371,12 +515,21 @@ def complete(
     latitude: object = None,
     longitude: object = None,
     acknowledged_by: object = "",
+    notes: object = "",
+    route_length_m: object = None,
+    structures: object = None,
 ) -> ChangeRequest:
-    """The meter is shifted (metering: the installation's location and geo point, one sheet entry);
-    the request is applied, compensated when late."""
+    """The field work is done; the request is applied, compensated when late. A meter is shifted through
+    metering (the installation's location and geo point, one sheet entry); a line or structure shifting
+    records the work (what was done, the route length and structures as built, the inspection's unless
+    given); a DT structure's new geo point goes on the DT through network."""
+    channel = _channel(channel)
+    if change.kind != METER:
+        return _complete_work(actor=actor, channel=channel, change=change, location=location, latitude=latitude,
+                              longitude=longitude, notes=notes, route_length_m=route_length_m,
+                              structures=structures, acknowledged_by=acknowledged_by)  # fmt: skip
     from urja.metering import services as metering
 
-    channel = _channel(channel)
     with transaction.atomic():
         change = _lock(change)
         SHIFTING_STATUS.check(change.status, ChangeStatus.APPLIED)
@@ -407,24 +560,76 @@ def complete(
             "longitude": str(lon) if lon is not None else None,
             "meter": inst.meter.serial,
         }
-        award = _compensate(change)
-        if award:
-            change.outcome["compensation"] = str(award)
-        _set(change, ChangeStatus.APPLIED, actor=actor, channel=channel, extra=["applied_at", "outcome"])
-        _tell(change, outcome="done", key=f"change:{change.number}:applied")
+        _applied(change, actor=actor, channel=channel)
+    return change
+
+
+def _applied(change: ChangeRequest, *, actor, channel: str) -> None:
+    award = _compensate(change)
+    if award:
+        change.outcome["compensation"] = str(award)
+    _set(change, ChangeStatus.APPLIED, actor=actor, channel=channel, extra=["applied_at", "outcome"])
+    _tell(change, outcome="done", key=f"change:{change.number}:applied")
+
+
+def _complete_work(
+    *, actor, channel: str, change: ChangeRequest, location, latitude, longitude, notes, route_length_m, structures,
+    acknowledged_by,
+) -> ChangeRequest:  # fmt: skip
+    from urja.network import services as network
+
+    rules = kind_rules(change.kind)
+    work = boundary.clean_text(notes or "", name="notes", multiline=True, max_length=2000).strip()
+    if not work:
+        raise refuse("shifting_work_required", code="work_required")
+    where = _text(location, name="location", max_length=200)
+    lat, lon = _geo(latitude, name="latitude", bound=90), _geo(longitude, name="longitude", bound=180)
+    if (lat is None) != (lon is None):
+        raise refuse("invalid_geo_point", details={"latitude": str(latitude), "longitude": str(longitude)})
+    length = _count(route_length_m, name="route_length_m", key="invalid_route_length", minimum=1)
+    moved = _count(structures, name="structures", key="invalid_structures", minimum=0)
+    witness = _text(acknowledged_by, name="acknowledged_by", max_length=150)
+    with transaction.atomic():
+        change = _lock(change)
+        SHIFTING_STATUS.check(change.status, ChangeStatus.APPLIED)
+        inspection = change.inspection
+        if lat is None:
+            lat, lon = inspection.latitude, inspection.longitude
+        dt = inspection.transformer
+        outcome = {
+            "work": work,
+            "shifted_to": where or inspection.new_location,
+            "element": (dt.code if dt else inspection.feeder.code if inspection.feeder_id else ""),
+            "route_length_m": length if length is not None else inspection.route_length_m,
+            "structures": moved if moved is not None else inspection.structures,
+            "acknowledged_by": witness,
+        }
+        if rules.get("structure"):
+            if lat is None or dt is None:
+                raise refuse("shifting_geo_point_required", code="geo_point_required")
+            before = (dt.latitude, dt.longitude)
+            network.move_transformer(transformer=dt, latitude=lat, longitude=lon, actor=actor, channel=channel,
+                                     reason=f"request {change.number}")  # fmt: skip
+            outcome.update(
+                latitude=str(lat), longitude=str(lon),
+                from_geo=[str(before[0]), str(before[1])] if before[0] is not None else None,
+            )  # fmt: skip
+        change.applied_at = clock.now()
+        change.outcome = {**change.outcome, **outcome}
+        _applied(change, actor=actor, channel=channel)
     return change
 
 
 def _compensate(change: ChangeRequest) -> Decimal | None:
     """Late shifting earns the SoP type's compensation rule, credited to the account once."""
-    found = _sop_type()
+    found = _sop_type(change.kind)
     credit = credit_late(
         rule_key=found[0].get("compensation", "") if found else "",
         account=change.account,
         supply_type=change.account.supply_type,
         due=change.due_at,
         done=change.applied_at,
-        what=f"meter shifting {change.number}",
+        what=f"{_kind_label(change.kind).lower()} {change.number}",
         reference_type=REFERENCE_TYPE,
         reference_id=change.number,
         idempotency_key=f"compensation:change:{change.pk}",

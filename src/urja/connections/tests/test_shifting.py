@@ -279,7 +279,7 @@ def test_the_tariff_order_s_shifting_fee_goes_on_the_demand_note_when_an_order_n
     metered, cre, engineer, monkeypatch
 ):
     assert shifting.fee_line() is None  # the Odisha orders name no shifting fee: charged at estimate
-    monkeypatch.setattr(shifting, "fee_line", lambda: ("oerc_test", Decimal("200.00")))
+    monkeypatch.setattr(shifting, "fee_line", lambda kind=KIND: ("oerc_test", Decimal("200.00")))
     change = shifting.issue_demand_note(
         actor=engineer, channel="section_office", change=_inspected(metered, cre, engineer, estimate="300")
     )
