@@ -5,7 +5,6 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -13,16 +12,17 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from urja.core import listing
 from urja.core.errors import DomainError
 from urja.core.models import Channel
 from urja.core.scope import scope_accounts
 from urja.customers.models import Account
+from urja.network.selectors import offices_in_scope
 
 from . import services
 from .models import OutboxChannel, OutboxStatus
 from .selectors import is_staff, scoped_messages, shown_body
 
-PAGE_SIZE = 50
 PANEL_SIZE = 20
 
 
@@ -47,29 +47,47 @@ def _rows(queryset):
     return rows
 
 
+OUTBOX_SEARCH = ("account__consumer_number__iexact", "to__iexact", "consumer__name__icontains")
+OUTBOX_HEADER = ["Queued", "Event", "Channel", "To", "Language", "Consumer number", "Subject", "Message", "Status",
+                 "Attempts", "Sent", "Last error"]  # fmt: skip
+
+
+def _outbox_cells(m) -> list:
+    return [m.created_at, m.event, m.get_channel_display(), m.to, m.language,
+            m.account.consumer_number if m.account_id else "", m.subject, shown_body(m), m.get_status_display(),
+            m.attempts, m.sent_at, m.last_error]  # fmt: skip
+
+
 @staff_required
 def outbox(request):
+    """The outbox of the user's scope: status and channel, the shared filters (consumer number, address or
+    name; office; queued from–to), 50 a page, the filtered list as CSV / Excel (one-time codes hidden)."""
     queryset = scoped_messages(request.user)
     status = request.GET.get("status", "")
     channel = request.GET.get("channel", "")
-    q = request.GET.get("q", "").strip()[:80]
+    filters = listing.read_filters(request)
+    offices = offices_in_scope(request.user)
     counts = {row["status"]: row["n"] for row in queryset.values("status").annotate(n=Count("id")).order_by()}
     if status in OutboxStatus.values:
         queryset = queryset.filter(status=status)
     if channel in OutboxChannel.values:
         queryset = queryset.filter(channel=channel)
-    if q:
-        queryset = queryset.filter(account__consumer_number=q.upper()) | queryset.filter(to=q)
-    page = Paginator(queryset.order_by("-created_at", "-id"), PAGE_SIZE).get_page(request.GET.get("page"))
-    page.object_list = _rows(page.object_list)
+    queryset, _office = listing.by_office(queryset, filters, offices, "account__office_path")
+    queryset = listing.by_dates(listing.by_search(queryset, filters, *OUTBOX_SEARCH), filters, "created_at")
+    queryset = queryset.order_by("-created_at", "-id")
+    if listing.wants_export(request):
+        rows = (_outbox_cells(m) for m in queryset.select_related("account").iterator(chunk_size=2000))
+        return listing.export_response(request, f"messages-{status or 'all'}", OUTBOX_HEADER, rows)
+    pager = listing.pager(request, queryset)
+    pager["page"].object_list = _rows(pager["page"].object_list)
     context = {
-        "page": page,
+        **pager,
+        "filters": filters,
+        "offices": offices,
         "status": status,
         "channel": channel,
-        "q": q,
         "statuses": [(value, label, counts.get(value, 0)) for value, label in OutboxStatus.choices],
         "channels": OutboxChannel.choices,
-        "filter_query": "&".join(f"{k}={v}" for k, v in (("status", status), ("channel", channel), ("q", q)) if v),
     }
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "outbox-rows":
         return render(request, "notifications/_outbox_rows.html", context)
