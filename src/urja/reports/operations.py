@@ -1,11 +1,18 @@
-"""Managers' operations figures (issue 14.6), read-only: reliability indices per feeder from measured
-outages, compensation paid, arrears ageing on payments' open items. Pure helpers are separate from
-the queries so they can be tested exhaustively.
+"""Managers' operations figures (issue 14.6), read-only: reliability indices per feeder from the outages'
+stored accounts, compensation paid, arrears ageing on payments' open items. Pure helpers are separate
+from the queries so they can be tested exhaustively.
 
-* SAIFI = Σ consumers interrupted / consumers served; SAIDI = Σ consumers interrupted × minutes /
-  consumers served — per feeder, for outages that started in the range and lasted at least
-  `sustained_minutes` (the duration measured from the meters where the detector saw the outage,
-  otherwise start to restoration). A feeder serving no consumer has no index (never ÷ 0).
+* Reliability indices as IEEE Std 1366-2012 (IEEE Guide for Electric Power Distribution Reliability
+  Indices) defines them, per feeder and for the whole office in scope:
+  SAIFI = Σ Nᵢ / N_T (customers interrupted by sustained interruptions ÷ customers served) and
+  SAIDI = Σ rᵢ·Nᵢ / N_T (customer minutes of interruption ÷ customers served). Nᵢ and rᵢ come from
+  `servicedesk.OutageAccount` — the accounts an outage stored when it was declared, each with its own
+  loss of supply (its meter's last gasp, else the outage's start) and its own restoration (its meter's
+  restore, else the outage's end); rows whose meter proved supply throughout ("never out") are not
+  interrupted. A customer interruption counts when it is sustained: longer than `[reliability]
+  sustained_minutes` (IEEE 1366: more than 5 minutes; shorter ones are momentary). Outages count in the
+  range their start falls in, once restored. N_T: the feeder's accounts with a supply (not pending or
+  disconnected) today. A feeder serving nobody has no index (never ÷ 0).
 * Arrears ageing: one definition — payments' `open_items` (the allocation rule that splits every
   payment) replayed per account, the open items aged by their due date into billing's buckets.
 """
@@ -15,10 +22,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Count, Sum
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from urja.billing.models import LedgerEntry
@@ -26,80 +34,164 @@ from urja.core import regdata
 from urja.customers.models import Account
 from urja.network.models import Feeder
 from urja.payments import ageing
-from urja.servicedesk.models import CompensationAward, Outage
+from urja.servicedesk.models import CompensationAward, OutageAccount
+from urja.servicedesk.selectors import NO_SUPPLY_STATUSES
 
-from .models import DetectedOutage, OutageAward
+from .models import OutageAward
 
 SUSTAINED_MINUTES = 5
+MICROSECONDS_A_MINUTE = 60_000_000
 
 
 @dataclass(frozen=True)
 class Interruption:
+    """One customer's interruption: the feeder and outage it belongs to, how long it lasted."""
+
     feeder_id: int
-    consumers: int
-    minutes: int
+    outage_id: int
+    duration: timedelta
 
 
-def reliability(served: dict[int, int], interruptions: Iterable[Interruption], sustained: int = SUSTAINED_MINUTES):
-    """{feeder: (interruptions, SAIFI, SAIDI minutes)}; SAIFI/SAIDI None for a feeder serving nobody."""
-    count: dict[int, int] = defaultdict(int)
+@dataclass(frozen=True)
+class Totals:
+    """A feeder's (or the scope's) sustained interruptions: events, customers interrupted (Σ Nᵢ) and
+    customer interruption duration (Σ rᵢ·Nᵢ, exact)."""
+
+    events: int = 0
+    interrupted: int = 0
+    duration: timedelta = timedelta(0)
+
+
+def saifi(interrupted: int, served: int) -> Decimal | None:
+    return None if served <= 0 else (Decimal(interrupted) / served).quantize(Decimal("0.001"), ROUND_HALF_UP)
+
+
+def saidi(duration: timedelta, served: int) -> Decimal | None:
+    """Customer minutes of interruption ÷ customers served, to 0.1 minute (from exact microseconds)."""
+    if served <= 0:
+        return None
+    return (Decimal(duration // timedelta(microseconds=1)) / MICROSECONDS_A_MINUTE / served).quantize(
+        Decimal("0.1"), ROUND_HALF_UP
+    )
+
+
+def customer_minutes(duration: timedelta) -> Decimal:
+    return (Decimal(duration // timedelta(microseconds=1)) / MICROSECONDS_A_MINUTE).quantize(
+        Decimal("0.1"), ROUND_HALF_UP
+    )
+
+
+def sustained_minutes() -> int:
+    return int(regdata.load("reports/energy.toml").get("reliability", {}).get("sustained_minutes", SUSTAINED_MINUTES))
+
+
+def reliability(interruptions: Iterable[Interruption], sustained: int = SUSTAINED_MINUTES) -> dict[int, Totals]:
+    """{feeder: Totals} of the sustained customer interruptions (pure: the reference the set-based
+    `interruption_totals` is proven equal to)."""
+    events: dict[int, set[int]] = defaultdict(set)
     ci: dict[int, int] = defaultdict(int)
-    cmi: dict[int, int] = defaultdict(int)
+    cmi: dict[int, timedelta] = defaultdict(timedelta)
+    limit = timedelta(minutes=sustained)
     for i in interruptions:
-        if i.minutes < sustained:
+        if i.duration <= limit:  # momentary (IEEE 1366: five minutes or less)
             continue
-        count[i.feeder_id] += 1
-        ci[i.feeder_id] += i.consumers
-        cmi[i.feeder_id] += i.consumers * i.minutes
-    out = {}
-    for feeder, n in served.items():
-        if n <= 0:
-            out[feeder] = (count[feeder], None, None)
-        else:
-            out[feeder] = (
-                count[feeder],
-                (Decimal(ci[feeder]) / n).quantize(Decimal("0.001")),
-                (Decimal(cmi[feeder]) / n).quantize(Decimal("0.1")),
-            )
-    return out
+        events[i.feeder_id].add(i.outage_id)
+        ci[i.feeder_id] += 1
+        cmi[i.feeder_id] += i.duration
+    return {fd: Totals(len(events[fd]), ci[fd], cmi[fd]) for fd in events}
+
+
+def interruption_totals(*, feeders, since: datetime, until: datetime, sustained: int) -> dict[int, Totals]:
+    """{feeder: Totals} from the stored rows, ONE grouped query: the rows of the restored outages of
+    `feeders` (a queryset) that started in [since, until), not never-out, each lasting from its own
+    failure to its own restoration (else the outage's) longer than `sustained` minutes."""
+    lasted = ExpressionWrapper(
+        Coalesce(F("restored_at"), F("outage__restored_at")) - F("failed_at"), output_field=DurationField()
+    )
+    rows = (
+        OutageAccount.objects.filter(
+            outage__feeder__in=feeders,
+            outage__starts_at__gte=since,
+            outage__starts_at__lt=until,
+            outage__restored_at__isnull=False,
+            supplied=False,
+        )
+        .annotate(lasted=lasted)
+        .filter(lasted__gt=timedelta(minutes=sustained))
+        .order_by()
+        .values("outage__feeder_id")
+        .annotate(events=Count("outage_id", distinct=True), interrupted=Count("id"), duration=Sum("lasted"))
+    )
+    return {r["outage__feeder_id"]: Totals(r["events"], r["interrupted"], r["duration"] or timedelta(0)) for r in rows}
+
+
+def consumers_served(feeders) -> dict[int, int]:
+    """{feeder: accounts with a supply to lose} (one grouped query)."""
+    return dict(
+        Account.objects.filter(feeder__in=feeders)
+        .exclude(status__in=sorted(NO_SUPPLY_STATUSES))
+        .order_by()
+        .values_list("feeder_id")
+        .annotate(n=Count("id"))
+    )
+
+
+def _figures(served: int, t: Totals) -> dict:
+    return {
+        "consumers": served,
+        "interruptions": t.events,
+        "interrupted": t.interrupted,
+        "duration": t.duration,
+        "customer_minutes": customer_minutes(t.duration),
+        "saifi": saifi(t.interrupted, served),
+        "saidi": saidi(t.duration, served),
+    }
 
 
 def feeder_reliability(*, feeders, since: datetime, until: datetime) -> list[dict]:
-    """Per feeder of `feeders` (a queryset): outages, SAIFI, SAIDI in [since, until)."""
-    feeders = list(feeders.select_related("office"))
-    ids = [f.pk for f in feeders]
-    served = dict(
-        Account.objects.filter(feeder_id__in=ids, status="active").values_list("feeder_id").annotate(n=Count("id"))
-    )
-    on_dt = dict(
-        Account.objects.filter(feeder_id__in=ids, status="active", transformer__isnull=False)
-        .values_list("transformer_id")
-        .annotate(n=Count("id"))
-    )
-    measured = dict(DetectedOutage.objects.values_list("outage_id", "measured_minutes"))
-    interruptions = []
-    for o in Outage.objects.filter(
-        feeder_id__in=ids, starts_at__gte=since, starts_at__lt=until, restored_at__isnull=False
-    ).values("pk", "feeder_id", "transformer_id", "starts_at", "restored_at"):
-        minutes = measured.get(o["pk"])
-        if minutes is None:
-            minutes = int((o["restored_at"] - o["starts_at"]).total_seconds() // 60)
-        consumers = on_dt.get(o["transformer_id"], 0) if o["transformer_id"] else served.get(o["feeder_id"], 0)
-        interruptions.append(Interruption(o["feeder_id"], consumers, minutes))
-    sustained = int(
-        regdata.load("reports/energy.toml").get("reliability", {}).get("sustained_minutes", SUSTAINED_MINUTES)
-    )
-    figures = reliability({f.pk: served.get(f.pk, 0) for f in feeders}, interruptions, sustained)
+    """Per feeder of `feeders` (a queryset): consumers served, sustained outages, consumers interrupted,
+    customer minutes, SAIFI, SAIDI in [since, until) — three queries whatever the number of feeders."""
+    found = interruption_totals(feeders=feeders, since=since, until=until, sustained=sustained_minutes())
+    served = consumers_served(feeders)
     return [
-        {
-            "feeder": f,
-            "consumers": served.get(f.pk, 0),
-            "interruptions": figures[f.pk][0],
-            "saifi": figures[f.pk][1],
-            "saidi": figures[f.pk][2],
-        }
-        for f in sorted(feeders, key=lambda f: f.code)
+        {"feeder": f, **_figures(served.get(f.pk, 0), found.get(f.pk, Totals()))}
+        for f in feeders.select_related("office").order_by("code")
     ]
+
+
+def scope_reliability(rows: list[dict]) -> dict:
+    """The office in scope as one system: Σ Nᵢ and Σ rᵢ·Nᵢ of its feeders over all the consumers they serve
+    (not an average of the feeders' indices)."""
+    served = sum(r["consumers"] for r in rows)
+    interrupted = sum(r["interrupted"] for r in rows)
+    duration = sum((r["duration"] for r in rows), timedelta(0))
+    return {
+        "consumers": served,
+        "interruptions": sum(r["interruptions"] for r in rows),
+        "interrupted": interrupted,
+        "duration": duration,
+        "customer_minutes": customer_minutes(duration),
+        "saifi": saifi(interrupted, served),
+        "saidi": saidi(duration, served),
+        "sustained_minutes": sustained_minutes(),
+    }
+
+
+RELIABILITY_HEADER = ["Feeder", "Name", "Consumers", "Interruptions", "Consumers interrupted",
+                      "Customer minutes", "SAIFI", "SAIDI (min)"]  # fmt: skip
+
+
+def reliability_export(rows: list[dict]) -> tuple[list[str], list[list]]:
+    """The CSV / Excel table: one line per feeder and the scope's total."""
+    total = scope_reliability(rows)
+    lines = [
+        [r["feeder"].code, r["feeder"].name, r["consumers"], r["interruptions"], r["interrupted"],
+         r["customer_minutes"], r["saifi"], r["saidi"]]
+        for r in rows
+    ]  # fmt: skip
+    lines.append(["Total", "", total["consumers"], total["interruptions"], total["interrupted"],
+                  total["customer_minutes"], total["saifi"], total["saidi"]])  # fmt: skip
+    return RELIABILITY_HEADER, lines
 
 
 def compensation_paid(*, accounts, since: datetime, until: datetime) -> dict[str, Decimal]:

@@ -209,14 +209,14 @@ def operations(request):
         else:
             name = f"reliability-{since}-{until}"
             feeders = ops.feeder_reliability(feeders=ops.feeders_in_scope(request.user), since=start, until=end)
-            header = ["Feeder", "Name", "Consumers", "Interruptions", "SAIFI", "SAIDI (min)"]
-            rows = [[r["feeder"].code, r["feeder"].name, r["consumers"], r["interruptions"], r["saifi"], r["saidi"]]
-                    for r in feeders]  # fmt: skip
+            header, rows = ops.reliability_export(feeders)
         return _download(fmt, header, rows, name)
+    feeders = ops.feeder_reliability(feeders=ops.feeders_in_scope(request.user), since=start, until=end)
     context = {
         "since": since,
         "until": until,
-        "feeders": ops.feeder_reliability(feeders=ops.feeders_in_scope(request.user), since=start, until=end),
+        "feeders": feeders,
+        "reliability": ops.scope_reliability(feeders),
         "compensation": ops.compensation_paid(accounts=accounts, since=start, until=end),
         "ageing": ops.arrears_ageing(accounts=accounts, today=until),
         "sla": _sla(request.user, start, end),

@@ -6,7 +6,9 @@ from decimal import Decimal as D
 from django.utils import timezone
 
 from urja.billing.ledger import post_entry
+from urja.customers.models import Account
 from urja.demo import testing
+from urja.network.models import Feeder
 from urja.reports import operations as ops
 from urja.reports.operations import Interruption
 from urja.reports.tests import factories as f
@@ -15,16 +17,81 @@ from urja.servicedesk import services as desk
 
 
 def test_saifi_saidi_by_hand():
-    served = {1: 200, 2: 50, 3: 0}
-    got = ops.reliability(
-        served,
-        [Interruption(1, 200, 90), Interruption(1, 40, 30), Interruption(1, 200, 3), Interruption(2, 50, 600),
-         Interruption(3, 0, 60)],
-    )  # fmt: skip
-    # feeder 1: (200 + 40) / 200 = 1.2; (200×90 + 40×30) / 200 = 96 min; the 3-minute blip is not sustained
-    assert got[1] == (2, D("1.200"), D("96.0"))
-    assert got[2] == (1, D("1.000"), D("600.0"))
-    assert got[3] == (1, None, None)  # serves nobody: no index, no division by zero
+    m = timedelta(minutes=1)
+    interruptions = [
+        Interruption(1, 10, 90 * m), Interruption(1, 10, 90 * m), Interruption(1, 11, 30 * m),
+        Interruption(1, 12, 5 * m),  # exactly five minutes: momentary (IEEE 1366: sustained is longer)
+        Interruption(2, 20, 600 * m), Interruption(2, 20, 5 * m + timedelta(seconds=1)),
+    ]  # fmt: skip
+    got = ops.reliability(interruptions)
+    assert got[1] == ops.Totals(2, 3, 210 * m) and got[2] == ops.Totals(1, 2, 605 * m + timedelta(seconds=1))
+    # feeder 1 serves 200: SAIFI 3/200, SAIDI 210/200 min; feeder 3 serves nobody: no index, no ÷ 0
+    assert (ops.saifi(3, 200), ops.saidi(210 * m, 200)) == (D("0.015"), D("1.1"))
+    assert ops.saifi(0, 0) is None and ops.saidi(timedelta(0), 0) is None
+    assert ops.customer_minutes(605 * m + timedelta(seconds=1)) == D("605.0")
+
+
+def _row(outage, account, *, failed, restored=None, supplied=False):
+    from urja.servicedesk.models import OutageAccount
+
+    return OutageAccount.objects.create(outage=outage, account_id=account.pk, transformer_id=account.transformer_id,
+                                        failed_at=failed, restored_at=restored, supplied=supplied)  # fmt: skip
+
+
+def _outage(fd, *, number, start, end=None, dt=None, status="restored"):
+    from urja.servicedesk.models import Outage
+
+    return Outage.objects.create(number=number, kind="unplanned", status=status, feeder=fd, transformer=dt,
+                                 office=fd.office, reason="fault", starts_at=start, restored_at=end)  # fmt: skip
+
+
+def test_indices_come_from_each_accounts_own_interruption(offices):
+    """Hand-computed: the stored rows, not the network now, with each account's own failure and restoration."""
+    sec = offices["section1"]
+    fd, empty = f.feeder(sec, code="FA"), f.feeder(sec, code="FB")
+    dt = f.dt(fd)
+    acc = [f.account(sec, transformer=dt) for _ in range(4)]
+    off = f.account(sec, feeder_=fd)
+    Account.objects.filter(pk=off.pk).update(status="temp_disconnected")  # not served: no supply to lose
+    t0 = timezone.now() - timedelta(days=2)
+    h = timedelta(hours=1)
+    a = _outage(fd, number="O1", start=t0, end=t0 + 2 * h, dt=dt)
+    _row(a, acc[0], failed=t0)  # restored with the outage: 120 min
+    _row(a, acc[1], failed=t0 + timedelta(minutes=10), restored=t0 + h)  # own last gasp and restore: 50 min
+    _row(a, acc[2], failed=t0, restored=t0, supplied=True)  # its meter proved supply: never out
+    _row(a, acc[3], failed=t0, restored=t0 + timedelta(minutes=4))  # back in 4 min: momentary
+    b = _outage(fd, number="O2", start=t0 + 5 * h, end=t0 + 8 * h)  # the whole feeder
+    _row(b, acc[3], failed=t0 + 5 * h)  # 180 min
+    # a consumer who moved off the DT since still counts where the outage stored it
+    acc[0].transformer = f.dt(fd)
+    acc[0].save(update_fields=["transformer"])
+    _row(_outage(fd, number="O3", start=t0, status="active"), acc[0], failed=t0)  # not over: not counted
+    _row(_outage(fd, number="O4", start=t0 - timedelta(days=40), end=t0 - timedelta(days=39)), acc[1], failed=t0)
+    feeders = Feeder.objects.filter(pk__in=[fd.pk, empty.pk])
+    rows = ops.feeder_reliability(feeders=feeders, since=t0 - timedelta(days=1), until=t0 + timedelta(days=1))
+    got = {r["feeder"].code: r for r in rows}
+    # 4 served; 3 customer interruptions (120 + 50 + 180 = 350 min) over 2 outages
+    assert {k: got["FA"][k] for k in ("consumers", "interruptions", "interrupted", "customer_minutes")} == {
+        "consumers": 4, "interruptions": 2, "interrupted": 3, "customer_minutes": D("350.0")
+    }  # fmt: skip
+    assert (got["FA"]["saifi"], got["FA"]["saidi"]) == (D("0.750"), D("87.5"))
+    assert (got["FB"]["consumers"], got["FB"]["saifi"], got["FB"]["saidi"]) == (0, None, None)
+    total = ops.scope_reliability(rows)
+    assert (total["consumers"], total["interrupted"], total["saifi"], total["saidi"]) == (4, 3, D("0.750"), D("87.5"))
+    header, lines = ops.reliability_export(rows)
+    assert header[-2:] == ["SAIFI", "SAIDI (min)"]
+    assert lines[-1] == ["Total", "", 4, 2, 3, D("350.0"), D("0.750"), D("87.5")]
+
+
+def test_the_indices_are_a_few_queries_whatever_the_feeders(offices, django_assert_max_num_queries):
+    sec = offices["section1"]
+    for _ in range(6):
+        fd = f.feeder(sec)
+        f.account(sec, feeder_=fd)
+    now = timezone.now()
+    with django_assert_max_num_queries(4):  # the rows grouped, the consumers served, the feeders, the setting
+        rows = ops.feeder_reliability(feeders=Feeder.objects.all(), since=now - timedelta(days=1), until=now)
+    assert len(rows) == 6
 
 
 def test_operations_page(client, offices):
