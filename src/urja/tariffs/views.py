@@ -5,10 +5,11 @@ from datetime import date
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
+from urja.core import listing
 from urja.core.errors import DomainError
 
 from . import services
-from .models import TariffOrder, TariffVersion
+from .models import TariffVersion
 
 FIELDS = [
     "period_start",
@@ -74,9 +75,38 @@ def _date(text: str) -> date:
         raise DomainError(f"{text!r} is not a date (YYYY-MM-DD)", code="invalid_date") from exc
 
 
+TARIFF_SEARCH = ("schedule_code__icontains", "name__icontains", "package_id__iexact", "order__code__iexact",
+                 "order__reference__icontains")  # fmt: skip
+TARIFF_HEADER = ["Order", "Regulator", "Order reference", "Order date", "Schedule code", "Name", "Category",
+                 "Sub-categories", "Areas", "Supply types", "Package", "In force from", "In force until",
+                 "Unconfirmed values"]  # fmt: skip
+
+
+def _tariff_cells(v: TariffVersion) -> list:
+    o = v.order
+    return [o.code, o.regulator, o.reference, o.order_date, v.schedule_code, v.name, v.category,
+            ", ".join(v.sub_categories), ", ".join(v.areas), ", ".join(v.supply_types), v.package_id,
+            v.effective_from, v.effective_to, ", ".join(v.unconfirmed)]  # fmt: skip
+
+
 def browser(request):
-    orders = TariffOrder.objects.prefetch_related("versions").all()
-    return render(request, "tariffs/browser.html", {"orders": orders})
+    """The tariff schedules of every loaded order (public, like the orders): category, the shared search
+    (schedule code or name, order code or reference, package) and in-force-from dates; 50 schedules a page
+    grouped by order; the filtered list as CSV / Excel. Tariffs belong to no office: no office filter."""
+    filters = listing.read_filters(request)
+    category = request.GET.get("category", "")
+    categories = sorted(set(TariffVersion.objects.values_list("category", flat=True)))
+    qs = TariffVersion.objects.select_related("order")
+    if category in categories:
+        qs = qs.filter(category=category)
+    qs = listing.by_search(qs, filters, *TARIFF_SEARCH)
+    qs = listing.by_dates(qs, filters, "effective_from", moments=False)
+    qs = qs.order_by("order__regulator", "-order__effective_from", "order__code", "category", "schedule_code", "pk")
+    if listing.wants_export(request):
+        rows = (_tariff_cells(v) for v in qs.iterator(chunk_size=2000))
+        return listing.export_response(request, f"tariffs-{category or 'all'}", TARIFF_HEADER, rows)
+    context = {**listing.pager(request, qs), "filters": filters, "category": category, "categories": categories}
+    return render(request, "tariffs/browser.html", context)
 
 
 def version_detail(request, pk: int):
