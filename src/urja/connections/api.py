@@ -18,7 +18,7 @@ from urja.core.models import Role
 from urja.core.permissions import require_role
 
 from . import changes, rules, selectors, services, shifting
-from .models import Application
+from .models import SHIFTING_KINDS, Application
 
 router = Router(tags=["connections"])
 
@@ -457,11 +457,14 @@ class ChangeIn(Schema):
     consumer_number: Text(20)
     kind: Text(20) = Field(
         ...,
-        description="load_change, name_change, category_change, temp_disconnection, perm_disconnection, meter_shifting",
+        description="load_change, name_change, category_change, temp_disconnection, perm_disconnection, "
+        "meter_shifting, lt_line_shifting, 11kv_line_shifting, 33kv_line_shifting, dt_shifting",
     )
     details: dict = Field(
         default_factory=dict,
-        description="load/unit, category/sub_category, name/carry_dues, final_kwh; meter_shifting: location, reason",
+        description="load/unit, category/sub_category, name/carry_dues, final_kwh; meter_shifting: location, "
+        "reason; line and DT shifting: location (what is to move, where to), reason, requester (consumer, builder, "
+        "affected_party), requested_by (name), element (the DT or feeder code, if known)",
     )
     channel: Text(20) = "care_centre"
 
@@ -479,8 +482,8 @@ class ChangeOut(Schema):
     due_at: datetime | None
     reason: str
     outcome: dict
-    inspection: dict | None = Field(None, description="meter shifting: the site inspection")
-    still_to_pay: Decimal = Field(Decimal("0.00"), description="meter shifting: what the demand note still wants")
+    inspection: dict | None = Field(None, description="a shifting: the site inspection")
+    still_to_pay: Decimal = Field(Decimal("0.00"), description="a shifting: what the demand note still wants")
 
 
 def _inspection_of(change) -> dict | None:
@@ -494,6 +497,9 @@ def _inspection_of(change) -> dict | None:
         "latitude": str(i.latitude) if i.latitude is not None else None,
         "longitude": str(i.longitude) if i.longitude is not None else None,
         "estimate": str(i.estimate),
+        "route_length_m": i.route_length_m,
+        "structures": i.structures,
+        "element": i.transformer.code if i.transformer_id else i.feeder.code if i.feeder_id else None,
         "notes": i.notes,
     }
 
@@ -513,7 +519,7 @@ def change_out(change) -> dict:
         "reason": change.reason,
         "outcome": change.outcome or {},
         "inspection": _inspection_of(change),
-        "still_to_pay": shifting.still_to_pay(change) if change.kind == "meter_shifting" else Decimal("0.00"),
+        "still_to_pay": shifting.still_to_pay(change) if change.kind in SHIFTING_KINDS else Decimal("0.00"),
     }
 
 
@@ -564,14 +570,19 @@ def decide(request, number: str, payload: DecisionIn):
 
 class ShiftingInspectionIn(Schema):
     feasible: bool
-    new_location: Text(200) = Field("", description="where on the premises the meter goes")
-    latitude: Text(20) = Field("", description="the new geo point (decimal degrees), with longitude")
+    new_location: Text(200) = Field("", description="where on the premises the meter goes; a line's new route")
+    latitude: Text(20) = Field("", description="the new geo point (decimal degrees), with longitude; a DT: required")
     longitude: Text(20) = ""
     estimate: Text(20) = Field("", description="material and labour, Rs (the demand note's amount)")
-    notes: Text(2000, multiline=True) = ""
+    element: Text(24) = Field(
+        "", description="line / DT shifting: the DT (LT line, DT structure) or the 11 / 33 kV feeder of the section"
+    )
+    route_length_m: Text(10) = Field("", description="line shifting: the new route's length, whole metres")
+    structures: Text(10) = Field("", description="line / DT shifting: poles or structures to move")
+    notes: Text(2000, multiline=True) = Field("", description="not feasible: the reasons (the rejection's)")
 
 
-@router.post("/changes/{number}/inspection", response=ChangeOut, summary="Meter shifting: record the site inspection")
+@router.post("/changes/{number}/inspection", response=ChangeOut, summary="Shifting: record the site inspection")
 def shifting_inspection(request, number: str, payload: ShiftingInspectionIn):
     require_role(request.user, *FIELD)
     change = shifting.inspect(
@@ -583,7 +594,7 @@ def shifting_inspection(request, number: str, payload: ShiftingInspectionIn):
     return change_out(change)
 
 
-@router.post("/changes/{number}/demand-note", response=ChangeOut, summary="Meter shifting: issue the demand note")
+@router.post("/changes/{number}/demand-note", response=ChangeOut, summary="Shifting: issue the demand note")
 def shifting_demand_note(request, number: str):
     require_role(request.user, *FIELD)
     change = shifting.issue_demand_note(
@@ -595,7 +606,7 @@ def shifting_demand_note(request, number: str):
 @router.post(
     "/changes/{number}/demand-note/payment",
     response=ChangeOut,
-    summary="Meter shifting: take the demand note's payment",
+    summary="Shifting: take the demand note's payment",
 )
 def shifting_payment(request, number: str, payload: PaymentIn):
     require_role(request.user, *COLLECT)
@@ -615,9 +626,16 @@ class ShiftedIn(Schema):
     latitude: Text(20) = Field("", description="blank: the inspection's geo point")
     longitude: Text(20) = ""
     acknowledged_by: Text(150) = Field("", description="the consumer or representative who signed the sheet")
+    notes: Text(2000, multiline=True) = Field("", description="line / DT shifting: the work done (required)")
+    route_length_m: Text(10) = Field("", description="line shifting: as built (blank: the inspection's)")
+    structures: Text(10) = Field("", description="structures moved (blank: the inspection's)")
 
 
-@router.post("/changes/{number}/field-work", response=ChangeOut, summary="Meter shifting: the meter is shifted")
+@router.post(
+    "/changes/{number}/field-work",
+    response=ChangeOut,
+    summary="Shifting: the field work is done (a meter shifted, a line or DT structure moved)",
+)
 def shifting_done(request, number: str, payload: ShiftedIn):
     require_role(request.user, *FIELD)
     change = shifting.complete(

@@ -6,7 +6,10 @@ demand note issued (one with a bought meter and a line extension, one temporary)
 fast-track one connected within its 48 hours, one connected on the ordinary timeline, one rejected
 at inspection and one withdrawn — and on existing accounts a load enhancement, a category change, a
 disconnection at the consumer's request and a disconnection for non-payment followed by payment and
-its reconnection order. Everything goes through the services; a rerun adds nothing.
+its reconnection order; meter shiftings, and one shifting of each other kind — an LT line shifted and
+paid, an 11 kV line asked by a builder with its demand note awaiting payment, a 33 kV line awaiting its
+inspection, a DT structure moved (its geo point on the network). Everything goes through the services; a
+rerun adds nothing.
 """
 
 from __future__ import annotations
@@ -264,4 +267,63 @@ def _account_requests(accounts, *, cre, engineer) -> dict[str, int]:
         attempt("meter_shifting_awaiting_payment", lambda: shifting_request(active[4], through=False))
     if len(active) > 5:
         attempt("meter_shifted", lambda: shifting_request(active[5], through=True))
+    done.update(_network_shiftings(accounts, cre=cre, engineer=engineer))
+    return done
+
+
+def _network_shiftings(accounts, *, cre, engineer) -> dict[str, int]:
+    """One shifting of each network kind, on accounts fed from a DT of their section."""
+    from decimal import Decimal
+
+    from urja.payments import services as payments
+
+    done: dict[str, int] = {}
+    placed = [a for a in accounts if a.status == "active" and a.transformer_id and not a.minigrid_site_id]
+    placed = [a for a in placed if a.transformer.latitude is not None][-4:]
+    if len(placed) < 4:
+        return done
+
+    def feeder_of(account, kv: str) -> str:
+        found = shifting.elements(f"{kv}kv_line_shifting", account=account)
+        return found[0].code if found else ""
+
+    def run(account, kind: str, stage: str, *, inspect: dict | None = None, builder: bool = False) -> None:
+        try:
+            change = changes.request_change(
+                actor=cre, channel="care_centre", account=account, kind=kind,
+                details={"location": "the line across the new plot to the road edge" if kind != "dt_shifting"
+                         else "the DT in front of the gate, to the corner of the plot",
+                         "reason": "new building", "requester": "builder" if builder else "consumer",
+                         "requested_by": "Maa Tarini Constructions" if builder else ""},
+            )  # fmt: skip
+            if stage == "requested":
+                done[f"{kind}_requested"] = 1
+                return
+            change = shifting.inspect(actor=engineer, channel="section_office", change=change, feasible=True,
+                                      **(inspect or {}))  # fmt: skip
+            change = shifting.issue_demand_note(actor=engineer, channel="section_office", change=change)
+            if stage == "awaiting_payment":
+                done[f"{kind}_awaiting_payment"] = 1
+                return
+            if change.charge > 0:
+                order = payments.create_order(consumer_number=account.consumer_number, amount=change.charge)
+                payments.simulate_gateway(order=order, outcome="success")
+                shifting.settle_payments()
+                change.refresh_from_db()
+            shifting.complete(actor=engineer, channel="section_office", change=change,
+                              notes="work done as inspected; line charged and tested")  # fmt: skip
+            done[f"{kind}_done"] = 1
+        except DomainError as exc:
+            log.info("demo %s skipped: %s", kind, exc.message)
+
+    lt, hv11, hv33, dt = placed
+    lt_work = {"element": lt.transformer.code, "route_length_m": "60", "structures": "2", "estimate": "18500"}
+    run(lt, "lt_line_shifting", "done", inspect=lt_work)
+    hv_work = {"element": feeder_of(hv11, "11"), "route_length_m": "240", "structures": "4", "estimate": "96000"}
+    run(hv11, "11kv_line_shifting", "awaiting_payment", builder=True, inspect=hv_work)
+    run(hv33, "33kv_line_shifting", "requested")
+    point = dt.transformer
+    run(dt, "dt_shifting", "done",
+        inspect={"element": point.code, "latitude": str(Decimal(str(point.latitude)) + Decimal("0.0004")),
+                 "longitude": str(Decimal(str(point.longitude)) + Decimal("0.0004")), "estimate": "0"})  # fmt: skip
     return done

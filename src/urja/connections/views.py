@@ -23,7 +23,7 @@ from urja.network.selectors import offices_in_scope
 from urja.servicedesk import clock
 
 from . import changes, selectors, services, shifting
-from .models import ApplicationStatus, ChangeKind, ChangeStatus, OrderStatus
+from .models import SHIFTING_KINDS, ApplicationStatus, ChangeKind, ChangeStatus, OrderStatus
 
 STAFF_ROLES = [r for r in Role.values if r != Role.CONSUMER]
 CHANNELS = [Channel.CARE_CENTRE, Channel.ANUBHAV_KENDRA, Channel.SECTION_OFFICE, Channel.WEBSITE, Channel.CAMP]
@@ -269,7 +269,10 @@ def change_queue(request):
         request,
         "connections/changes.html",
         {**listing.pager(request, qs), **filtering, "status": status, "kind": kind,
-         "statuses": ChangeStatus.choices, "kinds": ChangeKind.choices, "channels": CHANNELS},
+         "statuses": ChangeStatus.choices, "kinds": ChangeKind.choices, "channels": CHANNELS,
+         "shifting_kinds": [str(k) for k in SHIFTING_KINDS],
+         "line_kinds": [(k.value, k.label) for k in SHIFTING_KINDS if k != ChangeKind.METER_SHIFTING],
+         "requesters": shifting.data()["shifting"]["requesters"]},
     )  # fmt: skip
 
 
@@ -305,7 +308,11 @@ def _change_or_404(user, number: str):
 @require_POST
 def request_shifting(request):
     """A consumer asks at the counter (or by phone, e-mail, the app) to shift the meter within the
-    premises: the request, then its page with the next step."""
+    premises — or a line or DT structure, the consumer or a builder or other affected party through
+    their connection: the request, then its page with the next step."""
+    kind = request.POST.get("kind", ChangeKind.METER_SHIFTING)
+    fields = ("location", "reason") if kind == ChangeKind.METER_SHIFTING else (
+        "location", "reason", "requester", "requested_by", "element")  # fmt: skip
     try:
         require_role(request.user, Role.CRE, Role.ENGINEER, Role.MANAGER, Role.FIELD_AGENT)
         try:
@@ -316,8 +323,8 @@ def request_shifting(request):
             actor=request.user,
             channel=request.POST.get("channel", "care_centre"),
             account=account,
-            kind=ChangeKind.METER_SHIFTING,
-            details={"location": request.POST.get("location", ""), "reason": request.POST.get("reason", "")},
+            kind=kind if kind in SHIFTING_KINDS else "not_a_shifting",
+            details={name: request.POST.get(name, "") for name in fields},
         )
     except DomainError as exc:
         messages.error(request, f"{exc.message} ({exc.code})")
@@ -339,7 +346,12 @@ def change_detail(request, number: str):
             "c": change,
             "inspection": inspection,
             "note": (change.outcome or {}).get("demand_note"),
-            "still_to_pay": shifting.still_to_pay(change) if change.kind == ChangeKind.METER_SHIFTING else None,
+            "still_to_pay": shifting.still_to_pay(change) if change.kind in SHIFTING_KINDS else None,
+            "is_shifting": change.kind in SHIFTING_KINDS,
+            "rules": shifting.kind_rules(change.kind) if change.kind in SHIFTING_KINDS else {},
+            "elements": shifting.elements(change.kind, account=change.account)
+            if is_open and change.kind in SHIFTING_KINDS and change.kind != ChangeKind.METER_SHIFTING
+            else [],
             "late": bool(is_open and change.due_at and change.due_at < clock.now()),
             "history": history.order_by("at"),
         },
@@ -349,7 +361,7 @@ def change_detail(request, number: str):
 @staff_required
 @require_POST
 def change_step(request, number: str):
-    """The next step of a meter shifting: inspection, demand note, payment, field work, rejection."""
+    """The next step of a shifting: inspection, demand note, payment, field work, rejection."""
     change = _change_or_404(request.user, number)
     post, user = request.POST, request.user
     action = post.get("action", "")
@@ -366,6 +378,9 @@ def change_step(request, number: str):
                 longitude=post.get("longitude", ""),
                 estimate=post.get("estimate", ""),
                 notes=post.get("notes", ""),
+                element=post.get("element", ""),
+                route_length_m=post.get("route_length_m", ""),
+                structures=post.get("structures", ""),
             )
         elif action == "demand_note":
             require_role(user, Role.ENGINEER, Role.MANAGER)
@@ -389,6 +404,9 @@ def change_step(request, number: str):
                 latitude=post.get("latitude", ""),
                 longitude=post.get("longitude", ""),
                 acknowledged_by=post.get("acknowledged_by", ""),
+                notes=post.get("work", ""),
+                route_length_m=post.get("route_length_m", ""),
+                structures=post.get("structures", ""),
             )
         elif action == "reject":
             require_role(user, Role.MANAGER, Role.ENGINEER, Role.BILLING_OFFICER)

@@ -2,6 +2,7 @@
 rerun adds nothing."""
 
 import random
+from decimal import Decimal
 
 from urja.connections import demo
 from urja.connections.models import Application, ChangeRequest, Escalation, Order
@@ -51,6 +52,17 @@ def test_the_demo_hook_builds_every_stage_once(offices, loaded, cre, engineer):
         "approved",
         "applied",
     }
+    # one shifting of each network kind, at its stage; the DT structure moved on the network
+    network = ChangeRequest.objects.exclude(kind="meter_shifting").filter(kind__contains="shifting")
+    assert dict(network.values_list("kind", "status")) == {
+        "lt_line_shifting": "applied",
+        "11kv_line_shifting": "approved",
+        "33kv_line_shifting": "requested",
+        "dt_shifting": "applied",
+    }
+    assert ChangeRequest.objects.get(kind="11kv_line_shifting").details["requester"] == "builder"
+    dt.refresh_from_db()
+    assert (dt.latitude, dt.longitude) == (Decimal("21.490400"), Decimal("86.930400"))
     before = (Application.objects.count(), ChangeRequest.objects.count(), Order.objects.count())
     assert demo.populate(accounts=accounts, staff={"cre": cre, "engineer": engineer}, rng=random.Random(6))["skipped"]
     assert (Application.objects.count(), ChangeRequest.objects.count(), Order.objects.count()) == before
