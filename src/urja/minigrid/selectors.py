@@ -77,8 +77,15 @@ def site_summary(site) -> dict:
     }
 
 
+def site_package_changes(site):
+    """Every package change of the site's customers, newest first (a queryset: the console's list pages it)."""
+    return PackageChange.objects.filter(customer__site=site).select_related(
+        "customer__account__consumer", "load_command", "hours_command"
+    )
+
+
 def package_changes(site, *, status: str = ""):
-    qs = PackageChange.objects.filter(customer__site=site).select_related("customer", "load_command", "hours_command")
+    qs = site_package_changes(site)
     return qs.filter(status=status) if status else qs[:200]
 
 
@@ -104,7 +111,12 @@ def plan_row(plan: InstalmentPlan) -> dict:
 
 
 def plans(site):
-    return InstalmentPlan.objects.filter(customer__site=site).select_related("customer").prefetch_related("lines")
+    """The site's appliance sales on instalments, newest first (a queryset: the console's list pages it)."""
+    return (
+        InstalmentPlan.objects.filter(customer__site=site)
+        .select_related("customer__account__consumer")
+        .prefetch_related("lines")
+    )
 
 
 def meters(site) -> list[dict]:

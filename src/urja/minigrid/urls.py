@@ -11,8 +11,10 @@ urlpatterns = [
     path("receipt/<str:number>/", views.receipt, name="receipt"),
     path("customers/add/", views.add_customer, name="add_customer"),
     path("customers/deactivate/", views.deactivate, name="deactivate"),
+    path("package-changes/", views.package_change_list, name="package_changes"),
     path("package-changes/request/", views.request_change, name="request_change"),
     path("package-changes/<str:number>/decide/", views.decide, name="decide"),
     path("water/", views.water, name="water"),
     path("appliances/", views.sell, name="sell"),
+    path("appliances/plans/", views.plan_list, name="plans"),
 ]

@@ -2,12 +2,14 @@
 
 import uuid
 from datetime import date
+from decimal import Decimal
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -16,6 +18,9 @@ from urja.core.errors import DomainError, Forbidden, NotFound
 from urja.payments.models import Payment
 
 from . import selectors, services
+from .models import ChangeStatus, InstalmentStatus, PlanStatus
+
+CONSOLE_ROWS = 10  # the newest package changes and sales on the console; every one on their list pages
 
 
 def _site(request, act: str = "field"):
@@ -53,16 +58,99 @@ def console(request):
         "rows": pager["page"].object_list,
         "to_deactivate": selectors.customer_rows(site, to_deactivate=True),
         "packages": services.packages(site).values(),
-        "changes": selectors.package_changes(site)[:30],
+        "changes": selectors.site_package_changes(site)[:CONSOLE_ROWS],
         "meters": selectors.meters(site),
         "revenue": selectors.revenue(site),
         "agents": selectors.agents(site),
         "water": selectors.water_days(site),
-        "plans": selectors.plans(site)[:30],
+        "plans": selectors.plans(site)[:CONSOLE_ROWS],
         "key": uuid.uuid4().hex,
         "today": date.today(),
     }
     return render(request, "minigrid/console.html", ctx)
+
+
+def _listed_site(request):
+    """The user's site for a list page: a user with no site answers like a page that does not exist."""
+    try:
+        return _site(request)
+    except NotFound as exc:
+        raise Http404(str(exc)) from exc
+
+
+CHANGE_SEARCH = ("number__iexact", "customer__customer_id__iexact", "customer__account__consumer_number__iexact",
+                 "customer__account__consumer__name__icontains")  # fmt: skip
+CHANGE_HEADER = ["Number", "Requested", "Customer ID", "Consumer number", "Name", "From package", "To package",
+                 "When", "Channel", "Status", "Charge", "Effective on", "Decided", "In force", "Reason"]  # fmt: skip
+
+
+def _change_cells(ch) -> list:
+    account = ch.customer.account
+    return [ch.number, ch.requested_at, ch.customer.customer_id, account.consumer_number, account.consumer.name,
+            ch.from_package, ch.to_package, ch.get_when_display(), ch.channel, ch.get_status_display(), ch.charge,
+            ch.effective_on, ch.decided_at, ch.in_force_at, ch.reason]  # fmt: skip
+
+
+@login_required
+def package_change_list(request):
+    """Every package change of the site: status, number / customer id / consumer number / name, requested
+    from–to; 50 a page; the filtered list as CSV / Excel. The site is the user's: no office filter."""
+    site = _listed_site(request)
+    status = request.GET.get("status", "")
+    filters = listing.read_filters(request)
+    qs = selectors.site_package_changes(site)
+    if status in ChangeStatus.values:
+        qs = qs.filter(status=status)
+    qs = listing.by_dates(listing.by_search(qs, filters, *CHANGE_SEARCH), filters, "requested_at")
+    if listing.wants_export(request):
+        rows = (_change_cells(ch) for ch in qs.iterator(chunk_size=2000))
+        return listing.export_response(request, f"minigrid-{site.code}-package-changes", CHANGE_HEADER, rows)
+    pager = listing.pager(request, qs)
+    return render(
+        request,
+        "minigrid/package_changes.html",
+        {**pager, "site": site, "changes": pager["page"].object_list, "filters": filters, "status": status,
+         "statuses": ChangeStatus.choices},
+    )  # fmt: skip
+
+
+PLAN_SEARCH = ("customer__customer_id__iexact", "customer__account__consumer_number__iexact",
+               "customer__account__consumer__name__icontains", "appliance__icontains")  # fmt: skip
+PLAN_HEADER = ["Sold", "Customer ID", "Consumer number", "Name", "Appliance", "Price", "Down payment", "Instalments",
+               "First due", "Status", "Missed", "Instalments settled", "Still to pay"]  # fmt: skip
+SETTLED = (InstalmentStatus.CHARGED, InstalmentStatus.PAID)
+
+
+def _plan_cells(p) -> list:
+    account = p.customer.account
+    lines = list(p.lines.all())
+    settled = sum(1 for line in lines if line.status in SETTLED)
+    owed = sum((line.amount for line in lines if line.status not in SETTLED), Decimal("0.00"))
+    return [p.sold_at, p.customer.customer_id, account.consumer_number, account.consumer.name, p.appliance, p.price,
+            p.down_payment, p.instalments, p.first_due, p.get_status_display(), p.missed, settled, owed]  # fmt: skip
+
+
+@login_required
+def plan_list(request):
+    """Every appliance sale on instalments of the site: status, customer id / consumer number / name /
+    appliance, sold from–to; 50 a page; the filtered list as CSV / Excel."""
+    site = _listed_site(request)
+    status = request.GET.get("status", "")
+    filters = listing.read_filters(request)
+    qs = selectors.plans(site)
+    if status in PlanStatus.values:
+        qs = qs.filter(status=status)
+    qs = listing.by_dates(listing.by_search(qs, filters, *PLAN_SEARCH), filters, "sold_at")
+    if listing.wants_export(request):
+        rows = (_plan_cells(p) for p in qs.iterator(chunk_size=2000))
+        return listing.export_response(request, f"minigrid-{site.code}-appliance-sales", PLAN_HEADER, rows)
+    pager = listing.pager(request, qs)
+    return render(
+        request,
+        "minigrid/plans.html",
+        {**pager, "site": site, "plans": pager["page"].object_list, "filters": filters, "status": status,
+         "statuses": PlanStatus.choices},
+    )  # fmt: skip
 
 
 def _act(request, fn):
@@ -74,6 +162,9 @@ def _act(request, fn):
         raise PermissionDenied(str(exc)) from exc
     except DomainError as exc:
         messages.error(request, f"{exc} ({exc.code})")
+    back = request.POST.get("next", "")  # a list page sends its own address (with its filters and page)
+    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        return redirect(back)
     return redirect("minigrid:console")
 
 
