@@ -179,6 +179,7 @@ def populate(*, accounts, staff, rng, stdout: Callable[[str], None] | None = Non
         count("withdrawn")
     counts["escalations"] = services.escalate_late()
     counts.update(_account_requests(accounts, cre=cre, engineer=engineer))
+    counts.update(_network_shiftings(accounts, cre=cre, engineer=engineer))
     if stdout:
         stdout(f"connections: {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}")
     return counts
@@ -267,7 +268,6 @@ def _account_requests(accounts, *, cre, engineer) -> dict[str, int]:
         attempt("meter_shifting_awaiting_payment", lambda: shifting_request(active[4], through=False))
     if len(active) > 5:
         attempt("meter_shifted", lambda: shifting_request(active[5], through=True))
-    done.update(_network_shiftings(accounts, cre=cre, engineer=engineer))
     return done
 
 
@@ -278,8 +278,14 @@ def _network_shiftings(accounts, *, cre, engineer) -> dict[str, int]:
     from urja.payments import services as payments
 
     done: dict[str, int] = {}
-    placed = [a for a in accounts if a.status == "active" and a.transformer_id and not a.minigrid_site_id]
-    placed = [a for a in placed if a.transformer.latitude is not None][-4:]
+    placed = []
+    for account in reversed(accounts):  # the last ones: away from the other requests' accounts
+        if account.status != "active" or not account.transformer_id or account.minigrid_site_id:
+            continue
+        if account.transformer.latitude is not None:
+            placed.append(account)
+        if len(placed) == 4:
+            break
     if len(placed) < 4:
         return done
 
