@@ -239,3 +239,25 @@ def test_staff_pages_take_a_dt_shifting_from_the_counter_to_the_field(client, gr
     client.post("/connections/changes/shifting/", {"kind": "pole_painting", "location": "x",
                 "consumer_number": grid["account"].consumer_number})  # fmt: skip
     assert ChangeRequest.objects.count() == 1
+
+
+def test_rejection_until_paid_reverses_the_note_and_none_after(grid, cre, engineer):
+    from urja.billing import ledger as billing_ledger
+
+    def noted(kind, **inspect):
+        change = _ask(grid, cre, kind)
+        change = shifting.inspect(actor=engineer, channel="section_office", change=change, feasible=True, **inspect)
+        return shifting.issue_demand_note(actor=engineer, channel="section_office", change=change)
+
+    change = noted("lt_line_shifting", element="DT-T-1", route_length_m="40", estimate="12000")
+    assert billing_ledger.balance(account=grid["account"]) == Decimal("12000.00")
+    change = changes.decide(actor=engineer, channel="backoffice", change=change, approve=False,
+                            reason="the consumer withdrew: plot sold")  # fmt: skip
+    assert change.status == ChangeStatus.REJECTED
+    assert billing_ledger.balance(account=grid["account"]) == Decimal("0.00")  # the note's charge reversed
+    change = noted("11kv_line_shifting", element="F-T-11", route_length_m="90", estimate="0")
+    assert change.status == ChangeStatus.FIELD_WORK  # nothing to charge: the work is owed
+    before = _state(change)
+    with pytest.raises(DomainError) as err:
+        changes.decide(actor=engineer, channel="backoffice", change=change, approve=False, reason="too late")
+    assert err.value.code == "transition_not_allowed" and _state(change) == before
