@@ -19,6 +19,7 @@ Every step is one set-based statement, never a loop over consumers (a feeder has
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -35,6 +36,7 @@ FAIL, RESTORE = SmartMeterEvent.Kind.POWER_FAIL, SmartMeterEvent.Kind.POWER_REST
 # an interval reading proves supply only when it ended this long after the outage began (30-minute
 # intervals: one that began before the failure would carry energy from before it)
 PROOF_AFTER = timedelta(hours=1)
+JUDGED_SLICE = 5_000
 
 
 def _dt(value: datetime):
@@ -149,10 +151,16 @@ def close_overdue_accounts(*, now: datetime, grace: timedelta) -> int:
 
 def record_outage_awards(*, judged: Sequence[tuple[int, Decimal, int]], at: datetime) -> int:
     """Each row's compensation decided — (row id, amount, units late); a row is judged once (a row judged
-    already keeps its first judgement)."""
-    rows = {r.pk: r for r in OutageAccount.objects.filter(pk__in=[j[0] for j in judged], judged_at__isnull=True)}
+    already keeps its first judgement). One `UPDATE` per (amount, units late) — a judgement has a handful
+    of distinct awards however many accounts — in slices of `JUDGED_SLICE` ids (SQLite's parameter limit),
+    instead of a `CASE` per row (quadratic: every row of the statement tested against every branch)."""
+    groups: dict[tuple[Decimal, int], list[int]] = defaultdict(list)
     for row_id, amount, units in judged:
-        if row_id in rows:
-            rows[row_id].award, rows[row_id].units_late, rows[row_id].judged_at = amount, units, at
-    OutageAccount.objects.bulk_update(list(rows.values()), ["award", "units_late", "judged_at"], batch_size=2000)
-    return len(rows)
+        groups[(amount, units)].append(row_id)
+    done = 0
+    for (amount, units), ids in sorted(groups.items()):
+        for i in range(0, len(ids), JUDGED_SLICE):
+            done += OutageAccount.objects.filter(pk__in=ids[i : i + JUDGED_SLICE], judged_at__isnull=True).update(
+                award=amount, units_late=units, judged_at=at
+            )
+    return done
