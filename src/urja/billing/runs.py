@@ -16,6 +16,7 @@ registers, readings waiting for VEE) go through metering.services.billing_consum
 
 from __future__ import annotations
 
+import calendar
 import logging
 import os
 import socket
@@ -140,6 +141,8 @@ class SegmentCache:
         self.candidates = list(tariffs.versions_in_force(self.start, self.end))
         self.cache: dict[tuple, list[engine.Segment] | DomainError] = {}
         self.version_ids: dict[tuple, int] = {}
+        self.earlier: list | None = None  # versions in force in the previous period too (first bills from it)
+        self.previous_run = previous_period_run(run)  # billing_start: first bills from the previous period
 
     def get(self, key: tuple):
         if key not in self.cache:
@@ -161,6 +164,43 @@ class SegmentCache:
             except DomainError as exc:
                 self.cache[key] = exc
         return self.cache[key]
+
+    def starting(self, key: tuple, start: date):
+        """The segments of a bill of this run that begins on `start` (`segments_from`)."""
+        return segments_from(
+            lambda day: self.get(key) if day == self.start else self._split(key, day), self.start, self.end, start
+        )
+
+    def _split(self, key: tuple, start: date):
+        if (key, start) not in self.cache:
+            if self.earlier is None:
+                self.earlier = list(tariffs.versions_in_force(previous_start(self.start, self.end), self.end))
+            category, sub, area, supply, package = key
+            versions = tariffs.matching_versions(
+                category=category, sub_category=sub, area=area, supply_type=supply, package_code=package,
+                start=start, end=self.end, candidates=self.earlier,
+            )  # fmt: skip
+            try:
+                self.cache[(key, start)] = tariffs.segments(
+                    versions=versions, start=start, end=self.end, what="/".join(key)
+                )
+            except DomainError as exc:
+                self.cache[(key, start)] = exc
+        return self.cache[(key, start)]
+
+
+def segments_from(split, period_start: date, period_end: date, start: date):
+    """The tariff segments of a bill of the run's period that begins on `start`, from `split(day)` (the
+    segments of [day, period end], or the DomainError of a day no tariff covers): the period's, cut to a
+    new connection's day inside it; or — a first bill from a connection day in the cycle's previous period —
+    the split of [previous period's first day, period end] cut to that day, so the versions in force before
+    the period are billed for the days they cover. When the two periods' tariffs have a gap (a tariff that
+    began inside the previous period), [start, period end] is split on its own (a gap in it: DomainError)."""
+    if start >= period_start:
+        segs = split(period_start)
+        return segs if start == period_start or isinstance(segs, DomainError) else from_day(segs, start)
+    window = split(previous_start(period_start, period_end))
+    return split(start) if isinstance(window, DomainError) else from_day(window, start)
 
 
 def check_tariffs(run: BillRun) -> list[dict]:
@@ -222,10 +262,11 @@ def fetch_accounts(run: BillRun, division_path: str | None, after: int, limit: i
         # bills index for every chunk, which grows with the run.
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         where, params = id_filter("account_id", ids)
-        # within the period: a new connection's first bill starts on its connection day (billing_start)
+        # any bill with a day of the period: a new connection's first bill starts on its connection day, inside
+        # the period or in the previous one (billing_start); a rebill of the previous period finds it too
         c.execute(
-            f"SELECT DISTINCT account_id FROM billing_bill WHERE {where} AND period_start >= %s AND period_start <= %s",
-            [*params, ops.adapt_datefield_value(run.period_start), ops.adapt_datefield_value(run.period_end)],
+            f"SELECT DISTINCT account_id FROM billing_bill WHERE {where} AND period_start <= %s AND period_end >= %s",
+            [*params, ops.adapt_datefield_value(run.period_end), ops.adapt_datefield_value(run.period_start)],
         )
         billed = {a for (a,) in c.fetchall()}
     return [(*r[:8], bool(r[8]), r[9], r[10], _date(r[11])) for r in rows if r[0] not in billed], rows[-1][0]
@@ -236,12 +277,46 @@ def _date(value) -> date | None:
     return date.fromisoformat(str(value)[:10]) if value is not None and not isinstance(value, date) else value
 
 
-def billing_start(run: BillRun, connected_on: date | None) -> date:
-    """The first day an account's bill of this run covers: the run's period, or — a new connection energized
-    inside it — its connection day, so the first bill's fixed charges and slab widths are pro-rated to the days
-    from energization (the engine's month factor of the shorter period). An account connected before the
-    period is billed for the whole period."""
-    return connected_on if connected_on is not None and connected_on > run.period_start else run.period_start
+def billing_start(
+    run: BillRun, connected_on: date | None, *, billed_before: bool = True, previous_run: bool = False
+) -> date:
+    """The first day an account's bill of this run covers: the run's period, or the connection day of a new
+    connection, so that its first bill's fixed charges and slab widths are pro-rated to the days from
+    energization (the engine's month factor of the bill's own period):
+
+    * energized inside the period (after its first day): from the connection day;
+    * energized in the cycle's previous period (from its first day to the day before this period), never
+      billed (`billed_before` False: no bill of an earlier period), and the cycle's run for that period went
+      (`previous_run`: started, not a dry run) without billing it — pending when it ran, or energization
+      recorded late: from the connection day, the bill covering the rest of the previous period and the whole
+      of this one (21 June – 31 July: month factor 10/30 + 31/31);
+    * otherwise the whole period: billed before, no connection day, connected before the previous period
+      (old accounts of bulk and demo data never billed here), or no run of the previous period (the first run
+      of a cycle at go-live: those days are the earlier system's; a previous period not yet run bills them
+      itself, from the connection day).
+    """
+    if connected_on is None or connected_on == run.period_start:
+        return run.period_start
+    if connected_on > run.period_start:
+        return connected_on
+    if previous_run and not billed_before and connected_on >= previous_start(run.period_start, run.period_end):
+        return connected_on
+    return run.period_start
+
+
+def previous_period_run(run: BillRun) -> bool:
+    """Whether the cycle's run for the period before the run's has gone (started; dry runs bill nothing)."""
+    return BillRun.objects.filter(
+        cycle_id=run.cycle_id, dry_run=False, period_end=run.period_start - timedelta(days=1), started_at__isnull=False
+    ).exists()
+
+
+def previous_start(start: date, end: date) -> date:
+    """First day of the cycle's previous period: as many months before the period [start, end] as it spans
+    (a month for a monthly cycle, two for a bimonthly one)."""
+    months = (end.year - start.year) * 12 + end.month - start.month + 1
+    y, m = divmod(start.year * 12 + start.month - 1 - months, 12)
+    return date(y, m + 1, min(start.day, calendar.monthrange(y, m + 1)[1]))
 
 
 def from_day(segments: list[engine.Segment], start: date) -> list[engine.Segment]:
@@ -269,6 +344,8 @@ class UsageArrays:
     exceptions: dict[int, tuple[str, str, dict]] = field(default_factory=dict)
     withdrawn: dict[int, trueup.Withdrawal] = field(default_factory=dict)  # row index → estimate true-up
     billed_at: dict[int, datetime] = field(default_factory=dict)  # account id → when last billed
+    # row index → first day billed, for a first bill from a connection day before the period (billing_start)
+    first_day: dict[int, date] = field(default_factory=dict)
 
 
 @dataclass
@@ -278,6 +355,7 @@ class PreviousBills:
 
     due: dict[int, date] = field(default_factory=dict)
     billed_at: dict[int, datetime] = field(default_factory=dict)
+    billed: set[int] = field(default_factory=set)  # accounts with a bill of an earlier period (any kind)
 
 
 def previous_bills(run: BillRun, ids: np.ndarray) -> PreviousBills:
@@ -295,6 +373,7 @@ def previous_bills(run: BillRun, ids: np.ndarray) -> PreviousBills:
         k = int(np.searchsorted(ids, acc))
         if k >= len(ids) or ids[k] != acc:
             continue
+        out.billed.add(int(acc))
         if due is not None:
             out.due[int(acc)] = due if isinstance(due, date) else parse_date(str(due)[:10])
         if made is not None:  # SQLite returns an aggregate of datetimes as text (UTC)
@@ -335,10 +414,20 @@ def _last_per_account(acc: np.ndarray, mask: np.ndarray, ids: np.ndarray) -> np.
     return out
 
 
-def bulk_usage(run: BillRun, rows: list[tuple], *, dry_run: bool, previous: PreviousBills | None = None) -> UsageArrays:
+def bulk_usage(
+    run: BillRun,
+    rows: list[tuple],
+    *,
+    dry_run: bool,
+    previous: PreviousBills | None = None,
+    first_day: dict[int, date] | None = None,
+) -> UsageArrays:
     """Units for every account of a chunk: one query on readings, one on installations, numpy for the rest.
 
-    `previous`: the chunk's `previous_bills` (queried here when not given)."""
+    `previous`: the chunk's `previous_bills` (queried here when not given). `first_day`: row index → the first
+    day billed of an account whose first bill starts before the period (billing_start): its units are
+    metering's from that day (the installation reading), not from the last reading before the period, so it
+    takes the slow path."""
     from urja.metering.models import REGISTER_STATUSES, USABLE_VEE, MeterType, Ownership, VeeStatus
 
     ops = connection.ops
@@ -434,6 +523,8 @@ def bulk_usage(run: BillRun, rows: list[tuple], *, dry_run: bool, previous: Prev
         has_inst & (o >= 0) & (cl >= 0) & ~blocked & (n_inst == 1) & (at(o, 6, -1) == at(cl, 6, -2))
         & (at(o, 5, 1) == 0) & (c_kwh >= o_kwh) & (at(cl, 7, 1) == 0) & (at(cl, 6, -1) == cur_inst)
     )  # fmt: skip
+    if first_day:
+        simple[list(first_day)] = False
     delta = c_kwh - o_kwh
     units = np.where(mf == 1000, delta, vector.rhu(delta * mf, 1000))
     md = np.where((md >= 0) & (mf != 1000), vector.rhu(md * mf, 1000), md)
@@ -449,6 +540,7 @@ def bulk_usage(run: BillRun, rows: list[tuple], *, dry_run: bool, previous: Prev
         meter_type=np.where(is_smart == 1, vector.METER_TYPES["smart"], vector.METER_TYPES["static"]),
         consumer_meter=consumer_owned == 1,
         billed_at=previous.billed_at,
+        first_day=dict(first_day or {}),
     )
     no_inst = np.flatnonzero(~has_inst)
     if len(no_inst):
@@ -478,7 +570,9 @@ def _slow_path(run: BillRun, ids: np.ndarray, slow: np.ndarray, result: UsageArr
         try:
             c = metering.billing_consumption(
                 account=account,
-                period_start=run.period_start - timedelta(days=1),
+                # (day before the first billed day, period end]: a first bill from a connection day before the
+                # period opens on the installation reading
+                period_start=result.first_day.get(i, run.period_start) - timedelta(days=1),
                 period_end=run.period_end,
                 estimate_missing=not dry_run,
                 billed_at=result.billed_at.get(account.pk),
@@ -562,8 +656,15 @@ def compute_chunk(run: BillRun, rows: list[tuple], segcache: SegmentCache, *, dr
     lo, hi = int(ids[0]), int(ids[-1])
     with _timed("account_queries"):
         previous = previous_bills(run, ids)
+    starts = [
+        billing_start(run, r[A_CONNECTED], billed_before=r[A_ID] in previous.billed, previous_run=segcache.previous_run)
+        for r in rows
+    ]
     with _timed("usage"):
-        usage = bulk_usage(run, rows, dry_run=dry_run, previous=previous)
+        usage = bulk_usage(
+            run, rows, dry_run=dry_run, previous=previous,
+            first_day={i: d for i, d in enumerate(starts) if d < run.period_start},
+        )  # fmt: skip
     arrears = np.zeros(n, dtype=np.int64)
     principal = np.zeros(n, dtype=np.int64)
     with _timed("account_queries"):  # balances, overdue principal, e-bill contacts
@@ -611,7 +712,6 @@ def compute_chunk(run: BillRun, rows: list[tuple], segcache: SegmentCache, *, dr
         exceptions.append((rows[i][A_ID], *exc))
     _skip_resolved(run, rows, ok, exceptions)
     _hold_implausible_demand(rows, usage, ok, exceptions)
-    starts = [billing_start(run, r[A_CONNECTED]) for r in rows]
     by_key: dict[tuple, list[int]] = defaultdict(list)
     for i, r in enumerate(rows):
         if ok[i]:
@@ -622,14 +722,12 @@ def compute_chunk(run: BillRun, rows: list[tuple], segcache: SegmentCache, *, dr
     tod_units: list[dict | None] = [None] * n
     prepaid = np.fromiter((r[A_PREPAID] for r in rows), dtype=bool, count=n)
     for (*key, start), members in by_key.items():
-        segs = segcache.get(tuple(key))
+        segs = segcache.starting(tuple(key), start)
         idx = np.array(members, dtype=np.int64)
         if isinstance(segs, DomainError):
             ok[idx] = False
             exceptions += [(rows[i][A_ID], "missing_tariff", segs.message[:240], segs.details) for i in members]
             continue
-        if start != run.period_start:
-            segs = from_day(segs, start)
         tod_codes = sorted({w.code for s in segs for w in s.schedule.tod})
         tod = {code: _tod_units(usage.tod, members, tod_zone(code)) for code in tod_codes}
         batch = vector.Batch(

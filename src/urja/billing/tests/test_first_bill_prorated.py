@@ -18,6 +18,21 @@ date. Figures computed by hand on a test order (so they do not move when data/ta
       energy       16 × 3.00 + 24 × 4.00 = 48.00 + 96.00                      = ₹144.00
       fixed        2 × 20 × 10/31 = 12.903                                    = ₹12.90
       bill                                                                     = ₹156.90
+
+    energized 21-06-2025 but recorded after June's run (pending when it ran): no bill for June; the meter read
+    100 kWh on 30-06-2025 and 400 kWh on 31-07-2025. July's run bills it from the connection day:
+    first bill 21-06-2025 – 31-07-2025: month factor 10/30 + 31/31 = 4/3
+      slab widths  50 × 4/3 = 66.67 → 67;  150 × 4/3 = 200 → slabs 0–67, 67–267, above 267
+      units        400 − 0 (from the installation reading, not the 30 June one)
+      energy       67 × 3.00 + 200 × 4.00 + 133 × 5.00 = 201.00 + 800.00 + 665.00 = ₹1,666.00
+      fixed        2 kW × ₹20 × 4/3 = 53.333                                    = ₹53.33
+      bill                                                                     = ₹1,719.33
+      (billed as before — July alone from the 30 June reading: 50 × 3 + 150 × 4 + 100 × 5 + 40 = ₹1,290.00,
+       the 100 kWh of 21–30 June never billed)
+    energized 01-06-2025, the previous period's first day, never billed, 250 kWh by 31-07: factor 1 + 1 = 2,
+      slabs 0–100, 100–400: 100 × 3.00 + 150 × 4.00 + 2 × 20 × 2 = 300 + 600 + 80 = ₹980.00
+    energized 31-05-2025, before the previous period (as bulk and demo accounts with old connection dates):
+      July alone, 300 → 500 kWh: 50 × 3.00 + 150 × 4.00 + 40 = ₹790.00
 """
 
 from datetime import date, timedelta
@@ -28,15 +43,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from urja.billing import runs, services
-from urja.billing.models import Bill, BillException
+from urja.billing import documents, runs, services
+from urja.billing.models import Bill, BillException, BillRun
 from urja.billing.tests.test_ht_bill import local
+from urja.core.errors import DomainError
 from urja.customers.models import Account, AccountStatus
 from urja.demo import testing
+from urja.demo.simulation import invariants
 from urja.metering import services as metering
 from urja.tariffs import engine, vector
 from urja.tariffs import services as tariffs
-from urja.tariffs.tests.test_vector import draw_versions
+from urja.tariffs.tests.test_vector import draw_versions, schedules
 
 ORDER = """
 [source]
@@ -106,8 +123,8 @@ def new_connection(offices):
 
 
 def test_the_first_bill_covers_the_days_from_energization_pro_rated(new_connection, offices):
-    old = connection(  # connected before June: billed for the whole month on the same units
-        offices["section1"], connected=date(2025, 5, 1), name="Old Customer",
+    old = connection(  # connected before June and May (billed before, or bulk data): the whole month, same units
+        offices["section1"], connected=date(2025, 4, 30), name="Old Customer",
         readings=[(local(2025, 5, 31), "0"), (local(2025, 6, 30), "100")],
     )  # fmt: skip
     bill_month("2025-06", date(2025, 7, 2))
@@ -138,6 +155,96 @@ def test_the_first_bill_covers_the_days_from_energization_pro_rated(new_connecti
     assert july.total == D("790.00")
 
 
+def test_a_first_bill_after_the_previous_periods_run_covers_the_days_from_energization(offices):
+    tariffs.load_text(text=ORDER, file_name="test_prorata_order.toml")
+    late = connection(
+        offices["section1"], connected=date(2025, 6, 21),
+        readings=[(local(2025, 6, 30), "100"), (local(2025, 7, 31), "400")],
+    )  # fmt: skip
+    first_day = connection(
+        offices["section1"], connected=date(2025, 6, 1), name="Lata Das", readings=[(local(2025, 7, 31), "250")]
+    )
+    before = connection(
+        offices["section1"], connected=date(2025, 5, 31), name="Old Bulk",
+        readings=[(local(2025, 6, 30), "300"), (local(2025, 7, 31), "500")],
+    )  # fmt: skip
+    new = [late, first_day, before]
+    # June's run went before their energization was recorded: pending then, so not billed for June
+    Account.objects.filter(pk__in=[a.pk for a in new]).update(status=AccountStatus.PENDING)
+    bill_month("2025-06", date(2025, 7, 2))
+    june_run = BillRun.objects.get(period="2025-06")
+    assert not Bill.objects.filter(account__in=new).exists()
+    Account.objects.filter(pk__in=[a.pk for a in new]).update(status=AccountStatus.ACTIVE)
+    mark = Bill.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+    bill_month("2025-07", date(2025, 8, 2))
+    assert not BillException.objects.exists()
+    first = Bill.objects.get(account=late)
+    assert (first.period_start, first.period_end) == (date(2025, 6, 21), date(2025, 7, 31))
+    assert first.units == D("400") and D(first.opening_kwh) == 0  # from the installation reading
+    assert first.energy == D("1666.00") and first.fixed == D("53.33") and first.total == D("1719.33")
+    lines = {ln.code: ln for ln in services.bill_lines(first).lines}  # the scalar engine agrees line by line
+    assert [(c, lines[c].base, lines[c].amount) for c in ("EC1", "EC2", "EC3")] == [
+        ("EC1", D("67"), D("201.00")), ("EC2", D("200"), D("800.00")), ("EC3", D("133"), D("665.00")),
+    ]  # fmt: skip
+    assert lines["FC"].amount == D("53.33")
+    assert "month factor 1.3333 for 21-06-2025 to 31-07-2025" in lines["FC"].explanation
+    assert sum(ln.amount for ln in lines.values()) == first.total
+    # the printed period is the real one
+    assert "21-06-2025 – 31-07-2025" in documents.render_html(first, "en")
+
+    whole_two = Bill.objects.get(account=first_day)
+    assert (whole_two.period_start, whole_two.units) == (date(2025, 6, 1), D("250"))
+    assert whole_two.energy == D("900.00") and whole_two.fixed == D("80.00") and whole_two.total == D("980.00")
+    july = Bill.objects.get(account=before)
+    assert (july.period_start, july.units, july.total) == (date(2025, 7, 1), D("200"), D("790.00"))
+    # the simulation's invariant: every bill line is what the scalar engine computes for the stored period
+    assert invariants.bill_lines_match_engine(invariants.Scope(month="2025-07", bill_after=mark)) == []
+
+    # a resumed July run finds the three billed; June's run scanned again (a rebill) finds the two first bills
+    # that cover June's days (the one from 31 May has none of them: June is still unbilled for it)
+    rows, _ = runs.fetch_accounts(first.run, None, 0, 1000)
+    assert not {a.pk for a in new} & {r[runs.A_ID] for r in rows}
+    rows, _ = runs.fetch_accounts(june_run, None, 0, 1000)
+    assert {a.pk for a in new} & {r[runs.A_ID] for r in rows} == {before.pk}
+
+    bill_month("2025-08", date(2025, 9, 2))  # then a whole month, as for any account
+    august = Bill.objects.get(account=late, period_start=date(2025, 8, 1))
+    assert august.period_end == date(2025, 8, 31) and august.fixed == D("40.00")
+
+
+def test_a_connection_billed_in_the_previous_period_is_billed_for_the_period(new_connection):
+    """Energized 21 June and billed by June's run: July's bill is July, whatever the connection day."""
+    bill_month("2025-06", date(2025, 7, 2))
+    run = services.create_run(cycle="C01", period="2025-07", bill_date=date(2025, 8, 2))
+    rows, _ = runs.fetch_accounts(run, None, 0, 1000)
+    row = next(r for r in rows if r[runs.A_ID] == new_connection.pk)
+    assert row[runs.A_CONNECTED] == date(2025, 6, 21) and runs.previous_period_run(run)
+    assert runs.billing_start(run, row[runs.A_CONNECTED], billed_before=True, previous_run=True) == date(2025, 7, 1)
+    assert runs.billing_start(run, row[runs.A_CONNECTED], billed_before=False, previous_run=True) == date(2025, 6, 21)
+
+
+def test_without_a_run_of_the_previous_period_the_first_run_bills_its_own_period(offices):
+    """A cycle's first run (go-live, bulk or demo data): an account connected in the previous period and never
+    billed here is billed for the period alone — its earlier days are the earlier system's, or a run of the
+    previous period still to come bills them from the connection day."""
+    tariffs.load_text(text=ORDER, file_name="test_prorata_order.toml")
+    account = connection(
+        offices["section1"], connected=date(2025, 6, 21),
+        readings=[(local(2025, 6, 30), "100"), (local(2025, 7, 31), "300")],
+    )  # fmt: skip
+    run = services.create_run(cycle="C01", period="2025-07", bill_date=date(2025, 8, 2))
+    assert not runs.previous_period_run(run)
+    services.start_run(run=run)
+    july = Bill.objects.get(account=account)
+    assert (july.period_start, july.units, july.total) == (date(2025, 7, 1), D("200"), D("790.00"))
+    june = services.create_run(cycle="C01", period="2025-06", bill_date=date(2025, 8, 3))
+    assert not runs.previous_period_run(june)  # no run of May
+    services.start_run(run=june)  # June run afterwards: from the connection day, its own units
+    first = Bill.objects.get(account=account, period_end=date(2025, 6, 30))
+    assert (first.period_start, first.units, first.total) == (date(2025, 6, 21), D("100"), D("429.33"))
+
+
 def test_the_final_bill_is_pro_rated_to_the_closing_date(new_connection):
     bill_month("2025-06", date(2025, 7, 2))
     Account.objects.filter(pk=new_connection.pk).update(status=AccountStatus.PERMANENTLY_DISCONNECTED)
@@ -162,29 +269,59 @@ def test_a_final_bill_before_any_bill_runs_from_the_connection_day(offices):
     assert final.energy == D("72.00") and final.fixed == D("6.67") and final.total == D("78.67")
 
 
-# --- the run cuts its period's tariff segments to the connection day: the same split (and so the same bill)
-# as the reference engine's for the shorter period (pure, no database)
+# --- the run's tariff segments for a bill that starts on its first billed day (a connection day inside the
+# period, or one in the cycle's previous period for an account never billed) are the reference split of the
+# bill's own period, and the vector engine bills them as the scalar engine does (pure, no database)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+def _split(versions, end):
+    def split(day):
+        try:
+            return engine.segments_for(versions, day, end)
+        except engine.TariffGap as exc:
+            return DomainError(str(exc), code="missing_tariff")
+
+    return split
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
-def test_segments_cut_to_the_connection_day_are_the_reference_split(data):
-    start = date(2024, 1, 1) + timedelta(days=data.draw(st.integers(0, 400)))
-    end = start + timedelta(days=data.draw(st.integers(0, 62)))
-    versions = draw_versions(data, start, end)
-    connected = start + timedelta(days=data.draw(st.integers(-40, (end - start).days)))
+def test_segments_from_the_first_billed_day_are_the_reference_split(data):
+    if data.draw(st.booleans()):  # a cycle's period: a month or two from the 1st
+        start = date(2024, 1, 1) + timedelta(days=data.draw(st.integers(0, 400)))
+        start = start.replace(day=1)
+        months = data.draw(st.sampled_from([1, 2]))
+        after = (start + timedelta(days=31 * months)).replace(day=1)
+        end = after - timedelta(days=1)
+        prev = runs.previous_start(start, end)
+        assert prev.day == 1 and (start - prev).days in ((28, 29, 30, 31) if months == 1 else range(59, 63))
+    else:  # any stretch of days, as the engine takes them
+        start = date(2024, 1, 1) + timedelta(days=data.draw(st.integers(0, 400)))
+        end = start + timedelta(days=data.draw(st.integers(0, 62)))
+        prev = runs.previous_start(start, end)
+        assert prev < start
+    if data.draw(st.booleans()):  # versions over both periods, perhaps changing inside them
+        versions = draw_versions(data, prev, end)
+    else:  # a tariff that began inside the previous period: days before it have none
+        versions = [data.draw(schedules(start=prev + timedelta(days=data.draw(st.integers(1, (start - prev).days)))))]
+    connected = prev + timedelta(days=data.draw(st.integers(-40, (end - prev).days)))
+    billed, previous_run = data.draw(st.booleans()), data.draw(st.booleans())
     run = SimpleNamespace(period_start=start, period_end=end)
-    first = runs.billing_start(run, connected)
-    assert first == max(start, connected)
-    cut_segments = runs.from_day(engine.segments_for(versions, start, end), first)
-    assert cut_segments == engine.segments_for(versions, first, end)
+    first = runs.billing_start(run, connected, billed_before=billed, previous_run=previous_run)
+    from_connection = connected > start or (previous_run and not billed and prev <= connected < start)
+    assert first == (connected if from_connection else start)
+
+    segs = runs.segments_from(_split(versions, end), start, end, first)
+    reference = _split(versions, end)(first)
+    if isinstance(reference, DomainError):  # a connection day before the tariff began: the account's exception
+        assert isinstance(segs, DomainError) and segs.code == "missing_tariff"
+        return
+    assert segs == reference
 
     units = data.draw(st.decimals(min_value=0, max_value=3000, places=3))
     load = data.draw(st.decimals(min_value=D("0.1"), max_value=40, places=3))
-    bill = engine.calculate(
-        engine.segments_for(versions, first, end),
-        engine.BillInput(period_start=first, period_end=end, units=units, sanctioned_load=load),
-    )
-    result = vector.calculate(cut_segments, vector.Batch(units=[int(units * 1000)], load=[int(load * 1000)],
-                                                         load_kva=[False]))  # fmt: skip
+    bill = engine.calculate(reference, engine.BillInput(period_start=first, period_end=end, units=units,
+                                                        sanctioned_load=load))  # fmt: skip
+    result = vector.calculate(segs, vector.Batch(units=[int(units * 1000)], load=[int(load * 1000)],
+                                                 load_kva=[False]))  # fmt: skip
     assert int(result.total[0]) == int(bill.total * 100)
