@@ -178,7 +178,7 @@ def scope_reliability(rows: list[dict]) -> dict:
 
 
 RELIABILITY_HEADER = ["Feeder", "Name", "Consumers", "Interruptions", "Consumers interrupted",
-                      "Customer minutes", "SAIFI", "SAIDI (min)"]  # fmt: skip
+                      "Consumer minutes", "SAIFI", "SAIDI (min)"]  # fmt: skip
 
 
 def reliability_export(rows: list[dict]) -> tuple[list[str], list[list]]:

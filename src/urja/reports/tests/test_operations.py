@@ -188,3 +188,23 @@ def test_the_dashboard_ages_arrears_by_payments_one_definition():
     from urja.reports import operations
 
     assert operations.arrears_ageing is ageing.arrears_ageing and operations.age_items is ageing.age_items
+
+
+def test_the_page_groups_digits_the_indian_way_and_totals_the_office(client, offices):
+    sec = offices["section1"]
+    fd = f.feeder(sec, code="FG")
+    dt = f.dt(fd)
+    acc = [f.account(sec, transformer=dt) for _ in range(3)]
+    start = timezone.now() - timedelta(days=29)
+    outage = _outage(fd, number="OG", start=start, end=start + timedelta(minutes=40_000), dt=dt)
+    for a in acc:
+        _row(outage, a, failed=start)
+    client.force_login(testing.staff_user("manager", offices["division1"]))
+    span = {"from": (timezone.localdate() - timedelta(days=30)).isoformat(), "to": timezone.localdate().isoformat()}
+    html = client.get("/reports/operations/", span).content.decode()
+    # 3 consumers × 40,000 min = 1,20,000 consumer minutes; SAIDI 40,000 min; SAIFI 1
+    total = html[html.index('id="reliability-total"') :].split("</tr>")[0]
+    assert ">1,20,000.0<" in total and ">40,000.0<" in total and ">1.000<" in total
+    lines = client.get("/reports/operations/", {**span, "format": "csv"}).content.decode().splitlines()
+    assert lines[0].startswith("Feeder,Name,Consumers,Interruptions,Consumers interrupted,Consumer minutes")
+    assert lines[-1] == "Total,,3,1,3,120000.0,1.000,40000.0"
