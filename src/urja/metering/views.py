@@ -257,6 +257,7 @@ def route_book(request):
         **pager,
         "rows": rows,
         "one_window": rows[0]["window"] if len(windows) == 1 else None,
+        "tolerance": selectors.reading_config()["tolerance_working_days"],  # data/metering/reading.toml
         "cycle": cycle,
         "all_cycles": ALL_CYCLES,
         "cycles": cycles,

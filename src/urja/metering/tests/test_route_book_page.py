@@ -91,7 +91,7 @@ def test_a_page_costs_the_same_queries_for_3_or_22_accounts_and_shows_each_accou
     # one cycle: one window for the book, said once above the table
     c07, _ = _get(client, cycle="C07")
     assert "cycle C07" in c07 and 'data-scheduled="2025-06-07"' not in c07
-    assert "Read between" in c07 and "20-06-2025" in c07
+    assert "Read between" in c07 and "20-06-2025" in c07 and "fixed date ± 3 working days" in c07
 
 
 def test_the_book_pages_and_downloads_within_the_beat(client, offices, book):
