@@ -181,6 +181,26 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+
+# --- sessions and cache ------------------------------------------------------------------
+# Sessions live in the database (revocable: logging out deletes the row). With a Redis shared by all
+# web workers (URJA_REDIS_URL, e.g. redis://127.0.0.1:6379/1 — not the Celery broker's database),
+# they are read through it (`cached_db`): a signed-in page skips the session query, and logging out
+# still deletes both copies. Signed cookies are not an option (docs/portal.md "Per-request cost").
+# The embedded default has no Redis: database sessions, and the per-process default cache.
+URJA_REDIS_URL = os.environ.get("URJA_REDIS_URL", "")
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if URJA_REDIS_URL:
+    CACHES["sessions"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": URJA_REDIS_URL,
+        "KEY_PREFIX": "urja",
+        # a Redis that stops answering costs a page at most this long (the session is then read from
+        # the database), not a worker stuck until gunicorn's timeout
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    SESSION_CACHE_ALIAS = "sessions"
 # Bearer tokens for the API expire after this many hours (a staff app logs in once a shift).
 URJA_API_TOKEN_TTL = timedelta(hours=float(os.environ.get("URJA_API_TOKEN_TTL_HOURS", "12")))
 

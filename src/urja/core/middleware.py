@@ -1,6 +1,7 @@
 """Response headers every answer carries: the Content-Security-Policy and, for anything personal,
 `Cache-Control: no-store` (docs/architecture.md "Security")."""
 
+from django.conf import settings
 from django.utils.cache import add_never_cache_headers
 
 # No inline script anywhere (behaviour lives in static/urja/*.js, data-* attributes configure it).
@@ -25,9 +26,10 @@ API_PREFIX = "/api/"
 
 
 class SecurityHeadersMiddleware:
-    """Adds the CSP to every answer, and `no-store` to API answers and to pages for a signed-in user
-    (a shared counter PC must not show the previous user's bills from its cache or the back button).
-    Static files never reach it (WhiteNoise answers them earlier)."""
+    """Adds the CSP to every answer, and `no-store` to API answers and to answers sent with or setting a
+    session cookie, as every signed-in user's are (a shared counter PC must not show the previous user's
+    bills from its cache or the back button). Static files never reach it (WhiteNoise answers them
+    earlier)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -35,8 +37,10 @@ class SecurityHeadersMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        user = getattr(request, "user", None)
-        signed_in = user is not None and user.is_authenticated
-        if signed_in or request.path.startswith(API_PREFIX):
+        # Anything sent with a session cookie may be personal (a signed-in user, a sign-in in progress).
+        # Reading the cookie, not `request.user`: asking the user would load them (a query, and their
+        # role) on every answer, also on views that never look at them.
+        session = settings.SESSION_COOKIE_NAME
+        if session in request.COOKIES or session in response.cookies or request.path.startswith(API_PREFIX):
             add_never_cache_headers(response)
         return response

@@ -127,3 +127,15 @@ def test_home_figures_are_billings(client, consumer, paid):
 def test_home_of_an_account_without_a_bill(account):
     summary = selectors.account_summary(account)
     assert summary["bill"] is None and summary["last_payment"] is None and summary["balance"] == Decimal("0.00")
+
+
+def test_a_view_that_never_asks_for_the_user_reads_nothing(client, consumer, django_assert_max_num_queries):
+    """The trivial view of the bench, with a signed-in consumer's cookie: no session, user or role is
+    read (SecurityHeadersMiddleware decides `no-store` by the session cookie, not by loading the user),
+    and the answer still may not be cached."""
+    client.get("/webhooks/ping")
+    with django_assert_max_num_queries(0):
+        answer = client.get("/webhooks/ping")
+    assert answer.status_code == 200 and "no-store" in answer["Cache-Control"]
+    anonymous = type(client)().get("/webhooks/ping")
+    assert "no-store" not in anonymous.get("Cache-Control", "")
