@@ -3,7 +3,7 @@
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import Sum
+from django.db.models import OuterRef, Subquery, Sum
 from django.utils import timezone
 
 from urja.billing.models import LedgerEntry
@@ -122,12 +122,16 @@ def plans(site):
 def meters(site) -> list[dict]:
     """Smart meters / load limiters of the site's customers with their state and last commands."""
     out = []
-    installs = Installation.objects.filter(account__minigrid__site=site, removed_at__isnull=True).select_related(
-        "meter", "account__minigrid"
+    last = MeterCommand.objects.filter(meter=OuterRef("meter")).order_by("-created_at", "-id")
+    installs = (
+        Installation.objects.filter(account__minigrid__site=site, removed_at__isnull=True)
+        .select_related("meter", "account__minigrid")
+        .annotate(  # the last command of each meter in the same query (not one query a meter)
+            last_command=Subquery(last.values("command")[:1]), last_status=Subquery(last.values("status")[:1])
+        )
     )
     for inst in installs:
         m = inst.meter
-        last = MeterCommand.objects.filter(meter=m).order_by("-created_at", "-id").first()
         out.append(
             {
                 "customer_id": inst.account.minigrid.customer_id,
@@ -136,7 +140,7 @@ def meters(site) -> list[dict]:
                 "relay_connected": m.relay_connected,
                 "load_limit_kw": m.load_limit_kw,
                 "supply_hours": m.supply_hours,
-                "last_command": f"{last.command} [{last.status}]" if last else "",
+                "last_command": f"{inst.last_command} [{inst.last_status}]" if inst.last_command else "",
             }
         )
     return out

@@ -119,3 +119,41 @@ def test_a_user_without_a_site_gets_404_on_the_lists(customer, offices):
     c = login(elsewhere)
     assert c.get("/minigrid/package-changes/").status_code == 404
     assert c.get("/minigrid/appliances/plans/?format=csv").status_code == 404
+
+
+def _metered(site, operator, n: int):
+    from urja.metering import services as metering
+    from urja.metering.models import MeterCommand
+
+    customer = services.add_customer(
+        actor=operator, channel="backoffice", site=site, name=f"Metered {n}", mobile="", address="Kaptipada",
+        package_code="MG-SOLAR-50W",
+    )  # fmt: skip
+    meter = metering.register_meter(
+        serial=f"MGC{n:05d}", make="Genus", meter_type="smart", actor=None, channel="system"
+    )
+    metering.install_meter(account=customer.account, meter=meter, actor=None, channel="system", initial_kwh="0")
+    for kind, status in (("set_load_limit", "failed"), ("set_supply_hours", "acknowledged")):  # the last one shows
+        MeterCommand.objects.create(
+            command_id=f"c-{n}-{kind}", meter=meter, account=customer.account, command=kind, status=status,
+            channel="system",
+        )  # fmt: skip
+    return customer
+
+
+def test_the_console_reads_the_meters_last_commands_in_one_query(site, operator):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _metered(site, operator, 0)
+    c = login(operator)
+    c.get("/minigrid/")
+    with CaptureQueriesContext(connection) as one:
+        page = c.get("/minigrid/").content.decode()
+    assert "set_supply_hours [acknowledged]" in page and "set_load_limit [failed]" not in page
+    for n in range(1, 4):
+        _metered(site, operator, n)
+    with CaptureQueriesContext(connection) as four:
+        page = c.get("/minigrid/").content.decode()
+    assert page.count("set_supply_hours [acknowledged]") == 4
+    assert len(four) == len(one)  # was one more query a meter
