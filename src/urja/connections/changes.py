@@ -65,20 +65,37 @@ def _number(kind: str) -> str:
     return allocate_numbers(key=f"connections:{kind}", template=template)[0]
 
 
-def _tell(change: ChangeRequest, *, outcome: str, key: str, amount: Decimal | None = None) -> None:
+# what a change request's message says happened, in the consumer's language (data/core/labels.toml)
+OUTCOMES = ("approved", "rejected", "done")
+
+
+def outcome_words(outcome: str, *, language: str, reason: str = "") -> str:
+    """The outcome (`approved`, `rejected`, `done`) as its label in `language`, a rejection's reason after
+    it as written ("अस्वीकृत: <reason>")."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown request outcome {outcome!r}")
+    words = label(f"request_outcome_{outcome}", language)
+    return f"{words}: {reason}" if reason else words
+
+
+def _tell(change: ChangeRequest, *, outcome: str, key: str, amount: Decimal | None = None, reason: str = "") -> None:
+    from urja.notifications import rendering
     from urja.notifications import services as notifications
 
     account = change.account
 
     def send():
         try:
+            consumer = account.consumer
+            # the language notify renders in: the consumer's, English when none
+            language = consumer.preferred_language or rendering.FALLBACK_LANGUAGE
             notifications.notify(
                 event="connection.request_decided",
-                consumer=account.consumer,
+                consumer=consumer,
                 account=account,
                 context={
                     "request_number": change.number,
-                    "outcome": outcome,
+                    "outcome": outcome_words(outcome, language=language, reason=reason),
                     "effective_on": change.effective_on,
                     "amount": amount,
                 },
@@ -254,7 +271,7 @@ def decide(*, actor, channel: str, change: ChangeRequest, approve: bool, reason:
             change.reason = reason
             _set(change, ChangeStatus.REJECTED, actor=actor, channel=channel, reason=reason,
                  extra=["decided_at", "reason"])  # fmt: skip
-            _tell(change, outcome="rejected: " + reason, key=f"change:{change.number}:rejected")
+            _tell(change, outcome="rejected", reason=reason, key=f"change:{change.number}:rejected")
             return change
         if change.kind in SHIFTING_KINDS:  # approved by its inspection and demand note
             meter = change.kind == ChangeKind.METER_SHIFTING
