@@ -1,5 +1,6 @@
 """Demo organisation: utility → circles → the 16 divisions of seed 003 → sub-divisions →
-sections, care centres, feeders, distribution transformers and one mini-grid site.
+sections, care centres, feeders, distribution transformers and one mini-grid site with its node (the
+plant's LT bus and DT: `network.services.create_minigrid_site`).
 
 Every object is looked up by its code first, so building twice changes nothing.
 """
@@ -71,6 +72,7 @@ def _office(code: str, *, name: str, level: str, parent, hours: dict, **extra):
 
 def build_organisation(*, seed: int = 2025) -> Organisation:
     from urja.network.models import CareCentre, DistributionTransformer, Feeder, MiniGridSite
+    from urja.network.services import create_minigrid_site, site_transformer
 
     data = organisation_data()
     hours = data["hours"]
@@ -200,16 +202,22 @@ def build_organisation(*, seed: int = 2025) -> Organisation:
     section_info = place.sections[0]
     org.minigrid_section = org.sections[section_info.code]
     org.minigrid_place = PlaceInfo(mg["village"], place.pin, mg["lat"], mg["lon"], "rural", [section_info])
-    org.minigrid_site, _ = MiniGridSite.objects.get_or_create(
-        code=mg["code"],
-        defaults={
-            "name": mg["name"],
-            "office": org.minigrid_section,
-            "village": mg["village"],
-            "district": mg["district"],
-            "capacity_kw": Decimal(mg["capacity_kw"]),
-            "storage_kwh": Decimal(mg["storage_kwh"]),
-            "operator": mg["operator"],
-        },
-    )
+    # the site with its node on the network (the plant's LT bus and its DT) from the start, so its accounts
+    # can hang on the DT when opened; a site built before sites had nodes gets its node now
+    site = MiniGridSite.objects.filter(code=mg["code"]).first()
+    if site is None:
+        site = create_minigrid_site(
+            code=mg["code"],
+            name=mg["name"],
+            office=org.minigrid_section,
+            village=mg["village"],
+            district=mg["district"],
+            capacity_kw=Decimal(mg["capacity_kw"]),
+            storage_kwh=Decimal(mg["storage_kwh"]),
+            operator=mg["operator"],
+        )
+    elif site.transformer_id is None:
+        site_transformer(site=site)
+        site.refresh_from_db()
+    org.minigrid_site = site
     return org
