@@ -638,4 +638,7 @@ def _compensate(change: ChangeRequest) -> Decimal | None:
         return None
     record_audit(actor=None, channel="system", action="connection.shifting_compensated", obj=change,
                  changes={"amount": str(credit.amount), "late": credit.units_late, "per": credit.per})  # fmt: skip
+    from .handover import tell_compensated
+
+    tell_compensated(change, amount=credit.amount, units_late=credit.units_late, per=credit.per)
     return credit.amount

@@ -61,6 +61,45 @@ class RequestOut(Schema):
     repeat_contacts: int
     duplicate: bool = False
     supply_check: str | None = None
+    handed_over_to: str | None = Field(
+        None,
+        description="a type another app carries (the charter's shifting: 'connections'): no service request was "
+        "made; `number` is the change request's, followed at /api/v1/connections/changes/{number} — its SLA clock "
+        "and compensation are the only ones",
+    )
+
+
+def handed_over_out(result, *, type_code: str, subtype_code: str | None, channel: str) -> dict:
+    """A registration handed over (`servicedesk.handover`): the change request opened, or found open."""
+    done = result.handed_over
+    rt = catalogue.find_type(type_code=type_code, subtype_code=subtype_code)
+    now = clock.now()
+    late = done.due_at is not None and not done.paused and now > done.due_at
+    return {
+        "number": done.number,
+        "type": rt.type_code,
+        "subtype": rt.subtype_code,
+        "type_name": rt.type_name,
+        "subtype_name": rt.name,
+        "status": done.status,
+        "channel": channel,
+        "consumer_number": done.consumer_number,
+        "office": done.office,
+        "team": rt.team,
+        "assigned_to": None,
+        "registered_at": done.registered_at,
+        "due_at": done.due_at,
+        "sla_status": "breached" if late else "on_track",
+        "paused": done.paused,
+        "escalation_level": 0,
+        "closed_at": None,
+        "resolution_notes": "",
+        "outage": None,
+        "repeat_contacts": 0,
+        "duplicate": not result.created,
+        "supply_check": None,
+        "handed_over_to": done.app,
+    }
 
 
 def request_out(request: ServiceRequest, *, duplicate: bool = False, supply_check=None, new: bool = False) -> dict:
@@ -148,6 +187,9 @@ def register(request, payload: RegisterIn):
         language=payload.language,
         office=payload.office,
     )
+    if result.handed_over is not None:
+        body = handed_over_out(result, type_code=payload.type, subtype_code=payload.subtype, channel=payload.channel)
+        return Status(201 if result.created else 200, body)
     body = request_out(
         result.request, duplicate=not result.created, supply_check=result.supply_check, new=result.created
     )

@@ -2,7 +2,9 @@
 
 Registers a few dozen requests across types and channels — some fresh, some near their due
 moment so they escalate while the demo runs, some already late, a known outage with its linked
-complaints, a billing dispute with a hearing, and a closed late request with its compensation.
+complaints, a billing dispute with a hearing, and a closed late request with its compensation. The
+call centre's shiftings (a meter, an LT line) are handed to connections as change requests
+(`servicedesk.handover`): they are counted as `shiftings`, not as service requests.
 """
 
 from __future__ import annotations
@@ -46,6 +48,12 @@ PLAN = [
     ("contact_update", "contact_update", 0.1),
     ("no_power_supply", "no_power_supply", 1.6),  # far past due
 ]
+# What the caller says for a shifting: the change request it opens (servicedesk.handover) records it as
+# what is to move and where to; the inspection, the demand note and the SoP clock are the change request's.
+SAID = {
+    "meter_shifting": "Demo: meter to be moved from the gate to the verandah, east wall.",
+    "lt_line_shifting": "Demo: LT line over the new first floor to be moved to the road side.",
+}
 
 
 def _ensure_catalogue():
@@ -97,7 +105,7 @@ def populate(accounts: Iterable, staff, *, seed: int = 6) -> dict[str, int]:
     if not pool:
         return {"requests": 0}
     rng.shuffle(pool)
-    created = escalated_ready = 0
+    created = escalated_ready = handed_over = 0
     used: set[tuple[int, str]] = set()
     for i, (type_code, subtype, used_fraction) in enumerate(PLAN):
         rt = RequestType.objects.get(schedule=schedule, type_code=type_code, subtype_code=subtype)
@@ -112,10 +120,13 @@ def populate(accounts: Iterable, staff, *, seed: int = 6) -> dict[str, int]:
                 type_code=type_code,
                 subtype_code=subtype,
                 account=account,
-                description=f"Demo: {rt.name.lower()} reported through {channel.replace('_', ' ')}.",
+                description=SAID.get(subtype, f"Demo: {rt.name.lower()} reported through {channel.replace('_', ' ')}."),
                 registered_at=registered_at,
             )
         except DomainError:
+            continue
+        if result.handed_over is not None:  # a shifting: a change request of connections, its clock and no other
+            handed_over += result.created
             continue
         created += result.created
         escalated_ready += used_fraction >= 0.45
@@ -169,4 +180,4 @@ def populate(accounts: Iterable, staff, *, seed: int = 6) -> dict[str, int]:
             description="Demo: no supply in the lane since the storm.",
         )
         outages = 1
-    return {"requests": created, "near_or_past_due": escalated_ready, "outages": outages}
+    return {"requests": created, "near_or_past_due": escalated_ready, "outages": outages, "shiftings": handed_over}

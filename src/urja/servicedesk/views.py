@@ -341,6 +341,28 @@ def desk(request):
         except DomainError as exc:
             error = exc
         else:
+            done = result.handed_over
+            if done is not None:  # a shifting: the change request carries it (servicedesk.handover)
+                if not result.created:
+                    messages.info(
+                        request,
+                        _("%(number)s is already open for this account; this contact was added to it.")
+                        % {"number": done.number},
+                    )
+                else:
+                    messages.success(
+                        request,
+                        _(
+                            "Registered as change request %(number)s (%(kind)s). Promised by %(due)s; the "
+                            "inspection, demand note and field work follow it there."
+                        )
+                        % {
+                            "number": done.number,
+                            "kind": done.label,
+                            "due": timezone.localtime(done.due_at).strftime("%d %b %Y %H:%M") if done.due_at else "—",
+                        },
+                    )
+                return redirect(done.url)
             sr = result.request
             if result.supply_check:
                 messages.warning(request, result.supply_check.message)

@@ -13,7 +13,7 @@ from urja.core.models import Channel
 from urja.core.services import next_number, record_audit
 from urja.customers.models import Account, Contact
 from urja.customers.rules import normalise_mobile
-from urja.servicedesk import catalogue, clock, supply_checks
+from urja.servicedesk import catalogue, clock, handover, supply_checks
 from urja.servicedesk.models import (
     Outage,
     RequestEvent,
@@ -29,11 +29,21 @@ from urja.servicedesk.services.workflow import _close
 
 @dataclass
 class Registration:
-    request: ServiceRequest
+    """What a registration made. A type another app carries (`handover`: the charter's shifting, a
+    connections change request) makes no service request: `request` is None and `handed_over` says
+    what was opened there (or found open: `created` False)."""
+
+    request: ServiceRequest | None
     created: bool
     duplicate_of: ServiceRequest | None = None
     supply_check: supply_checks.SupplyCheck | None = None
     outage: Outage | None = None
+    handed_over: handover.HandedOver | None = None
+
+    @property
+    def number(self) -> str:
+        """The number the consumer is told: the service request's, or the change request's."""
+        return self.handed_over.number if self.handed_over is not None else self.request.number
 
 
 def check_channel(*, schedule: SopSchedule, request_type: RequestType, channel: str) -> None:
@@ -107,10 +117,22 @@ def register_request(
     Outside a transaction, the request number is allocated first in a short transaction of its
     own, so concurrent registrations do not queue on the number series' row lock for the whole
     registration (a refused or linked registration may leave a gap; numbers stay unique)."""
-    number = schedule = account_id = None
+    number = account_id = None
+    schedule = catalogue.active_schedule()
+    request_type = catalogue.find_type(type_code=type_code, subtype_code=subtype_code, schedule=schedule)
+    handler = handover.handler_for(request_type.type_code)
+    if handler is not None:
+        return _hand_over(
+            handler,
+            actor=actor,
+            channel=channel,
+            schedule=schedule,
+            request_type=request_type,
+            consumer_number=consumer_number,
+            account=account,
+            **kwargs,
+        )
     if not transaction.get_connection().in_atomic_block:
-        schedule = catalogue.active_schedule()
-        request_type = catalogue.find_type(type_code=type_code, subtype_code=subtype_code, schedule=schedule)
         check_channel(schedule=schedule, request_type=request_type, channel=channel)
         account_id, open_same = _open_same_type(account, consumer_number, schedule, request_type)
         if (account_id is not None or office is not None) and not open_same:
@@ -130,6 +152,47 @@ def register_request(
         account_id=account_id,
         **kwargs,
     )
+
+
+@transaction.atomic
+def _hand_over(
+    handler,
+    *,
+    actor,
+    channel: str,
+    schedule: SopSchedule,
+    request_type: RequestType,
+    consumer_number: str | None,
+    account: Account | None,
+    description: str = "",
+    mobile: str = "",
+    language: str | None = None,
+    **_ignored,
+) -> Registration:
+    """A type another app carries (`handover`): the same checks as a registration (channel matrix, the
+    account, the mobile), then the app's handler opens its request — or finds the one of that kind
+    already open on the account — and acknowledges it once. No service request, no second clock: the
+    SLA clock, its pauses and the compensation are that request's. `registered_at` is not used (the
+    request is opened now); `name` and `office` do not apply (the account's holder and section)."""
+    check_channel(schedule=schedule, request_type=request_type, channel=channel)
+    account = _resolve_account(consumer_number, account)
+    if account is None:
+        raise DomainError(
+            f"a '{request_type.type_name}' request needs the consumer number of the account", code="account_required"
+        )
+    if mobile and not normalise_mobile(mobile):
+        raise DomainError(f"{mobile!r} is not a valid Indian mobile number", code="invalid_mobile")
+    if language and language not in ("en", "hi", "or"):
+        raise DomainError("language must be en, hi or or", code="invalid_language")
+    done = handler(
+        actor=actor,
+        channel=channel,
+        account=account,
+        request_type=request_type,
+        description=description,
+        language=language,
+    )
+    return Registration(request=None, created=done.created, handed_over=done)
 
 
 def _new_number(schedule: SopSchedule) -> str:
