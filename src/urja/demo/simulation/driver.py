@@ -93,6 +93,7 @@ class MonthStats:
     energized: int = 0
     rejected: int = 0
     shiftings: int = 0
+    network_shiftings: int = 0
     bbps: int = 0
     outages: int = 0
     mg_recharges: int = 0
@@ -107,7 +108,8 @@ class MonthStats:
             f"readings {self.readings} ({self.reviewed} reviewed), exceptions {self.exceptions}, "
             f"suspense {self.suspense}, requests {self.requests} ({self.closed_late} late), "
             f"applications {self.applications} ({self.energized} energized, {self.rejected} rejected), "
-            f"meter shiftings {self.shiftings}, BBPS {self.bbps}, outages {self.outages}, "
+            f"meter shiftings {self.shiftings}, line/DT shiftings {self.network_shiftings}, "
+            f"BBPS {self.bbps}, outages {self.outages}, "
             f"mini-grid recharges {self.mg_recharges} "
             f"changes {self.mg_changes}, violations {self.violations} ({self.seconds:.1f}s)"
         )
@@ -150,6 +152,7 @@ class SimulationReport:
             "energized",
             "rejected",
             "shiftings",
+            "network_shiftings",
             "bbps",
             "outages",
             "mg_recharges",
@@ -1554,6 +1557,7 @@ class Simulation(Features):
                 for phase in (
                     self.energize_paid,
                     self.outages,
+                    self.network_field_work,
                     self.deposits,
                     self.readings,
                     self.prepaid,
@@ -1563,6 +1567,7 @@ class Simulation(Features):
                     self.corrections,
                     self.connections_phase,
                     self.meter_shifting,
+                    self.network_shifting,
                     self.collections,
                     self.reconnection,
                     self.prepaid_days,

@@ -10,6 +10,9 @@
 * meter shifting within the premises (`connections.shifting`): requested at the care centre,
   inspected, demand note on the ledger, the consumer's dues and the note taken at the counter, the
   meter shifted by the crew; a payment of less than the dues before the note does not pay it;
+* line and DT-structure shifting (`connections.shifting`, kinds in turn): requested by the consumer, a
+  builder or an affected party, inspected naming the DT or feeder, demand note paid (after a note-sized
+  payment that goes to older dues, with faults), the work done early next month — a DT's geo point moved;
 * energy accounting (`reports.services.compute_period`) of the month and the one before;
 * mini-grid (`minigrid.services`): customers with smart prepaid meters, recharges at the site's
   counter, package changes (request → approve → top-up paid → meter reprogrammed, acks through the
@@ -36,6 +39,21 @@ APPLICATIONS_PER = 200
 OUTAGES_PER = 500
 BBPS_PER = 100
 OUTAGE_HOURS = 20  # beyond every DT timeline of no_power_supply (urban 4 h, rural 18 h): compensated
+# Line and DT-structure shifting: one a month, the kinds in turn (a DT structure first, so that a short run
+# moves one); the simulated work (estimate in rupees, route length in metres, structures moved) and where to.
+NETWORK_KINDS = ("dt_shifting", "lt_line_shifting", "11kv_line_shifting", "33kv_line_shifting")
+NETWORK_WORK = {
+    "dt_shifting": ("62000", None, None),
+    "lt_line_shifting": ("18500", 60, 2),
+    "11kv_line_shifting": ("96000", 240, 4),
+    "33kv_line_shifting": ("185000", 420, 5),
+}
+NETWORK_WHERE = {
+    "dt_shifting": "the DT in front of the gate, to the corner of the plot",
+    "lt_line_shifting": "the LT line across the plot, to the road edge",
+    "11kv_line_shifting": "the 11 kV line over the new building, along the boundary wall",
+    "33kv_line_shifting": "the 33 kV line across the plot, to the road margin",
+}
 
 
 @dataclass
@@ -61,6 +79,8 @@ class Features:
         self.mg: list = []  # mini-grid Connections (smart prepaid, package-priced)
         self.mg_customers: dict[int, object] = {}  # account id -> SiteCustomer
         self.outage_dts: list[int] = []
+        self.network_due: list[int] = []  # line / DT-structure shiftings paid, worked early next month
+        self.network_accounts: set[int] = set()  # accounts with one open
         self._setup_outage_dts()
         if self.demo:
             self.note("demo: new connections and the mini-grid are left to their demo hooks")
@@ -526,6 +546,122 @@ class Features:
         self.clock.tick(3 * 3600)
         shifting.complete(actor=self.engineer, channel="section_office", change=change, acknowledged_by="the consumer")
         self.stats.shiftings += 1
+
+    # ---- line and DT-structure shifting --------------------------------------------------------------
+
+    def network_shifting(self, y: int, m: int) -> None:
+        """One line or DT-structure shifting a month, of a rotating kind (a DT structure, an LT line, an
+        11 kV line, a 33 kV line), on the 28th evening after the meter shifting: requested at the care
+        centre (by the consumer, a builder or another affected party, through the account), inspected
+        naming the element (the account's DT, or a feeder of the kind's voltage in the section), with
+        the route and structures (a DT's new geo point), the estimate as the demand note on the ledger.
+        With faults a note-sized payment first, which goes to older dues; then the counter takes what
+        settles the note. The crew does the work early next month (`network_field_work`)."""
+        from urja.connections import changes, shifting
+        from urja.connections.models import ChangeStatus
+        from urja.payments import services as pay
+
+        if self.demo:
+            return
+        k = self.months.index((y, m))
+        kind = NETWORK_KINDS[k % len(NETWORK_KINDS)]
+        pool = [
+            c for c in self.connections
+            if not c.closed and not c.account.is_prepaid and c.account.status == "active"
+            and c.account.transformer_id and c.account.minigrid_site_id is None
+            and c.account.pk not in self.network_accounts
+        ]  # fmt: skip
+        if self.faults:  # a consumer who owes, so that a payment can go to older dues than the note
+            pool = [c for c in pool if c.payer in ("never", "late", "partial")] or pool
+        if not pool:
+            return
+        start = (k * 53 + self.seed + 11) % len(pool)
+        conn = pool[start]
+        if self.faults:  # the first from there who owes now (none does before the first bills)
+            from urja.billing import ledger
+
+            turn = pool[start:] + pool[:start]
+            conn = next((c for c in turn[:20] if ledger.balance(account=c.account) > 0), conn)
+        account = conn.account
+        account.refresh_from_db()
+        requester = ("consumer", "builder", "affected_party")[k % 3]
+        estimate, length, structures = NETWORK_WORK[kind]
+        inspection: dict = {"estimate": estimate}
+        if kind in ("dt_shifting", "lt_line_shifting"):
+            dt = shifting.elements(kind, account=account)
+            dt = next((d for d in dt if d.pk == account.transformer_id), dt[0] if dt else None)
+            if dt is None or (kind == "dt_shifting" and dt.latitude is None):
+                self.note(f"{kind}: no DT with a geo point in {account.section.code}")
+                return
+            inspection["element"] = dt.code
+            if kind == "dt_shifting":  # about 45 m north-east, off the new plot's frontage
+                inspection.update(latitude=str(dt.latitude + Decimal("0.0003")),
+                                  longitude=str(dt.longitude + Decimal("0.0003")))  # fmt: skip
+        else:
+            feeders = shifting.elements(kind, account=account)
+            if not feeders:
+                self.note(f"{kind}: no feeder of its voltage in {account.section.code}")
+                return
+            inspection["element"] = feeders[k % len(feeders)].code
+        if length:
+            inspection.update(route_length_m=str(length), structures=str(structures))
+        self.clock.at(date(y, m, 28), 21)
+        try:
+            change = changes.request_change(
+                actor=self.cre, channel="care_centre", account=account, kind=kind,
+                details={"location": NETWORK_WHERE[kind], "reason": "a new building on the plot (simulated)",
+                         "requester": requester,
+                         "requested_by": "" if requester == "consumer" else f"Simulated {requester} {self.seed}-{k}"},
+            )  # fmt: skip
+        except DomainError as exc:
+            self.note(f"{kind} refused ({exc.code}): {exc.message}")
+            return
+        self.network_accounts.add(account.pk)
+        self.clock.tick(1800)
+        change = shifting.inspect(actor=self.engineer, channel="section_office", change=change, feasible=True,
+                                  **inspection)  # fmt: skip
+        change = shifting.issue_demand_note(actor=self.engineer, channel="section_office", change=change)
+        self.clock.tick(1800)
+        self._cashier_session()
+        due = shifting.still_to_pay(change)
+        if self.faults and due > change.charge:
+            pay.take_payment(
+                actor=self.cre, channel="counter", consumer_number=account.consumer_number, amount=change.charge,
+                idempotency_key=f"sim{self.seed}:shift-part:{change.number}", notify=False,
+            )  # fmt: skip
+            self.stats.payments += 1
+            if shifting.settle_payment(change=change):
+                self.note(f"{kind} {change.number}: a payment short of the dues before its note paid it")
+            self.report.faults_seen.append(f"{kind} {change.number}: a payment the size of the note went to older dues")
+        change.refresh_from_db()
+        change = shifting.pay_demand_note(
+            actor=self.cre, channel="counter", change=change, idempotency_key=f"sim{self.seed}:shift:{change.number}"
+        )
+        self.stats.payments += 1
+        if change.status != ChangeStatus.FIELD_WORK:
+            self.note(f"{kind} {change.number}: demand note not settled after payment ({change.status})")
+            return
+        self.network_due.append(change.pk)
+
+    def network_field_work(self, y: int, m: int) -> None:
+        """On the 3rd (after the outage of the 2nd), the crew does the line and DT-structure shiftings
+        paid last month: the work recorded as built; a DT structure's geo point moves on the network. The
+        last month's stays due at the end of the run (its DT must not have moved)."""
+        from urja.connections import shifting
+        from urja.connections.models import ChangeRequest
+
+        due, self.network_due = self.network_due, []
+        if not due:
+            return
+        self.clock.at(date(y, m, 3), 11)
+        for change in ChangeRequest.objects.filter(pk__in=due).order_by("pk"):
+            self.clock.tick(3 * 3600)
+            shifting.complete(
+                actor=self.engineer, channel="section_office", change=change, acknowledged_by="the requester",
+                notes=f"{change.get_kind_display()}: work done as inspected, tested and charged (simulated)",
+            )  # fmt: skip
+            self.stats.network_shiftings += 1
+            self.network_accounts.discard(change.account_id)
 
     # ---- energy accounting -------------------------------------------------------------------------
 

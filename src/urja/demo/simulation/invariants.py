@@ -1094,20 +1094,21 @@ def minigrid_package_in_force(scope: Scope) -> list[Violation]:
 
 
 def shifting_note_settled_before_work(scope: Scope) -> list[Violation]:
-    """A meter shifting goes to the field only once its demand note is paid: replaying the account's
-    ledger up to the moment the work became due (`paid_at`) in the allocation order, none of the
-    note's charges is still open — a payment of the monthly bill is not a payment of the note."""
+    """A shifting of any kind (a meter, an LT / 11 kV / 33 kV line, a DT structure) goes to the field only
+    once its demand note is paid: replaying the account's ledger up to the moment the work became due
+    (`paid_at`) in the allocation order, none of the note's charges is still open — a payment of the
+    monthly bill is not a payment of the note."""
     from datetime import datetime
 
     from urja.billing.models import EntryType, LedgerEntry
-    from urja.connections.models import ChangeRequest
+    from urja.connections.models import SHIFTING_KINDS, ChangeKind, ChangeRequest
     from urja.connections.shifting import REFERENCE_TYPE
     from urja.payments import allocation as alloc
     from urja.payments import selectors as pay
 
     order, entry_types = pay.allocation_order()
     out = []
-    for change in ChangeRequest.objects.filter(kind="meter_shifting").select_related("account"):
+    for change in ChangeRequest.objects.filter(kind__in=SHIFTING_KINDS).select_related("account"):
         outcome = change.outcome or {}
         if not outcome.get("demand_note") or not outcome.get("paid_at"):
             continue
@@ -1130,16 +1131,139 @@ def shifting_note_settled_before_work(scope: Scope) -> list[Violation]:
         }
         unpaid = sum((i.amount for i in items if i.key in note), ZERO)
         if unpaid > 0:
+            what = ChangeKind(change.kind).label.lower()
             out.append(
                 Violation(
                     "shifting_note_settled",
                     scope.month,
                     change.account.consumer_number,
-                    f"meter shifting {change.number} sent to the field with {_paise(unpaid)} of its demand note "
+                    f"{what} {change.number} sent to the field with {_paise(unpaid)} of its demand note "
                     f"{outcome['demand_note']['number']} unpaid",
                 )
             )
     return out
+
+
+# a DT's move and the work it records happen in one transaction: their times differ by at most this
+DT_MOVE_SLACK_SECONDS = 300
+
+
+def dt_moved_by_its_work(scope: Scope) -> list[Violation]:
+    """A DT structure's geo point moves only with the field work of its shifting. The audit trail is the
+    DT's point history (`network.transformer_moved`, written by `network.move_transformer`, whose reason
+    names the request):
+
+    * every move names a DT-structure shifting of that DT which is applied, at the moment its work was
+      recorded (`applied_at`), not before its demand note was paid (`paid_at`), to the point the work
+      recorded — a move of a request still due, or of another DT, is a move before the work was done;
+    * every applied DT-structure shifting has exactly one move;
+    * the moves of a DT chain (each starts where the one before ended) and the DT stands at the last
+      one's point — a point changed outside a shifting shows as a break;
+    * a DT whose structure shifting is still open (not applied) does not stand at the inspected new point.
+
+    A never-moved DT's point has no history to compare with: a silent change of it is outside what the
+    data can show."""
+    from datetime import datetime
+
+    from urja.connections.models import ChangeRequest, ChangeStatus
+    from urja.core.models import AuditEvent
+    from urja.network.models import DistributionTransformer
+
+    out: list[Violation] = []
+    requests = {
+        c.number: c
+        for c in ChangeRequest.objects.filter(kind="dt_shifting")
+        .select_related("account", "inspection__transformer")
+        .order_by("pk")
+    }
+    moves = list(
+        AuditEvent.objects.filter(
+            action="network.transformer_moved", object_type=DistributionTransformer._meta.label_lower
+        ).order_by("at", "pk")
+    )
+    dts = DistributionTransformer.objects.in_bulk(
+        [int(e.object_id) for e in moves] + [c.inspection.transformer_id for c in requests.values() if _inspected_dt(c)]
+    )
+
+    def point(lat, lon) -> tuple[str, str]:
+        return (str(_geo(lat)), str(_geo(lon)))
+
+    def flag(change, detail: str) -> None:
+        out.append(Violation("dt_moved_by_its_work", scope.month, _cn(change.account) if change else "", detail))
+
+    moved_by: dict[str, int] = defaultdict(int)
+    last: dict[int, tuple] = {}
+    for event in moves:
+        dt_id = int(event.object_id)
+        dt = dts.get(dt_id)
+        code = dt.code if dt else f"#{dt_id}"
+        changes = event.changes or {}
+        to = point(changes.get("latitude"), changes.get("longitude"))
+        reason = str(changes.get("reason", ""))
+        number = reason.split()[-1] if reason.startswith("request ") else ""
+        change = requests.get(number)
+        if dt_id in last:
+            before = changes.get("from") or {}
+            if point(before.get("latitude"), before.get("longitude")) != last[dt_id]:
+                flag(change, f"DT {code} moved from {before} at {event.at:%Y-%m-%d %H:%M}, but its last move "
+                             f"left it at {last[dt_id]}: its point changed outside a shifting")  # fmt: skip
+        last[dt_id] = to
+        if change is None:
+            flag(None, f"DT {code} moved at {event.at:%Y-%m-%d %H:%M} ({reason or 'no reason'}) by no DT-structure "
+                       "shifting")  # fmt: skip
+            continue
+        moved_by[number] += 1
+        outcome = change.outcome or {}
+        problems = []
+        if change.status != ChangeStatus.APPLIED or change.applied_at is None:
+            problems.append(f"the request is {change.status}: moved before its work was done")
+        elif abs((event.at - change.applied_at).total_seconds()) > DT_MOVE_SLACK_SECONDS:
+            problems.append(
+                f"moved at {event.at:%Y-%m-%d %H:%M}, its work recorded at {change.applied_at:%Y-%m-%d %H:%M}"
+            )
+        if outcome.get("paid_at") and event.at < datetime.fromisoformat(outcome["paid_at"]):
+            problems.append(f"moved before its demand note was paid ({outcome['paid_at'][:16]})")
+        if not _inspected_dt(change) or change.inspection.transformer_id != dt_id:
+            problems.append("the request's inspection names another DT")
+        if change.status == ChangeStatus.APPLIED and to != point(outcome.get("latitude"), outcome.get("longitude")):
+            problems.append(f"moved to {to}, the work recorded {outcome.get('latitude')}, {outcome.get('longitude')}")
+        if problems:
+            flag(change, f"DT {code} moved for {change.number}: " + "; ".join(problems))
+    for dt_id, at in last.items():
+        dt = dts.get(dt_id)
+        if dt is not None and point(dt.latitude, dt.longitude) != at:
+            owner = next((c for c in requests.values() if _inspected_dt(c) and c.inspection.transformer_id == dt_id),
+                         None)  # fmt: skip
+            flag(owner, f"DT {dt.code} stands at {point(dt.latitude, dt.longitude)}, its last move left it at {at}: "
+                        "its point changed outside a shifting")  # fmt: skip
+    for number, change in requests.items():
+        if change.status == ChangeStatus.APPLIED and moved_by[number] != 1:
+            flag(change, f"DT-structure shifting {number} applied with {moved_by[number]} moves of its DT (one wanted)")
+        elif change.status in OPEN_DT_SHIFTING and _inspected_dt(change):
+            inspection, dt = change.inspection, dts.get(change.inspection.transformer_id)
+            new = point(inspection.latitude, inspection.longitude)
+            if dt is not None and inspection.latitude is not None and point(dt.latitude, dt.longitude) == new:
+                flag(change, f"DT {dt.code} already stands at {new}, where {number} ({change.status}) is to move it")
+    return out
+
+
+# a DT-structure shifting inspected but not yet applied (its DT must still stand where it was)
+OPEN_DT_SHIFTING = ("inspected", "approved", "field_work")
+
+
+def _inspected_dt(change) -> bool:
+    from urja.connections.models import ChangeInspection
+
+    try:
+        return change.inspection.transformer_id is not None
+    except ChangeInspection.DoesNotExist:
+        return False
+
+
+def _geo(value) -> Decimal | None:
+    if value in (None, ""):
+        return None
+    return Decimal(str(value)).quantize(Decimal("0.000001"))
 
 
 CHECKS: dict[str, Callable[[Scope], list[Violation]]] = {
@@ -1165,6 +1289,7 @@ CHECKS: dict[str, Callable[[Scope], list[Violation]]] = {
     "wallet_adds_up": wallets_add_up,
     "minigrid_package_in_force": minigrid_package_in_force,
     "shifting_note_settled": shifting_note_settled_before_work,
+    "dt_moved_by_its_work": dt_moved_by_its_work,
 }
 
 

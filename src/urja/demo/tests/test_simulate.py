@@ -349,6 +349,21 @@ def test_new_features_were_driven(report):
     assert totals["shiftings"] == MONTHS
     assert ChangeRequest.objects.filter(kind="meter_shifting", status="applied").count() == MONTHS
     assert any("went to older dues" in f for f in report.faults_seen)
+    # a line or DT-structure shifting each month, kinds in turn (a DT structure first): each worked the
+    # month after its payment, the last month's still due; the DT moved to the point its work recorded
+    network = ChangeRequest.objects.exclude(kind="meter_shifting").filter(kind__endswith="shifting").order_by("pk")
+    assert [c.kind for c in network] == ["dt_shifting", "lt_line_shifting", "11kv_line_shifting"][:MONTHS]
+    assert [c.status for c in network] == ["applied"] * (MONTHS - 1) + ["field_work"]
+    assert totals["network_shiftings"] == MONTHS - 1
+    assert all(c.outcome["demand_note"] and c.outcome["paid_at"] and c.inspection.estimate > 0 for c in network)
+    moved = network[0]
+    dt = moved.inspection.transformer
+    assert (str(dt.latitude), str(dt.longitude)) == (moved.outcome["latitude"], moved.outcome["longitude"])
+    assert moved.outcome["from_geo"] != [moved.outcome["latitude"], moved.outcome["longitude"]]
+    assert network[1].inspection.transformer_id and network[2].inspection.feeder.voltage_kv == 11
+    assert any(
+        f.startswith(("lt_line_shifting", "11kv_line_shifting")) and "older dues" in f for f in report.faults_seen
+    )
     kinds = {e["kind"] for e in report.bad_input}
     assert "bbps_reference_other_amount" in kinds
     seen = " | ".join(report.faults_seen)
@@ -607,3 +622,57 @@ def test_detects_a_meter_shifting_sent_to_the_field_with_its_demand_note_unpaid(
     ChangeRequest.objects.filter(pk=change.pk).update(outcome={**change.outcome, "paid_at": issued})
     found = _found("shifting_note_settled", cn)
     assert found and change.outcome["demand_note"]["number"] in found[0].detail
+
+
+def _network_shifting(kind: str):
+    from urja.connections.models import ChangeRequest
+
+    return (
+        ChangeRequest.objects.filter(kind=kind).select_related("account", "inspection__transformer").order_by("pk")[0]
+    )
+
+
+@pytest.mark.django_db
+def test_detects_a_line_shifting_sent_to_the_field_with_its_demand_note_unpaid(report):
+    from urja.connections.models import ChangeRequest
+
+    change = _network_shifting("lt_line_shifting")
+    cn = change.account.consumer_number
+    assert change.outcome["paid_at"] and not _found("shifting_note_settled", cn)
+    issued = change.outcome["demand_note"]["issued_at"]
+    ChangeRequest.objects.filter(pk=change.pk).update(outcome={**change.outcome, "paid_at": issued})
+    found = _found("shifting_note_settled", cn)
+    assert found and "shifting of an lt line" in found[0].detail and change.number in found[0].detail
+
+
+@pytest.mark.django_db
+def test_detects_a_dt_moved_before_its_structure_shifting_was_done(report):
+    from urja.connections.models import ChangeRequest
+
+    change = _network_shifting("dt_shifting")
+    cn = change.account.consumer_number
+    assert change.status == "applied" and not _found("dt_moved_by_its_work")
+    # the request still due while its DT has already moved (the move recorded before the work)
+    ChangeRequest.objects.filter(pk=change.pk).update(status="field_work", applied_at=None)
+    found = _found("dt_moved_by_its_work", cn)
+    assert found and "moved before its work was done" in found[0].detail
+    assert any("already stands at" in v.detail for v in found)
+
+
+@pytest.mark.django_db
+def test_detects_a_dt_point_changed_outside_a_shifting(report):
+    from urja.core.models import AuditEvent
+    from urja.network.models import DistributionTransformer
+
+    change = _network_shifting("dt_shifting")
+    dt = change.inspection.transformer
+    DistributionTransformer.objects.filter(pk=dt.pk).update(latitude=dt.latitude + Decimal("0.001"))
+    found = _found("dt_moved_by_its_work", change.account.consumer_number)
+    assert found and f"DT {dt.code} stands at" in found[0].detail and "outside a shifting" in found[0].detail
+    # an applied structure shifting whose DT never moved
+    DistributionTransformer.objects.filter(pk=dt.pk).update(latitude=dt.latitude)
+    AuditEvent.objects.filter(action="network.transformer_moved", object_id=str(dt.pk)).delete()
+    found = _found("dt_moved_by_its_work", change.account.consumer_number)
+    assert [v.detail for v in found] == [
+        f"DT-structure shifting {change.number} applied with 0 moves of its DT (one wanted)"
+    ]
