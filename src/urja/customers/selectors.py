@@ -7,6 +7,7 @@ from django.db.models.functions import Cast
 from urja.core.models import AuditEvent, Role
 from urja.core.permissions import office_path_of, role_of
 from urja.core.scope import account_q, account_rule, get_scoped, not_found, scope_accounts
+from urja.network.models import DistributionTransformer, Office
 
 from .models import Account, Consumer
 
@@ -65,3 +66,19 @@ def usual_placement(section, *, cycle: str = "", other_than: tuple[str, ...] = (
         qs = qs.exclude(bill_cycle__in=other_than)
     row = qs.values("bill_cycle", "route").annotate(n=Count("pk")).order_by("-n", "route").first()
     return {"bill_cycle": row["bill_cycle"], "route": row["route"]} if row else {}
+
+
+def _path_ids(office: Office) -> list[int]:
+    """The office and every office above it (its materialised path)."""
+    return [int(p) for p in office.path.strip("/").split("/") if p]
+
+
+def section_transformers(section: Office) -> QuerySet:
+    """The distribution transformers a connection of `section` may hang on: those of the feeders of the
+    section or of an office above it (a feeder kept by the sub-division runs through its sections). A
+    mini-grid site's node is not among them: only the site's own accounts hang on it."""
+    return (
+        DistributionTransformer.objects.filter(feeder__office_id__in=_path_ids(section), minigrid_site__isnull=True)
+        .select_related("feeder")
+        .order_by("feeder__code", "code")
+    )

@@ -17,6 +17,7 @@ from urja.network.models import DistributionTransformer, Feeder, Office, OfficeL
 
 from . import rules
 from .models import ACCOUNT_STATUS, Account, AccountGroup, AccountStatus, Consumer, Contact, KycDocument
+from .selectors import _path_ids, section_transformers
 
 CONSUMER_NUMBER_TEMPLATE = getattr(settings, "URJA_CONSUMER_NUMBER_TEMPLATE", "{division:3}{seq:8}{check}")
 
@@ -191,22 +192,6 @@ def bill_cycle_codes() -> list[str]:
     """The bill cycles of the utility's billing calendar (data/billing/cycles.toml; billing creates the
     rows on first use, so the data file, not the table, is the list)."""
     return [row["code"] for row in regdata.load("billing/cycles.toml")["cycle"] if row.get("active", True)]
-
-
-def _path_ids(office: Office) -> list[int]:
-    """The office and every office above it (its materialised path)."""
-    return [int(p) for p in office.path.strip("/").split("/") if p]
-
-
-def section_transformers(section: Office) -> QuerySet:
-    """The distribution transformers a connection of `section` may hang on: those of the feeders of the
-    section or of an office above it (a feeder kept by the sub-division runs through its sections). A
-    mini-grid site's node is not among them: only the site's own accounts hang on it."""
-    return (
-        DistributionTransformer.objects.filter(feeder__office_id__in=_path_ids(section), minigrid_site__isnull=True)
-        .select_related("feeder")
-        .order_by("feeder__code", "code")
-    )
 
 
 def _transformer(value):
