@@ -25,8 +25,9 @@ from urja.core.labels import label as code_label
 from urja.core.links import public_url
 from urja.core.money import amount_in_words, format_inr
 from urja.core.templatetags.urja_format import indian
+from urja.tariffs import wording
 
-from . import runs, services, wording
+from . import runs, services
 from .models import Bill
 
 LANGUAGES = ("en", "hi", "or")

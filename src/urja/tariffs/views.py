@@ -3,12 +3,12 @@
 from datetime import date
 
 from django.shortcuts import get_object_or_404, render
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from urja.core import listing
 from urja.core.errors import DomainError
 
-from . import services
+from . import services, wording
 from .models import TariffVersion
 
 FIELDS = [
@@ -65,7 +65,10 @@ def calculator(request):
             error = exc.message
     categories = sorted({(v.category, v.schedule_code, v.name) for v in TariffVersion.objects.all()})
     template = "tariffs/_result.html" if request.headers.get("HX-Request") else "tariffs/calculator.html"
-    return render(request, template, {"data": data, "bill": bill, "error": error, "schedules": categories})
+    # the lines as a bill prints them: in the page's language, figures grouped the Indian way
+    lines = wording.printed_lines(bill.lines, (translation.get_language() or "en").split("-")[0]) if bill else []
+    context = {"data": data, "bill": bill, "lines": lines, "error": error, "schedules": categories}
+    return render(request, template, context)
 
 
 def _date(text: str) -> date:

@@ -2,7 +2,8 @@
 
 from decimal import Decimal as D
 
-from urja.billing import documents, wording
+from urja.billing import documents
+from urja.tariffs import wording
 from urja.tariffs.engine import Line
 
 from .test_documents_and_views import billed  # noqa: F401 (fixture)

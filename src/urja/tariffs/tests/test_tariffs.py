@@ -335,3 +335,18 @@ def test_next_order_ends_the_open_ended_one_and_a_crossing_period_is_split(tarif
     )
     energy = [line for line in bill.lines if line.group == "energy"]
     assert {line.rate for line in energy} == {D("2.90"), D("3.10")}
+
+
+def test_the_calculator_words_its_lines_in_the_page_language_with_indian_grouping(client, tariffs):
+    """The calculator prints its lines as a bill does: in Hindi and Odia the bare computation (no English
+    prose from the engine), in English the engine's explanation with its figures grouped (2,100 kWh above the
+    400 kWh slab, not 2100 kWh; Rs 14,900.00)."""
+    query = {"period_start": "2024-05-01", "period_end": "2024-05-31", "units": "2500", "sanctioned_load": "5"}
+    english = client.get("/tariffs/calculator/", query, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "2,100 kWh × Rs 6.10" in english and "4% of Rs 14,900.00" in english
+    assert "2100 kWh" not in english and "Rs 14900" not in english
+    for language in ("hi", "or"):
+        page = client.get("/tariffs/calculator/", query, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        lines = page.split("bill-lines", 1)[1]
+        assert "Rs " not in lines and " at Rs" not in lines and "consumption" not in lines, language
+        assert "2,100 kWh × ₹6.10/kWh" in lines and "2100" not in lines, language

@@ -1,8 +1,9 @@
-"""Bill lines in the consumer's language (data/billing/bill_line_names.toml). Pure: no database.
+"""Tariff lines in the consumer's language (data/billing/bill_line_names.toml). Pure: no database.
 
-The tariff engine describes every line in English; the bill document translates the description
-by whole name or by pattern, and replaces the English explanation with the bare computation
-(numbers and units), so a Hindi or Odia bill carries no English prose.
+The tariff engine describes every line in English; the bill document and the bill calculator
+translate the description by whole name or by pattern, and replace the English explanation with the
+bare computation (numbers and units), so a Hindi or Odia page carries no English prose. In English
+the engine's explanation is kept, its amounts and quantities grouped the Indian way.
 """
 
 from __future__ import annotations
@@ -80,6 +81,15 @@ def computation(line, language: str, w: Wording | None = None) -> str:
     return rate
 
 
+# An amount after "Rs " or a quantity before its unit, in the engine's English explanations.
+_FIGURE = re.compile(r"(?<=Rs )\d+(?:\.\d+)?|\d+(?:\.\d+)?(?= (?:kWh|kVAh|kW|kVA|HP)\b)")
+
+
+def grouped_prose(text: str) -> str:
+    """The engine's English explanation with its figures grouped: 'Rs 191250.00' → 'Rs 1,91,250.00'."""
+    return _FIGURE.sub(lambda m: grouped(m.group(0)), text or "")
+
+
 def grouped(number: str) -> str:
     """A formatted number with Indian digit grouping of its whole part: '191250.00' → '1,91,250.00'."""
     sign, digits = ("-", number[1:]) if number.startswith("-") else ("", number)
@@ -100,7 +110,7 @@ def printed_lines(lines, language: str) -> list[PrintedLine]:
     w = wording()
     if language == "en":
         return [
-            PrintedLine(ln.code, ln.group, translate(ln.description, "en", w), ln.explanation, ln.amount)
+            PrintedLine(ln.code, ln.group, translate(ln.description, "en", w), grouped_prose(ln.explanation), ln.amount)
             for ln in lines
         ]
     return [
