@@ -145,3 +145,70 @@ def tell_compensated(change: ChangeRequest, *, amount, units_late: int, per: str
             logging.getLogger(__name__).exception("compensation message for %s failed", change.number)
 
     transaction.on_commit(send)
+
+
+# --- the consumer's tracker ----------------------------------------------------------------------------
+
+TRACKER = "urja.connections.handover.track_for_consumer"
+
+
+def servicedesk_trackers() -> list[str]:
+    """The trackers the service desk asks for a number that is no service request of its own."""
+    return [TRACKER]
+
+
+def track_for_consumer(*, number: str, mobile: str | None = None, consumer_number: str | None = None) -> dict | None:
+    """A shifting change request as the service desk's tracker shows a request (`selectors.status_view`'s
+    keys), when the number and the consumer's mobile (any of their mobiles) or consumer number match;
+    else None (the tracker then gives its one answer, whether or not the number exists)."""
+    from urja.core.models import AuditEvent
+    from urja.customers.models import Contact
+    from urja.customers.rules import normalise_mobile
+    from urja.servicedesk import catalogue, clock
+
+    number = (number or "").strip().upper()
+    change = (
+        ChangeRequest.objects.filter(number=number, kind__in=SHIFTING_KINDS).select_related("account").first()
+        if number
+        else None
+    )
+    if change is None:
+        return None
+    account = change.account
+    ok = False
+    if mobile:
+        wanted = normalise_mobile(mobile)
+        ok = (
+            bool(wanted)
+            and Contact.objects.filter(consumer_id=account.consumer_id, kind=Contact.Kind.MOBILE, value=wanted).exists()
+        )
+    if not ok and consumer_number:
+        ok = account.consumer_number == consumer_number.strip().upper()
+    if not ok:
+        return None
+    rules = data()["shifting"]
+    rt = catalogue.find_type(type_code=rules["sop_type"], subtype_code=rules["kind"][change.kind]["sop"])
+    summary = _summary(change, created=False)
+    closed_at = change.applied_at if change.status == ChangeStatus.APPLIED else None
+    if change.status == ChangeStatus.REJECTED:
+        closed_at = change.decided_at
+    late = change.due_at is not None and (closed_at or clock.now()) > change.due_at and not summary.paused
+    moves = AuditEvent.objects.filter(
+        object_type="connections.changerequest", object_id=str(change.pk), action="change.status"
+    ).order_by("at", "pk")
+    return {
+        "number": change.number,
+        "type": rt.type_name,
+        "subtype": rt.name,
+        "status": change.status,
+        "registered_at": change.requested_at,
+        "due_at": change.due_at,
+        "sla_status": "breached" if late else "on_track",
+        "paused": summary.paused,  # the demand note waits for the consumer's payment
+        "closed_at": closed_at,
+        "resolution": change.reason if change.status == ChangeStatus.REJECTED else change.outcome.get("shifted_to", ""),
+        "escalated_to": "",
+        "outage": None,
+        "history": [{"at": change.requested_at, "status": ChangeStatus.REQUESTED}]
+        + [{"at": e.at, "status": e.changes.get("to", "")} for e in moves],
+    }

@@ -13,6 +13,11 @@ reads the type codes from its own data). The service desk sits below connections
 it finds the handler the way core finds the apps' background jobs (`core.jobs.job_handlers`): through
 `urja.apps_registry.app_modules`, at call time, never by an import.
 
+The consumer tracks it by the number they were told, on the service desk's tracker (page, API, bots):
+a number that is no service request is asked of the same apps' `servicedesk_trackers()` (dotted paths of
+`tracker(number=, mobile=, consumer_number=) -> dict | None`, the shape of `selectors.status_view`),
+with the same rule — the number and the consumer's mobile or consumer number, else the one answer.
+
 A handler is called inside the registration's transaction as
 `handler(actor=, channel=, account=, request_type=, description=, language=)` and returns a
 `HandedOver`; its refusals are `DomainError`s with their codes (4xx, nothing changed).
@@ -56,6 +61,26 @@ def _handlers() -> dict[str, str]:
         if declare is not None:
             found.update(declare())
     return found
+
+
+@cache
+def _trackers() -> tuple[str, ...]:
+    found: list[str] = []
+    for _app, module in app_modules("handover"):
+        declare = getattr(module, "servicedesk_trackers", None)
+        if declare is not None:
+            found.extend(declare())
+    return tuple(found)
+
+
+def track(*, number: str, mobile: str | None = None, consumer_number: str | None = None) -> dict | None:
+    """What the consumer may see of a request handed over (by its number and their mobile or consumer
+    number), or None when no app has it for them."""
+    for dotted in _trackers():
+        found = import_string(dotted)(number=number, mobile=mobile, consumer_number=consumer_number)
+        if found is not None:
+            return found
+    return None
 
 
 def handler_for(type_code: str) -> Callable[..., HandedOver] | None:

@@ -20,7 +20,7 @@ from urja.core.models import Role
 from urja.customers.models import Account, AccountStatus, Contact
 from urja.customers.rules import normalise_mobile
 from urja.network.models import LEVEL_ORDER, Office
-from urja.servicedesk import catalogue, clock, sla
+from urja.servicedesk import catalogue, clock, handover, sla
 from urja.servicedesk.models import (
     CompensationAward,
     EscalationTier,
@@ -374,8 +374,16 @@ def status_view(request: ServiceRequest) -> dict[str, Any]:
 
 
 def track(*, number: str, mobile: str | None = None, consumer_number: str | None = None) -> dict[str, Any]:
-    """Status by request number plus mobile or consumer number: portal, API, WhatsApp and SMS bots."""
-    return status_view(find_for_consumer(number=number, mobile=mobile, consumer_number=consumer_number))
+    """Status by request number plus mobile or consumer number: portal, API, WhatsApp and SMS bots. A
+    shifting lodged at the desk is a change request of connections (`handover`): its number is tracked
+    here too, with the same rule and the same answer when nothing matches."""
+    try:
+        return status_view(find_for_consumer(number=number, mobile=mobile, consumer_number=consumer_number))
+    except NotFound:
+        found = handover.track(number=number, mobile=mobile, consumer_number=consumer_number)
+        if found is None:
+            raise
+        return found
 
 
 def queue(

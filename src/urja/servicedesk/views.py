@@ -536,9 +536,14 @@ def track(request):
     if number:
         try:
             digits = who.replace(" ", "").replace("+", "")
-            if digits.isdigit() and len(digits) in (10, 12):
+            try:
+                if not (digits.isdigit() and len(digits) in (10, 12)):
+                    raise DomainError("not a mobile", code="request_not_found")
                 result = services.track(number=number, mobile=who)
-            else:
+            except DomainError as exc:
+                if exc.code != "request_not_found":
+                    raise
+                # a 12-digit consumer number looks like a mobile with its country code: asked as both
                 result = services.track(number=number, consumer_number=who)
         except DomainError as exc:
             error = services.NOT_FOUND_MESSAGE if exc.code == "request_not_found" else exc.message

@@ -180,3 +180,30 @@ def test_demo_files_the_shiftings_as_change_requests(sop, metered, cre, engineer
     assert {c.kind for c in changes} == {"meter_shifting", "lt_line_shifting"}
     assert all(c.status == ChangeStatus.REQUESTED and c.due_at for c in changes)
     assert not ServiceRequest.objects.filter(type_code="shifting").exists()
+
+
+def test_the_consumer_tracks_the_number_they_were_told_with_the_same_rule(sop, metered, cre, engineer):
+    reg = services.register_request(
+        actor=cre, channel="call_centre", account=metered, description="Meter to the verandah", **METER
+    )
+    change = ChangeRequest.objects.get(number=reg.number)
+    shifting.inspect(
+        actor=engineer, channel="section_office", change=change, feasible=True, new_location="verandah", estimate="500"
+    )
+    shifting.issue_demand_note(actor=engineer, channel="section_office", change=change)
+    seen = services.track(number=reg.number.lower(), mobile="9437055501")
+    assert (seen["number"], seen["type"], seen["subtype"]) == (change.number, "Shifting", "Meter shifting")
+    assert seen["status"] == ChangeStatus.APPROVED and seen["paused"]  # the demand note waits for the consumer
+    assert [h["status"] for h in seen["history"]] == ["requested", "inspected", "approved"]
+    assert services.track(number=reg.number, consumer_number=metered.consumer_number)["number"] == change.number
+    page = Client().get("/servicedesk/track/", {"number": reg.number, "who": metered.consumer_number})
+    assert page.status_code == 200 and change.number in page.content.decode()
+    api = Client().get("/api/v1/servicedesk/track", {"number": reg.number, "mobile": "9437055501"})
+    assert api.status_code == 200 and api.json()["status"] == "approved"
+    # a wrong pairing answers like a number that does not exist
+    for wrong in (dict(mobile="9437000999"), dict(consumer_number="003999999999")):
+        with pytest.raises(DomainError) as err:
+            services.track(number=reg.number, **wrong)
+        assert err.value.code == "request_not_found"
+    bad = Client().get("/api/v1/servicedesk/track", {"number": reg.number, "mobile": "9437000999"})
+    assert bad.status_code == 404 and bad.json()["code"] == "request_not_found"
