@@ -6,8 +6,8 @@ a bench office tree (PBU…), PORTAL_BILLS monthly bills each (default 6, so 6 N
 charges, and the previous bill paid online (one posted payment and its ledger credit per account) —
 set-based on the server (INSERT … SELECT generate_series), then ANALYZE. PORTAL_USERS consumers spread
 over the N accounts (default 200, one per locust user) get a login and a signed-in session (the
-database session engine, as in production), the account already picked, so the timed requests are
-the pages only.
+server's session engine: the database, or read through Redis — `cached_db` — with URJA_REDIS_URL set),
+the account already picked, so the timed requests are the pages only.
 
 Two phases in the same run, same rate, same cookies:
   1. `GET /webhooks/ping` — the trivial view (no database, the session never read): the floor of
@@ -23,7 +23,10 @@ per-account reads (index scans, not sequential scans).
 Before the load, `page_costs`: each page through Django's WSGI handler in this process — queries,
 CPU ms and Python function calls per page (the last does not move with the machine's load).
 
-Env: N (accounts), PORTAL_RATE (default 200), PORTAL_BILLS (default 6), PORTAL_USERS (default 200),
+The load average of the machine (1 minute) before the load and after it is in the output (`load_before`,
+`load_after`): the machine is shared, and every figure is read next to it.
+
+Env: N (accounts), URJA_REDIS_URL (sessions through Redis), PORTAL_RATE (default 200), PORTAL_BILLS (default 6), PORTAL_USERS (default 200),
 PORTAL_WORKERS / PORTAL_THREADS (default: urja/gunicorn_conf.py), PORTAL_SECONDS (default 30; 0: the
 page costs only), PORTAL_PROFILE=<page> (that page's CPU profile to stderr).
 """
@@ -383,6 +386,7 @@ def run(n: int) -> dict:
         "WEB_THREADS": os.environ.get("PORTAL_THREADS", ""),
     }
     pages = ["/portal/", "/portal/bills/"]
+    load_before = round(os.getloadavg()[0], 2)
     cpu_before = common.children_cpu()
     with common.web_server(env, port):
         # warm-up of both paths: every worker has opened its database connection and compiled the
@@ -392,6 +396,7 @@ def run(n: int) -> dict:
         trivial = _locust(port, ["/webhooks/ping"], rate, duration, keys, env)
         portal = _locust(port, pages, rate, duration, keys, env)
     cpu = common.children_cpu() - cpu_before
+    load_after = round(os.getloadavg()[0], 2)
     return {
         "n": portal["n"],  # requests served (per_s: the achieved rate)
         "seconds": portal["seconds"],
@@ -409,6 +414,11 @@ def run(n: int) -> dict:
         "bills_per_account": bills,
         "server_and_locust_cpu_s": round(cpu, 1),
         "target_rps": rate,
+        "load_before": load_before,
+        "load_after": load_after,
+        "session_engine": _session_store().__module__.rsplit(".", 1)[-1],
+        "workers": os.environ.get("PORTAL_WORKERS") or "default",
+        "threads": os.environ.get("PORTAL_THREADS") or "1",
         "target_p95_ms": 100,
         **prepared,
         "page_costs": costs,

@@ -196,10 +196,10 @@ if URJA_REDIS_URL:
         "LOCATION": URJA_REDIS_URL,
         "KEY_PREFIX": "urja",
         # a Redis that stops answering costs a page at most this long (the session is then read from
-        # the database), not a worker stuck until gunicorn's timeout
+        # the database: urja.portal.sessions), not a worker stuck until gunicorn's timeout
         "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
     }
-    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    SESSION_ENGINE = "urja.portal.sessions"  # cached_db, still signing in while Redis is unreachable
     SESSION_CACHE_ALIAS = "sessions"
 # Bearer tokens for the API expire after this many hours (a staff app logs in once a shift).
 URJA_API_TOKEN_TTL = timedelta(hours=float(os.environ.get("URJA_API_TOKEN_TTL_HOURS", "12")))

@@ -17,7 +17,7 @@ from django.test import Client, override_settings
 from urja.portal.tests.test_page_budgets import SIGNED_IN
 from urja.portal.tests.test_portal_account import billed, sign_in  # noqa: F401  (fixture)
 
-CACHED_DB = "django.contrib.sessions.backends.cached_db"
+CACHED_DB = "urja.portal.sessions"  # Django's cached_db, reading the database while Redis is down
 KEY = "django.contrib.sessions.cached_db"  # cached_db's key prefix
 
 
@@ -70,6 +70,22 @@ def redis_sessions():
     client = redis.Redis.from_url(url)
     for name in client.scan_iter(match=f"{prefix}:*"):
         client.delete(name)
+
+
+def test_sign_in_and_pages_work_while_redis_is_unreachable(billed):  # noqa: F811
+    """Redis down (nothing listens on port 1): the sessions are read from the database, the pages work;
+    no Redis is needed for this test."""
+    unreachable = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "sessions": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"},
+    }
+    with override_settings(CACHES=unreachable, SESSION_ENGINE=CACHED_DB, SESSION_CACHE_ALIAS="sessions"):
+        client = Client()
+        assert sign_in(client).status_code == 302
+        key = client.cookies["sessionid"].value
+        assert Session.objects.filter(session_key=key).exists()
+        assert client.get("/portal/").status_code == 200
+        assert client.get("/portal/bills/").status_code == 200
 
 
 def _cached(cache, key: str):
