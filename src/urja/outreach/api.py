@@ -218,8 +218,9 @@ def register_request(request, event_id: int, body: OutreachRequestIn):
         mobile=body.mobile,
         name=body.name,
     )
-    r = reg.request
-    return Status(201, {"number": r.number, "created": reg.created, "channel": r.channel, "status": r.status})
+    r = reg.request or reg.handed_over  # a shifting: the connections change request it opened (servicedesk.handover)
+    channel = r.channel if reg.request is not None else selectors.kinds()[event.kind].get("request_channel", "camp")
+    return Status(201, {"number": reg.number, "created": reg.created, "channel": channel, "status": r.status})
 
 
 @router.get("/issues", response=list[OutreachIssueOut], summary="Issues to follow up (open by default)")

@@ -279,14 +279,16 @@ def register_request(
             mobile=mobile,
             name=_text(name, field="name", limit=120, required=False),
         )
-        _link, created = EventRequest.objects.get_or_create(request=registration.request, defaults={"event": event})
+        created = registration.created  # a shifting is a connections change request: no service request to link
+        if registration.request is not None:
+            _link, created = EventRequest.objects.get_or_create(request=registration.request, defaults={"event": event})
         if created:
             record_audit(
                 actor=actor,
                 channel=channel,
                 action="outreach.request_registered",
                 obj=event,
-                changes={"request": registration.request.number},
+                changes={"request": registration.number},
             )
     return registration
 

@@ -214,8 +214,8 @@ def _act(request, ev: OutreachEvent, action: str, p: dict) -> str:
             name=p.get("name", ""),
         )
         if reg.created:
-            return _("Request %(number)s registered.") % {"number": reg.request.number}
-        return _("Request %(number)s was already open; the repeat is recorded on it.") % {"number": reg.request.number}
+            return _("Request %(number)s registered.") % {"number": reg.number}
+        return _("Request %(number)s was already open; the repeat is recorded on it.") % {"number": reg.number}
     if action == "close":
         services.close_event(actor=user, channel="backoffice", event=ev, note=p.get("note", ""))
         return _("Event closed.")
