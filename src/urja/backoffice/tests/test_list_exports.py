@@ -198,8 +198,26 @@ def _minigrid(w):
             capacity_kw=Decimal("30"), operator="Test operator",
         )  # fmt: skip
         operator = testing.staff_user("mgoperator", section)
-        minigrid.add_customer(actor=operator, channel="backoffice", site=site, name=f"{who} Hembram", mobile="",
-                              address="Kaptipada", package_code="MG-SOLAR-50W")  # fmt: skip
+        customer = minigrid.add_customer(actor=operator, channel="backoffice", site=site, name=f"{who} Hembram",
+                                         mobile="", address="Kaptipada", package_code="MG-SOLAR-50W")  # fmt: skip
+        minigrid.request_package_change(actor=operator, channel="backoffice", customer=customer,
+                                        to_package="MG-SOLAR-100W")  # fmt: skip
+        minigrid.sell_appliance(actor=operator, channel="backoffice", customer=customer, appliance=f"{who} lamp",
+                                price="900", instalments=3, first_due=date(2026, 1, 10))  # fmt: skip
+        w[f"{who}-operator"] = operator
+
+    _twins(w["offices"], make)
+
+
+def _messages(w):
+    from urja.notifications import services as notifications
+
+    def make(who, n, section, division):
+        account = _account(who, n, section, division)
+        bill = {"bill_number": f"B{n}0001", "amount": "1500", "due_date": date(2025, 7, 15)}
+        notifications.notify(event="bill.issued", consumer=account.consumer, account=account, context=bill,
+                             idempotency_key=f"bill-{n}")  # fmt: skip
+        w[f"{who}-account"] = account.consumer_number
 
     _twins(w["offices"], make)
 
@@ -232,6 +250,12 @@ PAGES = [
     ("/backoffice/portfolio/", {}, _key_accounts, "consumer_number", "Mine Steel Ltd", "Theirs Steel Ltd"),
     ("/backoffice/groups/{group}/", {}, _key_accounts, "consumer_number", "Mine Steel Ltd", "Theirs Steel Ltd"),
     ("/minigrid/", {}, _minigrid, "Customer ID", "Mine Hembram", "Theirs Hembram"),
+    # the mini-grid lists are the user's site's (the one in their office subtree): the division-1 manager's
+    # is MG01; test_a_site_list_is_its_site_s_own holds the site rule for the operators themselves
+    ("/minigrid/package-changes/", {}, _minigrid, "Number", "Mine Hembram", "Theirs Hembram"),
+    ("/minigrid/appliances/plans/", {}, _minigrid, "Sold", "Mine lamp", "Theirs lamp"),
+    ("/notifications/outbox/", {}, _messages, "Queued", "{Mine-account}", "{Theirs-account}"),
+    ("/metering/route-book/", {"cycle": "all"}, _accounts, "Route", "Mine Behera", "Theirs Behera"),
     ("/reports/operations/", {"table": "reliability"}, _feeders, "Feeder", "Mine 11 kV feeder", "Theirs 11 kV feeder"),
 ]  # fmt: skip
 
@@ -269,6 +293,11 @@ def test_every_list_exports_its_scope_as_csv_and_excel(client, offices, page, qu
     # the page itself offers both downloads, keeping its filters
     html = client.get(url, query).content.decode()
     assert "format=csv" in html and "format=xlsx" in html, url
+    # the twin is there and exportable: division 2's manager downloads it (so its absence above is the scope)
+    client.force_login(testing.staff_user("manager", offices["division2"]))
+    for fmt in ("csv", "xlsx"):
+        rows = _rows(client.get(url, {**query, "format": fmt}), fmt)
+        assert any(theirs in cell for row in rows[1:] for cell in row), (url, fmt, "division 2", rows[:3])
 
 
 def test_a_run_the_console_does_not_list_answers_like_one_that_does_not_exist(client, offices):
@@ -283,3 +312,49 @@ def test_a_run_the_console_does_not_list_answers_like_one_that_does_not_exist(cl
     for query in ({}, {"format": "xlsx"}):
         theirs = client.get(f"/billing/runs/{w['other_run']}/", query)
         assert theirs.status_code == 404 and b"2025-05" not in theirs.content  # nothing of the run shows
+
+
+@pytest.mark.parametrize(("page", "first", "mine", "theirs"), [
+    ("/minigrid/package-changes/", "Number", "Mine Hembram", "Theirs Hembram"),
+    ("/minigrid/appliances/plans/", "Sold", "Mine lamp", "Theirs lamp"),
+])  # fmt: skip
+def test_a_site_list_is_its_site_s_own(client, offices, page, first, mine, theirs):
+    """The mini-grid lists belong to a site, not to an office filter: each site's operator downloads their
+    own site's rows and never the other site's; a user with no site in their office subtree gets the 404
+    of a page that does not exist, in both formats."""
+    w = {"offices": offices, "manager": testing.staff_user("manager", offices["division1"])}
+    _minigrid(w)
+    for operator, shown, hidden in ((w[f"{MINE}-operator"], mine, theirs), (w[f"{THEIRS}-operator"], theirs, mine)):
+        client.force_login(operator)
+        for fmt in ("csv", "xlsx"):
+            rows = _rows(client.get(page, {"format": fmt}), fmt)
+            assert rows[0][0] == first, (page, fmt, rows[0])
+            assert any(shown in cell for row in rows[1:] for cell in row), (page, fmt, rows[:3])
+            assert not any(hidden in cell for row in rows for cell in row), (page, fmt)
+    from urja.network.services import create_office
+
+    no_site = create_office(code="TXNOSITE", name="Section without a site", level="section",
+                            parent=offices["subdivision1"])  # fmt: skip
+    client.force_login(testing.staff_user("mgoperator", no_site))
+    for query in ({}, {"format": "csv"}, {"format": "xlsx"}):
+        answer = client.get(page, query)
+        assert answer.status_code == 404 and b"Mine" not in _body(answer), (page, query)
+
+
+def test_the_public_tariff_list_exports_the_filtered_schedules(client, db):
+    """The tariff browser is public and belongs to no office: anyone downloads it, and the CSV and the
+    Excel hold exactly the schedules of the filter (irrigation here; the domestic ones are in the whole
+    list and never in the filtered one)."""
+    from urja.tariffs import services as tariffs
+    from urja.tariffs.models import TariffVersion
+
+    tariffs.load_all()
+    irrigation = set(TariffVersion.objects.filter(category="irrigation").values_list("schedule_code", flat=True))
+    assert "oerc.lt.irrigation" in irrigation and "oerc.lt.domestic" not in irrigation
+    for fmt in ("csv", "xlsx"):
+        every = _rows(client.get("/tariffs/", {"format": fmt}), fmt)
+        rows = _rows(client.get("/tariffs/", {"category": "irrigation", "format": fmt}), fmt)
+        assert rows[0][:5] == every[0][:5] == ["Order", "Regulator", "Order reference", "Order date", "Schedule code"]
+        assert len(rows) - 1 == TariffVersion.objects.filter(category="irrigation").count(), fmt
+        assert {row[4] for row in rows[1:]} == irrigation and {row[6] for row in rows[1:]} == {"irrigation"}, fmt
+        assert "oerc.lt.domestic" in {row[4] for row in every[1:]}, fmt
