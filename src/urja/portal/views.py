@@ -28,7 +28,7 @@ from urja.core.auth import TooManyAttempts, client_address
 from urja.core.errors import DomainError
 from urja.core.models import Role
 from urja.core.permissions import role_of
-from urja.core.scope import scope_accounts
+from urja.core.scope import account_rule, scope_accounts
 from urja.customers.models import Account, Consumer
 from urja.customers.services import set_preferred_language
 from urja.network.models import CareCentre
@@ -73,7 +73,10 @@ def consumer_required(view):
         accounts = scope_accounts(request.user, Account.objects.select_related("consumer"))
         number = request.session.get(SESSION_ACCOUNT) or ""
         if number:  # picked before in this session: the account alone, by its number (still in scope)
-            account = accounts.filter(consumer_number=number).first()
+            if account_rule(request.user) == "own":  # the consumer's own: by a statement built once
+                account = selectors.picked_account(request.user.pk, number)
+            else:
+                account = accounts.filter(consumer_number=number).first()
             if account is not None:
                 request.portal_account, request.portal_applicant = account, ""
                 return view(request, *args, **kwargs)

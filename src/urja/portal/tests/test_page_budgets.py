@@ -139,3 +139,48 @@ def test_a_view_that_never_asks_for_the_user_reads_nothing(client, consumer, dja
     assert answer.status_code == 200 and "no-store" in answer["Cache-Control"]
     anonymous = type(client)().get("/webhooks/ping")
     assert "no-store" not in anonymous.get("Cache-Control", "")
+
+
+def _same_row(fast, orm) -> None:
+    for field in type(orm)._meta.concrete_fields:
+        mine, theirs = getattr(fast, field.attname), getattr(orm, field.attname)
+        assert mine == theirs and type(mine) is type(theirs), field.name
+
+
+def test_picked_account_is_the_orms(client, consumer, django_assert_num_queries):
+    """The picked account's built-once statement gives what select_related("consumer") gives: every
+    column with the ORM's types (SQLite: dates and decimals), the consumer loaded; another consumer's
+    account or an unknown number: None."""
+    from urja.customers.models import Account
+
+    user = consumer.consumer.user
+    orm = Account.objects.select_related("consumer").get(pk=consumer.pk)
+    fast = selectors.picked_account(user.pk, consumer.consumer_number)
+    _same_row(fast, orm)
+    with django_assert_num_queries(0):
+        _same_row(fast.consumer, orm.consumer)
+    assert fast._state.db == "default" and not fast._state.adding
+    other = Account.objects.exclude(pk=consumer.pk).get()
+    assert selectors.picked_account(user.pk, other.consumer_number) is None
+    assert selectors.picked_account(user.pk, "999999999999") is None
+
+
+def test_consumer_backend_loads_the_user_with_their_role(client, consumer, django_assert_num_queries):
+    from django.contrib.auth import get_user_model
+
+    from urja.core.permissions import role_of
+    from urja.portal.auth import ConsumerBackend
+
+    backend, user = ConsumerBackend(), consumer.consumer.user
+    with django_assert_num_queries(1):
+        loaded = backend.get_user(str(user.pk))
+        assert role_of(loaded) == "consumer" and loaded.staff.user is loaded
+    orm = get_user_model().objects.select_related("staff").get(pk=user.pk)
+    _same_row(loaded, orm)
+    _same_row(loaded.staff, orm.staff)
+    bare = get_user_model().objects.create_user("no-profile")
+    with django_assert_num_queries(1):
+        assert role_of(backend.get_user(bare.pk)) is None  # no profile: no role, not another query
+    bare.is_active = False
+    bare.save()
+    assert backend.get_user(bare.pk) is None and backend.get_user(10**9) is None and backend.get_user("x") is None
