@@ -184,3 +184,27 @@ def test_consumer_backend_loads_the_user_with_their_role(client, consumer, djang
     bare.is_active = False
     bare.save()
     assert backend.get_user(bare.pk) is None and backend.get_user(10**9) is None and backend.get_user("x") is None
+
+
+def test_header_rendered_once_carries_each_pages_token_path_and_language(client, consumer):
+    """The header is rendered once per language (portal_nav.portal_header) with stand-ins: each page
+    still gets its own CSRF token (the page's, as in its htmx header), its own address as the language
+    switcher's `next` (escaped), and the navigation in the reader's language."""
+    tokens = []
+    for path in ("/portal/bills/?a=<b>&c=1", "/portal/bills/?a=<b>&c=1"):
+        page = client.get(path).content.decode()
+        token = re.search(r'"X-CSRFToken": "(\w+)"', page).group(1)
+        assert page.count(f'name="csrfmiddlewaretoken" value="{token}"') == 2  # switcher and logout
+        assert '<input type="hidden" name="next" value="/portal/bills/?a=%3Cb%3E&amp;c=1">' in page
+        assert "\x00" not in page
+        tokens.append(token)
+    assert tokens[0] != tokens[1]  # not one page's token cached for the next
+    client.cookies["django_language"] = "hi"
+    hindi = client.get("/portal/payments/").content.decode()
+    assert 'value="hi" lang="hi" aria-current="true"' in hindi and '<html lang="hi">' in hindi
+    from django.utils import translation
+
+    with translation.override("hi"):
+        assert f">{translation.gettext('Bills')}</a>" in hindi and translation.gettext("Bills") != "Bills"
+    anonymous = type(client)().get("/portal/login/").content.decode()
+    assert 'class="portal-nav"' not in anonymous and 'action="/i18n/setlang/"' in anonymous
