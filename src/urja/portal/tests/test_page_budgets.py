@@ -208,3 +208,21 @@ def test_header_rendered_once_carries_each_pages_token_path_and_language(client,
         assert f">{translation.gettext('Bills')}</a>" in hindi and translation.gettext("Bills") != "Bills"
     anonymous = type(client)().get("/portal/login/").content.decode()
     assert 'class="portal-nav"' not in anonymous and 'action="/i18n/setlang/"' in anonymous
+
+
+def test_bill_list_is_the_orms(consumer, django_assert_num_queries):
+    """The bill list's built-once statement: the ORM's bills, order (latest period first), limit, field
+    values and types, the other fields deferred as only() defers them."""
+    run = billing.create_run(cycle="C01", period="2025-05", bill_date=date(2025, 6, 2))
+    billing.start_run(run=run)
+    orm = list(Bill.objects.filter(account=consumer).only(*selectors.BILL_LIST_FIELDS).order_by("-period_start", "-id"))
+    with django_assert_num_queries(1):
+        mine = selectors.bills(consumer)
+    assert [b.pk for b in mine] == [b.pk for b in orm] and len(mine) == 2
+    for fast, theirs in zip(mine, orm, strict=True):
+        for name in ("id", *selectors.BILL_LIST_FIELDS):
+            assert getattr(fast, name) == getattr(theirs, name) and type(getattr(fast, name)) is type(
+                getattr(theirs, name)
+            )
+        assert fast.get_deferred_fields() == theirs.get_deferred_fields() and "account" not in fast.__dict__
+    assert [b.pk for b in selectors.bills(consumer, limit=1)] == [orm[0].pk]
