@@ -226,6 +226,8 @@ def request_change(*, actor, channel: str, account: Account, kind: str, details:
             created_by=actor if getattr(actor, "pk", None) else None,
         )
         record_audit(actor=actor, channel=channel, action="connection.change_requested", obj=change, changes=clean)
+        if due is not None:  # a request on the SoP clock is acknowledged with its number and due moment, once
+            _acknowledge(change)
         if kind == ChangeKind.PERMANENT_DISCONNECTION:
             # acknowledged on the spot, disconnected forthwith (Supply Code regs 178-179)
             _set(change, ChangeStatus.APPROVED, actor=actor, channel=channel, reason="acknowledged on the spot")
@@ -236,6 +238,26 @@ def request_change(*, actor, channel: str, account: Account, kind: str, details:
             _order(account, kind=OrderKind.DISCONNECT, reason="consumer_request",
                    to=AccountStatus.TEMPORARILY_DISCONNECTED, change=change, actor=actor, channel=channel)  # fmt: skip
     return change
+
+
+def _acknowledge(change: ChangeRequest) -> None:
+    """The consumer's acknowledgement of a request registered on the SoP clock, whatever the touch point
+    (counter, API, the service desk's hand-over): its number, what it is and when it is due, in the
+    consumer's language; keyed on the request, so it goes once."""
+    from urja.notifications import services as notifications
+
+    consumer = change.account.consumer
+    notifications.notify(
+        event="request.registered",
+        consumer=consumer,
+        account=change.account,
+        context={
+            "request_number": change.number,
+            "request_label": label(change.kind, consumer.preferred_language),
+            "due_at": change.due_at,
+        },
+        idempotency_key=f"registered:{change.number}",
+    )
 
 
 def _set(change: ChangeRequest, to: str, *, actor, channel: str, reason: str = "", extra=()) -> None:

@@ -71,8 +71,7 @@ def _summary(change: ChangeRequest, *, created: bool):
 def register_from_desk(*, actor, channel: str, account: Account, request_type, description: str = "", language=None):
     """A shifting lodged at the service desk: the open change request of its kind on the account (this
     contact recorded on it), else a new one (`changes.request_change`: its checks and refusals, the SoP
-    due moment) acknowledged once to the consumer. Called inside the registration's transaction."""
-    from urja.notifications import services as notifications
+    due moment and its acknowledgement, as at the counter). Called inside the registration's transaction."""
 
     from . import changes
 
@@ -102,18 +101,6 @@ def register_from_desk(*, actor, channel: str, account: Account, request_type, d
         change.account = account
         record_audit(actor=actor, channel=channel, action="connection.change_from_servicedesk", obj=change,
                      changes={"type": f"{request_type.type_code}/{request_type.subtype_code}"})  # fmt: skip
-        consumer = account.consumer  # the message is in the consumer's own language (notify's rule)
-        notifications.notify(
-            event="request.registered",
-            consumer=consumer,
-            account=account,
-            context={
-                "request_number": change.number,
-                "request_label": label(kind, consumer.preferred_language),
-                "due_at": change.due_at,
-            },
-            idempotency_key=f"registered:{change.number}",
-        )
         return _summary(change, created=True)
 
 

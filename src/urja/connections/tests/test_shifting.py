@@ -398,3 +398,11 @@ def test_paying_the_monthly_bill_does_not_pay_the_demand_note(metered, cre, engi
     change = shifting.pay_demand_note(actor=cre, channel="counter", change=change, idempotency_key="the-rest")
     assert change.status == ChangeStatus.FIELD_WORK and shifting.still_to_pay(change) == 0
     assert billing_ledger.balance(account=metered) == 0
+
+
+def test_a_shifting_asked_at_the_counter_is_acknowledged_once_with_its_number_and_due_date(metered, cre):
+    """The consumer is told the request's number and its SoP due moment when it is registered, wherever
+    it was asked (the service desk's hand-over goes through the same registration), and only once."""
+    change = _request(metered, cre)
+    sent = list(OutboxMessage.objects.filter(event="request.registered", account=metered))
+    assert len(sent) == 1 and change.number in sent[0].body and change.due_at is not None
