@@ -460,7 +460,7 @@ def compensation_once(scope: Scope) -> list[Violation]:
         .annotate(n=Count("id"))
         .filter(n__gt=1)
     )
-    return [
+    out = [
         Violation(
             "compensation_once",
             scope.month,
@@ -469,6 +469,31 @@ def compensation_once(scope: Scope) -> list[Violation]:
         )
         for r in rows
     ]
+    # A type the service desk hands over (shifting) is compensated by the change request that carries it:
+    # an award on a service request of that type is a second clock paying for the same work.
+    from urja.servicedesk.handover import handed_over_types
+    from urja.servicedesk.models import ServiceRequest
+
+    handed = [  # reference ids are text (the request's pk as written by the award)
+        str(pk)
+        for pk in ServiceRequest.objects.filter(request_type__type_code__in=handed_over_types()).values_list(
+            "pk", flat=True
+        )
+    ]
+    second_clock = LedgerEntry.objects.filter(
+        entry_type=EntryType.COMPENSATION, reverses__isnull=True, reference_type="service_request",
+        reference_id__in=handed,
+    ).values_list("account__consumer_number", "reference_id")  # fmt: skip
+    out += [
+        Violation(
+            "compensation_once",
+            scope.month,
+            consumer_number,
+            f"compensation on service request {ref} of a type the change request carries (shifting)",
+        )
+        for consumer_number, ref in second_clock
+    ]
+    return out
 
 
 def message_sent_once(scope: Scope) -> list[Violation]:

@@ -676,3 +676,25 @@ def test_detects_a_dt_point_changed_outside_a_shifting(report):
     assert [v.detail for v in found] == [
         f"DT-structure shifting {change.number} applied with 0 moves of its DT (one wanted)"
     ]
+
+
+@pytest.mark.django_db
+def test_detects_a_shifting_compensated_by_a_service_request_clock(report):
+    """A shifting is carried (and compensated) by its change request; an award on a service request of the
+    shifting type would be a second clock paying for the same work."""
+    from urja.billing import ledger
+    from urja.billing.models import EntryType
+    from urja.servicedesk.models import RequestType, ServiceRequest
+
+    request = ServiceRequest.objects.filter(account__isnull=False).select_related("account").first()
+    assert request is not None
+    ServiceRequest.objects.filter(pk=request.pk).update(
+        request_type=RequestType.objects.filter(type_code="shifting").first()
+    )
+    assert not _found("compensation_once", request.account.consumer_number)
+    ledger.post_entry(
+        account=request.account, entry_type=EntryType.COMPENSATION, amount="-100.00",
+        description="planted: a shifting judged on the desk's clock", actor=None, channel="system",
+        reference_type="service_request", reference_id=str(request.pk), idempotency_key="planted-desk-shifting",
+    )  # fmt: skip
+    assert _found("compensation_once", request.account.consumer_number)
