@@ -157,7 +157,7 @@ def application_out(app: Application) -> dict:
             "deposit": note.deposit,
             "estimated_monthly_bill": note.estimated_monthly_bill,
             "lines": note.lines,
-            "outstanding": services.outstanding(app),
+            "outstanding": selectors.outstanding(app),
         },
         "rejection_code": app.rejection_code,
         "rejection_reason": app.rejection_reason,
@@ -201,7 +201,7 @@ class TrackOut(Schema):
 
 @router.post("/track", response=TrackOut, auth=None, summary="Track an application by its number and mobile")
 def track(request, payload: TrackIn):
-    app = services.track(number=payload.number, mobile=payload.mobile)
+    app = selectors.track(number=payload.number, mobile=payload.mobile)
     note = demand_note_of(app)
     return {
         "number": app.number,
@@ -211,7 +211,7 @@ def track(request, payload: TrackIn):
         "dn_due_at": app.dn_due_at,
         "connection_due_at": app.connection_due_at,
         "demand_note_total": note.total if note else None,
-        "outstanding": services.outstanding(app) if note else None,
+        "outstanding": selectors.outstanding(app) if note else None,
         "consumer_number": app.account.consumer_number if app.account_id and app.status == "energized" else None,
         "rejection_reason": app.rejection_reason,
     }

@@ -22,7 +22,7 @@ from django.core.files.base import ContentFile
 
 from urja.core.errors import DomainError
 
-from . import changes, services, shifting
+from . import changes, selectors, services, shifting
 from .models import Application
 
 log = logging.getLogger("urja.demo")
@@ -110,7 +110,7 @@ def populate(*, accounts, staff, rng, stdout: Callable[[str], None] | None = Non
     def pay(app):
         from urja.payments import services as payments
 
-        order = payments.create_order(consumer_number=app.account.consumer_number, amount=services.outstanding(app))
+        order = payments.create_order(consumer_number=app.account.consumer_number, amount=selectors.outstanding(app))
         payments.simulate_gateway(order=order, outcome="success")
         services.settle_demand_note(application=app)
         app.refresh_from_db()

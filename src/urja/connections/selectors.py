@@ -1,14 +1,21 @@
 """Read-only queries of the connections app, every one through core.scope (out of scope answers
-exactly like nonexistent)."""
+exactly like nonexistent), and the unscoped reads a touch point makes with the applicant's own proof
+(application number and mobile)."""
+
+from decimal import Decimal
 
 from django.db.models import Q, QuerySet
 
+from urja.billing import ledger as billing_ledger
+from urja.core import ids, regdata
+from urja.core.errors import NotFound
 from urja.core.scope import account_rule, get_scoped, not_found, record_q, scope_records
-from urja.customers.selectors import usual_placement
-from urja.customers.services import section_transformers
+from urja.customers import rules as customer_rules
+from urja.customers.selectors import section_transformers, usual_placement
 
 from . import rules
 from .models import Application, ChangeRequest, Order
+from .refusals import refuse
 
 
 def applications_in_scope(user) -> QuerySet:
@@ -90,3 +97,41 @@ def default_placement(application: Application) -> dict:
         "bill_cycle": usual.get("bill_cycle", cycle),
         "route": usual.get("route") or placement["new_route"].format(section=application.section.code, cycle=cycle),
     }
+
+
+# --- tracking (any touch point) ------------------------------------------------------------------
+
+
+def outstanding(application: Application) -> Decimal:
+    """What is still to pay on the demand note (the pending account's balance)."""
+    if application.account_id is None:
+        return Decimal("0.00")
+    return max(billing_ledger.balance(account=application.account), Decimal("0.00"))
+
+
+def is_application_number(number: str) -> bool:
+    """Does `number` look like an application number (the template's prefix, then digits)? Lets a
+    touch point tell it from a complaint or consumer number; `track` judges the rest (a wrong check
+    character answers like an unknown number)."""
+    prefix = regdata.load("connections/connections.toml")["numbers"]["application_template"].split("{", 1)[0]
+    number = (number or "").strip().upper()
+    rest = number.removeprefix(prefix)
+    return bool(prefix) and number.startswith(prefix) and len(rest) >= 6 and rest[:-1].isdigit()
+
+
+def track(*, number: str, mobile: str) -> Application:
+    """The application for its number and the applicant's mobile. A wrong mobile, a mistyped number
+    and an unknown one get the same answer."""
+    number = (number or "").strip().upper()
+    error = refuse("application_not_found", error=NotFound)
+    if not ids.has_valid_check(number):
+        raise error
+    normalised = customer_rules.normalise_mobile(mobile or "")
+    if not normalised:
+        raise error
+    application = (
+        Application.objects.select_related("section", "account").filter(number=number, mobile=normalised).first()
+    )
+    if application is None:
+        raise error
+    return application

@@ -22,7 +22,7 @@ from django.utils import timezone
 from urja.billing import deposits
 from urja.billing import ledger as billing_ledger
 from urja.billing.models import EntryType, LedgerEntry
-from urja.core import boundary, ids, regdata
+from urja.core import boundary, regdata
 from urja.core.errors import Conflict, NotFound
 from urja.core.labels import label
 from urja.core.models import Channel
@@ -36,6 +36,7 @@ from urja.network.models import Office
 from urja.servicedesk import catalogue as sop
 from urja.servicedesk import clock, sla
 from urja.servicedesk import compensation as comp
+from urja.servicedesk import selectors as servicedesk_selectors
 from urja.servicedesk import services as servicedesk
 from urja.tariffs.models import TariffOrder
 
@@ -57,6 +58,7 @@ from .models import (
     Pause,
 )
 from .refusals import refuse, words
+from .selectors import outstanding
 
 log = logging.getLogger(__name__)
 
@@ -771,13 +773,6 @@ def issue_demand_note(*, actor, channel: str, application: Application) -> Deman
     return note
 
 
-def outstanding(application: Application) -> Decimal:
-    """What is still to pay on the demand note (the pending account's balance)."""
-    if application.account_id is None:
-        return Decimal("0.00")
-    return max(billing_ledger.balance(account=application.account), Decimal("0.00"))
-
-
 def settle_demand_note(*, application: Application, actor=None, channel: str = "system") -> bool:
     """Mark the demand note paid when the pending account's balance is cleared (by a payment on any
     channel: counter, agent, online, UPI, bank file). Returns whether it moved."""
@@ -1156,7 +1151,7 @@ def sla_colour(application: Application, *, now: datetime | None = None) -> str:
         moment = now or clock.now()
         if moment > application.connection_due_at:
             return "red"
-    return servicedesk.sla_colour(state.status)
+    return servicedesk_selectors.sla_colour(state.status)
 
 
 def _tiers() -> list[dict]:
@@ -1188,7 +1183,7 @@ def escalate_late(*, now: datetime | None = None) -> int:
             for tier in reached:
                 if tier["level"] <= locked.escalation_level:
                     continue
-                holder = servicedesk.holder_office(locked.section, tier["office_level"])
+                holder = servicedesk_selectors.holder_office(locked.section, tier["office_level"])
                 _, created = Escalation.objects.get_or_create(
                     application=locked,
                     level=tier["level"],
@@ -1213,34 +1208,3 @@ def escalate_late(*, now: datetime | None = None) -> int:
                 changes={"level": locked.escalation_level},
             )
     return made
-
-
-# --- tracking (any touch point) ------------------------------------------------------------------
-
-
-def is_application_number(number: str) -> bool:
-    """Does `number` look like an application number (the template's prefix, then digits)? Lets a
-    touch point tell it from a complaint or consumer number; `track` judges the rest (a wrong check
-    character answers like an unknown number)."""
-    prefix = data()["numbers"]["application_template"].split("{", 1)[0]
-    number = (number or "").strip().upper()
-    rest = number.removeprefix(prefix)
-    return bool(prefix) and number.startswith(prefix) and len(rest) >= 6 and rest[:-1].isdigit()
-
-
-def track(*, number: str, mobile: str) -> Application:
-    """The application for its number and the applicant's mobile. A wrong mobile, a mistyped number
-    and an unknown one get the same answer."""
-    number = (number or "").strip().upper()
-    error = refuse("application_not_found", error=NotFound)
-    if not ids.has_valid_check(number):
-        raise error
-    normalised = customer_rules.normalise_mobile(mobile or "")
-    if not normalised:
-        raise error
-    application = (
-        Application.objects.select_related("section", "account").filter(number=number, mobile=normalised).first()
-    )
-    if application is None:
-        raise error
-    return application

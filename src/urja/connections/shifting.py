@@ -144,14 +144,14 @@ def network_element(kind: str, *, account: Account, code: object) -> Feeder | Di
     """The network element a line or structure shifting is on, named by its code: a DT of the account's
     section (an LT line's, or the structure moved), or a feeder of the section or above of the kind's
     voltage. Blank: None. Anything else is refused (`unknown_element`), as out of scope is."""
-    from urja.customers import services as customers
+    from urja.customers import selectors as customer_selectors
 
     rules = kind_rules(kind)
     code = _text(code, name="element", max_length=24).upper()
     if not code or rules["element"] == "meter":
         return None
     if rules["element"] == "transformer":
-        found = customers.section_transformers(account.section).filter(code__iexact=code).first()
+        found = customer_selectors.section_transformers(account.section).filter(code__iexact=code).first()
         what = "DT"
     else:
         found = (
@@ -168,11 +168,11 @@ def network_element(kind: str, *, account: Account, code: object) -> Feeder | Di
 
 def elements(kind: str, *, account: Account) -> list:
     """The elements a shifting of `kind` on `account` may name (the inspection form's choices)."""
-    from urja.customers import services as customers
+    from urja.customers import selectors as customer_selectors
 
     rules = kind_rules(kind)
     if rules["element"] == "transformer":
-        return list(customers.section_transformers(account.section))
+        return list(customer_selectors.section_transformers(account.section))
     if rules["element"] == "feeder":
         return list(
             Feeder.objects.filter(office_id__in=_section_ids(account), voltage_kv=Decimal(rules["feeder_kv"]))

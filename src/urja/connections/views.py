@@ -17,6 +17,7 @@ from urja.core import listing
 from urja.core.errors import DomainError, NotFound
 from urja.core.models import AuditEvent, Channel, Role
 from urja.core.permissions import require_role, role_of
+from urja.customers import selectors as customer_selectors
 from urja.customers import services as customers
 from urja.customers.selectors import scoped_account
 from urja.network.selectors import offices_in_scope
@@ -163,12 +164,12 @@ def application(request, number: str):
             "note": note,
             "inspection": inspection,
             "colour": services.sla_colour(app),
-            "outstanding": services.outstanding(app),
+            "outstanding": selectors.outstanding(app),
             "paused": app.pauses.filter(ended_at__isnull=True).exists(),
             "history": history,
             "documents": app.documents.select_related("document"),
             "escalations": app.escalations.all(),
-            "transformers": list(customers.section_transformers(app.section)) if placing else [],
+            "transformers": list(customer_selectors.section_transformers(app.section)) if placing else [],
             "nearest": selectors.nearest_transformer(app) if app.status == "registered" else None,
             "placement": selectors.default_placement(app) if app.status == "dn_paid" else None,
             "cycles": customers.bill_cycle_codes() if app.status == "dn_paid" else [],
@@ -479,7 +480,7 @@ def track(request):
     number, mobile = request.GET.get("number", ""), request.GET.get("mobile", "")
     if number or mobile:
         try:
-            found = services.track(number=number, mobile=mobile)
+            found = selectors.track(number=number, mobile=mobile)
         except NotFound as exc:
             error = exc.message
     return render(
@@ -489,7 +490,7 @@ def track(request):
             "a": found,
             "error": error,
             "number": number,
-            "outstanding": services.outstanding(found) if found else None,
+            "outstanding": selectors.outstanding(found) if found else None,
             "note": getattr(found, "demand_note", None) if found and hasattr(found, "demand_note") else None,
         },
     )

@@ -509,7 +509,7 @@ def _status(consumers, language, sender, arg) -> str:
 
 
 def _is_application(number: str) -> bool:
-    from urja.connections import services as connections
+    from urja.connections import selectors as connections
 
     return connections.is_application_number(number)
 
@@ -520,7 +520,7 @@ def _application(number: str, sender: str, language: str) -> str:
     answer — the connections app's refusal, in the sender's language."""
     from django.utils import translation
 
-    from urja.connections import services as connections
+    from urja.connections import selectors as connections
     from urja.core.errors import NotFound
     from urja.core.labels import label
 

@@ -8,7 +8,7 @@ import pytest
 from urja.billing import deposits
 from urja.billing import ledger as billing_ledger
 from urja.billing.models import LedgerEntry
-from urja.connections import services
+from urja.connections import selectors, services
 from urja.connections.models import Application, ApplicationStatus, DemandNote
 from urja.core import ids
 from urja.core.errors import DomainError, NotFound, TransitionNotAllowed
@@ -112,7 +112,7 @@ def test_demand_note_lines_deposit_and_pending_account(apply, engineer):
     assert note.deposit == (note.estimated_monthly_bill * months).quantize(Decimal("0.01"))
     assert note.total == Decimal("50.00") + note.deposit
     assert billing_ledger.balance(account=account) == note.total
-    assert services.outstanding(app) == note.total
+    assert selectors.outstanding(app) == note.total
 
 
 def test_meter_purchase_and_extension_go_on_the_demand_note(apply, engineer):
@@ -171,7 +171,7 @@ def test_a_part_payment_leaves_the_dn_unpaid(apply, engineer):
     order = payments.create_order(consumer_number=app.account.consumer_number, amount="10.00")
     payments.simulate_gateway(order=order, outcome="success")
     assert services.sweep_paid_demand_notes() == 0
-    assert services.outstanding(app) == note.total - Decimal("10.00")
+    assert selectors.outstanding(app) == note.total - Decimal("10.00")
 
 
 def test_rejection_after_payment_reverses_the_dn_refunds_and_closes_the_account(apply, engineer, cre):
@@ -219,11 +219,11 @@ def test_a_step_the_workflow_does_not_allow_is_a_conflict_and_changes_nothing(ap
 
 def test_tracking_needs_number_and_mobile_and_answers_alike(apply):
     app = apply()
-    assert services.track(number=app.number, mobile="+919861012345") == app
-    assert services.track(number=app.number.lower(), mobile="9861012345") == app
+    assert selectors.track(number=app.number, mobile="+919861012345") == app
+    assert selectors.track(number=app.number.lower(), mobile="9861012345") == app
     errors = []
     for number, mobile in [(app.number, "9861099999"), ("NC260000000X", "9861012345"), ("garbage", "")]:
         with pytest.raises(NotFound) as err:
-            services.track(number=number, mobile=mobile)
+            selectors.track(number=number, mobile=mobile)
         errors.append((err.value.code, err.value.message))
     assert len(set(errors)) == 1

@@ -18,7 +18,7 @@ from urja.demo.simulation.invariants import Scope, compensation_once
 from urja.demo.testing import domestic_account
 from urja.metering import services as metering
 from urja.notifications.models import OutboxMessage
-from urja.servicedesk import clock, escalation, handover, services
+from urja.servicedesk import clock, escalation, handover, selectors, services
 from urja.servicedesk.models import CompensationAward, ServiceRequest
 
 METER = dict(type_code="shifting", subtype_code="meter_shifting")
@@ -191,11 +191,11 @@ def test_the_consumer_tracks_the_number_they_were_told_with_the_same_rule(sop, m
         actor=engineer, channel="section_office", change=change, feasible=True, new_location="verandah", estimate="500"
     )
     shifting.issue_demand_note(actor=engineer, channel="section_office", change=change)
-    seen = services.track(number=reg.number.lower(), mobile="9437055501")
+    seen = selectors.track(number=reg.number.lower(), mobile="9437055501")
     assert (seen["number"], seen["type"], seen["subtype"]) == (change.number, "Shifting", "Meter shifting")
     assert seen["status"] == ChangeStatus.APPROVED and seen["paused"]  # the demand note waits for the consumer
     assert [h["status"] for h in seen["history"]] == ["requested", "inspected", "approved"]
-    assert services.track(number=reg.number, consumer_number=metered.consumer_number)["number"] == change.number
+    assert selectors.track(number=reg.number, consumer_number=metered.consumer_number)["number"] == change.number
     page = Client().get("/servicedesk/track/", {"number": reg.number, "who": metered.consumer_number})
     assert page.status_code == 200 and change.number in page.content.decode()
     api = Client().get("/api/v1/servicedesk/track", {"number": reg.number, "mobile": "9437055501"})
@@ -203,7 +203,7 @@ def test_the_consumer_tracks_the_number_they_were_told_with_the_same_rule(sop, m
     # a wrong pairing answers like a number that does not exist
     for wrong in (dict(mobile="9437000999"), dict(consumer_number="003999999999")):
         with pytest.raises(DomainError) as err:
-            services.track(number=reg.number, **wrong)
+            selectors.track(number=reg.number, **wrong)
         assert err.value.code == "request_not_found"
     bad = Client().get("/api/v1/servicedesk/track", {"number": reg.number, "mobile": "9437000999"})
     assert bad.status_code == 404 and bad.json()["code"] == "request_not_found"

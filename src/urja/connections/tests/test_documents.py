@@ -6,7 +6,7 @@ like a missing one."""
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from urja.connections import services
+from urja.connections import selectors, services
 from urja.connections.models import ApplicationDocument, ApplicationStatus
 from urja.core.models import AuditEvent
 from urja.customers.models import KycDocument
@@ -97,7 +97,7 @@ def test_out_of_scope_missing_or_closed_applications(offices, loaded, cre, engin
     assert anonymous.status_code == 401
     assert _state() == before
     app = services.reject(
-        actor=engineer, channel="section_office", application=services.track(number=number, mobile="9437998877"),
+        actor=engineer, channel="section_office", application=selectors.track(number=number, mobile="9437998877"),
         code="docs", reason="withdrawn by the applicant",
     )  # fmt: skip
     assert app.status == ApplicationStatus.REJECTED

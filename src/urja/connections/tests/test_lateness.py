@@ -8,7 +8,7 @@ import pytest
 
 from urja.billing import ledger as billing_ledger
 from urja.billing.models import LedgerEntry
-from urja.connections import services
+from urja.connections import selectors, services
 from urja.connections.models import Compensation, Escalation
 from urja.core.errors import Conflict, DomainError
 from urja.demo.testing import staff_user
@@ -19,7 +19,7 @@ from urja.servicedesk.models import StaffNotice
 
 
 def _pay_online(app):
-    order = payments.create_order(consumer_number=app.account.consumer_number, amount=services.outstanding(app))
+    order = payments.create_order(consumer_number=app.account.consumer_number, amount=selectors.outstanding(app))
     payments.simulate_gateway(order=order, outcome="success")
     assert services.sweep_paid_demand_notes() == 1
     app.refresh_from_db()

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.utils import translation
 
-from urja.connections import refusals, services
+from urja.connections import refusals, selectors, services
 from urja.connections.models import Application
 from urja.core import regdata
 from urja.core.errors import DomainError, NotFound
@@ -76,7 +76,7 @@ def test_tracking_refusal_in_each_language_says_the_same_for_wrong_and_unknown(a
     answers = set()
     for number, mobile in [(app.number, "9861099999"), ("NC2600000000", "9861012345")]:
         with translation.override(language), pytest.raises(NotFound) as err:
-            services.track(number=number, mobile=mobile)
+            selectors.track(number=number, mobile=mobile)
         answers.add((err.value.code, err.value.message))
     assert answers == {("application_not_found", expected)}
 
