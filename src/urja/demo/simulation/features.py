@@ -417,11 +417,12 @@ class Features:
             self._connect(app, meter.serial)
 
     def _pay_demand_note(self, app, *, channel: str, key: str) -> None:
+        from urja.connections import selectors as conn_selectors
         from urja.connections import services as conn_services
         from urja.payments import services as pay
 
         number = app.account.consumer_number
-        amount = conn_services.outstanding(app)
+        amount = conn_selectors.outstanding(app)
         idem = f"sim{self.seed}:dn:{app.number}"
         if channel == "counter":
             self._cashier_session()
