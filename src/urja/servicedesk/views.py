@@ -19,6 +19,7 @@ from urja.core.errors import DomainError, NotFound
 from urja.core.models import Channel, Role
 from urja.core.permissions import role_of, scope_by_office
 from urja.core.scope import scope_accounts, scope_offices, scope_records
+from urja.core.templatetags.urja_format import when
 from urja.customers.models import Account
 from urja.network.models import DistributionTransformer, Feeder, Office
 from urja.network.selectors import offices_in_scope
@@ -359,7 +360,7 @@ def desk(request):
                         % {
                             "number": done.number,
                             "kind": done.label,
-                            "due": timezone.localtime(done.due_at).strftime("%d %b %Y %H:%M") if done.due_at else "—",
+                            "due": when(done.due_at) if done.due_at else "—",
                         },
                     )
                 return redirect(done.url)
@@ -378,7 +379,7 @@ def desk(request):
                     _("Registered %(number)s. Promised by %(due)s.")
                     % {
                         "number": sr.number,
-                        "due": timezone.localtime(sr.due_at).strftime("%d %b %Y %H:%M") if sr.due_at else "—",
+                        "due": when(sr.due_at) if sr.due_at else "—",
                     },
                 )
             if result.outage:

@@ -66,3 +66,15 @@ def test_with_an_account_the_office_is_the_accounts(desk, offices, sd_account):
     )  # fmt: skip
     assert response.status_code == 302, response.content.decode().split("<main")[-1][:1500]
     assert ServiceRequest.objects.get().office.path.startswith(offices["division1"].path)
+
+
+def test_the_registration_message_gives_the_promise_in_the_one_date_format(desk, offices):
+    """The desk's "Promised by" reads dd-mm-yyyy HH:MM in IST, as every other date (was "06 Dec 2026")."""
+    from urja.core.templatetags.urja_format import when
+
+    response = desk.post("/servicedesk/desk/", post(office=offices["section1"].code), follow=True)
+    sr = ServiceRequest.objects.get()
+    page = response.content.decode()
+    assert (
+        f"Promised by {when(sr.due_at)}" in page and sr.due_at.strftime("%b") not in page.split("Promised by")[1][:30]
+    )
