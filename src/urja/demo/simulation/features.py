@@ -494,8 +494,6 @@ class Features:
         ledger's allocation order gives to the older dues: the note must stay unpaid. Then the counter
         takes what settles the note and the crew shifts the meter."""
         from urja.connections import changes, shifting
-        from urja.connections.models import ChangeStatus
-        from urja.payments import services as pay
 
         if self.demo:
             return
@@ -521,28 +519,8 @@ class Features:
             actor=self.engineer, channel="section_office", change=change, feasible=True,
             new_location="verandah, east wall", latitude="21.494600", longitude="86.933300", estimate="650",
         )  # fmt: skip
-        change = shifting.issue_demand_note(actor=self.engineer, channel="section_office", change=change)
-        self.clock.tick(1800)
-        self._cashier_session()
-        due = shifting.still_to_pay(change)
-        if self.faults and due > change.charge:
-            pay.take_payment(
-                actor=self.cre, channel="counter", consumer_number=conn.account.consumer_number,
-                amount=change.charge, idempotency_key=f"sim{self.seed}:shift-part:{change.number}", notify=False,
-            )  # fmt: skip
-            self.stats.payments += 1
-            if shifting.settle_payment(change=change):
-                self.note(f"meter shifting {change.number}: a payment short of the dues before its note paid it")
-            self.report.faults_seen.append(
-                f"meter shifting {change.number}: a payment the size of the note went to older dues"
-            )
-        change.refresh_from_db()
-        change = shifting.pay_demand_note(
-            actor=self.cre, channel="counter", change=change, idempotency_key=f"sim{self.seed}:shift:{change.number}"
-        )
-        self.stats.payments += 1
-        if change.status != ChangeStatus.FIELD_WORK:
-            self.note(f"meter shifting {change.number}: demand note not settled after payment ({change.status})")
+        change = self._shifting_note_paid(change, account=conn.account, what="meter shifting")
+        if change is None:
             return
         self.clock.tick(3 * 3600)
         shifting.complete(actor=self.engineer, channel="section_office", change=change, acknowledged_by="the consumer")
@@ -559,8 +537,6 @@ class Features:
         With faults a note-sized payment first, which goes to older dues; then the counter takes what
         settles the note. The crew does the work early next month (`network_field_work`)."""
         from urja.connections import changes, shifting
-        from urja.connections.models import ChangeStatus
-        from urja.payments import services as pay
 
         if self.demo:
             return
@@ -621,6 +597,19 @@ class Features:
         self.clock.tick(1800)
         change = shifting.inspect(actor=self.engineer, channel="section_office", change=change, feasible=True,
                                   **inspection)  # fmt: skip
+        change = self._shifting_note_paid(change, account=account, what=kind)
+        if change is None:
+            return
+        self.network_due.append(change.pk)
+
+    def _shifting_note_paid(self, change, *, account, what: str):
+        """A shifting's demand note issued and paid at the counter; with faults, first a payment the size
+        of the note while older dues are open (the allocation order gives it to them, so the note stays
+        unpaid). The change in field work, or None (noted) when the note did not settle."""
+        from urja.connections import shifting
+        from urja.connections.models import ChangeStatus
+        from urja.payments import services as pay
+
         change = shifting.issue_demand_note(actor=self.engineer, channel="section_office", change=change)
         self.clock.tick(1800)
         self._cashier_session()
@@ -632,17 +621,17 @@ class Features:
             )  # fmt: skip
             self.stats.payments += 1
             if shifting.settle_payment(change=change):
-                self.note(f"{kind} {change.number}: a payment short of the dues before its note paid it")
-            self.report.faults_seen.append(f"{kind} {change.number}: a payment the size of the note went to older dues")
+                self.note(f"{what} {change.number}: a payment short of the dues before its note paid it")
+            self.report.faults_seen.append(f"{what} {change.number}: a payment the size of the note went to older dues")
         change.refresh_from_db()
         change = shifting.pay_demand_note(
             actor=self.cre, channel="counter", change=change, idempotency_key=f"sim{self.seed}:shift:{change.number}"
         )
         self.stats.payments += 1
         if change.status != ChangeStatus.FIELD_WORK:
-            self.note(f"{kind} {change.number}: demand note not settled after payment ({change.status})")
-            return
-        self.network_due.append(change.pk)
+            self.note(f"{what} {change.number}: demand note not settled after payment ({change.status})")
+            return None
+        return change
 
     def network_field_work(self, y: int, m: int) -> None:
         """On the 3rd (after the outage of the 2nd), the crew does the line and DT-structure shiftings
