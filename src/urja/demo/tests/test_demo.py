@@ -79,9 +79,13 @@ def test_small_demo_builds_organisation_consumers_logins_and_is_idempotent():
     joda = CareCentre.objects.get(office__code="D-JODA")
     assert joda.officer_in_charge == "Sidhiprangyan Behera" and "Joda - 758038" in joda.address
     assert Office.objects.get(code="D-JRED").parent.code == "C-JJP"
+    # every section has its three grid feeders and six DTs; a mini-grid site has its own bus feeder and DT
+    site_dts = set(MiniGridSite.objects.values_list("transformer_id", flat=True))
+    assert None not in site_dts and len(site_dts) == MiniGridSite.objects.count() >= 1
+    site_feeders = set(DistributionTransformer.objects.filter(pk__in=site_dts).values_list("feeder_id", flat=True))
     for section in Office.objects.filter(level="section"):
-        assert Feeder.objects.filter(office=section).count() == 3
-        assert DistributionTransformer.objects.filter(feeder__office=section).count() == 6
+        assert Feeder.objects.filter(office=section).exclude(pk__in=site_feeders).count() == 3
+        assert DistributionTransformer.objects.filter(feeder__office=section).exclude(pk__in=site_dts).count() == 6
 
     accounts = assert_demo_is_consistent()
     assert result.consumers_created == 60
