@@ -165,17 +165,18 @@ def revenue(site, *, days: int = 30) -> dict:
 
 
 def agents(site) -> list[dict]:
-    out = []
-    for p in StaffProfile.objects.filter(office__path__startswith=site.office.path).select_related("user"):
-        out.append(
-            {
-                "name": p.user.get_full_name() or p.user.get_username(),
-                "role": p.role,
-                "cash_in_hand": payments.cash_in_hand(agent=p.user),
-                "cash_limit": p.cash_limit,
-            }
-        )
-    return out
+    """The site's staff with their cash in hand: three queries whatever their number."""
+    profiles = list(StaffProfile.objects.filter(office__path__startswith=site.office.path).select_related("user"))
+    in_hand = payments.cash_in_hand_of([p.user_id for p in profiles])
+    return [
+        {
+            "name": p.user.get_full_name() or p.user.get_username(),
+            "role": p.role,
+            "cash_in_hand": in_hand[p.user_id],
+            "cash_limit": p.cash_limit,
+        }
+        for p in profiles
+    ]
 
 
 def water_days(site):

@@ -157,3 +157,20 @@ def test_the_console_reads_the_meters_last_commands_in_one_query(site, operator)
         page = c.get("/minigrid/").content.decode()
     assert page.count("set_supply_hours [acknowledged]") == 4
     assert len(four) == len(one)  # was one more query a meter
+
+
+def test_the_console_reads_its_agents_cash_in_the_same_queries_for_one_agent_or_four(site, operator):
+    """The agents panel reads every agent's cash in hand in two grouped queries (was two an agent)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    c = login(operator)
+    c.get("/minigrid/")
+    with CaptureQueriesContext(connection) as before:
+        c.get("/minigrid/")
+    for _ in range(3):
+        staff_user("mgagent", site.office)
+    with CaptureQueriesContext(connection) as after:
+        page = c.get("/minigrid/").content.decode()
+    assert page.count("mgagent") >= 3
+    assert len(after) == len(before)

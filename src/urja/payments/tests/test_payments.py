@@ -250,6 +250,8 @@ def test_field_agent_cash_limit_and_deposit(agent, account, admin_user):
     row = next(r for r in report["collectors"] if r["user_id"] == agent.pk)
     assert row["cash"] == Decimal("5500.00") and row["deposited"] == Decimal("3000.00")
     assert row["in_hand"] == Decimal("2500.00") and "cash_not_deposited" in row["flags"]
+    # several agents at once (the consoles' and the report's read): the same figures, 0 for one who holds none
+    assert selectors.cash_in_hand_of([agent.pk, admin_user.pk]) == {agent.pk: Decimal("2500.00"), admin_user.pk: 0}
 
 
 def test_cashier_session_close_flags_shortage(cashier, account):
