@@ -342,46 +342,33 @@ def desk(request):
         except DomainError as exc:
             error = exc
         else:
-            done = result.handed_over
-            if done is not None:  # a shifting: the change request carries it (servicedesk.handover)
-                if not result.created:
-                    messages.info(
-                        request,
-                        _("%(number)s is already open for this account; this contact was added to it.")
-                        % {"number": done.number},
-                    )
-                else:
-                    messages.success(
-                        request,
-                        _(
-                            "Registered as change request %(number)s (%(kind)s). Promised by %(due)s; the "
-                            "inspection, demand note and field work follow it there."
-                        )
-                        % {
-                            "number": done.number,
-                            "kind": done.label,
-                            "due": when(done.due_at) if done.due_at else "—",
-                        },
-                    )
-                return redirect(done.url)
-            sr = result.request
+            done = result.handed_over  # a shifting: the change request carries it (servicedesk.handover)
+            number, due_at = (done.number, done.due_at) if done else (result.request.number, result.request.due_at)
+            due = when(due_at) if due_at else "—"
             if result.supply_check:
                 messages.warning(request, result.supply_check.message)
             if not result.created:
                 messages.info(
                     request,
                     _("%(number)s is already open for this account; this contact was added to it.")
-                    % {"number": sr.number},
+                    % {"number": number},
+                )
+            elif done is not None:
+                messages.success(
+                    request,
+                    _(
+                        "Registered as change request %(number)s (%(kind)s). Promised by %(due)s; the "
+                        "inspection, demand note and field work follow it there."
+                    )
+                    % {"number": number, "kind": done.label, "due": due},
                 )
             else:
                 messages.success(
-                    request,
-                    _("Registered %(number)s. Promised by %(due)s.")
-                    % {
-                        "number": sr.number,
-                        "due": when(sr.due_at) if sr.due_at else "—",
-                    },
+                    request, _("Registered %(number)s. Promised by %(due)s.") % {"number": number, "due": due}
                 )
+            if done is not None:
+                return redirect(done.url)
+            sr = result.request
             if result.outage:
                 messages.info(request, _("Linked to known outage %(o)s.") % {"o": result.outage.number})
             return redirect("servicedesk:request", number=sr.number)
