@@ -91,26 +91,37 @@ def _change_cells(ch) -> list:
             ch.effective_on, ch.decided_at, ch.in_force_at, ch.reason]  # fmt: skip
 
 
-@login_required
-def package_change_list(request):
-    """Every package change of the site: status, number / customer id / consumer number / name, requested
-    from–to; 50 a page; the filtered list as CSV / Excel. The site is the user's: no office filter."""
+def _site_list(request, *, rows, statuses, search, date_field, export, header, cells, template, name):
+    """One of the site's list pages: a status, the shared search and from–to filters, 50 a page, the
+    filtered list as CSV / Excel. `rows(site)` is the site's queryset (the site is the user's: no office
+    filter)."""
     site = _listed_site(request)
     status = request.GET.get("status", "")
     filters = listing.read_filters(request)
-    qs = selectors.site_package_changes(site)
-    if status in ChangeStatus.values:
+    qs = rows(site)
+    if status in statuses.values:
         qs = qs.filter(status=status)
-    qs = listing.by_dates(listing.by_search(qs, filters, *CHANGE_SEARCH), filters, "requested_at")
+    qs = listing.by_dates(listing.by_search(qs, filters, *search), filters, date_field)
     if listing.wants_export(request):
-        rows = (_change_cells(ch) for ch in qs.iterator(chunk_size=2000))
-        return listing.export_response(request, f"minigrid-{site.code}-package-changes", CHANGE_HEADER, rows)
+        out = (cells(row) for row in qs.iterator(chunk_size=2000))
+        return listing.export_response(request, f"minigrid-{site.code}-{export}", header, out)
     pager = listing.pager(request, qs)
     return render(
         request,
-        "minigrid/package_changes.html",
-        {**pager, "site": site, "changes": pager["page"].object_list, "filters": filters, "status": status,
-         "statuses": ChangeStatus.choices},
+        template,
+        {**pager, "site": site, name: pager["page"].object_list, "filters": filters, "status": status,
+         "statuses": statuses.choices},
+    )  # fmt: skip
+
+
+@login_required
+def package_change_list(request):
+    """Every package change of the site: status, number / customer id / consumer number / name, requested
+    from–to."""
+    return _site_list(
+        request, rows=selectors.site_package_changes, statuses=ChangeStatus, search=CHANGE_SEARCH,
+        date_field="requested_at", export="package-changes", header=CHANGE_HEADER, cells=_change_cells,
+        template="minigrid/package_changes.html", name="changes",
     )  # fmt: skip
 
 
@@ -133,23 +144,11 @@ def _plan_cells(p) -> list:
 @login_required
 def plan_list(request):
     """Every appliance sale on instalments of the site: status, customer id / consumer number / name /
-    appliance, sold from–to; 50 a page; the filtered list as CSV / Excel."""
-    site = _listed_site(request)
-    status = request.GET.get("status", "")
-    filters = listing.read_filters(request)
-    qs = selectors.plans(site)
-    if status in PlanStatus.values:
-        qs = qs.filter(status=status)
-    qs = listing.by_dates(listing.by_search(qs, filters, *PLAN_SEARCH), filters, "sold_at")
-    if listing.wants_export(request):
-        rows = (_plan_cells(p) for p in qs.iterator(chunk_size=2000))
-        return listing.export_response(request, f"minigrid-{site.code}-appliance-sales", PLAN_HEADER, rows)
-    pager = listing.pager(request, qs)
-    return render(
-        request,
-        "minigrid/plans.html",
-        {**pager, "site": site, "plans": pager["page"].object_list, "filters": filters, "status": status,
-         "statuses": PlanStatus.choices},
+    appliance, sold from–to."""
+    return _site_list(
+        request, rows=selectors.plans, statuses=PlanStatus, search=PLAN_SEARCH, date_field="sold_at",
+        export="appliance-sales", header=PLAN_HEADER, cells=_plan_cells, template="minigrid/plans.html",
+        name="plans",
     )  # fmt: skip
 
 

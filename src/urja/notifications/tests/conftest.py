@@ -1,8 +1,11 @@
+import datetime as dt
 import threading
 
 import pytest
 from django.utils import timezone
 
+from urja.demo.testing import domestic_account
+from urja.notifications import services
 from urja.notifications.channels import Channel, PermanentFailure, TemporaryFailure
 from urja.notifications.models import OutboxMessage
 
@@ -51,3 +54,26 @@ def queued_message(key: str = "t:1", **fields) -> OutboxMessage:
         "next_attempt_at": timezone.now(),
     }
     return OutboxMessage.objects.create(**{**defaults, **fields})
+
+
+BILL = {"bill_number": "B1", "amount": "1500", "due_date": dt.date(2025, 7, 15)}
+
+
+@pytest.fixture
+def messages_of_two_divisions(offices):
+    """A bill message for an account of each of two divisions, and a one-time code (Hindi) to the first's
+    mobile: (the first account, the second)."""
+    mine = domestic_account(offices["section1"], name="Ramesh Sahu", mobile="9437011111")
+    other = domestic_account(offices["section2"], name="Gita Das", mobile="9437022222")
+    for i, acc in enumerate((mine, other)):
+        services.notify(event="bill.issued", consumer=acc.consumer, account=acc, context=BILL, idempotency_key=f"b{i}")
+    services.notify_address(
+        event="contact.verify_otp",
+        channel="sms",
+        to="9437011111",
+        language="hi",
+        context={"otp": "918273", "minutes": 10},
+        idempotency_key="otp:1",
+        consumer=mine.consumer,
+    )
+    return mine, other

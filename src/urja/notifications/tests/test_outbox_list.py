@@ -12,29 +12,11 @@ from django.utils import timezone
 from urja.demo.testing import domestic_account
 from urja.notifications import services
 from urja.notifications.models import OutboxMessage
+from urja.notifications.tests.conftest import BILL
 
 pytestmark = pytest.mark.django_db
 
 URL = "/notifications/outbox/"
-BILL = {"bill_number": "B1", "amount": "1500", "due_date": dt.date(2025, 7, 15)}
-
-
-@pytest.fixture
-def messages_of_two_divisions(offices):
-    mine = domestic_account(offices["section1"], name="Ramesh Sahu", mobile="9437011111")
-    other = domestic_account(offices["section2"], name="Gita Das", mobile="9437022222")
-    for i, acc in enumerate((mine, other)):
-        services.notify(event="bill.issued", consumer=acc.consumer, account=acc, context=BILL, idempotency_key=f"b{i}")
-    services.notify_address(
-        event="contact.verify_otp",
-        channel="sms",
-        to="9437011111",
-        language="en",
-        context={"otp": "918273", "minutes": 10},
-        idempotency_key="otp:1",
-        consumer=mine.consumer,
-    )
-    return mine, other
 
 
 def _csv(response) -> list[list[str]]:

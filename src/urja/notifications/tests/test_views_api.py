@@ -1,38 +1,15 @@
-import datetime as dt
-
 import pytest
 from django.urls import reverse
 
 from urja.core.models import ApiToken
-from urja.demo.testing import domestic_account, staff_user
-from urja.notifications import services
+from urja.demo.testing import staff_user
 from urja.notifications.models import OutboxMessage
 
 pytestmark = pytest.mark.django_db
 
-BILL = {"bill_number": "B1", "amount": "1500", "due_date": dt.date(2025, 7, 15)}
 
-
-@pytest.fixture
-def two_accounts(offices):
-    mine = domestic_account(offices["section1"], name="Ramesh Sahu", mobile="9437011111")
-    other = domestic_account(offices["section2"], name="Gita Das", mobile="9437022222")
-    for i, acc in enumerate((mine, other)):
-        services.notify(event="bill.issued", consumer=acc.consumer, account=acc, context=BILL, idempotency_key=f"b{i}")
-    services.notify_address(
-        event="contact.verify_otp",
-        channel="sms",
-        to="9437011111",
-        language="hi",
-        context={"otp": "918273", "minutes": 10},
-        idempotency_key="otp:1",
-        consumer=mine.consumer,
-    )
-    return mine, other
-
-
-def test_outbox_page_is_staff_only_and_scoped(client, cre, two_accounts, offices):
-    mine, other = two_accounts
+def test_outbox_page_is_staff_only_and_scoped(client, cre, messages_of_two_divisions, offices):
+    mine, other = messages_of_two_divisions
     url = reverse("notifications:outbox")
     assert url == "/notifications/outbox/"
     response = client.get(url)
@@ -47,8 +24,8 @@ def test_outbox_page_is_staff_only_and_scoped(client, cre, two_accounts, offices
     assert "contact.verify_otp" in page and "918273" not in page and "one-time code hidden" in page
 
 
-def test_outbox_filters(client, admin_user, two_accounts, settings):
-    mine, other = two_accounts
+def test_outbox_filters(client, admin_user, messages_of_two_divisions, settings):
+    mine, other = messages_of_two_divisions
     client.force_login(admin_user)
     url = reverse("notifications:outbox")
     page = client.get(url, {"q": other.consumer_number}).content.decode()
@@ -62,8 +39,8 @@ def test_outbox_filters(client, admin_user, two_accounts, settings):
     assert b"<html" not in fragment.content and b"invalid number" in fragment.content
 
 
-def test_requeue_from_the_page(client, admin_user, two_accounts, django_capture_on_commit_callbacks):
-    _, other = two_accounts
+def test_requeue_from_the_page(client, admin_user, messages_of_two_divisions, django_capture_on_commit_callbacks):
+    _, other = messages_of_two_divisions
     message = OutboxMessage.objects.get(account=other)
     OutboxMessage.objects.filter(pk=message.pk).update(status="dead")
     client.force_login(admin_user)
@@ -74,8 +51,8 @@ def test_requeue_from_the_page(client, admin_user, two_accounts, django_capture_
     assert message.status == "sent"  # re-queued, then delivered by the dev channel on commit
 
 
-def test_account_panel(client, cre, two_accounts):
-    mine, other = two_accounts
+def test_account_panel(client, cre, messages_of_two_divisions):
+    mine, other = messages_of_two_divisions
     client.force_login(cre)
     url = reverse("notifications:account_panel", args=[mine.consumer_number])
     body = client.get(url).content.decode()
@@ -86,8 +63,8 @@ def test_account_panel(client, cre, two_accounts):
     assert client.get(reverse("notifications:account_panel", args=["XX0000000000"])).status_code == 404
 
 
-def test_api_outbox(client, cre, admin_user, two_accounts):
-    mine, other = two_accounts
+def test_api_outbox(client, cre, admin_user, messages_of_two_divisions):
+    mine, other = messages_of_two_divisions
     url = "/api/v1/notifications/outbox"
     assert client.get(url).status_code == 401
     _, raw = ApiToken.issue(user=cre, name="test")
@@ -109,7 +86,7 @@ def test_api_outbox(client, cre, admin_user, two_accounts):
     assert client.get(url).status_code == 403
 
 
-def test_admin_lists_read_only(client, admin_user, two_accounts):
+def test_admin_lists_read_only(client, admin_user, messages_of_two_divisions):
     client.force_login(admin_user)
     response = client.get("/admin/notifications/outboxmessage/")
     assert response.status_code == 200 and b"bill.issued" in response.content
