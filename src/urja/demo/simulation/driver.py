@@ -73,6 +73,12 @@ FIELD_DETAIL = 40
 # one; the rest of the month's payers pay through the bank aggregator's settlement file
 # (`payments.services.import_settlement`, the bulk path).
 PAYMENT_DETAIL = 40
+# The per-event samples that grow with the utility — applications, complaints, BBPS payers, DTs
+# with a boundary meter for the outages, mini-grid customers, deposit holders — follow the number
+# of consumers up to this many and stay there beyond (docs/simulation.md, "Cost"): at 20,000
+# consumers a month has the 2,000-consumer run's events one by one, and the bulk paths (handheld
+# and AMR files, the gateway, the settlement file, the bill runs and their e-bills) carry the rest.
+DETAIL_CONSUMERS = 2000
 
 
 @dataclass
@@ -241,6 +247,8 @@ class Simulation(Features):
         demo: bool = False,
     ):
         self.n_months, self.n_consumers, self.seed, self.faults = months, consumers, seed, faults
+        # the size the per-event samples follow (DETAIL_CONSUMERS)
+        self.n_detail = min(consumers, DETAIL_CONSUMERS)
         self.say = stdout
         self.keep_going = keep_going
         # the demo's simulation leaves new connections and the mini-grid to their demo hooks, which
@@ -336,15 +344,36 @@ class Simulation(Features):
                 specs.append(spec)
             accounts = []
             lookups = Lookups()
-            for start in range(0, n, 200):
-                accounts += create_with_services(specs[start : start + 200], actor=None, lookups=lookups)
+            detail = min(n, DETAIL_CONSUMERS)
+            for start in range(0, detail, 200):
+                accounts += create_with_services(specs[start : min(start + 200, detail)], actor=None, lookups=lookups)
+        if n > detail:
+            accounts += self._bulk_consumers(specs[detail:], lookups)
         self.note(
-            f"{n} consumers created through customers.services in division BED ({n_ht} HT, "
-            f"{sum(1 for s in specs if s.is_prepaid)} prepaid)"
+            f"{n} consumers created in division BED ({n_ht} HT, {sum(1 for s in specs if s.is_prepaid)} prepaid): "
+            f"{detail} through customers.services"
+            + (f", {n - detail} through the demo's bulk path" if n > detail else "")
         )
         self._meters(accounts)
         self._tariff_changes()
         self.setup_features()
+
+    def _bulk_consumers(self, specs: list, lookups) -> list:
+        """The consumers beyond DETAIL_CONSUMERS through the demo's bulk path (`BulkWriter`: the
+        numbering service's consumer numbers, the key-account manager `customers.services` would
+        pick; COPY on PostgreSQL) — what `urja demo` uses at DISCOM scale. They are opened active
+        with the specs' connection date, as those through the services are (the prepaid ones and
+        the first HT ones are in the detail part)."""
+        from urja.customers.models import Account
+        from urja.demo.consumers import BulkWriter, needs_key_account_manager
+
+        last_id = Account.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        kam = {s.profile for s in specs if needs_key_account_manager(s.profile)}
+        writer = BulkWriter(lookups_offices=lookups.offices, kam_threshold_profiles=kam)
+        for start in range(0, len(specs), 5000):
+            with transaction.atomic():
+                writer.write(specs[start : start + 5000])
+        return list(Account.objects.filter(pk__gt=last_id).order_by("pk"))
 
     def _tariff_changes(self) -> None:
         """Say whether a tariff order changes inside the simulated window (a period billed on two
@@ -843,10 +872,9 @@ class Simulation(Features):
 
     def payments(self, y: int, m: int) -> None:
         """Payments in month (y, m) for the bills dated on its 2nd (the previous period's)."""
-        from urja.billing import ledger
         from urja.billing.models import Bill
         from urja.payments import services as pay
-        from urja.payments.selectors import cash_in_hand, session_totals
+        from urja.payments.selectors import cash_in_hand, ledger_balances, session_totals
 
         rng, stats = self.rng, self.stats
         bill_day = date(y, m, 2)
@@ -876,14 +904,17 @@ class Simulation(Features):
             day = due - timedelta(days=rng.randint(0, 4)) if on_time else due + timedelta(days=rng.randint(3, 18))
             plan.append((day, rng.random(), conn, bill, on_time))
         plan.sort(key=lambda p: (p[0], p[1]))
+        # what each payer owes, read once (one grouped query, not one a payer): a payer's balance
+        # moves in this loop only by its own payment, so it is what `ledger.balance` reads at its turn
+        balances = ledger_balances(p[2].account.pk for p in plan)
         per_channel: Counter = Counter()
-        bbps_left = max(2, self.n_consumers // BBPS_PER)
+        bbps_left = max(2, self.n_detail // BBPS_PER)
         for day, when, conn, bill, on_time in plan:
             # a moment in the day's office hours (the plan is sorted by it): the clock is set, never
             # pushed by a tick per payment (thousands of ticks would carry it weeks past the day)
             self.clock.set(datetime.combine(day, datetime.min.time(), IST) + timedelta(hours=9 + 9 * when))
             account = conn.account
-            owed = ledger.balance(account=account)
+            owed = balances[account.pk]
             if owed <= 0:
                 continue
             channel = conn.channel
@@ -1302,7 +1333,7 @@ class Simulation(Features):
             ("voltage_fluctuation", "voltage_fluctuation"),
             ("bill_revision", "disputed_bill"),
         ]
-        n = max(3, len(self.connections) // 100)
+        n = max(3, min(len(self.connections), DETAIL_CONSUMERS) // 100)
         pool = [c for c in self.connections if not c.closed and c.account.status == "active"]
         broker_down = self.faults and k == min(1, len(self.months) - 1)
         outage = self._broker_down() if broker_down else None
@@ -1424,12 +1455,17 @@ class Simulation(Features):
 
     # ---- deposits and reconnection -----------------------------------------------------------
 
+    def _deposit_holders(self) -> list[Connection]:
+        """Every tenth connection holds a deposit demanded at connection and reviewed yearly — of the
+        first DETAIL_CONSUMERS (a fixed sample beyond: each is a demand and a counter payment)."""
+        return [c for c in self.connections[:DETAIL_CONSUMERS:10] if not c.closed and not c.account.is_prepaid]
+
     def deposits(self, y: int, m: int) -> None:
         """Initial deposits at connection (setup); the annual review is `deposit_review`."""
         from urja.billing import deposits
 
         k = self.months.index((y, m))
-        holders = [c for c in self.connections[::10] if not c.closed and not c.account.is_prepaid]
+        holders = self._deposit_holders()
         if k == 0:
             self.clock.at(date(y, m, 1), 8)
             from urja.payments import services as pay
@@ -1463,7 +1499,7 @@ class Simulation(Features):
 
         k = self.months.index((y, m))
         ny, nm = next_month(y, m)
-        holders = [c for c in self.connections[::10] if not c.closed and not c.account.is_prepaid]
+        holders = self._deposit_holders()
         no_april = not any(mm == 4 for _, mm in self.months)
         if nm == 4 or (no_april and k == max(0, len(self.months) - 2)):
             self.clock.at(date(ny, nm, 1), 8)

@@ -34,7 +34,8 @@ from urja.core.calendars import IST
 from urja.core.errors import DomainError
 
 # Scale (docs/simulation.md): per month, 1 application per 200 consumers, 1 outage per 500,
-# 1 BBPS payer per 100 (at least 1, 1, 2); mini-grid customers 2 (3 from 300 consumers).
+# 1 BBPS payer per 100 (at least 1, 1, 2); mini-grid customers 2 (3 from 300 consumers) — counted on
+# at most driver.DETAIL_CONSUMERS consumers (`n_detail`), a fixed sample beyond.
 APPLICATIONS_PER = 200
 OUTAGES_PER = 500
 BBPS_PER = 100
@@ -100,7 +101,7 @@ class Features:
             dt = conn.account.transformer_id
             if dt and not conn.account.is_prepaid:
                 per_dt[dt] = per_dt.get(dt, 0) + 1
-        wanted = max(1, self.n_consumers // OUTAGES_PER)
+        wanted = max(1, self.n_detail // OUTAGES_PER)
         ranked = sorted(per_dt, key=lambda d: (-per_dt[d], d))[:wanted]
         for dt_id in ranked:
             if not BoundaryInstallation.objects.filter(transformer_id=dt_id, removed_at__isnull=True).exists():
@@ -143,7 +144,7 @@ class Features:
             self.note(f"mini-grid site {site.code} has no prepaid package: mini-grid not simulated")
             return
         self.mg_packages = prepaid
-        n = 1 + self.n_consumers // 300  # each adds a prepaid day's charge and message a day
+        n = 1 + self.n_detail // 300  # each adds a prepaid day's charge and message a day
         for i in range(n):
             self.clock.tick(60)
             customer = mg.add_customer(
@@ -323,7 +324,7 @@ class Features:
         if self.demo:
             return
         k = self.months.index((y, m))
-        n = max(1, self.n_consumers // APPLICATIONS_PER)
+        n = max(1, self.n_detail // APPLICATIONS_PER)
         sections = []
         for c in self.connections:
             if c.account.section.level == "section" and c.account.section not in sections:
