@@ -59,7 +59,7 @@ def account_bills(request, consumer_number: str, months: int = Query(12, ge=1, l
     return [_bill_out(b) for b in services.bill_history(account=account, months=min(months, 60))]
 
 
-class LineOut(Schema):
+class BillLineOut(Schema):
     code: str
     description: str
     group: str
@@ -71,7 +71,7 @@ class LineOut(Schema):
 
 
 class BillDetailOut(BillOut):
-    lines: list[LineOut]
+    lines: list[BillLineOut]
     verification_code: str
 
 
@@ -140,14 +140,14 @@ def run_exceptions(request, run_id: int, resolved: bool | None = None):
     return [_exc_out(e) for e in qs[:1000]]
 
 
-class ResolveIn(Schema):
+class ExceptionResolveIn(Schema):
     note: Text(multiline=True)
 
 
 @router.post(
     "/runs/{run_id}/exceptions/{exception_id}/resolve", response=ExceptionOut, summary="Resolve a bill-run exception"
 )
-def resolve_exception(request, run_id: int, exception_id: int, body: ResolveIn):
+def resolve_exception(request, run_id: int, exception_id: int, body: ExceptionResolveIn):
     require_role(request.user, *RUN_ROLES)
     # outside the officer's office: the same 404 as an exception that does not exist
     exc = _exceptions_in_scope(request, run_id).select_related("account").filter(pk=exception_id).first()
@@ -193,13 +193,13 @@ def propose_revision(request, body: RevisionIn):
     return _rev_out(rev)
 
 
-class DecisionIn(Schema):
+class RevisionDecisionIn(Schema):
     approve: bool
     note: ColumnText(BillRevision, "decision_note", multiline=True) = ""
 
 
 @router.post("/revisions/{revision_id}/decide", response=RevisionOut, summary="Approve or reject (checker)")
-def decide_revision(request, revision_id: int, body: DecisionIn):
+def decide_revision(request, revision_id: int, body: RevisionDecisionIn):
     require_role(request.user, "billing_officer", "manager")
     rev = selectors.scoped_revision(request.user, revision_id)  # out of scope: the same 404 as none
     return _rev_out(services.decide_revision(revision=rev, approve=body.approve, actor=request.user, note=body.note,

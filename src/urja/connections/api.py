@@ -186,7 +186,7 @@ class TrackIn(Schema):
     mobile: Text(20)
 
 
-class TrackOut(Schema):
+class ApplicationTrackOut(Schema):
     number: str
     status: str
     status_label: str
@@ -199,7 +199,7 @@ class TrackOut(Schema):
     rejection_reason: str
 
 
-@router.post("/track", response=TrackOut, auth=None, summary="Track an application by its number and mobile")
+@router.post("/track", response=ApplicationTrackOut, auth=None, summary="Track an application by its number and mobile")
 def track(request, payload: TrackIn):
     app = selectors.track(number=payload.number, mobile=payload.mobile)
     note = demand_note_of(app)
@@ -358,7 +358,7 @@ def demand_note(request, number: str):
     return application_out(selectors.scoped_application(request.user, number))
 
 
-class PaymentIn(Schema):
+class DemandNotePaymentIn(Schema):
     idempotency_key: Text(100)
     channel: Text(20) = Field("counter", description="payments channel: counter, field_agent, card, atp")
     method: Text(20) = "cash"
@@ -368,7 +368,7 @@ class PaymentIn(Schema):
 @router.post(
     "/applications/{number}/demand-note/payment", response=ApplicationOut, summary="Take the demand note's payment"
 )
-def pay(request, number: str, payload: PaymentIn):
+def pay(request, number: str, payload: DemandNotePaymentIn):
     require_role(request.user, *COLLECT)
     app = services.pay_demand_note(
         actor=request.user,
@@ -453,7 +453,7 @@ def resume(request, number: str):
 # --- change requests, disconnection and reconnection orders ---------------------------------------
 
 
-class ChangeIn(Schema):
+class ChangeRequestIn(Schema):
     consumer_number: Text(20)
     kind: Text(20) = Field(
         ...,
@@ -469,7 +469,7 @@ class ChangeIn(Schema):
     channel: Text(20) = "care_centre"
 
 
-class ChangeOut(Schema):
+class ChangeRequestOut(Schema):
     number: str
     kind: str
     status: str
@@ -484,6 +484,7 @@ class ChangeOut(Schema):
     outcome: dict
     inspection: dict | None = Field(None, description="a shifting: the site inspection")
     still_to_pay: Decimal = Field(Decimal("0.00"), description="a shifting: what the demand note still wants")
+    escalation_level: int = Field(0, description="a shifting: the SoP escalation tier its lateness reached (0: none)")
 
 
 def _inspection_of(change) -> dict | None:
@@ -520,11 +521,12 @@ def change_out(change) -> dict:
         "outcome": change.outcome or {},
         "inspection": _inspection_of(change),
         "still_to_pay": shifting.still_to_pay(change) if change.kind in SHIFTING_KINDS else Decimal("0.00"),
+        "escalation_level": change.escalation_level,
     }
 
 
-@router.post("/changes", response={201: ChangeOut}, summary="Request a change on an account")
-def request_change(request, payload: ChangeIn):
+@router.post("/changes", response={201: ChangeRequestOut}, summary="Request a change on an account")
+def request_change(request, payload: ChangeRequestIn):
     from urja.customers.selectors import scoped_account
 
     require_role(request.user, *FRONT)
@@ -535,7 +537,7 @@ def request_change(request, payload: ChangeIn):
     return Status(201, change_out(change))
 
 
-@router.get("/changes", response=list[ChangeOut], summary="Change requests in your scope")
+@router.get("/changes", response=list[ChangeRequestOut], summary="Change requests in your scope")
 def list_changes(request, status: Text(12) = "", limit: int = Limit(50), offset: int = Offset()):
     require_role(request.user, *FRONT, Role.BILLING_OFFICER, Role.KEY_ACCOUNT_MANAGER)
     qs = selectors.change_requests_in_scope(request.user)
@@ -545,18 +547,18 @@ def list_changes(request, status: Text(12) = "", limit: int = Limit(50), offset:
     return [change_out(c) for c in qs[offset : offset + limit]]
 
 
-@router.get("/changes/{number}", response=ChangeOut)
+@router.get("/changes/{number}", response=ChangeRequestOut)
 def get_change(request, number: str):
     return change_out(selectors.scoped_change_request(request.user, number))
 
 
-class DecisionIn(Schema):
+class ChangeDecisionIn(Schema):
     approve: bool
     reason: Text(500) = ""
 
 
-@router.post("/changes/{number}/decision", response=ChangeOut, summary="Approve or reject a change request")
-def decide(request, number: str, payload: DecisionIn):
+@router.post("/changes/{number}/decision", response=ChangeRequestOut, summary="Approve or reject a change request")
+def decide(request, number: str, payload: ChangeDecisionIn):
     require_role(request.user, Role.MANAGER, Role.ENGINEER, Role.BILLING_OFFICER)
     change = changes.decide(
         actor=request.user,
@@ -582,7 +584,7 @@ class ShiftingInspectionIn(Schema):
     notes: Text(2000, multiline=True) = Field("", description="not feasible: the reasons (the rejection's)")
 
 
-@router.post("/changes/{number}/inspection", response=ChangeOut, summary="Shifting: record the site inspection")
+@router.post("/changes/{number}/inspection", response=ChangeRequestOut, summary="Shifting: record the site inspection")
 def shifting_inspection(request, number: str, payload: ShiftingInspectionIn):
     require_role(request.user, *FIELD)
     change = shifting.inspect(
@@ -594,7 +596,7 @@ def shifting_inspection(request, number: str, payload: ShiftingInspectionIn):
     return change_out(change)
 
 
-@router.post("/changes/{number}/demand-note", response=ChangeOut, summary="Shifting: issue the demand note")
+@router.post("/changes/{number}/demand-note", response=ChangeRequestOut, summary="Shifting: issue the demand note")
 def shifting_demand_note(request, number: str):
     require_role(request.user, *FIELD)
     change = shifting.issue_demand_note(
@@ -605,10 +607,10 @@ def shifting_demand_note(request, number: str):
 
 @router.post(
     "/changes/{number}/demand-note/payment",
-    response=ChangeOut,
+    response=ChangeRequestOut,
     summary="Shifting: take the demand note's payment",
 )
-def shifting_payment(request, number: str, payload: PaymentIn):
+def shifting_payment(request, number: str, payload: DemandNotePaymentIn):
     require_role(request.user, *COLLECT)
     change = shifting.pay_demand_note(
         actor=request.user,
@@ -633,7 +635,7 @@ class ShiftedIn(Schema):
 
 @router.post(
     "/changes/{number}/field-work",
-    response=ChangeOut,
+    response=ChangeRequestOut,
     summary="Shifting: the field work is done (a meter shifted, a line or DT structure moved)",
 )
 def shifting_done(request, number: str, payload: ShiftedIn):
@@ -647,7 +649,7 @@ def shifting_done(request, number: str, payload: ShiftedIn):
     return change_out(change)
 
 
-class OrderOut(Schema):
+class SupplyOrderOut(Schema):
     number: str
     kind: str
     status: str
@@ -677,7 +679,7 @@ def order_out(order) -> dict:
     }
 
 
-@router.get("/orders", response=list[OrderOut], summary="Disconnection and reconnection orders in your scope")
+@router.get("/orders", response=list[SupplyOrderOut], summary="Disconnection and reconnection orders in your scope")
 def list_orders(request, status: Text(10) = "", kind: Text(10) = "", limit: int = Limit(50), offset: int = Offset()):
     require_role(request.user, *FIELD, Role.CRE, Role.FIELD_AGENT)
     qs = selectors.orders_in_scope(request.user)
@@ -689,12 +691,12 @@ def list_orders(request, status: Text(10) = "", kind: Text(10) = "", limit: int 
     return [order_out(o) for o in qs[offset : offset + limit]]
 
 
-@router.get("/orders/{number}", response=OrderOut)
+@router.get("/orders/{number}", response=SupplyOrderOut)
 def get_order(request, number: str):
     return order_out(selectors.scoped_order(request.user, number))
 
 
-@router.post("/orders/{number}/complete", response=OrderOut, summary="Close an order (field: with photo proof)")
+@router.post("/orders/{number}/complete", response=SupplyOrderOut, summary="Close an order (field: with photo proof)")
 def complete(
     request,
     number: str,
@@ -715,7 +717,7 @@ def complete(
 
 
 @router.post(
-    "/accounts/{consumer_number}/disconnection", response={201: OrderOut}, summary="Disconnect for non-payment"
+    "/accounts/{consumer_number}/disconnection", response={201: SupplyOrderOut}, summary="Disconnect for non-payment"
 )
 def disconnect(request, consumer_number: str):
     from urja.customers.selectors import scoped_account
@@ -727,7 +729,9 @@ def disconnect(request, consumer_number: str):
     return Status(201, order_out(order))
 
 
-@router.post("/accounts/{consumer_number}/reconnection", response={201: OrderOut}, summary="Reconnect after payment")
+@router.post(
+    "/accounts/{consumer_number}/reconnection", response={201: SupplyOrderOut}, summary="Reconnect after payment"
+)
 def reconnect(request, consumer_number: str):
     from urja.customers.selectors import scoped_account
 

@@ -8,7 +8,7 @@ photo proof) or sent (a smart meter's remote command) → done; the account stat
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
@@ -42,7 +42,7 @@ from .models import (
     machine_for,
 )
 from .refusals import refuse
-from .services import _channel, _sop_document, check_channel, credit_late, data, fee_in_force
+from .services import _channel, _sop_document, check_channel, credit_late, data, fee_in_force, received_moment
 
 CHANNEL_ROW = {
     ChangeKind.LOAD_CHANGE: "load_change",
@@ -143,9 +143,13 @@ def supply_type_for(load: Decimal, unit: str) -> str:
 # --- requesting ------------------------------------------------------------------------------------
 
 
-def request_change(*, actor, channel: str, account: Account, kind: str, details: dict) -> ChangeRequest:
+def request_change(
+    *, actor, channel: str, account: Account, kind: str, details: dict, received_at: datetime | None = None
+) -> ChangeRequest:
     """Register a change on an account, checked now: a load within some supply type's range, a
-    known category, a new holder's name and applicant type; the channel matrix of the SoP schedule."""
+    known category, a new holder's name and applicant type; the channel matrix of the SoP schedule.
+    `received_at`: when a paper request was received, if keyed in later (services.received_moment) — a
+    shifting's clock starts then."""
     if kind not in ChangeKind.values:
         raise refuse("unknown_request", kind=kind, details={"allowed": ChangeKind.values})
     channel = check_channel(channel, row=shifting.channel_row(kind) if kind in SHIFTING_KINDS else CHANNEL_ROW[kind])
@@ -155,7 +159,7 @@ def request_change(*, actor, channel: str, account: Account, kind: str, details:
         raise refuse("account_pending", error=Conflict)
     if ChangeRequest.objects.filter(account=account, kind=kind, status__in=OPEN_CHANGE).exists():
         raise refuse("request_open", error=Conflict)
-    now = clock.now()
+    now = received_moment(received_at)
     today = timezone.localdate(now)
     clean: dict = {}
     effective = None
@@ -228,6 +232,8 @@ def request_change(*, actor, channel: str, account: Account, kind: str, details:
         record_audit(actor=actor, channel=channel, action="connection.change_requested", obj=change, changes=clean)
         if due is not None:  # a request on the SoP clock is acknowledged with its number and due moment, once
             _acknowledge(change)
+            change.next_escalation_at = shifting.next_escalation(change)
+            change.save(update_fields=["next_escalation_at"])
         if kind == ChangeKind.PERMANENT_DISCONNECTION:
             # acknowledged on the spot, disconnected forthwith (Supply Code regs 178-179)
             _set(change, ChangeStatus.APPROVED, actor=actor, channel=channel, reason="acknowledged on the spot")

@@ -6,10 +6,10 @@ demand note issued (one with a bought meter and a line extension, one temporary)
 fast-track one connected within its 48 hours, one connected on the ordinary timeline, one rejected
 at inspection and one withdrawn — and on existing accounts a load enhancement, a category change, a
 disconnection at the consumer's request and a disconnection for non-payment followed by payment and
-its reconnection order; meter shiftings, and one shifting of each other kind — an LT line shifted and
-paid, an 11 kV line asked by a builder with its demand note awaiting payment, a 33 kV line awaiting its
-inspection, a DT structure moved (its geo point on the network). Everything goes through the services; a
-rerun adds nothing.
+its reconnection order; meter shiftings (one keyed in late from a camp, escalated), and one shifting of
+each other kind — an LT line shifted and paid, an 11 kV line asked by a builder with its demand note
+awaiting payment, a 33 kV line awaiting its inspection, a DT structure moved (its geo point on the
+network). Everything goes through the services; a rerun adds nothing.
 """
 
 from __future__ import annotations
@@ -180,6 +180,7 @@ def populate(*, accounts, staff, rng, stdout: Callable[[str], None] | None = Non
     counts["escalations"] = services.escalate_late()
     counts.update(_account_requests(accounts, cre=cre, engineer=engineer))
     counts.update(_network_shiftings(accounts, cre=cre, engineer=engineer))
+    counts["change_escalations"] = shifting.escalate_late()
     if stdout:
         stdout(f"connections: {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}")
     return counts
@@ -192,7 +193,7 @@ def _account_requests(accounts, *, cre, engineer) -> dict[str, int]:
 
     done: dict[str, int] = {}
     active = [a for a in accounts if a.status == "active" and not a.is_prepaid and a.category == "domestic"]
-    active = [a for a in active if a.supply_type == "lt_1ph"][:6]
+    active = [a for a in active if a.supply_type == "lt_1ph"][:7]
     if len(active) < 4:
         return done
 
@@ -268,6 +269,16 @@ def _account_requests(accounts, *, cre, engineer) -> dict[str, int]:
         attempt("meter_shifting_awaiting_payment", lambda: shifting_request(active[4], through=False))
     if len(active) > 5:
         attempt("meter_shifted", lambda: shifting_request(active[5], through=True))
+    if len(active) > 6:
+        # received at a camp 25 days ago and keyed in now, still awaiting its inspection: late, escalated
+        attempt(
+            "meter_shifting_late",
+            lambda: changes.request_change(
+                actor=cre, channel="camp", account=active[6], kind="meter_shifting",
+                details={"location": "outside the boundary wall", "reason": "meter reader cannot enter"},
+                received_at=services.clock.now() - timedelta(days=25),
+            ),
+        )  # fmt: skip
     return done
 
 

@@ -194,7 +194,7 @@ def track_for_consumer(*, number: str, mobile: str | None = None, consumer_numbe
         "paused": summary.paused,  # the demand note waits for the consumer's payment
         "closed_at": closed_at,
         "resolution": change.reason if change.status == ChangeStatus.REJECTED else change.outcome.get("shifted_to", ""),
-        "escalated_to": "",
+        "escalated_to": top.title if (top := change.escalations.order_by("-level").first()) else "",
         "outage": None,
         "history": [{"at": change.requested_at, "status": ChangeStatus.REQUESTED}]
         + [{"at": e.at, "status": e.changes.get("to", "")} for e in moves],

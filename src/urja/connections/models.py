@@ -337,12 +337,33 @@ class ChangeRequest(models.Model):
     reason = models.CharField(max_length=500, blank=True)
     outcome = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # a request on the SoP clock (a shifting) climbs the service desk's escalation tiers as applications do
+    escalation_level = models.PositiveSmallIntegerField(default=0)
+    next_escalation_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-requested_at"]
 
     def __str__(self) -> str:
         return self.number
+
+
+class ChangeEscalation(models.Model):
+    """A tier of the service desk's escalation table reached by a late change request (once per level)."""
+
+    change_request = models.ForeignKey(ChangeRequest, on_delete=models.CASCADE, related_name="escalations")
+    level = models.PositiveSmallIntegerField()
+    title = models.CharField(max_length=120)
+    office = models.ForeignKey("network.Office", on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["change_request", "level"], name="change_request_escalation_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.change_request_id} level {self.level}"
 
 
 class ChangeInspection(models.Model):

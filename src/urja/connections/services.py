@@ -330,12 +330,7 @@ def register_application(
     later — the clock starts then (not in the future, at most 30 days back)."""
     channel = check_channel(channel, row="new_connection")
     doc = data()
-    now = clock.now()
-    if received_at is not None:
-        received_at = boundary.check_moment(received_at, name="received_at", now=now)
-        if received_at < now - timedelta(days=30):
-            raise refuse("received_too_early")
-        now = received_at
+    now = received_moment(received_at)
     today = timezone.localdate(now)
     name = " ".join((name or "").split())
     if not name:
@@ -1159,6 +1154,42 @@ def _tiers() -> list[dict]:
     return sorted(_sop_document().get("escalation", {}).get(name, []), key=lambda t: t["level"])
 
 
+def received_moment(received_at: datetime | None) -> datetime:
+    """When a request's clock starts: now, or when a paper request (a camp, a section office) keyed in
+    later was received — not in the future, at most 30 days back."""
+    now = clock.now()
+    if received_at is None:
+        return now
+    received_at = boundary.check_moment(received_at, name="received_at", now=now)
+    if received_at < now - timedelta(days=30):
+        raise refuse("received_too_early")
+    return received_at
+
+
+def climb_tiers(*, reached: list[dict], level: int, section, row, text, key: str, url: str) -> int:
+    """Record each SoP tier of `reached` above `level` for a late application or change request:
+    `row(tier, holder office)` creates its escalation row once (True when new), and the managers of the
+    tier's office (servicedesk.notice_holders) get `text(tier)` once per tier. The rows made."""
+    made = 0
+    for tier in reached:
+        if tier["level"] <= level:
+            continue
+        holder = servicedesk_selectors.holder_office(section, tier["office_level"])
+        if row(tier, holder):
+            made += 1
+            servicedesk.notice_holders(office=holder, text=text(tier), key=f"{key}:{tier['level']}", url=url)
+    return made
+
+
+def escalation_tiers() -> list[dict]:
+    """The SoP schedule's escalation tiers lateness climbs (`[lateness] escalation` names the table), by
+    level; none without a schedule."""
+    try:
+        return _tiers()
+    except NotFound:
+        return []
+
+
 def escalate_late(*, now: datetime | None = None) -> int:
     """Escalate open applications through the SoP schedule's tiers (fraction of the stage's time used,
     pauses excluded): one Escalation row per (application, level) — a rerun adds nothing — and one
@@ -1180,23 +1211,19 @@ def escalate_late(*, now: datetime | None = None) -> int:
             continue
         with transaction.atomic():
             locked = _lock(application)
-            for tier in reached:
-                if tier["level"] <= locked.escalation_level:
-                    continue
-                holder = servicedesk_selectors.holder_office(locked.section, tier["office_level"])
-                _, created = Escalation.objects.get_or_create(
+            made += climb_tiers(
+                reached=reached,
+                level=locked.escalation_level,
+                section=locked.section,
+                row=lambda tier, holder, locked=locked: Escalation.objects.get_or_create(
                     application=locked,
                     level=tier["level"],
                     defaults={"title": tier["title"], "office": holder, "created_at": now},
-                )
-                if created:
-                    made += 1
-                    servicedesk.notice_holders(
-                        office=holder,
-                        text=f"New connection {locked.number} escalated to you ({tier['title']})",
-                        key=f"connection-esc:{locked.pk}:{tier['level']}",
-                        url=f"/connections/applications/{locked.number}/",
-                    )
+                )[1],
+                text=lambda tier, locked=locked: f"New connection {locked.number} escalated to you ({tier['title']})",
+                key=f"connection-esc:{locked.pk}",
+                url=f"/connections/applications/{locked.number}/",
+            )
             locked.escalation_level = max(t["level"] for t in reached)
             locked.next_escalation_at = next_escalation(locked)
             locked.save(update_fields=["escalation_level", "next_escalation_at"])

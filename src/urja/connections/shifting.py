@@ -42,8 +42,10 @@ from urja.payments import selectors as payments_selectors
 from urja.servicedesk import clock, sla
 
 from .models import (
+    OPEN_CHANGE,
     SHIFTING_KINDS,
     SHIFTING_STATUS,
+    ChangeEscalation,
     ChangeInspection,
     ChangeKind,
     ChangeRequest,
@@ -449,8 +451,9 @@ def settle_payment(*, change: ChangeRequest, actor=None, channel: str = "system"
         if change.due_at and stopped:
             change.due_at = change.due_at + max(now - datetime.fromisoformat(stopped), timedelta(0))
         change.outcome = {**change.outcome, "paid_at": now.isoformat()}
+        change.next_escalation_at = next_escalation(change, status=ChangeStatus.FIELD_WORK)
         _set(change, ChangeStatus.FIELD_WORK, actor=actor, channel=channel, reason="demand note paid",
-             extra=["due_at", "outcome"])  # fmt: skip
+             extra=["due_at", "outcome", "next_escalation_at"])  # fmt: skip
     return True
 
 
@@ -642,3 +645,89 @@ def _compensate(change: ChangeRequest) -> Decimal | None:
 
     tell_compensated(change, amount=credit.amount, units_late=credit.units_late, per=credit.per)
     return credit.amount
+
+
+# --- escalation ---------------------------------------------------------------------------------------
+#
+# A late shifting climbs the same SoP tiers as a late application (services.escalation_tiers): each tier
+# is reached at its fraction of the kind's time, the time the demand note waited left out; nothing climbs
+# while the note waits (the consumer holds the clock), nor once the request is done or rejected.
+
+
+def _pauses(change: ChangeRequest) -> list:
+    """The clock's pause: from the demand note to its payment (open while the note waits)."""
+    stopped = change.outcome.get("clock_stopped_at")
+    if not stopped:
+        return []
+    paid = change.outcome.get("paid_at")
+    return [(datetime.fromisoformat(stopped), datetime.fromisoformat(paid) if paid else None)]
+
+
+def _waits_for_payment(change: ChangeRequest, status: str | None = None) -> bool:
+    return (status or change.status) == ChangeStatus.APPROVED and bool(change.outcome.get("clock_stopped_at"))
+
+
+def next_escalation(change: ChangeRequest, *, status: str | None = None) -> datetime | None:
+    """The moment the next tier is reached (None: no clock, the clock stopped, or every tier passed), for
+    the request in `status` (default: its own). `due_at` already carries the pause (settle_payment moves
+    it on by the time the note waited)."""
+    from .services import escalation_tiers
+
+    status = status or change.status
+    if change.kind not in SHIFTING_KINDS or change.due_at is None or status not in OPEN_CHANGE:
+        return None
+    if _waits_for_payment(change, status):
+        return None
+    tiers = [t for t in escalation_tiers() if t["level"] > change.escalation_level]
+    if not tiers:
+        return None
+    pauses = _pauses(change)
+    span = sla.span_seconds(change.requested_at, change.due_at, pauses)
+    paused = sla.paused_seconds(pauses, until=change.due_at, since=change.requested_at)
+    return change.requested_at + timedelta(seconds=paused + float(tiers[0]["at"]) * span)
+
+
+def escalate_late(*, now: datetime | None = None) -> int:
+    """Escalate open shiftings whose next tier has come: one ChangeEscalation per (request, level) — a
+    rerun adds nothing — and one notice to the managers of the tier's office; the escalation rows made."""
+    from .services import climb_tiers, escalation_tiers
+
+    now = now or clock.now()
+    tiers = escalation_tiers()
+    if not tiers:
+        return 0
+    made = 0
+    due = ChangeRequest.objects.filter(next_escalation_at__lte=now, status__in=OPEN_CHANGE, kind__in=SHIFTING_KINDS)
+    for change in due.select_related("account__section").order_by("next_escalation_at"):
+        reached = []
+        if change.due_at is not None and not _waits_for_payment(change):
+            fraction = sla.elapsed_fraction(change.requested_at, change.due_at, _pauses(change), now)
+            reached = [t for t in tiers if t["level"] > change.escalation_level and fraction >= float(t["at"])]
+        if not reached:  # the pointer was early, or the note waits: move it on
+            ChangeRequest.objects.filter(pk=change.pk).update(next_escalation_at=next_escalation(change))
+            continue
+        with transaction.atomic():
+            locked = _lock(change)
+            if locked.status not in OPEN_CHANGE:
+                continue
+            made += climb_tiers(
+                reached=reached,
+                level=locked.escalation_level,
+                section=locked.account.section,
+                row=lambda tier, holder, locked=locked: ChangeEscalation.objects.get_or_create(
+                    change_request=locked,
+                    level=tier["level"],
+                    defaults={"title": tier["title"], "office": holder, "created_at": now},
+                )[1],
+                text=lambda tier, locked=locked: (
+                    f"{_kind_label(locked.kind)} {locked.number} escalated to you ({tier['title']})"
+                ),
+                key=f"change-esc:{locked.pk}",
+                url=f"/connections/changes/{locked.number}/",
+            )
+            locked.escalation_level = max(locked.escalation_level, max(t["level"] for t in reached))
+            locked.next_escalation_at = next_escalation(locked)
+            locked.save(update_fields=["escalation_level", "next_escalation_at"])
+            record_audit(actor=None, channel="system", action="connection.change_escalated", obj=locked,
+                         changes={"level": locked.escalation_level})  # fmt: skip
+    return made

@@ -20,9 +20,11 @@ def settle_demand_notes() -> int:
 
 @shared_task(name="urja.connections.tasks.escalate_late")
 def escalate_late() -> int:
+    """Late applications and late shiftings up the SoP's escalation tiers."""
+    from . import shifting
     from .services import escalate_late as sweep
 
-    return sweep()
+    return sweep() + shifting.escalate_late()
 
 
 @shared_task(name="urja.connections.tasks.due_work")

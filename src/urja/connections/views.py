@@ -354,6 +354,7 @@ def change_detail(request, number: str):
             if is_open and change.kind in SHIFTING_KINDS and change.kind != ChangeKind.METER_SHIFTING
             else [],
             "late": bool(is_open and change.due_at and change.due_at < clock.now()),
+            "escalations": change.escalations.select_related("office").order_by("level"),
             "history": history.order_by("at"),
         },
     )

@@ -126,7 +126,7 @@ class AccountOut(Schema):
     connected_on: date | None
 
 
-class StatusIn(Schema):
+class AccountStatusIn(Schema):
     status: ColumnText(Account, "status")
     reason: Text(multiline=True)
 
@@ -187,7 +187,7 @@ def open_account(request, payload: AccountIn):
 
 
 @router.post("/accounts/{consumer_number}/status", response=AccountOut)
-def change_status(request, consumer_number: str, payload: StatusIn):
+def change_status(request, consumer_number: str, payload: AccountStatusIn):
     require_role(request.auth, *STATUS_ROLES)
     account = _account(request, consumer_number)
     services.change_account_status(

@@ -122,7 +122,7 @@ class MeterDetailOut(MeterOut):
     sheet: list[SheetOut] = []
 
 
-class StatusIn(Schema):
+class MeterStatusIn(Schema):
     status: Text(20)
     reason: Note
 
@@ -234,7 +234,7 @@ class MonthOut(Schema):
     status: str | None
 
 
-class BatchOut(Schema):
+class ReadingFileOut(Schema):
     id: int
     file_name: str
     file_format: str
@@ -327,7 +327,7 @@ def meter_detail(request, serial: str):
 
 
 @router.post("/meters/{serial}/status", response=MeterOut)
-def meter_status(request, serial: str, data: StatusIn):
+def meter_status(request, serial: str, data: MeterStatusIn):
     require_role(request.user, *METER_ROLES)
     meter = scoped_meter(request, serial)
     return services.change_meter_status(
@@ -486,7 +486,7 @@ def route_book(
 # --- imports ---------------------------------------------------------------------------------------
 
 
-@router.post("/imports", response={201: BatchOut})
+@router.post("/imports", response={201: ReadingFileOut})
 def upload_import(
     request,
     file: File[UploadedFile],
@@ -520,7 +520,7 @@ def _batch(request, batch_id: int) -> ImportBatch:
     return get_scoped(batches, NotFound("no such import", code="import_not_found"), pk=batch_id)
 
 
-@router.get("/imports/{batch_id}", response=BatchOut)
+@router.get("/imports/{batch_id}", response=ReadingFileOut)
 def import_batch(request, batch_id: int):
     require_role(request.user, *IMPORT_ROLES)
     return _batch(request, batch_id)

@@ -42,17 +42,17 @@ class AddCustomerIn(Schema):
     sub_category: Text(24) = "household"
 
 
-class ChangeIn(Schema):
+class PackageChangeIn(Schema):
     to_package: Text(24)
     when: Text(12) = "now"
 
 
-class DecisionIn(Schema):
+class PackageDecisionIn(Schema):
     approve: bool
     reason: Text(500) = ""
 
 
-class ChangeOut(Schema):
+class PackageChangeOut(Schema):
     number: str
     customer_id: str
     from_package: str
@@ -142,22 +142,26 @@ def add_customer(request, payload: AddCustomerIn):
     return Status(201, _customer(c))
 
 
-@router.post("/customers/{customer_id}/package-changes", response={201: ChangeOut}, summary="Request a package change")
-def request_change(request, customer_id: str, payload: ChangeIn):
+@router.post(
+    "/customers/{customer_id}/package-changes", response={201: PackageChangeOut}, summary="Request a package change"
+)
+def request_change(request, customer_id: str, payload: PackageChangeIn):
     s = services.site_of(request.user)
     c = services.find_customer(site=s, customer_id=customer_id)
     ch = services.request_package_change(actor=request.user, channel="api", customer=c, **payload.dict())
     return Status(201, _change(ch))
 
 
-@router.get("/package-changes", response=list[ChangeOut], summary="The site's package changes")
+@router.get("/package-changes", response=list[PackageChangeOut], summary="The site's package changes")
 def list_changes(request, status: Text(12) = ""):
     s = services.site_of(request.user)
     return [_change(ch) for ch in selectors.package_changes(s, status=status)]
 
 
-@router.post("/package-changes/{number}/decision", response=ChangeOut, summary="Approve or reject a package change")
-def decide(request, number: str, payload: DecisionIn):
+@router.post(
+    "/package-changes/{number}/decision", response=PackageChangeOut, summary="Approve or reject a package change"
+)
+def decide(request, number: str, payload: PackageDecisionIn):
     s = services.site_of(request.user, act="operate")
     ch = selectors.package_change(s, number)
     ch = services.decide(actor=request.user, channel="api", change=ch, approve=payload.approve, reason=payload.reason)

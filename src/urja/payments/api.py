@@ -159,23 +159,23 @@ def account_payments(request, consumer_number: str, limit: int = Limit(50)):
     return account.payments.all()[: cap_limit(limit)]
 
 
-class ReasonIn(Schema):
+class PaymentReasonIn(Schema):
     reason: Text(multiline=True)
 
 
 @router.post("/payments/{payment_id}/bounce", response=PaymentOut)
-def bounce(request, payment_id: int, body: ReasonIn):
+def bounce(request, payment_id: int, body: PaymentReasonIn):
     require_role(request.user, *BACKOFFICE, Role.CRE)
     return services.bounce_cheque(actor=request.user, payment=_scoped_payment(request, payment_id), reason=body.reason)
 
 
-class ResolveIn(Schema):
+class SuspenseResolveIn(Schema):
     consumer_number: ConsumerNumber
     reason: Text(multiline=True)
 
 
 @router.post("/payments/{payment_id}/resolve", response=PaymentOut)
-def resolve_suspense(request, payment_id: int, body: ResolveIn):
+def resolve_suspense(request, payment_id: int, body: SuspenseResolveIn):
     require_role(request.user, *BACKOFFICE)
     _scoped_account(request, body.consumer_number)  # money goes only to an account in scope
     return services.resolve_suspense(
@@ -187,7 +187,7 @@ def resolve_suspense(request, payment_id: int, body: ResolveIn):
 
 
 @router.post("/payments/{payment_id}/refund-suspense", response=PaymentOut)
-def refund_suspense(request, payment_id: int, body: ReasonIn):
+def refund_suspense(request, payment_id: int, body: PaymentReasonIn):
     require_role(request.user, *BACKOFFICE)
     return services.refund_suspense(
         actor=request.user, payment=_scoped_payment(request, payment_id), reason=body.reason
@@ -250,7 +250,7 @@ class OrderIn(Schema):
     channel: str = PaymentChannel.ONLINE
 
 
-class OrderOut(Schema):
+class GatewayOrderOut(Schema):
     reference: str
     amount: Decimal
     status: str
@@ -270,7 +270,7 @@ def _order_out(order) -> dict:
     }
 
 
-@router.post("/orders", response=OrderOut, auth=None)
+@router.post("/orders", response=GatewayOrderOut, auth=None)
 def create_order(request, body: OrderIn):
     """Start an online / UPI payment for a consumer number (quick pay; no login needed)."""
     # the same answer whether or not the number exists or its connection is closed (no existence oracle)
@@ -280,7 +280,7 @@ def create_order(request, body: OrderIn):
     return _order_out(order)
 
 
-@router.get("/orders/{reference}", response=OrderOut, auth=None)
+@router.get("/orders/{reference}", response=GatewayOrderOut, auth=None)
 def get_order(request, reference: str):
     from .models import GatewayOrder
 
@@ -318,7 +318,7 @@ def upi_reconcile(request, body: UpiIn):
 # --- settlement files ----------------------------------------------------------------------------
 
 
-class BatchOut(Schema):
+class PaymentFileOut(Schema):
     id: int
     source: str
     filename: str
@@ -333,7 +333,7 @@ class BatchOut(Schema):
     report: list
 
 
-@router.post("/imports", response=BatchOut)
+@router.post("/imports", response=PaymentFileOut)
 def import_file(request, source: Form[str], file: File[UploadedFile]):
     """Upload a bank / agency settlement CSV (row_key, consumer_number, amount, paid_at[, reference, method])."""
     require_role(request.user, *BACKOFFICE)
@@ -342,7 +342,7 @@ def import_file(request, source: Form[str], file: File[UploadedFile]):
     )
 
 
-@router.get("/imports/{batch_id}", response=BatchOut)
+@router.get("/imports/{batch_id}", response=PaymentFileOut)
 def get_import(request, batch_id: int):
     require_role(request.user, *BACKOFFICE)
     batches = scope_by_creator(request.user, ImportBatch.objects.all(), "imported_by")

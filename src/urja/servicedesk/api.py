@@ -310,12 +310,12 @@ def add_note(request, number: str, payload: NoteIn):
     return Status(201, {"id": event.pk})
 
 
-class ReasonIn(Schema):
+class RequestReasonIn(Schema):
     reason: ColumnText(RequestPause, "reason")
 
 
 @router.post("/requests/{number}/pause", response=RequestOut, summary="Pause the SLA clock (consumer's reason)")
-def pause(request, number: str, payload: ReasonIn):
+def pause(request, number: str, payload: RequestReasonIn):
     sr = services.pause_clock(actor=request.user, channel="api", request=_get(request, number), reason=payload.reason)
     return request_out(sr)
 
@@ -369,7 +369,7 @@ def list_catalogue(request):
 # --- public: tracking, consumer escalation, feedback -------------------------------------------
 
 
-class TrackOut(Schema):
+class RequestTrackOut(Schema):
     number: str
     type: str
     subtype: str
@@ -385,7 +385,9 @@ class TrackOut(Schema):
     history: list[dict]
 
 
-@router.get("/track", response=TrackOut, auth=None, summary="Status by request number + mobile or consumer number")
+@router.get(
+    "/track", response=RequestTrackOut, auth=None, summary="Status by request number + mobile or consumer number"
+)
 def track(request, number: str, mobile: str | None = None, consumer_number: str | None = None):
     return services.track(number=number, mobile=mobile, consumer_number=consumer_number)
 

@@ -40,7 +40,7 @@ class CalculateIn(Schema):
     overdue_days: int = Field(0, ge=0, le=bounds().max_integer)
 
 
-class LineOut(Schema):
+class TariffLineOut(Schema):
     code: str
     description: str
     group: str
@@ -55,7 +55,7 @@ class LineOut(Schema):
 
 class CalculateOut(Schema):
     segments: list[dict]
-    lines: list[LineOut]
+    lines: list[TariffLineOut]
     totals: dict[str, str]
     total: str
     payable_by_due_date: str

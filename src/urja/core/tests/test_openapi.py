@@ -26,3 +26,24 @@ def test_error_responses_use_the_common_format(client):
         body = response.json()
         assert set(body) == {"code", "message", "details"}
         assert body["code"] and body["message"]
+
+
+def test_every_schema_of_the_api_has_a_name_of_its_own():
+    """The OpenAPI lists schemas by class name, so two apps' classes of one name (`ChangeOut` of connections
+    and of the mini-grid, `OrderOut` of payments and of connections …) would document one answer for the
+    other's operations: the last one written wins, silently."""
+    from collections import defaultdict
+
+    from ninja import Schema
+
+    api.get_openapi_schema(path_prefix="/api/v1/")  # every router's schemas imported
+    where = defaultdict(set)
+
+    def walk(cls):
+        for sub in cls.__subclasses__():
+            if sub.__module__.startswith("urja.") and ".tests." not in sub.__module__:
+                where[sub.__name__].add(sub.__module__)
+            walk(sub)
+
+    walk(Schema)
+    assert {name: sorted(mods) for name, mods in where.items() if len(mods) > 1} == {}
