@@ -14,7 +14,12 @@ Why these choices (measured with bench/request_api.py, see docs/benchmarks.md):
   templates and the broker client copy-on-write, instead of each building them on its first
   requests (~0.5 s of work per worker, during which its requests queue);
 * no database or broker connection is opened in the master, and each worker drops any database
-  connection it might have inherited, so no connection is ever shared between processes.
+  connection it might have inherited, so no connection is ever shared between processes;
+* with a Redis broker, the workers send tasks through a Redis transport that keeps one client per
+  broker channel (`redis_transport`): kombu's builds a new redis client for every task it sends
+  (~550 Python calls, a third of a send), and a WhatsApp webhook sends one task per message
+  (bench/whatsapp_webhook.py, docs/benchmarks.md). The connections, their pool and the messages
+  are kombu's own; only the client object in front of the pool is kept.
 """
 
 import os
@@ -57,7 +62,32 @@ def warm() -> None:
 
         from urja.celery import app
 
+        if app.conf.broker_url.startswith("redis://") and not app.conf.broker_transport:
+            app.conf.broker_transport = redis_transport()
         # imports the broker's transport (the redis client: ~0.4 s) without connecting to it
         Connection(app.conf.broker_url).get_transport_cls()
         app.finalize()
         len(app.amqp.queues)  # builds the message protocol and task queues (still no connection)
+
+
+def redis_transport():
+    """kombu's Redis transport, but a channel sends through one redis client, built again only when
+    kombu replaces the channel's connection pool (after a broker error), instead of one per task."""
+    from kombu.transport import redis
+
+    class OneClientChannel(redis.Channel):
+        _sending_client = None
+
+        def _create_client(self, asynchronous=False):
+            if asynchronous:  # the consumer's client (a Celery worker's); kombu keeps that one itself
+                return super()._create_client(asynchronous=True)
+            pool = self.pool
+            client = self._sending_client
+            if client is None or client.connection_pool is not pool:
+                client = self._sending_client = super()._create_client()
+            return client
+
+    class Transport(redis.Transport):
+        Channel = OneClientChannel
+
+    return Transport

@@ -54,7 +54,8 @@ def whatsapp(request):
             return HttpResponse(request.GET.get("hub.challenge", ""), content_type="text/plain")
         return _error(403, "verification_failed", "hub.verify_token does not match")
     body = request.body
-    if not _signature_ok(body, request.headers.get("X-Hub-Signature-256", "")):
+    # the header from META: request.headers would copy every header of the request first
+    if not _signature_ok(body, request.META.get("HTTP_X_HUB_SIGNATURE_256", "")):
         return _error(401, "invalid_signature", "X-Hub-Signature-256 is missing or does not match the body")
     try:
         document = json.loads(body)

@@ -18,6 +18,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 from django.core import signing
 from django.db import connections, transaction
@@ -179,14 +180,10 @@ def accept(inbound: Inbound) -> InboundMessage | None:
     PostgreSQL and SQLite alike — so the webhook makes a single round trip per message, needs no
     transaction or savepoint of its own and never aborts the caller's. The answer is worked out by
     `handle`, in the queued job channels.tasks.handle_inbound."""
-    try:  # a national number from the SMS gateway, or WhatsApp's wa_id (country code, no plus)
-        sender = identity.normalise_mobile(inbound.sender)
-    except DomainError:
-        sender = identity.normalise_mobile("+" + inbound.sender.strip().lstrip("+"))
     values = {
         "channel": inbound.channel,
         "message_id": inbound.message_id[:128],
-        "sender": sender,
+        "sender": sender_e164(inbound.sender),
         "kind": inbound.kind[:20],
         "text": inbound.text[:4096],
         "payload": inbound.payload,
@@ -198,19 +195,41 @@ def accept(inbound: Inbound) -> InboundMessage | None:
     return None if pk is None else InboundMessage(pk=pk, **values)
 
 
+@lru_cache(maxsize=4096)
+def sender_e164(raw: str) -> str:
+    """E.164 form of a sender as a webhook gives it: a national number from the SMS gateway, or
+    WhatsApp's wa_id (country code, no plus); DomainError when it is no Indian mobile. Kept per process
+    for the last numbers seen: a conversation is several messages from one number, and parsing a
+    number (phonenumbers) is a third of the webhook's own work per message. An error is not kept."""
+    try:
+        return identity.normalise_mobile(raw)
+    except DomainError:
+        return identity.normalise_mobile("+" + raw.strip().lstrip("+"))
+
+
+# The INSERT of `_insert_once` by database vendor, and its fields in column order: built once.
+_INSERT_FIELDS = ("channel", "message_id", "sender", "kind", "text", "payload", "intent", "reply", "received_at")
+_insert_sql: dict[str, tuple[str, list]] = {}
+
+
+def _insert_statement(connection) -> tuple[str, list]:
+    built = _insert_sql.get(connection.vendor)
+    if built is None:
+        meta, quote = InboundMessage._meta, connection.ops.quote_name
+        fields = [meta.get_field(name) for name in _INSERT_FIELDS]
+        columns = ", ".join(quote(f.column) for f in fields)
+        sql = (
+            f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) "
+            f"ON CONFLICT ({quote('channel')}, {quote('message_id')}) DO NOTHING RETURNING {quote(meta.pk.column)}"
+        )
+        built = _insert_sql[connection.vendor] = (sql, fields)
+    return built
+
+
 def _insert_once(values: dict) -> int | None:
-    meta = InboundMessage._meta
     connection = connections[InboundMessage.objects.db]
-    quote = connection.ops.quote_name
-    columns, params = [], []
-    for name, value in values.items():
-        field = meta.get_field(name)
-        columns.append(quote(field.column))
-        params.append(field.get_db_prep_save(value, connection))
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
-        f"ON CONFLICT ({quote('channel')}, {quote('message_id')}) DO NOTHING RETURNING {quote(meta.pk.column)}"
-    )
+    sql, fields = _insert_statement(connection)
+    params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()

@@ -63,3 +63,32 @@ def test_three_messages_in_one_notification_are_three_statements(client, django_
         response = client.post("/webhooks/whatsapp", body, content_type="application/json",
                                HTTP_X_HUB_SIGNATURE_256=sig)  # fmt: skip
     assert response.json()["received"] == 3 and len(callbacks) == 3  # one job each, sent after the commit
+
+
+@pytest.mark.django_db
+def test_a_number_already_seen_is_not_parsed_again(client, monkeypatch):
+    """Parsing a number (phonenumbers) was a third of the webhook's own work per message; a worker keeps
+    the E.164 form of the numbers it has seen. A number that is no mobile is refused every time."""
+    from urja.channels.services import bot
+    from urja.customers import rules
+
+    parsed = []
+    parse = rules.phonenumbers.parse
+    monkeypatch.setattr(rules.phonenumbers, "parse", lambda *a, **k: parsed.append(a[0]) or parse(*a, **k))
+    monkeypatch.setattr(jobs, "enqueue_background", lambda task, *args: None)
+    bot.sender_e164.cache_clear()
+    for i in range(3):
+        body, sig = _signed([{**_text(f"wamid.SEEN{i}"), "from": "919437012345"}])
+        response = client.post("/webhooks/whatsapp", body, content_type="application/json",
+                               HTTP_X_HUB_SIGNATURE_256=sig)  # fmt: skip
+        assert response.json()["received"] == 1
+    assert parsed == ["919437012345"]
+    assert set(InboundMessage.objects.filter(message_id__startswith="wamid.SEEN").values_list("sender", flat=True)) == {
+        "+919437012345"
+    }
+    for i in range(2):
+        body, sig = _signed([{**_text(f"wamid.LANDLINE{i}"), "from": "916742345678"}])  # a Bhubaneswar landline
+        response = client.post("/webhooks/whatsapp", body, content_type="application/json",
+                               HTTP_X_HUB_SIGNATURE_256=sig)  # fmt: skip
+        assert response.status_code == 400 and response.json()["code"] == "invalid_mobile"
+    assert not InboundMessage.objects.filter(message_id__startswith="wamid.LANDLINE").exists()
