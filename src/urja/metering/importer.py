@@ -435,7 +435,8 @@ def _validated_sql(
 
 def _readings_insert(zones: list[str], source: str, *, on_conflict: bool) -> str:
     """INSERT of the good rows of `source` (validated rows, aliased v) into readings, RETURNING id.
-    Parameters: source, status, VEE status, batch id."""
+    Parameters: source, status, VEE status, batch id, created at (the application's clock, as the ORM
+    stamps other readings, so a simulated month's file readings are not taken for late arrivals)."""
     tod_expr = (
         "nullif(jsonb_strip_nulls(jsonb_build_object("
         + ", ".join(f"'{z}', v.tod_{z}_n::text" for z in zones)
@@ -448,7 +449,7 @@ def _readings_insert(zones: list[str], source: str, *, on_conflict: bool) -> str
         INSERT INTO metering_reading (meter_id, account_id, installation_id, read_at, source, status, kwh,
             kvah, md_kw, md_kva, tod, photo, vee_status, estimation_method, review_reason, batch_id, created_at)
         SELECT v.meter_id, v.account_id, v.inst_id, v.ts, %s, %s, v.kwh_n, v.kvah_n, v.md_kw_n, v.md_kva_n,
-            {tod_expr}, '', %s, '', '', %s, now()
+            {tod_expr}, '', %s, '', '', %s, %s
         FROM {source} v WHERE v.code IS NULL
         {conflict}
         RETURNING id
@@ -492,7 +493,7 @@ def _insert_and_report(
     """
     validated = f"({_validated_sql(zones, careful=careful, bill_cycle=bill_cycle, scope_sql=scope_sql)})"
     insert = _readings_insert(zones, validated, on_conflict=False)
-    params = [batch.source, ReadingStatus.ACTUAL, VeeStatus.PENDING, batch.pk]
+    params = [batch.source, ReadingStatus.ACTUAL, VeeStatus.PENDING, batch.pk, timezone.now()]
     try:
         with transaction.atomic():
             cur.execute(f"WITH ins AS ({insert}) SELECT count(*), min(id), max(id) FROM ins", params)

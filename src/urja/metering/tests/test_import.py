@@ -164,3 +164,13 @@ def test_vee_job_works_batch_by_batch_and_resumes_across_its_limit(meters, tmp_p
     batch.refresh_from_db()
     assert batch.vee_done and not Reading.objects.filter(batch=batch, vee_status="pending").exists()
     assert services.run_vee_pending(limit=10) == 0  # nothing left: the done batch is not read again
+
+
+def test_file_readings_are_stamped_with_the_application_clock(meters, tmp_path, monkeypatch):
+    # The bill run tells late readings by created_at; a file stamped with the database's clock looked
+    # late to a run living at another time (the simulation's months), unlike every other reading.
+    stamp = timezone.now() - timedelta(days=10)
+    path = write_csv(tmp_path, [GOOD[0]])
+    monkeypatch.setattr(timezone, "now", lambda: stamp)
+    importer.import_file(path=path, actor=None, channel="import")
+    assert Reading.objects.get(meter=meters, kwh="120.5").created_at == stamp
