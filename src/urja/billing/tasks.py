@@ -40,7 +40,7 @@ def send_ebills(run_id: int, lo: int, hi: int) -> int:
 
     from urja.core import regdata
     from urja.customers.models import Contact
-    from urja.notifications.services import notify
+    from urja.notifications.services import batched_delivery, notify
 
     from .models import Bill
 
@@ -59,8 +59,8 @@ def send_ebills(run_id: int, lo: int, hi: int) -> int:
         bill_date__gte=timezone.localdate() - timedelta(days=max_age),
     )
     # In batches: each batch's messages are queued in one transaction (one commit, not one per
-    # message: on SQLite a commit is a sync) with the consumers' contacts read in one query; the
-    # send tasks are enqueued when the batch commits. A retried chunk queues nothing twice (the
+    # message: on SQLite a commit is a sync) with the consumers' contacts read in one query; one
+    # send task for the batch is enqueued when it commits. A retried chunk queues nothing twice (the
     # notification key is the bill number) and a batch that fails leaves no half of itself.
     batch = EBILL_BATCH
     ids = list(bills.filter(account__consumer_id__in=reachable).order_by("pk").values_list("pk", flat=True))
@@ -72,7 +72,7 @@ def send_ebills(run_id: int, lo: int, hi: int) -> int:
             .select_related("account", "account__consumer")
             .prefetch_related("account__consumer__contacts")
         )
-        with transaction.atomic():
+        with transaction.atomic(), batched_delivery():  # the batch's messages sent by one task
             for bill in chunk:
                 notify(
                     event="bill.issued",

@@ -10,6 +10,9 @@ enqueued on commit; it claims the message with a conditional UPDATE, so a messag
 """
 
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from functools import partial
 
@@ -71,6 +74,35 @@ def _enqueue(message_id: int) -> None:
     send(send_message, message_id)  # a refused broker defers the call: the message is committed
 
 
+def _enqueue_many(message_ids: list[int]) -> None:
+    from urja.core.jobs import send
+
+    from .tasks import send_messages
+
+    send(send_messages, message_ids)
+
+
+# Messages queued inside `batched_delivery()` on this thread: their ids, sent as one task at the end.
+_batch = threading.local()
+
+
+@contextmanager
+def batched_delivery() -> Iterator[None]:
+    """Inside a transaction: the messages queued in the block are sent by one task (`send_messages`)
+    enqueued when the transaction commits, instead of one task each — for a bulk event (the e-bills of
+    a bill run's chunk), where a task a message costs a commit and an eager task's overhead each."""
+    if getattr(_batch, "ids", None) is not None:  # nested: the outer block sends them
+        yield
+        return
+    _batch.ids = ids = []
+    try:
+        yield
+    finally:
+        _batch.ids = None
+    if ids:
+        transaction.on_commit(partial(_enqueue_many, ids))
+
+
 def _create(*, key: str, rendered: rendering.Rendered, to: str, consumer, account) -> OutboxMessage:
     """Insert the message or return the one already holding the key (a concurrent call)."""
     try:
@@ -90,7 +122,11 @@ def _create(*, key: str, rendered: rendering.Rendered, to: str, consumer, accoun
             )
     except IntegrityError:
         return OutboxMessage.objects.get(idempotency_key=key)
-    transaction.on_commit(partial(_enqueue, message.pk))
+    batch = getattr(_batch, "ids", None)
+    if batch is not None:
+        batch.append(message.pk)
+    else:
+        transaction.on_commit(partial(_enqueue, message.pk))
     return message
 
 
@@ -223,13 +259,8 @@ def _finish(message: OutboxMessage, status: str, **fields) -> bool:
     return bool(done)
 
 
-def deliver(*, message_id: int, now=None) -> str:
-    """Claim and send one message through its channel; returns the resulting status ('skipped'
-    when it was not claimable)."""
-    message = claim(message_id=message_id, now=now)
-    if message is None:
-        return "skipped"
-    policy = load_policy()
+def _send_claimed(message: OutboxMessage, policy) -> str:
+    """Send a message this caller claimed and move it to sent, failed (with backoff) or dead."""
     try:
         provider_id = get_channel(message.channel).send(message)
     except PermanentFailure as exc:
@@ -251,6 +282,43 @@ def deliver(*, message_id: int, now=None) -> str:
     else:
         _finish(message, OutboxStatus.SENT, provider_message_id=str(provider_id)[:200], sent_at=timezone.now())
     return message.status
+
+
+def deliver(*, message_id: int, now=None) -> str:
+    """Claim and send one message through its channel; returns the resulting status ('skipped'
+    when it was not claimable)."""
+    message = claim(message_id=message_id, now=now)
+    if message is None:
+        return "skipped"
+    return _send_claimed(message, load_policy())
+
+
+def deliver_many(*, message_ids: list[int], now=None) -> dict[str, int]:
+    """Claim the claimable ones of `message_ids` in one transaction, send each, and record the
+    outcomes one by one; returns how many ended in each status ('skipped': not claimable — sent
+    already, someone else's claim, not due). The claim is committed before anything is sent, as in
+    `deliver`, so a worker lost mid-batch leaves 'sending' messages for `dispatch_due`, never a
+    message sent twice by two workers."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        # rows another worker holds are skipped, not waited for (no-op on SQLite, whose
+        # IMMEDIATE transactions already serialise this)
+        mine = list(
+            OutboxMessage.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=message_ids, status__in=CLAIMABLE, next_attempt_at__lte=now)
+            .order_by("pk")
+        )
+        OutboxMessage.objects.filter(pk__in=[m.pk for m in mine]).update(
+            status=OutboxStatus.SENDING, attempts=F("attempts") + 1, claimed_at=now
+        )
+    for message in mine:
+        message.status, message.attempts, message.claimed_at = OutboxStatus.SENDING, message.attempts + 1, now
+    policy = load_policy()
+    outcome = {"skipped": len(set(message_ids)) - len(mine)}
+    for message in mine:  # each outcome committed as soon as known: a crash re-sends at most one
+        status = _send_claimed(message, policy)
+        outcome[status] = outcome.get(status, 0) + 1
+    return outcome
 
 
 def dispatch_due(*, now=None) -> dict:

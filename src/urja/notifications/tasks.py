@@ -1,4 +1,4 @@
-"""Background jobs of notifications: send one message; sweep due retries and stuck messages."""
+"""Background jobs of notifications: send one message or a bulk event's batch; sweep due retries and stuck messages."""
 
 from celery import shared_task
 
@@ -12,6 +12,14 @@ def send_message(message_id: int) -> str:
     from . import services
 
     return services.deliver(message_id=message_id)
+
+
+@shared_task(name="urja.notifications.tasks.send_messages", ignore_result=True)
+def send_messages(message_ids: list[int]) -> dict:
+    """The messages of one bulk event (services.batched_delivery), sent by one task."""
+    from . import services
+
+    return services.deliver_many(message_ids=message_ids)
 
 
 @shared_task(name="urja.notifications.tasks.dispatch_due", ignore_result=True)
