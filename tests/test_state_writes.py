@@ -29,6 +29,14 @@ ALLOWED = {
     # Notification outbox: worker claims and sweeps are conditional UPDATEs whose WHERE is the
     # machine's sources (CLAIMABLE, SENDING + claimed_at); per-message audit would double the outbox.
     ("notifications/services.py", "won = OutboxMessage.objects.filter"): "set-based claim, WHERE from the machine",
+    (
+        "notifications/services.py",
+        "OutboxMessage.objects.filter(pk__in=[m.pk for m in mine]).update(",
+    ): "set-based claim of a batch: the rows were locked with the machine's CLAIMABLE as WHERE",
+    (
+        "notifications/services.py",
+        "message.status, message.attempts, message.claimed_at = OutboxStatus.SENDING",
+    ): "in-memory copy of the batch claim above",
     ("notifications/services.py", "done = OutboxMessage.objects.filter("): "conditional finish of our own claim",
     ("notifications/services.py", "message.status = status"): "in-memory copy of the conditional UPDATE above",
     ("notifications/services.py", "message.status = OutboxStatus.QUEUED"): "checked by OUTBOX_STATUS; not migrated yet",

@@ -22,8 +22,14 @@ def accounts(offices, db):
 
 def test_ebills_are_queued_in_batches_once_each(accounts, monkeypatch, django_capture_on_commit_callbacks):
     monkeypatch.setattr(tasks, "EBILL_BATCH", 2)  # 5 bills: batches of 2, 2 and 1
-    sent_tasks = []
+    sent_tasks, batches = [], []
     monkeypatch.setattr("urja.notifications.services._enqueue", sent_tasks.append)
+
+    def enqueue_batch(ids):
+        batches.append(list(ids))
+        sent_tasks.extend(ids)
+
+    monkeypatch.setattr("urja.notifications.services._enqueue_many", enqueue_batch)
     run = services.create_run(cycle="C01", period="2025-06", bill_date=timezone.localdate())
     with django_capture_on_commit_callbacks(execute=True):
         services.start_run(run=run)
@@ -34,7 +40,8 @@ def test_ebills_are_queued_in_batches_once_each(accounts, monkeypatch, django_ca
     first = messages.count()
     assert first >= 5  # one per bill per channel with a contact
     assert {m.idempotency_key.split(":")[1] for m in messages} == {b.bill_number for b in bills}
-    assert len(sent_tasks) == first  # each queued message's send enqueued once, after its batch commits
+    assert sorted(sent_tasks) == sorted(m.pk for m in messages)  # each send enqueued once, after its batch commits
+    assert len(batches) == 3  # one send task a batch of bills, not one a message
 
     # a retried chunk (redelivered task): nothing new queued, nothing enqueued again
     with django_capture_on_commit_callbacks(execute=True):
@@ -51,6 +58,7 @@ def test_ebills_are_queued_in_batches_once_each(accounts, monkeypatch, django_ca
 def test_a_failing_batch_leaves_none_of_its_messages(accounts, monkeypatch):
     monkeypatch.setattr(tasks, "EBILL_BATCH", 2)
     monkeypatch.setattr("urja.notifications.services._enqueue", lambda pk: None)
+    monkeypatch.setattr("urja.notifications.services._enqueue_many", lambda ids: None)
     run = services.create_run(cycle="C01", period="2025-06", bill_date=timezone.localdate())
     services.start_run(run=run)
     OutboxMessage.objects.filter(event="bill.issued").delete()
