@@ -450,19 +450,20 @@ def bulk_usage(
         inst = inst[np.isin(inst[:, 0], ids)]
         # Meters by id in a query of their own: joined, PostgreSQL hashes the whole meter table per chunk.
         meter_ids = np.unique(inst[:, 2])
-        meters = np.zeros((0, 5), dtype=np.int64)
+        meters = np.zeros((0, 6), dtype=np.int64)
         if len(meter_ids):
             where, params = id_filter("m.id", meter_ids)
             c.execute(
                 "SELECT m.id, CASE WHEN m.meter_type IN (%s, %s) THEN 1 ELSE 0 END,"
                 " CASE WHEN m.meter_type = %s THEN 1 ELSE 0 END, CASE WHEN m.ownership = %s THEN 0 ELSE 1 END,"
-                f" CAST(ROUND(m.multiplying_factor * 1000) AS BIGINT) FROM metering_meter m WHERE {where}"
+                " CAST(ROUND(m.multiplying_factor * 1000) AS BIGINT), m.register_digits"
+                f" FROM metering_meter m WHERE {where}"
                 " ORDER BY m.id",
                 [*smart, MeterType.LOAD_LIMITER, Ownership.UTILITY, *params],
             )
-            meters = np.array(c.fetchall(), dtype=np.int64).reshape(-1, 5)
+            meters = np.array(c.fetchall(), dtype=np.int64).reshape(-1, 6)
             meters = meters[np.isin(meters[:, 0], meter_ids)]
-        # account, installation, smart, load limiter, consumer-owned, multiplying factor (milli)
+        # account, installation, smart, load limiter, consumer-owned, multiplying factor (milli), register digits
         inst = np.column_stack([inst[:, :2], meters[np.searchsorted(meters[:, 0], inst[:, 2]), 1:]])
     with connection.cursor() as c, _timed("readings"):
         usable_vee, statuses = list(USABLE_VEE), list(REGISTER_STATUSES)
@@ -475,13 +476,13 @@ def bulk_usage(
             " CASE WHEN r.status = 'actual' THEN 0 WHEN r.status = 'provisional' THEN 2 ELSE 1 END,"
             " r.installation_id, CASE WHEN r.tod IS NULL THEN 0 ELSE 1 END,"
             " COALESCE(CAST(ROUND(r.md_kva * 1000) AS BIGINT), -1), CASE WHEN r.vee_status = %s THEN 1 ELSE 0 END,"
-            f" {_epoch_us('r.created_at')}"
+            f" {_epoch_us('r.created_at')}, r.id"
             f" FROM metering_reading r WHERE {where}"
             " AND r.read_at >= %s AND r.read_at < %s ORDER BY r.account_id, r.read_at, r.id",
             [ops.adapt_datetimefield_value(start), *usable_vee, *statuses, VeeStatus.PENDING, *params,
              ops.adapt_datetimefield_value(lookback), ops.adapt_datetimefield_value(end)],
         )  # fmt: skip
-        rd = np.array(c.fetchall(), dtype=np.int64).reshape(-1, 11)
+        rd = np.array(c.fetchall(), dtype=np.int64).reshape(-1, 12)
     # the last installation of an account is its current meter
     n_inst = np.zeros(n, dtype=np.int64)
     np.add.at(n_inst, np.searchsorted(ids, inst[:, 0]), 1)
@@ -489,7 +490,7 @@ def bulk_usage(
     has_inst = cur >= 0
     pick = np.where(has_inst, cur, 0)
     col = (lambda k: np.where(has_inst, inst[pick, k], 0)) if len(inst) else (lambda k: np.zeros(n, dtype=np.int64))
-    is_smart, is_limiter, consumer_owned, mf = col(2), col(3), col(4), col(5)
+    is_smart, is_limiter, consumer_owned, mf, digits = col(2), col(3), col(4), col(5), col(6)
     cur_inst = col(1)
     rd = rd[np.isin(rd[:, 0], ids)]
     acc, in_period, usable = rd[:, 0], rd[:, 1] == 1, rd[:, 2] == 1
@@ -521,10 +522,11 @@ def bulk_usage(
     o_kwh, c_kwh = at(o, 3, 0), at(cl, 3, 0)
     simple = (
         has_inst & (o >= 0) & (cl >= 0) & ~blocked & (n_inst == 1) & (at(o, 6, -1) == at(cl, 6, -2))
-        & (at(o, 5, 1) == 0) & (c_kwh >= o_kwh) & (at(cl, 7, 1) == 0) & (at(cl, 6, -1) == cur_inst)
+        & (at(o, 5, 1) == 0) & (c_kwh >= o_kwh) & (at(cl, 6, -1) == cur_inst)
     )  # fmt: skip
     if first_day:
         simple[list(first_day)] = False
+    tod = _fast_tod(simple, at(o, 7, 0) == 1, at(cl, 7, 0) == 1, at(o, 11, 0), at(cl, 11, 0), mf, digits)
     delta = c_kwh - o_kwh
     units = np.where(mf == 1000, delta, vector.rhu(delta * mf, 1000))
     md = np.where((md >= 0) & (mf != 1000), vector.rhu(md * mf, 1000), md)
@@ -539,6 +541,7 @@ def bulk_usage(
         metered=~unmetered,
         meter_type=np.where(is_smart == 1, vector.METER_TYPES["smart"], vector.METER_TYPES["static"]),
         consumer_meter=consumer_owned == 1,
+        tod=tod,
         billed_at=previous.billed_at,
         first_day=dict(first_day or {}),
     )
@@ -558,6 +561,47 @@ def bulk_usage(
     if len(slow):
         _slow_path(run, ids, slow, result, dry_run=dry_run)
     return result
+
+
+def _fast_tod(simple, opening_tod, closing_tod, opening_id, closing_id, mf, digits) -> dict[int, dict[str, int]]:
+    """Time-of-day units of the fast path's accounts whose opening and closing readings both carry
+    zone registers (row index → zone → milli-kWh), as metering's `tod_consumption` gives them: per zone
+    at both ends, the register advance × MF rounded half up. An account whose zones metering's rule
+    must judge (a zone going down — rollover or a misread —, a value outside the register or finer
+    than 0.001) is taken off the fast path (`simple` is updated). A closing with zones over an opening
+    without them bills no zones, on either path."""
+    from urja.metering.models import Reading
+
+    both = np.flatnonzero(simple & opening_tod & closing_tod)
+    if not len(both):
+        return {}
+    wanted = {int(x) for x in opening_id[both]} | {int(x) for x in closing_id[both]}
+    zones_of = dict(Reading.objects.filter(pk__in=wanted).values_list("pk", "tod"))
+    out: dict[int, dict[str, int]] = {}
+    for i in both.tolist():
+        advance = _tod_advance(zones_of[int(opening_id[i])], zones_of[int(closing_id[i])], int(digits[i]))
+        if advance is None:
+            simple[i] = False
+            continue
+        m = int(mf[i])
+        out[i] = {z: d if m == 1000 else vector.rhu_int(d * m, 1000) for z, d in advance.items()}
+    return out
+
+
+def _tod_advance(start: dict, end: dict, digits: int) -> dict[str, int] | None:
+    """Milli-units each zone register advanced (zones at both ends); None when it did not plainly
+    advance within the register in whole milli-units."""
+    size = 10**digits * 1000
+    out: dict[str, int] = {}
+    for zone in sorted(set(start) & set(end)):
+        try:
+            a, b = Decimal(str(start[zone])) * 1000, Decimal(str(end[zone])) * 1000
+        except ArithmeticError:
+            return None
+        if not (a.is_finite() and b.is_finite()) or a % 1 or b % 1 or not 0 <= a <= b < size:
+            return None
+        out[zone] = int(b - a)
+    return out
 
 
 def _slow_path(run: BillRun, ids: np.ndarray, slow: np.ndarray, result: UsageArrays, *, dry_run: bool) -> None:

@@ -6,7 +6,8 @@ by `billing_consumption` itself, so they agree by construction.
 Random reading histories are built through the metering services only: actual readings (recorded,
 or smart-meter batches validated or still pending), door-locked visits, estimates made by earlier
 bills, meter replacements, registers that roll over near 10^digits or go backwards (review), accepted
-reviews, late readings, multiplying factors ≠ 1 and kVA loads.
+reviews, late readings, multiplying factors ≠ 1 and kVA loads, and time-of-day zone registers (a share
+of the main register, so they roll over and go back with it).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ account_plan = st.fixed_dictionaries(
         "start": st.integers(0, 10**6),  # fraction of the register in millionths: near the top rolls over soon
         "smart": st.booleans(),
         "kva": st.booleans(),
+        # time-of-day registers on the meter's readings: none, or peak and normal zones (a share each)
+        "tod": st.booleans(),
         "months": st.lists(
             st.tuples(
                 st.sampled_from(EVENTS),
@@ -83,6 +86,14 @@ def _meter(digits: int, mf: str, smart: bool):
 
 def _q(value: Decimal) -> Decimal:
     return value.quantize(Decimal("0.001"))
+
+
+def zones(plan: dict, register: Decimal) -> dict | None:
+    """The time-of-day registers beside a main register reading (None: a meter without them)."""
+    if not plan.get("tod"):
+        return None
+    peak = _q(register * Decimal("0.3"))
+    return {"peak": str(peak), "normal": str(register - peak)}  # as the gateway's parser gives them
 
 
 def build(section, plan: dict):
@@ -147,7 +158,16 @@ def history(section, plan: dict):
                 )
             elif kind == "read" and meter.is_smart:
                 metering.store_smart_batch(
-                    readings=[{"serial": meter.serial, "ts": at, "kwh": value, "md_kw": md_kw, "md_kva": md_kva}],
+                    readings=[
+                        {
+                            "serial": meter.serial,
+                            "ts": at,
+                            "kwh": value,
+                            "md_kw": md_kw,
+                            "md_kva": md_kva,
+                            "tod": zones(plan, value),
+                        }
+                    ],
                     intervals=[],
                     events=[],
                 )
@@ -165,6 +185,7 @@ def history(section, plan: dict):
                     kwh=value,
                     md_kw=md_kw,
                     md_kva=md_kva,
+                    tod=zones(plan, value),
                 )
                 register = value
             elif kind == "door_locked":
@@ -267,6 +288,8 @@ def _compare(monkeypatch, accounts):
         event("slow path" if account.pk in routed else "fast path")
         if account.pk in routed:
             continue
+        if usage.tod.get(i):
+            event("fast path with time-of-day zones")
         assert i not in usage.exceptions
         # when the account was last billed: readings recorded after it do not open the period
         billed_at = (
@@ -292,6 +315,7 @@ def _compare(monkeypatch, accounts):
             "md": int((md * 1000).quantize(Decimal(1), rounding=ROUND_HALF_UP)) if md is not None else -1,
             "held": c.held,
             "withdrawn": c.withdrawn,
+            "tod": {zone: int(kwh * 1000) for zone, kwh in c.tod.items()},
         }
         got = {
             "units": int(usage.units[i]),
@@ -301,6 +325,7 @@ def _compare(monkeypatch, accounts):
             "md": int(usage.md[i]),
             "held": False,
             "withdrawn": Decimal(0),
+            "tod": usage.tod.get(i, {}),
         }
         assert got == expected, (account.consumer_number, account.load_unit, c.as_dict())
 
@@ -422,3 +447,34 @@ def test_pending_reading_before_the_period(offices, monkeypatch, tariffs_loaded)
     c = metering.billing_consumption(account=account, period_start=date(2025, 5, 31), period_end=PERIOD[1])
     assert c.kwh == Decimal("100.000")  # from 25 May (1450): the fast path opened at 10 May (1400), 150 units
     assert int(usage.units[0]) == 100_000
+
+
+def test_time_of_day_zones_on_the_fast_path(offices, monkeypatch, tariffs_loaded):
+    # Before: any closing reading with zone registers sent its account to metering's rule, one by one
+    # (a quarter of the simulated utility's accounts: smart meters, AMR, HT).
+    account, _ = _simple_account(
+        offices["section1"],
+        mf="2.5",
+        readings=[
+            (local(2025, 5, 20), "1500", {"tod": {"peak": "450.123", "normal": "1049.877"}}),
+            (local(2025, 6, 20), "1600.5", {"tod": {"peak": "480.2", "normal": "1120.3"}}),
+        ],
+    )
+    usage, routed = bulk(monkeypatch, [account])
+    assert account.pk not in routed
+    # 30.077 × 2.5 = 75.1925 and 70.423 × 2.5 = 176.0575 kWh, half up to the milli-kWh
+    assert usage.tod[0] == {"peak": 75_193, "normal": 176_058}
+    c = metering.billing_consumption(account=account, period_start=date(2025, 5, 31), period_end=PERIOD[1])
+    assert {zone: int(kwh * 1000) for zone, kwh in c.tod.items()} == usage.tod[0]
+
+
+def test_a_time_of_day_zone_going_down_is_judged_by_metering(offices, monkeypatch, tariffs_loaded):
+    account, _ = _simple_account(
+        offices["section1"],
+        readings=[
+            (local(2025, 5, 20), "1500", {"tod": {"peak": "500", "normal": "1000"}}),
+            (local(2025, 6, 20), "1600", {"tod": {"peak": "490", "normal": "1110"}}),
+        ],
+    )
+    usage, routed = bulk(monkeypatch, [account])
+    assert account.pk in routed and 0 not in usage.tod
