@@ -207,14 +207,23 @@ class DemandNote(models.Model):
         return self.number
 
 
-class Escalation(models.Model):
-    """A tier of the service desk's escalation table reached by a late application (once per level)."""
+class TierReached(models.Model):
+    """A tier of the service desk's escalation table reached by a late application or change
+    request: the level, its title and the office told."""
 
-    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="escalations")
     level = models.PositiveSmallIntegerField()
     title = models.CharField(max_length=120)
     office = models.ForeignKey("network.Office", on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField()
+
+    class Meta:
+        abstract = True
+
+
+class Escalation(TierReached):
+    """A tier of the service desk's escalation table reached by a late application (once per level)."""
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="escalations")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["application", "level"], name="application_escalation_once")]
@@ -348,14 +357,10 @@ class ChangeRequest(models.Model):
         return self.number
 
 
-class ChangeEscalation(models.Model):
+class ChangeEscalation(TierReached):
     """A tier of the service desk's escalation table reached by a late change request (once per level)."""
 
     change_request = models.ForeignKey(ChangeRequest, on_delete=models.CASCADE, related_name="escalations")
-    level = models.PositiveSmallIntegerField()
-    title = models.CharField(max_length=120)
-    office = models.ForeignKey("network.Office", on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField()
 
     class Meta:
         constraints = [
