@@ -17,6 +17,7 @@ registers, readings waiting for VEE) go through metering.services.billing_consum
 from __future__ import annotations
 
 import calendar
+import json
 import logging
 import os
 import socket
@@ -39,7 +40,7 @@ from urja.tariffs import engine, vector
 from urja.tariffs import services as tariffs
 
 from . import trueup
-from .bulk import Column
+from .bulk import Column, select_in
 from .bulk import insert as _insert
 from .ledger import post_entries
 from .models import (
@@ -570,13 +571,15 @@ def _fast_tod(simple, opening_tod, closing_tod, opening_id, closing_id, mf, digi
     must judge (a zone going down — rollover or a misread —, a value outside the register or finer
     than 0.001) is taken off the fast path (`simple` is updated). A closing with zones over an opening
     without them bills no zones, on either path."""
-    from urja.metering.models import Reading
-
     both = np.flatnonzero(simple & opening_tod & closing_tod)
     if not len(both):
         return {}
-    wanted = {int(x) for x in opening_id[both]} | {int(x) for x in closing_id[both]}
-    zones_of = dict(Reading.objects.filter(pk__in=wanted).values_list("pk", "tod"))
+    # a chunk's ToD readings can outnumber SQLite's bound parameters: select_in splits the list
+    wanted = sorted({int(x) for x in opening_id[both]} | {int(x) for x in closing_id[both]})
+    zones_of = {
+        pk: json.loads(tod) if isinstance(tod, str) else tod
+        for pk, tod in select_in("SELECT id, tod FROM metering_reading WHERE id {in}", wanted)
+    }
     out: dict[int, dict[str, int]] = {}
     for i in both.tolist():
         advance = _tod_advance(zones_of[int(opening_id[i])], zones_of[int(closing_id[i])], int(digits[i]))
