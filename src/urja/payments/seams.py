@@ -5,6 +5,7 @@ notifications, metering and tariffs in the layers): a renamed function fails lou
 silently turns a behaviour off.
 
 * `notify_consumer(...)`     → urja.notifications.services.notify, after commit.
+* `notify_consumers(...)`    → the same for many consumers, queued together and sent by one task.
 * `send_meter_command(...)`  → urja.metering.services.send_command, published by the metering MQTT
                                gateway; NoSmartMeter when the account has no smart meter.
 * `day_consumption(...)`     → urja.metering.selectors.day_consumption (kWh of one day; None: no data).
@@ -40,6 +41,26 @@ def notify_consumer(*, event: str, consumer, context: dict, idempotency_key: str
             log.exception("notify(%s) failed for consumer %s", event, consumer.pk)
 
     transaction.on_commit(send)
+
+
+def notify_consumers(*, event: str, notices: list[tuple[object, dict, str]]) -> None:
+    """`notify_consumer` for many consumers at once — (consumer, context, idempotency key) each —
+    after the current transaction commits: the messages are queued in one transaction and sent by one
+    task (notifications.batched_delivery) instead of a commit and a task each. One that fails to
+    queue is logged and rolled back alone (its savepoint); the others still go."""
+    from urja.notifications import services as notifications
+
+    def send():
+        with transaction.atomic(), notifications.batched_delivery():
+            for consumer, context, key in notices:
+                try:
+                    with transaction.atomic():
+                        notifications.notify(event=event, consumer=consumer, context=context, idempotency_key=key)
+                except Exception:  # as notify_consumer: a failed message must not undo what committed
+                    log.exception("notify(%s) failed for consumer %s", event, consumer.pk)
+
+    if notices:
+        transaction.on_commit(send)
 
 
 # --- meter commands ----------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from urja.payments.selectors import (
 )
 
 SWEEP_PROGRESS_EVERY = 200  # accounts between two progress reports of a sweep job
+NOTICE_BATCH = 200  # flagged cases whose notices are issued in one transaction (and sent by one task)
 
 
 def sweep_collections(*, today: date | None = None, office_path: str = "", progress=None) -> dict:
@@ -154,41 +155,52 @@ def issue_disconnection_notices(
     ids = list(ids[:limit] if limit else ids)  # read before writing (SQLite: a cursor cannot write)
     if progress:
         progress(0, len(ids))
-    for done, case_id in enumerate(ids, start=1):
-        if progress and done % SWEEP_PROGRESS_EVERY == 0:
-            progress(done, len(ids))
+    # Cases in groups of NOTICE_BATCH, one transaction each: a group's notices are numbered, moved
+    # and their messages queued together (sent by one task after the commit) — a notice a commit and
+    # a send task each was most of a utility-wide sweep. A failure rolls back its group (and stops
+    # the sweep, as before); those cases stay flagged for the next sweep — a case gets its notice
+    # once, under its lock.
+    for start in range(0, len(ids), NOTICE_BATCH):
+        group = ids[start : start + NOTICE_BATCH]
         with transaction.atomic():
-            case = (
-                CollectionCase.objects.select_for_update()
-                .select_related("account__consumer", "account__section")
-                .get(pk=case_id)
-            )
-            if case.status != CollectionCase.Status.FLAGGED:
-                continue
-            account = case.account
-            pay_by = account.section.calendar().add_working_days(today, days)
-            case.notice_number = allocate_numbers(key="disconnection-notice", template="DN{yy}{seq:08}")[0]
-            case.notice_date = today
-            case.pay_by = pay_by
-            _transition_case(case, CollectionCase.Status.NOTICE_SENT, today=today)
-            CollectionCase.objects.filter(pk=case.pk).update(
-                notice_number=case.notice_number, notice_date=today, pay_by=pay_by
-            )
-            seams.notify_consumer(
-                event="disconnection.notice",
-                consumer=account.consumer,
-                context={
-                    "consumer_number": account.consumer_number,
-                    "amount": case.amount_due,
-                    "disconnect_date": pay_by,
-                    "notice_number": case.notice_number,
-                },
-                idempotency_key=f"disconnection.notice:{case.pk}",
-            )
-            sent += 1
+            notices = []
+            for case_id in group:
+                notice = _issue_notice(case_id, today=today, days=days)
+                if notice is not None:
+                    notices.append(notice)
+            seams.notify_consumers(event="disconnection.notice", notices=notices)
+        sent += len(notices)
+        if progress:
+            progress(min(start + NOTICE_BATCH, len(ids)), len(ids))
     if progress:
         progress(len(ids), len(ids))
     return sent
+
+
+def _issue_notice(case_id: int, *, today: date, days: int):
+    """Number, date and send one flagged case's notice (inside the caller's transaction, under the
+    case's row lock); its message as (consumer, context, key), or None when it is no longer flagged."""
+    case = (
+        CollectionCase.objects.select_for_update()
+        .select_related("account__consumer", "account__section")
+        .get(pk=case_id)
+    )
+    if case.status != CollectionCase.Status.FLAGGED:
+        return None
+    account = case.account
+    pay_by = account.section.calendar().add_working_days(today, days)
+    case.notice_number = allocate_numbers(key="disconnection-notice", template="DN{yy}{seq:08}")[0]
+    case.notice_date = today
+    case.pay_by = pay_by
+    _transition_case(case, CollectionCase.Status.NOTICE_SENT, today=today)
+    CollectionCase.objects.filter(pk=case.pk).update(notice_number=case.notice_number, notice_date=today, pay_by=pay_by)
+    context = {
+        "consumer_number": account.consumer_number,
+        "amount": case.amount_due,
+        "disconnect_date": pay_by,
+        "notice_number": case.notice_number,
+    }
+    return account.consumer, context, f"disconnection.notice:{case.pk}"
 
 
 COLLECTIONS_SWEEP = "payments.collections_sweep"
