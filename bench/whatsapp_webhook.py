@@ -9,7 +9,8 @@ constant rate (WA_RATE users × 1 request/s, each on its own phase of the second
 Two phases in the same run, same rate, same signed bodies:
   1. `POST /webhooks/ping` — the trivial view (no database): the floor of this server and client;
   2. `POST /webhooks/whatsapp` — signature check, one INSERT per message (unique by message id),
-     the answer queued as a job (channels.tasks.handle_inbound) on commit.
+     the answering job (channels.tasks.answer_inbound) kicked on commit: one Redis SET while a run
+     is queued, a task message when none is (core.jobs.kick).
 Then the queued jobs are drained in this process (bot.handle: the conversation, the reply worked
 out, the outbox row) to show every accepted message got its reply queued, and how fast.
 

@@ -43,7 +43,7 @@ def test_a_web_worker_sends_its_tasks_through_one_redis_client(monkeypatch):
 @pytest.mark.django_db
 def test_tasks_sent_through_a_real_redis_are_celery_messages(monkeypatch):
     """The same transport on a real Redis (CI's URJA_TEST_REDIS_URL, a database of its own): every task
-    arrives, as Celery's message for handle_inbound, and after the first send none builds a client."""
+    arrives as Celery's message, and after the first send none builds a client."""
     url = os.environ.get("URJA_TEST_REDIS_URL")
     if not url:
         pytest.skip("URJA_TEST_REDIS_URL not set (CI sets it after starting Redis)")
@@ -51,7 +51,6 @@ def test_tasks_sent_through_a_real_redis_are_celery_messages(monkeypatch):
 
     from urja import gunicorn_conf
     from urja.celery import app
-    from urja.channels import tasks
     from urja.core.tests.test_jobs import broker
 
     isolated = urlunsplit(urlsplit(url)._replace(path="/12"))
@@ -63,13 +62,13 @@ def test_tasks_sent_through_a_real_redis_are_celery_messages(monkeypatch):
     init = redis.Redis.__init__
     try:
         with broker(isolated):
-            assert jobs.send(tasks.handle_inbound, 1)
+            assert jobs.send("urja.core.tasks.ping", 1)
             monkeypatch.setattr(redis.Redis, "__init__", lambda self, *a, **k: built.append(1) or init(self, *a, **k))
             for pk in range(2, 6):
-                assert jobs.send(tasks.handle_inbound, pk)
+                assert jobs.send("urja.core.tasks.ping", pk)
         assert queue.llen("celery") == 5 and not built
         sent = [json.loads(m) for m in queue.lrange("celery", 0, -1)]
-        assert {m["headers"]["task"] for m in sent} == {"urja.channels.tasks.handle_inbound"}
+        assert {m["headers"]["task"] for m in sent} == {"urja.core.tasks.ping"}
         assert sorted(m["headers"]["argsrepr"] for m in sent) == [f"[{pk}]" for pk in range(1, 6)]
     finally:
         app.conf.broker_transport = saved

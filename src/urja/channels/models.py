@@ -56,7 +56,11 @@ class InboundMessage(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["channel", "message_id"], name="inbound_once")]
-        indexes = [models.Index(fields=["channel", "sender", "-received_at"], name="inbound_by_sender")]
+        indexes = [
+            models.Index(fields=["channel", "sender", "-received_at"], name="inbound_by_sender"),
+            # the messages waiting for an answer (bot.answer_pending, the sweep): a few rows, not the history
+            models.Index(fields=["id"], condition=models.Q(intent=""), name="inbound_unanswered"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.channel} {self.message_id}"

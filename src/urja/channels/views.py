@@ -6,9 +6,10 @@
     POST /webhooks/ping       a trivial view (no database): the whatsapp_webhook benchmark's reference
 
 Both webhooks only check (signature / token), store (one INSERT per message, unique by message id)
-and answer 2xx; the reply is worked out by the job channels.tasks.handle_inbound queued on commit
-(Meta retries a webhook that takes long, and an SMS gateway times out, so the request does no
-per-message work a job does better) and goes out through the notifications outbox.
+and answer 2xx; the replies are worked out by the job channels.tasks.answer_inbound, kicked on
+commit (core.jobs.kick: one queued run answers a burst of messages, in arrival order; Meta retries a
+webhook that takes long, and an SMS gateway times out, so the request does no per-message work a job
+does better), and go out through the notifications outbox.
 
 Errors answer {code, message, details}. A bad or missing signature/token answers 401 and nothing is
 read; a redelivered message id answers 200 and changes nothing.
@@ -83,14 +84,15 @@ def whatsapp(request):
 
 
 def _store_and_queue(item: bot.Inbound) -> bool:
-    """Store one message (one INSERT, no transaction of its own) and queue its answer once that is
-    committed; False for a redelivered message id (nothing stored, nothing queued). The job goes
-    through core.jobs: a refusing broker defers it (still answered 2xx), and in the embedded default
-    it runs in the background worker thread, not in this request."""
+    """Store one message (one INSERT, no transaction of its own) and kick the answering job once that
+    is committed; False for a redelivered message id (nothing stored, nothing queued). With a Redis
+    broker the kick is one SET while a run is queued (a task message only when none is: a task a
+    message was half of this view's own time); a refusing broker defers the run (still answered 2xx);
+    in the embedded default it runs in the background worker thread, not in this request."""
     stored = bot.accept(item)
     if stored is None:
         return False
-    jobs.enqueue_background(tasks.handle_inbound, stored.pk)
+    jobs.kick(tasks.answer_inbound, key=tasks.INBOUND_KICK)
     return True
 
 

@@ -139,6 +139,84 @@ def enqueue_background(task, *args, **kwargs) -> None:
         enqueue(name, *args, **kwargs)
 
 
+# --- coalesced kicks: one queued run for many calls ----------------------------------------------
+
+# A kick's flag outlives a run that never began (its message lost, the broker emptied) by this long;
+# then the next kick sends a run again. The apps' periodic sweeps cover what was pending meanwhile.
+KICK_TTL_SECONDS = 60
+_kick_clients: dict[tuple[int, str], object] = {}
+
+
+def _kick_client():
+    """A redis client on the broker (per process: gunicorn forks its workers), None when the broker is
+    not Redis (a kick then sends a run every time)."""
+    import os
+
+    from urja.celery import app
+
+    url = app.conf.broker_url or ""
+    if not url.startswith(("redis://", "rediss://")):
+        return None
+    key = (os.getpid(), url)
+    client = _kick_clients.get(key)
+    if client is None:
+        import redis
+
+        client = _kick_clients[key] = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    return client
+
+
+def _kick_flag(key: str) -> str:
+    return f"urja:kick:{key}"
+
+
+def _redis_errors() -> tuple:
+    from redis.exceptions import RedisError
+
+    return (RedisError, *BROKER_ERRORS)
+
+
+def _kick(name: str, key: str) -> None:
+    client = _kick_client()
+    if client is not None:
+        try:
+            if not client.set(_kick_flag(key), "1", nx=True, ex=KICK_TTL_SECONDS):
+                return  # a run was sent and has not begun: it will read what this caller committed
+        except _redis_errors():
+            client = None  # no flag: send anyway, and the broker's own refusal defers the run
+    if not send(name) and client is not None:
+        try:  # the run was deferred: the next kick may try the broker again
+            client.delete(_kick_flag(key))
+        except _redis_errors():
+            pass
+
+
+def kick(task, *, key: str) -> None:
+    """Run `task()` (no arguments) after the current transaction commits, unless a run sent earlier
+    under `key` has not begun yet: then that run does the caller's work, and the call costs one Redis
+    SET instead of a task message (the WhatsApp webhook: a burst of messages is answered by a few
+    runs, not one task each). The task calls `kick_taken(key)` before it reads its work, so work
+    committed after that point kicks a new run. Without a Redis broker every kick sends a run; in the
+    embedded default it runs in the background thread (`enqueue_background`)."""
+    name = _task_name(task)
+    if _eager():
+        enqueue_background(name)
+    else:
+        transaction.on_commit(partial(_kick, name, key))
+
+
+def kick_taken(key: str) -> None:
+    """The kicked run has begun (call it first): the next kick under `key` sends another run."""
+    if _eager():
+        return
+    client = _kick_client()
+    if client is not None:
+        try:
+            client.delete(_kick_flag(key))
+        except _redis_errors():
+            pass  # the flag expires after KICK_TTL_SECONDS; the app's sweep answers meanwhile
+
+
 def retry_deferred(*, limit: int = 500, now=None) -> dict:
     """Send deferred calls that are due; delete each the broker accepts. A conditional UPDATE claims a
     row (its next try moves forward), so two runners never send the same row at the same time."""

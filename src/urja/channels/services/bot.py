@@ -1,12 +1,13 @@
 """The WhatsApp bot and the SMS pull service: one conversation engine for both channels.
 
 `accept(Inbound(...))` stores the message once by (channel, message id) — a redelivery returns None
-and changes nothing — and `handle` (the queued job channels.tasks.handle_inbound; `receive` does
-both at once) works out what the sender wants (keywords and texts are data: data/channels/bot.toml,
-per language), does it through the owning apps' services (bills and balance from billing, orders
-from payments, power-cut complaints and status from servicedesk, application tracking from
-connections, e-mail registration by one-time code) and queues the reply through the notifications
-outbox (event channel.reply), in one transaction.
+and changes nothing — and `handle` (through `answer_pending`, the kicked job
+channels.tasks.answer_inbound; `receive` does both at once) works out what the sender wants
+(keywords and texts are data: data/channels/bot.toml, per language), does it through the owning
+apps' services (bills and balance from billing, orders from payments, power-cut complaints and
+status from servicedesk, application tracking from connections, e-mail registration by one-time
+code) and queues the reply through the notifications outbox (event channel.reply), in one
+transaction.
 
 Who the sender is: the consumers with the sender's mobile among their contacts. An unknown number is
 told how to link an account; a consumer number that is not the sender's is refused without saying
@@ -171,6 +172,11 @@ def parse(text: str, *, channel: str) -> tuple[str, str, str | None]:
     return "", arg, None
 
 
+# A run of channels.tasks.answer_inbound answers this many messages, then leaves the rest to the run
+# it sends on (other jobs of the queue get their turn between runs).
+ANSWER_BATCH = 50
+
+
 # --- entry point ---------------------------------------------------------------------------------
 
 
@@ -179,7 +185,7 @@ def accept(inbound: Inbound) -> InboundMessage | None:
     changes). One statement — INSERT … ON CONFLICT (channel, message_id) DO NOTHING RETURNING id, on
     PostgreSQL and SQLite alike — so the webhook makes a single round trip per message, needs no
     transaction or savepoint of its own and never aborts the caller's. The answer is worked out by
-    `handle`, in the queued job channels.tasks.handle_inbound."""
+    `handle`, in the kicked job channels.tasks.answer_inbound (`answer_pending`)."""
     values = {
         "channel": inbound.channel,
         "message_id": inbound.message_id[:128],
@@ -253,11 +259,12 @@ def _reply_id(message: InboundMessage) -> str:
     return ""
 
 
-def handle(*, message_pk: int, reply_id: str | None = None) -> Outcome | None:
+def handle(*, message_pk: int, reply_id: str | None = None, skip_locked: bool = False) -> Outcome | None:
     """Answer one stored message once: the reply is queued through the outbox in the same
-    transaction that marks the message handled (its intent). None when it was handled already."""
+    transaction that marks the message handled (its intent). None when it was handled already, or
+    with `skip_locked` when another run is answering it right now (PostgreSQL)."""
     with transaction.atomic():
-        message = InboundMessage.objects.select_for_update().filter(pk=message_pk).first()
+        message = InboundMessage.objects.select_for_update(skip_locked=skip_locked).filter(pk=message_pk).first()
         if message is None or message.intent:
             return None
         inbound = Inbound(
@@ -333,11 +340,26 @@ def _queue_reply(message, reply: str, language: str, consumers: list[Consumer], 
         OutboxMessage.objects.filter(pk=queued.pk, payload={}).update(payload=payload)
 
 
+def answer_pending(*, limit: int | None = None) -> tuple[int, bool]:
+    """Answer stored, unanswered messages in the order they arrived, at most `limit`: (how many this
+    call answered, whether more were waiting beyond the limit). Runs side by side share the work: a
+    message another run is answering is skipped, not waited for."""
+    limit = limit or ANSWER_BATCH
+    pending = list(_unanswered().values_list("pk", flat=True)[: limit + 1])
+    answered = sum(1 for pk in pending[:limit] if handle(message_pk=pk, skip_locked=True))
+    return answered, len(pending) > limit
+
+
 def handle_pending(*, older_than_seconds: int = 30, limit: int = 500) -> int:
-    """Answer the stored messages nobody answered (their queued job was lost); returns how many."""
+    """Answer the stored messages nobody answered (their kicked job was lost); returns how many."""
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    pending = InboundMessage.objects.filter(intent="", received_at__lt=cutoff).order_by("received_at")
+    pending = _unanswered().filter(received_at__lt=cutoff)
     return sum(1 for pk in pending.values_list("pk", flat=True)[:limit] if handle(message_pk=pk))
+
+
+def _unanswered():
+    # the partial index inbound_unanswered holds exactly these rows: a few, whatever the history
+    return InboundMessage.objects.filter(intent="").order_by("pk")
 
 
 def dlt_template_id(key: str, language: str) -> str:

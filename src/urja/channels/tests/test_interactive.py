@@ -178,12 +178,34 @@ def test_a_stored_message_is_answered_once_by_the_job_or_the_sweep(billed):
     message = bot.accept(bot.Inbound(channel="whatsapp", message_id="wamid.JOB1", sender=MOBILE, text="Hi"))
     assert bot.accept(bot.Inbound(channel="whatsapp", message_id="wamid.JOB1", sender=MOBILE, text="Hi")) is None
     assert bot.handle_pending(older_than_seconds=3600) == 0  # too fresh: its own job is on the way
-    assert tasks.handle_inbound(message.pk) == "menu"
-    assert tasks.handle_inbound(message.pk) == "skipped"
-    assert OutboxMessage.objects.filter(event="channel.reply").count() == 1
+    assert tasks.answer_inbound() == 1
+    assert tasks.answer_inbound() == 0
+    message.refresh_from_db()
+    assert message.intent == "menu" and OutboxMessage.objects.filter(event="channel.reply").count() == 1
     lost = bot.accept(bot.Inbound(channel="whatsapp", message_id="wamid.JOB2", sender=MOBILE, text="bill"))
     InboundMessage.objects.filter(pk=lost.pk).update(received_at=timezone.now() - timedelta(minutes=5))
     assert bot.handle_pending() == 1 and OutboxMessage.objects.filter(event="channel.reply").count() == 2
+
+
+def test_a_backlog_is_answered_once_in_arrival_order_by_runs_that_hand_on(billed, monkeypatch):
+    """A kicked run answers a batch and, with more waiting, sends another run on: every message is
+    answered once, the oldest first."""
+    from urja.channels import tasks
+    from urja.core import jobs
+
+    monkeypatch.setattr(bot, "ANSWER_BATCH", 2)
+    stored = [
+        bot.accept(bot.Inbound(channel="whatsapp", message_id=f"wamid.BACKLOG{i}", sender=MOBILE, text=text))
+        for i, text in enumerate(["Hi", "bill", "Hi", "bill", "Hi"])
+    ]
+    handed_on, send = [], jobs.send
+    monkeypatch.setattr(jobs, "send", lambda task, *args: handed_on.append(task.name) or send(task, *args))
+    assert tasks.answer_inbound() == 2  # eager: the runs it hands on run inside it, 2 + 1 more
+    assert handed_on == ["urja.channels.tasks.answer_inbound"] * 2
+    replies = OutboxMessage.objects.filter(event="channel.reply").order_by("pk")
+    assert [r.idempotency_key.split(":")[2] for r in replies] == [str(m.pk) for m in stored]
+    assert not InboundMessage.objects.filter(intent="").exists()
+    assert tasks.answer_inbound() == 0 and len(handed_on) == 2
 
 
 # --- DLT ----------------------------------------------------------------------------------------------

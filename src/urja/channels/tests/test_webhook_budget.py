@@ -1,6 +1,6 @@
 """The webhooks' fast path has a budget (issue 13's whatsapp_webhook bench: 500 messages/s): a POST
 checks the signature, stores each message with ONE statement (INSERT … ON CONFLICT DO NOTHING
-RETURNING) and queues the answer for after the commit — the conversation's queries run in the job,
+RETURNING) and kicks the answering job for after the commit — the conversation's queries run in the job,
 never in the request. The same count on SQLite and PostgreSQL (no JIT switch on this path)."""
 
 import hashlib
@@ -42,14 +42,14 @@ def _text(mid: str) -> dict:
 @pytest.mark.django_db
 def test_a_message_is_one_statement_and_its_answer_waits_for_the_commit(client, django_assert_num_queries, monkeypatch):
     queued = []
-    monkeypatch.setattr(jobs, "enqueue_background", lambda task, *args: queued.append((task.name, args)))
+    monkeypatch.setattr(jobs, "kick", lambda task, *, key: queued.append((task.name, key)))
     body, sig = _signed([_text("wamid.BUDGET1")])
     with django_assert_num_queries(1):
         response = client.post("/webhooks/whatsapp", body, content_type="application/json",
                                HTTP_X_HUB_SIGNATURE_256=sig)  # fmt: skip
     assert response.status_code == 200 and response.json()["received"] == 1
-    stored = InboundMessage.objects.get(message_id="wamid.BUDGET1")
-    assert queued == [("urja.channels.tasks.handle_inbound", (stored.pk,))]
+    assert InboundMessage.objects.get(message_id="wamid.BUDGET1").intent == ""
+    assert queued == [("urja.channels.tasks.answer_inbound", "channels.answer_inbound")]
     # a redelivery: the same one statement, nothing stored or queued
     with django_assert_num_queries(1):
         again = client.post("/webhooks/whatsapp", body, content_type="application/json", HTTP_X_HUB_SIGNATURE_256=sig)
@@ -62,7 +62,7 @@ def test_three_messages_in_one_notification_are_three_statements(client, django_
     with django_assert_num_queries(3), TestCase.captureOnCommitCallbacks(execute=False) as callbacks:
         response = client.post("/webhooks/whatsapp", body, content_type="application/json",
                                HTTP_X_HUB_SIGNATURE_256=sig)  # fmt: skip
-    assert response.json()["received"] == 3 and len(callbacks) == 3  # one job each, sent after the commit
+    assert response.json()["received"] == 3 and len(callbacks) == 3  # one kick each, after the commit
 
 
 @pytest.mark.django_db
@@ -75,7 +75,7 @@ def test_a_number_already_seen_is_not_parsed_again(client, monkeypatch):
     parsed = []
     parse = rules.phonenumbers.parse
     monkeypatch.setattr(rules.phonenumbers, "parse", lambda *a, **k: parsed.append(a[0]) or parse(*a, **k))
-    monkeypatch.setattr(jobs, "enqueue_background", lambda task, *args: None)
+    monkeypatch.setattr(jobs, "kick", lambda task, *, key: None)
     bot.sender_e164.cache_clear()
     for i in range(3):
         body, sig = _signed([{**_text(f"wamid.SEEN{i}"), "from": "919437012345"}])

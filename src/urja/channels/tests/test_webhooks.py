@@ -262,6 +262,6 @@ def test_sms_webhook_answers_before_the_conversation_runs(client, billed):
     assert stored.intent == "" and OutboxMessage.objects.filter(event="channel.reply").count() == before
     from urja.channels import tasks
 
-    assert tasks.handle_inbound(stored.pk) == "bill"
-    assert tasks.handle_inbound(stored.pk) == "skipped"  # answered once
+    assert tasks.answer_inbound() == 1 and answered("sms-q").intent == "bill"
+    assert tasks.answer_inbound() == 0  # answered once
     assert OutboxMessage.objects.filter(event="channel.reply").count() == before + 1
