@@ -9,6 +9,8 @@ from urja.core.api import api
 from urja.core.login import LoginView
 
 urlpatterns = [
+    # first: the providers' webhooks come in bursts, and the resolver tries the patterns in order
+    path("webhooks/", include("urja.channels.webhooks")),  # WhatsApp and SMS pull (issue 13)
     path("", RedirectView.as_view(url="/backoffice/", permanent=False)),
     path("favicon.ico", RedirectView.as_view(url=settings.STATIC_URL + "urja/favicon.svg", permanent=True)),
     path("admin/", admin.site.urls),
@@ -18,7 +20,6 @@ urlpatterns = [
     # each app's pages under /<app>/, for every app of urja.apps_registry that has a urls.py
     *(path(f"{app}/", include(f"urja.{app}.urls")) for app in URJA_APPS if has_module(app, "urls")),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("webhooks/", include("urja.channels.webhooks")),  # WhatsApp and SMS pull (issue 13)
 ]
 # Uploaded files (KYC documents, reading photos) are never served by URL, not even in development:
 # only through the scoped views of the app that owns them (out of scope answers like nonexistent).
