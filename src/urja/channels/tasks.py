@@ -22,6 +22,9 @@ def answer_inbound() -> int:
 
     jobs.kick_taken(INBOUND_KICK)  # first: a message stored from now on kicks a run of its own
     answered, more = bot.answer_pending()
+    while more and jobs.runs_inline():  # no broker: sending on would nest a run in this one
+        done, more = bot.answer_pending()
+        answered += done
     if more:
         jobs.send(answer_inbound)
     return answered

@@ -64,6 +64,12 @@ def _eager() -> bool:
     return bool(app.conf.task_always_eager)
 
 
+def runs_inline() -> bool:
+    """True when there is no broker: a sent task runs inside the sender (the embedded default, tests).
+    A task that would send itself on loops instead, so a long backlog does not nest its runs."""
+    return _eager()
+
+
 def _publish(name: str, args: list, kwargs: dict) -> None:
     global _down_until
     if not _eager() and time.monotonic() < _down_until:

@@ -188,24 +188,36 @@ def test_a_stored_message_is_answered_once_by_the_job_or_the_sweep(billed):
 
 
 def test_a_backlog_is_answered_once_in_arrival_order_by_runs_that_hand_on(billed, monkeypatch):
-    """A kicked run answers a batch and, with more waiting, sends another run on: every message is
-    answered once, the oldest first."""
+    """A kicked run answers a batch at a time and, with more waiting, sends another run on (with a
+    broker) or goes on itself (none: a sent run would nest in this one); every message is answered
+    once, the oldest first."""
     from urja.channels import tasks
     from urja.core import jobs
 
     monkeypatch.setattr(bot, "ANSWER_BATCH", 2)
-    stored = [
-        bot.accept(bot.Inbound(channel="whatsapp", message_id=f"wamid.BACKLOG{i}", sender=MOBILE, text=text))
-        for i, text in enumerate(["Hi", "bill", "Hi", "bill", "Hi"])
-    ]
-    handed_on, send = [], jobs.send
-    monkeypatch.setattr(jobs, "send", lambda task, *args: handed_on.append(task.name) or send(task, *args))
-    assert tasks.answer_inbound() == 2  # eager: the runs it hands on run inside it, 2 + 1 more
-    assert handed_on == ["urja.channels.tasks.answer_inbound"] * 2
-    replies = OutboxMessage.objects.filter(event="channel.reply").order_by("pk")
-    assert [r.idempotency_key.split(":")[2] for r in replies] == [str(m.pk) for m in stored]
-    assert not InboundMessage.objects.filter(intent="").exists()
-    assert tasks.answer_inbound() == 0 and len(handed_on) == 2
+
+    def backlog(prefix: str) -> list[InboundMessage]:
+        return [
+            bot.accept(bot.Inbound(channel="whatsapp", message_id=f"wamid.{prefix}{i}", sender=MOBILE, text=text))
+            for i, text in enumerate(["Hi", "bill", "Hi", "bill", "Hi"])
+        ]
+
+    def answered_in_order(stored: list[InboundMessage]) -> bool:
+        replies = OutboxMessage.objects.filter(event="channel.reply", idempotency_key__in=[
+            f"reply:whatsapp:{m.pk}:whatsapp" for m in stored]).order_by("pk")  # fmt: skip
+        return [r.idempotency_key for r in replies] == [f"reply:whatsapp:{m.pk}:whatsapp" for m in stored]
+
+    handed_on = []
+    monkeypatch.setattr(jobs, "send", lambda task, *args: handed_on.append(task.name))
+    stored = backlog("INLINE")
+    assert tasks.answer_inbound() == 5 and handed_on == []  # no broker: one run, three batches
+    assert answered_in_order(stored) and not InboundMessage.objects.filter(intent="").exists()
+    monkeypatch.setattr(jobs, "runs_inline", lambda: False)  # a broker: the rest goes to the next run
+    stored = backlog("BROKER")
+    assert tasks.answer_inbound() == 2 and handed_on == ["urja.channels.tasks.answer_inbound"]
+    assert tasks.answer_inbound() == 2 and len(handed_on) == 2
+    assert tasks.answer_inbound() == 1 and len(handed_on) == 2
+    assert answered_in_order(stored) and tasks.answer_inbound() == 0
 
 
 # --- DLT ----------------------------------------------------------------------------------------------
