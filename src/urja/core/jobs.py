@@ -13,6 +13,7 @@ the web request with progress.
 """
 
 import logging
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -156,8 +157,6 @@ _kick_clients: dict[tuple[int, str], object] = {}
 def _kick_client():
     """A redis client on the broker (per process: gunicorn forks its workers), None when the broker is
     not Redis (a kick then sends a run every time)."""
-    import os
-
     from urja.celery import app
 
     url = app.conf.broker_url or ""

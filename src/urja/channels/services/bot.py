@@ -14,6 +14,7 @@ told how to link an account; a consumer number that is not the sender's is refus
 whose it is.
 """
 
+import logging
 import re
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ from urja.customers.models import Account, Consumer
 
 from ..models import Conversation, InboundMessage
 from . import identity, otp
+
+log = logging.getLogger(__name__)
 
 DATA = "channels/bot.toml"
 EBILL_SALT = "urja.channels.ebill"
@@ -175,6 +178,8 @@ def parse(text: str, *, channel: str) -> tuple[str, str, str | None]:
 # A run of channels.tasks.answer_inbound answers this many messages, then leaves the rest to the run
 # it sends on (other jobs of the queue get their turn between runs).
 ANSWER_BATCH = 50
+# The intent of a message whose answer raised (logged): out of the waiting set, never answered twice.
+FAILED = "failed"
 
 
 # --- entry point ---------------------------------------------------------------------------------
@@ -346,7 +351,7 @@ def answer_pending(*, limit: int | None = None) -> tuple[int, bool]:
     message another run is answering is skipped, not waited for."""
     limit = limit or ANSWER_BATCH
     pending = list(_unanswered().values_list("pk", flat=True)[: limit + 1])
-    answered = sum(1 for pk in pending[:limit] if handle(message_pk=pk, skip_locked=True))
+    answered = sum(1 for pk in pending[:limit] if _answer_one(pk, skip_locked=True))
     return answered, len(pending) > limit
 
 
@@ -354,7 +359,19 @@ def handle_pending(*, older_than_seconds: int = 30, limit: int = 500) -> int:
     """Answer the stored messages nobody answered (their kicked job was lost); returns how many."""
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     pending = _unanswered().filter(received_at__lt=cutoff)
-    return sum(1 for pk in pending.values_list("pk", flat=True)[:limit] if handle(message_pk=pk))
+    return sum(1 for pk in pending.values_list("pk", flat=True)[:limit] if _answer_one(pk, skip_locked=False))
+
+
+def _answer_one(pk: int, *, skip_locked: bool) -> bool:
+    """One message of a run: a message whose answer raises is logged and marked FAILED (its
+    transaction rolled back, nothing queued), so it is not read first by every later run and the
+    messages behind it are still answered."""
+    try:
+        return handle(message_pk=pk, skip_locked=skip_locked) is not None
+    except Exception:
+        log.exception("inbound message %s could not be answered; marked %s", pk, FAILED)
+        InboundMessage.objects.filter(pk=pk, intent="").update(intent=FAILED)
+        return False
 
 
 def _unanswered():

@@ -220,6 +220,31 @@ def test_a_backlog_is_answered_once_in_arrival_order_by_runs_that_hand_on(billed
     assert answered_in_order(stored) and tasks.answer_inbound() == 0
 
 
+def test_a_message_whose_answer_raises_does_not_stall_the_others(billed, monkeypatch, caplog):
+    """Runs read the waiting messages oldest first: one that always fails would block every reply behind
+    it. It is logged and marked failed, its transaction rolled back; the rest are answered."""
+    from urja.channels import tasks
+
+    respond = bot._respond
+
+    def fragile(inbound, *args):
+        if inbound.text == "boom":
+            raise RuntimeError("a defect in one conversation step")
+        return respond(inbound, *args)
+
+    monkeypatch.setattr(bot, "_respond", fragile)
+    stored = [
+        bot.accept(bot.Inbound(channel="whatsapp", message_id=f"wamid.POISON{i}", sender=MOBILE, text=text))
+        for i, text in enumerate(["Hi", "boom", "bill"])
+    ]
+    assert tasks.answer_inbound() == 2
+    intents = dict(InboundMessage.objects.filter(pk__in=[m.pk for m in stored]).values_list("message_id", "intent"))
+    assert intents == {"wamid.POISON0": "menu", "wamid.POISON1": bot.FAILED, "wamid.POISON2": "bill"}
+    assert OutboxMessage.objects.filter(event="channel.reply").count() == 2
+    assert "could not be answered" in caplog.text and "a defect in one conversation step" in caplog.text
+    assert tasks.answer_inbound() == 0 and bot.handle_pending(older_than_seconds=0) == 0
+
+
 # --- DLT ----------------------------------------------------------------------------------------------
 
 
