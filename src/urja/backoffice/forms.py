@@ -30,5 +30,16 @@ class ContactForm(forms.Form):
     whatsapp_opt_in = forms.BooleanField(label=_("Agrees to WhatsApp messages"), required=False)
 
 
+class ConsentCodeForm(forms.Form):
+    """The code the consumer received for a contact change a staff member proposed."""
+
+    token = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    code = forms.CharField(
+        label=_("Code the consumer received"),
+        max_length=10,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "one-time-code"}),
+    )
+
+
 class LanguageForm(forms.Form):
     language = forms.ChoiceField(label=_("Preferred language"), choices=LANGUAGE_CHOICES)

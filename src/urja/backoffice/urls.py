@@ -11,5 +11,10 @@ urlpatterns: list = [
     path("accounts/<str:consumer_number>/", views.account_360, name="account"),
     path("accounts/<str:consumer_number>/status/", views.account_status, name="account_status"),
     path("accounts/<str:consumer_number>/contacts/", views.account_contact, name="account_contact"),
+    path(
+        "accounts/<str:consumer_number>/contacts/confirm/",
+        views.account_contact_confirm,
+        name="account_contact_confirm",
+    ),
     path("accounts/<str:consumer_number>/language/", views.account_language, name="account_language"),
 ]

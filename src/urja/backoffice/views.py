@@ -25,7 +25,7 @@ from urja.customers import services as customer_services
 from urja.customers.models import Account
 
 from . import navigation
-from .forms import ContactForm, LanguageForm, StatusForm
+from .forms import ConsentCodeForm, ContactForm, LanguageForm, StatusForm
 
 # Who may change an account's status from the back office (admins always may).
 STATUS_CHANGE_ROLES = (Role.MANAGER, Role.ENGINEER, Role.BILLING_OFFICER)
@@ -261,6 +261,8 @@ def _account_context(request, account: Account, **forms) -> dict:
         "take_payment_url": f"{cashier}?consumer={account.consumer_number}" if may_take_payment else "",
         "status_form": forms.get("status_form") or StatusForm(current=account.status),
         "contact_form": forms.get("contact_form") or ContactForm(),
+        "consent": forms.get("consent"),
+        "consent_form": forms.get("consent_form"),
         "language_form": forms.get("language_form") or LanguageForm(initial={"language": consumer.preferred_language}),
     }
 
@@ -309,18 +311,60 @@ def account_status(request, consumer_number: str):
 @require_POST
 @staff_required
 def account_contact(request, consumer_number: str):
-    def apply(account, data):
-        customer_services.add_contact(
-            actor=request.user,
-            channel=Channel.BACKOFFICE,
-            consumer=account.consumer,
-            kind=data["kind"],
-            value=data["value"],
-            whatsapp_opt_in=data["whatsapp_opt_in"],  # never verified by staff: a code to it verifies it
-        )
-        return _("Contact saved.")
+    """A new mobile or e-mail for the consumer. When the consumer has a verified mobile the change needs
+    their consent (issue 13.5): a code goes to that mobile and the page asks for it
+    (account_contact_confirm); with none there is nothing to ask and nothing to take over, and the
+    contact is added unverified. Staff never mark a contact verified: a code sent to it does."""
+    from urja.channels.services import identity
+    from urja.core.auth import client_address
+    from urja.customers.selectors import verified_mobile
 
-    return _action(request, consumer_number, "contact_form", lambda a: ContactForm(request.POST), apply)
+    account = scoped_account_or_404(request.user, consumer_number)
+    form = ContactForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            if verified_mobile(account.consumer):
+                ticket = identity.start_consent(actor=request.user, consumer=account.consumer, kind=data["kind"],
+                                                value=data["value"], client=client_address(request))  # fmt: skip
+                consent = {"token": ticket.token, "kind": data["kind"], "value": data["value"],
+                           "sent_to": identity.masked_mobile(identity.consent_mobile(account.consumer))}  # fmt: skip
+                page = _account_context(request, account, consent=consent, consent_form=ConsentCodeForm())
+                return render(request, "backoffice/account.html", page)
+            customer_services.add_contact(actor=request.user, channel=Channel.BACKOFFICE, consumer=account.consumer,
+                                          kind=data["kind"], value=data["value"],
+                                          whatsapp_opt_in=data["whatsapp_opt_in"])  # fmt: skip
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, _("Contact saved."))
+            return redirect("backoffice:account", consumer_number=account.consumer_number)
+    return render(request, "backoffice/account.html", _account_context(request, account, contact_form=form), status=400)
+
+
+@require_POST
+@staff_required
+def account_contact_confirm(request, consumer_number: str):
+    """The consumer's code for the proposed contact: the change is made, or the code step shown again."""
+    from urja.channels.services import identity
+    from urja.core.auth import client_address
+
+    account = scoped_account_or_404(request.user, consumer_number)
+    form = ConsentCodeForm(request.POST)
+    if form.is_valid():
+        try:
+            identity.confirm_consent(actor=request.user, consumer=account.consumer, token=form.cleaned_data["token"],
+                                     code=form.cleaned_data["code"], client=client_address(request),
+                                     channel=Channel.BACKOFFICE)  # fmt: skip
+        except DomainError as exc:
+            form.add_error("code", exc.message)
+        else:
+            messages.success(request, _("Contact saved with the consumer's consent."))
+            return redirect("backoffice:account", consumer_number=account.consumer_number)
+    consent = {"token": request.POST.get("token", "")[:64], "kind": request.POST.get("kind", "")[:10],
+               "value": request.POST.get("value", "")[:254]}  # fmt: skip
+    return render(request, "backoffice/account.html",
+                  _account_context(request, account, consent=consent, consent_form=form), status=400)  # fmt: skip
 
 
 @require_POST

@@ -47,9 +47,8 @@ def start_consent(request, payload: ConsentIn):
     account = scoped_account(request.auth, payload.consumer_number)
     ticket = identity.start_consent(actor=request.auth, consumer=account.consumer, kind=payload.kind,
                                     value=payload.value, client=client_address(request))  # fmt: skip
-    mobile = identity._consent_mobile(account.consumer)
     return 201, {"token": ticket.token, "expires_at": ticket.expires_at.isoformat(),
-                 "sent_to": f"{mobile[:3]}•••••{mobile[-3:]}"}  # fmt: skip
+                 "sent_to": identity.masked_mobile(identity.consent_mobile(account.consumer))}  # fmt: skip
 
 
 @router.post("/consent/confirm", response=ConsentContactOut, summary="Apply the change with the consumer's code")

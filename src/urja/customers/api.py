@@ -41,6 +41,18 @@ def _no_verified_by_staff(contacts) -> None:
         )
 
 
+def _no_change_without_consent(consumer: Consumer) -> None:
+    """A consumer with a verified mobile changes contacts only with their consent by code (issue 13.5):
+    the new contact becomes the primary one, where bills and codes go."""
+    if selectors.verified_mobile(consumer):
+        raise DomainError(
+            "this consumer has a verified mobile: a new contact needs the consumer's consent by code "
+            "(POST /api/v1/channels/consent, then /api/v1/channels/consent/confirm)",
+            code="consent_required",
+            status=409,
+        )
+
+
 class ContactOut(Schema):
     id: int
     kind: str
@@ -245,6 +257,8 @@ def add_contact(request, consumer_id: int, payload: ContactIn):
     require_role(request.auth, *WRITE_ROLES)
     _no_verified_by_staff([payload])
     consumer = _consumer(request, consumer_id)
+    services.normalise_contact(payload.kind, payload.value)  # a bad number is told as such, consent or not
+    _no_change_without_consent(consumer)
     return 201, services.add_contact(
         actor=request.auth,
         channel=Channel.API,

@@ -9,7 +9,7 @@ from urja.core.permissions import office_path_of, role_of
 from urja.core.scope import account_q, account_rule, get_scoped, not_found, scope_accounts
 from urja.network.models import DistributionTransformer, Office
 
-from .models import Account, Consumer
+from .models import Account, Consumer, Contact
 
 
 def accounts_in_scope(user) -> QuerySet:
@@ -19,6 +19,17 @@ def accounts_in_scope(user) -> QuerySet:
 def scoped_account(user, consumer_number: str) -> Account:
     number = (consumer_number or "").strip().upper()
     return get_scoped(accounts_in_scope(user), not_found("account", number), consumer_number=number)
+
+
+def verified_mobile(consumer: Consumer) -> str | None:
+    """The consumer's verified mobile (the primary one first): where a code asking the consumer's consent
+    to a staff edit of their contacts goes (issue 13.5). None: nothing to ask, nothing to take over."""
+    return (
+        Contact.objects.filter(consumer=consumer, kind=Contact.Kind.MOBILE, verified=True)
+        .order_by("-is_primary", "-verified_at")
+        .values_list("value", flat=True)
+        .first()
+    )
 
 
 def consumers_in_scope(user) -> QuerySet:

@@ -1,5 +1,7 @@
 """Back-office shell through Django's test client: access, scope, search, 360° page and staff actions."""
 
+import re
+
 import pytest
 from django.core.cache import cache
 from django.urls import reverse
@@ -129,7 +131,9 @@ def test_360_page_of_other_division_is_404_like_an_unknown_number(cre_client, ot
     assert not Contact.objects.filter(value="+919437099999").exists()
 
 
-def test_add_contact_through_the_service(cre_client, cre, account):
+def test_add_contact_without_a_verified_mobile_is_saved_unverified(cre_client, cre, offices):
+    """Nothing to ask and nothing to take over: the contact is added, never verified by staff."""
+    account = testing.domestic_account(offices["section1"], mobile=None)
     url = f"/backoffice/accounts/{account.consumer_number}/contacts/"
     response = cre_client.post(url, {"kind": "mobile", "value": "9861012345", "verified": "on"})
     assert response.status_code == 302
@@ -139,6 +143,34 @@ def test_add_contact_through_the_service(cre_client, cre, account):
     assert event.actor == cre and event.channel == "backoffice"
     page = cre_client.get(response["Location"]).content.decode()
     assert "Contact saved." in page
+
+
+def test_a_contact_change_needs_the_consumers_code_on_the_page(cre_client, cre, account):
+    """The consumer has a verified mobile: a code goes there, the page asks for it, and only the right code
+    makes the new number the primary one (issue 13.5)."""
+    from urja.notifications.models import OutboxMessage
+
+    url = f"/backoffice/accounts/{account.consumer_number}/contacts/"
+    step = cre_client.post(url, {"kind": "mobile", "value": "9861012345"})
+    page = step.content.decode()
+    assert step.status_code == 200 and "Confirm with the code" in page and "+91•••••345" in page
+    assert not Contact.objects.filter(value="+919861012345").exists()
+    message = OutboxMessage.objects.get(event="contact.verify_otp")
+    assert message.to == "+919437012345"  # the consumer's verified mobile, not the new number
+    token = re.search(r'name="token" value="([^"]+)"', page).group(1)
+    code = re.search(r"\b(\d{6})\b", message.body).group(1)
+    confirm = f"/backoffice/accounts/{account.consumer_number}/contacts/confirm/"
+    body = {"token": token, "kind": "mobile", "value": "+919861012345"}
+    wrong = cre_client.post(confirm, {**body, "code": "000000" if code != "000000" else "111111"})
+    assert wrong.status_code == 400 and "Confirm with the code" in wrong.content.decode()
+    assert not Contact.objects.filter(value="+919861012345").exists()
+    done = cre_client.post(confirm, {**body, "code": code})
+    assert done.status_code == 302
+    contact = Contact.objects.get(consumer=account.consumer, value="+919861012345")
+    assert contact.is_primary and not contact.verified
+    assert AuditEvent.objects.get(action="contact.consented", object_id=str(account.consumer_id)).actor == cre
+    assert "Contact saved with the consumer" in cre_client.get(done["Location"]).content.decode()
+    assert cre_client.post(confirm, {**body, "code": code}).status_code == 400  # a code works once
 
 
 def test_add_contact_bad_mobile_shows_the_error_and_saves_nothing(cre_client, account):

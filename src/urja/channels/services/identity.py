@@ -15,6 +15,7 @@ from urja.core.errors import DomainError
 from urja.core.models import Role, StaffProfile
 from urja.core.services import record_audit
 from urja.customers.models import Account, Consumer, Contact
+from urja.customers.selectors import verified_mobile
 from urja.customers.services import add_contact, normalise_contact
 
 from . import otp
@@ -128,13 +129,8 @@ def verify_contact(*, consumer: Consumer, kind: str, value: str, actor, channel:
 # --- the consumer's consent to a staff edit (field agent, CRE) --------------------------------------
 
 
-def _consent_mobile(consumer: Consumer) -> str:
-    mobile = (
-        Contact.objects.filter(consumer=consumer, kind=Contact.Kind.MOBILE, verified=True)
-        .order_by("-is_primary", "-verified_at")
-        .values_list("value", flat=True)
-        .first()
-    )
+def consent_mobile(consumer: Consumer) -> str:
+    mobile = verified_mobile(consumer)
     if not mobile:
         raise DomainError(
             "the consumer has no verified mobile to confirm the change; the consumer verifies one first "
@@ -142,6 +138,11 @@ def _consent_mobile(consumer: Consumer) -> str:
             code="no_verified_mobile",
         )
     return mobile
+
+
+def masked_mobile(mobile: str) -> str:
+    """How staff see where the consumer's code went: the country code and the last three digits."""
+    return f"{mobile[:3]}•••••{mobile[-3:]}"
 
 
 def start_consent(*, actor, consumer: Consumer, kind: str, value: str, client: str) -> otp.Ticket:
@@ -152,7 +153,7 @@ def start_consent(*, actor, consumer: Consumer, kind: str, value: str, client: s
     address = normalise_contact(kind, value)
     return otp.issue(
         purpose="consent",
-        address=_consent_mobile(consumer),
+        address=consent_mobile(consumer),
         client=client,
         language=consumer.preferred_language or "en",
         consumer=consumer,

@@ -39,6 +39,21 @@ def test_staff_cannot_mark_a_contact_verified(client, cre, account):
     assert not Contact.objects.filter(value="+919861012345").exists()
 
 
+def test_a_staff_api_contact_needs_consent_when_the_consumer_has_a_verified_mobile(client, cre, account, offices):
+    client.force_login(cre)
+    url = f"/api/v1/customers/consumers/{account.consumer_id}/contacts"
+    response = client.post(url, {"kind": "mobile", "value": "9861012345"}, content_type="application/json")
+    assert response.status_code == 409 and response.json()["code"] == "consent_required"
+    assert "/api/v1/channels/consent" in response.json()["message"]
+    assert not Contact.objects.filter(value="+919861012345").exists()
+    bad = client.post(url, {"kind": "mobile", "value": "55555"}, content_type="application/json")
+    assert bad.status_code == 400 and bad.json()["code"] == "invalid_mobile"  # the number is told first
+    unverified = testing.domestic_account(offices["section1"], mobile=None)
+    url = f"/api/v1/customers/consumers/{unverified.consumer_id}/contacts"
+    response = client.post(url, {"kind": "mobile", "value": "9861012345"}, content_type="application/json")
+    assert response.status_code == 201 and not response.json()["verified"]  # nothing to ask: added unverified
+
+
 def test_out_of_scope_account_answers_like_none(client, offices):
     other = testing.domestic_account(offices["section2"], mobile="9437066666")
     agent = testing.staff_user("field_agent", offices["section1"])
