@@ -327,9 +327,8 @@ def account_contact(request, consumer_number: str):
             if verified_mobile(account.consumer):
                 ticket = identity.start_consent(actor=request.user, consumer=account.consumer, kind=data["kind"],
                                                 value=data["value"], client=client_address(request))  # fmt: skip
-                consent = {"token": ticket.token, "kind": data["kind"], "value": data["value"],
-                           "sent_to": identity.masked_mobile(identity.consent_mobile(account.consumer))}  # fmt: skip
-                page = _account_context(request, account, consent=consent, consent_form=ConsentCodeForm())
+                step = _consent_step(account, token=ticket.token, kind=data["kind"], value=data["value"])
+                page = _account_context(request, account, consent=step, consent_form=ConsentCodeForm())
                 return render(request, "backoffice/account.html", page)
             customer_services.add_contact(actor=request.user, channel=Channel.BACKOFFICE, consumer=account.consumer,
                                           kind=data["kind"], value=data["value"],
@@ -361,10 +360,19 @@ def account_contact_confirm(request, consumer_number: str):
         else:
             messages.success(request, _("Contact saved with the consumer's consent."))
             return redirect("backoffice:account", consumer_number=account.consumer_number)
-    consent = {"token": request.POST.get("token", "")[:64], "kind": request.POST.get("kind", "")[:10],
-               "value": request.POST.get("value", "")[:254]}  # fmt: skip
+    step = _consent_step(account, token=request.POST.get("token", "")[:64], kind=request.POST.get("kind", "")[:10],
+                         value=request.POST.get("value", "")[:254])  # fmt: skip
     return render(request, "backoffice/account.html",
-                  _account_context(request, account, consent=consent, consent_form=form), status=400)  # fmt: skip
+                  _account_context(request, account, consent=step, consent_form=form), status=400)  # fmt: skip
+
+
+def _consent_step(account, *, token: str, kind: str, value: str) -> dict:
+    """What the code step shows: the proposed contact and, masked, the mobile the code went to."""
+    from urja.channels.services import identity
+    from urja.customers.selectors import verified_mobile
+
+    mobile = verified_mobile(account.consumer)
+    return {"token": token, "kind": kind, "value": value, "sent_to": identity.masked_mobile(mobile) if mobile else ""}
 
 
 @require_POST
