@@ -108,6 +108,12 @@ def insert(model, batches: list[tuple[int, list[Column]]]) -> list | None:
 
 def copy_batches(table: str, batches: list[tuple[int, list[Column]]]) -> None:
     """COPY batches of rows (row count, columns) into `table` (PostgreSQL)."""
+    copy(table, *copy_text(batches))
+
+
+def copy_text(batches: list[tuple[int, list[Column]]]) -> tuple[list[str], str]:
+    """(column names, COPY text) of batches of rows — pure, so a caller can build a chunk's text
+    while the database writes the previous one."""
     columns = [c.name for c in batches[0][1]]
     parts = []
     for n, cols in batches:
@@ -116,7 +122,7 @@ def copy_batches(table: str, batches: list[tuple[int, list[Column]]]) -> None:
         row = "\t".join(formats) + "\n"
         per_row = [v for v in values if v is not None]
         parts.append("".join(map(row.__mod__, zip(*per_row, strict=True))) if per_row else (row % ()) * n)
-    copy(table, columns, "".join(parts))
+    return columns, "".join(parts)
 
 
 def copy(table: str, columns: list[str], text: str) -> None:

@@ -7,10 +7,12 @@ Format (CSV, UTF-8, header row, any column order, extra columns ignored):
 `row_key` is the agency's unique transaction id: a row posts once per (source, row_key) however
 often the file is imported. Valid rows are posted in chunks, in one transaction, through the same
 post-payment steps as a counter payment (services._post), each done for the whole chunk at once:
-receipt numbers (services.issue_receipts), allocation (selectors.allocate_payments), the ledger
-entries (billing.ledger.post_entries: checked, COPY on PostgreSQL), the bills' conditional rebates
-(billing.rebates.rebates_on_payments), collection-case settlement (services.settle_collection_cases)
-and, for prepaid accounts, the recharge follow-ups. Called from services.import_settlement (the
+receipt numbers and codes (services.allocate_receipt_numbers, services.verification_codes),
+allocation (selectors.allocate_payments), the ledger entries (billing.ledger.post_staged or
+post_entries: checked), the bills' conditional rebates (billing.rebates.rebates_on_payments),
+collection-case settlement (services.settle_collection_cases) and, for prepaid accounts, the
+recharge follow-ups. On PostgreSQL a chunk's rows are written one chunk behind, in a thread of
+their own, while the next chunk is prepared (_Writer). Called from services.import_settlement (the
 public entry point).
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import gc
 import hashlib
 import json
@@ -25,13 +28,14 @@ import queue
 import re
 import threading
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
 import numpy as np
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
 from urja.billing import bulk, ledger
@@ -419,42 +423,109 @@ def _post_rows(*, batch, source, rows, report, actor, staged: bool):
     known: dict[int, Decimal] = {}
     if staged:
         _create_stage()
-    for chunk in _chunks(rows, CHUNK):
-        accounts = {
-            row[1]: dict(zip(("id", "consumer_number", "status", "section_id", "is_prepaid"), row, strict=True))
-            for row in bulk.select_in(
-                "SELECT id, consumer_number, status, section_id, is_prepaid FROM customers_account"
-                " WHERE consumer_number {in}",
-                {r[_NUMBER] for r in chunk},
+    with _writer(staged) as writer:
+        for chunk in _chunks(rows, CHUNK):
+            accounts = {
+                row[1]: dict(zip(("id", "consumer_number", "status", "section_id", "is_prepaid"), row, strict=True))
+                for row in bulk.select_in(
+                    "SELECT id, consumer_number, status, section_id, is_prepaid FROM customers_account"
+                    " WHERE consumer_number {in}",
+                    {r[_NUMBER] for r in chunk},
+                )
+            }
+            keys = [f"{source}:{r[_KEY]}" for r in chunk]
+            existing = _imported_before(keys)
+            good: list[tuple[Row, dict]] = []
+            for row, key in zip(chunk, keys, strict=True):
+                row_key = row[_KEY]
+                if row_key in seen_in_file:
+                    report.add(row[_LINE], row_key, "duplicate_in_file", "the same row_key appears earlier in the file")
+                    continue
+                seen_in_file.add(row_key)
+                if key in existing:
+                    report.add(row[_LINE], row_key, "duplicate", "already imported")
+                    continue
+                account = accounts.get(row[_NUMBER])
+                if account is None:
+                    report.add(row[_LINE], row_key, "unknown_account", f"no account {row[_NUMBER]}")
+                    continue
+                good.append((row, account))
+            if not good:
+                continue
+            settled = _settle_chunk(
+                good, batch=batch, source=source, actor=actor, offices=offices, known=known, staged=staged
             )
-        }
-        keys = [f"{source}:{r[_KEY]}" for r in chunk]
-        existing = _imported_before(keys)
-        good: list[tuple[Row, dict]] = []
-        for row, key in zip(chunk, keys, strict=True):
-            row_key = row[_KEY]
-            if row_key in seen_in_file:
-                report.add(row[_LINE], row_key, "duplicate_in_file", "the same row_key appears earlier in the file")
-                continue
-            seen_in_file.add(row_key)
-            if key in existing:
-                report.add(row[_LINE], row_key, "duplicate", "already imported")
-                continue
-            account = accounts.get(row[_NUMBER])
-            if account is None:
-                report.add(row[_LINE], row_key, "unknown_account", f"no account {row[_NUMBER]}")
-                continue
-            good.append((row, account))
-        if not good:
-            continue
-        n_posted, n_suspense, amount, keys_prepaid = _post_chunk(
-            good, batch=batch, source=source, actor=actor, offices=offices, known=known, staged=staged
-        )
-        posted += n_posted
-        suspense += n_suspense
-        total += amount
-        prepaid += keys_prepaid
+            # the previous chunk's rows are written while this one's receipt codes and rows are built
+            writer.flush()
+            writer.write(_chunk_rows(settled, batch=batch, source=source, actor=actor, staged=staged))
+            post = settled.post
+            posted += len(post)
+            suspense += len(good) - len(post)
+            total += sum((good[i][0][_AMOUNT] for i in post), Decimal(0))
+            prepaid += [f"{source}:{good[i][0][_KEY]}" for i in post if good[i][1]["is_prepaid"]]
     return posted, suspense, total, prepaid
+
+
+class _Writer:
+    """The writes of a chunk, one chunk behind: write() holds a chunk's prepared rows, flush() starts
+    writing them in a thread of its own on this thread's connection and returns; the next flush(),
+    write() or the end waits for it. The importing thread meanwhile builds the next chunk's receipt
+    codes and COPY text (Python), beside the server's writes (PostgreSQL, the other core) — the two
+    were most of an import, one after the other. Only one thread uses the connection at a time:
+    the importing thread's next query comes after _settle_chunk, which runs before flush()."""
+
+    def __init__(self, pool):
+        self.pool = pool
+        self.pending = None  # the prepared rows of the last chunk, not yet sent
+        self.running = None  # the write in flight
+
+    def wait(self) -> None:
+        running, self.running = self.running, None
+        if running is not None:
+            running.result()  # a failed write fails the import here
+
+    def flush(self) -> None:
+        """Start writing the held chunk (in the thread, or here without one)."""
+        self.wait()
+        pending, self.pending = self.pending, None
+        if pending is None:
+            return
+        if self.pool is None:
+            pending()
+        else:
+            self.running = self.pool.submit(pending)
+
+    def write(self, rows) -> None:
+        """Hold a chunk's write (a callable), after waiting for the one in flight."""
+        self.wait()
+        self.pending = rows
+
+
+@contextmanager
+def _writer(background: bool):
+    """A _Writer; `background` (the staged writes): its writes in a thread sharing this thread's
+    connection and transaction. Leaving waits for the write in flight and sends the last one."""
+    if not background:
+        writer = _Writer(None)
+        yield writer
+        writer.flush()
+        return
+    shared = connections[DEFAULT_DB_ALIAS]
+    shared.inc_thread_sharing()
+    pool = ThreadPoolExecutor(
+        max_workers=1,
+        thread_name_prefix="settlement-write",
+        initializer=connections.__setitem__,
+        initargs=(DEFAULT_DB_ALIAS, shared),
+    )
+    writer = _Writer(pool)
+    try:
+        yield writer
+        writer.flush()
+        writer.wait()
+    finally:
+        pool.shutdown(wait=True)  # a write in flight ends before the transaction does
+        shared.dec_thread_sharing()
 
 
 def _imported_before(keys: list[str]) -> set[str]:
@@ -489,7 +560,20 @@ def _imported_before(keys: list[str]) -> set[str]:
     }
 
 
-def _post_chunk(
+@dataclass
+class _Settled:
+    """A chunk after its database steps: what its rows need to be written."""
+
+    good: list  # (row, account) in file order
+    post: list[int]  # positions in good of the rows posted (the others wait in suspense)
+    numbers: list[str]  # receipt numbers, per row of good
+    entry_ids: list[int]  # ledger entry ids, per posted row
+    splits: dict[int, object]  # allocation by position in post (accounts that owed)
+    after: list[Decimal]  # balance after each posted row
+    now: datetime
+
+
+def _settle_chunk(
     good: list[tuple[Row, dict]],
     *,
     batch,
@@ -498,16 +582,17 @@ def _post_chunk(
     offices: dict[int, str],
     known: dict[int, Decimal],
     staged: bool,
-):
-    """The post-payment steps of services._post for a chunk of rows at once (see the module doc)."""
+) -> _Settled:
+    """The post-payment steps of services._post for a chunk of rows at once that read or write the
+    database (see the module doc): receipt numbers, balances, allocation, the ledger entries' ids,
+    rebates and collection cases. The rows themselves are written by _chunk_rows' write."""
     from . import services
 
     missing = {a["section_id"] for _, a in good} - offices.keys()
     if missing:
         offices.update(Office.objects.filter(pk__in=missing).values_list("pk", "code"))
-    receipts = services.issue_receipts(
-        channel=PaymentChannel.FILE,
-        rows=[(offices.get(a["section_id"]), r[_NUMBER], r[_AMOUNT], r[_PAID_AT]) for r, a in good],
+    numbers = services.allocate_receipt_numbers(
+        channel=PaymentChannel.FILE, offices=[offices.get(a["section_id"]) for _, a in good]
     )
     # Money for a permanently disconnected account waits in suspense (it has already left the payer).
     post = [i for i, (_, a) in enumerate(good) if a["status"] != AccountStatus.PERMANENTLY_DISCONNECTED]
@@ -520,7 +605,7 @@ def _post_chunk(
         # the entries' ids now, so they come before the rebates' as when posted here (generic)
         entry_ids = bulk.reserve_ids(LedgerEntry, len(post))
     else:
-        entry_ids = _post_ledger_generic(good, post, receipts, batch=batch, source=source, actor=actor)
+        entry_ids = _post_ledger_generic(good, post, numbers, batch=batch, source=source, actor=actor)
     # Balances after each payment, then the bills' conditional rebates those payments earn (not for
     # prepaid accounts: their recharge rebate comes with the follow-ups), carried into the balances.
     digital = set(selectors._data("charges")["digital_payment"]["methods"])
@@ -544,23 +629,30 @@ def _post_chunk(
                 after[later] += credit
     known.update(running)
     services.settle_collection_cases(settled={good[i][1]["id"]: (running[good[i][1]["id"]], days[i]) for i in post})
-    now = timezone.now()
-    write = _write_staged if staged else _write_generic
-    write(
-        good,
-        post,
+    return _Settled(good, post, numbers, entry_ids, splits, after, timezone.now())
+
+
+def _chunk_rows(settled: _Settled, *, batch, source: str, actor, staged: bool):
+    """A settled chunk's rows, built without the database (receipt codes, and on PostgreSQL the
+    staging COPY text): the write that sends them, as a callable for _Writer."""
+    from . import services
+
+    good = settled.good
+    codes = services.verification_codes(
+        rows=[(None, r[_NUMBER], r[_AMOUNT], r[_PAID_AT]) for r, _ in good], numbers=settled.numbers
+    )
+    receipts = list(zip(settled.numbers, codes, strict=True))
+    if not staged:
+        return functools.partial(_write_generic, settled, batch=batch, source=source, receipts=receipts)
+    return functools.partial(
+        _write_staged,
+        _stage_text(settled, receipts),
+        any_posted=bool(settled.post),
         batch=batch,
         source=source,
         actor=actor,
-        receipts=receipts,
-        entry_ids=entry_ids,
-        splits=splits,
-        after=after,
-        now=now,
+        now=settled.now,
     )
-    total = sum((good[i][0][_AMOUNT] for i in post), Decimal(0))
-    prepaid = [f"{source}:{good[i][0][_KEY]}" for i in post if good[i][1]["is_prepaid"]]
-    return len(post), len(good) - len(post), total, prepaid
 
 
 def _splits(good, post: list[int], days: list, balances: dict[int, Decimal]) -> dict[int, object]:
@@ -584,7 +676,7 @@ def _ledger_key(source: str, row_key: str) -> str:
 # --- generic writes (any database) ------------------------------------------------------------------
 
 
-def _post_ledger_generic(good, post, receipts, *, batch, source: str, actor) -> list[int]:
+def _post_ledger_generic(good, post, numbers, *, batch, source: str, actor) -> list[int]:
     if not post:
         return []
     return ledger.post_entries(
@@ -598,7 +690,7 @@ def _post_ledger_generic(good, post, receipts, *, batch, source: str, actor) -> 
                     Column("posted_at", [good[i][0][_PAID_AT] for i in post]),
                     Column(
                         "description",
-                        [f"Payment {receipts[i][0]} via {source} ({good[i][0][_KEY]})"[:200] for i in post],
+                        [f"Payment {numbers[i]} via {source} ({good[i][0][_KEY]})"[:200] for i in post],
                     ),
                     Column("reference_type", "payment_file"),
                     Column("reference_id", str(batch.pk)),
@@ -612,7 +704,15 @@ def _post_ledger_generic(good, post, receipts, *, batch, source: str, actor) -> 
     )
 
 
-def _write_generic(good, post, *, batch, source, actor, receipts, entry_ids, splits, after, now) -> None:
+def _write_generic(settled: _Settled, *, batch, source, receipts) -> None:
+    good, post, entry_ids, splits, after, now = (
+        settled.good,
+        settled.post,
+        settled.entry_ids,
+        settled.splits,
+        settled.after,
+        settled.now,
+    )
     # COPY (PostgreSQL) takes the allocation as JSON text: most splits are all advance, written
     # without json.dumps; bulk_create (elsewhere) takes the dict
     as_text = connection.vendor == "postgresql"
@@ -738,20 +838,19 @@ def _create_stage() -> None:
         cur.execute(f"CREATE TEMPORARY TABLE {_STAGE} ({columns}) ON COMMIT DROP")
 
 
-def _write_staged(good, post, *, batch, source, actor, receipts, entry_ids, splits, after, now) -> None:
+def _stage_text(settled: _Settled, receipts) -> tuple[list[str], str]:
+    """The staging table's COPY text of a settled chunk (see _STAGE_COLUMNS)."""
+    good, post = settled.good, settled.post
     n = len(good)
     entry = np.full(n, -1, dtype=np.int64)
     balance: list = [None] * n
     allocation: list = [None] * n
     for k, i in enumerate(post):
-        entry[i] = entry_ids[k]
-        balance[i] = after[k]
-    for k, split in splits.items():
+        entry[i] = settled.entry_ids[k]
+        balance[i] = settled.after[k]
+    for k, split in settled.splits.items():
         allocation[post[k]] = _allocation_text(split)
-    with connection.cursor() as cur:
-        cur.execute(f"TRUNCATE {_STAGE}")
-    bulk.copy_batches(
-        _STAGE,
+    return bulk.copy_text(
         [
             (
                 n,
@@ -772,9 +871,17 @@ def _write_staged(good, post, *, batch, source, actor, receipts, entry_ids, spli
                     Column("allocation", allocation),
                 ],
             )
-        ],
+        ]
     )
-    if post:
+
+
+def _write_staged(text: tuple[list[str], str], *, any_posted: bool, batch, source, actor, now) -> None:
+    """A chunk's rows: the staging COPY, billing's set-based ledger post, the payments by INSERT …
+    SELECT. Runs in _Writer's thread (see there)."""
+    with connection.cursor() as cur:
+        cur.execute(f"TRUNCATE {_STAGE}")
+    bulk.copy(_STAGE, *text)
+    if any_posted:
         ledger.post_staged(
             _STAGE,
             columns={

@@ -12,7 +12,7 @@ disconnection list, and `allocate_payments`: how payments split over what is owe
 
     posting      take_payment, resolve_suspense, refund_suspense, bounce_cheque,
                  refund (and _post, the one posting pipeline, which settlement files use)
-    receipts     receipt_series, issue_receipts
+    receipts     receipt_series, issue_receipts (allocate_receipt_numbers + verification_codes)
     cash         open_session, close_session, record_deposit
     online       create_order, handle_webhook, process_gateway_event, simulate_gateway,
                  dev_gateway_event, reconcile_upi, WebhookResult
@@ -77,8 +77,10 @@ from urja.payments.services.prepaid import (
     sweep_prepaid_supply,
 )
 from urja.payments.services.receipts import (
+    allocate_receipt_numbers,
     issue_receipts,
     receipt_series,
+    verification_codes,
 )
 
 __all__ = [
@@ -88,6 +90,7 @@ __all__ = [
     "_after_prepaid_recharge",
     "_post",
     "accrue_advance_interest",
+    "allocate_receipt_numbers",
     "bounce_cheque",
     "charge_prepaid_day",
     "close_session",
@@ -118,4 +121,5 @@ __all__ = [
     "sweep_prepaid_supply",
     "take_payment",
     "validate_amount",
+    "verification_codes",
 ]

@@ -37,12 +37,19 @@ def issue_receipts(*, channel: str, rows: Sequence[tuple[str | None, str, Decima
     """(receipt number, verification code) for each payment given as (office code or None for head
     office, consumer number, amount, received at): one allocation per office series, so a
     settlement file numbers its rows as the counter numbers one payment."""
+    numbers = allocate_receipt_numbers(channel=channel, offices=[row[0] for row in rows])
+    return list(zip(numbers, verification_codes(rows=rows, numbers=numbers), strict=True))
+
+
+def allocate_receipt_numbers(*, channel: str, offices: Sequence[str | None]) -> list[str]:
+    """The receipt number of each payment, by its office code (None: head office) — the database
+    half of issue_receipts (one allocation per office series)."""
     series = _data("receipts")["series"]
     prefix = series["prefix"][channel]
     by_office: dict[str, list[int]] = defaultdict(list)
-    for i, row in enumerate(rows):
-        by_office[row[0] or "HO"].append(i)
-    numbers: list[str] = [""] * len(rows)
+    for i, office in enumerate(offices):
+        by_office[office or "HO"].append(i)
+    numbers: list[str] = [""] * len(offices)
     for code, positions in by_office.items():
         allocated = allocate_numbers(
             key=f"receipt:{code}:{channel}",
@@ -52,6 +59,14 @@ def issue_receipts(*, channel: str, rows: Sequence[tuple[str | None, str, Decima
         )
         for i, number in zip(positions, allocated, strict=True):
             numbers[i] = number
+    return numbers
+
+
+def verification_codes(
+    *, rows: Sequence[tuple[str | None, str, Decimal, datetime]], numbers: Sequence[str]
+) -> list[str]:
+    """The verification code of each receipt (rows as for issue_receipts) — pure: a settlement file
+    computes them while the database writes its previous chunk."""
     days: dict[datetime, date] = {}  # a file has few distinct timestamps
     messages = []
     message = signing.receipt_message
@@ -60,4 +75,4 @@ def issue_receipts(*, channel: str, rows: Sequence[tuple[str | None, str, Decima
         if day is None:
             day = days[received_at] = timezone.localdate(received_at)
         messages.append(message(receipt_number=number, consumer_number=consumer_number, amount=amount, day=day))
-    return list(zip(numbers, signing.receipt_codes(messages, key=signing.receipt_key()), strict=True))
+    return signing.receipt_codes(messages, key=signing.receipt_key())

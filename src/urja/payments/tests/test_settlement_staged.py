@@ -203,3 +203,31 @@ def test_the_comparison_sees_payments_rebates_suspense_and_cases(numbers, tariff
     advance = next(p for p in staged["payments"] if p[5] == D("250.50"))[12]
     assert advance == {"parts": [], "advance": "250.5"}  # as the file wrote it, on both paths
     assert [item["code"] for item in staged["report"]] == ["duplicate_in_file"]
+
+
+def test_a_write_failing_in_the_writing_thread_fails_the_import_and_writes_nothing(numbers, tariffs_loaded):  # noqa: F811
+    # the staged writes of a chunk run in a thread of their own while the next chunk is prepared
+    # (settlement._Writer): a failure there reaches the import, and the whole file rolls back
+    rows = [(k, k % 3, "100.00", DAYS[1], "bank") for k in range(7)]
+    data = csv_bytes(rows, numbers)
+    entries_before, payments_before = LedgerEntry.objects.count(), Payment.objects.count()
+    calls = []
+    original = settlement._write_staged
+
+    def fail_second(*args, **kwargs):
+        calls.append(kwargs)
+        if len(calls) == 2:
+            raise RuntimeError("the server went away")
+        return original(*args, **kwargs)
+
+    sid = transaction.savepoint()
+    with (
+        mock.patch.object(settlement, "CHUNK", 2),
+        mock.patch.object(settlement, "_write_staged", fail_second),
+        pytest.raises(RuntimeError, match="went away"),
+    ):
+        settlement.run_import(actor=None, source="SBI", filename="f.csv", stream=io.BytesIO(data), staged=True)
+    transaction.savepoint_rollback(sid)
+    assert len(calls) == 2  # the first chunk was written, the third was never sent
+    assert (LedgerEntry.objects.count(), Payment.objects.count()) == (entries_before, payments_before)
+    assert not connection.allow_thread_sharing  # the connection is this thread's alone again
