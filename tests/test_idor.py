@@ -19,6 +19,7 @@ from itertools import count
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
 from urja.core.models import ApiToken, Role, StaffProfile
 from urja.demo import testing
@@ -55,6 +56,7 @@ def build_world():
     login owning the division-1 account, and each kind of record on both sides."""
     from urja.billing import services as billing
     from urja.billing.models import Bill
+    from urja.channels.models import InboundMessage
     from urja.connections import changes as connection_changes
     from urja.connections import services as connections
     from urja.connections.models import Order as ConnectionOrder
@@ -153,7 +155,12 @@ def build_world():
         issue = outreach.raise_issue(
             actor=cashier, channel="api", event=event, text="x", owner_username=cashier.username
         )
+        inbound = InboundMessage.objects.create(
+            channel="whatsapp", message_id=f"wamid.IDOR{n}", sender=f"+9194371000{n}9", text="Hi",
+            consumer=account.consumer, intent="failed", received_at=timezone.now(),
+        )  # fmt: skip
         side.values.update(
+            inbound_id=inbound.pk,
             consumer_number=account.consumer_number,
             prepaid_number=prepaid.consumer_number,
             payment_id=payment.pk,
@@ -209,6 +216,7 @@ def build_world():
         "job_id": 987654,
         "agent_id": 987654,
         "outbox_id": 987654,
+        "inbound_id": 987654,
         "application_number": "NC000000000",
         "change_number": "CR000000000",
         "order_number": "DO000000000",
@@ -271,6 +279,7 @@ PARAM_KINDS: list[tuple[str, str, str | None]] = [
     (r".", "reading_id", "reading_id"),
     (r".", "revision_id", "revision_id"),
     (r"/notifications/outbox/", "pk", "outbox_id"),
+    (r"/channels/inbound/", "pk", "inbound_id"),
     (r"/backoffice/groups/", "group_id", "group_id"),
     (r"/payments/groups/", "group_id", "group_id"),
     (r".", "group_payment_id", "group_payment_id"),

@@ -7,4 +7,6 @@ from . import views
 app_name = "channels"
 urlpatterns = [
     path("ebill/<str:token>/", views.ebill, name="ebill"),
+    path("inbound/", views.inbound, name="inbound"),
+    path("inbound/<int:pk>/answer-again/", views.answer_again, name="answer_again"),
 ]

@@ -21,15 +21,25 @@ import json
 from datetime import UTC, datetime
 
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from urja.core import jobs
+from urja.core import jobs, listing
 from urja.core.errors import DomainError
+from urja.core.models import Channel, Role
+from urja.core.permissions import require_role
+from urja.core.scope import get_scoped, not_found
 
 from . import tasks
+from .models import InboundMessage
+from .selectors import scoped_inbound
 from .services import bot
 
 
@@ -174,3 +184,72 @@ def ebill(request, token: str):
     response = HttpResponse(data, content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="bill-{bill.bill_number}.pdf"'
     return response
+
+
+# --- back office: the messages received ------------------------------------------------------------
+
+INBOUND_ROLES = (Role.CRE, Role.MANAGER)  # as data/channels/navigation.toml shows the page
+# a message's state, from its intent: waiting for the answering job, failed (logged), or answered
+INBOUND_STATES = {"waiting": {"intent": ""}, "failed": {"intent": bot.FAILED}}
+INBOUND_HEADER = ["Received", "Channel", "From", "Consumer", "Message", "Intent", "Reply"]
+
+
+def _inbound_cells(m: InboundMessage) -> list:
+    consumer = m.consumer.name if m.consumer_id else ""
+    return [m.received_at, m.get_channel_display(), m.sender, consumer, m.text, m.intent, m.reply]
+
+
+@login_required
+def inbound(request):
+    """The WhatsApp and SMS messages received in the user's scope, newest first: ?state=failed (an
+    answer that raised: answered again from here once the cause is fixed), waiting or answered;
+    ?channel=; ?q= the sender's number; 50 a page, CSV / Excel."""
+    require_role(request.user, *INBOUND_ROLES)
+    queryset = scoped_inbound(request.user)
+    counts = {
+        "waiting": queryset.filter(intent="").count(),
+        "failed": queryset.filter(intent=bot.FAILED).count(),
+    }
+    state = request.GET.get("state", "")
+    if state in INBOUND_STATES:
+        queryset = queryset.filter(**INBOUND_STATES[state])
+    elif state == "answered":
+        queryset = queryset.exclude(intent__in=["", bot.FAILED])
+    channel = request.GET.get("channel", "")
+    if channel in InboundMessage.Channel.values:
+        queryset = queryset.filter(channel=channel)
+    search = request.GET.get("q", "").strip()
+    if search:
+        queryset = queryset.filter(sender__endswith=search[-10:])
+    queryset = queryset.select_related("consumer").order_by("-received_at", "-id")
+    if listing.wants_export(request):
+        rows = (_inbound_cells(m) for m in queryset.iterator(chunk_size=2000))
+        return listing.export_response(request, f"inbound-{state or 'all'}", INBOUND_HEADER, rows)
+    context = {
+        **listing.pager(request, queryset),
+        "state": state,
+        "channel": channel,
+        "search": search,
+        "counts": counts,
+        "channels": InboundMessage.Channel.choices,
+        "failed_state": bot.FAILED,
+    }
+    return render(request, "channels/inbound.html", context)
+
+
+@require_POST
+@login_required
+def answer_again(request, pk: int):
+    """A failed message answered again (bot.answer_again); out of scope answers as nonexistent."""
+    require_role(request.user, *INBOUND_ROLES)
+    message = get_scoped(scoped_inbound(request.user), not_found("message", pk), pk=pk)
+    try:
+        bot.answer_again(actor=request.user, channel=Channel.BACKOFFICE, message=message)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("The message will be answered again."))
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = ""
+    return redirect(target or "channels:inbound")

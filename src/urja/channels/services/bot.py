@@ -28,11 +28,12 @@ from django.template import Context, Template
 from django.urls import reverse
 from django.utils import timezone
 
-from urja.core import regdata
+from urja.core import jobs, regdata
 from urja.core.auth import TooManyAttempts
 from urja.core.calendars import IST
-from urja.core.errors import DomainError
+from urja.core.errors import Conflict, DomainError
 from urja.core.links import public_url
+from urja.core.services import record_audit
 from urja.customers.models import Account, Consumer
 
 from ..models import Conversation, InboundMessage
@@ -372,6 +373,26 @@ def _answer_one(pk: int, *, skip_locked: bool) -> bool:
         log.exception("inbound message %s could not be answered; marked %s", pk, FAILED)
         InboundMessage.objects.filter(pk=pk, intent="").update(intent=FAILED)
         return False
+
+
+def answer_again(*, actor, channel: str, message: InboundMessage) -> None:
+    """Answer a message whose answer failed once more (staff, once the cause is fixed): it waits for
+    the answering job like a message just received. Only a failed message — an answered one would
+    be answered twice, a waiting one is answered anyway."""
+    with transaction.atomic():
+        if not InboundMessage.objects.filter(pk=message.pk, intent=FAILED).update(intent="", reply=""):
+            raise Conflict("only a message whose answer failed can be answered again", code="not_failed")
+        record_audit(
+            actor=actor,
+            channel=channel,
+            action="inbound.answer_again",
+            obj=message,
+            changes={"channel": message.channel, "message_id": message.message_id},
+        )
+        from urja.channels import tasks
+
+        jobs.kick(tasks.answer_inbound, key=tasks.INBOUND_KICK)
+    message.intent, message.reply = "", ""
 
 
 def _unanswered():
