@@ -33,7 +33,9 @@ import xlsxwriter
 from django.core.paginator import Page, Paginator
 from django.db.models import Q, QuerySet
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from urja.core.templatetags.urja_format import when
 
@@ -129,6 +131,15 @@ def export_format(request) -> str | None:
 
 def wants_export(request) -> bool:
     return export_format(request) is not None
+
+
+def back_to_list(request, default: str):
+    """After an action posted from a list page: back to the page it came from (its `next`, with its
+    filters and page) when that is an address on this site, else to `default` (a URL name)."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect(default)
 
 
 def query_without(request, *drop: str) -> str:

@@ -9,7 +9,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -161,10 +160,7 @@ def _act(request, fn):
         raise PermissionDenied(str(exc)) from exc
     except DomainError as exc:
         messages.error(request, f"{exc} ({exc.code})")
-    back = request.POST.get("next", "")  # a list page sends its own address (with its filters and page)
-    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
-        return redirect(back)
-    return redirect("minigrid:console")
+    return listing.back_to_list(request, "minigrid:console")
 
 
 @login_required

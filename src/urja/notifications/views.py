@@ -7,8 +7,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.shortcuts import get_object_or_404, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -119,7 +118,4 @@ def requeue(request, pk: int):
         messages.error(request, exc.message)
     else:
         messages.success(request, _("Message queued again."))
-    target = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        target = "notifications:outbox"
-    return redirect(target or "notifications:outbox")
+    return listing.back_to_list(request, "notifications:outbox")

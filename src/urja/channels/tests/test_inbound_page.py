@@ -51,6 +51,9 @@ def test_only_a_failed_message_is_answered_again(client, cre, account):
     assert "only a message whose answer failed" in page.content.decode()
     answered.refresh_from_db()
     assert answered.intent == "bill" and not AuditEvent.objects.filter(action="inbound.answer_again").exists()
+    # back to the list it came from, never to another site
+    away = client.post(f"/channels/inbound/{answered.pk}/answer-again/", {"next": "https://evil.example/"})
+    assert away.status_code == 302 and away["Location"] == "/channels/inbound/"
 
 
 def test_out_of_scope_answers_like_nonexistent_and_is_not_listed(client, cre, offices):
