@@ -71,6 +71,7 @@ HOOKS: tuple[str, ...] = (
     "urja.servicedesk.demo",
     "urja.connections.demo",  # needs the SoP schedule and the tariff orders (loaded before the hooks)
     "urja.notifications.demo",
+    "urja.channels.demo",  # WhatsApp and SMS conversations with the bot (replies in the outbox)
     "urja.reports.demo",  # needs smart meters, bills and the service-desk catalogue
     "urja.minigrid.demo",  # the mini-grid site console: customer IDs, package changes, water, appliances
     "urja.outreach.demo",  # RWA / IWA meetings, a Nishta camp with requests on the spot (needs the catalogue)
