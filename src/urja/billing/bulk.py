@@ -46,7 +46,9 @@ class Column:
         """(%-format of the column in a COPY text row, the per-row values it takes or None)."""
         v = self.values
         if isinstance(v, list):
-            if v and v.count(v[0]) == len(v):
+            # the same in every row: written once — equal as text, not only as values (Decimal 1128
+            # equals 1128.00, and 1 equals 1.0 and True, but each is written as given)
+            if v and v.count(v[0]) == len(v) and len({str(x) for x in v}) == 1:
                 return _copy_literal(v[0]), None
             kinds = set(map(type, v))
             if kinds == {str}:

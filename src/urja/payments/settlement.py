@@ -453,12 +453,16 @@ def _post_rows(*, batch, source, rows, report, actor, staged: bool):
             if not good:
                 continue
             settled = _settle_chunk(
-                good, batch=batch, source=source, actor=actor, offices=offices, known=known, staged=staged
-            )
+                good, batch=batch, source=source, actor=actor, offices=offices, known=known, staged=staged,
+                writer=writer,
+            )  # fmt: skip
             # the previous chunk's rows are written while this one's receipt codes and rows are built
             writer.flush()
-            writer.write(_chunk_rows(settled, batch=batch, source=source, actor=actor, staged=staged))
             post = settled.post
+            writer.write(
+                _chunk_rows(settled, batch=batch, source=source, actor=actor, staged=staged),
+                accounts={good[i][1]["id"] for i in post},
+            )
             posted += len(post)
             suspense += len(good) - len(post)
             total += sum((good[i][0][_AMOUNT] for i in post), Decimal(0))
@@ -477,7 +481,15 @@ class _Writer:
     def __init__(self, pool):
         self.pool = pool
         self.pending = None  # the prepared rows of the last chunk, not yet sent
+        self.pending_accounts: set[int] = set()  # the accounts that chunk posts to
         self.running = None  # the write in flight
+
+    def written(self, accounts: set[int]) -> None:
+        """Make sure these accounts' postings so far are in the database (the allocation reads their
+        ledger histories): the held chunk is written now, and waited for, when it posts to any."""
+        if accounts & self.pending_accounts:
+            self.flush()
+            self.wait()
 
     def wait(self) -> None:
         running, self.running = self.running, None
@@ -488,6 +500,7 @@ class _Writer:
         """Start writing the held chunk (in the thread, or here without one)."""
         self.wait()
         pending, self.pending = self.pending, None
+        self.pending_accounts = set()
         if pending is None:
             return
         if self.pool is None:
@@ -495,10 +508,10 @@ class _Writer:
         else:
             self.running = self.pool.submit(pending)
 
-    def write(self, rows) -> None:
-        """Hold a chunk's write (a callable), after waiting for the one in flight."""
+    def write(self, rows, *, accounts: set[int]) -> None:
+        """Hold a chunk's write (a callable) posting to `accounts`, after waiting for the one in flight."""
         self.wait()
-        self.pending = rows
+        self.pending, self.pending_accounts = rows, accounts
 
 
 @contextmanager
@@ -582,6 +595,7 @@ def _settle_chunk(
     offices: dict[int, str],
     known: dict[int, Decimal],
     staged: bool,
+    writer: _Writer,
 ) -> _Settled:
     """The post-payment steps of services._post for a chunk of rows at once that read or write the
     database (see the module doc): receipt numbers, balances, allocation, the ledger entries' ids,
@@ -600,6 +614,9 @@ def _settle_chunk(
     paying = {good[i][1]["id"] for i in post}
     balances = {pk: known[pk] for pk in paying & known.keys()}
     balances.update(selectors.ledger_balances(paying - known.keys()))
+    # the allocation reads the ledger histories of the accounts that owe: the previous chunk's
+    # payments to any of them must be written first (they usually are not: it is written behind)
+    writer.written({pk for pk, balance in balances.items() if balance > 0})
     splits = _splits(good, post, days, balances)
     if staged:
         # the entries' ids now, so they come before the rebates' as when posted here (generic)
