@@ -476,7 +476,9 @@ class _Writer:
     write() or the end waits for it. The importing thread meanwhile builds the next chunk's receipt
     codes and COPY text (Python), beside the server's writes (PostgreSQL, the other core) — the two
     were most of an import, one after the other. Only one thread uses the connection at a time:
-    the importing thread's next query comes after _settle_chunk, which runs before flush()."""
+    write() waits for the write in flight, so the next chunk's lookups and _settle_chunk run with none
+    (the held chunk is sent by the flush() after them); and what they read of the held chunk's
+    accounts is written first (written())."""
 
     def __init__(self, pool):
         self.pool = pool
