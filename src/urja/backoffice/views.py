@@ -324,10 +324,10 @@ def account_contact(request, consumer_number: str):
     if form.is_valid():
         data = form.cleaned_data
         try:
-            if verified_mobile(account.consumer):
+            if mobile := verified_mobile(account.consumer):
                 ticket = identity.start_consent(actor=request.user, consumer=account.consumer, kind=data["kind"],
                                                 value=data["value"], client=client_address(request))  # fmt: skip
-                step = _consent_step(account, token=ticket.token, kind=data["kind"], value=data["value"])
+                step = _consent_step(mobile, token=ticket.token, kind=data["kind"], value=data["value"])
                 page = _account_context(request, account, consent=step, consent_form=ConsentCodeForm())
                 return render(request, "backoffice/account.html", page)
             customer_services.add_contact(actor=request.user, channel=Channel.BACKOFFICE, consumer=account.consumer,
@@ -360,18 +360,19 @@ def account_contact_confirm(request, consumer_number: str):
         else:
             messages.success(request, _("Contact saved with the consumer's consent."))
             return redirect("backoffice:account", consumer_number=account.consumer_number)
-    step = _consent_step(account, token=request.POST.get("token", "")[:64], kind=request.POST.get("kind", "")[:10],
-                         value=request.POST.get("value", "")[:254])  # fmt: skip
+    from urja.customers.selectors import verified_mobile
+
+    step = _consent_step(verified_mobile(account.consumer), token=request.POST.get("token", "")[:64],
+                         kind=request.POST.get("kind", "")[:10], value=request.POST.get("value", "")[:254])  # fmt: skip
     return render(request, "backoffice/account.html",
                   _account_context(request, account, consent=step, consent_form=form), status=400)  # fmt: skip
 
 
-def _consent_step(account, *, token: str, kind: str, value: str) -> dict:
-    """What the code step shows: the proposed contact and, masked, the mobile the code went to."""
+def _consent_step(mobile: str | None, *, token: str, kind: str, value: str) -> dict:
+    """What the code step shows: the proposed contact and, masked, the mobile the code went to (the
+    caller has read it: the consumer's verified mobile)."""
     from urja.channels.services import identity
-    from urja.customers.selectors import verified_mobile
 
-    mobile = verified_mobile(account.consumer)
     return {"token": token, "kind": kind, "value": value, "sent_to": identity.masked_mobile(mobile) if mobile else ""}
 
 
