@@ -103,7 +103,9 @@ def batched_delivery() -> Iterator[None]:
         transaction.on_commit(partial(_enqueue_many, ids))
 
 
-def _create(*, key: str, rendered: rendering.Rendered, to: str, consumer, account) -> OutboxMessage:
+def _create(
+    *, key: str, rendered: rendering.Rendered, to: str, consumer, account, payload: dict | None = None
+) -> OutboxMessage:
     """Insert the message or return the one already holding the key (a concurrent call)."""
     try:
         with transaction.atomic():
@@ -119,6 +121,7 @@ def _create(*, key: str, rendered: rendering.Rendered, to: str, consumer, accoun
                 next_attempt_at=timezone.now(),
                 consumer=consumer,
                 account=account,
+                payload=payload or {},
             )
     except IntegrityError:
         return OutboxMessage.objects.get(idempotency_key=key)
@@ -208,9 +211,13 @@ def notify_address(
     idempotency_key: str,
     consumer=None,
     account=None,
+    payload: dict | None = None,
 ) -> OutboxMessage:
     """Queue `event` to a raw address (a staff mobile, a contact being verified, an applicant's
-    e-mail). `to` is normalised (E.164 mobile / lower-case e-mail); language falls back to English."""
+    e-mail). `to` is normalised (E.164 mobile / lower-case e-mail); language falls back to English.
+    `payload`: what the channel's sender needs besides the text (a bot reply's WhatsApp shape, an
+    SMS's DLT template id), stored with the message; a message already queued under the key keeps its
+    own."""
     from urja.customers.services import normalise_contact
 
     rendering.event_spec(event)
@@ -226,8 +233,8 @@ def notify_address(
     if existing is not None:
         return existing
     rendered = rendering.render(event=event, channel=channel, language=language or "en", context=context)
-    with transaction.atomic():
-        return _create(key=key, rendered=rendered, to=address, consumer=consumer, account=account)
+    # _create's own atomic block is the only one needed (one savepoint inside a caller's transaction)
+    return _create(key=key, rendered=rendered, to=address, consumer=consumer, account=account, payload=payload)
 
 
 # --- sending -------------------------------------------------------------------------------------

@@ -245,6 +245,36 @@ def test_a_message_whose_answer_raises_does_not_stall_the_others(billed, monkeyp
     assert tasks.answer_inbound() == 0 and bot.handle_pending(older_than_seconds=0) == 0
 
 
+def test_a_run_sends_its_replies_as_one_task_when_its_batch_commits(
+    billed, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A batch is one transaction: its replies reach the sending worker as one task (send_messages with
+    every reply), and only once committed; a failed message's savepoint takes its writes back alone."""
+    from urja.channels.models import Conversation
+    from urja.core import jobs
+
+    respond = bot._respond
+
+    def fragile(inbound, conversation, *args):
+        if inbound.text == "boom":
+            conversation.state = {"half": "done"}
+            conversation.save()
+            raise RuntimeError("a defect after a write")
+        return respond(inbound, conversation, *args)
+
+    monkeypatch.setattr(bot, "_respond", fragile)
+    sent = []
+    monkeypatch.setattr(jobs, "send", lambda task, *args: sent.append((task.name, args)))
+    for i, body in enumerate(["Hi", "boom", "bill", "Hi"]):
+        bot.accept(bot.Inbound(channel="whatsapp", message_id=f"wamid.ONE{i}", sender=MOBILE, text=body))
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        assert bot.answer_pending() == (3, False)
+        assert sent == []  # nothing goes out before the batch commits
+    replies = list(OutboxMessage.objects.filter(event="channel.reply").order_by("pk").values_list("pk", flat=True))
+    assert len(callbacks) == 1 and sent == [("urja.notifications.tasks.send_messages", (replies,))]
+    assert len(replies) == 3 and Conversation.objects.get(sender="+91" + MOBILE[-10:]).state != {"half": "done"}
+
+
 # --- DLT ----------------------------------------------------------------------------------------------
 
 
