@@ -357,11 +357,11 @@ def answer_pending(*, limit: int | None = None) -> tuple[int, bool]:
     message another run is answering is skipped, not waited for. The batch is one transaction, each
     message a savepoint in it (a message whose answer raises is rolled back alone and marked FAILED),
     and its replies go to the sending worker as one task when it commits: a commit and a task message
-    per reply were a quarter of the answering's cost (bench/whatsapp_webhook.py). A run that dies
+    per reply were a sixth of the answering's CPU (docs/channels.md, Fast path). A run that dies
     answers nothing; the next run or the sweep answers the batch."""
-    limit = limit or ANSWER_BATCH
     from urja.notifications.services import batched_delivery
 
+    limit = limit or ANSWER_BATCH
     pending = list(_unanswered().values_list("pk", flat=True)[: limit + 1])
     with transaction.atomic(), batched_delivery():
         answered = sum(1 for pk in pending[:limit] if _answer_one(pk, skip_locked=True))
