@@ -109,12 +109,19 @@ def web_server(env: dict, port: int):
         wait_for_port(port)
         yield server
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
+
+
+def stop(process, timeout: float = 10) -> None:
+    """Terminate a child process (a server, a worker); kill it when it has not ended after `timeout` s."""
+    import subprocess
+
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def locust(locustfile: str, *, port: int, rate: int, duration: int, env: dict, log=None) -> tuple[float, dict]:

@@ -161,11 +161,7 @@ def _drain(first_pk: int, env: dict, timeout: float = 900) -> dict:
             time.sleep(0.25)
         finished = time.perf_counter()
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        common.stop(worker, timeout=30)  # a warm shutdown first: the worker finishes its current batch
     answered = accepted - mine.filter(intent="").count()
     seconds = finished - (first_answer or started)
     keys = [f"reply:whatsapp:{pk}:whatsapp" for pk in mine.values_list("pk", flat=True)]
