@@ -16,8 +16,9 @@ INBOUND_KICK = "channels.answer_inbound"
 @shared_task(name="urja.channels.tasks.answer_inbound", ignore_result=True)
 def answer_inbound() -> int:
     """Answer what is waiting, in arrival order, a batch at a time; with more waiting, send another run
-    on. During a burst the messages stored after this run began kick runs of their own, which work
-    beside it (skipping what it holds), so the workers share the burst."""
+    on, and kick one beside it. During a burst the messages stored after this run began kick runs of
+    their own too; the runs work side by side, each on the next batch no other holds, so the workers
+    share a burst or a backlog."""
     from .services import bot
 
     jobs.kick_taken(INBOUND_KICK)  # first: a message stored from now on kicks a run of its own
@@ -27,6 +28,9 @@ def answer_inbound() -> int:
         answered += done
     if more:
         jobs.send(answer_inbound)
+        # and one more run beside the chain while none is queued: a backlog is shared by the workers
+        # that are free (each new run adds at most one, and a run that finds nothing more sends none)
+        jobs.kick(answer_inbound, key=INBOUND_KICK)
     return answered
 
 

@@ -88,9 +88,12 @@ _batch = threading.local()
 
 @contextmanager
 def batched_delivery() -> Iterator[None]:
-    """Inside a transaction: the messages queued in the block are sent by one task (`send_messages`)
-    enqueued when the transaction commits, instead of one task each — for a bulk event (the e-bills of
-    a bill run's chunk), where a task a message costs a commit and an eager task's overhead each."""
+    """The messages queued in the block are sent by one task (`send_messages`) instead of one task
+    each — for a bulk event (the e-bills of a bill run's chunk, the bot's replies of a batch), where a
+    task a message costs a commit and an eager task's overhead each. Inside a transaction the task is
+    enqueued when it commits; around a loop of transactions (each message its own), at the block's
+    end, so it finds every reply committed (one whose transaction rolled back is skipped as not
+    claimable)."""
     if getattr(_batch, "ids", None) is not None:  # nested: the outer block sends them
         yield
         return

@@ -353,17 +353,16 @@ def _queue_reply(message, reply: str, language: str, consumers: list[Consumer], 
 
 def answer_pending(*, limit: int | None = None) -> tuple[int, bool]:
     """Answer stored, unanswered messages in the order they arrived, at most `limit`: (how many this
-    call answered, whether more were waiting beyond the limit). Runs side by side share the work: a
-    message another run is answering is skipped, not waited for. The batch is one transaction, each
-    message a savepoint in it (a message whose answer raises is rolled back alone and marked FAILED),
-    and its replies go to the sending worker as one task when it commits: a commit and a task message
-    per reply were a sixth of the answering's CPU (docs/channels.md, Fast path). A run that dies
-    answers nothing; the next run or the sweep answers the batch."""
+    call answered, whether more were waiting beyond the limit). Each message is answered in a
+    transaction of its own (its row and its conversation locked only meanwhile: runs side by side never
+    wait on each other's batches, and a sender's next message waits only for the one before it); a
+    message another run is answering is skipped, not waited for, so runs side by side share the work.
+    The batch's replies go to the sending worker as one task at its end, not one task each."""
     from urja.notifications.services import batched_delivery
 
     limit = limit or ANSWER_BATCH
     pending = list(_unanswered().values_list("pk", flat=True)[: limit + 1])
-    with transaction.atomic(), batched_delivery():
+    with batched_delivery():
         answered = sum(1 for pk in pending[:limit] if _answer_one(pk, skip_locked=True))
     return answered, len(pending) > limit
 
@@ -377,8 +376,8 @@ def handle_pending(*, older_than_seconds: int = 30, limit: int = 500) -> int:
 
 def _answer_one(pk: int, *, skip_locked: bool) -> bool:
     """One message of a run: a message whose answer raises is logged and marked FAILED (its
-    transaction or savepoint rolled back, nothing queued), so it is not read first by every later run
-    and the messages behind it are still answered."""
+    transaction rolled back, nothing queued), so it is not read first by every later run and the
+    messages behind it are still answered."""
     try:
         return handle(message_pk=pk, skip_locked=skip_locked) is not None
     except Exception:

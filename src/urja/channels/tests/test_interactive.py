@@ -245,11 +245,12 @@ def test_a_message_whose_answer_raises_does_not_stall_the_others(billed, monkeyp
     assert tasks.answer_inbound() == 0 and bot.handle_pending(older_than_seconds=0) == 0
 
 
-def test_a_run_sends_its_replies_as_one_task_when_its_batch_commits(
+def test_a_run_sends_its_replies_as_one_task_at_the_end_of_its_batch(
     billed, monkeypatch, django_capture_on_commit_callbacks
 ):
-    """A batch is one transaction: its replies reach the sending worker as one task (send_messages with
-    every reply), and only once committed; a failed message's savepoint takes its writes back alone."""
+    """A batch's replies reach the sending worker as one task (send_messages with every reply) instead of
+    one each; each message is answered in its own transaction, so a failed one's writes are taken back
+    alone."""
     from urja.channels.models import Conversation
     from urja.core import jobs
 
@@ -269,7 +270,7 @@ def test_a_run_sends_its_replies_as_one_task_when_its_batch_commits(
         bot.accept(bot.Inbound(channel="whatsapp", message_id=f"wamid.ONE{i}", sender=MOBILE, text=body))
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         assert bot.answer_pending() == (3, False)
-        assert sent == []  # nothing goes out before the batch commits
+        assert sent == []  # nothing goes out before the batch's end (here: the test's transaction)
     replies = list(OutboxMessage.objects.filter(event="channel.reply").order_by("pk").values_list("pk", flat=True))
     assert len(callbacks) == 1 and sent == [("urja.notifications.tasks.send_messages", (replies,))]
     assert len(replies) == 3 and Conversation.objects.get(sender="+91" + MOBILE[-10:]).state != {"half": "done"}
