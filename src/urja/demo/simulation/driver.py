@@ -104,6 +104,7 @@ class MonthStats:
     outages: int = 0
     mg_recharges: int = 0
     mg_changes: int = 0
+    conversations: int = 0
     violations: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -117,7 +118,8 @@ class MonthStats:
             f"meter shiftings {self.shiftings}, line/DT shiftings {self.network_shiftings}, "
             f"BBPS {self.bbps}, outages {self.outages}, "
             f"mini-grid recharges {self.mg_recharges} "
-            f"changes {self.mg_changes}, violations {self.violations} ({self.seconds:.1f}s)"
+            f"changes {self.mg_changes}, bot conversations {self.conversations}, "
+            f"violations {self.violations} ({self.seconds:.1f}s)"
         )
 
 
@@ -163,6 +165,7 @@ class SimulationReport:
             "outages",
             "mg_recharges",
             "mg_changes",
+            "conversations",
         )
         return {k: sum(getattr(m, k) for m in self.per_month) for k in keys}
 
@@ -1600,6 +1603,7 @@ class Simulation(Features):
                     self.minigrid,
                     self.complaints,
                     self.payments,
+                    self.conversations,
                     self.corrections,
                     self.connections_phase,
                     self.meter_shifting,

@@ -16,7 +16,12 @@
 * energy accounting (`reports.services.compute_period`) of the month and the one before;
 * mini-grid (`minigrid.services`): customers with smart prepaid meters, recharges at the site's
   counter, package changes (request → approve → top-up paid → meter reprogrammed, acks through the
-  gateway → in force), daily charges by the prepaid day job.
+  gateway → in force), daily charges by the prepaid day job;
+* WhatsApp and SMS (`channels`, issue 13): consumers say "Hi" and ask for their bill on WhatsApp and
+  by SMS (`BILL <consumer number>`), stored as the webhooks store them and answered by the kicked job;
+  Meta redelivers a message (nothing stored twice) and a consumer asks for another's bill (refused,
+  nothing disclosed); the invariants check that every message is answered once and that each bill
+  reply tells the latest bill and what the ledger said was owed.
 
 `Features` is a mixin of `driver.Simulation` (it uses its clock, rng, staff, stats and notes)."""
 
@@ -39,6 +44,7 @@ from urja.core.errors import DomainError
 APPLICATIONS_PER = 200
 OUTAGES_PER = 500
 BBPS_PER = 100
+CONVERSATIONS_PER = 100  # consumers writing to the bot a month: 1 per 100 (at least 2)
 OUTAGE_HOURS = 20  # beyond every DT timeline of no_power_supply (urban 4 h, rural 18 h): compensated
 # Line and DT-structure shifting: one a month, the kinds in turn (a DT structure first, so that a short run
 # moves one); the simulated work (estimate in rupees, route length in metres, structures moved) and where to.
@@ -653,6 +659,105 @@ class Features:
             )  # fmt: skip
             self.stats.network_shiftings += 1
             self.network_accounts.discard(change.account_id)
+
+    # ---- WhatsApp and SMS --------------------------------------------------------------------------
+
+    def _bot_mobile(self, conn) -> str | None:
+        """The consumer's mobile when it names them alone and they hold one account (a shared number
+        is answered with an account picker, another conversation)."""
+        from urja.channels.services import identity
+        from urja.customers.models import Contact
+
+        mobile = (
+            Contact.objects.filter(consumer_id=conn.account.consumer_id, kind=Contact.Kind.MOBILE)
+            .values_list("value", flat=True)
+            .first()
+        )
+        if not mobile:
+            return None
+        holders = identity.consumers_with_mobile(mobile)
+        if [c.pk for c in holders] != [conn.account.consumer_id] or holders[0].accounts.count() != 1:
+            return None
+        return mobile
+
+    def conversations(self, y: int, m: int) -> None:
+        """The 28th evening: consumers write to the bot — "Hi" and "bill" on WhatsApp, `BILL <their
+        number>` by SMS — stored as the webhooks store them (`bot.accept`) and answered as the job the
+        webhooks kick answers them (`bot.answer_pending`, a batch a run). Faults: Meta redelivers a message; a consumer
+        asks by SMS for another consumer's bill."""
+        from urja.billing.models import Bill, LedgerEntry
+        from urja.channels.models import InboundMessage
+        from urja.channels.services import bot
+
+        rng = self.rng
+        self.clock.at(date(y, m, 28), 18, 30)
+        want = max(2, self.n_detail // CONVERSATIONS_PER)
+        pool = [c for c in self.connections[: self.n_detail] if not c.closed and c.account.bills.exists()]
+        rng.shuffle(pool)
+        talking: list[tuple] = []
+        for conn in pool[: want * 3]:
+            mobile = self._bot_mobile(conn)
+            if mobile:
+                talking.append((conn, mobile))
+            if len(talking) == want:
+                break
+        stored: list[tuple] = []  # (message, connection, asks for the bill)
+        for i, (conn, mobile) in enumerate(talking):
+            number = conn.account.consumer_number
+            wa_id = mobile.lstrip("+")
+            for text in ("Hi", "bill"):
+                self.clock.tick(20)
+                inbound = bot.Inbound(channel="whatsapp", message_id=f"wamid.SIM{self.serial('W')}", sender=wa_id,
+                                      text=text, payload={"type": "text", "text": {"body": text}})  # fmt: skip
+                stored.append((bot.accept(inbound), conn, text == "bill"))
+            if i % 2 == 0:  # and by SMS, the keyword with the consumer number
+                self.clock.tick(60)
+                sms = bot.Inbound(channel="sms", message_id=f"SIM{self.serial('S')}", sender=mobile,
+                                  text=f"BILL {number}")  # fmt: skip
+                stored.append((bot.accept(sms), conn, True))
+        if talking and (self.faults or rng.random() < 0.3):
+            first = next(m for m, _, _ in stored if m.channel == "whatsapp")
+            redelivered = bot.Inbound(channel="whatsapp", message_id=first.message_id, sender=first.sender.lstrip("+"),
+                                      text=first.text)  # fmt: skip
+            again = bot.accept(redelivered)
+            self.report.faults_seen.append(f"WhatsApp message {first.message_id} delivered again")
+            self.bad_input(
+                kind="whatsapp_redelivery",
+                consumer_number=talking[0][0].account.consumer_number,
+                landed=again is None,
+                detail=f"{first.message_id} stored {'once' if again is None else 'twice'}",
+            )
+        asking_for_another = None
+        if len(talking) >= 2 and (self.faults or rng.random() < 0.3):
+            (conn, mobile), (other, _) = talking[0], talking[1]
+            self.clock.tick(60)
+            asking = bot.Inbound(channel="sms", message_id=f"SIM{self.serial('S')}", sender=mobile,
+                                 text=f"BILL {other.account.consumer_number}")  # fmt: skip
+            asking_for_another = bot.accept(asking)
+            stored.append((asking_for_another, conn, False))
+        entry_upto = LedgerEntry.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        bill_upto = Bill.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        more = True
+        while more:  # the runs of the job the webhooks kick (channels.tasks.answer_inbound), inline
+            _, more = bot.answer_pending()
+        for message, conn, asks_bill in stored:
+            observed = {"message_pk": message.pk, "consumer_number": conn.account.consumer_number}
+            self.checker.observe("bot_message", observed)
+            if asks_bill:
+                self.checker.observe(
+                    "bot_bill", {**observed, "account_id": conn.account.pk, "entry_upto": entry_upto,
+                                 "bill_upto": bill_upto},
+                )  # fmt: skip
+        if asking_for_another is not None:
+            answered = InboundMessage.objects.get(pk=asking_for_another.pk)
+            other_number = talking[1][0].account.consumer_number
+            self.bad_input(
+                kind="bill_of_another_consumer",
+                consumer_number=talking[0][0].account.consumer_number,
+                landed=answered.intent == "not_yours" and other_number not in answered.reply,
+                detail=f"asked by SMS for {other_number}: {answered.intent}",
+            )
+        self.stats.conversations += len(talking)
 
     # ---- energy accounting -------------------------------------------------------------------------
 

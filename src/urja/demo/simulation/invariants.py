@@ -825,6 +825,77 @@ def bbps_fetch_matches_bill(scope: Scope) -> list[Violation]:
     return out
 
 
+# ---- WhatsApp and SMS ------------------------------------------------------------------------------------
+
+
+def bot_answered_once(scope: Scope) -> list[Violation]:
+    """Every message the consumers sent is answered (not waiting, not failed) with exactly one reply
+    queued in the outbox."""
+    from urja.channels.models import InboundMessage
+    from urja.notifications.models import OutboxMessage
+
+    seen = scope.observations.get("bot_message", [])
+    if not seen:
+        return []
+    messages = InboundMessage.objects.in_bulk([s["message_pk"] for s in seen])
+    keys = {m.pk: f"reply:{m.channel}:{m.pk}:{m.channel}" for m in messages.values()}
+    replies = defaultdict(int)
+    for key in OutboxMessage.objects.filter(idempotency_key__in=keys.values()).values_list(
+        "idempotency_key", flat=True
+    ):
+        replies[key] += 1
+    out = []
+    for s in seen:
+        message = messages.get(s["message_pk"])
+        if message is None:
+            problem = "not stored"
+        elif message.intent in ("", "failed"):
+            problem = f"{message.channel} {message.message_id}: {'failed' if message.intent else 'never answered'}"
+        elif replies[keys[message.pk]] != 1:
+            problem = f"{message.channel} {message.message_id}: {replies[keys[message.pk]]} replies queued"
+        else:
+            continue
+        out.append(Violation("bot_answered_once", scope.month, s["consumer_number"], problem))
+    return out
+
+
+def bot_bill_matches_ledger(scope: Scope) -> list[Violation]:
+    """A bill reply names the account's latest bill and what the ledger said was owed when it was
+    answered (the entries and bills up to that moment: `entry_upto`, `bill_upto`)."""
+    from urja.billing.models import Bill, LedgerEntry
+    from urja.channels.models import InboundMessage
+
+    out = []
+    for seen in scope.observations.get("bot_bill", []):
+        message = InboundMessage.objects.filter(pk=seen["message_pk"]).first()
+        if message is None:
+            continue  # bot_answered_once names it
+        latest = (
+            Bill.objects.filter(account_id=seen["account_id"], pk__lte=seen["bill_upto"])
+            .order_by("-period_start", "-id")
+            .first()
+        )
+        entries = LedgerEntry.objects.filter(account_id=seen["account_id"], pk__lte=seen["entry_upto"])
+        owed = max(_paise(entries.aggregate(s=_money())["s"]), ZERO)
+        problems = []
+        if message.intent != "bill":
+            problems.append(f"answered {message.intent or 'nothing'}, not the bill")
+        if latest is not None and latest.bill_number not in message.reply:
+            problems.append(f"the latest bill {latest.bill_number} not named")
+        if f"{owed:.2f}" not in message.reply:
+            problems.append(f"the ledger owed {owed:.2f}")
+        if problems:
+            out.append(
+                Violation(
+                    "bot_bill_matches_ledger",
+                    scope.month,
+                    seen["consumer_number"],
+                    f"{message.channel} {message.message_id} replied {message.reply!r}: " + "; ".join(problems),
+                )
+            )
+    return out
+
+
 # ---- outages -------------------------------------------------------------------------------------------
 
 
@@ -1309,6 +1380,8 @@ CHECKS: dict[str, Callable[[Scope], list[Violation]]] = {
     "no_bill_before_energization": no_bill_before_energization,
     "bbps_once_per_reference": bbps_once_per_reference,
     "bbps_fetch_matches_bill": bbps_fetch_matches_bill,
+    "bot_answered_once": bot_answered_once,
+    "bot_bill_matches_ledger": bot_bill_matches_ledger,
     "outage_compensated_once": outage_compensated_once,
     "energy_accounting_adds_up": energy_accounting_adds_up,
     "wallet_adds_up": wallets_add_up,

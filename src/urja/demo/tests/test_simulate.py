@@ -366,6 +366,13 @@ def test_new_features_were_driven(report):
     )
     kinds = {e["kind"] for e in report.bad_input}
     assert "bbps_reference_other_amount" in kinds
+    # the consumers wrote to the bot every month; Meta redelivered, and someone asked for another's bill
+    from urja.channels.models import InboundMessage
+
+    assert totals["conversations"] >= 2 * MONTHS
+    assert {"whatsapp_redelivery", "bill_of_another_consumer"} <= kinds
+    assert InboundMessage.objects.filter(intent="bill", channel="sms").exists()
+    assert not InboundMessage.objects.filter(intent__in=["", "failed"]).exists()
     seen = " | ".join(report.faults_seen)
     assert "demand note" in seen and "replayed" in seen and "BBPS reference" in seen
 
@@ -474,6 +481,64 @@ def test_detects_a_bbps_fetch_that_is_not_the_bill(report):
     checker.observe("bbps_fetch", dict(seen, bill_amount=str(fetched["bill_amount"] + Decimal("10.00"))))
     found = [v for v in checker.run(month="planted") if v.rule == "bbps_fetch_matches_bill"]
     assert found and found[0].consumer_number == paid.consumer_number and "ledger owed" in found[0].detail
+
+
+def _a_bill_conversation():
+    """A bill asked for on WhatsApp during the simulation: the message and the consumer's account."""
+    from urja.channels.models import InboundMessage
+
+    message = InboundMessage.objects.filter(intent="bill", channel="whatsapp").order_by("pk")[0]
+    return message, message.consumer.accounts.get()
+
+
+@pytest.mark.django_db
+def test_detects_a_message_not_answered_once(report):
+    from urja.channels.services import bot
+    from urja.notifications.models import OutboxMessage
+
+    answered, account = _a_bill_conversation()
+    checker = Checker()
+    checker.observe("bot_message", {"message_pk": answered.pk, "consumer_number": account.consumer_number})
+    assert [v for v in checker.run(month="planted") if v.rule == "bot_answered_once"] == []
+    waiting = bot.accept(
+        bot.Inbound(channel="whatsapp", message_id="wamid.PLANTED", sender=answered.sender, text="bill")
+    )
+    OutboxMessage.objects.filter(idempotency_key=f"reply:whatsapp:{answered.pk}:whatsapp").delete()
+    for message in (waiting, answered):
+        checker.observe("bot_message", {"message_pk": message.pk, "consumer_number": account.consumer_number})
+    found = [v for v in checker.run(month="planted") if v.rule == "bot_answered_once"]
+    assert [v.consumer_number for v in found] == [account.consumer_number] * 2
+    assert "never answered" in found[0].detail and "0 replies queued" in found[1].detail
+
+
+@pytest.mark.django_db
+def test_detects_a_bill_reply_that_is_not_what_the_ledger_owed(report):
+    from urja.billing import ledger
+    from urja.billing.models import Bill, EntryType, LedgerEntry
+    from urja.channels.services import bot
+
+    asked, account = _a_bill_conversation()
+    outcome = bot.receive(
+        bot.Inbound(channel="whatsapp", message_id="wamid.PLANTED2", sender=asked.sender, text="bill")
+    )
+    assert outcome.intent == "bill"
+
+    def seen() -> dict:
+        return {
+            "message_pk": outcome.message.pk, "consumer_number": account.consumer_number, "account_id": account.pk,
+            "entry_upto": LedgerEntry.objects.order_by("-pk")[0].pk, "bill_upto": Bill.objects.order_by("-pk")[0].pk,
+        }  # fmt: skip
+
+    checker = Checker()
+    checker.observe("bot_bill", seen())
+    assert [v for v in checker.run(month="planted") if v.rule == "bot_bill_matches_ledger"] == []
+    # a charge the reply did not know of, as if it had been posted before the answer (more than any
+    # advance the account holds, so that it owes more than the reply said)
+    charge = max(-ledger.balance(account=account), Decimal(0)) + Decimal("123.45")
+    ledger.post_entry(account=account, entry_type=EntryType.ADJUSTMENT, amount=charge, description="planted")
+    checker.observe("bot_bill", seen())
+    found = [v for v in checker.run(month="planted") if v.rule == "bot_bill_matches_ledger"]
+    assert found and found[0].consumer_number == account.consumer_number and "the ledger owed" in found[0].detail
 
 
 @pytest.mark.django_db
