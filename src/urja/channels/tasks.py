@@ -17,8 +17,8 @@ INBOUND_KICK = "channels.answer_inbound"
 def answer_inbound() -> int:
     """Answer what is waiting, in arrival order, a batch at a time; with more waiting, send another run
     on, and kick one beside it. During a burst the messages stored after this run began kick runs of
-    their own too; the runs work side by side, each on the next batch no other holds, so the workers
-    share a burst or a backlog."""
+    their own too; the runs work side by side, each skipping the message another is answering, so the
+    workers share a burst or a backlog."""
     from .services import bot
 
     jobs.kick_taken(INBOUND_KICK)  # first: a message stored from now on kicks a run of its own
