@@ -4,6 +4,7 @@ messages in order; a run that hands on kicks one beside it, so free workers join
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connection
@@ -47,20 +48,16 @@ def test_runs_side_by_side_answer_each_message_once_and_a_senders_in_order(monke
 
     monkeypatch.setattr(bot, "_respond", slow)
     start = threading.Barrier(2)
-    counts: list[int] = []
 
-    def run():
+    def run(_) -> int:
         try:
             start.wait(10)
-            counts.append(tasks.answer_inbound())  # no broker: a run goes on until nothing waits
+            return tasks.answer_inbound()  # no broker: a run goes on until nothing waits
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # a run's error is raised here
+        counts = list(pool.map(run, range(2)))
     assert sum(counts) == 12 and min(counts) > 0, counts
     assert not InboundMessage.objects.filter(intent__in=["", bot.FAILED]).exists()
     replies = OutboxMessage.objects.filter(event="channel.reply")
