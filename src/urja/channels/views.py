@@ -21,7 +21,6 @@ import json
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import Http404, HttpResponse, JsonResponse
@@ -242,10 +241,9 @@ def answer_again(request, pk: int):
     """A failed message answered again (bot.answer_again); out of scope answers as nonexistent."""
     require_role(request.user, *INBOUND_ROLES)
     message = get_scoped(scoped_inbound(request.user), not_found("message", pk), pk=pk)
-    try:
-        bot.answer_again(actor=request.user, channel=Channel.BACKOFFICE, message=message)
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, _("The message will be answered again."))
-    return listing.back_to_list(request, "channels:inbound")
+    return listing.act_then_back(
+        request,
+        lambda: bot.answer_again(actor=request.user, channel=Channel.BACKOFFICE, message=message),
+        done=_("The message will be answered again."),
+        default="channels:inbound",
+    )

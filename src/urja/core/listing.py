@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 import math
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -30,6 +30,7 @@ from typing import IO
 from urllib.parse import urlencode
 
 import xlsxwriter
+from django.contrib import messages
 from django.core.paginator import Page, Paginator
 from django.db.models import Q, QuerySet
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
@@ -37,6 +38,7 @@ from django.shortcuts import redirect
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from urja.core.errors import DomainError
 from urja.core.templatetags.urja_format import when
 
 PER_PAGE = 50
@@ -140,6 +142,18 @@ def back_to_list(request, default: str):
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         return redirect(target)
     return redirect(default)
+
+
+def act_then_back(request, action: Callable[[], object], *, done: str | Callable[[object], str], default: str):
+    """An action posted from a list page: run `action` (a service call); its DomainError becomes the
+    page's error message, else `done` (or `done(result)`) its success message; then `back_to_list`."""
+    try:
+        result = action()
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, done(result) if callable(done) else done)
+    return back_to_list(request, default)
 
 
 def query_without(request, *drop: str) -> str:

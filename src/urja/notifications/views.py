@@ -2,7 +2,6 @@
 
 from functools import wraps
 
-from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
@@ -12,7 +11,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from urja.core import listing
-from urja.core.errors import DomainError
 from urja.core.models import Channel
 from urja.core.scope import scope_accounts
 from urja.customers.models import Account
@@ -112,10 +110,9 @@ def account_panel(request, consumer_number: str):
 @staff_required
 def requeue(request, pk: int):
     message = get_object_or_404(scoped_messages(request.user), pk=pk)
-    try:
-        services.requeue(actor=request.user, channel=Channel.BACKOFFICE, message=message)
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, _("Message queued again."))
-    return listing.back_to_list(request, "notifications:outbox")
+    return listing.act_then_back(
+        request,
+        lambda: services.requeue(actor=request.user, channel=Channel.BACKOFFICE, message=message),
+        done=_("Message queued again."),
+        default="notifications:outbox",
+    )

@@ -294,19 +294,15 @@ def issues(request):
 def issue_status(request, issue_id: int):
     _role(request)
     issue = _scoped(lambda: selectors.scoped_issue(request.user, issue_id))
-    try:
-        services.set_issue_status(
+    return listing.act_then_back(
+        request,
+        lambda: services.set_issue_status(
             actor=request.user,
             channel="backoffice",
             issue=issue,
             to_status=request.POST.get("status", ""),
             note=request.POST.get("note", ""),
-        )
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, _("Follow-up saved."))
-    back = request.POST.get("next", "")
-    if back.startswith("/outreach/") and "//" not in back:
-        return redirect(back)
-    return redirect("outreach:issues")
+        ),
+        done=_("Follow-up saved."),
+        default="outreach:issues",
+    )

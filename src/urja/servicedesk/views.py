@@ -169,17 +169,21 @@ def queue(request):
 def bulk_assign(request):
     numbers = request.POST.getlist("numbers")
     user = _staff_in_scope(request.user).filter(username=request.POST.get("assignee", "")).first()
-    try:
+
+    def assign():
         if user is None:
             raise DomainError(_("Choose whom to assign to."), code="unknown_user")
         for number in numbers:
             _request_or_404(request.user, number)
-        done = services.bulk_assign(actor=request.user, channel=Channel.BACKOFFICE, numbers=numbers, user=user)
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, _("%(n)d request(s) assigned to %(user)s.") % {"n": len(done), "user": user})
-    return redirect(request.POST.get("next") or "servicedesk:queue")
+        return services.bulk_assign(actor=request.user, channel=Channel.BACKOFFICE, numbers=numbers, user=user)
+
+    # back to the queue page it came from (its filters), never to another site (`next` is the form's)
+    return listing.act_then_back(
+        request,
+        assign,
+        done=lambda done: _("%(n)d request(s) assigned to %(user)s.") % {"n": len(done), "user": user},
+        default="servicedesk:queue",
+    )
 
 
 @require_POST

@@ -166,9 +166,19 @@ def test_staff_pages(sop, sd_account, cre, engineer, client):
     assert page.status_code == 200 and "no supply since morning" in page.content.decode()
     client.post(f"/servicedesk/r/{sr.number}/action/", {"action": "note", "text": "crew on the way"})
     assert "crew on the way" in client.get(f"/servicedesk/r/{sr.number}/").content.decode()
-    client.post("/servicedesk/bulk-assign/", {"numbers": [sr.number], "assignee": engineer.username})
+    # back to the queue page it came from, never to another site named by the form's `next`
+    assigned = client.post(
+        "/servicedesk/bulk-assign/",
+        {"numbers": [sr.number], "assignee": engineer.username, "next": "https://evil.example/"},
+    )
+    assert assigned.status_code == 302 and assigned["Location"] == "/servicedesk/"
     sr.refresh_from_db()
     assert sr.assigned_to == engineer
+    again = client.post(
+        "/servicedesk/bulk-assign/", {"numbers": [sr.number], "assignee": "nobody", "next": "/servicedesk/?status=open"}
+    )
+    assert again["Location"] == "/servicedesk/?status=open"
+    assert "Choose whom to assign to." in client.get("/servicedesk/").content.decode()
     panel = client.get(f"/servicedesk/accounts/{sd_account.consumer_number}/panel/")
     assert panel.status_code == 200 and sr.number in panel.content.decode()
     assert client.get("/servicedesk/compliance/").status_code == 200
