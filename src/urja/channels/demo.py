@@ -46,8 +46,5 @@ def populate(*, accounts: Iterable, rng: random.Random) -> dict[str, int]:
             stored += bot.accept(inbound) is not None
     unlinked = bot.Inbound(channel="whatsapp", message_id="demo.wa.unlinked.1", sender=UNLINKED_NUMBER, text="Hi")
     stored += bot.accept(unlinked) is not None
-    answered, more = bot.answer_pending()
-    while more:  # the demo answers here what the kicked job answers in a running install
-        done, more = bot.answer_pending()
-        answered += done
+    answered = bot.answer_all_pending()  # here, what the kicked job answers in a running install
     return {"conversations": talked, "messages": stored, "answered": answered}

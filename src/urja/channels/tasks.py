@@ -22,10 +22,9 @@ def answer_inbound() -> int:
     from .services import bot
 
     jobs.kick_taken(INBOUND_KICK)  # first: a message stored from now on kicks a run of its own
+    if jobs.runs_inline():  # no broker: sending on would nest a run in this one
+        return bot.answer_all_pending()
     answered, more = bot.answer_pending()
-    while more and jobs.runs_inline():  # no broker: sending on would nest a run in this one
-        done, more = bot.answer_pending()
-        answered += done
     if more:
         jobs.send(answer_inbound)
         # and one more run beside the chain while none is queued: a backlog is shared by the workers

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
+from django.db.models import Q
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
@@ -188,7 +189,11 @@ def ebill(request, token: str):
 
 INBOUND_ROLES = (Role.CRE, Role.MANAGER)  # as data/channels/navigation.toml shows the page
 # a message's state, from its intent: waiting for the answering job, failed (logged), or answered
-INBOUND_STATES = {"waiting": {"intent": ""}, "failed": {"intent": bot.FAILED}}
+INBOUND_STATES = {
+    "waiting": Q(intent=""),
+    "failed": Q(intent=bot.FAILED),
+    "answered": ~Q(intent__in=["", bot.FAILED]),
+}
 INBOUND_HEADER = ["Received", "Channel", "From", "Consumer", "Message", "Intent", "Reply"]
 
 
@@ -204,15 +209,10 @@ def inbound(request):
     ?channel=; ?q= the sender's number; 50 a page, CSV / Excel."""
     require_role(request.user, *INBOUND_ROLES)
     queryset = scoped_inbound(request.user)
-    counts = {
-        "waiting": queryset.filter(intent="").count(),
-        "failed": queryset.filter(intent=bot.FAILED).count(),
-    }
+    counts = {state: queryset.filter(INBOUND_STATES[state]).count() for state in ("waiting", "failed")}
     state = request.GET.get("state", "")
     if state in INBOUND_STATES:
-        queryset = queryset.filter(**INBOUND_STATES[state])
-    elif state == "answered":
-        queryset = queryset.exclude(intent__in=["", bot.FAILED])
+        queryset = queryset.filter(INBOUND_STATES[state])
     channel = request.GET.get("channel", "")
     if channel in InboundMessage.Channel.values:
         queryset = queryset.filter(channel=channel)

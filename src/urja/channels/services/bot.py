@@ -367,6 +367,16 @@ def answer_pending(*, limit: int | None = None) -> tuple[int, bool]:
     return answered, len(pending) > limit
 
 
+def answer_all_pending() -> int:
+    """Answer everything waiting, batch after batch, here (the demo, the simulation, and the job when
+    there is no broker to hand the rest on to); how many were answered."""
+    answered, more = answer_pending()
+    while more:
+        done, more = answer_pending()
+        answered += done
+    return answered
+
+
 def handle_pending(*, older_than_seconds: int = 30, limit: int = 500) -> int:
     """Answer the stored messages nobody answered (their kicked job was lost); returns how many."""
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)

@@ -683,8 +683,8 @@ class Features:
     def conversations(self, y: int, m: int) -> None:
         """The 28th evening: consumers write to the bot — "Hi" and "bill" on WhatsApp, `BILL <their
         number>` by SMS — stored as the webhooks store them (`bot.accept`) and answered as the job the
-        webhooks kick answers them (`bot.answer_pending`, a batch a run). Faults: Meta redelivers a message; a consumer
-        asks by SMS for another consumer's bill."""
+        webhooks kick answers them (`bot.answer_all_pending`: its runs, here). Faults: Meta redelivers a
+        message; a consumer asks by SMS for another consumer's bill."""
         from urja.billing.models import Bill, LedgerEntry
         from urja.channels.models import InboundMessage
         from urja.channels.services import bot
@@ -737,9 +737,7 @@ class Features:
             stored.append((asking_for_another, conn, False))
         entry_upto = LedgerEntry.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         bill_upto = Bill.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-        more = True
-        while more:  # the runs of the job the webhooks kick (channels.tasks.answer_inbound), inline
-            _, more = bot.answer_pending()
+        bot.answer_all_pending()  # the runs of the job the webhooks kick (channels.tasks.answer_inbound)
         for message, conn, asks_bill in stored:
             observed = {"message_pk": message.pk, "consumer_number": conn.account.consumer_number}
             self.checker.observe("bot_message", observed)
