@@ -48,12 +48,17 @@ class Column:
         if isinstance(v, list):
             # the same in every row: written once — equal as text, not only as values (Decimal 1128
             # equals 1128.00, and 1 equals 1.0 and True, but each is written as given)
-            if v and v.count(v[0]) == len(v) and len({str(x) for x in v}) == 1:
+            if v and v.count(v[0]) == len(v) and _same_text(v):
                 return _copy_literal(v[0]), None
             kinds = set(map(type, v))
             if kinds == {str}:
                 # escaping is rare (keys and references with a backslash or tab): check once
                 return "%s", [x.translate(_ESCAPES) for x in v] if _SPECIAL.search("".join(v)) else v
+            if kinds == {datetime}:
+                # str() of an aware datetime costs a microsecond (its offset), and a column holds few
+                # distinct ones: each written once (equal instants once: the same timestamptz)
+                memo: dict[datetime, str] = {}
+                return "%s", [memo.get(x) or memo.setdefault(x, str(x)) for x in v]
             if kinds <= _PLAIN:  # their str() is already a valid COPY field
                 return "%s", v
             return "%s", [_copy_value(x) for x in v]
@@ -72,6 +77,15 @@ class Column:
 
 
 _PLAIN = {int, Decimal, datetime}
+
+
+def _same_text(values: list) -> bool:
+    """Whether values equal to the first are also written as it is (a string equal to a string is
+    the same text, an object is itself; otherwise compared as text)."""
+    first = values[0]
+    if isinstance(first, str) or all(x is first for x in values):
+        return True
+    return len({str(x) for x in values}) == 1
 
 
 def _copy_value(value) -> str:

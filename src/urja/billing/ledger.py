@@ -4,6 +4,7 @@ The only writers of LedgerEntry: no other module (and no other app) creates, upd
 ledger rows; on PostgreSQL a trigger refuses UPDATE and DELETE on the table (migration 0008).
 """
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -311,75 +312,48 @@ def _with_ids(batches: list[tuple[int, list[Column]]], ids: list[int]) -> list[t
     return out
 
 
-def post_staged(
-    table: str,
-    *,
-    columns: dict[str, str],
-    where: str = "TRUE",
-    params: dict | None = None,
-    actor=None,
-    channel: str = "system",
-) -> int:
-    """Post one entry per row of `table` (PostgreSQL: a temporary staging table the caller filled by
-    COPY) that matches `where`, by one `INSERT … SELECT` — the set-based form of `post_entries`.
+@dataclass(frozen=True)
+class PreparedPost:
+    """Entries checked and written out as COPY text by `prepare_new_entries`, posted by `post_prepared`."""
 
-    `columns` maps each ledger column given (those of `BULK_COLUMNS`, and `id` for ids the caller
-    reserved with `bulk.reserve_ids`) to an SQL expression over the table's columns, with named
-    parameters (`%(name)s`) from `params`. The rows are checked in SQL as `post_entries` checks them
-    (known type, not a reversal, not zero, at most two decimals, credits negative, debits positive)
-    before anything is written; one bad row refuses the whole post. Idempotency keys must be new: a
-    key posted before is refused (`idempotency_key_reused`, by the unique index), not returned as in
-    `post_entries` — for callers that know their keys are new (a settlement file checks its rows
-    against the payments imported before). Returns how many entries were posted."""
-    unknown = set(columns) - set(BULK_COLUMNS) - {"id"}
-    missing = [name for name in _REQUIRED if name not in columns]
-    if unknown or missing:
-        raise ValueError(f"staged ledger post: unknown {sorted(unknown)} / missing {missing} column(s)")
-    values = {
-        **{name: columns.get(name, f"%(_{name})s") for name in BULK_COLUMNS},
-        "channel": columns.get("channel", "%(_channel)s"),
-        "created_by_id": columns.get("created_by_id", "%(_created_by_id)s"),
-    }
-    values["description"] = f"left({values['description']}, 200)"
-    if "id" in columns:
-        values = {"id": columns["id"], **values}
-    args = {
-        **{f"_{name}": default for name, default in BULK_COLUMNS.items()},
-        "_channel": channel,
-        "_created_by_id": actor.pk if getattr(actor, "pk", None) else None,
-        "_types": list(EntryType.values),
-        "_credits": sorted(CREDIT_TYPES),
-        "_debits": sorted(DEBIT_TYPES),
-        "_reversal": EntryType.REVERSAL,
-        **(params or {}),
-    }
-    with connection.cursor() as cur:
-        cur.execute(
-            f"SELECT entry_type, amount FROM (SELECT {values['entry_type']} AS entry_type, {values['amount']} AS amount"
-            f" FROM {table} WHERE {where}) r WHERE entry_type IS NULL OR amount IS NULL"
-            " OR NOT (entry_type = ANY(%(_types)s)) OR entry_type = %(_reversal)s OR amount = 0"
-            " OR amount <> round(amount, 2) OR (entry_type = ANY(%(_credits)s) AND amount > 0)"
-            " OR (entry_type = ANY(%(_debits)s) AND amount < 0) LIMIT 1",
-            args,
-        )
-        bad = cur.fetchone()
-        if bad is not None:
-            entry_type, amount = bad
-            if amount is not None and amount != round(amount, 2):
-                raise DomainError(f"amount {amount} has more than two decimals", code="invalid_amount")
-            _check_row(entry_type or "", int((amount or 0) * 100), -1)
-        try:
-            with transaction.atomic():
-                cur.execute(
-                    f"INSERT INTO {LedgerEntry._meta.db_table} ({', '.join(values)})"
-                    f" SELECT {', '.join(values.values())} FROM {table} WHERE {where}",
-                    args,
-                )
-        except IntegrityError as exc:
-            if "ledger_idempotency_key_unique" not in str(exc):
-                raise
-            raise Conflict("an idempotency key of this post was used before", code="idempotency_key_reused") from exc
-        return cur.rowcount
+    count: int
+    columns: list[str]
+    text: str
+
+
+def prepare_new_entries(
+    batches: list[tuple[int, list[Column]]], *, ids: list[int], actor=None, channel: str = "system"
+) -> PreparedPost:
+    """The entries of `batches` (as for `post_entries`), every row checked as `post_entries` checks
+    it, with the ids the caller reserved (`bulk.reserve_ids`, one per row), as COPY text
+    (PostgreSQL). Pure: a caller builds it while the database does something else, and posts it
+    later with `post_prepared` — a settlement file builds a chunk's entries while the chunk before is
+    written. Keys must be new (for callers that know it: a settlement file checks its rows against
+    the payments imported before): a key posted before is refused when written, not returned."""
+    prepared = [(n, _prepare(n, cols, actor=actor, channel=channel)) for n, cols in batches if n]
+    count = sum(n for n, _ in prepared)
+    if len(ids) != count:
+        raise ValueError(f"prepared ledger post: {len(ids)} ids for {count} rows")
+    if not count:
+        return PreparedPost(0, [], "")
+    columns, text = bulk.copy_text(_with_ids([(n, list(cols.values())) for n, cols in prepared], ids))
+    return PreparedPost(count, columns, text)
+
+
+def post_prepared(prepared: PreparedPost) -> int:
+    """Write entries built by `prepare_new_entries` (one COPY). A key posted before refuses the
+    post (`idempotency_key_reused`) and leaves the caller's transaction to be rolled back: without
+    a savepoint, as the callers (whole-file imports) roll back anyway. Returns how many were posted."""
+    if not prepared.count:
+        return 0
+    try:
+        with transaction.atomic(savepoint=False):
+            bulk.copy(LedgerEntry._meta.db_table, prepared.columns, prepared.text)
+    except IntegrityError as exc:
+        if "ledger_idempotency_key_unique" not in str(exc):
+            raise
+        raise Conflict("an idempotency key of this post was used before", code="idempotency_key_reused") from exc
+    return prepared.count
 
 
 def reverse_entry(*, entry: LedgerEntry, reason: str, actor=None, channel: str = "backoffice") -> LedgerEntry:

@@ -19,20 +19,13 @@ from .models import Bill, EntryType
 from .services import _rebates_earned
 
 
-def rebates_on_payments(
-    *,
-    payments: Mapping[int, Sequence[tuple[int, date, bool, Decimal]]],
-    actor=None,
-    channel: str = "import",
-) -> list[tuple[int, Decimal]]:
-    """`payments`: account id → its payments in posting order as (position, paid on, digital,
-    balance after the payment and any rebate before it). Posts the rebates earned (idempotent per
-    bill and kind, as one by one) and returns (position of the payment that earned it, credit < 0)
-    for each rebate newly credited, so the caller can carry it into the balances after."""
-    if not payments:
-        return []
-    last_day = max(day for rows in payments.values() for _, day, _, _ in rows)
-    # the latest bill of each account (one correlated lookup per account on the bills' account index)
+def latest_bills(account_ids, *, on_or_before: date) -> dict[int, int]:
+    """The latest bill (id) of each account dated on or before a day, for those that have one (one
+    correlated lookup per account on the bills' account index) — what `rebates_on_payments` starts
+    from; a settlement file reads it a chunk ahead."""
+    ids = list(account_ids)
+    if not ids:
+        return {}
     latest = (
         "SELECT b.id FROM billing_bill b WHERE b.account_id = a.id AND b.kind = %s AND b.bill_date <= %s"
         " ORDER BY b.bill_date DESC, b.id DESC LIMIT 1"
@@ -41,16 +34,35 @@ def rebates_on_payments(
         with connection.cursor() as cur:
             cur.execute(
                 f"SELECT a.id, ({latest}) FROM unnest(%s::bigint[]) AS a(id)",
-                [Bill.Kind.BILL, last_day, bulk.array_literal(list(payments))],
+                [Bill.Kind.BILL, on_or_before, bulk.array_literal(ids)],
             )
             found = cur.fetchall()
     else:
         found = bulk.select_in(
-            f"SELECT a.id, ({latest}) FROM customers_account a WHERE a.id {{in}}",
-            list(payments),
-            [Bill.Kind.BILL, last_day],
+            f"SELECT a.id, ({latest}) FROM customers_account a WHERE a.id {{in}}", ids, [Bill.Kind.BILL, on_or_before]
         )
-    bill_ids = {account_id: bill_id for account_id, bill_id in found if bill_id is not None}
+    return {account_id: bill_id for account_id, bill_id in found if bill_id is not None}
+
+
+def rebates_on_payments(
+    *,
+    payments: Mapping[int, Sequence[tuple[int, date, bool, Decimal]]],
+    actor=None,
+    channel: str = "import",
+    latest: Mapping[int, int] | None = None,
+) -> list[tuple[int, Decimal]]:
+    """`payments`: account id → its payments in posting order as (position, paid on, digital,
+    balance after the payment and any rebate before it). Posts the rebates earned (idempotent per
+    bill and kind, as one by one) and returns (position of the payment that earned it, credit < 0)
+    for each rebate newly credited, so the caller can carry it into the balances after. `latest`:
+    `latest_bills` of these accounts on or before their last payment's day (or a later day), if
+    the caller read it already."""
+    if not payments:
+        return []
+    if latest is None:
+        last_day = max(day for rows in payments.values() for _, day, _, _ in rows)
+        latest = latest_bills(payments, on_or_before=last_day)
+    bill_ids = {account_id: latest[account_id] for account_id in payments if account_id in latest}
     if not bill_ids:
         return []
     bills = {b.account_id: b for b in Bill.objects.filter(pk__in=list(bill_ids.values())).select_related("account")}

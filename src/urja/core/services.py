@@ -40,6 +40,60 @@ def _bump(key: str, count: int) -> tuple[int, str] | None:
     return (int(row[0]), row[1]) if row is not None else None
 
 
+class NumberBlocks:
+    """Numbers of series drawn a block at a time inside one transaction (a settlement file's receipts,
+    chunk after chunk): a series is advanced once a block instead of once a chunk — and its caller
+    need not wait on the database for most chunks. The numbers handed out are consecutive, as
+    `allocate_numbers` gives them; `give_back()` (before the transaction ends) returns what is left
+    of each series' last block. No gap: from its first draw the transaction holds the series' row
+    lock (a write lock on SQLite), so no one drew after it."""
+
+    def __init__(self, *, block: int, before_draw=None):
+        """`before_draw`: called before each statement (a caller whose connection is shared with a
+        thread waits for that thread there)."""
+        self.block = block
+        self.before_draw = before_draw or (lambda: None)
+        self._series: dict[str, list] = {}  # key → [next to hand out, end of the block, template]
+
+    def take(self, *, key: str, template: str, count: int, fields: Mapping[str, str] | None = None) -> list[str]:
+        if count < 1:
+            raise ValueError("count must be >= 1")
+        series = self._series.get(key)
+        if series is None or series[1] - series[0] < count:
+            size = max(count, self.block)
+            self.before_draw()
+            row = _bump(key, size)
+            if row is None:  # a new series: create it (a concurrent creator wins harmlessly), then bump
+                with transaction.atomic():
+                    NumberSeries.objects.get_or_create(key=key, defaults={"template": template})
+                    row = _bump(key, size)
+            end, series_template = row
+            if series is None or series[1] != end - size:  # the first block (blocks follow each other)
+                series = self._series[key] = [end - size, end, series_template]
+            else:
+                series[1] = end
+        first = series[0]
+        series[0] += count
+        return ids.render_numbers(series[2], first=first, count=count, fields=fields)
+
+    def give_back(self) -> None:
+        """Return the numbers drawn and not handed out (each series back to its next number)."""
+        unused = [
+            (key, next_value, end) for key, (next_value, end, _template) in self._series.items() if end > next_value
+        ]
+        self._series.clear()
+        if not unused:
+            return
+        self.before_draw()
+        q = connection.ops.quote_name
+        table, nxt, name = q(NumberSeries._meta.db_table), q("next_value"), q("key")
+        with connection.cursor() as cursor:
+            for key, next_value, end in unused:
+                cursor.execute(
+                    f"UPDATE {table} SET {nxt} = %s WHERE {name} = %s AND {nxt} = %s", [next_value, key, end]
+                )
+
+
 def next_number(*, key: str, template: str, fields: Mapping[str, str] | None = None) -> str:
     return allocate_numbers(key=key, template=template, fields=fields)[0]
 

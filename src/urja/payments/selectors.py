@@ -537,6 +537,18 @@ OPEN_CASE = [
 ]
 
 
+def open_collection_cases(account_ids) -> list[tuple[int, int]]:
+    """(case, account) of the open collection cases of these accounts (few have one): one lookup."""
+    return [
+        (case_id, account_id)
+        for case_id, account_id in bulk.select_in(
+            "SELECT id, account_id FROM payments_collectioncase WHERE status IN (%s, %s, %s) AND account_id {in}",
+            list(account_ids),
+            OPEN_CASE,
+        )
+    ]
+
+
 def disconnection_list(*, office_path: str = "", today: date | None = None):
     """Cases whose notice period has run out: the service desk's disconnection work."""
     qs = CollectionCase.objects.filter(status=CollectionCase.Status.DISCONNECTION_DUE).select_related(

@@ -26,6 +26,7 @@ import hashlib
 import json
 import queue
 import re
+import sys
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -41,9 +42,9 @@ from django.utils import timezone
 from urja.billing import bulk, ledger
 from urja.billing.bulk import Column
 from urja.billing.models import EntryType, LedgerEntry
-from urja.billing.rebates import rebates_on_payments
+from urja.billing.rebates import latest_bills, rebates_on_payments
 from urja.core import boundary, regdata
-from urja.core.services import record_audit
+from urja.core.services import NumberBlocks, record_audit
 from urja.customers.models import Account, AccountStatus
 from urja.network.models import Office
 
@@ -231,6 +232,9 @@ def run_import(
         staged = connection.vendor == "postgresql"
     elif staged and connection.vendor != "postgresql":
         raise ValueError("the staged writes need PostgreSQL")
+    # Lookups a chunk ahead on a connection of their own, beside the writes — only when the import
+    # is its own transaction: another connection would not see what a caller's open one wrote.
+    ahead = staged and not connection.in_atomic_block
     report = Report(max_items=max_report)
     hasher = hashlib.sha256()
     with transaction.atomic():
@@ -252,9 +256,9 @@ def run_import(
                 cur.execute("SET LOCAL jit = off")
         rows = _read_ahead(stream, report, hasher)
         try:
-            with _gc_paused():
+            with _gc_paused(), _short_turns(), _references_checked_as_written():
                 posted, suspense, total, prepaid = _post_rows(
-                    batch=batch, source=source, rows=rows, report=report, actor=actor, staged=staged
+                    batch=batch, source=source, rows=rows, report=report, actor=actor, staged=staged, ahead=ahead
                 )
         except FileError as exc:
             from urja.core.errors import DomainError
@@ -410,7 +414,40 @@ def _gc_paused():
             gc.enable()
 
 
-def _post_rows(*, batch, source, rows, report, actor, staged: bool):
+@contextmanager
+def _short_turns():
+    """Threads take the interpreter in shorter turns while a file is posted: the writing thread
+    feeds the server a COPY megabyte at a time and must not wait the default 5 ms each time the
+    importing thread (pure Python, most of the time) holds the interpreter — the server waited."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.0002)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
+
+
+@contextmanager
+def _references_checked_as_written():
+    """PostgreSQL: the foreign keys (the ledger entries' account, above all) checked as each chunk's
+    rows are written — behind, beside the next chunk's Python — instead of all at commit, when
+    nothing else runs (a million checks, a fifth of an import). Deferred again after (Django
+    declares every foreign key deferrable, initially deferred): a caller's transaction goes on as
+    before."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cur:
+        cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    try:
+        yield
+    finally:
+        if not connection.needs_rollback:
+            with connection.cursor() as cur:
+                cur.execute("SET CONSTRAINTS ALL DEFERRED")
+
+
+def _post_rows(*, batch, source, rows, report, actor, staged: bool, ahead: bool):
     posted = suspense = 0
     total = Decimal(0)
     seen_in_file: set[str] = set()
@@ -421,20 +458,16 @@ def _post_rows(*, batch, source, rows, report, actor, staged: bool):
     # them was the largest lookup of a chunk). A posting by another channel during the import is
     # not seen by the later rows of an account already seen — as within one chunk before.
     known: dict[int, Decimal] = {}
-    if staged:
-        _create_stage()
-    with _writer(staged) as writer:
-        for chunk in _chunks(rows, CHUNK):
-            accounts = {
-                row[1]: dict(zip(("id", "consumer_number", "status", "section_id", "is_prepaid"), row, strict=True))
-                for row in bulk.select_in(
-                    "SELECT id, consumer_number, status, section_id, is_prepaid FROM customers_account"
-                    " WHERE consumer_number {in}",
-                    {r[_NUMBER] for r in chunk},
-                )
-            }
+    with (
+        _writer(staged) as writer,
+        _looked_up(_chunks(rows, CHUNK), source=source, reserve=staged, ahead=ahead, before=writer.wait) as chunks,
+    ):
+        # receipt numbers drawn a block at a time (what is left is given back at the end): the series
+        # are then not written for most chunks, which need not wait for the chunk written behind
+        drawn = _Drawn(NumberBlocks(block=50_000, before_draw=writer.wait))
+        for chunk, found in chunks:
+            accounts, existing = found.accounts, found.existing
             keys = [f"{source}:{r[_KEY]}" for r in chunk]
-            existing = _imported_before(keys)
             good: list[tuple[Row, dict]] = []
             for row, key in zip(chunk, keys, strict=True):
                 row_key = row[_KEY]
@@ -452,78 +485,139 @@ def _post_rows(*, batch, source, rows, report, actor, staged: bool):
                 good.append((row, account))
             if not good:
                 continue
+            # the previous chunk's rows are written while this one is settled and its rows are built
             settled = _settle_chunk(
                 good, batch=batch, source=source, actor=actor, offices=offices, known=known, staged=staged,
-                writer=writer,
+                writer=writer, found=found, drawn=drawn,
             )  # fmt: skip
-            # the previous chunk's rows are written while this one's receipt codes and rows are built
-            writer.flush()
+            writer.write(_chunk_rows(settled, batch=batch, source=source, actor=actor, staged=staged))
             post = settled.post
-            writer.write(
-                _chunk_rows(settled, batch=batch, source=source, actor=actor, staged=staged),
-                accounts={good[i][1]["id"] for i in post},
-            )
             posted += len(post)
             suspense += len(good) - len(post)
             total += sum((good[i][0][_AMOUNT] for i in post), Decimal(0))
             prepaid += [f"{source}:{good[i][0][_KEY]}" for i in post if good[i][1]["is_prepaid"]]
+        drawn.numbers.give_back()
     return posted, suspense, total, prepaid
 
 
+@dataclass
+class _Drawn:
+    """What an import draws ahead: its receipt number blocks, and whether ledger entries were posted
+    since the next chunk's entry ids were drawn (see _settle_chunk)."""
+
+    numbers: NumberBlocks
+    entries_posted: bool = False
+
+
+@dataclass
+class _Found:
+    """What a chunk's rows need read before they are settled (see _look_up)."""
+
+    accounts: dict[str, dict]  # consumer number → id, consumer_number, status, section_id, is_prepaid
+    existing: set[str]  # the chunk's payment keys imported before
+    balances: dict[int, Decimal]  # what the accounts first met in this chunk owe
+    latest_bills: dict[int, int]  # the accounts' latest bills (billing.rebates.latest_bills)
+    open_cases: list[tuple[int, int]]  # (case, account) of their open collection cases
+    entry_ids: list[int]  # ledger entry ids drawn for the chunk's rows (written behind), one a row
+
+
+def _look_up(chunk: list[Row], *, source: str, met: set[int], tz, reserve: bool) -> _Found:
+    """A chunk's reads that its own import's writes cannot change: the accounts by number, the
+    payments imported before (rows of this file are caught by row key), what the accounts not met
+    in an earlier chunk owe (the import's writes to an account follow its first chunk), their
+    latest bills (written by bill runs only) and open collection cases (settled under their lock
+    only if still open); with `reserve`, ledger entry ids (a sequence: outside any transaction).
+    So they can be read ahead, on another connection."""
+    accounts = {
+        row[1]: dict(zip(("id", "consumer_number", "status", "section_id", "is_prepaid"), row, strict=True))
+        for row in bulk.select_in(
+            "SELECT id, consumer_number, status, section_id, is_prepaid FROM customers_account"
+            " WHERE consumer_number {in}",
+            {r[_NUMBER] for r in chunk},
+        )
+    }
+    existing = _imported_before([f"{source}:{r[_KEY]}" for r in chunk])
+    ids = {a["id"] for a in accounts.values()}
+    first = ids - met
+    met |= first
+    last_day = timezone.localdate(max(r[_PAID_AT] for r in chunk), timezone=tz)
+    return _Found(
+        accounts,
+        existing,
+        selectors.ledger_balances(first),
+        latest_bills(ids, on_or_before=last_day),
+        selectors.open_collection_cases(ids),
+        bulk.reserve_ids(LedgerEntry, len(chunk)) if reserve else [],
+    )
+
+
+@contextmanager
+def _looked_up(chunks: Iterable[list[Row]], *, source: str, reserve: bool, ahead: bool, before):
+    """(chunk, _Found) for each chunk. `ahead` (PostgreSQL): each chunk's lookups run in a thread on
+    a connection of its own while the chunk before is settled and written — on one connection they
+    took turns with the writes; otherwise each chunk's when it is taken, on this connection, after
+    `before()` (the writer's wait: the connection is then this thread's)."""
+    look = functools.partial(_look_up, source=source, met=set(), tz=timezone.get_current_timezone(), reserve=reserve)
+    if not ahead:
+        yield ((chunk, before() or look(chunk)) for chunk in chunks)
+        return
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="settlement-lookup", initializer=_lookup_session)
+
+    def pairs():
+        pending = None
+        for chunk in chunks:
+            future = pool.submit(look, chunk)
+            if pending is not None:
+                yield pending[0], pending[1].result()
+            pending = (chunk, future)
+        if pending is not None:
+            yield pending[0], pending[1].result()
+
+    try:
+        yield pairs()
+    finally:
+        pool.submit(lambda: connections[DEFAULT_DB_ALIAS].close())
+        pool.shutdown(wait=True)
+
+
+def _lookup_session() -> None:
+    """The lookup thread's connection reads by key, as the import's own (see run_import)."""
+    with connection.cursor() as cur:
+        cur.execute("SET enable_seqscan = off")
+        cur.execute("SET jit = off")
+
+
 class _Writer:
-    """The writes of a chunk, one chunk behind: write() holds a chunk's prepared rows, flush() starts
-    writing them in a thread of its own on this thread's connection and returns; the next flush(),
-    write() or the end waits for it. The importing thread meanwhile builds the next chunk's receipt
-    codes and COPY text (Python), beside the server's writes (PostgreSQL, the other core) — the two
-    were most of an import, one after the other. Only one thread uses the connection at a time:
-    write() waits for the write in flight, so the next chunk's lookups and _settle_chunk run with none
-    (the held chunk is sent by the flush() after them); and what they read of the held chunk's
-    accounts is written first (written())."""
+    """A chunk's writes in a thread of their own on this thread's connection and transaction
+    (PostgreSQL), while the importing thread settles the next chunk and builds its receipt codes and
+    COPY text — Python, beside the server's writes on the other core. Only one thread uses the
+    connection at a time: the importing thread calls wait() before it does (write() waits too); what
+    it then reads includes every chunk written so far. Without a thread, each write is done at once."""
 
     def __init__(self, pool):
         self.pool = pool
-        self.pending = None  # the prepared rows of the last chunk, not yet sent
-        self.pending_accounts: set[int] = set()  # the accounts that chunk posts to
         self.running = None  # the write in flight
-
-    def written(self, accounts: set[int]) -> None:
-        """Make sure these accounts' postings so far are in the database (the allocation reads their
-        ledger histories): the held chunk is written now, and waited for, when it posts to any."""
-        if accounts & self.pending_accounts:
-            self.flush()
-            self.wait()
 
     def wait(self) -> None:
         running, self.running = self.running, None
         if running is not None:
             running.result()  # a failed write fails the import here
 
-    def flush(self) -> None:
-        """Start writing the held chunk (in the thread, or here without one)."""
+    def write(self, rows) -> None:
+        """Start a chunk's write (a callable), after waiting for the one in flight."""
         self.wait()
-        pending, self.pending = self.pending, None
-        self.pending_accounts = set()
-        if pending is None:
-            return
         if self.pool is None:
-            pending()
+            rows()
         else:
-            self.running = self.pool.submit(pending)
-
-    def write(self, rows, *, accounts: set[int]) -> None:
-        """Hold a chunk's write (a callable) posting to `accounts`, after waiting for the one in flight."""
-        self.wait()
-        self.pending, self.pending_accounts = rows, accounts
+            self.running = self.pool.submit(rows)
 
 
 @contextmanager
 def _writer(background: bool):
-    """A _Writer; `background` (the staged writes): its writes in a thread sharing this thread's
-    connection and transaction. Leaving waits for the write in flight and sends the last one."""
+    """A _Writer; `background` (the writes behind): its writes in a thread sharing this thread's
+    connection and transaction. Leaving waits for the write in flight."""
     if not background:
-        writer = _Writer(None)
-        yield writer
-        writer.flush()
+        yield _Writer(None)
         return
     shared = connections[DEFAULT_DB_ALIAS]
     shared.inc_thread_sharing()
@@ -536,7 +630,6 @@ def _writer(background: bool):
     writer = _Writer(pool)
     try:
         yield writer
-        writer.flush()
         writer.wait()
     finally:
         pool.shutdown(wait=True)  # a write in flight ends before the transaction does
@@ -598,33 +691,46 @@ def _settle_chunk(
     known: dict[int, Decimal],
     staged: bool,
     writer: _Writer,
+    found: _Found,
+    drawn: _Drawn,
 ) -> _Settled:
     """The post-payment steps of services._post for a chunk of rows at once that read or write the
     database (see the module doc): receipt numbers, balances, allocation, the ledger entries' ids,
-    rebates and collection cases. The rows themselves are written by _chunk_rows' write."""
+    rebates and collection cases. The rows themselves are written by _chunk_rows' write. Each step
+    that uses the connection waits for the chunk written behind first (writer.wait): most chunks
+    need none, and are settled while it is written."""
     from . import services
 
+    db = writer.wait
     missing = {a["section_id"] for _, a in good} - offices.keys()
     if missing:
+        db()
         offices.update(Office.objects.filter(pk__in=missing).values_list("pk", "code"))
     numbers = services.allocate_receipt_numbers(
-        channel=PaymentChannel.FILE, offices=[offices.get(a["section_id"]) for _, a in good]
+        channel=PaymentChannel.FILE, offices=[offices.get(a["section_id"]) for _, a in good], blocks=drawn.numbers
     )
     # Money for a permanently disconnected account waits in suspense (it has already left the payer).
     post = [i for i, (_, a) in enumerate(good) if a["status"] != AccountStatus.PERMANENTLY_DISCONNECTED]
     days = _local_days(good)
     paying = {good[i][1]["id"] for i in post}
     balances = {pk: known[pk] for pk in paying & known.keys()}
-    balances.update(selectors.ledger_balances(paying - known.keys()))
-    # the allocation reads the ledger histories of the accounts that owe: the previous chunk's
-    # payments to any of them must be written first (they usually are not: it is written behind)
-    writer.written({pk for pk, balance in balances.items() if balance > 0})
+    balances.update({pk: found.balances[pk] for pk in paying - known.keys() if pk in found.balances})
+    if len(balances) < len(paying):  # met before but not yet paid (a closed account's suspense, say)
+        db()
+        balances.update(selectors.ledger_balances(paying - balances.keys()))
+    if any(balance > 0 for balance in balances.values()):
+        db()  # the allocation reads the histories of the accounts that owe, this import's payments included
     splits = _splits(good, post, days, balances)
-    if staged:
-        # the entries' ids now, so they come before the rebates' as when posted here (generic)
+    if not staged:
+        entry_ids = _post_ledger_generic(good, post, numbers, batch=batch, source=source, actor=actor)
+    elif drawn.entries_posted:
+        # rebates were posted after these ids were drawn (a chunk ahead): draw them again, so that
+        # the entries come in posting order, as when posted here (generic)
+        db()
         entry_ids = bulk.reserve_ids(LedgerEntry, len(post))
     else:
-        entry_ids = _post_ledger_generic(good, post, numbers, batch=batch, source=source, actor=actor)
+        entry_ids = found.entry_ids[: len(post)]
+    drawn.entries_posted = False
     # Balances after each payment, then the bills' conditional rebates those payments earn (not for
     # prepaid accounts: their recharge rebate comes with the follow-ups), carried into the balances.
     digital = set(selectors._data("charges")["digital_payment"]["methods"])
@@ -640,20 +746,31 @@ def _settle_chunk(
         positions.setdefault(account_id, []).append(k)
         if not account["is_prepaid"]:
             per_account.setdefault(account_id, []).append((k, days[i], row[_METHOD] in digital, after[k]))
-    for k, credit in rebates_on_payments(payments=per_account, actor=actor, channel="import"):
-        account_id = good[post[k]][1]["id"]
-        running[account_id] += credit
-        for later in positions[account_id]:
-            if later >= k:
-                after[later] += credit
+    if found.latest_bills.keys() & per_account.keys():
+        db()
+        for k, credit in rebates_on_payments(
+            payments=per_account, actor=actor, channel="import", latest=found.latest_bills
+        ):
+            account_id = good[post[k]][1]["id"]
+            running[account_id] += credit
+            drawn.entries_posted = True
+            for later in positions[account_id]:
+                if later >= k:
+                    after[later] += credit
     known.update(running)
-    services.settle_collection_cases(settled={good[i][1]["id"]: (running[good[i][1]["id"]], days[i]) for i in post})
+    if any(account_id in paying for _, account_id in found.open_cases):
+        db()
+        services.settle_collection_cases(
+            settled={good[i][1]["id"]: (running[good[i][1]["id"]], days[i]) for i in post},
+            open_cases=found.open_cases,
+        )
     return _Settled(good, post, numbers, entry_ids, splits, after, timezone.now())
 
 
 def _chunk_rows(settled: _Settled, *, batch, source: str, actor, staged: bool):
     """A settled chunk's rows, built without the database (receipt codes, and on PostgreSQL the
-    staging COPY text): the write that sends them, as a callable for _Writer."""
+    COPY text of its ledger entries and payments): the write that sends them, as a callable for
+    _Writer."""
     from . import services
 
     good = settled.good
@@ -663,15 +780,15 @@ def _chunk_rows(settled: _Settled, *, batch, source: str, actor, staged: bool):
     receipts = list(zip(settled.numbers, codes, strict=True))
     if not staged:
         return functools.partial(_write_generic, settled, batch=batch, source=source, receipts=receipts)
-    return functools.partial(
-        _write_staged,
-        _stage_text(settled, receipts),
-        any_posted=bool(settled.post),
-        batch=batch,
-        source=source,
-        actor=actor,
-        now=settled.now,
+    good, post, numbers = settled.good, settled.post, settled.numbers
+    entries = ledger.prepare_new_entries(
+        _ledger_batches(good, post, numbers, batch=batch, source=source), ids=settled.entry_ids, actor=actor,
+        channel="import",
+    )  # fmt: skip
+    payments = bulk.copy_text(
+        [(len(good), _payment_columns(settled, batch=batch, source=source, receipts=receipts, as_text=True))]
     )
+    return functools.partial(_write_behind, entries, payments)
 
 
 def _splits(good, post: list[int], days: list, balances: dict[int, Decimal]) -> dict[int, object]:
@@ -695,28 +812,32 @@ def _ledger_key(source: str, row_key: str) -> str:
 # --- generic writes (any database) ------------------------------------------------------------------
 
 
+def _ledger_batches(good, post, numbers, *, batch, source: str) -> list:
+    """The ledger entries of a chunk's posted rows, as batches for billing's bulk post."""
+    if not post:
+        return []
+    return [
+        (
+            len(post),
+            [
+                Column("account_id", [good[i][1]["id"] for i in post]),
+                Column("entry_type", EntryType.PAYMENT),
+                Column("amount", -np.array([int(good[i][0][_AMOUNT] * 100) for i in post], dtype=np.int64), 2),
+                Column("posted_at", [good[i][0][_PAID_AT] for i in post]),
+                Column("description", [f"Payment {numbers[i]} via {source} ({good[i][0][_KEY]})"[:200] for i in post]),
+                Column("reference_type", "payment_file"),
+                Column("reference_id", str(batch.pk)),
+                Column("idempotency_key", [_ledger_key(source, good[i][0][_KEY]) for i in post]),
+            ],
+        )
+    ]
+
+
 def _post_ledger_generic(good, post, numbers, *, batch, source: str, actor) -> list[int]:
     if not post:
         return []
     return ledger.post_entries(
-        [
-            (
-                len(post),
-                [
-                    Column("account_id", [good[i][1]["id"] for i in post]),
-                    Column("entry_type", EntryType.PAYMENT),
-                    Column("amount", -np.array([int(good[i][0][_AMOUNT] * 100) for i in post], dtype=np.int64), 2),
-                    Column("posted_at", [good[i][0][_PAID_AT] for i in post]),
-                    Column(
-                        "description",
-                        [f"Payment {numbers[i]} via {source} ({good[i][0][_KEY]})"[:200] for i in post],
-                    ),
-                    Column("reference_type", "payment_file"),
-                    Column("reference_id", str(batch.pk)),
-                    Column("idempotency_key", [_ledger_key(source, good[i][0][_KEY]) for i in post]),
-                ],
-            )
-        ],
+        _ledger_batches(good, post, numbers, batch=batch, source=source),
         actor=actor,
         channel="import",
         return_ids=True,
@@ -724,6 +845,20 @@ def _post_ledger_generic(good, post, numbers, *, batch, source: str, actor) -> l
 
 
 def _write_generic(settled: _Settled, *, batch, source, receipts) -> None:
+    as_text = connection.vendor == "postgresql"  # bulk.insert writes by COPY there
+    columns = _payment_columns(settled, batch=batch, source=source, receipts=receipts, as_text=as_text)
+    bulk.insert(Payment, [(len(settled.good), columns)])
+
+
+def _write_behind(entries: ledger.PreparedPost, payments: tuple[list[str], str]) -> None:
+    """A chunk's rows written behind (PostgreSQL), from the COPY text _chunk_rows built: billing's
+    checked ledger entries, then the payments. Runs in _Writer's thread (see there)."""
+    ledger.post_prepared(entries)
+    bulk.copy(Payment._meta.db_table, *payments)
+
+
+def _payment_columns(settled: _Settled, *, batch, source, receipts, as_text: bool) -> list[Column]:
+    """A chunk's payments, column by column (`as_text`: the allocation as JSON text, for COPY)."""
     good, post, entry_ids, splits, after, now = (
         settled.good,
         settled.post,
@@ -734,7 +869,21 @@ def _write_generic(settled: _Settled, *, batch, source, receipts) -> None:
     )
     # COPY (PostgreSQL) takes the allocation as JSON text: most splits are all advance, written
     # without json.dumps; bulk_create (elsewhere) takes the dict
-    as_text = connection.vendor == "postgresql"
+    if len(post) == len(good):  # every row posted (the usual file): the same status etc. in every row
+        status, posted_at, entry, balance_after, reason, code = PaymentStatus.POSTED, now, entry_ids, after, "", ""
+        if as_text:
+            split_json = [
+                _allocation_text(splits[k]) if k in splits else _advance_text(r[_AMOUNT])
+                for k, (r, _) in enumerate(good)
+            ]
+        else:
+            split_json = [
+                splits[k].as_json() if k in splits else {"parts": [], "advance": str(r[_AMOUNT])}
+                for k, (r, _) in enumerate(good)
+            ]
+        return _payment_column_list(
+            good, batch, source, receipts, status, posted_at, entry, split_json, balance_after, reason, code
+        )
     posted_of = dict(zip(post, range(len(post)), strict=True))
     status, posted_at, entry, split_json, balance_after, reason, code = [], [], [], [], [], [], []
     for i in range(len(good)):
@@ -760,42 +909,42 @@ def _write_generic(settled: _Settled, *, batch, source, receipts) -> None:
             balance_after.append(after[k])
             reason.append("")
             code.append("")
-    bulk.insert(
-        Payment,
-        [
-            (
-                len(good),
-                [
-                    Column("channel", PaymentChannel.FILE),
-                    Column("method", [r[_METHOD] for r, _ in good]),
-                    Column("idempotency_key", [f"{source}:{r[_KEY]}" for r, _ in good]),
-                    Column("account_id", [a["id"] for _, a in good]),
-                    Column("consumer_number", [r[_NUMBER] for r, _ in good]),
-                    Column("amount", np.array([int(r[_AMOUNT] * 100) for r, _ in good], dtype=np.int64), 2),
-                    Column("status", status),
-                    Column("received_at", [r[_PAID_AT] for r, _ in good]),
-                    Column("posted_at", posted_at),
-                    Column("ledger_entry_id", entry),
-                    Column("reference", [r[_REFERENCE] for r, _ in good]),
-                    Column("instrument_number", ""),
-                    Column("instrument_bank", ""),
-                    Column("instrument_date", None),
-                    Column("office_id", [a["section_id"] for _, a in good]),
-                    Column("collected_by_id", None),
-                    Column("session_id", None),
-                    Column("batch_id", batch.pk),
-                    Column("receipt_number", [number for number, _ in receipts]),
-                    Column("verification_code", [code_ for _, code_ in receipts]),
-                    Column("allocation", split_json),
-                    Column("balance_after", balance_after),
-                    Column("suspense_reason", reason),
-                    Column("suspense_code", code),
-                    Column("payg_token", ""),
-                    Column("notes", ""),
-                ],
-            )
-        ],
+    return _payment_column_list(
+        good, batch, source, receipts, status, posted_at, entry, split_json, balance_after, reason, code
     )
+
+
+def _payment_column_list(
+    good, batch, source, receipts, status, posted_at, entry, split_json, balance_after, reason, code
+):
+    return [
+        Column("channel", PaymentChannel.FILE),
+        Column("method", [r[_METHOD] for r, _ in good]),
+        Column("idempotency_key", [f"{source}:{r[_KEY]}" for r, _ in good]),
+        Column("account_id", [a["id"] for _, a in good]),
+        Column("consumer_number", [r[_NUMBER] for r, _ in good]),
+        Column("amount", np.array([int(r[_AMOUNT] * 100) for r, _ in good], dtype=np.int64), 2),
+        Column("status", status),
+        Column("received_at", [r[_PAID_AT] for r, _ in good]),
+        Column("posted_at", posted_at),
+        Column("ledger_entry_id", entry),
+        Column("reference", [r[_REFERENCE] for r, _ in good]),
+        Column("instrument_number", ""),
+        Column("instrument_bank", ""),
+        Column("instrument_date", None),
+        Column("office_id", [a["section_id"] for _, a in good]),
+        Column("collected_by_id", None),
+        Column("session_id", None),
+        Column("batch_id", batch.pk),
+        Column("receipt_number", [number for number, _ in receipts]),
+        Column("verification_code", [code_ for _, code_ in receipts]),
+        Column("allocation", split_json),
+        Column("balance_after", balance_after),
+        Column("suspense_reason", reason),
+        Column("suspense_code", code),
+        Column("payg_token", ""),
+        Column("notes", ""),
+    ]
 
 
 SUSPENSE_CLOSED = "account is permanently disconnected"
@@ -823,150 +972,3 @@ def _local_days(good) -> list:
             day = cache[r[_PAID_AT]] = timezone.localdate(r[_PAID_AT])
         out.append(day)
     return out
-
-
-# --- staged writes (PostgreSQL) ---------------------------------------------------------------------
-
-# One row per payment of the chunk, in file order (pos): what Python computed, the rest is SQL. The
-# amount is numeric without a scale so that amount::text is str() of the Decimal parsed from the
-# file, as the generic path writes it into an all-advance allocation.
-_STAGE = "urja_settlement_stage"
-_STAGE_COLUMNS = {
-    "pos": "integer",
-    "entry_id": "bigint",  # NULL: the payment waits in suspense (no ledger entry)
-    "account_id": "bigint",
-    "office_id": "bigint",
-    "consumer_number": "text",
-    "row_key": "text",
-    "amount": "numeric",
-    "paid_at": "timestamptz",
-    "reference": "text",
-    "method": "text",
-    "receipt_number": "text",
-    "verification_code": "text",
-    "balance_after": "numeric",
-    "allocation": "jsonb",  # NULL: all advance
-}
-
-
-def _create_stage() -> None:
-    with connection.cursor() as cur:
-        # pg_temp: never a permanent table of that name
-        cur.execute(f"DROP TABLE IF EXISTS pg_temp.{_STAGE}")
-        columns = ", ".join(f"{name} {kind}" for name, kind in _STAGE_COLUMNS.items())
-        cur.execute(f"CREATE TEMPORARY TABLE {_STAGE} ({columns}) ON COMMIT DROP")
-
-
-def _stage_text(settled: _Settled, receipts) -> tuple[list[str], str]:
-    """The staging table's COPY text of a settled chunk (see _STAGE_COLUMNS)."""
-    good, post = settled.good, settled.post
-    n = len(good)
-    entry = np.full(n, -1, dtype=np.int64)
-    balance: list = [None] * n
-    allocation: list = [None] * n
-    for k, i in enumerate(post):
-        entry[i] = settled.entry_ids[k]
-        balance[i] = settled.after[k]
-    for k, split in settled.splits.items():
-        allocation[post[k]] = _allocation_text(split)
-    return bulk.copy_text(
-        [
-            (
-                n,
-                [
-                    Column("pos", np.arange(n, dtype=np.int64)),
-                    Column("entry_id", entry, nullable=True),
-                    Column("account_id", [a["id"] for _, a in good]),
-                    Column("office_id", [a["section_id"] for _, a in good]),
-                    Column("consumer_number", [r[_NUMBER] for r, _ in good]),
-                    Column("row_key", [r[_KEY] for r, _ in good]),
-                    Column("amount", [r[_AMOUNT] for r, _ in good]),
-                    Column("paid_at", [r[_PAID_AT] for r, _ in good]),
-                    Column("reference", [r[_REFERENCE] for r, _ in good]),
-                    Column("method", [r[_METHOD] for r, _ in good]),
-                    Column("receipt_number", [number for number, _ in receipts]),
-                    Column("verification_code", [code for _, code in receipts]),
-                    Column("balance_after", balance),
-                    Column("allocation", allocation),
-                ],
-            )
-        ]
-    )
-
-
-def _write_staged(text: tuple[list[str], str], *, any_posted: bool, batch, source, actor, now) -> None:
-    """A chunk's rows: the staging COPY, billing's set-based ledger post, the payments by INSERT …
-    SELECT. Runs in _Writer's thread (see there)."""
-    with connection.cursor() as cur:
-        cur.execute(f"TRUNCATE {_STAGE}")
-    bulk.copy(_STAGE, *text)
-    if any_posted:
-        ledger.post_staged(
-            _STAGE,
-            columns={
-                "id": "entry_id",
-                "account_id": "account_id",
-                "entry_type": "%(type)s",
-                "amount": "-amount",
-                "posted_at": "paid_at",
-                "description": "'Payment ' || receipt_number || ' via ' || %(source)s || ' (' || row_key || ')'",
-                "reference_type": "%(reference_type)s",
-                "reference_id": "%(batch)s",
-                "idempotency_key": "%(key_prefix)s || row_key",
-            },
-            where="entry_id IS NOT NULL",
-            params={
-                "type": EntryType.PAYMENT,
-                "source": source,
-                "reference_type": "payment_file",
-                "batch": str(batch.pk),
-                "key_prefix": _ledger_key(source, ""),
-            },
-            actor=actor,
-            channel="import",
-        )
-    in_suspense = "entry_id IS NULL"
-    values = {
-        "channel": "%(channel)s",
-        "method": "method",
-        "idempotency_key": "%(key_prefix)s || row_key",
-        "account_id": "account_id",
-        "consumer_number": "consumer_number",
-        "amount": "amount",
-        "status": f"CASE WHEN {in_suspense} THEN %(suspense)s ELSE %(posted)s END",
-        "received_at": "paid_at",
-        "posted_at": f"CASE WHEN {in_suspense} THEN NULL ELSE %(now)s END",
-        "ledger_entry_id": "entry_id",
-        "reference": "reference",
-        "instrument_number": "''",
-        "instrument_bank": "''",
-        "instrument_date": "NULL",
-        "office_id": "office_id",
-        "collected_by_id": "NULL",
-        "session_id": "NULL",
-        "batch_id": "%(batch)s",
-        "receipt_number": "receipt_number",
-        "verification_code": "verification_code",
-        "allocation": f"CASE WHEN {in_suspense} THEN '{{}}'::jsonb"
-        " ELSE COALESCE(allocation, jsonb_build_object('parts', '[]'::jsonb, 'advance', amount::text)) END",
-        "balance_after": "balance_after",
-        "suspense_reason": f"CASE WHEN {in_suspense} THEN %(reason)s ELSE '' END",
-        "suspense_code": f"CASE WHEN {in_suspense} THEN %(code)s ELSE '' END",
-        "payg_token": "''",
-        "notes": "''",
-    }
-    with connection.cursor() as cur:
-        cur.execute(
-            f"INSERT INTO {Payment._meta.db_table} ({', '.join(values)})"
-            f" SELECT {', '.join(values.values())} FROM {_STAGE} ORDER BY pos",
-            {
-                "channel": PaymentChannel.FILE,
-                "key_prefix": f"{source}:",
-                "suspense": PaymentStatus.IN_SUSPENSE,
-                "posted": PaymentStatus.POSTED,
-                "now": now,
-                "batch": batch.pk,
-                "reason": SUSPENSE_CLOSED,
-                "code": SuspenseCode.ACCOUNT_CLOSED,
-            },
-        )

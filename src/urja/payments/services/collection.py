@@ -9,11 +9,10 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from urja.billing import bulk
 from urja.core.services import allocate_numbers, record_audit
 from urja.core.states import transition
 from urja.customers.models import Account, AccountStatus
-from urja.payments import seams
+from urja.payments import seams, selectors
 from urja.payments.models import (
     COLLECTION_STATUS,
     CollectionCase,
@@ -119,20 +118,21 @@ def _transition_case(case: CollectionCase, status: str, *, today: date) -> None:
     )
 
 
-def settle_collection_cases(*, settled: dict[int, tuple[Decimal, date]]) -> int:
+def settle_collection_cases(
+    *, settled: dict[int, tuple[Decimal, date]], open_cases: list[tuple[int, int]] | None = None
+) -> int:
     """After payments: settle the open collection cases of the accounts (id → (balance now, day paid))
-    whose balance is below the flagging minimum. Returns how many were settled."""
+    whose balance is below the flagging minimum. `open_cases`: (case, account) of the cases open
+    among these accounts when read (selectors.open_collection_cases), if the caller read them
+    already — each is settled only if still open under its lock. Returns how many were settled."""
     minimum = Decimal(_collection_data()["flag"]["minimum_overdue"])
     paid = {pk: day for pk, (balance, day) in settled.items() if balance is not None and balance < minimum}
-    # few accounts have an open case: find them with one lookup, then lock and settle those
-    case_ids = [
-        pk
-        for (pk,) in bulk.select_in(
-            "SELECT id FROM payments_collectioncase WHERE status IN (%s, %s, %s) AND account_id {in}",
-            list(paid),
-            OPEN_CASE,
-        )
-    ]
+    if open_cases is None:
+        # few accounts have an open case: find them with one lookup, then lock and settle those
+        open_cases = selectors.open_collection_cases(paid)
+    case_ids = [case_id for case_id, account_id in open_cases if account_id in paid]
+    if not case_ids:
+        return 0
     count = 0
     for case in CollectionCase.objects.select_for_update().filter(pk__in=case_ids, status__in=OPEN_CASE):
         _transition_case(case, CollectionCase.Status.SETTLED, today=paid[case.account_id])

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from urja.core.services import allocate_numbers
+from urja.core.services import NumberBlocks, allocate_numbers
 from urja.payments import signing
 from urja.payments.models import (
     Payment,
@@ -41,9 +41,12 @@ def issue_receipts(*, channel: str, rows: Sequence[tuple[str | None, str, Decima
     return list(zip(numbers, verification_codes(rows=rows, numbers=numbers), strict=True))
 
 
-def allocate_receipt_numbers(*, channel: str, offices: Sequence[str | None]) -> list[str]:
+def allocate_receipt_numbers(
+    *, channel: str, offices: Sequence[str | None], blocks: NumberBlocks | None = None
+) -> list[str]:
     """The receipt number of each payment, by its office code (None: head office) — the database
-    half of issue_receipts (one allocation per office series)."""
+    half of issue_receipts (one allocation per office series; with `blocks`, from the blocks of a
+    long transaction, which gives back what it did not use)."""
     series = _data("receipts")["series"]
     prefix = series["prefix"][channel]
     by_office: dict[str, list[int]] = defaultdict(list)
@@ -51,7 +54,7 @@ def allocate_receipt_numbers(*, channel: str, offices: Sequence[str | None]) -> 
         by_office[office or "HO"].append(i)
     numbers: list[str] = [""] * len(offices)
     for code, positions in by_office.items():
-        allocated = allocate_numbers(
+        allocated = (blocks.take if blocks is not None else allocate_numbers)(
             key=f"receipt:{code}:{channel}",
             template=series["template"],
             count=len(positions),

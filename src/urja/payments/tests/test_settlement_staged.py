@@ -233,10 +233,10 @@ def test_a_write_failing_in_the_writing_thread_fails_the_import_and_writes_nothi
     data = csv_bytes(rows, numbers)
     entries_before, payments_before = LedgerEntry.objects.count(), Payment.objects.count()
     calls = []
-    original = settlement._write_staged
+    original = settlement._write_behind
 
     def fail_second(*args, **kwargs):
-        calls.append(kwargs)
+        calls.append(args)
         if len(calls) == 2:
             raise RuntimeError("the server went away")
         return original(*args, **kwargs)
@@ -244,7 +244,7 @@ def test_a_write_failing_in_the_writing_thread_fails_the_import_and_writes_nothi
     sid = transaction.savepoint()
     with (
         mock.patch.object(settlement, "CHUNK", 2),
-        mock.patch.object(settlement, "_write_staged", fail_second),
+        mock.patch.object(settlement, "_write_behind", fail_second),
         pytest.raises(RuntimeError, match="went away"),
     ):
         settlement.run_import(actor=None, source="SBI", filename="f.csv", stream=io.BytesIO(data), staged=True)
