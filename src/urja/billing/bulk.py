@@ -143,7 +143,8 @@ def copy_text(batches: list[tuple[int, list[Column]]]) -> tuple[list[str], str]:
 
 def copy(table: str, columns: list[str], text: str) -> None:
     sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as cp:
+    # the driver's errors as Django's (an IntegrityError for a unique or foreign key refused)
+    with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(sql) as cp:
         cp.write(text)
 
 

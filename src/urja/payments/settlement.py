@@ -464,7 +464,7 @@ def _post_rows(*, batch, source, rows, report, actor, staged: bool, ahead: bool)
     ):
         # receipt numbers drawn a block at a time (what is left is given back at the end): the series
         # are then not written for most chunks, which need not wait for the chunk written behind
-        drawn = _Drawn(NumberBlocks(block=50_000, before_draw=writer.wait))
+        receipt_numbers = NumberBlocks(block=50_000, before_draw=writer.wait)
         for chunk, found in chunks:
             accounts, existing = found.accounts, found.existing
             keys = [f"{source}:{r[_KEY]}" for r in chunk]
@@ -488,7 +488,7 @@ def _post_rows(*, batch, source, rows, report, actor, staged: bool, ahead: bool)
             # the previous chunk's rows are written while this one is settled and its rows are built
             settled = _settle_chunk(
                 good, batch=batch, source=source, actor=actor, offices=offices, known=known, staged=staged,
-                writer=writer, found=found, drawn=drawn,
+                writer=writer, found=found, receipt_numbers=receipt_numbers,
             )  # fmt: skip
             writer.write(_chunk_rows(settled, batch=batch, source=source, actor=actor, staged=staged))
             post = settled.post
@@ -496,17 +496,8 @@ def _post_rows(*, batch, source, rows, report, actor, staged: bool, ahead: bool)
             suspense += len(good) - len(post)
             total += sum((good[i][0][_AMOUNT] for i in post), Decimal(0))
             prepaid += [f"{source}:{good[i][0][_KEY]}" for i in post if good[i][1]["is_prepaid"]]
-        drawn.numbers.give_back()
+        receipt_numbers.give_back()
     return posted, suspense, total, prepaid
-
-
-@dataclass
-class _Drawn:
-    """What an import draws ahead: its receipt number blocks, and whether ledger entries were posted
-    since the next chunk's entry ids were drawn (see _settle_chunk)."""
-
-    numbers: NumberBlocks
-    entries_posted: bool = False
 
 
 @dataclass
@@ -692,7 +683,7 @@ def _settle_chunk(
     staged: bool,
     writer: _Writer,
     found: _Found,
-    drawn: _Drawn,
+    receipt_numbers: NumberBlocks,
 ) -> _Settled:
     """The post-payment steps of services._post for a chunk of rows at once that read or write the
     database (see the module doc): receipt numbers, balances, allocation, the ledger entries' ids,
@@ -707,7 +698,7 @@ def _settle_chunk(
         db()
         offices.update(Office.objects.filter(pk__in=missing).values_list("pk", "code"))
     numbers = services.allocate_receipt_numbers(
-        channel=PaymentChannel.FILE, offices=[offices.get(a["section_id"]) for _, a in good], blocks=drawn.numbers
+        channel=PaymentChannel.FILE, offices=[offices.get(a["section_id"]) for _, a in good], blocks=receipt_numbers
     )
     # Money for a permanently disconnected account waits in suspense (it has already left the payer).
     post = [i for i, (_, a) in enumerate(good) if a["status"] != AccountStatus.PERMANENTLY_DISCONNECTED]
@@ -721,16 +712,12 @@ def _settle_chunk(
     if any(balance > 0 for balance in balances.values()):
         db()  # the allocation reads the histories of the accounts that owe, this import's payments included
     splits = _splits(good, post, days, balances)
-    if not staged:
-        entry_ids = _post_ledger_generic(good, post, numbers, batch=batch, source=source, actor=actor)
-    elif drawn.entries_posted:
-        # rebates were posted after these ids were drawn (a chunk ahead): draw them again, so that
-        # the entries come in posting order, as when posted here (generic)
-        db()
-        entry_ids = bulk.reserve_ids(LedgerEntry, len(post))
-    else:
+    if staged:
+        # drawn a chunk ahead: a rebate posted by the chunk before may have a greater id — entries
+        # are read in (posted_at, id) order, and a rebate is posted at the time of posting
         entry_ids = found.entry_ids[: len(post)]
-    drawn.entries_posted = False
+    else:
+        entry_ids = _post_ledger_generic(good, post, numbers, batch=batch, source=source, actor=actor)
     # Balances after each payment, then the bills' conditional rebates those payments earn (not for
     # prepaid accounts: their recharge rebate comes with the follow-ups), carried into the balances.
     digital = set(selectors._data("charges")["digital_payment"]["methods"])
@@ -753,7 +740,6 @@ def _settle_chunk(
         ):
             account_id = good[post[k]][1]["id"]
             running[account_id] += credit
-            drawn.entries_posted = True
             for later in positions[account_id]:
                 if later >= k:
                     after[later] += credit

@@ -1,10 +1,13 @@
 import threading
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from urja.core import ids
-from urja.core.services import allocate_numbers, next_number
+from urja.core.models import NumberSeries
+from urja.core.services import NumberBlocks, allocate_numbers, next_number
 
 
 @pytest.mark.django_db
@@ -67,3 +70,49 @@ def test_outside_a_transaction_an_allocation_is_one_statement():
     with CaptureQueriesContext(connection) as queries:
         assert allocate_numbers(key="one-statement", template="{seq}", count=3) == ["2", "3", "4"]
     assert [q["sql"].split()[0] for q in queries.captured_queries] == ["UPDATE"]  # no BEGIN/COMMIT around it
+
+
+# --- NumberBlocks: numbers drawn a block at a time inside one transaction ------------------------
+
+
+@pytest.mark.django_db
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    takes=st.lists(st.tuples(st.sampled_from(["a", "b"]), st.integers(1, 9)), min_size=1, max_size=12),
+    block=st.integers(1, 10),
+)
+def test_blocks_hand_out_what_allocate_numbers_would_and_give_back_the_rest(takes, block):
+    # reference: one allocate_numbers per take, on series of their own, rolled back after
+    def numbers(blocks: bool) -> tuple[list[list[str]], dict[str, int]]:
+        sid = transaction.savepoint()
+        try:
+            drawn = NumberBlocks(block=block) if blocks else None
+            out = [
+                (drawn.take if drawn else allocate_numbers)(
+                    key=f"blk:{key}", template=f"{key.upper()}{{seq:4}}", count=n
+                )
+                for key, n in takes
+            ]
+            if drawn:
+                drawn.give_back()
+            after = dict(NumberSeries.objects.filter(key__startswith="blk:").values_list("key", "next_value"))
+            return out, after
+        finally:
+            transaction.savepoint_rollback(sid)
+
+    assert numbers(blocks=True) == numbers(blocks=False)
+
+
+@pytest.mark.django_db
+def test_blocks_draw_once_a_block_and_give_back_before_others_draw():
+    calls = []
+    blocks = NumberBlocks(block=100, before_draw=lambda: calls.append("draw"))
+    assert blocks.take(key="blk:c", template="{seq:4}", count=3) == ["0001", "0002", "0003"]
+    assert blocks.take(key="blk:c", template="{seq:4}", count=2) == ["0004", "0005"]
+    assert calls == ["draw"]  # one statement for both takes
+    assert NumberSeries.objects.get(key="blk:c").next_value == 101  # the block is held meanwhile
+    blocks.give_back()
+    assert calls == ["draw", "draw"]
+    assert next_number(key="blk:c", template="{seq:4}") == "0006"  # no gap
+    blocks.give_back()  # nothing left: no statement
+    assert calls == ["draw", "draw"]
