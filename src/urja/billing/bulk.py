@@ -7,6 +7,7 @@ list). Building the COPY text by hand is several times faster than the csv modul
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import dataclass
@@ -137,8 +138,18 @@ def copy_text(batches: list[tuple[int, list[Column]]]) -> tuple[list[str], str]:
         formats, values = zip(*(c.copy_text() for c in cols), strict=True)
         row = "\t".join(formats) + "\n"
         per_row = [v for v in values if v is not None]
-        parts.append("".join(map(row.__mod__, zip(*per_row, strict=True))) if per_row else (row % ()) * n)
+        if not per_row:
+            parts.append((row % ()) * n)
+            continue
+        # a few thousand rows at a time: one join over a whole chunk is one call that holds the
+        # interpreter for tens of milliseconds, while a thread sending COPY data waits for it
+        rows = zip(*per_row, strict=True)
+        while piece := "".join(map(row.__mod__, itertools.islice(rows, _ROWS_AT_A_TIME))):
+            parts.append(piece)
     return columns, "".join(parts)
+
+
+_ROWS_AT_A_TIME = 2000
 
 
 def copy(table: str, columns: list[str], text: str) -> None:

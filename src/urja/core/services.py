@@ -53,14 +53,15 @@ class NumberBlocks:
         thread waits for that thread there)."""
         self.block = block
         self.before_draw = before_draw or (lambda: None)
-        self._series: dict[str, list] = {}  # key → [next to hand out, end of the block, template]
+        self._series: dict[str, list] = {}  # key → [next to hand out, end of the blocks, template, last block]
 
     def take(self, *, key: str, template: str, count: int, fields: Mapping[str, str] | None = None) -> list[str]:
         if count < 1:
             raise ValueError("count must be >= 1")
         series = self._series.get(key)
         if series is None or series[1] - series[0] < count:
-            size = max(count, self.block)
+            # each block of a series twice the one before: a long file draws a few times, not once a block
+            size = max(count, self.block if series is None else 2 * series[3])
             self.before_draw()
             row = _bump(key, size)
             if row is None:  # a new series: create it (a concurrent creator wins harmlessly), then bump
@@ -69,18 +70,16 @@ class NumberBlocks:
                     row = _bump(key, size)
             end, series_template = row
             if series is None or series[1] != end - size:  # the first block (blocks follow each other)
-                series = self._series[key] = [end - size, end, series_template]
+                series = self._series[key] = [end - size, end, series_template, size]
             else:
-                series[1] = end
+                series[1], series[3] = end, size
         first = series[0]
         series[0] += count
         return ids.render_numbers(series[2], first=first, count=count, fields=fields)
 
     def give_back(self) -> None:
         """Return the numbers drawn and not handed out (each series back to its next number)."""
-        unused = [
-            (key, next_value, end) for key, (next_value, end, _template) in self._series.items() if end > next_value
-        ]
+        unused = [(key, next_value, end) for key, (next_value, end, *_) in self._series.items() if end > next_value]
         self._series.clear()
         if not unused:
             return

@@ -19,6 +19,7 @@ public entry point).
 from __future__ import annotations
 
 import codecs
+import collections
 import csv
 import functools
 import gc
@@ -580,27 +581,41 @@ def _lookup_session() -> None:
 
 class _Writer:
     """A chunk's writes in a thread of their own on this thread's connection and transaction
-    (PostgreSQL), while the importing thread settles the next chunk and builds its receipt codes and
-    COPY text — Python, beside the server's writes on the other core. Only one thread uses the
-    connection at a time: the importing thread calls wait() before it does (write() waits too); what
-    it then reads includes every chunk written so far. Without a thread, each write is done at once."""
+    (PostgreSQL), while the importing thread settles the next chunks and builds their receipt codes
+    and COPY text — Python, beside the server's writes on the other core. Up to two writes wait their
+    turn (one written, one next), so the server never waits for a chunk that took the importing
+    thread longer than most. Only one thread uses the connection at a time: the importing thread
+    calls wait() before it does; what it then reads includes every chunk written so far. After a
+    write fails, the ones queued behind it are not sent. Without a thread, each write is done at once."""
+
+    QUEUED = 2
 
     def __init__(self, pool):
         self.pool = pool
-        self.running = None  # the write in flight
+        self.queued: collections.deque = collections.deque()  # the writes sent to the thread, oldest first
+        self.failed = False
 
     def wait(self) -> None:
-        running, self.running = self.running, None
-        if running is not None:
-            running.result()  # a failed write fails the import here
+        while self.queued:
+            self.queued.popleft().result()  # a failed write fails the import here
 
     def write(self, rows) -> None:
-        """Start a chunk's write (a callable), after waiting for the one in flight."""
-        self.wait()
+        """Queue a chunk's write (a callable), after waiting for the oldest when the queue is full."""
         if self.pool is None:
             rows()
-        else:
-            self.running = self.pool.submit(rows)
+            return
+        while len(self.queued) >= self.QUEUED:
+            self.queued.popleft().result()
+        self.queued.append(self.pool.submit(self._run, rows))
+
+    def _run(self, rows) -> None:
+        if self.failed:  # the transaction is lost: refuse quietly, the first error is raised
+            return
+        try:
+            rows()
+        except BaseException:
+            self.failed = True
+            raise
 
 
 @contextmanager
@@ -791,15 +806,11 @@ def _splits(good, post: list[int], days: list, balances: dict[int, Decimal]) -> 
     return dict(zip(ks, splits, strict=True))
 
 
-def _ledger_key(source: str, row_key: str) -> str:
-    return f"pay:file:{source}:{row_key}"
-
-
-# --- generic writes (any database) ------------------------------------------------------------------
-
-
 def _ledger_batches(good, post, numbers, *, batch, source: str) -> list:
-    """The ledger entries of a chunk's posted rows, as batches for billing's bulk post."""
+    """The ledger entries of a chunk's posted rows, as batches for billing's bulk post. Without an
+    idempotency key (as a bill run's): each is written in the transaction that writes its payment,
+    whose unique (channel, source:row_key) posts a row once, and it is the payment's one entry
+    (ledger_entry); a key a row would cost an index entry on millions of rows."""
     if not post:
         return []
     return [
@@ -813,7 +824,6 @@ def _ledger_batches(good, post, numbers, *, batch, source: str) -> list:
                 Column("description", [f"Payment {numbers[i]} via {source} ({good[i][0][_KEY]})"[:200] for i in post]),
                 Column("reference_type", "payment_file"),
                 Column("reference_id", str(batch.pk)),
-                Column("idempotency_key", [_ledger_key(source, good[i][0][_KEY]) for i in post]),
             ],
         )
     ]

@@ -162,7 +162,7 @@ def test_the_same_settlement_file_imported_twice_at_once_posts_once(offices):
         batches = list(pool.map(upload, range(2)))
     assert sorted((x.posted, x.duplicates) for x in batches) == [(0, 200), (200, 0)]
     assert Payment.objects.filter(channel="file", idempotency_key__startswith="DOUBLE:").count() == 200
-    assert LedgerEntry.objects.filter(idempotency_key__startswith="pay:file:DOUBLE:").count() == 200
+    assert LedgerEntry.objects.filter(payment__idempotency_key__startswith="DOUBLE:").count() == 200
     total = sum(Decimal(f"{10 + i}.50") for i in range(200))
     assert ledger.balance(account=a) + ledger.balance(account=b) == -total
 

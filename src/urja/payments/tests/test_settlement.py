@@ -168,7 +168,10 @@ def test_file_overlapping_an_earlier_import_posts_only_the_new_rows(accounts, ad
     assert ledger.balance(account=b) == Decimal("-240.00")
     assert Payment.objects.filter(idempotency_key__startswith="AXIS:").count() == 4
     posted = Payment.objects.get(idempotency_key="AXIS:K3")
-    assert posted.batch_id == batch.pk and posted.ledger_entry.idempotency_key == "pay:file:AXIS:K3"
+    assert posted.batch_id == batch.pk and posted.ledger_entry.amount == -posted.amount
+    # the entry is the payment's (one to one); the payment's unique key posts the row once
+    assert (posted.ledger_entry.reference_type, posted.ledger_entry.reference_id) == ("payment_file", str(batch.pk))
+    assert posted.ledger_entry.idempotency_key is None
 
 
 def test_awkward_text_is_stored_as_given(accounts, admin_user):
