@@ -49,7 +49,8 @@ class Column:
         if isinstance(v, list):
             # the same in every row: written once — equal as text, not only as values (Decimal 1128
             # equals 1128.00, and 1 equals 1.0 and True, but each is written as given)
-            if v and v.count(v[0]) == len(v) and _same_text(v):
+            # (the last and middle values first: most columns differ, and count() reads all of them)
+            if v and v[-1] == v[0] == v[len(v) // 2] and v.count(v[0]) == len(v) and _same_text(v):
                 return _copy_literal(v[0]), None
             kinds = set(map(type, v))
             if kinds == {str}:

@@ -740,15 +740,17 @@ def _settle_chunk(
     after: list[Decimal] = []
     per_account: dict[int, list] = {}
     positions: dict[int, list[int]] = {}
+    billed = found.latest_bills  # only their payments can earn a bill's rebates
     for k, i in enumerate(post):
         row, account = good[i]
         account_id = account["id"]
         running[account_id] -= row[_AMOUNT]
         after.append(running[account_id])
-        positions.setdefault(account_id, []).append(k)
-        if not account["is_prepaid"]:
-            per_account.setdefault(account_id, []).append((k, days[i], row[_METHOD] in digital, after[k]))
-    if found.latest_bills.keys() & per_account.keys():
+        if account_id in billed:
+            positions.setdefault(account_id, []).append(k)
+            if not account["is_prepaid"]:
+                per_account.setdefault(account_id, []).append((k, days[i], row[_METHOD] in digital, after[k]))
+    if per_account:
         db()
         for k, credit in rebates_on_payments(
             payments=per_account, actor=actor, channel="import", latest=found.latest_bills
