@@ -3,10 +3,10 @@
 Setup (untimed): empty payment tables, an office tree and n/5 accounts (bulk), the CSV written to a temporary file with
 a few bad rows mixed in (unknown account, three-decimal amount, duplicate key). Timed:
 `payments.services.import_settlement` on the open file — streamed parse and validation (in a
-reading thread, ahead of the posting), then per chunk of 10,000 rows the post-payment pipeline
-(accounts and duplicates by key, receipt numbers, allocation, rebates, collection cases; on
-PostgreSQL the chunk's rows by one COPY into a staging table, billing's set-based checked ledger
-post and the payments by INSERT … SELECT), in one transaction. Also reported: the re-import of the same file
+reading thread, ahead of the posting), each chunk's lookups a chunk ahead on a connection of their
+own, then per chunk of 10,000 rows the post-payment pipeline (receipt numbers in blocks, allocation,
+rebates, collection cases) and its writes behind in a thread (billing's checked ledger entries and
+the payments, each by one COPY), in one transaction. Also reported: the re-import of the same file
 (idempotency: nothing posted, every row reported as a duplicate), and a raw COPY of the same file into an indexed
 table right after, in the same process (`raw_copy_per_s`, `ratio_to_raw_copy`). The target of issue 11 is stated
 against reading_import's raw COPY in the same `make bench` run (docs/benchmarks.md); this one is its same-rows twin.
