@@ -20,13 +20,18 @@ def allocate_numbers(
     """
     if count < 1:
         raise ValueError("count must be >= 1")
+    next_value, series_template = _advance(key, template, count)
+    return ids.render_numbers(series_template, first=next_value - count, count=count, fields=fields, today=today)
+
+
+def _advance(key: str, template: str, count: int) -> tuple[int, str]:
+    """Advance the series by `count`, creating it first if new: (the new next_value, its template)."""
     row = _bump(key, count)
     if row is None:  # a new series: create it (a concurrent creator wins harmlessly), then bump
         with transaction.atomic():
             NumberSeries.objects.get_or_create(key=key, defaults={"template": template})
             row = _bump(key, count)
-    next_value, series_template = row
-    return ids.render_numbers(series_template, first=next_value - count, count=count, fields=fields, today=today)
+    return row
 
 
 def _bump(key: str, count: int) -> tuple[int, str] | None:
@@ -63,12 +68,7 @@ class NumberBlocks:
             # each block of a series twice the one before: a long file draws a few times, not once a block
             size = max(count, self.block if series is None else 2 * series[3])
             self.before_draw()
-            row = _bump(key, size)
-            if row is None:  # a new series: create it (a concurrent creator wins harmlessly), then bump
-                with transaction.atomic():
-                    NumberSeries.objects.get_or_create(key=key, defaults={"template": template})
-                    row = _bump(key, size)
-            end, series_template = row
+            end, series_template = _advance(key, template, size)
             if series is None or series[1] != end - size:  # the first block (blocks follow each other)
                 series = self._series[key] = [end - size, end, series_template, size]
             else:
