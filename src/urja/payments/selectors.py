@@ -337,16 +337,22 @@ def ledger_histories(account_ids: Sequence[int]) -> defaultdict[int, list]:
 
 
 def allocate_payments(
-    *, payments: Sequence[tuple[int, Decimal, date]], balances: dict[int, Decimal]
+    *,
+    payments: Sequence[tuple[int, Decimal, date]],
+    balances: dict[int, Decimal],
+    histories: dict[int, list] | None = None,
 ) -> list[alloc.Allocation]:
     """How each payment (account id, amount, day), posted one after the other, is split over what
     its account owes then — what `allocate_on_ledger` gives for each at the time it is posted.
     `balances` are the accounts' balances before the first. An account that owes nothing has no
     open item (allocation.open_items), so its payment is all advance without reading its history;
-    only the histories of accounts that owe are read, in one query."""
+    only the histories of accounts that owe are read, in one query — those not in `histories`
+    (`ledger_histories` of some of them, read already; extended here)."""
     order, entry_types = allocation_order()
     owing = [pk for pk, balance in balances.items() if balance > 0]
-    histories = ledger_histories(owing)
+    known = histories or {}
+    histories = ledger_histories([pk for pk in owing if pk not in known])
+    histories.update((pk, list(known[pk])) for pk in owing if pk in known)
     running = dict(balances)
     out = []
     for account_id, amount, day in payments:

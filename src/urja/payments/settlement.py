@@ -510,15 +510,17 @@ class _Found:
     balances: dict[int, Decimal]  # what the accounts first met in this chunk owe
     latest_bills: dict[int, int]  # the accounts' latest bills (billing.rebates.latest_bills)
     open_cases: list[tuple[int, int]]  # (case, account) of their open collection cases
+    histories: dict[int, list]  # the ledger histories of the accounts first met that owe (allocation)
     entry_ids: list[int]  # ledger entry ids drawn for the chunk's rows (written behind), one a row
 
 
 def _look_up(chunk: list[Row], *, source: str, met: set[int], tz, reserve: bool) -> _Found:
     """A chunk's reads that its own import's writes cannot change: the accounts by number, the
     payments imported before (rows of this file are caught by row key), what the accounts not met
-    in an earlier chunk owe (the import's writes to an account follow its first chunk), their
-    latest bills (written by bill runs only) and open collection cases (settled under their lock
-    only if still open); with `reserve`, ledger entry ids (a sequence: outside any transaction).
+    in an earlier chunk owe and, for those that owe, their ledger histories (the import's writes to
+    an account follow its first chunk), their latest bills (written by bill runs only) and open
+    collection cases (settled under their lock only if still open); with `reserve`, ledger entry
+    ids (a sequence: outside any transaction).
     So they can be read ahead, on another connection."""
     accounts = {
         row[1]: dict(zip(("id", "consumer_number", "status", "section_id", "is_prepaid"), row, strict=True))
@@ -532,13 +534,19 @@ def _look_up(chunk: list[Row], *, source: str, met: set[int], tz, reserve: bool)
     ids = {a["id"] for a in accounts.values()}
     first = ids - met
     met |= first
+    balances = selectors.ledger_balances(first)
+    owing = [pk for pk, balance in balances.items() if balance > 0]
+    with timezone.override(tz):  # the caller's (thread-local): a history's days as the caller sees them
+        read = selectors.ledger_histories(owing)
+    histories = {pk: read[pk] for pk in owing}
     last_day = timezone.localdate(max(r[_PAID_AT] for r in chunk), timezone=tz)
     return _Found(
         accounts,
         existing,
-        selectors.ledger_balances(first),
+        balances,
         latest_bills(ids, on_or_before=last_day),
         selectors.open_collection_cases(ids),
+        histories,
         bulk.reserve_ids(LedgerEntry, len(chunk)) if reserve else [],
     )
 
@@ -724,9 +732,9 @@ def _settle_chunk(
     if len(balances) < len(paying):  # met before but not yet paid (a closed account's suspense, say)
         db()
         balances.update(selectors.ledger_balances(paying - balances.keys()))
-    if any(balance > 0 for balance in balances.values()):
-        db()  # the allocation reads the histories of the accounts that owe, this import's payments included
-    splits = _splits(good, post, days, balances)
+    if any(balance > 0 and pk not in found.histories for pk, balance in balances.items()):
+        db()  # the allocation reads the histories of accounts that owe, this import's payments included
+    splits = _splits(good, post, days, balances, found.histories)
     if staged:
         # drawn a chunk ahead: a rebate posted by the chunk before may have a greater id — entries
         # are read in (posted_at, id) order, and a rebate is posted at the time of posting
@@ -794,16 +802,19 @@ def _chunk_rows(settled: _Settled, *, batch, source: str, actor, staged: bool):
     return functools.partial(_write_behind, entries, payments)
 
 
-def _splits(good, post: list[int], days: list, balances: dict[int, Decimal]) -> dict[int, object]:
+def _splits(good, post: list[int], days: list, balances: dict[int, Decimal], histories) -> dict[int, object]:
     """The allocation of each posted row (by its position in `post`) of an account that owes before
-    the chunk (selectors.allocate_payments); the others are all advance — an account that owes
-    nothing owes nothing after paying, so allocate_payments splits none of its payments."""
+    the chunk (selectors.allocate_payments, with the `histories` read already); the others are all
+    advance — an account that owes nothing owes nothing after paying, so allocate_payments splits
+    none of its payments."""
     owing = {pk: balance for pk, balance in balances.items() if balance > 0}
     if not owing:
         return {}
     ks = [k for k, i in enumerate(post) if good[i][1]["id"] in owing]
     splits = selectors.allocate_payments(
-        payments=[(good[post[k]][1]["id"], good[post[k]][0][_AMOUNT], days[post[k]]) for k in ks], balances=owing
+        payments=[(good[post[k]][1]["id"], good[post[k]][0][_AMOUNT], days[post[k]]) for k in ks],
+        balances=owing,
+        histories=histories,
     )
     return dict(zip(ks, splits, strict=True))
 
