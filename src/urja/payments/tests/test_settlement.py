@@ -175,7 +175,7 @@ def test_file_overlapping_an_earlier_import_posts_only_the_new_rows(accounts, ad
 
 
 def test_awkward_text_is_stored_as_given(accounts, admin_user):
-    """Keys and references with tabs, backslashes, quotes and commas survive the staging COPY."""
+    """Keys and references with tabs, backslashes, quotes and commas survive the COPY."""
     a, _b, _closed = accounts
     data = (
         "row_key,consumer_number,amount,paid_at,reference\n"

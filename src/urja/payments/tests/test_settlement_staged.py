@@ -1,10 +1,10 @@
-"""A settlement file written staged (PostgreSQL: the chunk's rows by COPY into a staging table, then
-billing's set-based ledger post and one INSERT … SELECT for the payments) gives exactly what the
-generic writes give (billing's bulk post and bulk insert — the path SQLite takes): for random files
-over billed, owing, paid-up, unbilled, prepaid, closed and unknown accounts, with duplicates in the
-file and rows imported before, the same payments (status, receipt numbers and codes, allocation,
-balance after, suspense reason and code, prepaid token), ledger entries (payments and rebates, in
-the same order), collection cases and per-row report."""
+"""A settlement file written behind (PostgreSQL, `staged=True`: each chunk's ledger entries and
+payments by COPY in a thread of their own while the next chunk is settled) gives exactly what the
+generic writes give (billing's bulk post and bulk insert, one chunk after the other — the path
+SQLite takes): for random files over billed, owing, paid-up, unbilled, prepaid, closed and unknown
+accounts, with duplicates in the file and rows imported before, the same payments (status, receipt
+numbers and codes, allocation, balance after, suspense reason and code, prepaid token), ledger
+entries (payments and rebates, in (posted_at, id) order), collection cases and per-row report."""
 
 import io
 from datetime import date
