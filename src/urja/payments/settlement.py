@@ -8,12 +8,13 @@ Format (CSV, UTF-8, header row, any column order, extra columns ignored):
 often the file is imported. Valid rows are posted in chunks, in one transaction, through the same
 post-payment steps as a counter payment (services._post), each done for the whole chunk at once:
 receipt numbers and codes (services.allocate_receipt_numbers, services.verification_codes),
-allocation (selectors.allocate_payments), the ledger entries (billing.ledger.post_staged or
-post_entries: checked), the bills' conditional rebates (billing.rebates.rebates_on_payments),
-collection-case settlement (services.settle_collection_cases) and, for prepaid accounts, the
-recharge follow-ups. On PostgreSQL a chunk's rows are written one chunk behind, in a thread of
-their own, while the next chunk is prepared (_Writer). Called from services.import_settlement (the
-public entry point).
+allocation (selectors.allocate_payments), the ledger entries (billing.ledger.prepare_new_entries
+and post_prepared, or post_entries: checked), the bills' conditional rebates
+(billing.rebates.rebates_on_payments), collection-case settlement (services.settle_collection_cases)
+and, for prepaid accounts, the recharge follow-ups. On PostgreSQL each chunk's lookups run a chunk
+ahead on a connection of their own (_looked_up) and its rows are written behind, in a thread of
+their own, while the next chunk is settled (_Writer); docs/payments.md. Called from
+services.import_settlement (the public entry point).
 """
 
 from __future__ import annotations
@@ -227,8 +228,9 @@ def parse(stream, report: Report, hasher=None, tz=None) -> Iterator[Row]:
 def run_import(
     *, actor, source: str, filename: str, stream, max_report: int = 10_000, staged: bool | None = None
 ) -> ImportBatch:
-    """`staged`: write the rows through a staging table (the default on PostgreSQL, where it is
-    faster; False: the generic writes — the tests compare the two)."""
+    """`staged`: the rows written behind by COPY in a thread of their own (the default on PostgreSQL,
+    where it is faster; False: the generic writes, one chunk after the other — the tests compare
+    the two)."""
     if staged is None:
         staged = connection.vendor == "postgresql"
     elif staged and connection.vendor != "postgresql":
@@ -440,12 +442,12 @@ def _references_checked_as_written():
         return
     with connection.cursor() as cur:
         cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
-    try:
-        yield
-    finally:
-        if not connection.needs_rollback:
-            with connection.cursor() as cur:
-                cur.execute("SET CONSTRAINTS ALL DEFERRED")
+    yield
+    # only after a success: a failed import's transaction (or savepoint) is rolled back, which takes
+    # the setting back with it — and a statement sent into an aborted transaction would raise in
+    # place of the import's own error
+    with connection.cursor() as cur:
+        cur.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 def _post_rows(*, batch, source, rows, report, actor, staged: bool, ahead: bool):
@@ -468,9 +470,8 @@ def _post_rows(*, batch, source, rows, report, actor, staged: bool, ahead: bool)
         receipt_numbers = NumberBlocks(block=50_000, before_draw=writer.wait)
         for chunk, found in chunks:
             accounts, existing = found.accounts, found.existing
-            keys = [f"{source}:{r[_KEY]}" for r in chunk]
             good: list[tuple[Row, dict]] = []
-            for row, key in zip(chunk, keys, strict=True):
+            for row, key in zip(chunk, found.keys, strict=True):
                 row_key = row[_KEY]
                 if row_key in seen_in_file:
                     report.add(row[_LINE], row_key, "duplicate_in_file", "the same row_key appears earlier in the file")
@@ -506,6 +507,7 @@ class _Found:
     """What a chunk's rows need read before they are settled (see _look_up)."""
 
     accounts: dict[str, dict]  # consumer number → id, consumer_number, status, section_id, is_prepaid
+    keys: list[str]  # each row's payment key (source:row_key)
     existing: set[str]  # the chunk's payment keys imported before
     balances: dict[int, Decimal]  # what the accounts first met in this chunk owe
     latest_bills: dict[int, int]  # the accounts' latest bills (billing.rebates.latest_bills)
@@ -530,7 +532,8 @@ def _look_up(chunk: list[Row], *, source: str, met: set[int], tz, reserve: bool)
             {r[_NUMBER] for r in chunk},
         )
     }
-    existing = _imported_before([f"{source}:{r[_KEY]}" for r in chunk])
+    keys = [f"{source}:{r[_KEY]}" for r in chunk]
+    existing = _imported_before(keys)
     ids = {a["id"] for a in accounts.values()}
     first = ids - met
     met |= first
@@ -542,6 +545,7 @@ def _look_up(chunk: list[Row], *, source: str, met: set[int], tz, reserve: bool)
     last_day = timezone.localdate(max(r[_PAID_AT] for r in chunk), timezone=tz)
     return _Found(
         accounts,
+        keys,
         existing,
         balances,
         latest_bills(ids, on_or_before=last_day),

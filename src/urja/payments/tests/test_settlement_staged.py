@@ -12,7 +12,7 @@ from decimal import Decimal as D
 from unittest import mock
 
 import pytest
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 from django.db.models import Max
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -228,9 +228,28 @@ def test_an_owing_account_paid_in_consecutive_chunks_is_allocated_after_its_firs
     assert D(second["advance"]) == D("1128.00") - owed_after_first
 
 
-def test_a_write_failing_in_the_writing_thread_fails_the_import_and_writes_nothing(numbers, tariffs_loaded):  # noqa: F811
-    # the staged writes of a chunk run in a thread of their own while the next chunk is prepared
-    # (settlement._Writer): a failure there reaches the import, and the whole file rolls back
+def _went_away():
+    raise RuntimeError("the server went away")
+
+
+def _refused():
+    with connection.cursor() as cur:  # the server refuses: the transaction is aborted
+        cur.execute("SELECT 1 / 0")
+
+
+@pytest.mark.parametrize(
+    "failure, error, message", [(_went_away, RuntimeError, "went away"), (_refused, DataError, "division by zero")]
+)
+def test_a_write_failing_in_the_writing_thread_fails_the_import_and_writes_nothing(
+    numbers,
+    tariffs_loaded,  # noqa: F811
+    failure,
+    error,
+    message,
+):
+    # the writes of a chunk run in a thread of their own while the next chunk is settled
+    # (settlement._Writer): a failure there reaches the import as itself — not as an "aborted
+    # transaction" error from a statement sent after a refusal — and the whole file rolls back
     rows = [(k, k % 3, "100.00", DAYS[1], "bank") for k in range(7)]
     data = csv_bytes(rows, numbers)
     entries_before, payments_before = LedgerEntry.objects.count(), Payment.objects.count()
@@ -240,14 +259,14 @@ def test_a_write_failing_in_the_writing_thread_fails_the_import_and_writes_nothi
     def fail_second(*args, **kwargs):
         calls.append(args)
         if len(calls) == 2:
-            raise RuntimeError("the server went away")
+            failure()
         return original(*args, **kwargs)
 
     sid = transaction.savepoint()
     with (
         mock.patch.object(settlement, "CHUNK", 2),
         mock.patch.object(settlement, "_write_behind", fail_second),
-        pytest.raises(RuntimeError, match="went away"),
+        pytest.raises(error, match=message),
     ):
         settlement.run_import(actor=None, source="SBI", filename="f.csv", stream=io.BytesIO(data), staged=True)
     transaction.savepoint_rollback(sid)
